@@ -1,0 +1,14 @@
+# Shared settings for the project's scripts. Source it; do not run it.
+set -euo pipefail
+
+TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Everything built outside the repo lives here; reused across clones.
+CACHE="${AFC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/af_custom}"
+JOBS="${JOBS:-$(nproc)}"
+BINDGEN_VERSION="0.71.1"
+BINDGEN="$CACHE/bindgen-$BINDGEN_VERSION/bin/bindgen"
+KSRC_TARBALL="${KSRC_TARBALL:-/usr/src/linux-source-6.12.tar.xz}"
+RUSTC_KERNEL="${RUSTC_KERNEL:-/usr/bin/rustc}"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }

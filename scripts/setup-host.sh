@@ -1,0 +1,30 @@
+#!/bin/bash
+# Installs what the build and tests need on a Debian 12 machine: Debian
+# packages (only those missing) and bindgen-cli into the cache. Idempotent.
+source "$(dirname "$0")/lib.sh"
+
+PKGS=(linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
+      flex bison bc libelf-dev libssl-dev cpio kmod qemu-system-x86
+      busybox-static dwarves iproute2 make gcc libc6-dev python3 xz-utils)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+[ -x "$RUSTC_KERNEL" ] || die "$RUSTC_KERNEL missing: Debian's rustc-web did not install"
+[ -f "$KSRC_TARBALL" ] || die "$KSRC_TARBALL missing: Debian's linux-source-6.12 did not install"
+[ -d /usr/lib/rustlib/src/rust/library/core ] || die "rust-web-src's core source missing under /usr/lib/rustlib/src/rust/library"
+
+if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version | grep -q "$BINDGEN_VERSION"; then
+    log "installing bindgen-cli $BINDGEN_VERSION into $CACHE"
+    mkdir -p "$CACHE"
+    cargo install --locked --root "$CACHE/bindgen-$BINDGEN_VERSION" bindgen-cli --version "$BINDGEN_VERSION"
+fi
+log "host ready: $("$RUSTC_KERNEL" --version), $("$BINDGEN" --version)"
