@@ -1,0 +1,68 @@
+#!/bin/bash
+# Builds the guest's initramfs (an uncompressed cpio) from busybox-static,
+# the host's iproute2 `ip` and `tc` (netem-capable) with the shared
+# libraries they need, and the files given as SRC:DEST arguments.
+#
+#   qemu/mkinitramfs.sh OUT.cpio GUEST_SCRIPT [SRC:DEST ...]
+#
+# GUEST_SCRIPT becomes /afc/guest.sh, run by /init as root.
+source "$(dirname "$0")/../scripts/lib.sh"
+
+OUT="${1:?usage}"; GUEST="${2:?usage}"; shift 2
+ROOT="$(mktemp -d)"; trap 'rm -rf "$ROOT"' EXIT
+chmod 755 "$ROOT"
+mkdir -p "$ROOT"/{bin,sbin,etc,proc,sys,dev,tmp,run,var/run,lib,lib64,usr/bin,usr/sbin,afc,root}
+chmod 1777 "$ROOT/tmp"
+
+cp /bin/busybox "$ROOT/bin/busybox"
+for app in $(/bin/busybox --list); do
+    [ "$app" = busybox ] && continue
+    ln -sf busybox "$ROOT/bin/$app"
+done
+
+# Dynamically linked host programs, with the libraries ldd names.
+copy_with_libs() {
+    local bin="$1" dest="$2"
+    cp -L "$bin" "$ROOT$dest"
+    ldd "$bin" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+        mkdir -p "$ROOT$(dirname "$lib")"
+        cp -Ln "$lib" "$ROOT$lib"
+    done
+}
+for tool in ip tc; do
+    path="$(command -v "$tool" || true)"
+    [ -n "$path" ] || die "$tool not found on the host (Debian package iproute2)"
+    rm -f "$ROOT/bin/$tool"
+    copy_with_libs "$path" "/sbin/$tool"
+done
+# netem's distribution tables.
+[ -d /usr/lib/tc ] && mkdir -p "$ROOT/usr/lib" && cp -r /usr/lib/tc "$ROOT/usr/lib/tc"
+
+for spec in "$@"; do
+    src="${spec%%:*}"; dst="${spec#*:}"
+    mkdir -p "$ROOT$(dirname "$dst")"
+    if file -L "$src" 2>/dev/null | grep -q "dynamically linked"; then
+        copy_with_libs "$src" "$dst"
+    else
+        cp -L "$src" "$ROOT$dst"
+    fi
+done
+
+cp "$GUEST" "$ROOT/afc/guest.sh"
+cat > "$ROOT/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /run
+mkdir -p /run/netns /var/run
+mount -t tmpfs tmpfs /tmp
+ip link set lo up
+export PATH=/afc/bin:/sbin:/bin:/usr/sbin:/usr/bin
+echo "AFC-GUEST-START ncpu=$(grep -c ^processor /proc/cpuinfo)"
+sh /afc/guest.sh
+echo "AFC-EXIT: $?"
+reboot -f
+INIT
+chmod +x "$ROOT/init" "$ROOT/afc/guest.sh"
+( cd "$ROOT" && find . -print0 | cpio --null -o -H newc --quiet ) > "$OUT"

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe abstractions over the kernel's networking C API.
+//!
+//! Every `unsafe` block of the module lives below this module, each with a
+//! `// SAFETY:` comment; the socket layer, the frame handler and the
+//! protocol core above it are safe Rust.  The generated bindings
+//! (`crate::bindings`) are used here and nowhere else.
+
+pub(crate) mod errno;
+pub(crate) mod family;
+pub(crate) mod netns;
+pub(crate) mod packet;
+pub(crate) mod proto;
+pub(crate) mod skb;
+pub(crate) mod sock;
+pub(crate) mod static_cell;
+pub(crate) mod uapi;

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network namespaces and the module's per-namespace state.
+
+use crate::bindings;
+use core::marker::PhantomData;
+use kernel::{error::from_result, ffi, prelude::*, types::Opaque};
+
+/// A network namespace, borrowed.
+///
+/// # Invariants
+///
+/// Wraps a valid `struct net` that outlives the borrow.
+#[repr(transparent)]
+pub(crate) struct Net(Opaque<bindings::net>);
+
+impl Net {
+    /// Borrows a namespace from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for the lifetime `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net) -> &'a Self {
+        // SAFETY: transparent wrapper; validity guaranteed by the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::net {
+        self.0.get()
+    }
+}
+
+/// A `seq_file` being filled by a `/proc` show callback.
+pub(crate) struct SeqFile(*mut bindings::seq_file);
+
+impl core::fmt::Write for SeqFile {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        // SAFETY: `self.0` is the seq_file of the running show() callback
+        // (only `Adapter::stat_show` makes a `SeqFile`), and `s` is valid
+        // for `s.len()` bytes.
+        unsafe { bindings::afc_seq_write(self.0, s.as_ptr().cast(), s.len()) };
+        Ok(())
+    }
+}
+
+/// The per-namespace state of the module.
+pub(crate) trait PernetState: Sized + Send + Sync {
+    /// Makes the state of a new namespace.
+    fn new() -> Self;
+    /// Writes the contents of `/proc/net/af_custom_stat`.
+    fn show_stat(&self, seq: &mut SeqFile) -> core::fmt::Result;
+}
+
+/// Looks up the module's state of a namespace.
+///
+/// Only valid while a `PernetRegistration<T>` is alive, which holds for all
+/// callers because they are reached through registrations dropped before
+/// it (see `crate::AfCustom`'s field order).
+pub(crate) fn state<T: PernetState>(net: &Net) -> &T {
+    // SAFETY: while the pernet registration of `T` is alive every live
+    // namespace has a `T` made by `Adapter::init` (init ran before the
+    // namespace became visible, exit runs after it is gone).
+    unsafe { &*bindings::afc_net_data(net.as_ptr()).cast::<T>() }
+}
+
+struct Adapter<T>(PhantomData<T>);
+
+impl<T: PernetState> Adapter<T> {
+    unsafe extern "C" fn init(_net: *mut bindings::net) -> *mut ffi::c_void {
+        match KBox::new(T::new(), GFP_KERNEL) {
+            Ok(b) => KBox::into_raw(b).cast(),
+            Err(_) => core::ptr::null_mut(),
+        }
+    }
+
+    unsafe extern "C" fn exit(_net: *mut bindings::net, state: *mut ffi::c_void) {
+        if !state.is_null() {
+            // SAFETY: `init` made `state` with `KBox::into_raw`; the
+            // namespace is being dismantled, so nothing uses it any more.
+            drop(unsafe { KBox::from_raw(state.cast::<T>()) });
+        }
+    }
+
+    unsafe extern "C" fn stat_show(seq: *mut bindings::seq_file, state: *mut ffi::c_void) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: `state` is the `T` that `init` made; the namespace
+            // is alive while its /proc file is read.
+            let state = unsafe { &*state.cast::<T>() };
+            state.show_stat(&mut SeqFile(seq)).map_err(|_| ENOMEM)?;
+            Ok(0)
+        })
+    }
+
+    const CALLBACKS: bindings::afc_pernet_callbacks = bindings::afc_pernet_callbacks {
+        init: Some(Self::init),
+        exit: Some(Self::exit),
+        stat_show: Some(Self::stat_show),
+    };
+}
+
+/// Registration of the per-namespace state; unregisters on drop.
+pub(crate) struct PernetRegistration<T: PernetState>(PhantomData<T>);
+
+impl<T: PernetState> PernetRegistration<T> {
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: `CALLBACKS` is a promoted constant with static lifetime;
+        // the callbacks match the C prototypes.
+        kernel::error::to_result(unsafe { bindings::afc_pernet_register(&Adapter::<T>::CALLBACKS) })?;
+        Ok(Self(PhantomData))
+    }
+}
+
+impl<T: PernetState> Drop for PernetRegistration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`; runs exit() for every namespace.
+        unsafe { bindings::afc_pernet_unregister() };
+    }
+}

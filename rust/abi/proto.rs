@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `struct proto` of the family: slab cache and accounting of socks.
+
+use super::{sock::SockData, sock::SockObj, static_cell::StaticCell};
+use crate::bindings;
+use core::marker::PhantomData;
+use kernel::{prelude::*, ThisModule};
+
+static PROTO: StaticCell<bindings::proto> = StaticCell::zeroed();
+
+/// The registered `struct proto`, for `sk_alloc`.
+pub(crate) fn raw() -> *mut bindings::proto {
+    PROTO.get()
+}
+
+/// Registration with `proto_register`; unregistered on drop.
+pub(crate) struct ProtoRegistration<T: SockData>(PhantomData<T>);
+
+impl<T: SockData> ProtoRegistration<T> {
+    /// Registers the protocol with a slab cache of `SockObj<T>` objects.
+    pub(crate) fn register(name: &CStr, module: &'static ThisModule) -> Result<Self> {
+        let p = PROTO.get();
+        let bytes = name.as_bytes_with_nul();
+        // SAFETY: module init is serialised and `PROTO` is not registered
+        // yet, so nobody reads it while it is filled.
+        unsafe {
+            let dst = &mut (*p).name;
+            if bytes.len() > dst.len() {
+                return Err(EINVAL);
+            }
+            for (d, s) in dst.iter_mut().zip(bytes) {
+                *d = *s as _;
+            }
+            (*p).owner = module.as_ptr().cast();
+            (*p).obj_size = core::mem::size_of::<SockObj<T>>() as u32;
+        }
+        // SAFETY: `PROTO` is static and filled; 1 asks for a slab cache.
+        kernel::error::to_result(unsafe { bindings::proto_register(p, 1) })?;
+        Ok(Self(PhantomData))
+    }
+}
+
+impl<T: SockData> Drop for ProtoRegistration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`; no socket of ours is left,
+        // since each pins the module through `owner`.
+        unsafe { bindings::proto_unregister(PROTO.get()) };
+    }
+}

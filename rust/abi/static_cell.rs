@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Zero-initialised static storage for C structures the kernel keeps
+//! pointers to (`net_proto_family`, `proto`, `proto_ops`, `packet_type`).
+
+use core::cell::UnsafeCell;
+
+/// A static C structure that is filled once at module init, before it is
+/// handed to the kernel, and never written again while registered.
+#[repr(transparent)]
+pub(crate) struct StaticCell<T>(UnsafeCell<T>);
+
+// SAFETY: the contents are written only during module init or exit, which
+// the module loader serialises, and only while the kernel holds no
+// pointer to them; at all other times they are only read.
+unsafe impl<T> Sync for StaticCell<T> {}
+
+impl<T> StaticCell<T> {
+    /// Makes an all-zero cell (valid for the plain C structures used here).
+    pub(crate) const fn zeroed() -> Self {
+        // SAFETY: only instantiated with bindgen C structures made of
+        // integers, raw pointers and `Option<fn>`, for which all-zero
+        // bytes are a valid value.
+        Self(UnsafeCell::new(unsafe {
+            core::mem::MaybeUninit::zeroed().assume_init()
+        }))
+    }
+
+    /// Returns the raw pointer handed to C.
+    pub(crate) fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}

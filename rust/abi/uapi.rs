@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Constants of the uapi header and the socket API, re-exported from the
+//! bindings for the layers above.
+
+pub(crate) use crate::bindings::{AFCPROTO_STREAM, AF_MAX, ETH_P_AF_CUSTOM};
+
+/// `SOCK_STREAM` of `enum sock_type`.
+pub(crate) const SOCK_STREAM: u32 = crate::bindings::sock_type_SOCK_STREAM;
+
+/// The `family=` module parameter (declared by the C helper).
+pub(crate) fn family_param() -> i32 {
+    // SAFETY: reads an int module parameter; no preconditions.
+    unsafe { crate::bindings::afc_family_param() }
+}

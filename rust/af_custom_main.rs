@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! AF_CUSTOM: a reliable stream socket family carried in Ethernet frames.
+//!
+//! The crate root: module parameters and the registration of the
+//! per-namespace state, the `struct proto`, the socket family and the
+//! frame handler, in RAII order (unregistered in reverse on unload).
+//!
+//! Layers, top to bottom: this file; the socket layer (`socket`) and the
+//! receive path (`rx`); the protocol core (`proto`, pure Rust shared with
+//! the host crate `afc-proto`); the abstractions (`abi`), the only place
+//! with `unsafe`; the generated bindings (`bindings`), used only by `abi`.
+
+mod abi;
+mod bindings;
+mod netns;
+mod rx;
+mod socket;
+mod stats;
+
+// The protocol core, compiled from the same files as the host crate:
+// wired in once rust/proto/src/modules.rs exists.
+
+use abi::{
+    family::FamilyRegistration, netns::PernetRegistration, packet::PacketRegistration,
+    proto::ProtoRegistration, uapi,
+};
+use kernel::{c_str, prelude::*};
+
+module! {
+    type: AfCustom,
+    name: "af_custom",
+    author: "AF_CUSTOM developers",
+    description: "AF_CUSTOM: reliable stream sockets over Ethernet (EtherType 0x88B5)",
+    license: "GPL",
+}
+
+/// The loaded module.  Fields drop in declaration order, the reverse of
+/// the order they are registered in `init`.
+struct AfCustom {
+    _packet: PacketRegistration<rx::Rx>,
+    _family: FamilyRegistration<socket::AfCustomFamily>,
+    _proto: ProtoRegistration<socket::AfcSock>,
+    _pernet: PernetRegistration<netns::NetState>,
+}
+
+impl kernel::Module for AfCustom {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let family = uapi::family_param();
+        if family <= 0 || family >= uapi::AF_MAX as i32 {
+            pr_err!("family={} is out of range 1..{}\n", family, uapi::AF_MAX);
+            return Err(EINVAL);
+        }
+        let pernet = PernetRegistration::register()?;
+        let proto = ProtoRegistration::register(c_str!("AF_CUSTOM"), module)?;
+        let family_reg = FamilyRegistration::register(family, module).inspect_err(|e| {
+            if e.to_errno() == EEXIST.to_errno() {
+                pr_err!("address family {} is already registered by another module; load with family=<free slot>\n", family);
+            } else {
+                pr_err!("sock_register({}) failed: {:?}\n", family, e);
+            }
+        })?;
+        let packet = PacketRegistration::register(uapi::ETH_P_AF_CUSTOM as u16)?;
+        pr_info!("registered address family {}, EtherType {:#06x}\n", family, uapi::ETH_P_AF_CUSTOM);
+        Ok(AfCustom { _packet: packet, _family: family_reg, _proto: proto, _pernet: pernet })
+    }
+}

@@ -1,0 +1,779 @@
+//! The connection: its configuration, state, and the calls the application makes.
+//!
+//! A [`Connection`] is one end of one connection, from `connect()` or from a
+//! SYN admitted by a listener until CLOSED. It owns no payload bytes: the
+//! caller keeps a send buffer (bytes queued by the application and not yet
+//! acknowledged, front = oldest) and a receive queue (in-order bytes not yet
+//! read) plus an out-of-order store, and the connection tells it what to do
+//! with them. The receive path is in `conn_recv`, the transmit path in
+//! `conn_send`, timers in `conn_timer`.
+//!
+//! The driving loop, after every event (a frame for this connection, an
+//! application call, a timer), is: call [`Connection::poll_transmit`] until
+//! it returns `None`, sending each segment; then arm one timer for
+//! [`Connection::poll_timeout`]. When [`Connection::state`] is
+//! [`State::Closed`] (and `poll_transmit` is drained, as it may hold a final
+//! RST) the caller unhashes and frees the connection.
+
+use super::assembler::Assembler;
+use super::rtt::RttEstimator;
+use super::seq::Seq;
+use super::state::State;
+use super::time::{Instant, MS, SEC};
+use super::tuple::FourTuple;
+use super::wire::{Header, HEADER_LEN, MAX_PAYLOAD, MAX_WSCALE, MIN_MSS};
+
+/// The most bytes the send buffer may hold, so sequence comparisons stay valid.
+pub const MAX_SEND_QUEUE: u32 = 1 << 30;
+/// The largest receive buffer, and so the largest receive window.
+pub const MAX_RECV_BUF: u32 = 1 << 30;
+
+/// Keepalive settings (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe, in microseconds.
+    pub idle_us: u64,
+    /// Time between unanswered probes, in microseconds.
+    pub interval_us: u64,
+    /// Unanswered probes after which the connection is dropped.
+    pub probes: u8,
+}
+
+impl Keepalive {
+    /// Returns Linux's defaults: 2 hours idle, 75 s interval, 9 probes.
+    pub const fn linux_default() -> Keepalive {
+        Keepalive {
+            idle_us: 7200 * SEC,
+            interval_us: 75 * SEC,
+            probes: 9,
+        }
+    }
+}
+
+/// Per-connection settings, fixed at creation except where a setter exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Largest payload this end can receive in one frame: device MTU minus [`HEADER_LEN`].
+    ///
+    /// Announced on SYN; what we send is limited to the smaller of this and the peer's.
+    pub mss: u16,
+    /// Receive buffer in bytes (`SO_RCVBUF`): the most the receive window offers.
+    pub recv_buf: u32,
+    /// Disable Nagle coalescing (`TCP_NODELAY`).
+    pub nodelay: bool,
+    /// How long an acknowledgement may be delayed, in microseconds; zero acknowledges at once.
+    pub ack_delay_us: u64,
+    /// Retransmission timeout before any RTT sample (RFC 6298: 1 s).
+    pub rto_initial_us: u64,
+    /// Smallest retransmission timeout (Linux `TCP_RTO_MIN`: 200 ms).
+    pub rto_min_us: u64,
+    /// Largest retransmission timeout after backoff (Linux `TCP_RTO_MAX`: 120 s).
+    pub rto_max_us: u64,
+    /// SYN retransmissions before `connect()` fails (`tcp_syn_retries`: 6).
+    pub syn_retries: u8,
+    /// SYN-ACK retransmissions before a half-open entry expires (`tcp_synack_retries`: 5).
+    pub synack_retries: u8,
+    /// Consecutive timeouts before an established connection fails (`tcp_retries2`: 15).
+    pub data_retries: u8,
+    /// How long TIME_WAIT lasts, in microseconds (Linux `TCP_TIMEWAIT_LEN`: 60 s = 2 MSL).
+    pub time_wait_us: u64,
+    /// How long an orphaned FIN_WAIT_2 waits for the peer's FIN (`tcp_fin_timeout`: 60 s).
+    pub fin_wait2_us: u64,
+    /// Keepalive, if enabled.
+    pub keepalive: Option<Keepalive>,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_cwnd: u32,
+    /// Most challenge ACKs sent per second (RFC 5961 section 7).
+    pub challenge_ack_limit: u32,
+}
+
+impl Config {
+    /// Returns Linux-like defaults for a device whose largest payload is `mss`.
+    pub const fn new(mss: u16) -> Config {
+        Config {
+            mss,
+            recv_buf: 128 * 1024,
+            nodelay: false,
+            ack_delay_us: 40 * MS,
+            rto_initial_us: SEC,
+            rto_min_us: 200 * MS,
+            rto_max_us: 120 * SEC,
+            syn_retries: 6,
+            synack_retries: 5,
+            data_retries: 15,
+            time_wait_us: 60 * SEC,
+            fin_wait2_us: 60 * SEC,
+            keepalive: None,
+            initial_cwnd: 10,
+            challenge_ack_limit: 100,
+        }
+    }
+
+    /// Returns the MSS for a device MTU: the MTU minus the header, at most [`MAX_PAYLOAD`].
+    pub const fn mss_for_mtu(mtu: u32) -> u16 {
+        let room = mtu.saturating_sub(HEADER_LEN as u32);
+        let mss = if room > MAX_PAYLOAD as u32 {
+            MAX_PAYLOAD as u32
+        } else {
+            room
+        };
+        if mss < MIN_MSS as u32 {
+            MIN_MSS
+        } else {
+            mss as u16
+        }
+    }
+}
+
+/// Why a connection failed, as the socket layer reports it (`SO_ERROR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnError {
+    /// The peer refused the connection (RST in answer to our SYN): `ECONNREFUSED`.
+    Refused,
+    /// The peer reset an established connection: `ECONNRESET`.
+    Reset,
+    /// Retransmissions, probes or keepalives went unanswered: `ETIMEDOUT`.
+    TimedOut,
+}
+
+impl ConnError {
+    /// Returns the Linux errno value (positive).
+    pub const fn errno(self) -> i32 {
+        match self {
+            ConnError::Refused => 111,
+            ConnError::Reset => 104,
+            ConnError::TimedOut => 110,
+        }
+    }
+}
+
+/// Why [`Connection::enqueue`] refused data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The connection is closed and never failed: `ENOTCONN`.
+    NotConnected,
+    /// This end already shut down its send side: `EPIPE`.
+    Shutdown,
+    /// The connection failed: the error's errno.
+    Failed(ConnError),
+}
+
+/// Things that happened during one call, for the socket layer to act on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events(pub u16);
+
+impl Events {
+    /// Nothing happened.
+    pub const NONE: Events = Events(0);
+    /// Our SYN was acknowledged: wake `connect()`, or move to the accept queue.
+    pub const CONNECTED: Events = Events(1 << 0);
+    /// New in-order data is readable.
+    pub const READABLE: Events = Events(1 << 1);
+    /// Bytes left the send buffer: writers may proceed.
+    pub const WRITABLE: Events = Events(1 << 2);
+    /// The peer's FIN arrived in order: reads return end-of-file after the queued data.
+    pub const PEER_CLOSED: Events = Events(1 << 3);
+    /// An RST from the peer was accepted; see [`Connection::error`].
+    pub const RESET: Events = Events(1 << 4);
+    /// The connection gave up on an unresponsive peer.
+    pub const TIMED_OUT: Events = Events(1 << 5);
+    /// The connection reached CLOSED: drain `poll_transmit`, unhash and free it.
+    pub const CLOSED: Events = Events(1 << 6);
+    /// A SYN for a new incarnation hit this TIME_WAIT connection, now CLOSED: give the SYN to the listener.
+    pub const TIME_WAIT_REUSE: Events = Events(1 << 7);
+
+    /// Returns whether every event in `other` is present.
+    #[inline]
+    pub const fn contains(self, other: Events) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Returns whether no event is present.
+    #[inline]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Adds the events of `other`.
+    #[inline]
+    pub fn insert(&mut self, other: Events) {
+        self.0 |= other.0;
+    }
+}
+
+/// What to do with the payload of a received segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataAction {
+    /// Nothing: no payload, or a duplicate, or outside the window; drop it.
+    #[default]
+    None,
+    /// Append `payload[skip..skip + len]` to the receive queue; it starts at stream offset `offset`.
+    Append {
+        /// Stream offset of the first appended byte (the previous in-order end).
+        offset: u64,
+        /// Bytes to skip at the start of the payload (already received).
+        skip: u32,
+        /// Bytes to append.
+        len: u32,
+    },
+    /// Keep `payload[skip..skip + len]` in the out-of-order store at stream offset `offset`.
+    ///
+    /// The range overlaps nothing stored before, so the store holds at most a
+    /// receive window of bytes.
+    Store {
+        /// Stream offset of the first stored byte.
+        offset: u64,
+        /// Bytes to skip at the start of the payload.
+        skip: u32,
+        /// Bytes to store.
+        len: u32,
+    },
+}
+
+/// The decisions produced by [`Connection::on_segment`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentOutcome {
+    /// What to do with the payload.
+    pub data: DataAction,
+    /// In-order data now extends to this stream offset.
+    ///
+    /// After applying `data`, move stored out-of-order segments onto the
+    /// receive queue (trimming what overlaps) until it reaches this offset,
+    /// and free stored segments that end at or before it.
+    pub readable_end: u64,
+    /// Bytes now acknowledged: drop them from the front of the send buffer.
+    pub acked: u32,
+    /// What happened.
+    pub events: Events,
+}
+
+/// One segment to send: a header, and which bytes of the send buffer follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The header; its `payload_len` is the number of payload bytes.
+    pub header: Header,
+    /// Offset into the send buffer (0 = oldest unacknowledged byte) of the first payload byte.
+    pub offset: u32,
+}
+
+/// Per-connection counters, named after the Linux MIB counters they feed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Segments handed to `on_segment` (`InSegs`).
+    pub in_segs: u64,
+    /// Segments returned by `poll_transmit` (`OutSegs`).
+    pub out_segs: u64,
+    /// Segments sent again (`RetransSegs`).
+    pub retrans_segs: u64,
+    /// RSTs sent (`OutRsts`).
+    pub out_rsts: u64,
+    /// RSTs accepted from the peer.
+    pub in_rsts: u64,
+    /// Retransmission timer expiries (`TCPTimeouts`).
+    pub timeouts: u64,
+    /// Retransmissions on three duplicate ACKs (`TCPFastRetrans`).
+    pub fast_retrans: u64,
+    /// Zero-window probes and persist-timer sends (`TCPWinProbe`).
+    pub window_probes: u64,
+    /// Keepalive probes (`TCPKeepAlive`).
+    pub keepalive_probes: u64,
+    /// Challenge ACKs sent (`TCPChallengeACK`).
+    pub challenge_acks: u64,
+    /// Segments queued out of order (`TCPOFOQueue`).
+    pub ofo_queued: u64,
+    /// Out-of-order segments dropped because the assembler was full (`TCPOFODrop`).
+    pub ofo_dropped: u64,
+    /// Segments carrying only data already received (`TCPDSACK`-like duplicates).
+    pub dup_data: u64,
+    /// Segments outside the receive window (`TCPWinDrop`-like).
+    pub out_of_window: u64,
+    /// Aborted because data arrived after `close()` (`TCPAbortOnData`).
+    pub abort_on_data: u64,
+    /// Aborted because `close()` found unread data (`TCPAbortOnClose`).
+    pub abort_on_close: u64,
+    /// Aborted after too many timeouts (`TCPAbortOnTimeout`).
+    pub abort_on_timeout: u64,
+}
+
+/// One end of a connection: the complete protocol state, in fixed-size fields.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub(super) state: State,
+    pub(super) tuple: FourTuple,
+    pub(super) cfg: Config,
+    /// Opened by a listener (passive) rather than by `connect()`.
+    pub(super) passive: bool,
+    pub(super) error: Option<ConnError>,
+    /// The application closed the socket; nobody reads any more.
+    pub(super) orphaned: bool,
+
+    // Send sequence space (RFC 793 names).
+    pub(super) iss: Seq,
+    pub(super) snd_una: Seq,
+    pub(super) snd_nxt: Seq,
+    /// Highest sequence number sent plus one; `snd_nxt` falls back below it after a timeout.
+    pub(super) snd_max: Seq,
+    pub(super) syn_acked: bool,
+    pub(super) syn_pending: bool,
+    /// Bytes in the caller's send buffer (queued, not yet acknowledged).
+    pub(super) snd_queued: u32,
+    pub(super) fin_queued: bool,
+    pub(super) fin_acked: bool,
+    /// Peer's receive window in bytes (scaled).
+    pub(super) snd_wnd: u32,
+    pub(super) max_snd_wnd: u32,
+    pub(super) snd_wl1: Seq,
+    pub(super) snd_wl2: Seq,
+    pub(super) snd_wscale: u8,
+    pub(super) send_mss: u32,
+    pub(super) cwnd: u32,
+    pub(super) ssthresh: u32,
+    pub(super) dup_acks: u8,
+    pub(super) recover: Option<Seq>,
+    pub(super) fast_rexmit: bool,
+    pub(super) rtt: RttEstimator,
+    /// The end sequence number of the segment being timed, and when it was sent.
+    pub(super) rtt_timing: Option<(Seq, Instant)>,
+    /// Consecutive retransmission timeouts.
+    pub(super) retries: u8,
+    pub(super) rto_deadline: Option<Instant>,
+    pub(super) persist_deadline: Option<Instant>,
+    pub(super) persist_backoff: u8,
+    /// Unanswered window or keepalive probes.
+    pub(super) probes_out: u8,
+    pub(super) force_send: bool,
+    pub(super) probe_pending: bool,
+    pub(super) rst_pending: Option<Header>,
+
+    // Receive sequence space.
+    pub(super) irs: Seq,
+    pub(super) rcv_nxt: Seq,
+    /// Stream offset of `rcv_nxt` (bytes received in order so far).
+    pub(super) rcv_offset: u64,
+    /// Right edge of the largest window advertised.
+    pub(super) rcv_adv: Seq,
+    pub(super) rcv_wscale: u8,
+    /// In-order bytes handed to the caller and not yet read by the application.
+    pub(super) rcv_unread: u32,
+    pub(super) assembler: Assembler,
+    /// Stream offset of a FIN received ahead of missing data.
+    pub(super) fin_offset: Option<u64>,
+    pub(super) fin_received: bool,
+    pub(super) ack_now: bool,
+    pub(super) delack_deadline: Option<Instant>,
+    pub(super) unacked_segs: u8,
+
+    // Other timers.
+    pub(super) tw_deadline: Option<Instant>,
+    pub(super) fw2_deadline: Option<Instant>,
+    pub(super) ka_deadline: Option<Instant>,
+    pub(super) last_recv: Instant,
+    pub(super) last_probe: Instant,
+    pub(super) challenge_start: Instant,
+    pub(super) challenge_count: u32,
+
+    pub(super) stats: ConnStats,
+}
+
+/// Returns the smallest window scale that lets a 16-bit window cover `buf` bytes.
+pub fn wscale_for(buf: u32) -> u8 {
+    let mut s = 0u8;
+    while s < MAX_WSCALE && (buf >> s) > u32::from(u16::MAX) {
+        s = s.saturating_add(1);
+    }
+    s
+}
+
+impl Connection {
+    fn blank(cfg: Config, tuple: FourTuple, iss: Seq, now: Instant) -> Connection {
+        let mut cfg = cfg;
+        cfg.mss = cfg.mss.clamp(MIN_MSS, MAX_PAYLOAD as u16);
+        cfg.recv_buf = cfg.recv_buf.clamp(1, MAX_RECV_BUF);
+        let send_mss = u32::from(cfg.mss);
+        Connection {
+            state: State::Closed,
+            tuple,
+            cfg,
+            passive: false,
+            error: None,
+            orphaned: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            syn_acked: false,
+            syn_pending: false,
+            snd_queued: 0,
+            fin_queued: false,
+            fin_acked: false,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: Seq(0),
+            snd_wscale: 0,
+            send_mss,
+            cwnd: cfg.initial_cwnd.max(1).saturating_mul(send_mss),
+            ssthresh: MAX_SEND_QUEUE,
+            dup_acks: 0,
+            recover: None,
+            fast_rexmit: false,
+            rtt: RttEstimator::new(cfg.rto_initial_us, cfg.rto_min_us, cfg.rto_max_us),
+            rtt_timing: None,
+            retries: 0,
+            rto_deadline: None,
+            persist_deadline: None,
+            persist_backoff: 0,
+            probes_out: 0,
+            force_send: false,
+            probe_pending: false,
+            rst_pending: None,
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_offset: 0,
+            rcv_adv: Seq(0),
+            rcv_wscale: wscale_for(cfg.recv_buf),
+            rcv_unread: 0,
+            assembler: Assembler::new(),
+            fin_offset: None,
+            fin_received: false,
+            ack_now: false,
+            delack_deadline: None,
+            unacked_segs: 0,
+            tw_deadline: None,
+            fw2_deadline: None,
+            ka_deadline: None,
+            last_recv: now,
+            last_probe: now,
+            challenge_start: now,
+            challenge_count: 0,
+            stats: ConnStats::default(),
+        }
+    }
+
+    /// Starts an active open (`connect()`): the connection is SYN_SENT with a SYN to send.
+    ///
+    /// `iss` comes from [`super::isn::initial_seq`] for this tuple.
+    pub fn connect(cfg: Config, tuple: FourTuple, iss: Seq, now: Instant) -> Connection {
+        let mut c = Connection::blank(cfg, tuple, iss, now);
+        c.state = State::SynSent;
+        c.syn_pending = true;
+        c
+    }
+
+    /// Starts a passive open from a SYN a listener admitted: SYN_RECV with a SYN-ACK to send.
+    ///
+    /// `tuple.local` must be the SYN's destination and `tuple.remote` its
+    /// source; returns `None` if not, or if `syn` is not a bare SYN.
+    pub fn accept(
+        cfg: Config,
+        tuple: FourTuple,
+        iss: Seq,
+        syn: &Header,
+        now: Instant,
+    ) -> Option<Connection> {
+        let f = syn.flags;
+        if !f.syn() || f.ack() || f.rst() || f.fin() {
+            return None;
+        }
+        if syn.dst != tuple.local || syn.src != tuple.remote {
+            return None;
+        }
+        let mut c = Connection::blank(cfg, tuple, iss, now);
+        c.state = State::SynRecv;
+        c.passive = true;
+        c.take_peer_syn(syn);
+        c.syn_pending = true;
+        Some(c)
+    }
+
+    /// Records what the peer's SYN tells us: its ISN, window, scale and MSS.
+    pub(super) fn take_peer_syn(&mut self, syn: &Header) {
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq.wrapping_add(1);
+        self.rcv_offset = 0;
+        // The window our own SYN offers (unscaled) counts from the peer's ISN + 1.
+        self.rcv_adv = self.rcv_nxt.wrapping_add(self.syn_window());
+        self.snd_wscale = syn.wscale.min(MAX_WSCALE);
+        let peer_mss = u32::from(syn.mss.clamp(MIN_MSS, MAX_PAYLOAD as u16));
+        self.send_mss = peer_mss.min(u32::from(self.cfg.mss));
+        self.cwnd = self.cfg.initial_cwnd.max(1).saturating_mul(self.send_mss);
+        self.snd_wnd = u32::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = syn.seq;
+        self.snd_wl2 = syn.ack;
+    }
+
+    /// Returns the window a SYN or SYN-ACK offers: unscaled, so at most 65535.
+    pub(super) fn syn_window(&self) -> u32 {
+        self.cfg
+            .recv_buf
+            .saturating_sub(self.rcv_unread)
+            .min(u32::from(u16::MAX))
+    }
+
+    /// Tells the connection the application appended `n` bytes to the send buffer.
+    ///
+    /// Returns how many it accepted (fewer than `n` only at [`MAX_SEND_QUEUE`]);
+    /// the caller keeps exactly that many. Data queued before the handshake
+    /// completes is sent once it does.
+    pub fn enqueue(&mut self, n: u32) -> Result<u32, SendError> {
+        if let Some(e) = self.error {
+            return Err(SendError::Failed(e));
+        }
+        if self.state == State::Closed {
+            return Err(SendError::NotConnected);
+        }
+        if self.fin_queued || !self.state.sends_data() {
+            return Err(SendError::Shutdown);
+        }
+        let accepted = n.min(MAX_SEND_QUEUE.saturating_sub(self.snd_queued));
+        self.snd_queued = self.snd_queued.saturating_add(accepted);
+        Ok(accepted)
+    }
+
+    /// Tells the connection the application read `n` bytes from the front of the receive queue.
+    ///
+    /// The window reopens; if it grew enough a window update is queued.
+    pub fn consume(&mut self, n: u32) {
+        self.rcv_unread = self.rcv_unread.saturating_sub(n);
+        if self.state.receives_data() && self.window_update_due() {
+            self.ack_now = true;
+        }
+    }
+
+    /// Shuts down the send side (`shutdown(SHUT_WR)`): a FIN follows the queued data.
+    ///
+    /// In SYN_SENT the FIN waits for the handshake to finish.
+    pub fn shutdown_write(&mut self) {
+        match self.state {
+            State::SynSent => self.fin_queued = true,
+            State::SynRecv | State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes the socket (`close()`): shuts down both directions and orphans the connection.
+    ///
+    /// Unread received data makes this an abort with RST (as Linux and
+    /// RFC 2525 do); otherwise a FIN follows the queued data and the
+    /// connection finishes on its own, reporting [`Events::CLOSED`].
+    pub fn close(&mut self, now: Instant) {
+        self.orphaned = true;
+        let synced_or_half = !matches!(
+            self.state,
+            State::Closed | State::Listen | State::SynSent | State::TimeWait
+        );
+        if self.rcv_unread > 0 && synced_or_half {
+            self.stats.abort_on_close = self.stats.abort_on_close.wrapping_add(1);
+            self.abort();
+            return;
+        }
+        match self.state {
+            State::SynSent => self.enter_closed(),
+            State::SynRecv | State::Established | State::CloseWait => self.shutdown_write(),
+            State::FinWait2 => self.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us)),
+            _ => {}
+        }
+    }
+
+    /// Aborts the connection: sends RST if the peer knows of it, and goes to CLOSED.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent | State::TimeWait => self.enter_closed(),
+            _ => {
+                self.rst_pending = Some(self.reset_header());
+                self.enter_closed();
+            }
+        }
+    }
+
+    /// Turns Nagle coalescing off (`true`) or on; turning it off lets a held segment go.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// Enables keepalive with the given settings, or disables it.
+    pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
+        self.cfg.keepalive = keepalive;
+    }
+
+    /// Changes the receive buffer size; the window scale chosen at SYN time still caps the window.
+    pub fn set_recv_buf(&mut self, bytes: u32) {
+        self.cfg.recv_buf = bytes.clamp(1, MAX_RECV_BUF);
+        if self.state.receives_data() && self.window_update_due() {
+            self.ack_now = true;
+        }
+    }
+
+    /// Moves to CLOSED and forgets everything but a pending RST, the error and the counters.
+    pub(super) fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.syn_pending = false;
+        self.ack_now = false;
+        self.fast_rexmit = false;
+        self.force_send = false;
+        self.probe_pending = false;
+        self.rto_deadline = None;
+        self.persist_deadline = None;
+        self.delack_deadline = None;
+        self.tw_deadline = None;
+        self.fw2_deadline = None;
+        self.ka_deadline = None;
+        self.assembler.clear();
+        self.fin_offset = None;
+    }
+
+    /// Moves to TIME_WAIT and starts its timer.
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.rto_deadline = None;
+        self.persist_deadline = None;
+        self.ka_deadline = None;
+        self.fw2_deadline = None;
+        self.fast_rexmit = false;
+        self.force_send = false;
+        self.probe_pending = false;
+        self.tw_deadline = Some(now.after(self.cfg.time_wait_us));
+    }
+
+    /// Returns the current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Returns the error that failed the connection, if any (`SO_ERROR`).
+    pub fn error(&self) -> Option<ConnError> {
+        self.error
+    }
+
+    /// Returns the connection's 4-tuple.
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    /// Returns the settings in use.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Returns whether this connection came from a listener.
+    pub fn is_passive(&self) -> bool {
+        self.passive
+    }
+
+    /// Returns whether `close()` was called.
+    pub fn is_orphaned(&self) -> bool {
+        self.orphaned
+    }
+
+    /// Returns the number of bytes in the caller's send buffer (queued and unacknowledged).
+    pub fn send_queued(&self) -> u32 {
+        self.snd_queued
+    }
+
+    /// Returns the number of queued bytes never sent yet.
+    pub fn unsent(&self) -> u32 {
+        self.snd_queued.saturating_sub(self.data_offset(self.snd_max))
+    }
+
+    /// Returns the number of received in-order bytes the application has not read.
+    pub fn unread(&self) -> u32 {
+        self.rcv_unread
+    }
+
+    /// Returns the stream offset up to which data has arrived in order.
+    pub fn readable_end(&self) -> u64 {
+        self.rcv_offset
+    }
+
+    /// Returns whether the peer's FIN has arrived (reads hit end-of-file after the queued data).
+    pub fn peer_closed(&self) -> bool {
+        self.fin_received
+    }
+
+    /// Returns whether all queued data and our FIN (if any) are acknowledged.
+    pub fn all_acked(&self) -> bool {
+        self.snd_una == self.snd_max && self.snd_queued == 0
+    }
+
+    /// Returns the segment payload size in use toward the peer.
+    pub fn send_mss(&self) -> u32 {
+        self.send_mss
+    }
+
+    /// Returns the peer's advertised window in bytes.
+    pub fn send_window(&self) -> u32 {
+        self.snd_wnd
+    }
+
+    /// Returns the congestion window in bytes.
+    pub fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    /// Returns the receive window currently offered to the peer, in bytes.
+    pub fn recv_window(&self) -> u32 {
+        if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.since(self.rcv_nxt)
+        } else {
+            0
+        }
+    }
+
+    /// Returns the out-of-order ranges held, as stream offsets.
+    pub fn ooo_ranges(&self) -> &[(u64, u64)] {
+        self.assembler.ranges()
+    }
+
+    /// Returns the RTT estimator (smoothed RTT, variation, RTO).
+    pub fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+
+    /// Returns the initial send sequence number.
+    pub fn iss(&self) -> Seq {
+        self.iss
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> &ConnStats {
+        &self.stats
+    }
+
+    /// Returns the sequence number of the first byte in the send buffer.
+    pub(super) fn data_front(&self) -> Seq {
+        if self.syn_acked {
+            self.snd_una
+        } else {
+            self.iss.wrapping_add(1)
+        }
+    }
+
+    /// Returns the send-buffer offset of sequence number `seq` (0 before the data).
+    pub(super) fn data_offset(&self, seq: Seq) -> u32 {
+        let front = self.data_front();
+        if seq.gt(front) {
+            seq.since(front)
+        } else {
+            0
+        }
+    }
+
+    /// Returns the sequence number our FIN occupies (meaningful once `fin_queued`).
+    pub(super) fn fin_seq(&self) -> Seq {
+        self.data_front().wrapping_add(self.snd_queued)
+    }
+
+    /// Returns whether our FIN has been sent at least once.
+    pub(super) fn fin_sent(&self) -> bool {
+        self.fin_queued && (self.fin_acked || self.snd_max.gt(self.fin_seq()))
+    }
+}

@@ -1,0 +1,328 @@
+//! The transmit path: which segment to send next, and the window we advertise.
+//!
+//! [`Connection::poll_transmit`] returns at most one segment per call, in
+//! this order of priority: a pending RST; the SYN or SYN-ACK; a fast
+//! retransmission; data and FIN at `snd_nxt` (new data, or data again after
+//! a timeout rewound `snd_nxt`); a window or keepalive probe; a pure ACK.
+//! Data goes out only within the peer's window and the congestion window,
+//! and small segments wait under Nagle's rule unless no-delay is set.
+
+use super::conn::{Connection, Transmit};
+use super::seq::Seq;
+use super::state::State;
+use super::time::Instant;
+use super::wire::{Flags, Header};
+
+/// Returns the RST to send in answer to a segment that matches no connection or listener.
+///
+/// Follows RFC 793: if the segment carries an ACK, the RST takes its
+/// sequence number from that ACK; otherwise it has sequence number zero and
+/// acknowledges everything the segment occupied. Never answers an RST.
+pub fn reset_reply(h: &Header) -> Option<Header> {
+    if h.flags.rst() {
+        return None;
+    }
+    let mut r = Header {
+        flags: Flags::RST,
+        src: h.dst,
+        dst: h.src,
+        ..Header::default()
+    };
+    if h.flags.ack() {
+        r.seq = h.ack;
+    } else {
+        r.flags = Flags::RST.with(Flags::ACK);
+        r.ack = h.seq.wrapping_add(h.seq_len());
+    }
+    Some(r)
+}
+
+/// How much data `snd_nxt` may carry now and whether the rules allow sending it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SendPlan {
+    /// Payload bytes the next segment would carry.
+    pub(super) len: u32,
+    /// Whether that segment may go now (window, Nagle and SWS rules).
+    pub(super) allowed: bool,
+    /// Whether the FIN rides on it (or goes alone when `len` is zero).
+    pub(super) fin: bool,
+    /// Queued bytes at or after `snd_nxt`.
+    pub(super) unsent: u32,
+}
+
+impl Connection {
+    /// Returns the next segment to send, or `None` when there is nothing to send now.
+    ///
+    /// Build the frame as [`Transmit::header`] followed by bytes
+    /// `[offset, offset + header.payload_len)` of the send buffer, fill the
+    /// checksum (unless the device is loopback), and send it. Call this until
+    /// it returns `None` after every event, then re-arm the timer.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(h) = self.rst_pending.take() {
+            self.stats.out_rsts = self.stats.out_rsts.wrapping_add(1);
+            return Some(self.count_out(Transmit { header: h, offset: 0 }));
+        }
+        let t = match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => self.syn_segment(now),
+            _ if !self.syn_acked => self.syn_segment(now).or_else(|| self.ack_if_due()),
+            State::TimeWait | State::FinWait2 => self.ack_if_due(),
+            _ => self.synchronized_segment(now),
+        };
+        if t.is_none() {
+            self.update_timers(now);
+        }
+        t.map(|t| self.count_out(t))
+    }
+
+    fn count_out(&mut self, t: Transmit) -> Transmit {
+        self.stats.out_segs = self.stats.out_segs.wrapping_add(1);
+        t
+    }
+
+    /// Returns a header from us to the peer with ACK, our `rcv_nxt` and window.
+    fn ack_header(&mut self, seq: Seq) -> Header {
+        let window = self.select_window();
+        self.ack_now = false;
+        self.delack_deadline = None;
+        self.unacked_segs = 0;
+        Header {
+            flags: Flags::ACK,
+            src: self.tuple.local,
+            dst: self.tuple.remote,
+            seq,
+            ack: self.rcv_nxt,
+            window,
+            ..Header::default()
+        }
+    }
+
+    /// Returns the RST that aborts this connection (RST+ACK, sequence `snd_max`).
+    pub(super) fn reset_header(&self) -> Header {
+        let mut h = Header {
+            flags: Flags::RST,
+            src: self.tuple.local,
+            dst: self.tuple.remote,
+            seq: self.snd_max,
+            ..Header::default()
+        };
+        if self.state != State::SynSent {
+            h.flags = h.flags.with(Flags::ACK);
+            h.ack = self.rcv_nxt;
+        }
+        h
+    }
+
+    /// Returns the SYN (or SYN-ACK once the peer's SYN is known) if one is due.
+    fn syn_segment(&mut self, now: Instant) -> Option<Transmit> {
+        if !self.syn_pending {
+            return None;
+        }
+        self.syn_pending = false;
+        let peer_known = self.state != State::SynSent;
+        let window = self.syn_window();
+        let mut h = Header {
+            flags: Flags::SYN,
+            src: self.tuple.local,
+            dst: self.tuple.remote,
+            seq: self.iss,
+            window: window as u16,
+            wscale: self.rcv_wscale,
+            mss: self.cfg.mss,
+            ..Header::default()
+        };
+        if peer_known {
+            h.flags = h.flags.with(Flags::ACK);
+            h.ack = self.rcv_nxt;
+            let edge = self.rcv_nxt.wrapping_add(window);
+            self.rcv_adv = self.rcv_adv.max(edge);
+            self.ack_now = false;
+            self.delack_deadline = None;
+        }
+        let end = self.iss.wrapping_add(1);
+        if self.snd_max == self.iss {
+            self.rtt_timing = Some((end, now));
+        } else {
+            self.stats.retrans_segs = self.stats.retrans_segs.wrapping_add(1);
+            self.rtt_timing = None;
+        }
+        self.snd_nxt = end;
+        self.snd_max = self.snd_max.max(end);
+        if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now.after(self.rtt.backed_off(u32::from(self.retries))));
+        }
+        Some(Transmit { header: h, offset: 0 })
+    }
+
+    fn synchronized_segment(&mut self, now: Instant) -> Option<Transmit> {
+        if self.fast_rexmit {
+            self.fast_rexmit = false;
+            if let Some(t) = self.retransmit_front(now) {
+                return Some(t);
+            }
+        }
+        let plan = self.send_plan();
+        let forced = self.force_send;
+        self.force_send = false;
+        if plan.len > 0 && (plan.allowed || forced) {
+            if forced && !plan.allowed {
+                self.stats.window_probes = self.stats.window_probes.wrapping_add(1);
+            }
+            return Some(self.data_segment(self.snd_nxt, plan.len, plan.fin, now));
+        }
+        if plan.len == 0 && plan.fin {
+            return Some(self.data_segment(self.snd_nxt, 0, true, now));
+        }
+        if self.probe_pending {
+            self.probe_pending = false;
+            // An old sequence number: the peer must answer with an ACK and its window.
+            let h = self.ack_header(self.snd_una.wrapping_sub(1));
+            return Some(Transmit { header: h, offset: 0 });
+        }
+        self.ack_if_due()
+    }
+
+    /// Returns a pure ACK if one is owed.
+    fn ack_if_due(&mut self) -> Option<Transmit> {
+        if !self.ack_now {
+            return None;
+        }
+        let h = self.ack_header(self.snd_nxt);
+        Some(Transmit { header: h, offset: 0 })
+    }
+
+    /// Works out what may be sent at `snd_nxt` under the window, Nagle and SWS rules.
+    pub(super) fn send_plan(&self) -> SendPlan {
+        let none = SendPlan {
+            len: 0,
+            allowed: false,
+            fin: false,
+            unsent: 0,
+        };
+        if !self.syn_acked
+            || !matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            )
+        {
+            return none;
+        }
+        let offset = self.snd_nxt.since(self.snd_una);
+        if offset > self.snd_queued {
+            // Everything including the FIN is in flight.
+            return none;
+        }
+        let unsent = self.snd_queued.saturating_sub(offset);
+        let in_flight = offset;
+        let wnd = self.snd_wnd.min(self.cwnd);
+        let usable = wnd.saturating_sub(in_flight);
+        let len = unsent.min(usable).min(self.send_mss);
+        let fin_pending = self.fin_queued && !self.fin_acked;
+        let fin = fin_pending && len == unsent;
+        let retransmitting = self.snd_nxt.lt(self.snd_max);
+        let nothing_unacked = self.snd_una == self.snd_max;
+        let allowed = len > 0
+            && (len == self.send_mss
+                || retransmitting
+                || (len == unsent && (self.cfg.nodelay || nothing_unacked || fin_pending))
+                || (self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2));
+        SendPlan {
+            len,
+            allowed,
+            fin,
+            unsent,
+        }
+    }
+
+    /// Builds a segment of `len` bytes at `seq` (at or after `snd_una`) and records it as sent.
+    fn data_segment(&mut self, seq: Seq, len: u32, fin: bool, now: Instant) -> Transmit {
+        let offset = seq.since(self.snd_una);
+        let mut h = self.ack_header(seq);
+        h.payload_len = len as u16;
+        if fin {
+            h.flags = h.flags.with(Flags::FIN);
+        }
+        let end = seq.wrapping_add(len).wrapping_add(u32::from(fin));
+        if seq.lt(self.snd_max) {
+            self.stats.retrans_segs = self.stats.retrans_segs.wrapping_add(1);
+            // Karn: a retransmitted segment's ACK says nothing about the RTT.
+            self.rtt_timing = None;
+        } else if self.rtt_timing.is_none() {
+            self.rtt_timing = Some((end, now));
+        }
+        self.snd_max = self.snd_max.max(end);
+        self.snd_nxt = self.snd_nxt.max(end);
+        if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now.after(self.rtt.backed_off(u32::from(self.retries))));
+        }
+        Transmit { header: h, offset }
+    }
+
+    /// Resends the oldest unacknowledged segment (fast retransmit).
+    fn retransmit_front(&mut self, now: Instant) -> Option<Transmit> {
+        if self.snd_una == self.snd_max {
+            return None;
+        }
+        let len = self.snd_queued.min(self.send_mss);
+        let fin = self.fin_queued && !self.fin_acked && len == self.snd_queued && self.fin_sent();
+        if len == 0 && !fin {
+            return None;
+        }
+        Some(self.data_segment(self.snd_una, len, fin, now))
+    }
+
+    /// Returns the receive window the next segment advertises, and records its right edge.
+    ///
+    /// The window is the free receive buffer (`recv_buf - unread`), rounded
+    /// down to the window scale. It never moves its right edge left, and it
+    /// grows only in steps of at least `min(recv_buf / 2, mss)` (receiver-side
+    /// silly window avoidance, RFC 1122 section 4.2.3.3).
+    pub(super) fn select_window(&mut self) -> u16 {
+        let wnd = self.window_to_offer();
+        let field = (wnd >> self.rcv_wscale).min(u32::from(u16::MAX));
+        let edge = self
+            .rcv_nxt
+            .wrapping_add(field.checked_shl(u32::from(self.rcv_wscale)).unwrap_or(0));
+        self.rcv_adv = self.rcv_adv.max(edge);
+        field as u16
+    }
+
+    /// Returns the free buffer space rounded down to the window scale.
+    fn window_available(&self) -> u32 {
+        let s = u32::from(self.rcv_wscale);
+        let cap = u32::from(u16::MAX).checked_shl(s).unwrap_or(0);
+        let free = self
+            .cfg
+            .recv_buf
+            .saturating_sub(self.rcv_unread)
+            .min(cap);
+        (free >> s).checked_shl(s).unwrap_or(0)
+    }
+
+    fn window_to_offer(&self) -> u32 {
+        let avail = self.window_available();
+        let cur = self.recv_window();
+        if avail > cur && avail.saturating_sub(cur) >= self.sws_threshold() {
+            avail
+        } else {
+            cur
+        }
+    }
+
+    fn sws_threshold(&self) -> u32 {
+        (self.cfg.recv_buf / 2).min(u32::from(self.cfg.mss)).max(1)
+    }
+
+    /// Returns whether reading has freed enough space that the peer should hear of it now.
+    ///
+    /// As Linux's `__tcp_cleanup_rbuf`: the window must at least double, and
+    /// grow by at least the silly-window threshold; smaller gains ride on the
+    /// next segment we send anyway.
+    pub(super) fn window_update_due(&self) -> bool {
+        let avail = self.window_available();
+        let cur = self.recv_window();
+        avail > cur
+            && avail.saturating_sub(cur) >= self.sws_threshold()
+            && avail >= cur.saturating_mul(2)
+    }
+}

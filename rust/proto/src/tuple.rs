@@ -1,0 +1,89 @@
+//! Addresses, ports and the 4-tuple that names a connection.
+//!
+//! IPv4 addresses are `u32` in host byte order (`0x7f00_0001` is 127.0.0.1);
+//! the wire codec converts to big-endian. The kernel keeps `__be32` and
+//! converts at the boundary with `u32::from_be`.
+
+use super::siphash::{siphash24, SipKey};
+
+/// The wildcard address `0.0.0.0` ("every local address").
+pub const ADDR_ANY: u32 = 0;
+/// The loopback address `127.0.0.1`.
+pub const ADDR_LOOPBACK: u32 = 0x7f00_0001;
+
+/// Domain-separation tags mixed into [`FourTuple::hash`] so that one secret
+/// serves several purposes without one hash revealing another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum HashPurpose {
+    /// Initial sequence numbers (RFC 6528).
+    Isn = 1,
+    /// Reuseport shard tie-break.
+    Reuseport = 2,
+    /// Ephemeral port search offset (RFC 6056 algorithm 3).
+    EphemeralPort = 3,
+    /// Hash-table bucket selection.
+    Table = 4,
+}
+
+/// An IPv4 address and a port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint {
+    /// IPv4 address in host byte order.
+    pub addr: u32,
+    /// Port number.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// Returns the endpoint with address `addr` and port `port`.
+    pub const fn new(addr: u32, port: u16) -> Endpoint {
+        Endpoint { addr, port }
+    }
+}
+
+/// The local and remote endpoints that identify a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FourTuple {
+    /// This end.
+    pub local: Endpoint,
+    /// The peer.
+    pub remote: Endpoint,
+}
+
+impl FourTuple {
+    /// Returns the tuple with the given local and remote endpoints.
+    pub const fn new(local: Endpoint, remote: Endpoint) -> FourTuple {
+        FourTuple { local, remote }
+    }
+
+    /// Returns the tuple as seen from the other end.
+    pub const fn reversed(&self) -> FourTuple {
+        FourTuple {
+            local: self.remote,
+            remote: self.local,
+        }
+    }
+
+    /// Returns the 12 bytes hashed for this tuple (addresses, then ports, big-endian).
+    pub fn to_bytes(&self) -> [u8; 12] {
+        let la = self.local.addr.to_be_bytes();
+        let ra = self.remote.addr.to_be_bytes();
+        let lp = self.local.port.to_be_bytes();
+        let rp = self.remote.port.to_be_bytes();
+        [
+            la[0], la[1], la[2], la[3], ra[0], ra[1], ra[2], ra[3], lp[0], lp[1], rp[0], rp[1],
+        ]
+    }
+
+    /// Returns the keyed hash of this tuple for `purpose`.
+    pub fn hash(&self, key: &SipKey, purpose: HashPurpose) -> u64 {
+        let t = self.to_bytes();
+        let mut buf = [0u8; 13];
+        buf[0] = purpose as u8;
+        for (dst, src) in buf.iter_mut().skip(1).zip(t.iter()) {
+            *dst = *src;
+        }
+        siphash24(key, &buf)
+    }
+}

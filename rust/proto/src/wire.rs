@@ -1,0 +1,371 @@
+//! The frame header: layout, encoding and validating decoding.
+//!
+//! Every frame is one Ethernet payload (EtherType [`ETHERTYPE`]) made of a
+//! [`HEADER_LEN`]-byte header followed by `payload_len` bytes of stream data.
+//! All multi-byte fields are big-endian. The addresses sit at byte offsets 12
+//! and 16, the offsets of `saddr` and `daddr` in `struct iphdr`, because the
+//! kernel's ARP code reads `ip_hdr(skb)->saddr` of frames queued while a
+//! neighbour resolves.
+//!
+//! ```text
+//!  0      version (1)        1      flags
+//!  2..4   window             4..6   source port      6..8   destination port
+//!  8..10  payload length     10..12 checksum
+//!  12..16 source IPv4        16..20 destination IPv4
+//!  20..24 sequence number    24..28 acknowledgement number
+//!  28     window scale (SYN) 29     reserved (0)     30..32 MSS (SYN)
+//! ```
+//!
+//! Decoding checks every field and returns a [`WireError`] for anything
+//! malformed; it never panics and never reads outside the given slice.
+
+use super::checksum::Checksum;
+use super::seq::Seq;
+use super::tuple::Endpoint;
+
+/// The EtherType that carries AF_CUSTOM frames (IEEE 802 local experimental 1).
+pub const ETHERTYPE: u16 = 0x88B5;
+/// The protocol version this code speaks.
+pub const VERSION: u8 = 1;
+/// Length of the header in bytes.
+pub const HEADER_LEN: usize = 32;
+/// Largest payload of one frame: what fits in a 16-bit frame length.
+pub const MAX_PAYLOAD: usize = 65535 - HEADER_LEN;
+/// Largest window scale shift (as TCP, RFC 7323).
+pub const MAX_WSCALE: u8 = 14;
+/// Smallest MSS a SYN may announce; larger than any header-only frame.
+pub const MIN_MSS: u16 = 64;
+
+/// Byte offset of the checksum field.
+pub const CHECKSUM_OFFSET: usize = 10;
+/// Byte offset of the source IPv4 address (same as `iphdr.saddr`).
+pub const SADDR_OFFSET: usize = 12;
+/// Byte offset of the destination IPv4 address (same as `iphdr.daddr`).
+pub const DADDR_OFFSET: usize = 16;
+
+/// The control flags of a segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    /// No flags.
+    pub const NONE: Flags = Flags(0);
+    /// Synchronize sequence numbers: opens a connection; carries MSS and window scale.
+    pub const SYN: Flags = Flags(0x01);
+    /// The acknowledgement field is valid.
+    pub const ACK: Flags = Flags(0x02);
+    /// No more data from the sender; consumes one sequence number.
+    pub const FIN: Flags = Flags(0x04);
+    /// Reset the connection.
+    pub const RST: Flags = Flags(0x08);
+    /// All defined flags; the other bits must be zero.
+    pub const ALL: Flags = Flags(0x0f);
+
+    /// Returns whether every flag in `other` is set in `self`.
+    #[inline]
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Returns the union of `self` and `other`.
+    #[inline]
+    pub const fn with(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// Returns whether SYN is set.
+    #[inline]
+    pub const fn syn(self) -> bool {
+        self.contains(Flags::SYN)
+    }
+
+    /// Returns whether ACK is set.
+    #[inline]
+    pub const fn ack(self) -> bool {
+        self.contains(Flags::ACK)
+    }
+
+    /// Returns whether FIN is set.
+    #[inline]
+    pub const fn fin(self) -> bool {
+        self.contains(Flags::FIN)
+    }
+
+    /// Returns whether RST is set.
+    #[inline]
+    pub const fn rst(self) -> bool {
+        self.contains(Flags::RST)
+    }
+}
+
+/// Why a frame was rejected or could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// Shorter than the header, or than the header plus `payload_len`.
+    Truncated,
+    /// The version byte is not [`VERSION`].
+    BadVersion,
+    /// Undefined flag bits, or a combination that is never valid.
+    BadFlags,
+    /// A zero port.
+    BadPort,
+    /// A source or destination address that can never be a peer.
+    BadAddress,
+    /// `payload_len` above [`MAX_PAYLOAD`], or payload on SYN or RST.
+    BadLength,
+    /// A reserved or SYN-only field is set where it must be zero, or out of range.
+    BadField,
+    /// The checksum does not match.
+    BadChecksum,
+    /// The checksum was not computed (zero) on a link that needs it.
+    ChecksumMissing,
+    /// The output buffer is too small.
+    BufferTooSmall,
+}
+
+/// Whether the receiving link guarantees integrity, which decides checksum checking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumPolicy {
+    /// Verify the checksum; a zero checksum field is [`WireError::ChecksumMissing`].
+    Verify,
+    /// Skip verification: the frame came over loopback, which cannot corrupt it.
+    Trust,
+}
+
+/// A decoded segment header.
+///
+/// The checksum is not a field: [`Header::parse`] verifies it and
+/// [`fill_checksum`] or [`store_checksum`] write it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Control flags.
+    pub flags: Flags,
+    /// Sender's address and port.
+    pub src: Endpoint,
+    /// Receiver's address and port.
+    pub dst: Endpoint,
+    /// Sequence number of the first payload byte (or of the SYN/FIN).
+    pub seq: Seq,
+    /// Next sequence number the sender expects; zero unless ACK is set.
+    pub ack: Seq,
+    /// Receive window, shifted right by the sender's window scale (unscaled on SYN).
+    pub window: u16,
+    /// On SYN: the shift the sender applies to `window` from now on; else zero.
+    pub wscale: u8,
+    /// On SYN: the largest payload the sender can receive; else zero.
+    pub mss: u16,
+    /// Number of payload bytes that follow the header.
+    pub payload_len: u16,
+}
+
+#[inline]
+fn be16(b: &[u8; HEADER_LEN], at: usize) -> u16 {
+    match b.get(at..at.wrapping_add(2)) {
+        Some(&[x, y]) => u16::from_be_bytes([x, y]),
+        _ => 0,
+    }
+}
+
+#[inline]
+fn be32(b: &[u8; HEADER_LEN], at: usize) -> u32 {
+    match b.get(at..at.wrapping_add(4)) {
+        Some(&[w, x, y, z]) => u32::from_be_bytes([w, x, y, z]),
+        _ => 0,
+    }
+}
+
+#[inline]
+fn put(b: &mut [u8; HEADER_LEN], at: usize, bytes: &[u8]) {
+    if let Some(dst) = b.get_mut(at..at.wrapping_add(bytes.len())) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+/// Returns whether `addr` can be the source of a frame (not 0/8, multicast or broadcast).
+pub const fn is_unicast(addr: u32) -> bool {
+    let top = addr >> 24;
+    top != 0 && !(top >= 224 && top <= 239) && addr != u32::MAX
+}
+
+impl Header {
+    /// Returns the number of sequence numbers the segment occupies (payload, SYN and FIN).
+    #[inline]
+    pub const fn seq_len(&self) -> u32 {
+        let mut n = self.payload_len as u32;
+        if self.flags.syn() {
+            n = n.wrapping_add(1);
+        }
+        if self.flags.fin() {
+            n = n.wrapping_add(1);
+        }
+        n
+    }
+
+    /// Returns the total frame length: header plus payload.
+    #[inline]
+    pub const fn frame_len(&self) -> usize {
+        HEADER_LEN.wrapping_add(self.payload_len as usize)
+    }
+
+    /// Checks the field rules that do not depend on the frame bytes.
+    pub fn validate(&self) -> Result<(), WireError> {
+        let f = self.flags;
+        if f.0 & !Flags::ALL.0 != 0 {
+            return Err(WireError::BadFlags);
+        }
+        if f.syn() && (f.rst() || f.fin()) {
+            return Err(WireError::BadFlags);
+        }
+        // Every segment but an opening SYN and some RSTs acknowledges something.
+        if !f.ack() && !f.syn() && !f.rst() {
+            return Err(WireError::BadFlags);
+        }
+        if !f.ack() && self.ack.0 != 0 {
+            return Err(WireError::BadField);
+        }
+        if self.src.port == 0 || self.dst.port == 0 {
+            return Err(WireError::BadPort);
+        }
+        if !is_unicast(self.src.addr) || !is_unicast(self.dst.addr) {
+            return Err(WireError::BadAddress);
+        }
+        if usize::from(self.payload_len) > MAX_PAYLOAD {
+            return Err(WireError::BadLength);
+        }
+        if (f.syn() || f.rst()) && self.payload_len != 0 {
+            return Err(WireError::BadLength);
+        }
+        if f.syn() {
+            if self.wscale > MAX_WSCALE || self.mss < MIN_MSS {
+                return Err(WireError::BadField);
+            }
+        } else if self.wscale != 0 || self.mss != 0 {
+            return Err(WireError::BadField);
+        }
+        Ok(())
+    }
+
+    /// Writes the header into the first [`HEADER_LEN`] bytes of `buf` with a zero checksum.
+    ///
+    /// The header is validated first, so only well-formed headers are sent.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
+        self.validate()?;
+        let out: &mut [u8; HEADER_LEN] = buf
+            .get_mut(..HEADER_LEN)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(WireError::BufferTooSmall)?;
+        *out = self.to_bytes();
+        Ok(())
+    }
+
+    /// Returns the header's bytes with a zero checksum, without validation.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0] = VERSION;
+        b[1] = self.flags.0;
+        put(&mut b, 2, &self.window.to_be_bytes());
+        put(&mut b, 4, &self.src.port.to_be_bytes());
+        put(&mut b, 6, &self.dst.port.to_be_bytes());
+        put(&mut b, 8, &self.payload_len.to_be_bytes());
+        put(&mut b, SADDR_OFFSET, &self.src.addr.to_be_bytes());
+        put(&mut b, DADDR_OFFSET, &self.dst.addr.to_be_bytes());
+        put(&mut b, 20, &self.seq.0.to_be_bytes());
+        put(&mut b, 24, &self.ack.0.to_be_bytes());
+        b[28] = self.wscale;
+        put(&mut b, 30, &self.mss.to_be_bytes());
+        b
+    }
+
+    /// Decodes and validates the header at the start of `frame`, without the checksum.
+    ///
+    /// Returns the header; `frame` must hold at least header plus payload bytes,
+    /// and may hold more (Ethernet padding), which are ignored.
+    pub fn parse_header(frame: &[u8]) -> Result<Header, WireError> {
+        let b: &[u8; HEADER_LEN] = frame
+            .get(..HEADER_LEN)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(WireError::Truncated)?;
+        if b[0] != VERSION {
+            return Err(WireError::BadVersion);
+        }
+        if b[29] != 0 {
+            return Err(WireError::BadField);
+        }
+        let h = Header {
+            flags: Flags(b[1]),
+            window: be16(b, 2),
+            src: Endpoint::new(be32(b, SADDR_OFFSET), be16(b, 4)),
+            dst: Endpoint::new(be32(b, DADDR_OFFSET), be16(b, 6)),
+            payload_len: be16(b, 8),
+            seq: Seq(be32(b, 20)),
+            ack: Seq(be32(b, 24)),
+            wscale: b[28],
+            mss: be16(b, 30),
+        };
+        h.validate()?;
+        if frame.len() < h.frame_len() {
+            return Err(WireError::Truncated);
+        }
+        Ok(h)
+    }
+
+    /// Decodes a whole frame: validates the header, checks the checksum per `policy`.
+    ///
+    /// Returns the header and the payload (exactly `payload_len` bytes).
+    pub fn parse(frame: &[u8], policy: ChecksumPolicy) -> Result<(Header, &[u8]), WireError> {
+        let h = Header::parse_header(frame)?;
+        let whole = frame.get(..h.frame_len()).ok_or(WireError::Truncated)?;
+        if policy == ChecksumPolicy::Verify {
+            if frame_checksum_field(whole) == 0 {
+                return Err(WireError::ChecksumMissing);
+            }
+            if !super::checksum::verify(whole) {
+                return Err(WireError::BadChecksum);
+            }
+        }
+        let payload = whole.get(HEADER_LEN..).ok_or(WireError::Truncated)?;
+        Ok((h, payload))
+    }
+}
+
+/// Returns the checksum field of a frame, or zero if the frame is too short.
+pub fn frame_checksum_field(frame: &[u8]) -> u16 {
+    match frame.get(CHECKSUM_OFFSET..CHECKSUM_OFFSET.wrapping_add(2)) {
+        Some(&[x, y]) => u16::from_be_bytes([x, y]),
+        _ => 0,
+    }
+}
+
+/// Returns the value to store for a computed checksum: never zero, which means "not computed".
+///
+/// A computed sum of zero is sent as `0xffff`, its ones' complement twin, as UDP does.
+#[inline]
+pub const fn nonzero_checksum(c: u16) -> u16 {
+    if c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+/// Stores `csum` (made non-zero) into the checksum field of `header`.
+pub fn store_checksum(header: &mut [u8], csum: u16) -> Result<(), WireError> {
+    let field = header
+        .get_mut(CHECKSUM_OFFSET..CHECKSUM_OFFSET.wrapping_add(2))
+        .ok_or(WireError::BufferTooSmall)?;
+    field.copy_from_slice(&nonzero_checksum(csum).to_be_bytes());
+    Ok(())
+}
+
+/// Computes the checksum over a contiguous frame (header then payload) and stores it.
+///
+/// The frame's checksum field must be zero when this is called (as
+/// [`Header::emit`] leaves it). For a payload in several pieces, feed the
+/// header and each piece to a [`Checksum`] and call [`store_checksum`].
+pub fn fill_checksum(frame: &mut [u8]) -> Result<(), WireError> {
+    let h = Header::parse_header(frame)?;
+    let whole = frame.get(..h.frame_len()).ok_or(WireError::Truncated)?;
+    let mut c = Checksum::new();
+    c.add(whole);
+    store_checksum(frame, c.finish())
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-namespace protocol counters, shown in `/proc/net/af_custom_stat`.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! stats {
+    ($($name:ident: $doc:literal,)*) => {
+        /// One counter of `/proc/net/af_custom_stat`.
+        #[derive(Clone, Copy)]
+        #[allow(dead_code)]
+        pub(crate) enum Stat { $(#[doc = $doc] $name,)* }
+        const NAMES: &[&str] = &[$(stringify!($name),)*];
+    };
+}
+
+stats! {
+    InSegs: "Frames received that passed validation.",
+    InErrs: "Frames received that failed validation (runt, bad version, bad length).",
+    InCsumErrors: "Frames received with a bad checksum.",
+    InNoSocket: "Valid frames that matched no socket.",
+    OutSegs: "Frames sent.",
+    OutRsts: "RST frames sent.",
+    RetransSegs: "Frames retransmitted.",
+    ActiveOpens: "Connections opened by connect().",
+    PassiveOpens: "Connections opened by a listener.",
+    AttemptFails: "connect() attempts that failed.",
+    EstabResets: "Established connections reset.",
+    ListenOverflows: "SYNs dropped because the accept queue was full.",
+    ListenDrops: "SYNs dropped by a listener for any reason.",
+    SynQueueDrops: "Half-open entries evicted because the SYN queue was full.",
+    AcceptQueueMigrations: "Queued connections moved to a sibling reuseport shard.",
+}
+
+const COUNT: usize = NAMES.len();
+
+/// The counters of one network namespace.
+pub(crate) struct Stats([AtomicU64; COUNT]);
+
+impl Stats {
+    pub(crate) const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; COUNT])
+    }
+
+    /// Adds one to `stat`; callable from any context.
+    pub(crate) fn inc(&self, stat: Stat) {
+        if let Some(c) = self.0.get(stat as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes every counter as a `Name: value` line.
+    pub(crate) fn show(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
+        for (name, c) in NAMES.iter().zip(self.0.iter()) {
+            writeln!(w, "{}: {}", name, c.load(Ordering::Relaxed))?;
+        }
+        Ok(())
+    }
+}
