@@ -36,7 +36,9 @@ impl Checksum {
         let mut words = data.chunks_exact(4);
         for w in &mut words {
             if let [a, b, c, d] = *w {
-                self.sum = self.sum.wrapping_add(u64::from(u32::from_be_bytes([a, b, c, d])));
+                self.sum = self
+                    .sum
+                    .wrapping_add(u64::from(u32::from_be_bytes([a, b, c, d])));
             }
         }
         let mut pairs = words.remainder().chunks_exact(2);

@@ -681,7 +681,8 @@ impl Connection {
 
     /// Returns the number of queued bytes never sent yet.
     pub fn unsent(&self) -> u32 {
-        self.snd_queued.saturating_sub(self.data_offset(self.snd_max))
+        self.snd_queued
+            .saturating_sub(self.data_offset(self.snd_max))
     }
 
     /// Returns the number of received in-order bytes the application has not read.

@@ -60,7 +60,10 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         if let Some(h) = self.rst_pending.take() {
             self.stats.out_rsts = self.stats.out_rsts.wrapping_add(1);
-            return Some(self.count_out(Transmit { header: h, offset: 0 }));
+            return Some(self.count_out(Transmit {
+                header: h,
+                offset: 0,
+            }));
         }
         let t = match self.state {
             State::Closed | State::Listen => None,
@@ -151,7 +154,10 @@ impl Connection {
         if self.rto_deadline.is_none() {
             self.rto_deadline = Some(now.after(self.rtt.backed_off(u32::from(self.retries))));
         }
-        Some(Transmit { header: h, offset: 0 })
+        Some(Transmit {
+            header: h,
+            offset: 0,
+        })
     }
 
     fn synchronized_segment(&mut self, now: Instant) -> Option<Transmit> {
@@ -177,7 +183,10 @@ impl Connection {
             self.probe_pending = false;
             // An old sequence number: the peer must answer with an ACK and its window.
             let h = self.ack_header(self.snd_una.wrapping_sub(1));
-            return Some(Transmit { header: h, offset: 0 });
+            return Some(Transmit {
+                header: h,
+                offset: 0,
+            });
         }
         self.ack_if_due()
     }
@@ -188,7 +197,10 @@ impl Connection {
             return None;
         }
         let h = self.ack_header(self.snd_nxt);
-        Some(Transmit { header: h, offset: 0 })
+        Some(Transmit {
+            header: h,
+            offset: 0,
+        })
     }
 
     /// Works out what may be sent at `snd_nxt` under the window, Nagle and SWS rules.
@@ -202,7 +214,11 @@ impl Connection {
         if !self.syn_acked
             || !matches!(
                 self.state,
-                State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
             )
         {
             return none;
@@ -291,11 +307,7 @@ impl Connection {
     fn window_available(&self) -> u32 {
         let s = u32::from(self.rcv_wscale);
         let cap = u32::from(u16::MAX).checked_shl(s).unwrap_or(0);
-        let free = self
-            .cfg
-            .recv_buf
-            .saturating_sub(self.rcv_unread)
-            .min(cap);
+        let free = self.cfg.recv_buf.saturating_sub(self.rcv_unread).min(cap);
         (free >> s).checked_shl(s).unwrap_or(0)
     }
 

@@ -24,13 +24,16 @@ pub fn initial_seq(secret: &SipKey, tuple: &FourTuple, now: Instant) -> Seq {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::tuple::Endpoint;
+    use super::*;
 
     #[test]
     fn isn_depends_on_tuple_secret_and_clock() {
         let k = SipKey::from_u64(1, 2);
-        let t = FourTuple::new(Endpoint::new(0x0a00_0001, 1000), Endpoint::new(0x0a00_0002, 80));
+        let t = FourTuple::new(
+            Endpoint::new(0x0a00_0001, 1000),
+            Endpoint::new(0x0a00_0002, 80),
+        );
         let a = initial_seq(&k, &t, Instant(0));
         assert_eq!(initial_seq(&k, &t, Instant(400)), a.wrapping_add(100));
         assert_ne!(initial_seq(&k, &t.reversed(), Instant(0)), a);

@@ -103,8 +103,8 @@ impl RttEstimator {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::time::SEC;
+    use super::*;
 
     #[test]
     fn first_sample_and_smoothing() {

@@ -1,0 +1,148 @@
+//! Bind conflict rules, as Linux applies them to TCP.
+//!
+//! Two sockets conflict when they use the same port, their addresses
+//! overlap (equal, or either is the wildcard `0.0.0.0`) and their bound
+//! devices overlap (equal, or either is unbound), unless one of the
+//! exceptions holds:
+//!
+//! - **`SO_REUSEADDR`**: both sockets set it and the existing one is not
+//!   listening. So a server restarts onto a port its old connections still
+//!   hold in TIME_WAIT, but two listeners never share a port this way (the
+//!   check runs again at `listen()`, when the other may be listening).
+//! - **`SO_REUSEPORT`**: both sockets set it and they have the same owner
+//!   (uid), or the existing one is in TIME_WAIT.
+//!
+//! This is `inet_bind_conflict()` of `net/ipv4/inet_connection_sock.c` with
+//! `relax = true, reuseport_ok = true`, as `bind()` and `listen()` use it.
+
+use super::state::State;
+use super::tuple::ADDR_ANY;
+
+/// A socket's claim on a local address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// Local address; [`ADDR_ANY`] is the wildcard.
+    pub addr: u32,
+    /// Local port.
+    pub port: u16,
+    /// Bound device index (`SO_BINDTODEVICE`); zero for none.
+    pub dev_if: u32,
+    /// `SO_REUSEADDR`.
+    pub reuseaddr: bool,
+    /// `SO_REUSEPORT`.
+    pub reuseport: bool,
+    /// Owner's uid.
+    pub uid: u32,
+    /// The socket's state (LISTEN and TIME_WAIT matter).
+    pub state: State,
+}
+
+/// Returns whether two local addresses overlap: equal, or either is the wildcard.
+pub const fn addrs_overlap(a: u32, b: u32) -> bool {
+    a == ADDR_ANY || b == ADDR_ANY || a == b
+}
+
+/// Returns whether binding `new` (or making it listen) conflicts with `existing`.
+pub fn bind_conflict(existing: &Binding, new: &Binding) -> bool {
+    if existing.port != new.port || !addrs_overlap(existing.addr, new.addr) {
+        return false;
+    }
+    if existing.dev_if != 0 && new.dev_if != 0 && existing.dev_if != new.dev_if {
+        return false;
+    }
+    if new.reuseaddr && existing.reuseaddr && existing.state != State::Listen {
+        return false;
+    }
+    if new.reuseport
+        && existing.reuseport
+        && (existing.state == State::TimeWait || existing.uid == new.uid)
+    {
+        return false;
+    }
+    true
+}
+
+/// Returns whether `new` conflicts with any of `existing`.
+pub fn any_conflict<'a>(existing: impl IntoIterator<Item = &'a Binding>, new: &Binding) -> bool {
+    existing.into_iter().any(|e| bind_conflict(e, new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(addr: u32, state: State) -> Binding {
+        Binding {
+            addr,
+            port: 7000,
+            dev_if: 0,
+            reuseaddr: false,
+            reuseport: false,
+            uid: 1000,
+            state,
+        }
+    }
+
+    const A: u32 = 0x0a00_0001;
+    const B: u32 = 0x0a00_0002;
+
+    #[test]
+    fn plain_binds() {
+        assert!(bind_conflict(&b(A, State::Closed), &b(A, State::Closed)));
+        assert!(bind_conflict(
+            &b(ADDR_ANY, State::Listen),
+            &b(A, State::Closed)
+        ));
+        assert!(bind_conflict(
+            &b(A, State::Listen),
+            &b(ADDR_ANY, State::Closed)
+        ));
+        assert!(!bind_conflict(&b(A, State::Listen), &b(B, State::Closed)));
+        let mut other_port = b(A, State::Closed);
+        other_port.port = 7001;
+        assert!(!bind_conflict(&b(A, State::Listen), &other_port));
+    }
+
+    #[test]
+    fn reuseaddr_needs_both_and_no_listener() {
+        let mut e = b(A, State::TimeWait);
+        let mut n = b(A, State::Closed);
+        n.reuseaddr = true;
+        assert!(bind_conflict(&e, &n));
+        e.reuseaddr = true;
+        assert!(!bind_conflict(&e, &n));
+        e.state = State::Established;
+        assert!(!bind_conflict(&e, &n));
+        e.state = State::Listen;
+        assert!(bind_conflict(&e, &n));
+    }
+
+    #[test]
+    fn reuseport_needs_both_and_same_owner() {
+        let mut e = b(ADDR_ANY, State::Listen);
+        let mut n = b(ADDR_ANY, State::Closed);
+        e.reuseport = true;
+        n.reuseport = true;
+        assert!(!bind_conflict(&e, &n));
+        n.uid = 0;
+        assert!(bind_conflict(&e, &n), "another user may not join");
+        e.state = State::TimeWait;
+        assert!(!bind_conflict(&e, &n));
+        e.state = State::Listen;
+        n.uid = 1000;
+        e.reuseport = false;
+        assert!(bind_conflict(&e, &n));
+    }
+
+    #[test]
+    fn devices() {
+        let mut e = b(A, State::Listen);
+        let mut n = b(A, State::Closed);
+        e.dev_if = 2;
+        n.dev_if = 3;
+        assert!(!bind_conflict(&e, &n));
+        n.dev_if = 0;
+        assert!(bind_conflict(&e, &n));
+        assert!(any_conflict([e, b(B, State::Closed)].iter(), &n));
+    }
+}

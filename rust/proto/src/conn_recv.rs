@@ -1,0 +1,462 @@
+//! The receive path: what an arriving segment does to the connection.
+//!
+//! [`Connection::on_segment`] follows RFC 793's "SEGMENT ARRIVES" with the
+//! RFC 5961 hardening: an RST is accepted only with exactly the expected
+//! sequence number (an in-window one draws a challenge ACK), a SYN on a
+//! synchronized connection draws a challenge ACK, and an ACK for data never
+//! sent is answered, not believed. Payload is placed by sequence number:
+//! in order it is appended, ahead of a gap it is stored (at most
+//! [`super::assembler::ASSEMBLER_RANGES`] ranges, within the window), and
+//! anything already received or outside the window is dropped.
+
+use super::conn::{ConnError, Connection, DataAction, Events, SegmentOutcome};
+use super::seq::Seq;
+use super::state::State;
+use super::time::Instant;
+use super::wire::{Flags, Header};
+
+impl Connection {
+    /// Processes one received segment addressed to this connection.
+    ///
+    /// The caller has decoded the frame ([`Header::parse`]) and found this
+    /// connection by 4-tuple; `h` is its header, and the returned
+    /// [`SegmentOutcome`] says what to do with the payload and the send
+    /// buffer. Afterwards drain [`Connection::poll_transmit`].
+    pub fn on_segment(&mut self, h: &Header, now: Instant) -> SegmentOutcome {
+        let mut out = SegmentOutcome::default();
+        self.stats.in_segs = self.stats.in_segs.wrapping_add(1);
+        if h.dst == self.tuple.local && h.src == self.tuple.remote {
+            match self.state {
+                State::Closed | State::Listen => {}
+                State::SynSent => self.rx_syn_sent(h, now, &mut out),
+                _ => self.rx_synchronized(h, now, &mut out),
+            }
+        }
+        out.readable_end = self.rcv_offset;
+        if self.state != State::Closed {
+            self.update_timers(now);
+        }
+        out
+    }
+
+    fn rx_syn_sent(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
+        let f = h.flags;
+        if f.ack() && !(h.ack.gt(self.iss) && h.ack.le(self.snd_max)) {
+            // An ACK for something we never sent: an old duplicate. Reset it.
+            if !f.rst() {
+                self.rst_pending = Some(self.reset_to_ack(h));
+            }
+            return;
+        }
+        if f.rst() {
+            if f.ack() {
+                self.stats.in_rsts = self.stats.in_rsts.wrapping_add(1);
+                self.error = Some(ConnError::Refused);
+                out.events.insert(Events::RESET);
+                out.events.insert(Events::CLOSED);
+                self.enter_closed();
+            }
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        self.take_peer_syn(h);
+        self.last_recv = now;
+        if f.ack() {
+            // SYN-ACK: our SYN is acknowledged.
+            self.ack_new_data(h.ack, now, out);
+            self.state = State::Established;
+            self.ack_now = true;
+            if self.fin_queued {
+                self.state = State::FinWait1;
+            }
+        } else {
+            // Simultaneous open: answer with SYN-ACK (our SYN again, now acknowledging theirs).
+            self.state = State::SynRecv;
+            self.syn_pending = true;
+            self.snd_nxt = self.iss;
+        }
+    }
+
+    /// Returns an RST answering `h`, whose ACK field we do not accept.
+    fn reset_to_ack(&self, h: &Header) -> Header {
+        Header {
+            flags: Flags::RST,
+            src: self.tuple.local,
+            dst: self.tuple.remote,
+            seq: h.ack,
+            ..Header::default()
+        }
+    }
+
+    fn rx_synchronized(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
+        let f = h.flags;
+        // The peer did not see our SYN-ACK and sent its SYN again.
+        if self.state == State::SynRecv && f.syn() && !f.ack() && h.seq == self.irs {
+            self.syn_pending = true;
+            return;
+        }
+        // A new incarnation of the connection (its ISN is past everything of the old one).
+        if self.state == State::TimeWait && f.syn() && !f.ack() && h.seq.gt(self.rcv_nxt) {
+            out.events.insert(Events::TIME_WAIT_REUSE);
+            out.events.insert(Events::CLOSED);
+            self.enter_closed();
+            return;
+        }
+
+        if !self.acceptable(h) {
+            if !f.rst() {
+                self.ack_now = true;
+                if self.state == State::TimeWait && f.fin() {
+                    self.enter_time_wait(now);
+                }
+            }
+            self.stats.out_of_window = self.stats.out_of_window.wrapping_add(1);
+            return;
+        }
+        self.last_recv = now;
+        self.probes_out = 0;
+
+        if f.rst() {
+            if h.seq == self.rcv_nxt {
+                self.rx_reset(out);
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+        if f.syn() {
+            self.challenge_ack(now);
+            return;
+        }
+        if !f.ack() {
+            return;
+        }
+
+        if self.state == State::SynRecv {
+            if h.ack.gt(self.snd_una) && h.ack.le(self.snd_max) {
+                self.state = State::Established;
+            } else {
+                self.rst_pending = Some(self.reset_to_ack(h));
+                return;
+            }
+        }
+        if h.ack.gt(self.snd_max) {
+            // RFC 5961 section 5.2: acknowledges data never sent. Answer, do not believe.
+            self.ack_now = true;
+            return;
+        }
+        if h.ack.lt(self.snd_una.wrapping_sub(self.max_snd_wnd)) {
+            self.ack_now = true;
+            return;
+        }
+        self.rx_ack(h, now, out);
+        match self.state {
+            State::Closed => return,
+            State::TimeWait => {
+                if f.fin() {
+                    self.ack_now = true;
+                    self.enter_time_wait(now);
+                }
+                return;
+            }
+            _ => {}
+        }
+        self.rx_data(h, now, out);
+    }
+
+    /// Returns whether `h` falls in the receive window (RFC 793's test, as Linux applies it).
+    ///
+    /// Acceptable: the segment ends at or after `rcv_nxt` and starts no later
+    /// than the right edge of the window. With a zero window only a segment
+    /// at exactly `rcv_nxt` passes (its payload is then dropped, its ACK and
+    /// RST still count).
+    fn acceptable(&self, h: &Header) -> bool {
+        let wnd = self.recv_window();
+        let end = h.seq.wrapping_add(h.seq_len());
+        end.ge(self.rcv_nxt) && h.seq.le(self.rcv_nxt.wrapping_add(wnd))
+    }
+
+    /// Sends a challenge ACK (RFC 5961), at most `challenge_ack_limit` per second.
+    fn challenge_ack(&mut self, now: Instant) {
+        if now.since(self.challenge_start) >= super::time::SEC {
+            self.challenge_start = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.cfg.challenge_ack_limit {
+            self.challenge_count = self.challenge_count.saturating_add(1);
+            self.ack_now = true;
+            self.stats.challenge_acks = self.stats.challenge_acks.wrapping_add(1);
+        }
+    }
+
+    /// Acts on an accepted RST.
+    fn rx_reset(&mut self, out: &mut SegmentOutcome) {
+        match self.state {
+            // RFC 1337: ignore RST in TIME_WAIT, so a stray RST cannot cut it short.
+            State::TimeWait => return,
+            State::SynRecv if !self.passive => self.error = Some(ConnError::Refused),
+            _ => self.error = Some(ConnError::Reset),
+        }
+        self.stats.in_rsts = self.stats.in_rsts.wrapping_add(1);
+        out.events.insert(Events::RESET);
+        out.events.insert(Events::CLOSED);
+        self.enter_closed();
+    }
+
+    /// Processes the acknowledgement and window fields of an acceptable segment.
+    fn rx_ack(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
+        let ack = h.ack;
+        let wnd = u32::from(h.window)
+            .checked_shl(u32::from(self.snd_wscale))
+            .unwrap_or(0);
+        if ack.gt(self.snd_una) {
+            self.ack_new_data(ack, now, out);
+        } else if ack == self.snd_una
+            && h.payload_len == 0
+            && !h.flags.fin()
+            && self.snd_max != self.snd_una
+            && wnd == self.snd_wnd
+        {
+            self.dup_ack();
+        }
+        // RFC 793 window update rule: only from a segment no older than the last one used.
+        if self.snd_wl1.lt(h.seq) || (self.snd_wl1 == h.seq && self.snd_wl2.le(ack)) {
+            self.snd_wnd = wnd;
+            self.snd_wl1 = h.seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+        }
+    }
+
+    /// Handles an ACK that acknowledges new sequence space up to `ack`.
+    pub(super) fn ack_new_data(&mut self, ack: Seq, now: Instant, out: &mut SegmentOutcome) {
+        let fin_seq = self.fin_seq();
+        let fin_was_sent = self.fin_sent();
+        let mut acked = ack.since(self.snd_una);
+        if !self.syn_acked {
+            self.syn_acked = true;
+            acked = acked.saturating_sub(1);
+            out.events.insert(Events::CONNECTED);
+        }
+        let fin_now_acked = fin_was_sent && !self.fin_acked && ack == fin_seq.wrapping_add(1);
+        if fin_now_acked {
+            self.fin_acked = true;
+            acked = acked.saturating_sub(1);
+        }
+        let data = acked.min(self.snd_queued);
+        self.snd_queued = self.snd_queued.saturating_sub(data);
+        out.acked = out.acked.saturating_add(data);
+        if data > 0 {
+            out.events.insert(Events::WRITABLE);
+        }
+        self.snd_una = ack;
+        if self.snd_nxt.lt(ack) {
+            self.snd_nxt = ack;
+        }
+        if let Some((end, sent)) = self.rtt_timing {
+            if ack.ge(end) {
+                self.rtt.sample(now.since(sent));
+                self.rtt_timing = None;
+            }
+        }
+        self.retries = 0;
+        self.dup_acks = 0;
+        self.grow_cwnd(data, ack);
+        self.rto_deadline = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now.after(self.rtt.rto()))
+        };
+        if fin_now_acked {
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    if self.orphaned {
+                        self.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us));
+                    }
+                }
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => {
+                    out.events.insert(Events::CLOSED);
+                    self.enter_closed();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Opens the congestion window after `data` bytes were acknowledged (RFC 5681, NewReno exit).
+    fn grow_cwnd(&mut self, data: u32, ack: Seq) {
+        let mss = self.send_mss;
+        if let Some(recover) = self.recover {
+            if ack.ge(recover) {
+                self.recover = None;
+                self.cwnd = self.ssthresh.max(mss);
+            } else {
+                // Partial ACK (RFC 6582): the next hole is lost too; resend it now.
+                self.fast_rexmit = true;
+            }
+            return;
+        }
+        let inc = if self.cwnd < self.ssthresh {
+            data.min(mss)
+        } else {
+            u64::from(mss)
+                .saturating_mul(u64::from(mss))
+                .checked_div(u64::from(self.cwnd))
+                .unwrap_or(1)
+                .clamp(1, u64::from(mss)) as u32
+        };
+        self.cwnd = self
+            .cwnd
+            .saturating_add(inc)
+            .min(super::conn::MAX_SEND_QUEUE);
+    }
+
+    /// Counts a duplicate ACK; the third starts a fast retransmit (RFC 5681 section 3.2).
+    fn dup_ack(&mut self) {
+        self.dup_acks = self.dup_acks.saturating_add(1);
+        if self.dup_acks == 3 && self.recover.is_none() {
+            let flight = self.snd_max.since(self.snd_una);
+            self.ssthresh = (flight / 2).max(self.send_mss.saturating_mul(2));
+            self.cwnd = self.ssthresh;
+            self.recover = Some(self.snd_max);
+            self.fast_rexmit = true;
+            self.rtt_timing = None;
+            self.stats.fast_retrans = self.stats.fast_retrans.wrapping_add(1);
+        }
+    }
+
+    /// Places the payload and FIN of an acceptable segment.
+    fn rx_data(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
+        if !self.state.receives_data() || self.fin_received {
+            if h.payload_len > 0 {
+                self.ack_now = true;
+            }
+            return;
+        }
+        let payload = u32::from(h.payload_len);
+        // Trim what is already received from the head.
+        let (skip, start_rel) = if h.seq.lt(self.rcv_nxt) {
+            (self.rcv_nxt.since(h.seq), 0u32)
+        } else {
+            (0u32, h.seq.since(self.rcv_nxt))
+        };
+        let fresh = payload.saturating_sub(skip);
+        let start = self.rcv_offset.saturating_add(u64::from(start_rel));
+        // Trim to the window, and to a FIN already seen.
+        let mut limit = self.recv_window().saturating_sub(start_rel);
+        if let Some(fo) = self.fin_offset {
+            limit = limit.min(u32::try_from(fo.saturating_sub(start)).unwrap_or(u32::MAX));
+        }
+        let len = fresh.min(limit);
+
+        if self.orphaned && fresh > 0 {
+            // Nobody will read this: tell the peer (Linux `TCPAbortOnData`).
+            self.stats.abort_on_data = self.stats.abort_on_data.wrapping_add(1);
+            self.rst_pending = Some(self.reset_header());
+            out.events.insert(Events::CLOSED);
+            self.enter_closed();
+            return;
+        }
+
+        if h.flags.fin() && len == fresh && self.fin_offset.is_none() {
+            let fin_seq = h.seq.wrapping_add(payload);
+            if fin_seq.ge(self.rcv_nxt) {
+                let fo = self
+                    .rcv_offset
+                    .saturating_add(u64::from(fin_seq.since(self.rcv_nxt)));
+                let beyond = self.assembler.ranges().last().is_some_and(|&(_, e)| e > fo);
+                if !beyond {
+                    self.fin_offset = Some(fo);
+                }
+            }
+        }
+
+        if len > 0 && start_rel == 0 {
+            let filled_hole = !self.assembler.is_empty();
+            out.data = DataAction::Append {
+                offset: self.rcv_offset,
+                skip,
+                len,
+            };
+            self.advance_in_order(u64::from(len));
+            let end = self.assembler.advance(self.rcv_offset);
+            self.advance_in_order(end.saturating_sub(self.rcv_offset));
+            out.events.insert(Events::READABLE);
+            if filled_hole {
+                self.ack_now = true;
+            } else {
+                self.schedule_ack(now);
+            }
+        } else if len > 0 {
+            match self
+                .assembler
+                .first_gap(start, start.saturating_add(u64::from(len)))
+            {
+                None => self.stats.dup_data = self.stats.dup_data.wrapping_add(1),
+                Some((g0, g1)) => {
+                    if self.assembler.insert(g0, g1).is_ok() {
+                        out.data = DataAction::Store {
+                            offset: g0,
+                            skip: skip.saturating_add(g0.saturating_sub(start) as u32),
+                            len: g1.saturating_sub(g0) as u32,
+                        };
+                        self.stats.ofo_queued = self.stats.ofo_queued.wrapping_add(1);
+                    } else {
+                        self.stats.ofo_dropped = self.stats.ofo_dropped.wrapping_add(1);
+                    }
+                }
+            }
+            // A duplicate ACK tells the sender about the hole at once.
+            self.ack_now = true;
+        } else if payload > 0 {
+            if fresh == 0 {
+                self.stats.dup_data = self.stats.dup_data.wrapping_add(1);
+            } else {
+                self.stats.out_of_window = self.stats.out_of_window.wrapping_add(1);
+            }
+            self.ack_now = true;
+        }
+
+        if self.fin_offset == Some(self.rcv_offset) {
+            self.rx_fin(now, out);
+        }
+    }
+
+    /// Moves the in-order point forward by `n` bytes the caller now holds.
+    fn advance_in_order(&mut self, n: u64) {
+        let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+        self.rcv_nxt = self.rcv_nxt.wrapping_add(n32);
+        self.rcv_offset = self.rcv_offset.saturating_add(n);
+        self.rcv_unread = self.rcv_unread.saturating_add(n32);
+    }
+
+    /// Decides whether in-order data is acknowledged now or after the delayed-ACK timeout.
+    fn schedule_ack(&mut self, now: Instant) {
+        self.unacked_segs = self.unacked_segs.saturating_add(1);
+        if self.cfg.ack_delay_us == 0 || self.unacked_segs >= 2 {
+            self.ack_now = true;
+        } else if self.delack_deadline.is_none() {
+            self.delack_deadline = Some(now.after(self.cfg.ack_delay_us));
+        }
+    }
+
+    /// Acts on the peer's FIN, now that all data before it has arrived.
+    fn rx_fin(&mut self, now: Instant, out: &mut SegmentOutcome) {
+        self.fin_received = true;
+        self.fin_offset = None;
+        self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
+        self.ack_now = true;
+        out.events.insert(Events::PEER_CLOSED);
+        match self.state {
+            State::Established => self.state = State::CloseWait,
+            State::FinWait1 => self.state = State::Closing,
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The listener's SYN queue and accept queue: bounds, verdicts and counters.
+//!
+//! A listening socket has two queues, as in Linux: the SYN queue of
+//! half-open connections (SYN received, SYN-ACK sent, in SYN_RECV) and the
+//! accept queue of established connections waiting for `accept()`. The
+//! caller keeps the queued connections themselves; [`ListenQueues`] keeps the
+//! lengths and bounds, decides what happens to each SYN and final ACK, and
+//! counts the outcomes under the names of Linux's MIB counters.
+//!
+//! The rules, and what is counted:
+//!
+//! - A SYN when the accept queue already holds `backlog` connections is
+//!   dropped: `ListenOverflows` and `ListenDrops` (a SYN the listener could
+//!   not complete would only fill the SYN queue). The client retransmits.
+//! - A SYN when the SYN queue holds `syn_backlog` entries is dropped:
+//!   `SynQueueDrops` (Linux `TCPReqQFullDrop`) and `ListenDrops`. There are no
+//!   SYN cookies; the client retransmits.
+//! - The final ACK of a handshake when the accept queue is full is dropped:
+//!   `ListenOverflows` and `ListenDrops`. The entry stays half-open, its
+//!   SYN-ACK timer retransmits, the client's answer completes it later.
+//! - A half-open entry whose SYN-ACK retransmissions run out (the
+//!   connection's `synack_retries`) expires: `HalfOpenExpired`. One reset by
+//!   the peer: `HalfOpenReset`.
+//! - When the listener closes, each queued connection either moves to a
+//!   sibling in its reuseport group ([`super::reuseport`]) or is reset.
+
+use super::reuseport::ShardInfo;
+use super::state::State;
+
+/// What to do with a SYN that reached the listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynVerdict {
+    /// Create a SYN_RECV connection ([`super::conn::Connection::accept`]) and queue it.
+    Admit,
+    /// Drop the SYN: the accept queue is full.
+    DropAcceptQueueFull,
+    /// Drop the SYN: the SYN queue is full.
+    DropSynQueueFull,
+    /// Drop the SYN: the listener is closed.
+    DropClosed,
+}
+
+/// What to do with an ACK for a half-open connection, before the connection sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckVerdict {
+    /// Give the segment to the connection; if it reports `CONNECTED`, call [`ListenQueues::on_established`].
+    Proceed,
+    /// Drop the segment: the accept queue is full. The connection stays half-open.
+    DropAcceptQueueFull,
+}
+
+/// Why a half-open connection left the SYN queue without completing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HalfOpenEnd {
+    /// Its SYN-ACK retransmissions ran out.
+    Expired,
+    /// The peer reset it.
+    Reset,
+    /// The listener aborted it.
+    Aborted,
+}
+
+/// Listener counters, named after Linux's `/proc/net/netstat` fields where one exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenStats {
+    /// SYNs or final ACKs dropped because the accept queue was full (`ListenOverflows`).
+    pub listen_overflows: u64,
+    /// Every SYN or final ACK the listener dropped, for any reason (`ListenDrops`).
+    pub listen_drops: u64,
+    /// SYNs dropped because the SYN queue was full (`TCPReqQFullDrop`).
+    pub syn_queue_drops: u64,
+    /// SYNs admitted to the SYN queue.
+    pub syns_admitted: u64,
+    /// Handshakes completed into the accept queue.
+    pub established: u64,
+    /// Connections taken by `accept()`.
+    pub accepted: u64,
+    /// Half-open connections that expired.
+    pub half_open_expired: u64,
+    /// Half-open connections reset by the peer.
+    pub half_open_reset: u64,
+    /// Connections that arrived from a closing sibling.
+    pub migrated_in: u64,
+    /// Connections handed to a sibling when this listener closed.
+    pub migrated_out: u64,
+    /// Queued connections reset because the listener closed with nowhere to move them.
+    pub reset_on_close: u64,
+    /// Queued, not yet accepted, connections that died (reset by the peer).
+    pub accept_queue_died: u64,
+}
+
+/// The queue bounds and lengths of one listening socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenQueues {
+    state: State,
+    backlog: u32,
+    syn_backlog: u32,
+    syn_len: u32,
+    accept_len: u32,
+    stats: ListenStats,
+}
+
+fn inc(c: &mut u64) {
+    *c = c.wrapping_add(1);
+}
+
+impl ListenQueues {
+    /// Starts listening (`listen(backlog)`): the socket moves from CLOSED to LISTEN.
+    ///
+    /// The accept queue holds at most `backlog` connections (`listen(fd, 0)`
+    /// still allows one, as on Linux; the caller caps `backlog` at
+    /// `somaxconn`). The SYN queue holds at most `syn_backlog` half-open
+    /// connections (at least 1; Linux without SYN cookies uses the backlog).
+    pub fn new(backlog: u32, syn_backlog: u32) -> ListenQueues {
+        ListenQueues {
+            state: State::Listen,
+            backlog: backlog.max(1),
+            syn_backlog: syn_backlog.max(1),
+            syn_len: 0,
+            accept_len: 0,
+            stats: ListenStats::default(),
+        }
+    }
+
+    /// Changes the backlog (a second `listen()` call); queued connections stay.
+    pub fn set_backlog(&mut self, backlog: u32, syn_backlog: u32) {
+        self.backlog = backlog.max(1);
+        self.syn_backlog = syn_backlog.max(1);
+    }
+
+    /// Returns LISTEN, or CLOSED after [`ListenQueues::close`].
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Returns the accept queue bound.
+    pub fn backlog(&self) -> u32 {
+        self.backlog
+    }
+
+    /// Returns the SYN queue bound.
+    pub fn syn_backlog(&self) -> u32 {
+        self.syn_backlog
+    }
+
+    /// Returns the number of half-open connections.
+    pub fn syn_len(&self) -> u32 {
+        self.syn_len
+    }
+
+    /// Returns the number of connections waiting for `accept()`.
+    pub fn accept_len(&self) -> u32 {
+        self.accept_len
+    }
+
+    /// Returns whether the accept queue is at its bound.
+    pub fn accept_queue_full(&self) -> bool {
+        self.accept_len >= self.backlog
+    }
+
+    /// Returns whether the SYN queue is at its bound.
+    pub fn syn_queue_full(&self) -> bool {
+        self.syn_len >= self.syn_backlog
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> &ListenStats {
+        &self.stats
+    }
+
+    /// Returns this listener as a reuseport shard candidate.
+    pub fn shard_info(&self) -> ShardInfo {
+        ShardInfo {
+            accept_len: self.accept_len,
+            backlog: self.backlog,
+            listening: self.state == State::Listen,
+        }
+    }
+
+    /// Decides a SYN's fate; [`SynVerdict::Admit`] counts a new half-open entry.
+    pub fn on_syn(&mut self) -> SynVerdict {
+        if self.state != State::Listen {
+            return SynVerdict::DropClosed;
+        }
+        if self.accept_queue_full() {
+            inc(&mut self.stats.listen_overflows);
+            inc(&mut self.stats.listen_drops);
+            return SynVerdict::DropAcceptQueueFull;
+        }
+        if self.syn_queue_full() {
+            inc(&mut self.stats.syn_queue_drops);
+            inc(&mut self.stats.listen_drops);
+            return SynVerdict::DropSynQueueFull;
+        }
+        self.syn_len = self.syn_len.saturating_add(1);
+        inc(&mut self.stats.syns_admitted);
+        SynVerdict::Admit
+    }
+
+    /// Decides whether a half-open connection may see an ACK that could complete it.
+    ///
+    /// Call it for segments with ACK (and without RST or SYN) addressed to a
+    /// SYN_RECV connection of this listener.
+    pub fn on_handshake_ack(&mut self) -> AckVerdict {
+        if self.accept_queue_full() {
+            inc(&mut self.stats.listen_overflows);
+            inc(&mut self.stats.listen_drops);
+            AckVerdict::DropAcceptQueueFull
+        } else {
+            AckVerdict::Proceed
+        }
+    }
+
+    /// Moves one connection from the SYN queue to the accept queue (it reported `CONNECTED`).
+    pub fn on_established(&mut self) {
+        self.syn_len = self.syn_len.saturating_sub(1);
+        self.accept_len = self.accept_len.saturating_add(1);
+        inc(&mut self.stats.established);
+    }
+
+    /// Removes one half-open connection that ended without completing.
+    pub fn on_half_open_gone(&mut self, why: HalfOpenEnd) {
+        self.syn_len = self.syn_len.saturating_sub(1);
+        match why {
+            HalfOpenEnd::Expired => inc(&mut self.stats.half_open_expired),
+            HalfOpenEnd::Reset => inc(&mut self.stats.half_open_reset),
+            HalfOpenEnd::Aborted => inc(&mut self.stats.reset_on_close),
+        }
+    }
+
+    /// Removes one connection from the accept queue: `accept()` took it.
+    pub fn on_accept(&mut self) {
+        self.accept_len = self.accept_len.saturating_sub(1);
+        inc(&mut self.stats.accepted);
+    }
+
+    /// Removes one connection from the accept queue that died before `accept()`.
+    ///
+    /// Such a connection stays in the queue on Linux until `accept()` returns
+    /// it; the caller may do that instead and call [`ListenQueues::on_accept`].
+    pub fn on_accept_queue_died(&mut self) {
+        self.accept_len = self.accept_len.saturating_sub(1);
+        inc(&mut self.stats.accept_queue_died);
+    }
+
+    /// Takes in an established connection migrated from a closing sibling; `false` if full.
+    pub fn adopt_established(&mut self) -> bool {
+        if self.state != State::Listen || self.accept_queue_full() {
+            return false;
+        }
+        self.accept_len = self.accept_len.saturating_add(1);
+        inc(&mut self.stats.migrated_in);
+        true
+    }
+
+    /// Takes in a half-open connection migrated from a closing sibling; `false` if full.
+    pub fn adopt_half_open(&mut self) -> bool {
+        if self.state != State::Listen || self.syn_queue_full() {
+            return false;
+        }
+        self.syn_len = self.syn_len.saturating_add(1);
+        inc(&mut self.stats.migrated_in);
+        true
+    }
+
+    /// Closes the listener (LISTEN to CLOSED) and returns the queue lengths it had.
+    ///
+    /// The caller then offers each queued connection to a sibling
+    /// ([`super::reuseport::migration_target`] and `adopt_*`), calling
+    /// [`ListenQueues::on_migrated_out`] when one moves, and otherwise aborts
+    /// it (RST) and calls [`ListenQueues::on_reset_on_close`].
+    pub fn close(&mut self) -> (u32, u32) {
+        self.state = State::Closed;
+        (self.syn_len, self.accept_len)
+    }
+
+    /// Counts one queued connection moved away; `established` says which queue it left.
+    pub fn on_migrated_out(&mut self, established: bool) {
+        if established {
+            self.accept_len = self.accept_len.saturating_sub(1);
+        } else {
+            self.syn_len = self.syn_len.saturating_sub(1);
+        }
+        inc(&mut self.stats.migrated_out);
+    }
+
+    /// Counts one queued connection reset because the listener closed.
+    pub fn on_reset_on_close(&mut self, established: bool) {
+        if established {
+            self.accept_len = self.accept_len.saturating_sub(1);
+        } else {
+            self.syn_len = self.syn_len.saturating_sub(1);
+        }
+        inc(&mut self.stats.reset_on_close);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_queue_bound_and_counters() {
+        let mut l = ListenQueues::new(2, 4);
+        assert_eq!(l.state(), State::Listen);
+        for _ in 0..2 {
+            assert_eq!(l.on_syn(), SynVerdict::Admit);
+            assert_eq!(l.on_handshake_ack(), AckVerdict::Proceed);
+            l.on_established();
+        }
+        assert!(l.accept_queue_full());
+        assert_eq!(l.on_syn(), SynVerdict::DropAcceptQueueFull);
+        assert_eq!(l.stats().listen_overflows, 1);
+        assert_eq!(l.stats().listen_drops, 1);
+        l.on_accept();
+        assert_eq!(l.on_syn(), SynVerdict::Admit);
+        assert_eq!(l.accept_len(), 1);
+        assert_eq!(l.syn_len(), 1);
+    }
+
+    #[test]
+    fn syn_queue_bound() {
+        let mut l = ListenQueues::new(10, 2);
+        assert_eq!(l.on_syn(), SynVerdict::Admit);
+        assert_eq!(l.on_syn(), SynVerdict::Admit);
+        assert_eq!(l.on_syn(), SynVerdict::DropSynQueueFull);
+        assert_eq!(l.stats().syn_queue_drops, 1);
+        assert_eq!(l.stats().listen_drops, 1);
+        l.on_half_open_gone(HalfOpenEnd::Expired);
+        assert_eq!(l.stats().half_open_expired, 1);
+        assert_eq!(l.on_syn(), SynVerdict::Admit);
+    }
+
+    #[test]
+    fn backlog_zero_allows_one() {
+        let mut l = ListenQueues::new(0, 0);
+        assert_eq!(l.on_syn(), SynVerdict::Admit);
+        l.on_established();
+        assert_eq!(l.on_syn(), SynVerdict::DropAcceptQueueFull);
+    }
+
+    #[test]
+    fn closed_listener_drops() {
+        let mut l = ListenQueues::new(4, 4);
+        assert_eq!(l.close(), (0, 0));
+        assert_eq!(l.state(), State::Closed);
+        assert_eq!(l.on_syn(), SynVerdict::DropClosed);
+        assert!(!l.adopt_established());
+    }
+}
