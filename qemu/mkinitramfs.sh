@@ -29,6 +29,10 @@ copy_with_libs() {
         cp -Ln "$lib" "$ROOT$lib"
     done
 }
+# Busybox's own sh prefers its applets over PATH (so `ip` would be
+# busybox's, without veth or netns); the host's dash honours PATH.
+rm -f "$ROOT/bin/sh"
+copy_with_libs /bin/dash /bin/sh
 for tool in ip tc; do
     path="$(command -v "$tool" || true)"
     [ -n "$path" ] || die "$tool not found on the host (Debian package iproute2)"

@@ -18,8 +18,16 @@ mod rx;
 mod socket;
 mod stats;
 
-// The protocol core, compiled from the same files as the host crate:
-// wired in once rust/proto/src/modules.rs exists.
+/// The protocol core, compiled from the same files as the host crate.
+#[path = "proto/src"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+pub(crate) mod proto {
+    pub(crate) mod checksum;
+    pub(crate) mod seq;
+    pub(crate) mod siphash;
+    pub(crate) mod tuple;
+    pub(crate) mod wire;
+}
 
 use abi::{
     family::FamilyRegistration, netns::PernetRegistration, packet::PacketRegistration,

@@ -12,3 +12,7 @@ RUSTC_KERNEL="${RUSTC_KERNEL:-/usr/bin/rustc}"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
+# The rustup toolchain (host tests, cargo install) may not be on a
+# non-interactive PATH; kernel builds use $RUSTC_KERNEL explicitly.
+[ -d "$HOME/.cargo/bin" ] && case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac

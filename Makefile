@@ -1,0 +1,46 @@
+# AF_CUSTOM — see README.md.  Every target installs and builds what it
+# needs; kernels are cached outside the repo ($AFC_CACHE, default
+# ~/.cache/af_custom).
+
+.PHONY: all setup kernel kernel-debug module tests run check check-debug fuzz vm clean
+
+all: module
+
+setup:
+	@scripts/setup-host.sh
+
+kernel: setup
+	@scripts/build-kernel.sh normal
+
+kernel-debug: setup
+	@scripts/build-kernel.sh debug
+
+module: setup
+	@scripts/build-module.sh "$$(scripts/build-kernel.sh normal)" normal
+
+tests: setup
+	@scripts/build-tests.sh "$$(scripts/build-kernel.sh normal)"
+
+# The demo: boot the VM, load the module, show it at work.
+run: setup
+	@mkdir -p build; GUEST_SCRIPT=qemu/demo.sh scripts/vm-tests.sh normal >build/run.out 2>&1 || \
+	   { tail -40 build/run.out; exit 1; }; \
+	 grep -a -v '^\[' build/vm-normal.log | sed -n '/^== insmod/,/^AFC-EXIT/p'
+
+# Every test: host (cargo test, short fuzz) and VM.
+check:
+	@scripts/check.sh normal
+
+# Every VM test on the debug kernel (KASAN, lockdep, kmemleak).
+check-debug:
+	@scripts/check.sh debug
+
+fuzz: setup
+	@scripts/fuzz.sh $${FUZZ_SECONDS:-300}
+
+# Run your own guest script: make vm SCRIPT=path/to/script.sh
+vm: setup
+	@GUEST_SCRIPT="$${SCRIPT:?set SCRIPT=guest script}" scripts/vm-tests.sh normal
+
+clean:
+	rm -rf build target

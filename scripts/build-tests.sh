@@ -1,0 +1,23 @@
+#!/bin/bash
+# Builds the programs the VM runs: the kselftest C tests (against
+# kselftest_harness.h of the unpacked kernel tree) and the Rust userspace
+# tests, into build/tests/.  Prints that folder.
+source "$(dirname "$0")/lib.sh"
+
+KOBJ="${1:?usage: build-tests.sh KERNEL_BUILD_DIR}"
+KSRC="$(readlink -f "$KOBJ/source")"
+OUT="$TOP/build/tests"
+mkdir -p "$OUT"
+CFLAGS=(-O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-clobbered -static -pthread
+        -I"$KSRC/tools/testing/selftests" -I"$TOP/rust/uapi" -D_GNU_SOURCE)
+for c in "$TOP"/selftests/af_custom/*.c; do
+    bin="$OUT/$(basename "$c" .c)"
+    if [ ! -x "$bin" ] || [ -n "$(find "$TOP/selftests/af_custom" "$TOP/rust/uapi" -newer "$bin" -type f)" ]; then
+        gcc "${CFLAGS[@]}" -o "$bin" "$c"
+    fi
+done
+( cd "$TOP" && cargo build -q --release -p afc-selftests )
+for b in "$TOP"/selftests/rust/src/bin/*.rs; do
+    cp "$TOP/target/release/$(basename "$b" .rs)" "$OUT/"
+done
+echo "$OUT"

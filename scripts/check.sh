@@ -1,0 +1,45 @@
+#!/bin/bash
+# `make check`: host tests, short fuzz runs, then every VM test on the
+# normal kernel (built or reused from the cache); ends with the line
+# "N passed, N failed" and exits non-zero on any failure.
+#
+#   scripts/check.sh [normal|debug]   (debug: `make check-debug`)
+source "$(dirname "$0")/lib.sh"
+FLAVOUR="${1:-normal}"
+start=$(date +%s)
+passed=0; failed=0; skipped=0
+logdir="$TOP/build"; mkdir -p "$logdir"
+
+"$TOP/scripts/setup-host.sh"
+
+if [ "$FLAVOUR" = normal ]; then
+    log "host tests: cargo test --workspace"
+    set +e
+    ( cd "$TOP" && cargo test --workspace --release 2>&1 ) | tee "$logdir/host-tests.log"
+    set -e
+    while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+        sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$logdir/host-tests.log")
+    if grep -qE '^error(\[|:)' "$logdir/host-tests.log"; then
+        log "host tests did not build"; failed=$((failed + 1))
+    fi
+
+    if [ -x "$TOP/scripts/fuzz.sh" ]; then
+        log "fuzzing each target for ${FUZZ_SECONDS:-20} s"
+        if "$TOP/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}" 2>&1 | tee "$logdir/fuzz.log" | tail -5; then
+            passed=$((passed + 1)); echo "ok - fuzz (no finding)"
+        else
+            failed=$((failed + 1)); echo "not ok - fuzz (see $logdir/fuzz.log)"
+        fi
+    fi
+fi
+
+log "VM tests ($FLAVOUR kernel)"
+vm="$("$TOP/scripts/vm-tests.sh" "$FLAVOUR" | tail -1)"
+echo "$vm"
+p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$vm"); f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$vm")
+s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$vm")
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+
+log "took $(( $(date +%s) - start )) s; console log in $logdir/vm-$FLAVOUR.log"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

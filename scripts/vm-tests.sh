@@ -1,0 +1,30 @@
+#!/bin/bash
+# Runs the VM test suite on one kernel flavour and prints a line
+# "VM: passed=N failed=N skipped=N".
+#
+#   scripts/vm-tests.sh [normal|debug]
+source "$(dirname "$0")/lib.sh"
+FLAVOUR="${1:-normal}"
+KOBJ="$("$TOP/scripts/build-kernel.sh" "$FLAVOUR")"
+KO="$("$TOP/scripts/build-module.sh" "$KOBJ" "$FLAVOUR")"
+TESTS="$("$TOP/scripts/build-tests.sh" "$KOBJ")"
+GUEST="${GUEST_SCRIPT:-$TOP/selftests/vm/check.sh}"
+LOG="$TOP/build/vm-$FLAVOUR.log"
+
+files=("$KO:/afc/af_custom.ko")
+for t in "$TESTS"/*; do files+=("$t:/afc/tests/$(basename "$t")"); done
+
+set +e
+"$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$LOG" "$GUEST" "${files[@]}" >&2
+rc=$?
+set -e
+summary="$(grep -a '^AFC-SUMMARY' "$LOG" | tail -1)"
+p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$summary"); p=${p:-0}
+f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$summary"); f=${f:-0}
+s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$summary"); s=${s:-0}
+case $rc in
+0) ;;
+99) log "the kernel reported a problem during the run: counted as a failure"; f=$((f + 1)) ;;
+*) [ "$f" = 0 ] && f=1 ;;
+esac
+echo "VM: passed=$p failed=$f skipped=$s"

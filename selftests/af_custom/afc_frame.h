@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Builds AF_CUSTOM frames by hand, from docs/PROTOCOL.md alone, and sends
+ * them raw through AF_PACKET: how the tests inject frames the module must
+ * judge (valid, runt, bad version, bad checksum).
+ */
+#ifndef AFC_FRAME_H
+#define AFC_FRAME_H
+
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define AFC_HDR_LEN	32
+#define AFC_F_SYN	0x01
+#define AFC_F_ACK	0x02
+#define AFC_F_FIN	0x04
+#define AFC_F_RST	0x08
+
+struct afc_hdr_fields {
+	uint8_t version, flags;
+	uint16_t window, sport, dport, payload_len;
+	uint32_t saddr, daddr, seq, ack;	/* host order */
+	uint8_t wscale;
+	uint16_t mss;
+};
+
+static inline void afc_put16(uint8_t *b, uint16_t v) { b[0] = v >> 8; b[1] = v; }
+static inline void afc_put32(uint8_t *b, uint32_t v) { afc_put16(b, v >> 16); afc_put16(b + 2, v); }
+
+/* RFC 1071 checksum over header and payload; stored never as zero. */
+static inline uint16_t afc_csum(const uint8_t *p, size_t len)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (p[i] << 8) | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	sum = ~sum & 0xffff;
+	return sum ? sum : 0xffff;
+}
+
+/* Writes header + payload into buf; returns the frame length. */
+static inline size_t afc_build(uint8_t *buf, const struct afc_hdr_fields *h,
+			       const void *payload, int with_csum)
+{
+	memset(buf, 0, AFC_HDR_LEN);
+	buf[0] = h->version;
+	buf[1] = h->flags;
+	afc_put16(buf + 2, h->window);
+	afc_put16(buf + 4, h->sport);
+	afc_put16(buf + 6, h->dport);
+	afc_put16(buf + 8, h->payload_len);
+	afc_put32(buf + 12, h->saddr);
+	afc_put32(buf + 16, h->daddr);
+	afc_put32(buf + 20, h->seq);
+	afc_put32(buf + 24, h->ack);
+	buf[28] = h->wscale;
+	afc_put16(buf + 30, h->mss);
+	if (h->payload_len)
+		memcpy(buf + AFC_HDR_LEN, payload, h->payload_len);
+	if (with_csum)
+		afc_put16(buf + 10, afc_csum(buf, AFC_HDR_LEN + h->payload_len));
+	return AFC_HDR_LEN + h->payload_len;
+}
+
+/* Sends `len` bytes after an Ethernet header with our EtherType on `ifname`. */
+static inline int afc_inject(const char *ifname, const void *data, size_t len)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_AF_CUSTOM),
+				   .sll_halen = ETH_ALEN };
+	uint8_t frame[ETH_HLEN + 65536];
+	struct ether_header *eh = (void *)frame;
+	int fd, ret;
+
+	sll.sll_ifindex = if_nametoindex(ifname);
+	if (!sll.sll_ifindex || len > 65536)
+		return -1;
+	fd = socket(AF_PACKET, SOCK_RAW, 0);
+	if (fd < 0)
+		return -1;
+	memset(eh, 0, ETH_HLEN);
+	memset(eh->ether_dhost, 0xff, ETH_ALEN);
+	memcpy(sll.sll_addr, eh->ether_dhost, ETH_ALEN);
+	eh->ether_type = htons(ETH_P_AF_CUSTOM);
+	memcpy(frame + ETH_HLEN, data, len);
+	ret = sendto(fd, frame, ETH_HLEN + len, 0, (void *)&sll, sizeof(sll));
+	close(fd);
+	return ret == (int)(ETH_HLEN + len) ? 0 : -1;
+}
+
+#endif

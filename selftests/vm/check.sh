@@ -1,0 +1,41 @@
+#!/bin/sh
+# Guest side of `make check`: loads the module, runs every test program
+# in /afc/tests (TAP), checks that the module unloads once every socket is
+# closed, and prints one AFC-SUMMARY line for the host to add up.
+# The host scans the whole console for kernel problems afterwards.
+
+pass=0; fail=0; skip=0
+export AFC_MODULE=/afc/af_custom.ko
+
+result() { # name status
+    if [ "$2" = ok ]; then pass=$((pass + 1)); echo "ok - vm.$1"; else fail=$((fail + 1)); echo "not ok - vm.$1"; fi
+}
+
+if insmod /afc/af_custom.ko; then result module_loads ok; else result module_loads fail; echo "AFC-SUMMARY passed=$pass failed=$fail skipped=$skip"; exit 1; fi
+
+# module_pin unloads and reloads the module: it runs last.
+for t in ${AFC_TESTS:-socket_basic frame_rx rust_socket module_pin}; do
+    echo "# ---- $t"
+    timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$t" > /tmp/out 2>&1
+    rc=$?
+    cat /tmp/out
+    totals="$(grep '^# Totals:' /tmp/out | tail -1)"
+    if [ -z "$totals" ]; then
+        echo "# $t exited $rc without a Totals line"
+        fail=$((fail + 1))
+        continue
+    fi
+    p=$(echo "$totals" | sed -n 's/.* pass:\([0-9]*\).*/\1/p')
+    f=$(echo "$totals" | sed -n 's/.* fail:\([0-9]*\).*/\1/p')
+    s=$(echo "$totals" | sed -n 's/.*skip:\([0-9]*\).*/\1/p')
+    e=$(echo "$totals" | sed -n 's/.*error:\([0-9]*\).*/\1/p')
+    pass=$((pass + p)); fail=$((fail + f + e)); skip=$((skip + s))
+    if [ "$rc" != 0 ] && [ "$f" = 0 ] && [ "$e" = 0 ]; then
+        echo "# $t exited $rc"; fail=$((fail + 1))
+    fi
+done
+
+if rmmod af_custom; then result module_unloads_after_tests ok; else result module_unloads_after_tests fail; fi
+[ -d /sys/module/af_custom ] && result module_gone fail || result module_gone ok
+echo "AFC-SUMMARY passed=$pass failed=$fail skipped=$skip"
+[ "$fail" = 0 ]
