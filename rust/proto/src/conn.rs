@@ -85,6 +85,9 @@ pub struct Config {
     pub initial_cwnd: u32,
     /// Most challenge ACKs sent per second (RFC 5961 section 7).
     pub challenge_ack_limit: u32,
+    /// Least time between ACKs answering out-of-window pure ACKs (Linux
+    /// `tcp_invalid_ratelimit`: 500 ms), which breaks ACK loops.
+    pub oow_ack_interval_us: u64,
 }
 
 impl Config {
@@ -106,6 +109,7 @@ impl Config {
             keepalive: None,
             initial_cwnd: 10,
             challenge_ack_limit: 100,
+            oow_ack_interval_us: 500 * MS,
         }
     }
 
@@ -287,6 +291,8 @@ pub struct ConnStats {
     pub dup_data: u64,
     /// Segments outside the receive window (`TCPWinDrop`-like).
     pub out_of_window: u64,
+    /// ACKs not sent for out-of-window pure ACKs, by rate limit (`TCPACKSkippedSeq`).
+    pub oow_acks_skipped: u64,
     /// Aborted because data arrived after `close()` (`TCPAbortOnData`).
     pub abort_on_data: u64,
     /// Aborted because `close()` found unread data (`TCPAbortOnClose`).
@@ -330,7 +336,9 @@ pub struct Connection {
     pub(super) ssthresh: u32,
     pub(super) dup_acks: u8,
     pub(super) recover: Option<Seq>,
-    pub(super) fast_rexmit: bool,
+    /// Resend the segment at `snd_una` next, even beyond the peer's window
+    /// (fast retransmit, partial ACK, or a timeout).
+    pub(super) rexmit_head: bool,
     pub(super) rtt: RttEstimator,
     /// The end sequence number of the segment being timed, and when it was sent.
     pub(super) rtt_timing: Option<(Seq, Instant)>,
@@ -371,6 +379,7 @@ pub struct Connection {
     pub(super) last_probe: Instant,
     pub(super) challenge_start: Instant,
     pub(super) challenge_count: u32,
+    pub(super) last_oow_ack: Option<Instant>,
 
     pub(super) stats: ConnStats,
 }
@@ -416,7 +425,7 @@ impl Connection {
             ssthresh: MAX_SEND_QUEUE,
             dup_acks: 0,
             recover: None,
-            fast_rexmit: false,
+            rexmit_head: false,
             rtt: RttEstimator::new(cfg.rto_initial_us, cfg.rto_min_us, cfg.rto_max_us),
             rtt_timing: None,
             retries: 0,
@@ -446,6 +455,7 @@ impl Connection {
             last_probe: now,
             challenge_start: now,
             challenge_count: 0,
+            last_oow_ack: None,
             stats: ConnStats::default(),
         }
     }
@@ -618,7 +628,7 @@ impl Connection {
         self.state = State::Closed;
         self.syn_pending = false;
         self.ack_now = false;
-        self.fast_rexmit = false;
+        self.rexmit_head = false;
         self.force_send = false;
         self.probe_pending = false;
         self.rto_deadline = None;
@@ -638,7 +648,7 @@ impl Connection {
         self.persist_deadline = None;
         self.ka_deadline = None;
         self.fw2_deadline = None;
-        self.fast_rexmit = false;
+        self.rexmit_head = false;
         self.force_send = false;
         self.probe_pending = false;
         self.tw_deadline = Some(now.after(self.cfg.time_wait_us));

@@ -107,7 +107,7 @@ impl Connection {
 
         if !self.acceptable(h) {
             if !f.rst() {
-                self.ack_now = true;
+                self.oow_ack(h, now);
                 if self.state == State::TimeWait && f.fin() {
                     self.enter_time_wait(now);
                 }
@@ -142,13 +142,10 @@ impl Connection {
                 return;
             }
         }
-        if h.ack.gt(self.snd_max) {
-            // RFC 5961 section 5.2: acknowledges data never sent. Answer, do not believe.
-            self.ack_now = true;
-            return;
-        }
-        if h.ack.lt(self.snd_una.wrapping_sub(self.max_snd_wnd)) {
-            self.ack_now = true;
+        if h.ack.gt(self.snd_max) || h.ack.lt(self.snd_una.wrapping_sub(self.max_snd_wnd)) {
+            // RFC 5961 section 5.2: acknowledges data never sent, or far too old.
+            // Answer (rate-limited), do not believe.
+            self.oow_ack(h, now);
             return;
         }
         self.rx_ack(h, now, out);
@@ -176,6 +173,25 @@ impl Connection {
         let wnd = self.recv_window();
         let end = h.seq.wrapping_add(h.seq_len());
         end.ge(self.rcv_nxt) && h.seq.le(self.rcv_nxt.wrapping_add(wnd))
+    }
+
+    /// Answers an unacceptable segment with an ACK, rate-limiting answers to pure ACKs.
+    ///
+    /// Two ends that each find the other's ACKs out of window would otherwise
+    /// answer each other forever; data segments and SYNs are always answered
+    /// (as Linux's `tcp_oow_rate_limited`).
+    fn oow_ack(&mut self, h: &Header, now: Instant) {
+        let pure = h.payload_len == 0 && !h.flags.syn() && !h.flags.fin();
+        if pure {
+            if let Some(last) = self.last_oow_ack {
+                if now.since(last) < self.cfg.oow_ack_interval_us {
+                    self.stats.oow_acks_skipped = self.stats.oow_acks_skipped.wrapping_add(1);
+                    return;
+                }
+            }
+            self.last_oow_ack = Some(now);
+        }
+        self.ack_now = true;
     }
 
     /// Sends a challenge ACK (RFC 5961), at most `challenge_ack_limit` per second.
@@ -296,7 +312,7 @@ impl Connection {
                 self.cwnd = self.ssthresh.max(mss);
             } else {
                 // Partial ACK (RFC 6582): the next hole is lost too; resend it now.
-                self.fast_rexmit = true;
+                self.rexmit_head = true;
             }
             return;
         }
@@ -323,7 +339,7 @@ impl Connection {
             self.ssthresh = (flight / 2).max(self.send_mss.saturating_mul(2));
             self.cwnd = self.ssthresh;
             self.recover = Some(self.snd_max);
-            self.fast_rexmit = true;
+            self.rexmit_head = true;
             self.rtt_timing = None;
             self.stats.fast_retrans = self.stats.fast_retrans.wrapping_add(1);
         }

@@ -69,7 +69,7 @@ impl Connection {
             State::Closed | State::Listen => None,
             State::SynSent => self.syn_segment(now),
             _ if !self.syn_acked => self.syn_segment(now).or_else(|| self.ack_if_due()),
-            State::TimeWait | State::FinWait2 => self.ack_if_due(),
+            State::TimeWait => self.ack_if_due(),
             _ => self.synchronized_segment(now),
         };
         if t.is_none() {
@@ -161,8 +161,8 @@ impl Connection {
     }
 
     fn synchronized_segment(&mut self, now: Instant) -> Option<Transmit> {
-        if self.fast_rexmit {
-            self.fast_rexmit = false;
+        if self.rexmit_head {
+            self.rexmit_head = false;
             if let Some(t) = self.retransmit_front(now) {
                 return Some(t);
             }
@@ -196,11 +196,27 @@ impl Connection {
         if !self.ack_now {
             return None;
         }
-        let h = self.ack_header(self.snd_nxt);
+        let h = self.ack_header(self.acceptable_seq());
         Some(Transmit {
             header: h,
             offset: 0,
         })
+    }
+
+    /// Returns the sequence number for a pure ACK.
+    ///
+    /// That is `snd_max`, the highest we sent, which the peer's `rcv_nxt`
+    /// cannot be past (after a timeout `snd_nxt` falls back, and an ACK
+    /// carrying it would look old and be ignored); but no further than the
+    /// right edge of the peer's window (Linux `tcp_acceptable_seq`), so the
+    /// ACK is never out of window on the right either.
+    fn acceptable_seq(&self) -> Seq {
+        let edge = self.snd_una.wrapping_add(self.snd_wnd);
+        if self.syn_acked && self.snd_max.gt(edge) {
+            edge.max(self.snd_una)
+        } else {
+            self.snd_max
+        }
     }
 
     /// Works out what may be sent at `snd_nxt` under the window, Nagle and SWS rules.

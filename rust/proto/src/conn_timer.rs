@@ -71,7 +71,17 @@ impl Connection {
         } else {
             self.cfg.syn_retries
         };
-        if self.retries > limit {
+        // Into a zero window the retransmission is a window probe: a peer
+        // that keeps answering is alive however long its reader sleeps, so
+        // count unanswered probes (reset by any acceptable segment) instead.
+        let zero_window = self.syn_acked && self.snd_wnd == 0 && !self.orphaned;
+        let give_up = if zero_window {
+            self.probes_out = self.probes_out.saturating_add(1);
+            self.probes_out > self.cfg.data_retries
+        } else {
+            self.retries > limit
+        };
+        if give_up {
             self.fail(ev);
             return;
         }
@@ -87,7 +97,8 @@ impl Connection {
             self.snd_nxt = self.snd_una;
             self.dup_acks = 0;
             self.recover = None;
-            self.fast_rexmit = false;
+            // The head goes out even into a zero window: it doubles as a window probe.
+            self.rexmit_head = true;
         }
         self.rto_deadline = Some(now.after(self.rtt.backed_off(u32::from(self.retries))));
     }

@@ -128,7 +128,10 @@ impl Endpoint {
 
     fn apply(&mut self, out: &SegmentOutcome, payload: &[u8]) {
         let acked = (out.acked as usize).min(self.send_buf.len());
-        assert_eq!(acked, out.acked as usize, "acked more than the send buffer holds");
+        assert_eq!(
+            acked, out.acked as usize,
+            "acked more than the send buffer holds"
+        );
         self.send_buf.drain(..acked);
         match out.data {
             DataAction::None => {}
@@ -162,8 +165,15 @@ impl Endpoint {
                 self.recv_end = end;
             }
         }
-        assert_eq!(self.recv_end, out.readable_end, "in-order end disagrees with the core");
-        assert_eq!(self.recv_q.len(), self.conn.unread() as usize, "unread count disagrees");
+        assert_eq!(
+            self.recv_end, out.readable_end,
+            "in-order end disagrees with the core"
+        );
+        assert_eq!(
+            self.recv_q.len(),
+            self.conn.unread() as usize,
+            "unread count disagrees"
+        );
         assert_eq!(
             self.send_buf.len(),
             self.conn.send_queued() as usize,
@@ -188,9 +198,14 @@ impl Endpoint {
     pub fn build_frame(&self, t: &Transmit) -> Vec<u8> {
         let len = usize::from(t.header.payload_len);
         let mut frame = vec![0u8; HEADER_LEN + len];
-        t.header.emit(&mut frame).expect("core produced an invalid header");
+        t.header
+            .emit(&mut frame)
+            .expect("core produced an invalid header");
         let off = t.offset as usize;
-        assert!(off + len <= self.send_buf.len(), "transmit beyond the send buffer");
+        assert!(
+            off + len <= self.send_buf.len(),
+            "transmit beyond the send buffer"
+        );
         for (i, b) in self.send_buf.range(off..off + len).enumerate() {
             frame[HEADER_LEN + i] = *b;
         }

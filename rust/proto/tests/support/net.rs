@@ -111,7 +111,10 @@ pub struct Host {
     pub outbox: Vec<Vec<u8>>,
     pub bad_frames: u64,
     pub unmatched_rsts: u64,
-    /// Connections that reached CLOSED and were removed.
+    /// Connections that reached CLOSED while the application still holds them
+    /// (unhashed: frames no longer reach them; reads still drain the queue).
+    pub zombies: BTreeMap<FourTuple, Endpoint>,
+    /// Connections that reached CLOSED and were released.
     pub closed: Vec<(FourTuple, Endpoint)>,
 }
 
@@ -130,6 +133,7 @@ impl Host {
             outbox: Vec::new(),
             bad_frames: 0,
             unmatched_rsts: 0,
+            zombies: BTreeMap::new(),
             closed: Vec::new(),
         }
     }
@@ -143,7 +147,14 @@ impl Host {
     }
 
     /// Opens a listener; returns its index.
-    pub fn listen(&mut self, addr: u32, port: u16, backlog: u32, syn_backlog: u32, uid: u32) -> usize {
+    pub fn listen(
+        &mut self,
+        addr: u32,
+        port: u16,
+        backlog: u32,
+        syn_backlog: u32,
+        uid: u32,
+    ) -> usize {
         self.listeners.push(Listener {
             addr,
             port,
@@ -172,15 +183,28 @@ impl Host {
     /// Starts a connection on exactly tuple `t`.
     pub fn connect_from(&mut self, t: FourTuple, now: Instant) -> FourTuple {
         let iss = initial_seq(&self.secret, &t, now);
-        let ep = Endpoint::new(Connection::connect(self.cfg, t, iss, now), 1 << 20, self.trusted);
-        self.conns.insert(t, Slot { ep, role: Role::App });
+        let ep = Endpoint::new(
+            Connection::connect(self.cfg, t, iss, now),
+            1 << 20,
+            self.trusted,
+        );
+        self.conns.insert(
+            t,
+            Slot {
+                ep,
+                role: Role::App,
+            },
+        );
         self.flush(t, now);
         t
     }
 
-    /// Returns the endpoint for `t`, if it is still in the table.
+    /// Returns the endpoint for `t`, if the application may still use it.
     pub fn ep(&mut self, t: &FourTuple) -> Option<&mut Endpoint> {
-        self.conns.get_mut(t).map(|s| &mut s.ep)
+        match self.conns.get_mut(t) {
+            Some(s) => Some(&mut s.ep),
+            None => self.zombies.get_mut(t),
+        }
     }
 
     /// Takes the next connection from listener `li`'s accept queue (`accept()`).
@@ -195,9 +219,23 @@ impl Host {
     }
 
     /// Runs `f` on connection `t` (an application call), then sends what it produced.
-    pub fn with<R>(&mut self, t: FourTuple, now: Instant, f: impl FnOnce(&mut Endpoint) -> R) -> Option<R> {
-        let r = f(&mut self.conns.get_mut(&t)?.ep);
-        self.flush(t, now);
+    pub fn with<R>(
+        &mut self,
+        t: FourTuple,
+        now: Instant,
+        f: impl FnOnce(&mut Endpoint) -> R,
+    ) -> Option<R> {
+        if let Some(s) = self.conns.get_mut(&t) {
+            let r = f(&mut s.ep);
+            self.flush(t, now);
+            return Some(r);
+        }
+        let ep = self.zombies.get_mut(&t)?;
+        let r = f(ep);
+        if ep.conn.is_orphaned() {
+            let ep = self.zombies.remove(&t).expect("zombie");
+            self.closed.push((t, ep));
+        }
         Some(r)
     }
 
@@ -216,6 +254,16 @@ impl Host {
             return;
         }
         let slot = self.conns.remove(&t).expect("slot");
+        if std::env::var_os("AFC_SIM_TRACE").is_some() {
+            eprintln!(
+                "{:>10}us host {:x}: {:?} closed, error {:?}, via {:?}",
+                now.micros(),
+                self.addr,
+                t.remote,
+                slot.ep.conn.error(),
+                slot.ep.history
+            );
+        }
         match slot.role {
             Role::HalfOpen(i) => {
                 let why = match slot.ep.conn.error() {
@@ -229,7 +277,12 @@ impl Host {
                 self.listeners[i].accept_q.retain(|x| *x != t);
                 self.listeners[i].queues.on_accept_queue_died();
             }
-            Role::App => {}
+            Role::App => {
+                if !slot.ep.conn.is_orphaned() {
+                    self.zombies.insert(t, slot.ep);
+                    return;
+                }
+            }
         }
         self.closed.push((t, slot.ep));
     }
@@ -257,7 +310,12 @@ impl Host {
         if let Some(slot) = self.conns.get_mut(&t) {
             if let Role::HalfOpen(i) = slot.role {
                 let f = h.flags;
-                if f.ack() && !f.rst() && !f.syn() && self.listeners[i].queues.on_handshake_ack() == AckVerdict::DropAcceptQueueFull {
+                if f.ack()
+                    && !f.rst()
+                    && !f.syn()
+                    && self.listeners[i].queues.on_handshake_ack()
+                        == AckVerdict::DropAcceptQueueFull
+                {
                     return;
                 }
             }
@@ -307,7 +365,10 @@ impl Host {
             }
             return;
         }
-        let shards: Vec<ShardInfo> = group.iter().map(|&i| self.listeners[i].queues.shard_info()).collect();
+        let shards: Vec<ShardInfo> = group
+            .iter()
+            .map(|&i| self.listeners[i].queues.shard_info())
+            .collect();
         let hash = t.hash(&self.secret, HashPurpose::Reuseport);
         let li = match select_shard(&shards, hash) {
             Some(k) => group[k],
@@ -319,7 +380,13 @@ impl Host {
         let iss = initial_seq(&self.secret, &t, now);
         let conn = Connection::accept(self.cfg, t, iss, h, now).expect("bare SYN");
         let ep = Endpoint::new(conn, 1 << 20, self.trusted);
-        self.conns.insert(t, Slot { ep, role: Role::HalfOpen(li) });
+        self.conns.insert(
+            t,
+            Slot {
+                ep,
+                role: Role::HalfOpen(li),
+            },
+        );
         self.flush(t, now);
     }
 
@@ -340,12 +407,17 @@ impl Host {
             })
             .collect();
         for (t, established) in mine {
-            let shards: Vec<ShardInfo> = group.iter().map(|&i| self.listeners[i].queues.shard_info()).collect();
+            let shards: Vec<ShardInfo> = group
+                .iter()
+                .map(|&i| self.listeners[i].queues.shard_info())
+                .collect();
             let closing = group.iter().position(|&i| i == li).expect("in group");
             let hash = t.hash(&self.secret, HashPurpose::Reuseport);
             let target = migration_target(&shards, closing, hash).map(|k| group[k]);
             let moved = match target {
-                Some(ti) if established => self.listeners[ti].queues.adopt_established().then_some(ti),
+                Some(ti) if established => {
+                    self.listeners[ti].queues.adopt_established().then_some(ti)
+                }
                 Some(ti) => self.listeners[ti].queues.adopt_half_open().then_some(ti),
                 None => None,
             };
@@ -375,7 +447,10 @@ impl Host {
 
     /// Returns the earliest timer of any connection.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.conns.values().filter_map(|s| s.ep.conn.poll_timeout()).min()
+        self.conns
+            .values()
+            .filter_map(|s| s.ep.conn.poll_timeout())
+            .min()
     }
 
     /// Runs every connection timer due at `now`.
@@ -496,11 +571,15 @@ impl Sim {
             steps += 1;
             assert!(steps < 10_000_000, "simulation does not settle");
             self.now = self.now.max(t);
-            let due_frame = matches!(self.queue.peek(), Some(Reverse((ft, ..))) if Instant(*ft) <= self.now);
+            let due_frame =
+                matches!(self.queue.peek(), Some(Reverse((ft, ..))) if Instant(*ft) <= self.now);
             if due_frame {
                 let Reverse((_, _, to, frame)) = self.queue.pop().expect("peeked");
                 self.stats.delivered += 1;
                 let now = self.now;
+                if std::env::var_os("AFC_SIM_TRACE").is_some() {
+                    trace(now, to, &frame);
+                }
                 self.hosts[to].receive(&frame, now);
             } else {
                 let now = self.now;
@@ -515,5 +594,32 @@ impl Sim {
     /// Returns whether no frame is in flight.
     pub fn link_idle(&self) -> bool {
         self.queue.is_empty()
+    }
+}
+
+/// Prints one delivered frame (set `AFC_SIM_TRACE=1`).
+pub fn trace(now: Instant, to: usize, frame: &[u8]) {
+    match Header::parse(frame, ChecksumPolicy::Verify) {
+        Ok((h, _)) => {
+            let f = h.flags;
+            let flags: String = [
+                (f.syn(), 'S'),
+                (f.ack(), 'A'),
+                (f.fin(), 'F'),
+                (f.rst(), 'R'),
+            ]
+            .iter()
+            .map(|&(on, c)| if on { c } else { '.' })
+            .collect();
+            eprintln!(
+                "{:>10}us -> host {to}: {flags} seq {} ack {} win {} len {}",
+                now.micros(),
+                h.seq.0,
+                h.ack.0,
+                h.window,
+                h.payload_len
+            );
+        }
+        Err(e) => eprintln!("{:>10}us -> host {to}: bad frame {e:?}", now.micros()),
     }
 }
