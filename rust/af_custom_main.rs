@@ -22,9 +22,22 @@ mod stats;
 #[path = "proto/src"]
 #[allow(dead_code, unreachable_pub, missing_docs)]
 pub(crate) mod proto {
+    pub(crate) mod assembler;
+    pub(crate) mod bind;
     pub(crate) mod checksum;
+    pub(crate) mod conn;
+    pub(crate) mod conn_recv;
+    pub(crate) mod conn_send;
+    pub(crate) mod conn_timer;
+    pub(crate) mod isn;
+    pub(crate) mod listener;
+    pub(crate) mod ports;
+    pub(crate) mod reuseport;
+    pub(crate) mod rtt;
     pub(crate) mod seq;
     pub(crate) mod siphash;
+    pub(crate) mod state;
+    pub(crate) mod time;
     pub(crate) mod tuple;
     pub(crate) mod wire;
 }

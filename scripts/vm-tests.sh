@@ -14,6 +14,7 @@ LOG="$TOP/build/vm-$FLAVOUR.log"
 files=("$KO:/afc/af_custom.ko")
 for t in "$TESTS"/*; do files+=("$t:/afc/tests/$(basename "$t")"); done
 
+[ "$FLAVOUR" = debug ] && export VM_MEM="${VM_MEM:-2G}" VM_TIMEOUT="${VM_TIMEOUT:-1800}"
 set +e
 "$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$LOG" "$GUEST" "${files[@]}" >&2
 rc=$?
@@ -27,4 +28,15 @@ case $rc in
 99) log "the kernel reported a problem during the run: counted as a failure"; f=$((f + 1)) ;;
 *) [ "$f" = 0 ] && f=1 ;;
 esac
+# A debug run that silently ran without its checkers counts as not run.
+if [ "$FLAVOUR" = debug ]; then
+    for marker in "Good, all [0-9]* testcases passed" "KernelAddressSanitizer initialized" \
+                  "kmemleak: Kernel memory leak detector initialized" "ok - vm.kmemleak_clean"; do
+        if grep -aq "$marker" "$LOG"; then
+            log "debug check active: $(grep -a -o -m1 "$marker" "$LOG")"
+        else
+            log "debug check missing from the console: '$marker'"; f=$((f + 1))
+        fi
+    done
+fi
 echo "VM: passed=$p failed=$f skipped=$s"

@@ -11,6 +11,12 @@ result() { # name status
     if [ "$2" = ok ]; then pass=$((pass + 1)); echo "ok - vm.$1"; else fail=$((fail + 1)); echo "not ok - vm.$1"; fi
 }
 
+# Debug kernel: forget what kmemleak saw during boot, so that only what
+# the module and the tests leak is reported.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+[ -e $KMEMLEAK ] && echo clear > $KMEMLEAK
+
 if insmod /afc/af_custom.ko; then result module_loads ok; else result module_loads fail; echo "AFC-SUMMARY passed=$pass failed=$fail skipped=$skip"; exit 1; fi
 
 # module_pin unloads and reloads the module: it runs last.
@@ -37,5 +43,16 @@ done
 
 if rmmod af_custom; then result module_unloads_after_tests ok; else result module_unloads_after_tests fail; fi
 [ -d /sys/module/af_custom ] && result module_gone fail || result module_gone ok
+if [ -e $KMEMLEAK ]; then
+    # Objects must be older than kmemleak's minimum age (5 s) to count;
+    # two scans make the report stable.
+    sleep 6; echo scan > $KMEMLEAK; sleep 1; echo scan > $KMEMLEAK
+    if [ -s $KMEMLEAK ]; then
+        echo "# kmemleak reports:"; cat $KMEMLEAK
+        result kmemleak_clean fail
+    else
+        result kmemleak_clean ok
+    fi
+fi
 echo "AFC-SUMMARY passed=$pass failed=$fail skipped=$skip"
 [ "$fail" = 0 ]
