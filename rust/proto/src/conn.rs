@@ -749,6 +749,21 @@ impl Connection {
         &self.rtt
     }
 
+    /// Returns the next sequence number expected from the peer (RCV.NXT).
+    pub fn rcv_nxt(&self) -> Seq {
+        self.rcv_nxt
+    }
+
+    /// Returns the oldest unacknowledged sequence number (SND.UNA).
+    pub fn snd_una(&self) -> Seq {
+        self.snd_una
+    }
+
+    /// Returns the next sequence number to send (SND.NXT).
+    pub fn snd_nxt(&self) -> Seq {
+        self.snd_nxt
+    }
+
     /// Returns the initial send sequence number.
     pub fn iss(&self) -> Seq {
         self.iss

@@ -20,5 +20,8 @@ fn kernel_module_compiles_every_core_file() {
     let host = mods(&lib, "pub mod ");
     let kernel = mods(&main, "pub(crate) mod ");
     assert!(!host.is_empty());
-    assert_eq!(host, kernel, "rust/af_custom_main.rs `mod proto` must list every module of rust/proto/src/lib.rs");
+    assert_eq!(
+        host, kernel,
+        "rust/af_custom_main.rs `mod proto` must list every module of rust/proto/src/lib.rs"
+    );
 }
