@@ -112,7 +112,11 @@ impl Connection {
                     self.enter_time_wait(now);
                 }
             }
-            self.stats.out_of_window = self.stats.out_of_window.wrapping_add(1);
+            if h.seq.lt(self.rcv_nxt) {
+                self.stats.dup_data = self.stats.dup_data.wrapping_add(1);
+            } else {
+                self.stats.out_of_window = self.stats.out_of_window.wrapping_add(1);
+            }
             return;
         }
         self.last_recv = now;

@@ -7,106 +7,16 @@
 
 mod support;
 
-use afc_proto::conn::{Config, ConnError, Connection, Events, Keepalive};
-use afc_proto::isn::initial_seq;
+use afc_proto::conn::{ConnError, Events, Keepalive};
 use afc_proto::listener::SynVerdict;
 use afc_proto::seq::Seq;
-use afc_proto::siphash::SipKey;
 use afc_proto::state::State;
 use afc_proto::time::{Instant, SEC};
-use afc_proto::tuple::{Endpoint as Addr, FourTuple};
+use afc_proto::tuple::FourTuple;
 use afc_proto::wire::{ChecksumPolicy, Flags, Header};
 use support::endpoint::Endpoint;
 use support::net::{Host, LinkParams, Sim};
-
-const A: Addr = Addr::new(0x0a00_0001, 40000);
-const B: Addr = Addr::new(0x0a00_0002, 7000);
-
-fn cfg() -> Config {
-    let mut c = Config::new(1000);
-    c.ack_delay_us = 0;
-    c.recv_buf = 8000;
-    c
-}
-
-fn t0() -> Instant {
-    Instant(10 * SEC)
-}
-
-/// Drains and decodes everything `ep` wants to send.
-fn out(ep: &mut Endpoint, now: Instant) -> Vec<(Header, Vec<u8>)> {
-    let mut v = Vec::new();
-    while let Some(f) = ep.transmit(now) {
-        let (h, p) = Header::parse(&f, ChecksumPolicy::Verify).expect("valid frame");
-        v.push((h, p.to_vec()));
-    }
-    v
-}
-
-/// Delivers `frames` to `ep`; returns the union of events.
-fn feed(ep: &mut Endpoint, frames: &[(Header, Vec<u8>)], now: Instant) -> Events {
-    let mut ev = Events::NONE;
-    for (h, p) in frames {
-        ev.insert(ep.deliver(h, p, now));
-    }
-    ev
-}
-
-/// Exchanges frames between `a` and `b` until both are quiet.
-fn pump(a: &mut Endpoint, b: &mut Endpoint, now: Instant) {
-    for _ in 0..100 {
-        let fa = out(a, now);
-        let fb = out(b, now);
-        if fa.is_empty() && fb.is_empty() {
-            return;
-        }
-        feed(b, &fa, now);
-        feed(a, &fb, now);
-    }
-    panic!("endpoints never went quiet");
-}
-
-fn client() -> Endpoint {
-    let t = FourTuple::new(A, B);
-    Endpoint::connect(
-        cfg(),
-        t,
-        initial_seq(&SipKey::from_u64(1, 2), &t, t0()),
-        t0(),
-    )
-}
-
-/// Returns the server side created from the client's SYN.
-fn server_from(syn: &Header) -> Endpoint {
-    let t = FourTuple::new(B, A);
-    let iss = initial_seq(&SipKey::from_u64(3, 4), &t, t0());
-    let c = Connection::accept(cfg(), t, iss, syn, t0()).expect("SYN accepted");
-    Endpoint::new(c, 1 << 20, false)
-}
-
-/// Returns a client and server with the handshake done.
-fn established() -> (Endpoint, Endpoint) {
-    let mut a = client();
-    let syn = out(&mut a, t0());
-    let mut b = server_from(&syn[0].0);
-    pump(&mut a, &mut b, t0());
-    assert_eq!(a.state(), State::Established);
-    assert_eq!(b.state(), State::Established);
-    (a, b)
-}
-
-/// Returns a segment from `from` to `to`'s endpoint with the given fields.
-fn seg(src: Addr, dst: Addr, flags: Flags, seq: Seq, ack: Seq) -> Header {
-    Header {
-        flags,
-        src,
-        dst,
-        seq,
-        ack,
-        window: 1000,
-        ..Header::default()
-    }
-}
+use support::pair::*;
 
 fn expect_flags(frames: &[(Header, Vec<u8>)], want: Flags) -> Header {
     let h = frames

@@ -8,4 +8,5 @@
 
 pub mod endpoint;
 pub mod net;
+pub mod pair;
 pub mod rng;

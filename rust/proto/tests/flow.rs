@@ -1,0 +1,485 @@
+//! Data transfer: acknowledgements, reassembly, windows, Nagle, retransmission, keepalive.
+
+mod support;
+
+use afc_proto::conn::{wscale_for, Config, Keepalive};
+use afc_proto::seq::Seq;
+use afc_proto::state::State;
+use afc_proto::time::{Instant, MS, SEC};
+use afc_proto::wire::{Flags, Header};
+use support::endpoint::Endpoint;
+use support::pair::*;
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn read_all(ep: &mut Endpoint) -> Vec<u8> {
+    ep.read(usize::MAX)
+}
+
+fn data_segs(frames: &[(Header, Vec<u8>)]) -> Vec<(Header, Vec<u8>)> {
+    frames
+        .iter()
+        .filter(|(h, _)| h.payload_len > 0)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn data_round_trip_with_cumulative_acks() {
+    let (mut a, mut b) = established();
+    let data = pattern(5000);
+    assert_eq!(a.write(&data).unwrap(), 5000);
+    let segs = out(&mut a, t0());
+    assert_eq!(segs.len(), 5, "five full segments of 1000");
+    assert!(segs.iter().all(|(h, _)| h.payload_len == 1000));
+    feed(&mut b, &segs, t0());
+    let acks = out(&mut b, t0());
+    // Every second segment is acknowledged at once, the rest by the last ACK.
+    let last = acks.last().unwrap().0;
+    assert_eq!(last.ack, segs[4].0.seq.wrapping_add(1000));
+    feed(&mut a, &acks, t0());
+    assert!(a.send_buf.is_empty());
+    assert!(a.conn.all_acked());
+    assert_eq!(read_all(&mut b), data);
+}
+
+#[test]
+fn sequence_numbers_wrap_around() {
+    for iss in [u32::MAX - 2500, u32::MAX, u32::MAX - 999, 0x7fff_ff00] {
+        let (mut a, mut b) = established_with(cfg(), cfg(), Seq(iss));
+        let up = pattern(20_000);
+        let down = pattern(15_000);
+        let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+        let (mut wa, mut wb) = (0, 0);
+        for _ in 0..200 {
+            wa += a.write(&up[wa..]).unwrap();
+            wb += b.write(&down[wb..]).unwrap();
+            pump(&mut a, &mut b, t0());
+            got_b.extend(read_all(&mut b));
+            got_a.extend(read_all(&mut a));
+            pump(&mut a, &mut b, t0());
+        }
+        assert_eq!(got_b, up, "iss {iss:#x}");
+        assert_eq!(got_a, down, "iss {iss:#x}");
+        assert!(a.conn.snd_una().lt(Seq(iss).wrapping_add(20_002)));
+    }
+}
+
+#[test]
+fn out_of_order_segments_are_reassembled() {
+    let (mut a, mut b) = established();
+    let data = pattern(5000);
+    a.write(&data).unwrap();
+    let segs = out(&mut a, t0());
+    for &i in &[4usize, 2, 0, 3, 1] {
+        feed(&mut b, &segs[i..=i], t0());
+        if i == 4 || i == 2 {
+            assert!(!b.ofo.is_empty());
+        }
+    }
+    assert!(b.ofo.is_empty());
+    assert!(b.conn.ooo_ranges().is_empty());
+    assert_eq!(read_all(&mut b), data);
+    assert_eq!(b.conn.stats().ofo_queued, 3);
+}
+
+#[test]
+fn duplicates_are_suppressed() {
+    let (mut a, mut b) = established();
+    let data = pattern(3000);
+    a.write(&data).unwrap();
+    let segs = out(&mut a, t0());
+    feed(&mut b, &segs, t0());
+    feed(&mut b, &segs, t0());
+    // Overlapping out-of-order copies too.
+    feed(&mut b, &segs[2..], t0());
+    assert_eq!(read_all(&mut b), data);
+    assert!(b.conn.stats().dup_data >= 3);
+    let acks = out(&mut b, t0());
+    assert!(acks
+        .iter()
+        .all(|(h, _)| h.ack == segs[2].0.seq.wrapping_add(1000)));
+}
+
+#[test]
+fn assembler_bounds_out_of_order_state() {
+    let mut big = cfg();
+    big.recv_buf = 100_000;
+    let (_a, mut b) = established_with(cfg(), big, Seq(5));
+    let base = b.conn.rcv_nxt();
+    let ack = b.conn.snd_nxt();
+    let ofo = |off: u32, len: u16| {
+        let mut h = seg(A, B, Flags::ACK, base.wrapping_add(off), ack);
+        h.payload_len = len;
+        h
+    };
+    // Twenty disjoint segments ahead of a gap: only eight ranges are kept.
+    for k in 0..20u32 {
+        b.deliver(&ofo(2000 + k * 200, 50), &[0xaa; 50], t0());
+    }
+    let ranges = afc_proto::assembler::ASSEMBLER_RANGES;
+    assert_eq!(b.conn.ooo_ranges().len(), ranges);
+    assert_eq!(b.conn.stats().ofo_dropped, 20 - ranges as u64);
+    assert_eq!(b.ofo_bytes(), 50 * ranges);
+    // Bridging two stored ranges needs no new range: accepted, stored without overlap.
+    b.deliver(&ofo(2000, 250), &[0xbb; 250], t0());
+    assert_eq!(b.conn.ooo_ranges().len(), ranges - 1);
+    assert_eq!(b.ofo_bytes(), 50 * ranges + 150);
+    // Filling the gap in front delivers what is now contiguous, and no more.
+    b.deliver(&ofo(0, 2000), &[0xcc; 2000], t0());
+    assert_eq!(b.recv_q.len(), 2250);
+    assert_eq!(b.conn.ooo_ranges().len(), ranges - 2);
+    assert_eq!(b.ofo_bytes(), 50 * (ranges - 2));
+}
+
+#[test]
+fn sender_stays_within_peer_window() {
+    let mut b_cfg = cfg();
+    b_cfg.recv_buf = 2500;
+    let (mut a, mut b) = established_with(cfg(), b_cfg, Seq(77));
+    a.write(&pattern(10_000)).unwrap();
+    let burst = out(&mut a, t0());
+    let sent: u32 = burst.iter().map(|(h, _)| u32::from(h.payload_len)).sum();
+    assert!(sent <= 2500, "sent {sent} into a 2500-byte window");
+    feed(&mut b, &burst, t0());
+    assert_eq!(b.recv_q.len(), sent as usize);
+}
+
+#[test]
+fn window_closes_as_reader_lags_and_reopens_with_update() {
+    let mut b_cfg = cfg();
+    b_cfg.recv_buf = 3000;
+    let (mut a, mut b) = established_with(cfg(), b_cfg, Seq(9));
+    let data = pattern(10_000);
+    a.write(&data).unwrap();
+    pump(&mut a, &mut b, t0());
+    assert_eq!(b.recv_q.len(), 3000);
+    assert_eq!(b.conn.recv_window(), 0);
+    assert_eq!(a.conn.send_window(), 0);
+    assert!(a.conn.unsent() > 0);
+    assert!(a.conn.poll_timeout().is_some(), "persist timer armed");
+    // Reading a little does not reopen (silly window avoidance)...
+    b.read(100);
+    assert!(out(&mut b, t0()).is_empty());
+    // ...reading enough sends a window update at once.
+    b.read(2000);
+    let upd = out(&mut b, t0());
+    assert_eq!(upd.len(), 1);
+    assert!(upd[0].0.window > 0);
+    feed(&mut a, &upd, t0());
+    let more = out(&mut a, t0());
+    assert!(!data_segs(&more).is_empty());
+    // Finish the transfer.
+    let mut got = read_all(&mut b);
+    feed(&mut b, &more, t0());
+    for _ in 0..50 {
+        pump(&mut a, &mut b, t0());
+        got.extend(read_all(&mut b));
+    }
+    assert_eq!(got.len() + 100 + 2000, data.len());
+}
+
+#[test]
+fn zero_window_probe_recovers_a_lost_update() {
+    let mut b_cfg = cfg();
+    b_cfg.recv_buf = 2000;
+    let (mut a, mut b) = established_with(cfg(), b_cfg, Seq(11));
+    a.write(&pattern(6000)).unwrap();
+    pump(&mut a, &mut b, t0());
+    assert_eq!(a.conn.send_window(), 0);
+    b.read(2000);
+    let lost = out(&mut b, t0());
+    assert_eq!(lost.len(), 1, "the window update, which the network loses");
+    let deadline = a.conn.poll_timeout().expect("persist timer");
+    a.on_timeout(deadline);
+    let probe = out(&mut a, deadline);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].0.payload_len, 0);
+    assert_eq!(
+        probe[0].0.seq,
+        a.conn.snd_una().wrapping_sub(1),
+        "probe uses an old sequence number"
+    );
+    feed(&mut b, &probe, deadline);
+    let answer = out(&mut b, deadline);
+    assert_eq!(answer.len(), 1);
+    assert!(answer[0].0.window > 0);
+    feed(&mut a, &answer, deadline);
+    assert!(!data_segs(&out(&mut a, deadline)).is_empty());
+    assert_eq!(a.conn.stats().window_probes, 1);
+}
+
+#[test]
+fn persist_backs_off_while_window_stays_closed() {
+    let mut b_cfg = cfg();
+    b_cfg.recv_buf = 1000;
+    let (mut a, mut b) = established_with(cfg(), b_cfg, Seq(12));
+    a.write(&pattern(5000)).unwrap();
+    pump(&mut a, &mut b, t0());
+    let mut last = t0();
+    let mut gaps = Vec::new();
+    for _ in 0..6 {
+        let d = a.conn.poll_timeout().unwrap();
+        gaps.push(d.since(last));
+        last = d;
+        a.on_timeout(d);
+        let p = out(&mut a, d);
+        feed(&mut b, &p, d);
+        let r = out(&mut b, d);
+        feed(&mut a, &r, d);
+    }
+    // Each wait doubles; the receiver answers every probe, so nothing fails.
+    for w in gaps.windows(2).skip(1) {
+        assert!(w[1] >= w[0], "{gaps:?}");
+    }
+    assert_eq!(a.state(), State::Established);
+}
+
+#[test]
+fn nagle_coalesces_small_writes() {
+    let (mut a, mut b) = established();
+    a.write(b"first").unwrap();
+    let f1 = out(&mut a, t0());
+    assert_eq!(
+        data_segs(&f1).len(),
+        1,
+        "nothing in flight: the first small write goes"
+    );
+    for _ in 0..5 {
+        a.write(b"0123456789").unwrap();
+        assert!(
+            out(&mut a, t0()).is_empty(),
+            "held while data is unacknowledged"
+        );
+    }
+    feed(&mut b, &f1, t0());
+    feed(&mut a, &out(&mut b, t0()), t0());
+    let f2 = data_segs(&out(&mut a, t0()));
+    assert_eq!(f2.len(), 1);
+    assert_eq!(f2[0].0.payload_len, 50, "coalesced into one segment");
+}
+
+#[test]
+fn nodelay_sends_every_write() {
+    let (mut a, _b) = established();
+    a.conn.set_nodelay(true);
+    for _ in 0..5 {
+        a.write(b"tiny").unwrap();
+        assert_eq!(data_segs(&out(&mut a, t0())).len(), 1);
+    }
+    // And switching it on releases a held segment.
+    let (mut a, _b) = established();
+    a.write(b"one").unwrap();
+    out(&mut a, t0());
+    a.write(b"two").unwrap();
+    assert!(out(&mut a, t0()).is_empty());
+    a.conn.set_nodelay(true);
+    assert_eq!(data_segs(&out(&mut a, t0())).len(), 1);
+}
+
+#[test]
+fn half_close_in_each_direction() {
+    let (mut a, mut b) = established();
+    a.write(b"request").unwrap();
+    a.conn.shutdown_write();
+    assert!(a.write(b"more").is_err(), "no writes after SHUT_WR");
+    pump(&mut a, &mut b, t0());
+    assert_eq!(read_all(&mut b), b"request");
+    assert!(b.at_eof());
+    assert_eq!(a.state(), State::FinWait2);
+    // The other direction still works.
+    b.conn.set_nodelay(true);
+    let reply = pattern(4000);
+    b.write(&reply).unwrap();
+    pump(&mut a, &mut b, t0());
+    assert_eq!(read_all(&mut a), reply);
+    assert!(!a.at_eof());
+    b.conn.close(t0());
+    pump(&mut a, &mut b, t0());
+    assert!(a.at_eof());
+    assert_eq!(a.state(), State::TimeWait);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn retransmission_timeout_backs_off_to_the_cap() {
+    let mut c = cfg();
+    c.rto_max_us = 5 * SEC;
+    c.data_retries = 8;
+    let (mut a, _b) = established_with(c, cfg(), Seq(1));
+    a.write(b"lost").unwrap();
+    out(&mut a, t0());
+    let mut last = t0();
+    let mut waits = Vec::new();
+    while a.state() != State::Closed {
+        let d = a.conn.poll_timeout().unwrap();
+        waits.push(d.since(last) / MS);
+        last = d;
+        a.on_timeout(d);
+        out(&mut a, d);
+    }
+    // The handshake sampled an RTT of ~0, so the base RTO is rto_min (200 ms).
+    assert_eq!(waits, [200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]);
+}
+
+#[test]
+fn rtt_is_measured() {
+    let (mut a, mut b) = established();
+    a.conn.set_nodelay(true);
+    let mut now = t0();
+    for _ in 0..20 {
+        a.write(b"ping").unwrap();
+        let f = out(&mut a, now);
+        now = now.after(150 * MS);
+        feed(&mut b, &f, now);
+        let r = out(&mut b, now);
+        now = now.after(150 * MS);
+        feed(&mut a, &r, now);
+        b.read(100);
+    }
+    let srtt = a.conn.rtt().srtt().unwrap();
+    assert!((250 * MS..=300 * MS).contains(&srtt), "srtt {srtt}");
+    assert!(a.conn.rtt().rto() >= srtt);
+}
+
+#[test]
+fn fast_retransmit_on_three_duplicate_acks() {
+    let (mut a, mut b) = established();
+    a.write(&pattern(6000)).unwrap();
+    let segs = out(&mut a, t0());
+    assert_eq!(segs.len(), 6);
+    // The first segment is lost; each later one draws a duplicate ACK
+    // (the caller drains `poll_transmit` after every segment).
+    let mut dups = Vec::new();
+    for s in &segs[1..] {
+        feed(&mut b, std::slice::from_ref(s), t0());
+        dups.extend(out(&mut b, t0()));
+    }
+    assert_eq!(dups.len(), 5);
+    assert!(dups.iter().all(|(h, _)| h.ack == segs[0].0.seq));
+    feed(&mut a, &dups, t0());
+    let re = out(&mut a, t0());
+    assert_eq!(re[0].0.seq, segs[0].0.seq, "the lost segment, at once");
+    assert_eq!(a.conn.stats().fast_retrans, 1);
+    feed(&mut b, &re, t0());
+    assert_eq!(read_all(&mut b), pattern(6000));
+}
+
+#[test]
+fn mss_follows_the_mtu_and_the_peer() {
+    assert_eq!(Config::mss_for_mtu(1500), 1468);
+    assert_eq!(Config::mss_for_mtu(65536), 65503);
+    assert_eq!(Config::mss_for_mtu(9000), 8968);
+    assert_eq!(Config::mss_for_mtu(40), 64);
+    let mut big = cfg();
+    big.mss = 1468;
+    let mut small = cfg();
+    small.mss = 500;
+    let (mut a, _b) = established_with(big, small, Seq(3));
+    assert_eq!(a.conn.send_mss(), 500);
+    a.write(&pattern(3000)).unwrap();
+    assert!(out(&mut a, t0()).iter().all(|(h, _)| h.payload_len <= 500));
+}
+
+#[test]
+fn window_scale_covers_large_buffers() {
+    assert_eq!(wscale_for(65535), 0);
+    assert_eq!(wscale_for(65536), 1);
+    assert_eq!(wscale_for(1 << 20), 5);
+    assert_eq!(wscale_for(u32::MAX), 14);
+    let mut c = cfg();
+    c.recv_buf = 1 << 20;
+    c.mss = 8000;
+    let (mut a, mut b) = established_with(c, c, Seq(3));
+    // A SYN's window is never scaled.
+    assert_eq!(b.conn.recv_window(), 65535);
+    a.write(&pattern(200_000)).unwrap();
+    let segs = out(&mut a, t0());
+    feed(&mut b, &segs, t0());
+    b.read(usize::MAX);
+    let acks = out(&mut b, t0());
+    let h = acks.last().unwrap().0;
+    assert_eq!(u32::from(h.window) << 5, b.conn.recv_window());
+    assert_eq!(b.conn.recv_window(), 1 << 20);
+    feed(&mut a, &acks, t0());
+    assert_eq!(a.conn.send_window(), 1 << 20);
+}
+
+#[test]
+fn delayed_ack_waits_then_fires() {
+    let mut c = cfg();
+    c.ack_delay_us = 40 * MS;
+    let (mut a, mut b) = established_with(cfg(), c, Seq(3));
+    a.conn.set_nodelay(true);
+    a.write(b"one").unwrap();
+    feed(&mut b, &out(&mut a, t0()), t0());
+    assert!(out(&mut b, t0()).is_empty(), "ACK delayed");
+    assert_eq!(b.conn.poll_timeout(), Some(t0().after(40 * MS)));
+    b.on_timeout(t0().after(40 * MS));
+    assert_eq!(out(&mut b, t0().after(40 * MS)).len(), 1);
+    // Two segments are acknowledged at once.
+    a.write(b"two").unwrap();
+    let f = out(&mut a, t0());
+    a.write(b"three").unwrap();
+    let g = out(&mut a, t0());
+    feed(&mut b, &f, t0());
+    feed(&mut b, &g, t0());
+    assert_eq!(out(&mut b, t0()).len(), 1);
+}
+
+#[test]
+fn keepalive_probe_answered_keeps_the_connection() {
+    let ka = Keepalive {
+        idle_us: 5 * SEC,
+        interval_us: SEC,
+        probes: 2,
+    };
+    let (mut a, mut b) = established();
+    a.conn.set_keepalive(Some(ka));
+    out(&mut a, t0());
+    let mut now = t0();
+    for _ in 0..10 {
+        now = a.conn.poll_timeout().unwrap();
+        a.on_timeout(now);
+        let p = out(&mut a, now);
+        assert_eq!(p.len(), 1, "a keepalive probe");
+        feed(&mut b, &p, now);
+        let r = out(&mut b, now);
+        assert_eq!(r.len(), 1, "the peer answers");
+        feed(&mut a, &r, now);
+    }
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.conn.stats().keepalive_probes, 10);
+    assert!(now.since(t0()) >= 50 * SEC);
+}
+
+#[test]
+fn close_sends_queued_data_before_fin() {
+    let (mut a, mut b) = established();
+    let data = pattern(4500);
+    a.write(&data).unwrap();
+    a.conn.close(t0());
+    let f = out(&mut a, t0());
+    let last = f.last().unwrap().0;
+    assert!(last.flags.contains(Flags::FIN));
+    feed(&mut b, &f, t0());
+    assert_eq!(read_all(&mut b), data);
+    assert!(b.at_eof());
+}
+
+#[test]
+fn ooo_fin_waits_for_the_gap() {
+    let (mut a, mut b) = established();
+    a.write(&pattern(2500)).unwrap();
+    a.conn.close(t0());
+    let f = out(&mut a, t0());
+    assert_eq!(f.len(), 3);
+    feed(&mut b, &f[1..], t0());
+    assert!(!b.conn.peer_closed(), "FIN ahead of a gap is held");
+    feed(&mut b, &f[..1], t0());
+    assert!(b.conn.peer_closed());
+    assert_eq!(read_all(&mut b), pattern(2500));
+    let _ = Instant(0);
+}
