@@ -43,12 +43,15 @@ pub struct Endpoint {
     pub events: Events,
     /// The states the connection went through, in order (no repeats).
     pub history: Vec<State>,
+    /// The largest receive buffer the connection has had (it may shrink).
+    pub peak_recv_buf: u32,
 }
 
 impl Endpoint {
     /// Wraps a fresh connection.
     pub fn new(conn: Connection, send_cap: usize, trusted_link: bool) -> Endpoint {
         let s = conn.state();
+        let peak_recv_buf = conn.config().recv_buf;
         Endpoint {
             conn,
             send_buf: VecDeque::new(),
@@ -59,6 +62,7 @@ impl Endpoint {
             trusted_link,
             events: Events::NONE,
             history: vec![s],
+            peak_recv_buf,
         }
     }
 
@@ -179,16 +183,22 @@ impl Endpoint {
             self.conn.send_queued() as usize,
             "send buffer disagrees"
         );
+        // The window's right edge never moves left, so after the buffer
+        // shrinks, what was offered before may still arrive.
+        self.peak_recv_buf = self.peak_recv_buf.max(self.conn.config().recv_buf);
         let held = self.recv_q.len() + self.ofo_bytes();
         assert!(
-            held <= self.conn.config().recv_buf as usize,
-            "receive memory {held} above the buffer {}",
-            self.conn.config().recv_buf
+            held <= self.peak_recv_buf as usize,
+            "receive memory {held} above the buffer {}: {:?}",
+            self.peak_recv_buf,
+            self.conn
         );
     }
 
     /// Returns the next frame to send, fully built (header, payload, checksum).
     pub fn transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        // Any segment may advertise a window sized by the current buffer.
+        self.peak_recv_buf = self.peak_recv_buf.max(self.conn.config().recv_buf);
         let t = self.conn.poll_transmit(now)?;
         self.note_state();
         Some(self.build_frame(&t))
