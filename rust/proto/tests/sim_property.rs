@@ -59,6 +59,12 @@ impl App {
         }
     }
 
+    fn with_data(rng: &mut Rng, data: Vec<u8>) -> App {
+        let mut app = App::new(rng, 0);
+        app.data = data;
+        app
+    }
+
     /// Runs one step of the script on `host`; returns an error on a protocol failure.
     fn step(&mut self, host: &mut Host, now: Instant, rng: &mut Rng) -> Result<(), String> {
         let Some(t) = self.tuple else { return Ok(()) };
@@ -298,4 +304,122 @@ fn perfect_link_delivers_everything() {
 fn hostile_link_delivers_exactly_once_in_order() {
     // 10% loss, 25% reordering, 5% duplication, 1% corruption.
     run_many("hostile", LinkParams::hostile(), 2000);
+}
+
+/// Returns the data the server sends on the connection from client port `port`.
+fn reply_for(seed: u64, port: u16) -> Vec<u8> {
+    let mut r = Rng::new(seed ^ u64::from(port) << 20);
+    let n = r.below(8000) as usize;
+    r.bytes(n)
+}
+
+/// Several clients at once through a reuseport group of three listeners.
+fn run_group_seed(seed: u64, link: LinkParams) -> Result<(), String> {
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let ccfg = config(&mut rng);
+    let scfg = config(&mut rng);
+    let hosts = vec![
+        Host::new(CLIENT, ccfg, seed, false),
+        Host::new(SERVER, scfg, !seed, false),
+    ];
+    let mut sim = Sim::new(seed, link, hosts);
+    let shards: Vec<usize> = (0..3)
+        .map(|_| sim.hosts[1].listen(SERVER, PORT, 4, 4, 1000))
+        .collect();
+    let n = rng.range(2, 6) as usize;
+    let mut clients: Vec<App> = (0..n).map(|_| App::new(&mut rng, 6000)).collect();
+    let now = sim.now;
+    for c in &mut clients {
+        c.tuple = sim.hosts[0].connect(Addr::new(SERVER, PORT), now);
+    }
+    let mut servers: Vec<App> = Vec::new();
+    let deadline = sim.now.after(600 * SEC);
+    while !(clients.iter().all(|c| c.closed)
+        && servers.len() == n
+        && servers.iter().all(|s| s.closed))
+    {
+        if sim.now > deadline {
+            return Err(format!(
+                "not done by the deadline ({} accepted of {n})",
+                servers.len()
+            ));
+        }
+        for &li in &shards {
+            while let Some(t) = sim.hosts[1].accept(li) {
+                let mut app = App::with_data(&mut rng, reply_for(seed, t.remote.port));
+                app.tuple = Some(t);
+                servers.push(app);
+            }
+        }
+        let now = sim.now;
+        let (h0, rest) = sim.hosts.split_at_mut(1);
+        for c in &mut clients {
+            c.step(&mut h0[0], now, &mut rng)?;
+        }
+        for s in &mut servers {
+            s.step(&mut rest[0], now, &mut rng)?;
+        }
+        let tick = rng.range(1, 10) * MS;
+        sim.run_until(now.after(tick));
+    }
+    let later = sim.now.after(400 * SEC);
+    sim.run_until(later);
+    for c in &clients {
+        let t = c.tuple.expect("connected");
+        if c.got != reply_for(seed, t.local.port) {
+            return Err(format!("client {} got the wrong reply", t.local.port));
+        }
+        let s = servers
+            .iter()
+            .find(|s| s.tuple == Some(t.reversed()))
+            .ok_or("client never accepted")?;
+        if s.got != c.data {
+            return Err(format!("server got the wrong data from {}", t.local.port));
+        }
+    }
+    for (i, h) in sim.hosts.iter().enumerate() {
+        if !h.conns.is_empty() || !h.zombies.is_empty() {
+            return Err(format!("host {i} leaked connections"));
+        }
+        for (t, ep) in &h.closed {
+            if ep.conn.error().is_some() {
+                return Err(format!(
+                    "host {i} {t:?} ended with {:?} via {:?}",
+                    ep.conn.error(),
+                    ep.history
+                ));
+            }
+        }
+    }
+    let accepted: u64 = shards
+        .iter()
+        .map(|&li| sim.hosts[1].listeners[li].queues.stats().accepted)
+        .sum();
+    if accepted != n as u64 {
+        return Err(format!("{accepted} accepted, {n} connected"));
+    }
+    for &li in &shards {
+        let q = sim.hosts[1].listeners[li].queues;
+        if q.syn_len() != 0 || q.accept_len() != 0 {
+            return Err(format!("listener {li} queues not empty: {q:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn hostile_link_many_clients_reuseport_group() {
+    let range = seeds(300);
+    let mut failures = Vec::new();
+    for seed in range {
+        if let Err(e) = run_group_seed(seed, LinkParams::hostile()) {
+            failures.push(format!("seed {seed}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -332,7 +332,7 @@ impl Host {
                 return;
             }
         }
-        self.to_listener(&h, t, now);
+        self.offer_to_listener(&h, t, now);
     }
 
     /// Returns the listeners that a segment to `dst` would reach, most specific first.
@@ -353,10 +353,10 @@ impl Host {
         }
     }
 
-    fn to_listener(&mut self, h: &Header, t: FourTuple, now: Instant) {
+    fn offer_to_listener(&mut self, h: &Header, t: FourTuple, now: Instant) {
         let group = self.listener_group(h.dst);
         let f = h.flags;
-        if group.is_empty() || !(f.syn() && !f.ack()) {
+        if group.is_empty() || !f.syn() || f.ack() {
             if group.is_empty() || !f.rst() {
                 if let Some(r) = afc_proto::conn_send::reset_reply(h) {
                     self.unmatched_rsts += 1;
@@ -481,6 +481,9 @@ pub struct LinkStats {
     pub delivered: u64,
 }
 
+/// A frame on the link: delivery time, tie-break order, destination host, bytes.
+type InFlight = (u64, u64, usize, Vec<u8>);
+
 /// Hosts joined by one link, in virtual time.
 pub struct Sim {
     pub now: Instant,
@@ -488,7 +491,7 @@ pub struct Sim {
     pub link: LinkParams,
     pub rng: Rng,
     pub stats: LinkStats,
-    queue: BinaryHeap<Reverse<(u64, u64, usize, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
 }
 
