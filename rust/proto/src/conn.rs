@@ -803,3 +803,22 @@ impl Connection {
         self.fin_queued && (self.fin_acked || self.snd_max.gt(self.fin_seq()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_is_smaller_than_a_tcp_sock() {
+        // Linux's `struct tcp_sock` is over 2 KiB; ours must stay well below.
+        assert!(core::mem::size_of::<Connection>() <= 1024);
+    }
+
+    #[test]
+    fn window_scale_choice() {
+        assert_eq!(wscale_for(0), 0);
+        assert_eq!(wscale_for(65535), 0);
+        assert_eq!(wscale_for(65536), 1);
+        assert_eq!(wscale_for(MAX_RECV_BUF), 14);
+    }
+}
