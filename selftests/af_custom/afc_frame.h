@@ -72,21 +72,18 @@ static inline size_t afc_build(uint8_t *buf, const struct afc_hdr_fields *h,
 	return AFC_HDR_LEN + h->payload_len;
 }
 
-/* Sends `len` bytes after an Ethernet header with our EtherType on `ifname`. */
-static inline int afc_inject(const char *ifname, const void *data, size_t len)
+/* Sends `len` bytes after an Ethernet header with our EtherType, on packet socket `fd`. */
+static inline int afc_inject_fd(int fd, const char *ifname, const void *data, size_t len)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = htons(ETH_P_AF_CUSTOM),
 				   .sll_halen = ETH_ALEN };
-	uint8_t frame[ETH_HLEN + 65536];
+	static uint8_t frame[ETH_HLEN + 65536];
 	struct ether_header *eh = (void *)frame;
-	int fd, ret;
+	int ret;
 
 	sll.sll_ifindex = if_nametoindex(ifname);
 	if (!sll.sll_ifindex || len > 65536)
-		return -1;
-	fd = socket(AF_PACKET, SOCK_RAW, 0);
-	if (fd < 0)
 		return -1;
 	memset(eh, 0, ETH_HLEN);
 	memset(eh->ether_dhost, 0xff, ETH_ALEN);
@@ -94,8 +91,19 @@ static inline int afc_inject(const char *ifname, const void *data, size_t len)
 	eh->ether_type = htons(ETH_P_AF_CUSTOM);
 	memcpy(frame + ETH_HLEN, data, len);
 	ret = sendto(fd, frame, ETH_HLEN + len, 0, (void *)&sll, sizeof(sll));
-	close(fd);
 	return ret == (int)(ETH_HLEN + len) ? 0 : -1;
+}
+
+/* The same with a packet socket of its own. */
+static inline int afc_inject(const char *ifname, const void *data, size_t len)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, 0), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = afc_inject_fd(fd, ifname, data, len);
+	close(fd);
+	return ret;
 }
 
 #endif
