@@ -43,10 +43,10 @@ for t in "${targets[@]}"; do
     if ! "$CARGO_FUZZ" run --fuzz-dir fuzz --debug-assertions --sanitizer none "$t" -- \
         -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 2>"fuzz/target/$t.log"; then
-        tail -n 40 "fuzz/target/$t.log" >&2
+        grep -a -E -A3 'panicked|^==[0-9]+== ERROR|^SUMMARY|Test unit written' "fuzz/target/$t.log" >&2 || tail -n 40 "fuzz/target/$t.log" >&2
         failed+=("$t")
     else
-        grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)' "fuzz/target/$t.log" >&2 || true
+        grep -a -E '^(Done [0-9]+ runs|stat::new_units_added)' "fuzz/target/$t.log" | tail -n 2 >&2 || true
     fi
 done
 
