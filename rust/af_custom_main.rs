@@ -12,6 +12,7 @@
 //! with `unsafe`; the generated bindings (`bindings`), used only by `abi`.
 
 mod abi;
+mod bind_table;
 mod bindings;
 mod netns;
 mod rx;

@@ -19,7 +19,17 @@ pub(crate) trait SocketFamily {
 
     /// Called from `close(2)` before the socket is orphaned and released.
     fn release(sk: &Sock<'_, Self::Data>);
+
+    /// `bind(2)`: `addr` is the address as the user passed it.
+    fn bind(sk: &Sock<'_, Self::Data>, addr: &[u8]) -> Result;
+
+    /// `getsockname(2)` (`peer` false) or `getpeername(2)`: writes the
+    /// address into `out` and returns its length.
+    fn getname(sk: &Sock<'_, Self::Data>, out: &mut [u8; 16], peer: bool) -> Result<usize>;
 }
+
+/// The largest address `bind(2)` may pass (`struct sockaddr_storage`).
+const MAX_ADDR_LEN: usize = 128;
 
 static FAMILY: StaticCell<bindings::net_proto_family> = StaticCell::zeroed();
 static OPS: StaticCell<bindings::proto_ops> = StaticCell::zeroed();
@@ -50,7 +60,7 @@ impl<F: SocketFamily> Adapter<F> {
             // `size_of::<SockObj<F::Data>>()`; we own its only reference.
             unsafe {
                 bindings::sock_init_data(sock, sk);
-                SockObj::<F::Data>::data_ptr(sk).write(F::Data::new());
+                SockObj::<F::Data>::init(sk);
                 // INVARIANT: data is initialised before the destructor that
                 // drops it is installed.
                 (*sk).sk_destruct = Some(sk_destruct::<F::Data>);
@@ -81,6 +91,45 @@ impl<F: SocketFamily> Adapter<F> {
         0
     }
 
+    unsafe extern "C" fn bind(
+        sock: *mut bindings::socket,
+        addr: *mut bindings::sockaddr,
+        len: ffi::c_int,
+    ) -> ffi::c_int {
+        from_result(|| {
+            let len = usize::try_from(len).map_err(|_| EINVAL)?;
+            if len > MAX_ADDR_LEN {
+                return Err(EINVAL);
+            }
+            // SAFETY: the socket layer copied `len` bytes (at most
+            // `sizeof(sockaddr_storage)`) of the user's address to `addr`.
+            let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) };
+            // SAFETY: a `socket` in our `proto_ops` call holds its `sk`,
+            // which `create` initialised.
+            let sk = unsafe { Sock::<F::Data>::from_raw((*sock).sk) }.ok_or(EINVAL)?;
+            F::bind(&sk, bytes)?;
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn getname(
+        sock: *mut bindings::socket,
+        addr: *mut bindings::sockaddr,
+        peer: ffi::c_int,
+    ) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: as in `bind`.
+            let sk = unsafe { Sock::<F::Data>::from_raw((*sock).sk) }.ok_or(EINVAL)?;
+            let mut out = [0u8; 16];
+            let n = F::getname(&sk, &mut out, peer != 0)?;
+            let n = n.min(out.len());
+            // SAFETY: the socket layer passes a `sockaddr_storage` (128
+            // bytes) to fill; we write at most 16.
+            unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), addr.cast::<u8>(), n) };
+            Ok(n as i32)
+        })
+    }
+
     unsafe extern "C" fn ioctl(_sock: *mut bindings::socket, _cmd: ffi::c_uint, _arg: ffi::c_ulong) -> ffi::c_int {
         crate::abi::errno::ENOIOCTLCMD().to_errno()
     }
@@ -100,11 +149,11 @@ impl<F: SocketFamily> FamilyRegistration<F> {
             (*ops).family = family;
             (*ops).owner = module.as_ptr().cast();
             (*ops).release = Some(Adapter::<F>::release);
-            (*ops).bind = Some(bindings::sock_no_bind);
+            (*ops).bind = Some(Adapter::<F>::bind);
             (*ops).connect = Some(bindings::sock_no_connect);
             (*ops).socketpair = Some(bindings::sock_no_socketpair);
             (*ops).accept = Some(bindings::sock_no_accept);
-            (*ops).getname = Some(bindings::sock_no_getname);
+            (*ops).getname = Some(Adapter::<F>::getname);
             (*ops).ioctl = Some(Adapter::<F>::ioctl);
             (*ops).listen = Some(bindings::sock_no_listen);
             (*ops).shutdown = Some(bindings::sock_no_shutdown);

@@ -16,3 +16,4 @@ pub(crate) mod skb;
 pub(crate) mod sock;
 pub(crate) mod static_cell;
 pub(crate) mod uapi;
+pub(crate) mod vec;

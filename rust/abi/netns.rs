@@ -28,6 +28,25 @@ impl Net {
     pub(crate) fn as_ptr(&self) -> *mut bindings::net {
         self.0.get()
     }
+
+    /// Whether IPv4 address `addr` (host order) is assigned in this namespace.
+    pub(crate) fn addr_is_local(&self, addr: u32) -> bool {
+        // SAFETY: the namespace is valid (type invariant).
+        unsafe { bindings::afc_addr_is_local(self.0.get(), addr.to_be()) }
+    }
+
+    /// Whether the current task may bind ports below 1024 here
+    /// (`CAP_NET_BIND_SERVICE` in the namespace's user namespace).
+    pub(crate) fn may_bind_privileged(&self) -> bool {
+        // SAFETY: the namespace is valid (type invariant).
+        unsafe { bindings::afc_may_bind_privileged(self.0.get()) }
+    }
+}
+
+/// A random 64-bit number from the kernel's CRNG.
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { bindings::afc_random_u64() }
 }
 
 /// A `seq_file` being filled by a `/proc` show callback.
@@ -45,8 +64,8 @@ impl core::fmt::Write for SeqFile {
 
 /// The per-namespace state of the module.
 pub(crate) trait PernetState: Sized + Send + Sync {
-    /// Makes the state of a new namespace.
-    fn new() -> Self;
+    /// Makes the state of a new namespace, in place.
+    fn new() -> impl PinInit<Self, Error>;
     /// Writes the contents of `/proc/net/af_custom_stat`.
     fn show_stat(&self, seq: &mut SeqFile) -> core::fmt::Result;
 }
@@ -67,8 +86,11 @@ struct Adapter<T>(PhantomData<T>);
 
 impl<T: PernetState> Adapter<T> {
     unsafe extern "C" fn init(_net: *mut bindings::net) -> *mut ffi::c_void {
-        match KBox::new(T::new(), GFP_KERNEL) {
-            Ok(b) => KBox::into_raw(b).cast(),
+        match KBox::try_pin_init(T::new(), GFP_KERNEL) {
+            // SAFETY: the state is never moved out of its allocation: the
+            // raw pointer is only dereferenced in place and finally handed
+            // back to `KBox::from_raw` in `exit`.
+            Ok(b) => KBox::into_raw(unsafe { core::pin::Pin::into_inner_unchecked(b) }).cast(),
             Err(_) => core::ptr::null_mut(),
         }
     }

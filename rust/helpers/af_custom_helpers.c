@@ -13,6 +13,8 @@
 #include <linux/skbuff.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
+#include <linux/random.h>
+#include <net/route.h>
 #include <net/sock.h>
 #include "../uapi/linux/af_custom.h"
 #include "af_custom_helpers.h"
@@ -37,6 +39,11 @@ void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
 struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }
 void afc_lock_sock(struct sock *sk) { lock_sock(sk); }
 void afc_release_sock(struct sock *sk) { release_sock(sk); }
+unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
+bool afc_sock_reuseaddr(const struct sock *sk) { return sk->sk_reuse != SK_NO_REUSE; }
+bool afc_addr_is_local(struct net *net, __be32 addr) { return inet_addr_type(net, addr) == RTN_LOCAL; }
+bool afc_may_bind_privileged(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_BIND_SERVICE); }
+u64 afc_random_u64(void) { return get_random_u64(); }
 
 
 static unsigned int afc_net_id;

@@ -35,6 +35,11 @@ void afc_sock_orphan(struct sock *sk);
 struct net *afc_sock_net(const struct sock *sk);
 void afc_lock_sock(struct sock *sk);
 void afc_release_sock(struct sock *sk);
+unsigned int afc_sock_uid(const struct sock *sk);
+bool afc_sock_reuseaddr(const struct sock *sk);
+bool afc_addr_is_local(struct net *net, __be32 addr);
+bool afc_may_bind_privileged(const struct net *net);
+u64 afc_random_u64(void);
 
 /*
  * Per-netns state: init() makes the module's state of a new namespace and
