@@ -36,17 +36,20 @@ fi
 log "building ${targets[*]}"
 "$CARGO_FUZZ" build --fuzz-dir fuzz --debug-assertions --sanitizer none
 
+# Logs go beside the corpora, not into cargo's target folder, which
+# CARGO_TARGET_DIR may put elsewhere.
+mkdir -p fuzz/logs
 failed=()
 for t in "${targets[@]}"; do
     log "fuzzing $t for ${secs}s"
     mkdir -p "fuzz/corpus/$t"
     if ! "$CARGO_FUZZ" run --fuzz-dir fuzz --debug-assertions --sanitizer none "$t" -- \
         -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 2>"fuzz/target/$t.log"; then
-        grep -a -E -A3 'panicked|^==[0-9]+== ERROR|^SUMMARY|Test unit written' "fuzz/target/$t.log" >&2 || tail -n 40 "fuzz/target/$t.log" >&2
+        -print_final_stats=1 2>"fuzz/logs/$t.log"; then
+        grep -a -E -A3 'panicked|^==[0-9]+== ERROR|^SUMMARY|Test unit written' "fuzz/logs/$t.log" >&2 || tail -n 40 "fuzz/logs/$t.log" >&2
         failed+=("$t")
     else
-        grep -a -E '^(Done [0-9]+ runs|stat::new_units_added)' "fuzz/target/$t.log" | tail -n 2 >&2 || true
+        grep -a -E '^(Done [0-9]+ runs|stat::new_units_added)' "fuzz/logs/$t.log" | tail -n 2 >&2 || true
     fi
 done
 
