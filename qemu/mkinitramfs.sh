@@ -20,11 +20,11 @@ for app in $(/bin/busybox --list); do
     ln -sf busybox "$ROOT/bin/$app"
 done
 
-# Dynamically linked host programs, with the libraries ldd names.
+# A program with the shared libraries ldd names (none for a static one).
 copy_with_libs() {
     local bin="$1" dest="$2"
     cp -L "$bin" "$ROOT$dest"
-    ldd "$bin" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+    { ldd "$bin" 2>/dev/null || true; } | { grep -oE '/[^ ]+' || true; } | while read -r lib; do
         mkdir -p "$ROOT$(dirname "$lib")"
         cp -Ln "$lib" "$ROOT$lib"
     done
@@ -45,11 +45,7 @@ done
 for spec in "$@"; do
     src="${spec%%:*}"; dst="${spec#*:}"
     mkdir -p "$ROOT$(dirname "$dst")"
-    if file -L "$src" 2>/dev/null | grep -q "dynamically linked"; then
-        copy_with_libs "$src" "$dst"
-    else
-        cp -L "$src" "$ROOT$dst"
-    fi
+    copy_with_libs "$src" "$dst"
 done
 
 cp "$GUEST" "$ROOT/afc/guest.sh"

@@ -41,10 +41,12 @@ timeout --foreground -k 5 "$TIMEOUT" qemu-system-x86_64 -accel "$accel" "${cpu_a
 set -e
 rm -f "$INITRD"
 
+# What the kernel prints when something is wrong.
+PROBLEMS='BUG:|WARNING:|Oops|KASAN|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|Call Trace|[Kk]ernel panic|unreferenced object'
 status="$(grep -a '^AFC-EXIT: ' "$LOG" | tail -1 | tr -dc '0-9')"
-if grep -aqE '(BUG:|WARNING:|Oops|KASAN|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|Call Trace|kernel panic|Kernel panic|unreferenced object)' "$LOG"; then
+if grep -aqE "$PROBLEMS" "$LOG"; then
     log "kernel problem reported on the console (see $LOG):"
-    grep -aE '(BUG:|WARNING:|Oops|KASAN|circular locking|recursive locking|inconsistent lock state|refcount_t:|corruption|Call Trace|anic|unreferenced object)' "$LOG" | head -20 >&2
+    grep -aE "$PROBLEMS" "$LOG" | head -20 >&2
     exit 99
 fi
 if [ -z "$status" ]; then

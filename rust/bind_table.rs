@@ -30,13 +30,11 @@ struct Entry {
 /// The claims of one namespace.
 pub(crate) struct BindTable {
     entries: KVec<Entry>,
-    /// Where the next ephemeral search starts (perturbed per call).
-    cursor: u32,
 }
 
 impl BindTable {
     pub(crate) fn new() -> Self {
-        Self { entries: KVec::new(), cursor: 0 }
+        Self { entries: KVec::new() }
     }
 
     fn conflicts(&self, owner: usize, b: &Binding) -> bool {
@@ -44,13 +42,11 @@ impl BindTable {
     }
 
     /// Claims `b` for `owner`; port 0 picks a free port in `range` starting
-    /// at `offset`. Returns the port claimed; `None` if it is in use (or no
+    /// at `offset` (random per call, so searches do not pile up). Returns the port claimed; `None` if it is in use (or no
     /// ephemeral port is free).
     pub(crate) fn claim(&mut self, owner: usize, mut b: Binding, range: PortRange, offset: u64) -> Result<Option<u16>> {
         if b.port == 0 {
-            self.cursor = self.cursor.wrapping_add(1);
-            let start = offset.wrapping_add(u64::from(self.cursor));
-            let found = pick_ephemeral_port(range, start, |port| {
+            let found = pick_ephemeral_port(range, offset, |port| {
                 let mut t = b;
                 t.port = port;
                 !self.conflicts(owner, &t)

@@ -3,7 +3,8 @@
 //! The errno values the socket family returns, as `kernel::error::Error`s.
 //!
 //! `kernel::error::code` of 6.12 lacks the networking errnos; they come
-//! from the module's own bindings.
+//! from the module's own bindings. The others (`EINVAL`, `ENOMEM`,
+//! `EACCES`, ...) are the kernel crate's, through its prelude.
 
 use crate::bindings;
 use kernel::error::Error;
@@ -24,10 +25,9 @@ macro_rules! errnos {
 mod defs {
     use super::*;
     errnos!(
-        EOPNOTSUPP, ESOCKTNOSUPPORT, EPROTONOSUPPORT, EAFNOSUPPORT, EINVAL, ENOMEM,
+        EOPNOTSUPP, ESOCKTNOSUPPORT, EPROTONOSUPPORT, EAFNOSUPPORT,
         EADDRINUSE, EADDRNOTAVAIL, ENOTCONN, EISCONN, ECONNREFUSED, ECONNRESET,
-        ETIMEDOUT, EPIPE, EAGAIN, EINPROGRESS, EALREADY, EACCES, ENOBUFS,
-        EBUSY, EEXIST, ENOIOCTLCMD,
+        ETIMEDOUT, EINPROGRESS, EALREADY, ENOBUFS,
     );
 }
 pub(crate) use defs::*;

@@ -7,7 +7,7 @@ use super::sock::{sk_destruct, Sock, SockData, SockObj, Socket};
 use super::{proto, static_cell::StaticCell};
 use crate::bindings;
 use core::marker::PhantomData;
-use kernel::{error::from_result, ffi, prelude::*, ThisModule};
+use kernel::{error::code::ENOIOCTLCMD, error::from_result, ffi, prelude::*, ThisModule};
 
 /// What a socket family implements; called from the `proto_ops` adapter.
 pub(crate) trait SocketFamily {
@@ -28,8 +28,6 @@ pub(crate) trait SocketFamily {
     fn getname(sk: &Sock<'_, Self::Data>, out: &mut [u8; 16], peer: bool) -> Result<usize>;
 }
 
-/// The largest address `bind(2)` may pass (`struct sockaddr_storage`).
-const MAX_ADDR_LEN: usize = 128;
 
 static FAMILY: StaticCell<bindings::net_proto_family> = StaticCell::zeroed();
 static OPS: StaticCell<bindings::proto_ops> = StaticCell::zeroed();
@@ -98,11 +96,8 @@ impl<F: SocketFamily> Adapter<F> {
     ) -> ffi::c_int {
         from_result(|| {
             let len = usize::try_from(len).map_err(|_| EINVAL)?;
-            if len > MAX_ADDR_LEN {
-                return Err(EINVAL);
-            }
-            // SAFETY: the socket layer copied `len` bytes (at most
-            // `sizeof(sockaddr_storage)`) of the user's address to `addr`.
+            // SAFETY: `move_addr_to_kernel` copied `len` bytes (it refuses
+            // more than `sizeof(sockaddr_storage)`) of the user's address.
             let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) };
             // SAFETY: a `socket` in our `proto_ops` call holds its `sk`,
             // which `create` initialised.
@@ -131,7 +126,7 @@ impl<F: SocketFamily> Adapter<F> {
     }
 
     unsafe extern "C" fn ioctl(_sock: *mut bindings::socket, _cmd: ffi::c_uint, _arg: ffi::c_ulong) -> ffi::c_int {
-        crate::abi::errno::ENOIOCTLCMD().to_errno()
+        ENOIOCTLCMD.to_errno()
     }
 }
 

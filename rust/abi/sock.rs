@@ -94,6 +94,13 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sock_uid(self.as_ptr()) }
     }
 
+    /// The address family the socket was created with (`sk_family`).
+    pub(crate) fn family(&self) -> u16 {
+        // SAFETY: the sock is valid (type invariant); `skc_family` is set
+        // by `sk_alloc` and never changes.
+        unsafe { (*self.as_ptr()).__sk_common.skc_family }
+    }
+
     /// Whether `SO_REUSEADDR` is set.
     pub(crate) fn reuseaddr(&self) -> bool {
         // SAFETY: the sock is valid (type invariant).

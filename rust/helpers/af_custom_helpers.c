@@ -33,7 +33,6 @@ struct net *afc_dev_net(const struct net_device *dev) { return dev_net(dev); }
 bool afc_dev_is_loopback(const struct net_device *dev) { return dev->flags & IFF_LOOPBACK; }
 void afc_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
 void afc_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
-void afc_sock_hold(struct sock *sk) { sock_hold(sk); }
 void afc_sock_put(struct sock *sk) { sock_put(sk); }
 void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
 struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }

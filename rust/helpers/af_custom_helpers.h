@@ -29,7 +29,6 @@ struct net *afc_dev_net(const struct net_device *dev);
 bool afc_dev_is_loopback(const struct net_device *dev);
 void afc_kfree_skb(struct sk_buff *skb);
 void afc_consume_skb(struct sk_buff *skb);
-void afc_sock_hold(struct sock *sk);
 void afc_sock_put(struct sock *sk);
 void afc_sock_orphan(struct sock *sk);
 struct net *afc_sock_net(const struct sock *sk);

@@ -3,8 +3,8 @@
 //! `bind(2)`, `getsockname(2)` and `getpeername(2)`.
 
 use super::{addr, AfcSock};
-use crate::abi::errno::{EACCES, EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
-use crate::abi::{netns::random_u64, sock::Sock, uapi};
+use crate::abi::errno::{EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
+use crate::abi::{netns::random_u64, sock::Sock};
 use crate::netns;
 use crate::proto::bind::Binding;
 use crate::proto::ports::PortRange;
@@ -15,19 +15,15 @@ use kernel::prelude::*;
 /// Ports below this need `CAP_NET_BIND_SERVICE`.
 const PROT_SOCK: u16 = 1024;
 
-fn family() -> u16 {
-    uapi::family_param() as u16
-}
-
 /// Binds `sk` to the local address in `bytes`, as `inet_bind` does for TCP.
 pub(crate) fn bind(sk: &Sock<'_, AfcSock>, bytes: &[u8]) -> Result {
-    let want = addr::decode(bytes, family())?;
+    let want = addr::decode(bytes, sk.family())?;
     let net = sk.net();
     if want.addr != ADDR_ANY && !net.addr_is_local(want.addr) {
         return Err(EADDRNOTAVAIL());
     }
     if want.port != 0 && want.port < PROT_SOCK && !net.may_bind_privileged() {
-        return Err(EACCES());
+        return Err(EACCES);
     }
     let mut guard = sk.lock();
     let st = guard.locked();
@@ -69,5 +65,5 @@ pub(crate) fn getname(sk: &Sock<'_, AfcSock>, out: &mut [u8; 16], peer: bool) ->
     } else {
         st.local.unwrap_or(Endpoint::new(ADDR_ANY, 0))
     };
-    Ok(addr::encode(ep, family(), out))
+    Ok(addr::encode(ep, sk.family(), out))
 }
