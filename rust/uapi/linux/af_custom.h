@@ -67,7 +67,15 @@ struct sockaddr_custom {
 /* Socket option level of the protocol (for setsockopt/getsockopt). */
 #define SOL_AF_CUSTOM		283
 
-/* int: nonzero disables Nagle-style coalescing of small writes. */
-#define AFC_NODELAY		1
+/*
+ * Options at level SOL_AF_CUSTOM.  Each takes an int and behaves like the
+ * TCP option of the same number (tcp(7)), so code written for TCP ports
+ * over by changing IPPROTO_TCP to SOL_AF_CUSTOM and TCP_ to AFC_.
+ */
+#define AFC_NODELAY		1	/* nonzero: send small writes at once (no Nagle) */
+#define AFC_KEEPIDLE		4	/* seconds idle before keepalive probes (1..32767) */
+#define AFC_KEEPINTVL		5	/* seconds between keepalive probes (1..32767) */
+#define AFC_KEEPCNT		6	/* unanswered probes before the connection drops (1..127) */
+#define AFC_SYNCNT		7	/* SYN retransmissions before connect() fails with ETIMEDOUT (1..127) */
 
 #endif /* _UAPI_LINUX_AF_CUSTOM_H */
