@@ -1,0 +1,260 @@
+//! [`Stream`]: a connected AF_CUSTOM stream socket, like
+//! [`std::net::TcpStream`].
+
+use crate::addr::{mode, SockAddr};
+use crate::sys;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// A connected AF_CUSTOM stream socket.
+///
+/// Made by [`Stream::connect`] or [`Listener::accept`](crate::Listener::accept).
+/// Reading and writing go through [`Read`] and [`Write`], implemented for
+/// both `Stream` and `&Stream`, so that one thread can read while another
+/// writes. Writes use `send(2)` with `MSG_NOSIGNAL`: writing to a
+/// connection the peer has closed fails with `BrokenPipe` instead of
+/// raising `SIGPIPE`. The socket is closed when the `Stream` is dropped.
+#[derive(Debug)]
+pub struct Stream {
+    fd: OwnedFd,
+}
+
+impl Stream {
+    /// Opens a connection to `addr`, blocking until it is established.
+    ///
+    /// Fails with `ConnectionRefused` when nothing listens there, and
+    /// with `TimedOut` when the peer never answers.
+    pub fn connect(addr: impl Into<SockAddr>) -> io::Result<Stream> {
+        let addr = addr.into();
+        let fd = sys::stream_socket()?;
+        match sys::connect(fd.as_fd(), addr) {
+            Ok(()) => {}
+            // Interrupted by a signal: the kernel goes on connecting in
+            // the background; wait for the outcome as connect(2) would.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                sys::finish_connect(fd.as_fd(), None)?
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(Stream { fd })
+    }
+
+    /// Opens a connection to `addr`, giving up with `TimedOut` after
+    /// `timeout`. A zero `timeout` is `InvalidInput`, as for std.
+    pub fn connect_timeout(addr: impl Into<SockAddr>, timeout: Duration) -> io::Result<Stream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let addr = addr.into();
+        let fd = sys::stream_socket()?;
+        sys::set_nonblocking(fd.as_fd(), true)?;
+        match sys::connect(fd.as_fd(), addr) {
+            Ok(()) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINPROGRESS)
+                    || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                sys::finish_connect(fd.as_fd(), deadline)?
+            }
+            Err(e) => return Err(e),
+        }
+        sys::set_nonblocking(fd.as_fd(), false)?;
+        Ok(Stream { fd })
+    }
+
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> io::Result<SockAddr> {
+        sys::name(self.fd.as_fd(), true)
+    }
+
+    /// The local address of this end.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        sys::name(self.fd.as_fd(), false)
+    }
+
+    /// Shuts down reading, writing or both (`shutdown(2)`). After
+    /// `Shutdown::Write` the peer reads end of file once it has read what
+    /// was sent before.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let how = match how {
+            Shutdown::Read => libc::SHUT_RD,
+            Shutdown::Write => libc::SHUT_WR,
+            Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: plain syscall on our descriptor.
+        sys::cvt(unsafe { libc::shutdown(self.fd.as_raw_fd(), how) })?;
+        Ok(())
+    }
+
+    /// Moves the socket into or out of nonblocking mode: reads and writes
+    /// that would wait fail with `WouldBlock` instead.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        sys::set_nonblocking(self.fd.as_fd(), nonblocking)
+    }
+
+    /// Sets `AFC_NODELAY` (level `SOL_AF_CUSTOM`), the twin of TCP's
+    /// `TCP_NODELAY`: `true` sends small writes at once instead of
+    /// coalescing them (Nagle). Under the `AFC_FAMILY=inet` test hook this
+    /// sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        let (level, name) = mode()?.nodelay_opt();
+        sys::setsockopt(self.fd.as_fd(), level, name, libc::c_int::from(nodelay))
+    }
+
+    /// Reads `AFC_NODELAY` (see [`set_nodelay`](Self::set_nodelay)).
+    pub fn nodelay(&self) -> io::Result<bool> {
+        let (level, name) = mode()?.nodelay_opt();
+        let v: libc::c_int = sys::getsockopt(self.fd.as_fd(), level, name)?;
+        Ok(v != 0)
+    }
+
+    /// Sets `SO_RCVTIMEO`: a blocking read that waits longer fails with
+    /// `WouldBlock` (`EAGAIN`, as std reports it on Linux). `None` waits
+    /// forever; `Some(Duration::ZERO)` is `InvalidInput`.
+    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+        sys::set_timeout(self.fd.as_fd(), dur, libc::SO_RCVTIMEO)
+    }
+
+    /// Sets `SO_SNDTIMEO`, like [`set_read_timeout`](Self::set_read_timeout) for writes.
+    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+        sys::set_timeout(self.fd.as_fd(), dur, libc::SO_SNDTIMEO)
+    }
+
+    /// The read timeout (`None`: none).
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        sys::timeout(self.fd.as_fd(), libc::SO_RCVTIMEO)
+    }
+
+    /// The write timeout (`None`: none).
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        sys::timeout(self.fd.as_fd(), libc::SO_SNDTIMEO)
+    }
+
+    /// Reads and clears the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        sys::take_error(self.fd.as_fd())
+    }
+
+    /// A second handle to the same connection (`F_DUPFD_CLOEXEC`).
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(Stream {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
+    fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+        // SAFETY: buf is valid for buf.len() bytes of writes.
+        let n = sys::cvt(unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags,
+            )
+        })?;
+        Ok(n as usize)
+    }
+
+    fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for buf.len() bytes of reads.
+        let n = sys::cvt(unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        })?;
+        Ok(n as usize)
+    }
+
+    /// Reads into `buf` without taking the data off the socket (`MSG_PEEK`).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf, libc::MSG_PEEK)
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf, 0)
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)
+    }
+
+    /// Nothing to do: the kernel owns what was written.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl FromRawFd for Stream {
+    /// Takes ownership of `fd`.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an open, connected stream socket of the family in use
+    /// that nothing else owns.
+    unsafe fn from_raw_fd(fd: RawFd) -> Stream {
+        // SAFETY: the caller's promise.
+        Stream {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        }
+    }
+}
+
+impl IntoRawFd for Stream {
+    fn into_raw_fd(self) -> RawFd {
+        self.fd.into_raw_fd()
+    }
+}
+
+impl From<OwnedFd> for Stream {
+    /// Takes a connected stream socket's descriptor.
+    fn from(fd: OwnedFd) -> Stream {
+        Stream { fd }
+    }
+}
+
+impl From<Stream> for OwnedFd {
+    fn from(s: Stream) -> OwnedFd {
+        s.fd
+    }
+}

@@ -1,0 +1,258 @@
+//! Thin wrappers of the system calls, returning `io::Result` from errno.
+
+use crate::addr::{mode, SockAddr, RAW_LEN};
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// `Err(errno)` if `ret` is -1.
+pub(crate) fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
+    if ret == T::from(-1) {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Calls `f` again while it fails with `EINTR`.
+pub(crate) fn cvt_r<T: PartialEq + From<i8>>(mut f: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        match cvt(f()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// A new close-on-exec stream socket of the family in use.
+pub(crate) fn stream_socket() -> io::Result<OwnedFd> {
+    let family = mode()?.family();
+    // SAFETY: plain syscall.
+    let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `bind(2)` to `addr`.
+pub(crate) fn bind(fd: BorrowedFd<'_>, addr: SockAddr) -> io::Result<()> {
+    let raw = addr.to_raw(mode()?.family());
+    // SAFETY: raw is a valid sockaddr of RAW_LEN bytes.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw as *const libc::sockaddr_in).cast(),
+            RAW_LEN,
+        )
+    })?;
+    Ok(())
+}
+
+/// `connect(2)` to `addr`, once (an `EINTR` or `EINPROGRESS` is returned).
+pub(crate) fn connect(fd: BorrowedFd<'_>, addr: SockAddr) -> io::Result<()> {
+    let raw = addr.to_raw(mode()?.family());
+    // SAFETY: raw is a valid sockaddr of RAW_LEN bytes.
+    cvt(unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&raw as *const libc::sockaddr_in).cast(),
+            RAW_LEN,
+        )
+    })?;
+    Ok(())
+}
+
+/// Waits until a connection that `connect(2)` started is established or
+/// has failed, or until `deadline`; then reports the outcome as
+/// `connect(2)` would have.
+pub(crate) fn finish_connect(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection timed out",
+                    ));
+                }
+                // Round up so that a sub-millisecond rest still waits.
+                left.as_millis()
+                    .saturating_add(1)
+                    .min(libc::c_int::MAX as u128) as libc::c_int
+            }
+        };
+        pfd.revents = 0;
+        // SAFETY: pfd is one valid pollfd.
+        match cvt(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(0) => continue, // the deadline check above decides
+            Ok(_) => {
+                if let Some(e) = take_error(fd)? {
+                    return Err(e);
+                }
+                if pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionRefused,
+                        "connection failed (POLLHUP without SO_ERROR)",
+                    ));
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// `getsockname(2)` (`peer` false) or `getpeername(2)` (`peer` true).
+pub(crate) fn name(fd: BorrowedFd<'_>, peer: bool) -> io::Result<SockAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let p = (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: p and len describe ss.
+    cvt(unsafe {
+        if peer {
+            libc::getpeername(fd.as_raw_fd(), p, &mut len)
+        } else {
+            libc::getsockname(fd.as_raw_fd(), p, &mut len)
+        }
+    })?;
+    SockAddr::from_raw(&ss, len, mode()?.family())
+}
+
+/// `accept4(2)` with `SOCK_CLOEXEC`, retried on `EINTR`.
+pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SockAddr)> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: the pointer and len describe ss.
+    let new = cvt_r(|| unsafe {
+        libc::accept4(
+            fd.as_raw_fd(),
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_CLOEXEC,
+        )
+    })?;
+    // SAFETY: new is a fresh descriptor that nothing else owns.
+    let new = unsafe { OwnedFd::from_raw_fd(new) };
+    let addr = SockAddr::from_raw(&ss, len, mode()?.family())?;
+    Ok((new, addr))
+}
+
+/// `setsockopt(2)` with a value of type `T`.
+pub(crate) fn setsockopt<T>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: T,
+) -> io::Result<()> {
+    // SAFETY: the pointer and length describe val.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&val as *const T).cast(),
+            mem::size_of::<T>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// `getsockopt(2)` of a value of type `T` (plain data: any bit pattern valid).
+pub(crate) fn getsockopt<T: Copy>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<T> {
+    // SAFETY: only used with plain C types (int, timeval).
+    let mut val: T = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: the pointer and len describe val.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut val as *mut T).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(val)
+}
+
+/// `SO_ERROR`: the pending error, cleared by reading it.
+pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+    let e: libc::c_int = getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: plain fcntl on a valid descriptor.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if new != flags {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// Sets `SO_RCVTIMEO`/`SO_SNDTIMEO` as std does: `None` waits forever,
+/// `Some(0)` is `InvalidInput`.
+pub(crate) fn set_timeout(
+    fd: BorrowedFd<'_>,
+    dur: Option<Duration>,
+    name: libc::c_int,
+) -> io::Result<()> {
+    let tv = match dur {
+        Some(d) if d.is_zero() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        Some(d) => {
+            let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX);
+            let mut tv = libc::timeval {
+                tv_sec: secs,
+                tv_usec: d.subsec_micros() as libc::suseconds_t,
+            };
+            if tv.tv_sec == 0 && tv.tv_usec == 0 {
+                tv.tv_usec = 1; // below a microsecond: not "forever"
+            }
+            tv
+        }
+        None => libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+    };
+    setsockopt(fd, libc::SOL_SOCKET, name, tv)
+}
+
+/// Reads `SO_RCVTIMEO`/`SO_SNDTIMEO`.
+pub(crate) fn timeout(fd: BorrowedFd<'_>, name: libc::c_int) -> io::Result<Option<Duration>> {
+    let tv: libc::timeval = getsockopt(fd, libc::SOL_SOCKET, name)?;
+    if tv.tv_sec == 0 && tv.tv_usec == 0 {
+        Ok(None)
+    } else {
+        Ok(Some(Duration::new(
+            tv.tv_sec as u64,
+            tv.tv_usec as u32 * 1000,
+        )))
+    }
+}
