@@ -20,7 +20,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 if insmod /afc/af_custom.ko; then result module_loads ok; else result module_loads fail; echo "AFC-SUMMARY passed=$pass failed=$fail skipped=$skip"; exit 1; fi
 
 # module_pin unloads and reloads the module: it runs last.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream module_pin}; do
     echo "# ---- $t"
     timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$t" > /tmp/out 2>&1
     rc=$?
