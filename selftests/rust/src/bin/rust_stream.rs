@@ -20,7 +20,8 @@ const GUARD: Duration = Duration::from_secs(10);
 
 /// A listener on 127.0.0.1 at a port the kernel picks.
 fn listener() -> Result<(Listener, SockAddr), String> {
-    let l = Listener::bind(SockAddr::localhost(0)).ctx("bind 127.0.0.1:0")?;
+    let l = Listener::bind(SockAddr::localhost(0))
+        .ctx("Listener::bind 127.0.0.1:0 (socket, bind, listen)")?;
     let a = l.local_addr().ctx("listener local_addr")?;
     Ok((l, a))
 }
@@ -76,7 +77,8 @@ fn echo_two_threads() -> Result<(), String> {
 }
 
 fn addresses() -> Result<(), String> {
-    let l = Listener::bind(SockAddr::any(0)).ctx("bind 0.0.0.0:0")?;
+    let l =
+        Listener::bind(SockAddr::any(0)).ctx("Listener::bind 0.0.0.0:0 (socket, bind, listen)")?;
     let port = l.local_addr().ctx("local_addr")?.port();
     ensure(port != 0, || "the kernel picked port 0".into())?;
     ensure(
