@@ -3,15 +3,20 @@
  * AF_CUSTOM: a reliable, connection-oriented byte-stream socket family
  * carried directly in Ethernet frames (EtherType 0x88B5).
  *
- * Userspace opens it like TCP:
+ * From userspace it behaves like TCP over IPv4: the same calls (socket,
+ * bind, listen, accept, connect, send, recv, poll, shutdown, close), the
+ * same blocking and nonblocking behaviour and the same errno values, and
+ * addresses that are an IPv4 address and a port.  Code written for
+ * AF_INET/SOCK_STREAM ports over by changing the family, the address
+ * structure's name and the option level (see below).  Userspace opens it
+ * like TCP:
  *
  *	int fd = socket(AF_CUSTOM, SOCK_STREAM, 0);
  *
- * AF_CUSTOM reuses an address-family slot that Linux 6.12 does not
- * register (sock_register() refuses numbers >= AF_MAX).  The number in use
- * is a module parameter: read it from
- * /sys/module/af_custom/parameters/family rather than trusting the default
- * below, which is only what the module uses when loaded without family=.
+ * Every network namespace has its own AF_CUSTOM endpoints: its own bound
+ * ports, its own local addresses (those of its interfaces) and its own
+ * counters in /proc/net/af_custom_stat.  Two namespaces reach each other
+ * only through an Ethernet link between them (a veth pair, a bridge).
  */
 #ifndef _UAPI_LINUX_AF_CUSTOM_H
 #define _UAPI_LINUX_AF_CUSTOM_H
@@ -24,6 +29,17 @@
 #include <sys/socket.h>
 #endif
 
+/*
+ * The address family number.  AF_CUSTOM reuses an address-family slot
+ * that Linux 6.12 does not register (sock_register() refuses numbers >=
+ * AF_MAX), so the number is not fixed: it is a module parameter, and
+ * "insmod af_custom.ko family=N" picks another free slot (a taken one
+ * makes insmod fail with EEXIST).  AF_CUSTOM_DEFAULT is only what the
+ * module uses when loaded without family=.  Programs should read the
+ * number in use from AF_CUSTOM_FAMILY_PATH at run time rather than trust
+ * the constant; a program may define AF_CUSTOM before including this
+ * header to compile another number in.
+ */
 /* Default address family number (the former AF_IRDA slot). */
 #define AF_CUSTOM_DEFAULT	23
 #ifndef AF_CUSTOM
@@ -31,24 +47,58 @@
 #endif
 #define PF_CUSTOM		AF_CUSTOM
 
-/* Where the module publishes the family number it registered. */
+/*
+ * Where the module publishes the family number it registered: the file
+ * holds the number in decimal followed by a newline.  It exists only
+ * while the module is loaded, so failing to open it (ENOENT) means that
+ * AF_CUSTOM is not available.
+ */
 #define AF_CUSTOM_FAMILY_PATH	"/sys/module/af_custom/parameters/family"
 
-/* The EtherType of AF_CUSTOM frames (IEEE 802 local experimental 1). */
+/*
+ * The EtherType of AF_CUSTOM frames (IEEE 802 local experimental 1).
+ * Userspace needs it only to watch the wire (tcpdump 'ether proto
+ * 0x88b5') or to build frames through AF_PACKET.
+ */
 #define ETH_P_AF_CUSTOM		0x88B5
 
 /*
  * Protocol numbers accepted by socket(2): 0 (the default) or
  * AFCPROTO_STREAM.  Any other protocol fails with EPROTONOSUPPORT; any
- * type other than SOCK_STREAM fails with ESOCKTNOSUPPORT.
+ * type other than SOCK_STREAM fails with ESOCKTNOSUPPORT.  SO_PROTOCOL
+ * reports the number given to socket(2).
  */
 #define AFCPROTO_STREAM		1
 
 /*
  * Socket address: laid out exactly like struct sockaddr_in, so that code
- * written for IPv4 ports over by changing the family.  Port and address
- * are in network byte order.  scu_addr 0.0.0.0 (INADDR_ANY) binds every
- * local address of the socket's network namespace.
+ * written for IPv4 ports over by changing the family.  The total size is
+ * that of struct sockaddr (16 bytes); pass sizeof(struct sockaddr_custom)
+ * as the address length (a shorter one is EINVAL).
+ *
+ * scu_family must be the family number in use (AF_CUSTOM_FAMILY_PATH);
+ * another family is EAFNOSUPPORT.
+ *
+ * scu_port is in network byte order.  Port 0 in bind(2) asks the kernel
+ * for a free port, and so does connect(2) or listen(2) on an unbound
+ * socket; getsockname(2) then tells which.  Binding a port below 1024
+ * needs CAP_NET_BIND_SERVICE (EACCES otherwise).  Two sockets bind the
+ * same port under the rules Linux applies to TCP (EADDRINUSE otherwise,
+ * SO_REUSEADDR relaxing them as for TCP).
+ *
+ * scu_addr is an IPv4 address in network byte order.  As a local address
+ * (bind) it must be an address of an interface of the socket's network
+ * namespace (EADDRNOTAVAIL otherwise), or 0.0.0.0 (INADDR_ANY), which
+ * binds every local address of the namespace: a listener bound there
+ * accepts connections to any of them.  As a remote address (connect) it
+ * names the peer, reached over Ethernet (or lo for the namespace's own
+ * addresses).
+ *
+ * scu_zero pads the structure to the size of struct sockaddr; set it to
+ * zero, as sin_zero of struct sockaddr_in.
+ *
+ * getsockname(2), getpeername(2) and accept(2) return addresses in this
+ * layout, with scu_family the family in use.
  */
 struct sockaddr_custom {
 #ifdef __KERNEL__
@@ -64,13 +114,32 @@ struct sockaddr_custom {
 #endif
 };
 
-/* Socket option level of the protocol (for setsockopt/getsockopt). */
+/*
+ * Socket option level of the protocol (for setsockopt/getsockopt): the
+ * counterpart of IPPROTO_TCP for the AFC_ options below.  Unlike the
+ * family number it is fixed.  The generic options at SOL_SOCKET
+ * (SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR, SO_REUSEADDR, SO_TYPE, ...) work
+ * on AF_CUSTOM sockets as on any socket.
+ */
 #define SOL_AF_CUSTOM		283
 
 /*
  * Options at level SOL_AF_CUSTOM.  Each takes an int and behaves like the
  * TCP option of the same number (tcp(7)), so code written for TCP ports
- * over by changing IPPROTO_TCP to SOL_AF_CUSTOM and TCP_ to AFC_.
+ * over by changing IPPROTO_TCP to SOL_AF_CUSTOM and TCP_ to AFC_.  A value
+ * outside the range given is EINVAL.
+ *
+ * AFC_NODELAY: nonzero turns off the coalescing of small writes (Nagle's
+ * algorithm), so each write is sent at once; zero (the default) turns it
+ * back on.
+ *
+ * AFC_KEEPIDLE, AFC_KEEPINTVL, AFC_KEEPCNT: once keepalive is on
+ * (SO_KEEPALIVE at SOL_SOCKET), a connection idle for AFC_KEEPIDLE
+ * seconds is probed every AFC_KEEPINTVL seconds, and dropped (ETIMEDOUT)
+ * after AFC_KEEPCNT unanswered probes.
+ *
+ * AFC_SYNCNT: how many times connect(2) retransmits its SYN before it
+ * gives up with ETIMEDOUT.
  */
 #define AFC_NODELAY		1	/* nonzero: send small writes at once (no Nagle) */
 #define AFC_KEEPIDLE		4	/* seconds idle before keepalive probes (1..32767) */
