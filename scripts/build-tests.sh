@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the programs the VM runs: the kselftest C tests (against
 # kselftest_harness.h of the unpacked kernel tree) and the Rust userspace
-# tests, into build/tests/.  Prints that folder.
+# tests (every bin of selftests/rust, with make run's afc_echo demo), into
+# build/tests/.  Prints that folder.
 source "$(dirname "$0")/lib.sh"
 
 KOBJ="${1:?usage: build-tests.sh KERNEL_BUILD_DIR}"
@@ -17,7 +18,8 @@ for c in "$TOP"/selftests/af_custom/*.c; do
     fi
 done
 ( cd "$TOP" && cargo build -q --release -p afc-selftests )
+TARGET="${CARGO_TARGET_DIR:-$TOP/target}"
 for b in "$TOP"/selftests/rust/src/bin/*.rs; do
-    cp "$TOP/target/release/$(basename "$b" .rs)" "$OUT/"
+    cp "$TARGET/release/$(basename "$b" .rs)" "$OUT/"
 done
 echo "$OUT"
