@@ -18,6 +18,7 @@ mod netns;
 mod rx;
 mod socket;
 mod stats;
+mod tables;
 
 /// The protocol core, compiled from the same files as the host crate.
 #[path = "proto/src"]

@@ -62,6 +62,13 @@ impl BindTable {
         Ok(Some(b.port))
     }
 
+    /// Records the state of `owner`'s claims (listening or not).
+    pub(crate) fn set_state(&mut self, owner: usize, state: crate::proto::state::State) {
+        for e in self.entries.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {
+            e.binding.state = state;
+        }
+    }
+
     /// Drops every claim of `owner`.
     pub(crate) fn release(&mut self, owner: usize) {
         retain_copy(&mut self.entries, |e| e.owner != owner);

@@ -2,10 +2,19 @@
 
 //! The receive path: every AF_CUSTOM frame arrives here from `netif_rx`
 //! or NAPI, in softirq context, through the `packet_type` handler.
+//!
+//! A frame is checked (length, version, checksum unless it came over
+//! loopback), then matched: the established table by 4-tuple first, then
+//! for a SYN the listener table (specific address, then wildcard).  The
+//! socket gets it under `bh_lock_sock`, or on its backlog while a process
+//! owns it.  A frame for nobody is answered with an RST (rate-limited).
 
 use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
-use crate::netns;
-use crate::proto::wire::{ChecksumPolicy, Header, WireError};
+use crate::netns::{self, NetState};
+use crate::proto::conn_send::reset_reply;
+use crate::proto::wire::{fill_checksum, ChecksumPolicy, Header, WireError, HEADER_LEN};
+use crate::proto::tuple::FourTuple;
+use crate::socket;
 use crate::stats::Stat;
 
 /// The frame handler of EtherType 0x88B5.
@@ -13,19 +22,82 @@ pub(crate) struct Rx;
 
 impl FrameHandler for Rx {
     fn receive(mut skb: SkBuff, dev: &NetDevice) {
-        let state = netns::of(dev.net());
+        let net = dev.net();
+        let state = netns::of(net);
+        if !skb.for_host() {
+            return;
+        }
         let len = skb.len();
         let Some(frame) = skb.pull_linear(len) else {
             state.stats.inc(Stat::InErrs);
             return;
         };
         // Loopback cannot corrupt a frame: its checksum is not checked.
-        let policy = if dev.is_loopback() { ChecksumPolicy::Trust } else { ChecksumPolicy::Verify };
-        match Header::parse(frame, policy) {
-            Ok(_) => state.stats.inc(Stat::InSegs),
-            Err(WireError::BadChecksum | WireError::ChecksumMissing) => state.stats.inc(Stat::InCsumErrors),
-            Err(_) => state.stats.inc(Stat::InErrs),
+        let loopback = dev.is_loopback();
+        let policy = if loopback { ChecksumPolicy::Trust } else { ChecksumPolicy::Verify };
+        let h = match Header::parse(frame, policy) {
+            Ok((h, _)) => h,
+            Err(WireError::BadChecksum | WireError::ChecksumMissing) => {
+                state.stats.inc(Stat::InCsumErrors);
+                return;
+            }
+            Err(_) => {
+                state.stats.inc(Stat::InErrs);
+                return;
+            }
+        };
+        state.stats.inc(Stat::InSegs);
+        // Drop padding beyond the frame (Ethernet minimum size).
+        skb.trim(h.frame_len());
+        let tuple = FourTuple::new(h.dst, h.src);
+        if let Some(sk) = state.tables.lookup_established(&tuple) {
+            let s = sk.sock();
+            let mut g = s.bh_lock();
+            let reuse = match g.locked() {
+                Some(st) => socket::segment_arrived(&s, st, &h, skb),
+                None => {
+                    if g.add_backlog(skb).is_err() {
+                        state.stats.inc(Stat::BacklogDrops);
+                    }
+                    false
+                }
+            };
+            drop(g);
+            if !reuse {
+                return;
+            }
+        } else {
+            let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
+            if syn && net.addr_is_local(h.dst.addr) {
+                if let Some(l) = state.tables.lookup_listener(h.dst) {
+                    socket::listener_syn(l, &h, loopback);
+                    return;
+                }
+            }
+            state.stats.inc(Stat::InNoSocket);
+            send_reset(net, state, &h, loopback);
+            return;
         }
-        skb.consume();
+        // A SYN that reopened a TIME_WAIT tuple: the listener takes it.
+        if let Some(l) = state.tables.lookup_listener(h.dst) {
+            socket::listener_syn(l, &h, loopback);
+        }
     }
+}
+
+/// Answers a frame that matched nobody with an RST, unless it was one.
+fn send_reset(net: &crate::abi::netns::Net, state: &NetState, h: &Header, loopback: bool) {
+    let Some(r) = reset_reply(h) else { return };
+    if !state.rst_allowed() {
+        state.stats.inc(Stat::RstsLimited);
+        return;
+    }
+    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN) else { return };
+    let buf = frame.linear_mut();
+    if r.emit(buf).is_err() || (!loopback && fill_checksum(buf).is_err()) {
+        return;
+    }
+    state.stats.inc(Stat::OutSegs);
+    state.stats.inc(Stat::OutRsts);
+    let _ = net.xmit(frame, r.src.addr, r.dst.addr);
 }

@@ -30,6 +30,9 @@ stats! {
     ListenDrops: "SYNs dropped by a listener for any reason.",
     SynQueueDrops: "Half-open entries evicted because the SYN queue was full.",
     AcceptQueueMigrations: "Queued connections moved to a sibling reuseport shard.",
+    RcvMemDrops: "Segments dropped because the receive buffer was full.",
+    BacklogDrops: "Segments dropped because the socket backlog was full.",
+    RstsLimited: "RSTs not sent because of the rate limit.",
 }
 
 const COUNT: usize = NAMES.len();

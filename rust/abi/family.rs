@@ -3,36 +3,83 @@
 //! The address family: `net_proto_family.create` and the `proto_ops`
 //! vtable, adapted to a safe trait in the style of `kernel::net::phy`.
 
-use super::sock::{sk_destruct, Sock, SockData, SockObj, Socket};
+use super::msg::MsgHdr;
+use super::sock::{Sock, SockData, SockObj, Socket};
 use super::{proto, static_cell::StaticCell};
 use crate::bindings;
 use core::marker::PhantomData;
 use kernel::{error::code::ENOIOCTLCMD, error::from_result, ffi, prelude::*, ThisModule};
 
-/// What a socket family implements; called from the `proto_ops` adapter.
+/// A socket option value from `setsockopt`.
+pub(crate) struct OptVal {
+    ptr: bindings::sockptr_t,
+    len: u32,
+}
+
+impl OptVal {
+    /// Reads an `int` option (`EINVAL` if shorter, `EFAULT` on a bad address).
+    pub(crate) fn int(&self) -> Result<i32> {
+        let mut v = 0;
+        // SAFETY: `ptr`/`len` are the caller's option buffer as the socket
+        // layer passed them; the helper checks the length and copies.
+        kernel::error::to_result(unsafe { bindings::afc_sockptr_get_int(self.ptr, self.len, &mut v) })?;
+        Ok(v)
+    }
+}
+
+/// What a socket family implements; called from the `proto_ops` adapter
+/// in process context with no lock held.
 pub(crate) trait SocketFamily {
     /// The per-socket state behind each `struct sock`.
     type Data: SockData;
 
     /// Checks the arguments of `socket(2)` before anything is allocated.
     fn check_create(sock_type: u32, protocol: i32) -> Result;
-
-    /// Called from `close(2)` before the socket is orphaned and released.
+    /// Sets up a new socket made by `socket(2)`.
+    fn init(sk: &Sock<'_, Self::Data>);
+    /// `close(2)`: called before the socket is orphaned and its reference dropped.
     fn release(sk: &Sock<'_, Self::Data>);
-
     /// `bind(2)`: `addr` is the address as the user passed it.
     fn bind(sk: &Sock<'_, Self::Data>, addr: &[u8]) -> Result;
-
-    /// `getsockname(2)` (`peer` false) or `getpeername(2)`: writes the
-    /// address into `out` and returns its length.
+    /// `connect(2)`; `flags` are the file's flags (`O_NONBLOCK`).
+    fn connect(sk: &Sock<'_, Self::Data>, sock: &Socket, addr: &[u8], flags: u32) -> Result;
+    /// `listen(2)`.
+    fn listen(sk: &Sock<'_, Self::Data>, sock: &Socket, backlog: i32) -> Result;
+    /// `accept(2)`: grafts a connection onto `newsock`.
+    fn accept(sk: &Sock<'_, Self::Data>, newsock: &Socket, flags: u32) -> Result;
+    /// `getsockname(2)`/`getpeername(2)`: writes the address, returns its length.
     fn getname(sk: &Sock<'_, Self::Data>, out: &mut [u8; 16], peer: bool) -> Result<usize>;
+    /// `poll(2)`, after the wait queue was registered: the event mask.
+    fn poll(sk: &Sock<'_, Self::Data>) -> u32;
+    /// `ioctl(2)`: the `int` to store at `arg`, or `ENOIOCTLCMD`.
+    fn ioctl(sk: &Sock<'_, Self::Data>, cmd: u32) -> Result<i32>;
+    /// `shutdown(2)` with `how` as the user passed it.
+    fn shutdown(sk: &Sock<'_, Self::Data>, sock: &Socket, how: i32) -> Result;
+    /// `setsockopt(2)` for levels other than `SOL_SOCKET`.
+    fn setsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32, val: &OptVal) -> Result;
+    /// `getsockopt(2)` for levels other than `SOL_SOCKET` (`int` options).
+    fn getsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32) -> Result<i32>;
+    /// `sendmsg(2)`: returns the bytes taken.
+    fn sendmsg(sk: &Sock<'_, Self::Data>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize>;
+    /// `recvmsg(2)`: returns the bytes copied.
+    fn recvmsg(sk: &Sock<'_, Self::Data>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize>;
 }
-
 
 static FAMILY: StaticCell<bindings::net_proto_family> = StaticCell::zeroed();
 static OPS: StaticCell<bindings::proto_ops> = StaticCell::zeroed();
 
 struct Adapter<F>(PhantomData<F>);
+
+/// The sock of a socket in a `proto_ops` call.
+///
+/// # Safety
+///
+/// `sock` must be a valid socket of ours whose `sk` (if any) `create` or
+/// `accept` set up, kept alive by the running call.
+unsafe fn sk_of<'a, T: SockData>(sock: *mut bindings::socket) -> Result<Sock<'a, T>> {
+    // SAFETY: per the function's contract.
+    unsafe { Sock::<T>::from_raw((*sock).sk) }.ok_or(EINVAL)
+}
 
 impl<F: SocketFamily> Adapter<F> {
     unsafe extern "C" fn create(
@@ -59,11 +106,12 @@ impl<F: SocketFamily> Adapter<F> {
             unsafe {
                 bindings::sock_init_data(sock, sk);
                 SockObj::<F::Data>::init(sk);
-                // INVARIANT: data is initialised before the destructor that
-                // drops it is installed.
-                (*sk).sk_destruct = Some(sk_destruct::<F::Data>);
                 (*sk).sk_protocol = protocol as u16;
                 (*sock).ops = OPS.get();
+            }
+            // SAFETY: just initialised; the socket holds it.
+            if let Some(s) = unsafe { Sock::<F::Data>::from_raw(sk) } {
+                F::init(&s);
             }
             Ok(0)
         })
@@ -72,8 +120,8 @@ impl<F: SocketFamily> Adapter<F> {
     unsafe extern "C" fn release(sock: *mut bindings::socket) -> ffi::c_int {
         // SAFETY: the VFS passes the valid socket being closed.
         let sk = unsafe { (*sock).sk };
-        // SAFETY: `sk` (if any) is ours, initialised in `create`, and the
-        // socket's reference keeps it alive for the call.
+        // SAFETY: `sk` (if any) is ours, initialised in `create` or
+        // `accept`, and the socket's reference keeps it alive for the call.
         if let Some(s) = unsafe { Sock::<F::Data>::from_raw(sk) } {
             F::release(&s);
             // SAFETY: `sk` is valid; orphaning under the socket lock and
@@ -89,35 +137,69 @@ impl<F: SocketFamily> Adapter<F> {
         0
     }
 
-    unsafe extern "C" fn bind(
-        sock: *mut bindings::socket,
-        addr: *mut bindings::sockaddr,
-        len: ffi::c_int,
-    ) -> ffi::c_int {
+    unsafe extern "C" fn bind(sock: *mut bindings::socket, addr: *mut bindings::sockaddr, len: ffi::c_int) -> ffi::c_int {
         from_result(|| {
             let len = usize::try_from(len).map_err(|_| EINVAL)?;
-            // SAFETY: `move_addr_to_kernel` copied `len` bytes (it refuses
-            // more than `sizeof(sockaddr_storage)`) of the user's address.
+            // SAFETY: `move_addr_to_kernel` copied `len` bytes (at most
+            // `sizeof(sockaddr_storage)`) of the user's address.
             let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) };
-            // SAFETY: a `socket` in our `proto_ops` call holds its `sk`,
-            // which `create` initialised.
-            let sk = unsafe { Sock::<F::Data>::from_raw((*sock).sk) }.ok_or(EINVAL)?;
+            // SAFETY: a socket in our `proto_ops` call.
+            let sk = unsafe { sk_of::<F::Data>(sock) }?;
             F::bind(&sk, bytes)?;
             Ok(0)
         })
     }
 
-    unsafe extern "C" fn getname(
+    unsafe extern "C" fn connect(
         sock: *mut bindings::socket,
         addr: *mut bindings::sockaddr,
-        peer: ffi::c_int,
+        len: ffi::c_int,
+        flags: ffi::c_int,
     ) -> ffi::c_int {
         from_result(|| {
+            let len = usize::try_from(len).map_err(|_| EINVAL)?;
             // SAFETY: as in `bind`.
-            let sk = unsafe { Sock::<F::Data>::from_raw((*sock).sk) }.ok_or(EINVAL)?;
+            let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) };
+            // SAFETY: a socket in our `proto_ops` call.
+            let (sk, socket) = unsafe { (sk_of::<F::Data>(sock)?, Socket::from_raw(sock)) };
+            F::connect(&sk, socket, bytes, flags as u32)?;
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn listen(sock: *mut bindings::socket, backlog: ffi::c_int) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call.
+            let (sk, socket) = unsafe { (sk_of::<F::Data>(sock)?, Socket::from_raw(sock)) };
+            F::listen(&sk, socket, backlog)?;
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn accept(
+        sock: *mut bindings::socket,
+        newsock: *mut bindings::socket,
+        arg: *mut bindings::proto_accept_arg,
+    ) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: the socket layer passes the listening socket, a new
+            // socket to graft onto, and the accept arguments.
+            let (sk, newsocket, flags) = unsafe {
+                (sk_of::<F::Data>(sock)?, Socket::from_raw(newsock), bindings::afc_accept_arg_flags(arg))
+            };
+            F::accept(&sk, newsocket, flags as u32)?;
+            // SAFETY: `newsock` is valid; it is ours now.
+            unsafe { (*newsock).ops = OPS.get() };
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn getname(sock: *mut bindings::socket, addr: *mut bindings::sockaddr, peer: ffi::c_int) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call.
+            let sk = unsafe { sk_of::<F::Data>(sock) }?;
             let mut out = [0u8; 16];
-            let n = F::getname(&sk, &mut out, peer != 0)?;
-            let n = n.min(out.len());
+            let n = F::getname(&sk, &mut out, peer != 0)?.min(out.len());
             // SAFETY: the socket layer passes a `sockaddr_storage` (128
             // bytes) to fill; we write at most 16.
             unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), addr.cast::<u8>(), n) };
@@ -125,8 +207,89 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
-    unsafe extern "C" fn ioctl(_sock: *mut bindings::socket, _cmd: ffi::c_uint, _arg: ffi::c_ulong) -> ffi::c_int {
-        ENOIOCTLCMD.to_errno()
+    unsafe extern "C" fn poll(
+        file: *mut bindings::file,
+        sock: *mut bindings::socket,
+        wait: *mut bindings::poll_table_struct,
+    ) -> bindings::__poll_t {
+        // SAFETY: the VFS passes the file, its socket and the poll table.
+        unsafe { bindings::afc_sock_poll_wait(file, sock, wait) };
+        // SAFETY: a socket in our `proto_ops` call.
+        match unsafe { sk_of::<F::Data>(sock) } {
+            Ok(sk) => F::poll(&sk),
+            Err(_) => 0,
+        }
+    }
+
+    unsafe extern "C" fn ioctl(sock: *mut bindings::socket, cmd: ffi::c_uint, arg: ffi::c_ulong) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call.
+            let sk = unsafe { sk_of::<F::Data>(sock) }?;
+            let v = F::ioctl(&sk, cmd)?;
+            // SAFETY: `arg` is the user's pointer; put_user checks it.
+            kernel::error::to_result(unsafe { bindings::afc_put_user_int(v, arg as *mut ffi::c_void) })?;
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn shutdown(sock: *mut bindings::socket, how: ffi::c_int) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call.
+            let (sk, socket) = unsafe { (sk_of::<F::Data>(sock)?, Socket::from_raw(sock)) };
+            F::shutdown(&sk, socket, how)?;
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn setsockopt(
+        sock: *mut bindings::socket,
+        level: ffi::c_int,
+        name: ffi::c_int,
+        val: bindings::sockptr_t,
+        len: ffi::c_uint,
+    ) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call.
+            let sk = unsafe { sk_of::<F::Data>(sock) }?;
+            F::setsockopt(&sk, level, name, &OptVal { ptr: val, len })?;
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn getsockopt(
+        sock: *mut bindings::socket,
+        level: ffi::c_int,
+        name: ffi::c_int,
+        val: *mut ffi::c_char,
+        len: *mut ffi::c_int,
+    ) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call.
+            let sk = unsafe { sk_of::<F::Data>(sock) }?;
+            let v = F::getsockopt(&sk, level, name)?;
+            // SAFETY: user pointers as the socket layer passed them; the
+            // helper checks and copies.
+            kernel::error::to_result(unsafe { bindings::afc_getsockopt_put_int(val, len, v) })?;
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn sendmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call and its msghdr.
+            let (sk, mut msg, flags) = unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m), (*m).msg_flags) };
+            let n = F::sendmsg(&sk, &mut msg, len, flags as u32)?;
+            Ok(i32::try_from(n).unwrap_or(i32::MAX))
+        })
+    }
+
+    unsafe extern "C" fn recvmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize, flags: ffi::c_int) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: a socket in our `proto_ops` call and its msghdr.
+            let (sk, mut msg) = unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m)) };
+            let n = F::recvmsg(&sk, &mut msg, len, flags as u32)?;
+            Ok(i32::try_from(n).unwrap_or(i32::MAX))
+        })
     }
 }
 
@@ -145,15 +308,18 @@ impl<F: SocketFamily> FamilyRegistration<F> {
             (*ops).owner = module.as_ptr().cast();
             (*ops).release = Some(Adapter::<F>::release);
             (*ops).bind = Some(Adapter::<F>::bind);
-            (*ops).connect = Some(bindings::sock_no_connect);
+            (*ops).connect = Some(Adapter::<F>::connect);
             (*ops).socketpair = Some(bindings::sock_no_socketpair);
-            (*ops).accept = Some(bindings::sock_no_accept);
+            (*ops).accept = Some(Adapter::<F>::accept);
             (*ops).getname = Some(Adapter::<F>::getname);
+            (*ops).poll = Some(Adapter::<F>::poll);
             (*ops).ioctl = Some(Adapter::<F>::ioctl);
-            (*ops).listen = Some(bindings::sock_no_listen);
-            (*ops).shutdown = Some(bindings::sock_no_shutdown);
-            (*ops).sendmsg = Some(bindings::sock_no_sendmsg);
-            (*ops).recvmsg = Some(bindings::sock_no_recvmsg);
+            (*ops).listen = Some(Adapter::<F>::listen);
+            (*ops).shutdown = Some(Adapter::<F>::shutdown);
+            (*ops).setsockopt = Some(Adapter::<F>::setsockopt);
+            (*ops).getsockopt = Some(Adapter::<F>::getsockopt);
+            (*ops).sendmsg = Some(Adapter::<F>::sendmsg);
+            (*ops).recvmsg = Some(Adapter::<F>::recvmsg);
             (*ops).mmap = Some(bindings::sock_no_mmap);
             (*fam).family = family;
             (*fam).create = Some(Adapter::<F>::create);
@@ -171,4 +337,9 @@ impl<F: SocketFamily> Drop for FamilyRegistration<F> {
         // running create() calls (synchronize_rcu).
         unsafe { bindings::sock_unregister((*OPS.get()).family) };
     }
+}
+
+/// `ENOIOCTLCMD`: the ioctl is not ours (the socket layer tries its own).
+pub(crate) fn no_ioctl() -> Error {
+    ENOIOCTLCMD
 }

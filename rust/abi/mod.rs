@@ -7,13 +7,17 @@
 //! protocol core above it are safe Rust.  The generated bindings
 //! (`crate::bindings`) are used here and nowhere else.
 
+pub(crate) mod bhlock;
 pub(crate) mod errno;
 pub(crate) mod family;
+pub(crate) mod msg;
 pub(crate) mod netns;
 pub(crate) mod packet;
 pub(crate) mod proto;
+pub(crate) mod route;
 pub(crate) mod skb;
 pub(crate) mod sock;
 pub(crate) mod static_cell;
+pub(crate) mod time;
 pub(crate) mod uapi;
 pub(crate) mod vec;

@@ -2,7 +2,7 @@
 
 //! The `struct proto` of the family: slab cache and accounting of socks.
 
-use super::{sock::SockData, sock::SockObj, static_cell::StaticCell};
+use super::{sock, sock::SockData, sock::SockObj, static_cell::StaticCell};
 use crate::bindings;
 use core::marker::PhantomData;
 use kernel::{prelude::*, ThisModule};
@@ -34,6 +34,9 @@ impl<T: SockData> ProtoRegistration<T> {
             }
             (*p).owner = module.as_ptr().cast();
             (*p).obj_size = core::mem::size_of::<SockObj<T>>() as u32;
+            (*p).backlog_rcv = Some(sock::backlog_rcv::<T>);
+            (*p).release_cb = Some(sock::release_cb::<T>);
+            (*p).keepalive = Some(sock::keepalive::<T>);
         }
         // SAFETY: `PROTO` is static and filled; 1 asks for a slab cache.
         kernel::error::to_result(unsafe { bindings::proto_register(p, 1) })?;

@@ -4,6 +4,7 @@
 
 use crate::bindings;
 use core::ptr::NonNull;
+use kernel::prelude::*;
 use kernel::types::Opaque;
 
 /// An owned `struct sk_buff`, freed when dropped.
@@ -33,6 +34,76 @@ impl SkBuff {
         NonNull::new(skb).map(Self)
     }
 
+    /// Takes ownership of an skb whose only reference the caller passes on
+    /// (`None` for NULL).
+    ///
+    /// # Safety
+    ///
+    /// `skb` must be NULL or a valid, unshared skb whose reference the
+    /// caller gives up.
+    pub(crate) unsafe fn from_raw_owned(skb: *mut bindings::sk_buff) -> Option<Self> {
+        // INVARIANT: the caller passes its only reference.
+        NonNull::new(skb).map(Self)
+    }
+
+    /// Allocates a frame of `len` bytes of data, with headroom for the
+    /// link-layer header and the network header at the start of the data
+    /// (`skb->protocol` is our EtherType).  Atomic allocation.
+    pub(crate) fn alloc_frame(len: usize) -> Option<Self> {
+        let len = u32::try_from(len).ok()?;
+        // SAFETY: no preconditions; NULL on failure.
+        let skb = unsafe { bindings::afc_alloc_frame(len) };
+        // INVARIANT: a fresh skb is unshared and ours.
+        NonNull::new(skb).map(Self)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+
+    /// Gives up ownership, returning the raw pointer.
+    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    /// The linear data of a buffer this module built (frames and send
+    /// buffers are linear), writable.
+    pub(crate) fn linear_mut(&mut self) -> &mut [u8] {
+        // SAFETY: our frames and send buffers are linear: `len` bytes at
+        // `data`, unshared (type invariant) and borrowed uniquely here.
+        unsafe { core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(self.0.as_ptr()), self.len()) }
+    }
+
+    /// Drops `n` bytes from the front (`skb_pull`; `n <= len`, linear).
+    pub(crate) fn pull(&mut self, n: usize) {
+        let n = n.min(self.len());
+        // SAFETY: valid, unshared; `n <= len` bytes, which the receive path
+        // made linear before.
+        unsafe { bindings::afc_skb_pull(self.0.as_ptr(), n as u32) };
+    }
+
+    /// Cuts the buffer to `len` bytes (`skb_trim`).
+    pub(crate) fn trim(&mut self, len: usize) {
+        if len < self.len() {
+            // SAFETY: valid, unshared; `len` is below the current length.
+            unsafe { bindings::afc_skb_trim(self.0.as_ptr(), len as u32) };
+        }
+    }
+
+    /// The memory the buffer costs (`truesize`).
+    pub(crate) fn truesize(&self) -> usize {
+        // SAFETY: valid (type invariant).
+        unsafe { bindings::afc_skb_truesize(self.0.as_ptr()) as usize }
+    }
+
+    /// Whether the frame was addressed to this host (`PACKET_HOST`).
+    pub(crate) fn for_host(&self) -> bool {
+        // SAFETY: valid (type invariant).
+        unsafe { bindings::afc_skb_for_host(self.0.as_ptr()) }
+    }
+
     /// Returns the number of bytes in the buffer (linear and paged).
     pub(crate) fn len(&self) -> usize {
         // SAFETY: `self.0` is valid by the type invariant.
@@ -53,13 +124,6 @@ impl SkBuff {
         Some(unsafe { core::slice::from_raw_parts(bindings::afc_skb_data(self.0.as_ptr()), n) })
     }
 
-    /// Frees the buffer as consumed (not dropped), for drop monitors.
-    pub(crate) fn consume(self) {
-        let skb = self.0.as_ptr();
-        core::mem::forget(self);
-        // SAFETY: we own the skb (type invariant) and give it up here.
-        unsafe { bindings::afc_consume_skb(skb) };
-    }
 }
 
 impl Drop for SkBuff {
@@ -100,5 +164,108 @@ impl NetDevice {
     pub(crate) fn is_loopback(&self) -> bool {
         // SAFETY: the device is valid (type invariant).
         unsafe { bindings::afc_dev_is_loopback(self.0.get()) }
+    }
+}
+
+fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Result {
+    let off = i32::try_from(offset).map_err(|_| EINVAL)?;
+    let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `skb` is valid (callers' invariants); `out` is writable for
+    // `len` bytes; skb_copy_bits checks the range against the skb.
+    kernel::error::to_result(unsafe { bindings::afc_skb_copy_bits(skb, off, out.as_mut_ptr().cast(), len) })
+}
+
+/// An skb queue of a socket (`sk_receive_queue`, `sk_write_queue`); the
+/// queue's own spinlock makes each call atomic, and the socket's owner is
+/// the only one who adds, removes or walks (see `sock`).
+///
+/// # Invariants
+///
+/// `self.0` is a valid `sk_buff_head` for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct SkbQueue<'a>(NonNull<bindings::sk_buff_head>, core::marker::PhantomData<&'a ()>);
+
+/// A buffer inside an [`SkbQueue`], borrowed while the owner walks it.
+pub(crate) struct QueuedSkb<'a>(NonNull<bindings::sk_buff>, core::marker::PhantomData<&'a ()>);
+
+impl<'a> QueuedSkb<'a> {
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: a queued skb is valid while queued (owner's walk).
+        unsafe { bindings::afc_skb_len(self.0.as_ptr()) as usize }
+    }
+
+    /// Copies bytes at `offset` into `out`.
+    pub(crate) fn copy_out(&self, offset: usize, out: &mut [u8]) -> Result {
+        copy_bits(self.0.as_ptr(), offset, out)
+    }
+
+    /// Copies `len` bytes at `offset` to the user's buffers of `msg`.
+    pub(crate) fn copy_to_msg(&self, offset: usize, msg: &mut super::msg::MsgHdr, len: usize) -> Result {
+        msg.copy_from_skb(self.0.as_ptr(), offset, len)
+    }
+
+    /// Drops `n` bytes from the front (the buffer stays queued).
+    pub(crate) fn pull(&mut self, n: usize) {
+        let n = n.min(self.len());
+        // SAFETY: valid and linear (this module's send buffers are linear;
+        // received frames were linearised before queueing); only the
+        // queue's owner touches queued data.
+        unsafe { bindings::afc_skb_pull(self.0.as_ptr(), n as u32) };
+    }
+}
+
+impl<'a> SkbQueue<'a> {
+    /// # Safety
+    ///
+    /// `q` must be a valid, initialised queue for `'a`.
+    pub(crate) unsafe fn from_raw(q: *mut bindings::sk_buff_head) -> Self {
+        // SAFETY: valid per the caller; never NULL (a struct field).
+        Self(unsafe { NonNull::new_unchecked(q) }, core::marker::PhantomData)
+    }
+
+    /// Appends `skb` (the queue owns it from now on).
+    pub(crate) fn push(&self, skb: SkBuff) {
+        // SAFETY: valid queue (invariant); the skb's ownership moves in.
+        unsafe { bindings::afc_skb_queue_tail(self.0.as_ptr(), skb.into_raw()) }
+    }
+
+    /// Removes and returns the first buffer.
+    pub(crate) fn pop(&self) -> Option<SkBuff> {
+        // SAFETY: valid queue; a dequeued skb is unlinked and ours.
+        unsafe { SkBuff::from_raw_owned(bindings::afc_skb_dequeue(self.0.as_ptr())) }
+    }
+
+    /// The buffers in order, borrowed: only the socket's owner may walk,
+    /// and it must not pop while walking (the borrow of `&mut self` sees
+    /// to that).
+    pub(crate) fn walk(&mut self) -> QueueWalk<'_> {
+        // SAFETY: valid queue (invariant).
+        let first = unsafe { bindings::afc_skb_peek(self.0.as_ptr()) };
+        QueueWalk { q: self.0, next: NonNull::new(first), _p: core::marker::PhantomData }
+    }
+
+    /// Frees every buffer.
+    pub(crate) fn purge(&self) {
+        // SAFETY: valid queue (invariant).
+        unsafe { bindings::afc_skb_queue_purge(self.0.as_ptr()) }
+    }
+}
+
+/// An iterator over the buffers of a queue.
+pub(crate) struct QueueWalk<'a> {
+    q: NonNull<bindings::sk_buff_head>,
+    next: Option<NonNull<bindings::sk_buff>>,
+    _p: core::marker::PhantomData<&'a mut ()>,
+}
+
+impl<'a> Iterator for QueueWalk<'a> {
+    type Item = QueuedSkb<'a>;
+
+    fn next(&mut self) -> Option<QueuedSkb<'a>> {
+        let cur = self.next?;
+        // SAFETY: `cur` is queued in `q`; nobody unlinks while the owner walks.
+        let n = unsafe { bindings::afc_skb_peek_next(cur.as_ptr(), self.q.as_ptr()) };
+        self.next = NonNull::new(n);
+        Some(QueuedSkb(cur, core::marker::PhantomData))
     }
 }

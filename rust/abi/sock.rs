@@ -2,23 +2,52 @@
 
 //! Sockets: the `struct sock` with the module's state behind it, and the
 //! `struct socket` the VFS hands to `proto_ops`.
+//!
+//! # Locking (the kernel's socket lock discipline, `include/net/sock.h`)
+//!
+//! The part of a socket's state that changes with its protocol
+//! (`SockData::Locked`) is touched by whoever *owns* the socket:
+//!
+//! - process context after `lock_sock` ([`Sock::lock`], a [`SockGuard`]);
+//!   while it is owned, softirq code puts frames on the backlog, which
+//!   `release_sock` hands to [`SockData::backlog_rcv`] still owned, and
+//!   then calls [`SockData::release_cb`] (bottom halves off, spinlock held);
+//! - softirq context holding `bh_lock_sock` while nobody owns the socket
+//!   ([`Sock::bh_lock`], a [`BhSockGuard`] whose `locked()` is `None` when a
+//!   process owns it).
+//!
+//! Everything else of the `struct sock` (queues, counters, flags, wait
+//! queue) is the kernel's and safe to use from any context.
+
 
 use super::netns::Net;
+use super::skb::{SkBuff, SkbQueue};
 use crate::bindings;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::types::Opaque;
+use kernel::{ffi, prelude::*};
 
 /// The Rust state of a socket, kept in the same allocation as its
-/// `struct sock`.
+/// `struct sock`, and the protocol callbacks of `struct proto`.
 pub(crate) trait SockData: Sized + Send + Sync {
-    /// The part of the state that only the socket lock's owner may touch.
+    /// The part of the state that only the socket's owner may touch.
     type Locked: Send;
     /// Makes the state of a new socket.
     fn new() -> Self;
     /// Makes the locked part of the state of a new socket.
     fn new_locked() -> Self::Locked;
+    /// A frame put on the backlog while a process owned the socket; called
+    /// from `release_sock`, socket owned.
+    fn backlog_rcv(sk: &Sock<'_, Self>, locked: &mut Self::Locked, skb: SkBuff);
+    /// Called by `release_sock` after the backlog, socket owned, bottom
+    /// halves off: work deferred while a process owned the socket.
+    fn release_cb(sk: &Sock<'_, Self>, locked: &mut Self::Locked);
+    /// The socket's timer fired (softirq, no lock held).
+    fn timer(sk: &Sock<'_, Self>);
+    /// `SO_KEEPALIVE` was set or cleared (socket owned).
+    fn keepalive(sk: &Sock<'_, Self>, locked: &mut Self::Locked, on: bool);
 }
 
 /// The object `sk_alloc` allocates for our `struct proto` (`obj_size`).
@@ -30,18 +59,25 @@ pub(crate) struct SockObj<T: SockData> {
 }
 
 impl<T: SockData> SockObj<T> {
-    /// Initialises the Rust state of a fresh `sk`.
+    /// Initialises the Rust state of a fresh `sk`, its destructor and timer.
     ///
     /// # Safety
     ///
     /// `sk` must be a fresh object of our `struct proto` for `T` whose state
-    /// was never initialised, and not yet visible to anyone else.
+    /// was never initialised, not yet visible to anyone else, after
+    /// `sock_init_data`.
     pub(crate) unsafe fn init(sk: *mut bindings::sock) {
         let obj = sk.cast::<SockObj<T>>();
         // SAFETY: `obj` is a valid allocation of `SockObj<T>` (caller).
         unsafe {
             core::ptr::addr_of_mut!((*obj).data).write(T::new());
             core::ptr::addr_of_mut!((*obj).locked).write(UnsafeCell::new(T::new_locked()));
+            // INVARIANT: data is initialised before the destructor that
+            // drops it is installed.
+            (*sk).sk_destruct = Some(sk_destruct::<T>);
+            // `sock_init_data` leaves it to the protocol (as `inet_create`).
+            (*sk).sk_backlog_rcv = Some(backlog_rcv::<T>);
+            bindings::afc_sk_timer_setup(sk, Some(timer_fn::<T>));
         }
     }
 }
@@ -53,8 +89,12 @@ impl<T: SockData> SockObj<T> {
 /// `self.0` points to a live `SockObj<T>` whose state is initialised.
 pub(crate) struct Sock<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
 
-// Accessors the stream socket layer builds on.
-#[allow(dead_code)]
+impl<T: SockData> Clone for Sock<'_, T> {
+    fn clone(&self) -> Self {
+        Self(self.0, PhantomData)
+    }
+}
+
 impl<'a, T: SockData> Sock<'a, T> {
     /// Borrows the socket behind a raw `struct sock` pointer.
     ///
@@ -73,6 +113,14 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// An identity for tables: the address of the sock, stable for its life.
     pub(crate) fn id(&self) -> usize {
         self.0.as_ptr() as usize
+    }
+
+    /// Takes a new reference (`sock_hold`).
+    pub(crate) fn to_ref(&self) -> SockRef<T> {
+        // SAFETY: the sock is alive (type invariant).
+        unsafe { bindings::afc_sock_hold(self.as_ptr()) };
+        // INVARIANT: the reference just taken is the `SockRef`'s.
+        SockRef(self.0)
     }
 
     /// The module's state of this socket.
@@ -115,6 +163,265 @@ impl<'a, T: SockData> Sock<'a, T> {
         // INVARIANT: the lock is held until the guard drops.
         SockGuard(self.0, PhantomData)
     }
+
+    /// Takes the socket's spinlock (`bh_lock_sock`): softirq context only.
+    pub(crate) fn bh_lock(&self) -> BhSockGuard<'_, T> {
+        // SAFETY: the sock is valid; bottom halves are off in softirq.
+        unsafe { bindings::afc_bh_lock_sock(self.as_ptr()) };
+        // INVARIANT: the spinlock is held until the guard drops.
+        BhSockGuard(self.0, PhantomData)
+    }
+
+    // ---- state the kernel's common code reads (poll, /proc, sockopts) ----
+
+    /// `sk_state` (TCP state numbers).
+    pub(crate) fn state(&self) -> u8 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_state(self.as_ptr()) as u8 }
+    }
+
+    pub(crate) fn set_state(&self, state: u8) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_state(self.as_ptr(), state.into()) }
+    }
+
+    /// `sk_shutdown`: `RCV_SHUTDOWN` and `SEND_SHUTDOWN` bits.
+    pub(crate) fn shutdown_bits(&self) -> u8 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_shutdown(self.as_ptr()) as u8 }
+    }
+
+    pub(crate) fn add_shutdown(&self, bits: u8) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_add_shutdown(self.as_ptr(), bits.into()) }
+    }
+
+    /// The pending error (`sk_err`, positive errno), not consumed.
+    pub(crate) fn err(&self) -> i32 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_err(self.as_ptr()) }
+    }
+
+    /// Records `errno` as the pending error and reports it to waiters.
+    pub(crate) fn set_err(&self, errno: i32) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_err(self.as_ptr(), errno) }
+    }
+
+    /// Takes the pending error (`sock_error`), if any.
+    pub(crate) fn take_err(&self) -> Option<Error> {
+        // SAFETY: the sock is valid (type invariant).
+        let e = unsafe { bindings::afc_sock_error(self.as_ptr()) };
+        (e != 0).then(|| Error::from_errno(e))
+    }
+
+    pub(crate) fn rcvbuf(&self) -> u32 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_rcvbuf(self.as_ptr()).max(0) as u32 }
+    }
+
+    pub(crate) fn sndbuf(&self) -> u32 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_sndbuf(self.as_ptr()).max(0) as u32 }
+    }
+
+    pub(crate) fn set_bufs(&self, rcvbuf: u32, sndbuf: u32) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_bufs(self.as_ptr(), rcvbuf as i32, sndbuf as i32) }
+    }
+
+    /// Bytes (truesize) charged to the receive side.
+    pub(crate) fn rmem_alloc(&self) -> u32 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_rmem_alloc(self.as_ptr()).max(0) as u32 }
+    }
+
+    /// Bytes (truesize) charged to the send side.
+    pub(crate) fn wmem_alloc(&self) -> u32 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_wmem_alloc(self.as_ptr()).max(0) as u32 }
+    }
+
+    /// How many bytes a read must gather before returning (`SO_RCVLOWAT`,
+    /// or all with `MSG_WAITALL`).
+    pub(crate) fn rcvlowat(&self, waitall: bool, len: usize) -> usize {
+        let len = i32::try_from(len).unwrap_or(i32::MAX);
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sock_rcvlowat(self.as_ptr(), waitall, len).max(1) as usize }
+    }
+
+    /// `SO_RCVLOWAT` as set.
+    pub(crate) fn rcvlowat_setting(&self) -> usize {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_rcvlowat(self.as_ptr()).max(1) as usize }
+    }
+
+    /// The receive timeout in jiffies (0 if `nonblock`).
+    pub(crate) fn rcvtimeo(&self, nonblock: bool) -> i64 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sock_rcvtimeo(self.as_ptr(), nonblock) as i64 }
+    }
+
+    /// The send timeout in jiffies (0 if `nonblock`).
+    pub(crate) fn sndtimeo(&self, nonblock: bool) -> i64 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sock_sndtimeo(self.as_ptr(), nonblock) as i64 }
+    }
+
+    /// `SO_LINGER`: `Some(jiffies)` when set.
+    pub(crate) fn linger(&self) -> Option<i64> {
+        let mut t: ffi::c_long = 0;
+        // SAFETY: the sock is valid (type invariant); `t` is writable.
+        let on = unsafe { bindings::afc_sock_linger(self.as_ptr(), &mut t) };
+        on.then_some(t as i64)
+    }
+
+    /// Whether `SO_KEEPALIVE` is set.
+    pub(crate) fn keepopen(&self) -> bool {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sock_keepopen(self.as_ptr()) }
+    }
+
+    /// Whether the socket was orphaned (`close()` ran; `SOCK_DEAD`).
+    pub(crate) fn dead(&self) -> bool {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sock_dead(self.as_ptr()) }
+    }
+
+    /// The accept queue length `poll` and `/proc` read (`sk_ack_backlog`).
+    pub(crate) fn set_ack_backlog(&self, len: u32, max: u32) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_ack_backlog(self.as_ptr(), len, max) }
+    }
+
+    pub(crate) fn ack_backlog(&self) -> u32 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_ack_backlog(self.as_ptr()) }
+    }
+
+    // ---- wake-ups ----
+
+    /// Data (or a connection, or end of file) is readable: `sk_data_ready`.
+    pub(crate) fn data_ready(&self) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_data_ready(self.as_ptr()) }
+    }
+
+    /// The state changed: `sk_state_change` (wakes every waiter).
+    pub(crate) fn state_change(&self) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_state_change(self.as_ptr()) }
+    }
+
+    /// Send space opened: `sk_write_space`.
+    pub(crate) fn write_space(&self) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_write_space(self.as_ptr()) }
+    }
+
+    // ---- queues ----
+
+    /// `sk_receive_queue`: in-order received data.
+    pub(crate) fn receive_queue(&self) -> SkbQueue<'a> {
+        // SAFETY: the queue lives as long as the sock (type invariant).
+        unsafe { SkbQueue::from_raw(bindings::afc_sk_receive_queue(self.as_ptr())) }
+    }
+
+    /// `sk_write_queue`: data sent and not yet acknowledged.
+    pub(crate) fn write_queue(&self) -> SkbQueue<'a> {
+        // SAFETY: the queue lives as long as the sock (type invariant).
+        unsafe { SkbQueue::from_raw(bindings::afc_sk_write_queue(self.as_ptr())) }
+    }
+
+    /// Charges `skb` to the receive side (`skb_set_owner_r`).
+    pub(crate) fn charge_rmem(&self, skb: &mut SkBuff) {
+        // SAFETY: both are valid; the skb is ours and not owned by a sock.
+        unsafe { bindings::afc_skb_set_owner_r(skb.as_ptr(), self.as_ptr()) }
+    }
+
+    /// Allocates `len` bytes of send buffer charged to the socket
+    /// (`sock_wmalloc`); freeing it wakes writers.
+    pub(crate) fn alloc_send_skb(&self, len: usize) -> Option<SkBuff> {
+        let len = u32::try_from(len).ok()?;
+        // SAFETY: the sock is valid (type invariant).
+        let skb = unsafe { bindings::afc_sock_wmalloc(self.as_ptr(), len) };
+        // SAFETY: a fresh skb whose only reference is ours.
+        unsafe { SkBuff::from_raw_owned(skb) }
+    }
+
+    // ---- the one timer ----
+
+    /// Arms the socket timer for `deadline_us` (on the `now_us` clock);
+    /// the pending timer holds a reference on the socket.
+    pub(crate) fn reset_timer(&self, deadline_us: u64) {
+        let delta = deadline_us.saturating_sub(super::time::now_us());
+        // SAFETY: no preconditions.
+        let expires = unsafe { bindings::afc_jiffies().wrapping_add(bindings::afc_usecs_to_jiffies(delta)) };
+        // SAFETY: the sock is valid and its timer set up in `SockObj::init`.
+        unsafe { bindings::afc_sk_reset_timer(self.as_ptr(), expires) }
+    }
+
+    /// Stops the socket timer (dropping its reference if it was pending).
+    pub(crate) fn stop_timer(&self) {
+        // SAFETY: the sock is valid and its timer set up.
+        unsafe { bindings::afc_sk_stop_timer(self.as_ptr()) }
+    }
+
+    /// Makes a child socket of this listener for a connection request
+    /// (softirq; inherits owner, buffers and options).  The returned
+    /// reference is the child's only one.
+    pub(crate) fn alloc_child(&self) -> Option<SockRef<T>> {
+        // SAFETY: the sock is valid; `afc_sk_alloc_child` allocates from
+        // our `struct proto` (the parent's `sk_prot`).
+        let sk = NonNull::new(unsafe { bindings::afc_sk_alloc_child(self.as_ptr()) })?;
+        // SAFETY: a fresh sock of our proto after `sock_init_data`.
+        unsafe { SockObj::<T>::init(sk.as_ptr()) };
+        // INVARIANT: `sk_alloc`'s reference becomes the `SockRef`'s.
+        Some(SockRef(sk.cast()))
+    }
+}
+
+/// A counted reference to a socket (`sock_hold`/`sock_put`).
+///
+/// # Invariants
+///
+/// Owns one reference on the live `SockObj<T>` `self.0`.
+pub(crate) struct SockRef<T: SockData>(NonNull<SockObj<T>>);
+
+// SAFETY: socket references may be taken and dropped on any CPU; the
+// state behind them does its own locking (`SockData: Send + Sync`).
+unsafe impl<T: SockData> Send for SockRef<T> {}
+// SAFETY: as above.
+unsafe impl<T: SockData> Sync for SockRef<T> {}
+
+impl<T: SockData> SockRef<T> {
+    /// Borrows the socket for as long as this reference lives.
+    pub(crate) fn sock(&self) -> Sock<'_, T> {
+        // INVARIANT: our reference keeps it alive for the borrow.
+        Sock(self.0, PhantomData)
+    }
+
+    /// Gives this reference to a new `struct socket` (from `accept`): the
+    /// socket's `release` drops it.
+    pub(crate) fn graft(self, socket: &Socket) {
+        // SAFETY: both valid; `sock_graft` links them under the socket's
+        // callback lock.
+        unsafe { bindings::afc_sock_graft(self.0.as_ptr().cast(), socket.as_ptr()) };
+        core::mem::forget(self);
+    }
+}
+
+impl<T: SockData> Clone for SockRef<T> {
+    fn clone(&self) -> Self {
+        self.sock().to_ref()
+    }
+}
+
+impl<T: SockData> Drop for SockRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariant).
+        unsafe { bindings::afc_sock_put(self.0.as_ptr().cast()) };
+    }
 }
 
 /// The socket lock held (`lock_sock`); released on drop.
@@ -124,12 +431,27 @@ impl<'a, T: SockData> Sock<'a, T> {
 /// The current task owns the socket lock of the live `SockObj` `self.0`.
 pub(crate) struct SockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
 
-impl<T: SockData> SockGuard<'_, T> {
+impl<'a, T: SockData> SockGuard<'a, T> {
+    /// The socket.
+    pub(crate) fn sock(&self) -> Sock<'a, T> {
+        Sock(self.0, PhantomData)
+    }
+
     /// The state only the lock owner may touch.
     pub(crate) fn locked(&mut self) -> &mut T::Locked {
         // SAFETY: the lock is ours (type invariant), so nobody else touches
         // `locked`; `&mut self` makes the borrow unique among our own.
         unsafe { &mut *(*self.0.as_ptr()).locked.get() }
+    }
+
+    /// Sleeps until woken, a signal, or `timeo` jiffies pass; the lock is
+    /// released meanwhile (the backlog is processed) and held again on
+    /// return.  Returns the time left.
+    pub(crate) fn wait(&mut self, timeo: i64) -> i64 {
+        let t = ffi::c_long::try_from(timeo).unwrap_or(ffi::c_long::MAX);
+        // SAFETY: we own the lock (type invariant); no borrow of `locked`
+        // survives (`&mut self`).
+        unsafe { bindings::afc_sk_wait(self.0.as_ptr().cast(), t) as i64 }
     }
 }
 
@@ -140,15 +462,119 @@ impl<T: SockData> Drop for SockGuard<'_, T> {
     }
 }
 
+/// The socket spinlock held (`bh_lock_sock`) in softirq; released on drop.
+///
+/// # Invariants
+///
+/// The current CPU holds the spinlock of the live `SockObj` `self.0`.
+pub(crate) struct BhSockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
+
+impl<'a, T: SockData> BhSockGuard<'a, T> {
+    /// The owner's state, unless a process owns the socket now.
+    pub(crate) fn locked(&mut self) -> Option<&mut T::Locked> {
+        // SAFETY: the sock is valid (type invariant).
+        if unsafe { bindings::afc_sock_owned_by_user(self.0.as_ptr().cast()) } {
+            return None;
+        }
+        // SAFETY: we hold the spinlock and no process owns the socket, so
+        // we are its owner until the guard drops; `&mut self` keeps the
+        // borrow unique.
+        Some(unsafe { &mut *(*self.0.as_ptr()).locked.get() })
+    }
+
+
+    /// Queues `skb` on the backlog for the owner; gives it back when the
+    /// backlog is over its limit.
+    pub(crate) fn add_backlog(&mut self, skb: SkBuff) -> core::result::Result<(), SkBuff> {
+        let raw = skb.as_ptr();
+        // SAFETY: we hold the spinlock; on success the backlog owns the skb
+        // (freed by `release_sock` through `backlog_rcv`).
+        if unsafe { bindings::afc_sk_add_backlog(self.0.as_ptr().cast(), raw) } == 0 {
+            core::mem::forget(skb);
+            Ok(())
+        } else {
+            Err(skb)
+        }
+    }
+}
+
+impl<T: SockData> Drop for BhSockGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: we hold the spinlock (type invariant).
+        unsafe { bindings::afc_bh_unlock_sock(self.0.as_ptr().cast()) };
+    }
+}
+
 /// Drops the Rust state of a socket when its last reference goes.
 pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock) {
     let obj = sk.cast::<SockObj<T>>();
     // SAFETY: installed as `sk_destruct` only after `SockObj::init`; called
     // once, when the last reference is gone, so nothing else sees the state.
     unsafe {
+        bindings::afc_skb_queue_purge(bindings::afc_sk_receive_queue(sk));
+        bindings::afc_skb_queue_purge(bindings::afc_sk_write_queue(sk));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).data));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).locked));
     }
+}
+
+/// `backlog_rcv` of `struct proto`.
+pub(crate) unsafe extern "C" fn backlog_rcv<T: SockData>(sk: *mut bindings::sock, skb: *mut bindings::sk_buff) -> ffi::c_int {
+    // SAFETY: `release_sock` calls it for one of our socks, owned by the
+    // caller, with a frame it put on the backlog (ownership passes to us).
+    unsafe {
+        let obj = sk.cast::<SockObj<T>>();
+        if let (Some(s), Some(skb)) = (Sock::<T>::from_raw(sk), SkBuff::from_raw_owned(skb)) {
+            T::backlog_rcv(&s, &mut *(*obj).locked.get(), skb);
+        }
+    }
+    0
+}
+
+/// `release_cb` of `struct proto`.
+pub(crate) unsafe extern "C" fn release_cb<T: SockData>(sk: *mut bindings::sock) {
+    // SAFETY: `release_sock` calls it for one of our socks, still owned.
+    unsafe {
+        let obj = sk.cast::<SockObj<T>>();
+        if let Some(s) = Sock::<T>::from_raw(sk) {
+            T::release_cb(&s, &mut *(*obj).locked.get());
+        }
+    }
+}
+
+/// `keepalive` of `struct proto` (from `sock_setsockopt`, socket owned).
+pub(crate) unsafe extern "C" fn keepalive<T: SockData>(sk: *mut bindings::sock, on: ffi::c_int) {
+    // SAFETY: `sk_setsockopt` calls it for one of our socks with the lock owned.
+    unsafe {
+        let obj = sk.cast::<SockObj<T>>();
+        if let Some(s) = Sock::<T>::from_raw(sk) {
+            T::keepalive(&s, &mut *(*obj).locked.get(), on != 0);
+        }
+    }
+}
+
+/// The socket timer's callback: runs `T::timer`, then drops the reference
+/// the pending timer held.
+unsafe extern "C" fn timer_fn<T: SockData>(t: *mut bindings::timer_list) {
+    // SAFETY: `t` is the `sk_timer` of one of our socks, armed by
+    // `sk_reset_timer`, which took a reference for it.
+    unsafe {
+        let sk = bindings::afc_sk_from_timer(t);
+        if let Some(s) = Sock::<T>::from_raw(sk) {
+            T::timer(&s);
+        }
+        bindings::afc_sock_put(sk);
+    }
+}
+
+/// `struct socket` states (`socket_state`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum SocketState {
+    Unconnected = 1,
+    Connecting = 2,
+    Connected = 3,
+    Disconnecting = 4,
 }
 
 /// A `struct socket`, borrowed for the duration of a `proto_ops` call.
@@ -170,7 +596,6 @@ impl Socket {
         unsafe { &*ptr.cast() }
     }
 
-    #[allow(dead_code)]
     pub(crate) fn as_ptr(&self) -> *mut bindings::socket {
         self.0.get()
     }
@@ -180,4 +605,42 @@ impl Socket {
         // SAFETY: the socket is valid (type invariant).
         unsafe { (*self.0.get()).type_ as u32 }
     }
+
+    /// `socket->state`.
+    pub(crate) fn state(&self) -> SocketState {
+        // SAFETY: the socket is valid (type invariant).
+        match unsafe { bindings::afc_socket_state(self.0.get()) } {
+            2 => SocketState::Connecting,
+            3 => SocketState::Connected,
+            4 => SocketState::Disconnecting,
+            _ => SocketState::Unconnected,
+        }
+    }
+
+    /// Sets `socket->state` (callers hold the socket lock).
+    pub(crate) fn set_state(&self, state: SocketState) {
+        // SAFETY: the socket is valid (type invariant).
+        unsafe { bindings::afc_sk_set_socket_state(self.0.get(), state as i32) }
+    }
+
 }
+
+/// A signal is pending for the current task.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { bindings::afc_signal_pending() }
+}
+
+/// The errno for a wait cut short by a signal (`sock_intr_errno`).
+pub(crate) fn intr_errno(timeo: i64) -> Error {
+    let t = ffi::c_long::try_from(timeo).unwrap_or(ffi::c_long::MAX);
+    // SAFETY: no preconditions.
+    Error::from_errno(unsafe { bindings::afc_sock_intr_errno(t) })
+}
+
+/// Sends `SIGPIPE` to the current task (a write on a closed stream).
+pub(crate) fn send_sigpipe() {
+    // SAFETY: no preconditions.
+    unsafe { bindings::afc_send_sigpipe() }
+}
+

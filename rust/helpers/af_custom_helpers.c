@@ -16,6 +16,14 @@
 #include <linux/random.h>
 #include <net/route.h>
 #include <net/sock.h>
+#include <net/ip.h>
+#include <net/arp.h>
+#include <net/neighbour.h>
+#include <linux/sched/signal.h>
+#include <linux/poll.h>
+#include <linux/sockptr.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include "../uapi/linux/af_custom.h"
 #include "af_custom_helpers.h"
 
@@ -105,4 +113,262 @@ int afc_pernet_register(const struct afc_pernet_callbacks *cb)
 void afc_pernet_unregister(void)
 {
 	unregister_pernet_subsys(&afc_pernet_ops);
+}
+
+/* ------------------------------------------------------------------------
+ * Stream sockets: socket state, waiting, timers, queues, routing.
+ * Every function is a thin wrapper of a static inline or a macro; the
+ * Rust abstraction layer (rust/abi/) documents when each may be called.
+ */
+
+int afc_sk_state(const struct sock *sk) { return READ_ONCE(sk->sk_state); }
+void afc_sk_set_state(struct sock *sk, int state) { WRITE_ONCE(sk->sk_state, state); }
+int afc_sk_shutdown(const struct sock *sk) { return READ_ONCE(sk->sk_shutdown); }
+void afc_sk_add_shutdown(struct sock *sk, int bits) { WRITE_ONCE(sk->sk_shutdown, sk->sk_shutdown | bits); }
+int afc_sk_err(const struct sock *sk) { return READ_ONCE(sk->sk_err); }
+void afc_sk_set_err(struct sock *sk, int err) { WRITE_ONCE(sk->sk_err, err); sk_error_report(sk); }
+int afc_sock_error(struct sock *sk) { return sock_error(sk); }
+int afc_sk_rcvbuf(const struct sock *sk) { return READ_ONCE(sk->sk_rcvbuf); }
+int afc_sk_sndbuf(const struct sock *sk) { return READ_ONCE(sk->sk_sndbuf); }
+void afc_sk_set_bufs(struct sock *sk, int rcvbuf, int sndbuf) { WRITE_ONCE(sk->sk_rcvbuf, rcvbuf); WRITE_ONCE(sk->sk_sndbuf, sndbuf); }
+int afc_sk_rmem_alloc(const struct sock *sk) { return atomic_read(&sk->sk_rmem_alloc); }
+int afc_sk_wmem_alloc(const struct sock *sk) { return sk_wmem_alloc_get(sk); }
+int afc_sock_rcvlowat(const struct sock *sk, bool waitall, int len) { return sock_rcvlowat(sk, waitall, len); }
+int afc_sk_rcvlowat(const struct sock *sk) { return READ_ONCE(sk->sk_rcvlowat); }
+long afc_sock_rcvtimeo(const struct sock *sk, bool nonblock) { return sock_rcvtimeo(sk, nonblock); }
+long afc_sock_sndtimeo(const struct sock *sk, bool nonblock) { return sock_sndtimeo(sk, nonblock); }
+bool afc_sock_linger(const struct sock *sk, long *lingertime)
+{
+	*lingertime = READ_ONCE(sk->sk_lingertime);
+	return sock_flag(sk, SOCK_LINGER);
+}
+bool afc_sock_keepopen(const struct sock *sk) { return sock_flag(sk, SOCK_KEEPOPEN); }
+bool afc_sock_dead(const struct sock *sk) { return sock_flag(sk, SOCK_DEAD); }
+void afc_sk_data_ready(struct sock *sk) { sk->sk_data_ready(sk); }
+void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
+void afc_sk_write_space(struct sock *sk) { sk->sk_write_space(sk); }
+void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max)
+{
+	WRITE_ONCE(sk->sk_ack_backlog, len);
+	WRITE_ONCE(sk->sk_max_ack_backlog, max);
+}
+unsigned int afc_sk_ack_backlog(const struct sock *sk) { return READ_ONCE(sk->sk_ack_backlog); }
+void afc_sock_hold(struct sock *sk) { sock_hold(sk); }
+void afc_bh_lock_sock(struct sock *sk) { bh_lock_sock(sk); }
+void afc_bh_unlock_sock(struct sock *sk) { bh_unlock_sock(sk); }
+bool afc_sock_owned_by_user(const struct sock *sk) { return sock_owned_by_user_nocheck(sk); }
+int afc_sk_add_backlog(struct sock *sk, struct sk_buff *skb)
+{
+	return sk_add_backlog(sk, skb, READ_ONCE(sk->sk_rcvbuf) + READ_ONCE(sk->sk_sndbuf));
+}
+void afc_sk_set_socket_state(struct socket *sock, int state) { sock->state = state; }
+int afc_socket_state(const struct socket *sock) { return sock->state; }
+unsigned int afc_socket_file_flags(const struct socket *sock) { return sock->file ? READ_ONCE(sock->file->f_flags) : 0; }
+
+/* Sleeps on the socket's wait queue until woken, a signal, or `timeo`
+ * jiffies; the caller owns the socket lock, which is released meanwhile
+ * (so the backlog is processed first) and owned again on return. */
+long afc_sk_wait(struct sock *sk, long timeo)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+
+	add_wait_queue(sk_sleep(sk), &wait);
+	release_sock(sk);
+	timeo = wait_woken(&wait, TASK_INTERRUPTIBLE, timeo);
+	lock_sock(sk);
+	remove_wait_queue(sk_sleep(sk), &wait);
+	return timeo;
+}
+bool afc_signal_pending(void) { return signal_pending(current); }
+int afc_sock_intr_errno(long timeo) { return sock_intr_errno(timeo); }
+void afc_send_sigpipe(void) { send_sig(SIGPIPE, current, 0); }
+void afc_sock_poll_wait(struct file *file, struct socket *sock, struct poll_table_struct *p) { sock_poll_wait(file, sock, p); }
+
+/* The socket's one timer (sk_timer); sk_reset_timer holds a reference. */
+void afc_sk_timer_setup(struct sock *sk, void (*fn)(struct timer_list *)) { timer_setup(&sk->sk_timer, fn, 0); }
+struct sock *afc_sk_from_timer(struct timer_list *t) { return from_timer((struct sock *)NULL, t, sk_timer); }
+void afc_sk_reset_timer(struct sock *sk, unsigned long expires) { sk_reset_timer(sk, &sk->sk_timer, expires); }
+void afc_sk_stop_timer(struct sock *sk) { sk_stop_timer(sk, &sk->sk_timer); }
+unsigned long afc_jiffies(void) { return jiffies; }
+unsigned long afc_usecs_to_jiffies(u64 us) { return us >= (u64)MAX_JIFFY_OFFSET * 1000 ? MAX_JIFFY_OFFSET : usecs_to_jiffies((unsigned int)min_t(u64, us, UINT_MAX)); }
+u64 afc_now_us(void) { return div_u64(ktime_get_ns(), 1000); }
+
+/* Socket buffers. */
+struct sk_buff *afc_alloc_frame(unsigned int len)
+{
+	struct sk_buff *skb = alloc_skb(MAX_HEADER + len, GFP_ATOMIC);
+
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, MAX_HEADER);
+	skb_reset_network_header(skb);
+	skb_put(skb, len);
+	skb->protocol = htons(ETH_P_AF_CUSTOM);
+	return skb;
+}
+struct sk_buff *afc_sock_wmalloc(struct sock *sk, unsigned int len)
+{
+	struct sk_buff *skb = sock_wmalloc(sk, len, 1, sk->sk_allocation);
+
+	if (skb)
+		skb_put(skb, len);
+	return skb;
+}
+unsigned char *afc_skb_data_mut(struct sk_buff *skb) { return skb->data; }
+void afc_skb_pull(struct sk_buff *skb, unsigned int len) { skb_pull(skb, len); }
+void afc_skb_trim(struct sk_buff *skb, unsigned int len) { skb_trim(skb, len); }
+unsigned int afc_skb_truesize(const struct sk_buff *skb) { return skb->truesize; }
+int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len) { return skb_copy_bits(skb, offset, to, len); }
+void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
+unsigned char *afc_skb_cb(struct sk_buff *skb) { return skb->cb; }
+bool afc_skb_for_host(const struct sk_buff *skb) { return skb->pkt_type == PACKET_HOST; }
+void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { skb_queue_tail(q, skb); }
+struct sk_buff *afc_skb_peek(struct sk_buff_head *q) { return skb_peek(q); }
+struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) { return skb_peek_next(skb, q); }
+struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q) { return skb_dequeue(q); }
+bool afc_skb_queue_empty(const struct sk_buff_head *q) { return skb_queue_empty_lockless(q); }
+void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
+struct sk_buff_head *afc_sk_receive_queue(struct sock *sk) { return &sk->sk_receive_queue; }
+struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_queue; }
+int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
+int afc_memcpy_from_msg(void *to, struct msghdr *msg, int len) { return memcpy_from_msg(to, msg, len); }
+size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
+
+/* A child socket of a listener, made in softirq (no struct socket yet).
+ * It inherits what sk_clone_lock() would copy for TCP: owner, buffers,
+ * timeouts and the SO_KEEPALIVE/SO_LINGER settings. */
+struct sock *afc_sk_alloc_child(struct sock *parent)
+{
+	struct sock *sk = sk_alloc(sock_net(parent), parent->sk_family, GFP_ATOMIC, parent->sk_prot, 0);
+
+	if (!sk)
+		return NULL;
+	sock_init_data(NULL, sk);
+	sk->sk_type = parent->sk_type;
+	sk->sk_protocol = parent->sk_protocol;
+	sk->sk_uid = parent->sk_uid;
+	sk->sk_rcvbuf = READ_ONCE(parent->sk_rcvbuf);
+	sk->sk_sndbuf = READ_ONCE(parent->sk_sndbuf);
+	sk->sk_userlocks = parent->sk_userlocks;
+	sk->sk_rcvlowat = READ_ONCE(parent->sk_rcvlowat);
+	sk->sk_rcvtimeo = READ_ONCE(parent->sk_rcvtimeo);
+	sk->sk_sndtimeo = READ_ONCE(parent->sk_sndtimeo);
+	sk->sk_lingertime = READ_ONCE(parent->sk_lingertime);
+	sk->sk_mark = READ_ONCE(parent->sk_mark);
+	if (sock_flag(parent, SOCK_KEEPOPEN))
+		sock_set_flag(sk, SOCK_KEEPOPEN);
+	if (sock_flag(parent, SOCK_LINGER))
+		sock_set_flag(sk, SOCK_LINGER);
+	return sk;
+}
+void afc_sock_graft(struct sock *sk, struct socket *parent) { sock_graft(sk, parent); }
+int afc_accept_arg_flags(const struct proto_accept_arg *arg) { return arg->flags; }
+
+/* User memory. */
+int afc_put_user_int(int val, void __user *p) { return put_user(val, (int __user *)p); }
+int afc_sockptr_get_int(sockptr_t optval, unsigned int optlen, int *val)
+{
+	if (optlen < sizeof(int))
+		return -EINVAL;
+	return copy_from_sockptr(val, optval, sizeof(int)) ? -EFAULT : 0;
+}
+int afc_getsockopt_put_int(char __user *optval, int __user *optlen, int val)
+{
+	int len;
+
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (len < 0)
+		return -EINVAL;
+	len = min_t(unsigned int, len, sizeof(int));
+	if (put_user(len, optlen))
+		return -EFAULT;
+	return copy_to_user(optval, &val, len) ? -EFAULT : 0;
+}
+
+/* Bottom-half spinlocks, allocated in arrays (hash buckets, queues).
+ * Each array gets the lockdep class of its `cls`, so that taking a lock
+ * of one class inside another is not taken for recursion. */
+#define AFC_LOCK_CLASSES 4
+spinlock_t *afc_bh_locks_alloc(unsigned int n, unsigned int cls)
+{
+	static struct lock_class_key keys[AFC_LOCK_CLASSES];
+	static const char *const names[AFC_LOCK_CLASSES] = {
+		"afc_accept_queue", "afc_established", "afc_listeners", "afc_other",
+	};
+	spinlock_t *locks;
+	unsigned int i;
+
+	if (cls >= AFC_LOCK_CLASSES)
+		return NULL;
+	locks = kvmalloc_array(n ? n : 1, sizeof(*locks), GFP_KERNEL | __GFP_ZERO);
+	if (!locks)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		spin_lock_init(&locks[i]);
+		lockdep_set_class_and_name(&locks[i], &keys[cls], names[cls]);
+	}
+	return locks;
+}
+
+void afc_bh_locks_free(spinlock_t *locks) { kvfree(locks); }
+void afc_spin_lock_bh(spinlock_t *l) { spin_lock_bh(l); }
+void afc_spin_unlock_bh(spinlock_t *l) { spin_unlock_bh(l); }
+
+/* Routing: the source address, MTU and device kind toward `daddr`. */
+int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out,
+	      unsigned int *mtu, bool *loopback)
+{
+	struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
+	struct rtable *rt = ip_route_output_key(net, &fl4);
+
+	if (IS_ERR(rt))
+		return PTR_ERR(rt);
+	if (rt->rt_type != RTN_UNICAST && rt->rt_type != RTN_LOCAL) {
+		ip_rt_put(rt);
+		return -ENETUNREACH;
+	}
+	*src_out = fl4.saddr;
+	*mtu = dst_mtu(&rt->dst);
+	*loopback = !!(rt->dst.dev->flags & IFF_LOOPBACK);
+	ip_rt_put(rt);
+	return 0;
+}
+
+/* Sends a frame whose network header is our header: the route gives the
+ * device and next hop, the ARP neighbour entry the hardware address (the
+ * frame waits in the neighbour's queue while it resolves; arp_solicit()
+ * reads the source address at offset 12 of our header).  The neighbour's
+ * cached hard header carries ETH_P_IP, so the cache is skipped: the
+ * header is built from skb->protocol. */
+int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr)
+{
+	struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
+	struct neighbour *neigh;
+	struct rtable *rt;
+	bool is_v6gw = false;
+	int err;
+
+	rt = ip_route_output_key(net, &fl4);
+	if (IS_ERR(rt)) {
+		kfree_skb(skb);
+		return PTR_ERR(rt);
+	}
+	skb->dev = rt->dst.dev;
+	skb->protocol = htons(ETH_P_AF_CUSTOM);
+	skb_reset_network_header(skb);
+	rcu_read_lock();
+	neigh = ip_neigh_for_gw(rt, skb, &is_v6gw);
+	if (IS_ERR(neigh)) {
+		rcu_read_unlock();
+		ip_rt_put(rt);
+		kfree_skb(skb);
+		return -EHOSTUNREACH;
+	}
+	local_bh_disable();
+	err = neigh_output(neigh, skb, true);
+	local_bh_enable();
+	rcu_read_unlock();
+	ip_rt_put(rt);
+	return err < 0 ? err : 0;
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `bind(2)`, `getsockname(2)` and `getpeername(2)`.
+//! `bind(2)`, `getsockname(2)` and `getpeername(2)`, and the implicit
+//! binds of `connect` and `listen`.
 
-use super::{addr, AfcSock};
+use super::{addr, AfcSock, AfcSockLocked};
 use crate::abi::errno::{EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
 use crate::abi::{netns::random_u64, sock::Sock};
 use crate::netns;
@@ -27,9 +28,15 @@ pub(crate) fn bind(sk: &Sock<'_, AfcSock>, bytes: &[u8]) -> Result {
     }
     let mut guard = sk.lock();
     let st = guard.locked();
-    if st.local.is_some() {
+    if st.local.is_some() || !matches!(st.role, super::Role::Idle) {
         return Err(EINVAL);
     }
+    claim(sk, st, want).and_then(|ok| if ok { Ok(()) } else { Err(EADDRINUSE()) })
+}
+
+/// Claims `want` (port 0: an ephemeral port) in the bind table; `false`
+/// if it is taken.  The socket lock is held.
+fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Result<bool> {
     let binding = Binding {
         addr: want.addr,
         port: want.port,
@@ -39,21 +46,35 @@ pub(crate) fn bind(sk: &Sock<'_, AfcSock>, bytes: &[u8]) -> Result {
         uid: sk.uid(),
         state: State::Closed,
     };
-    let port = netns::of(net)
-        .binds
-        .lock()
-        .claim(sk.id(), binding, PortRange::LINUX_DEFAULT, random_u64())?
-        .ok_or_else(EADDRINUSE)?;
-    st.local = Some(Endpoint::new(want.addr, port));
-    Ok(())
+    let port = netns::of(sk.net()).binds.lock().claim(sk.id(), binding, PortRange::LINUX_DEFAULT, random_u64())?;
+    Ok(match port {
+        Some(port) => {
+            st.local = Some(Endpoint::new(want.addr, port));
+            st.bound = true;
+            true
+        }
+        None => false,
+    })
 }
 
-/// Gives up the local address of a closing socket.
-pub(crate) fn unbind(sk: &Sock<'_, AfcSock>) {
-    let mut guard = sk.lock();
-    if guard.locked().local.take().is_some() {
+/// Binds an unbound socket to an ephemeral port on `addr` (`connect`,
+/// `listen`); `EADDRNOTAVAIL` when none is free, as `inet_autobind`.
+pub(crate) fn autobind(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, addr: u32) -> Result {
+    if claim(sk, st, Endpoint::new(addr, 0))? { Ok(()) } else { Err(EADDRNOTAVAIL()) }
+}
+
+/// Gives up the bind-table claim (if any); the socket lock is held.
+pub(crate) fn unbind_locked(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
+    if core::mem::replace(&mut st.bound, false) {
         netns::of(sk.net()).binds.lock().release(sk.id());
     }
+}
+
+/// Marks the socket's claim as listening or not (the conflict rules of
+/// `SO_REUSEADDR` differ for listeners).
+pub(crate) fn set_listening(sk: &Sock<'_, AfcSock>, listening: bool) {
+    let state = if listening { State::Listen } else { State::Closed };
+    netns::of(sk.net()).binds.lock().set_state(sk.id(), state);
 }
 
 /// The local (`peer` false) or remote address, as a `sockaddr_custom`.

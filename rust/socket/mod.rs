@@ -1,52 +1,136 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The socket layer: `proto_ops` of AF_CUSTOM.
+//! The socket layer: `proto_ops` and `struct proto` callbacks of AF_CUSTOM.
 //!
 //! # Implementation notes
 //!
 //! A socket is a `struct sock` (allocated by `sk_alloc` from our `struct
 //! proto`'s slab, initialised by `sock_init_data`) followed by its Rust
-//! state: `AfcSock` (shared) and `AfcSockLocked` (only under the socket
-//! lock, `lock_sock`, reached through `Sock::lock`).  The socket holds one
-//! reference on the sock, dropped in `release`; the sock pins the module
-//! through `proto.owner` and `proto_ops.owner`.
+//! state: [`AfcSock`] (shared, atomics and locks of its own) and
+//! [`AfcSockLocked`] (touched only by the socket's owner, see `abi::sock`).
+//! A connection's protocol state is a `proto::conn::Connection`; its bytes
+//! live in `sk_write_queue` (sent, unacknowledged, charged to
+//! `sk_wmem_alloc`), `sk_receive_queue` (in order, unread, charged to
+//! `sk_rmem_alloc`) and an out-of-order list (`conn.rs`).
 //!
-//! So far: `bind`, `getsockname`, `getpeername` (`bind.rs`) work; every
-//! other operation but `release` answers `EOPNOTSUPP` through the kernel's
-//! `sock_no_*` helpers.
+//! # Locking
 //!
-//! Lock order: the socket lock, then the namespace's bind-table mutex.
-
-use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
-use crate::abi::family::SocketFamily;
-use crate::abi::sock::{Sock, SockData};
-use crate::proto::tuple::Endpoint;
+//! - The socket lock (`lock_sock`, or `bh_lock_sock` in softirq when no
+//!   process owns the socket) guards `AfcSockLocked`: the role (idle,
+//!   listener, connection), addresses, options, the `Connection`.
+//! - A listener's accept queue ([`AcceptQueue`]) has its own bottom-half
+//!   spinlock, so that a child connection completing its handshake in
+//!   softirq queues itself without the listener's socket lock (as TCP's
+//!   `rskq_lock`).  The listener table holds the queue beside the socket.
+//! - The lookup tables' bucket locks (`tables`) and the bind table mutex
+//!   (`bind_table`, process context only).
+//!
+//! Order: socket lock, then accept-queue lock, then a bucket lock.  No
+//! code holds two socket locks at once: closing a listener takes its
+//! queued children out under its lock and resets them after releasing it.
+//!
+//! Softirq: the frame handler (`rx`), the socket timer and `release_cb`
+//! run with bottom halves off; they never sleep and allocate with
+//! `GFP_ATOMIC`.  Work that finds the socket owned by a process goes to
+//! the backlog (frames) or a deferred bit (timer), done at `release_sock`.
 
 mod addr;
 mod bind;
+mod conn;
+mod connect;
+mod control;
+mod io;
+mod listen;
+mod opts;
+
+pub(crate) use conn::segment_arrived;
+pub(crate) use listen::{listener_syn, AcceptQueue};
+
+use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
+use crate::abi::family::{OptVal, SocketFamily};
+use crate::abi::msg::MsgHdr;
+use crate::abi::skb::SkBuff;
+use crate::abi::sock::{Sock, SockData, Socket};
 use crate::abi::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
+use crate::proto::tuple::Endpoint;
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
-/// The Rust state of one AF_CUSTOM socket.
-pub(crate) struct AfcSock {}
+/// Deferred work bits in [`AfcSock::deferred`].
+const DEFER_TIMER: u32 = 1;
 
-/// The state of a socket that only the socket lock's owner touches.
+/// The Rust state of one AF_CUSTOM socket that any context may read.
+pub(crate) struct AfcSock {
+    /// Work the timer found the socket owned for, done in `release_cb`.
+    deferred: AtomicU32,
+    /// In-order bytes not yet read (for `poll` and `SIOCINQ` without the lock).
+    unread: AtomicU32,
+}
+
+/// What a socket is.
+pub(crate) enum Role {
+    /// Not listening or connected (new, or after a failed connect).
+    Idle,
+    /// Listening; children queue on the accept queue.
+    Listener(listen::Listener),
+    /// A connection (connecting, established, closing, or closed).
+    Conn(KBox<conn::ConnState>),
+}
+
+/// The state of a socket that only the socket's owner touches.
 pub(crate) struct AfcSockLocked {
-    /// The bound local address, once `bind` (or later `connect`) gave one.
+    /// The bound local address, once `bind` (or `connect`/`listen`) gave one.
     pub(crate) local: Option<Endpoint>,
+    /// Whether `local` is a claim in the bind table (children share their
+    /// listener's claim and hold none).
+    pub(crate) bound: bool,
     /// The peer, once connected.
     pub(crate) peer: Option<Endpoint>,
+    pub(crate) role: Role,
+    pub(crate) opts: opts::Opts,
 }
 
 impl SockData for AfcSock {
     type Locked = AfcSockLocked;
 
     fn new() -> Self {
-        Self {}
+        Self { deferred: AtomicU32::new(0), unread: AtomicU32::new(0) }
     }
 
     fn new_locked() -> AfcSockLocked {
-        AfcSockLocked { local: None, peer: None }
+        AfcSockLocked { local: None, bound: false, peer: None, role: Role::Idle, opts: opts::Opts::default() }
+    }
+
+    fn backlog_rcv(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, mut skb: SkBuff) {
+        // Checked by the frame handler before it was queued.
+        let len = skb.len();
+        let Some(frame) = skb.pull_linear(len) else { return };
+        let Ok((h, _)) = crate::proto::wire::Header::parse(frame, crate::proto::wire::ChecksumPolicy::Trust) else {
+            return;
+        };
+        // A SYN that reuses a TIME_WAIT tuple is dropped here; the client
+        // retransmits and finds the listener.
+        let _ = conn::segment_arrived(sk, st, &h, skb);
+    }
+
+    fn release_cb(sk: &Sock<'_, Self>, st: &mut AfcSockLocked) {
+        if sk.data().deferred.swap(0, Ordering::AcqRel) & DEFER_TIMER != 0 {
+            conn::run_timers(sk, st);
+        }
+    }
+
+    fn timer(sk: &Sock<'_, Self>) {
+        let mut g = sk.bh_lock();
+        match g.locked() {
+            Some(st) => conn::run_timers(sk, st),
+            None => {
+                sk.data().deferred.fetch_or(DEFER_TIMER, Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn keepalive(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, on: bool) {
+        opts::keepalive_changed(sk, st, on);
     }
 }
 
@@ -66,15 +150,59 @@ impl SocketFamily for AfCustomFamily {
         Ok(())
     }
 
+    fn init(sk: &Sock<'_, AfcSock>) {
+        opts::init_buffers(sk);
+    }
+
     fn release(sk: &Sock<'_, AfcSock>) {
-        bind::unbind(sk);
+        control::release(sk);
     }
 
     fn bind(sk: &Sock<'_, AfcSock>, addr: &[u8]) -> Result {
         bind::bind(sk, addr)
     }
 
+    fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, addr: &[u8], flags: u32) -> Result {
+        connect::connect(sk, sock, addr, flags)
+    }
+
+    fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Result {
+        listen::listen(sk, sock, backlog)
+    }
+
+    fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Result {
+        listen::accept(sk, newsock, flags)
+    }
+
     fn getname(sk: &Sock<'_, AfcSock>, out: &mut [u8; 16], peer: bool) -> Result<usize> {
         bind::getname(sk, out, peer)
+    }
+
+    fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
+        control::poll(sk)
+    }
+
+    fn ioctl(sk: &Sock<'_, AfcSock>, cmd: u32) -> Result<i32> {
+        control::ioctl(sk, cmd)
+    }
+
+    fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Result {
+        control::shutdown(sk, sock, how)
+    }
+
+    fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &OptVal) -> Result {
+        opts::setsockopt(sk, level, name, val)
+    }
+
+    fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Result<i32> {
+        opts::getsockopt(sk, level, name)
+    }
+
+    fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+        io::sendmsg(sk, msg, len, flags)
+    }
+
+    fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+        io::recvmsg(sk, msg, len, flags)
     }
 }

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `struct msghdr`: the user's buffers of `sendmsg`/`recvmsg`.
+
+use crate::bindings;
+use kernel::prelude::*;
+
+/// A message header, borrowed for a `sendmsg`/`recvmsg` call.
+///
+/// # Invariants
+///
+/// `self.0` is the valid `msghdr` of the running call.
+pub(crate) struct MsgHdr(*mut bindings::msghdr);
+
+impl MsgHdr {
+    /// # Safety
+    ///
+    /// `m` must be the valid `msghdr` of the running `proto_ops` call.
+    pub(crate) unsafe fn from_raw(m: *mut bindings::msghdr) -> Self {
+        Self(m)
+    }
+
+    /// Bytes left in the user's buffers.
+    pub(crate) fn data_left(&self) -> usize {
+        // SAFETY: valid (type invariant).
+        unsafe { bindings::afc_msg_data_left(self.0) }
+    }
+
+    /// Copies the next `out.len()` bytes from the user (`EFAULT` on a bad
+    /// address).
+    pub(crate) fn copy_in(&mut self, out: &mut [u8]) -> Result {
+        let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
+        // SAFETY: valid msghdr; `out` is writable for `len` bytes.
+        kernel::error::to_result(unsafe { bindings::afc_memcpy_from_msg(out.as_mut_ptr().cast(), self.0, len) })
+    }
+
+    /// Copies `len` bytes at `offset` of `skb` to the user's buffers.
+    pub(crate) fn copy_from_skb(&mut self, skb: *const bindings::sk_buff, offset: usize, len: usize) -> Result {
+        let off = i32::try_from(offset).map_err(|_| EINVAL)?;
+        let len = i32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: valid msghdr; `skb` is valid (callers hold it queued).
+        kernel::error::to_result(unsafe { bindings::afc_skb_copy_datagram_msg(skb, off, self.0, len) })
+    }
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! IPv4 routing for our frames: where a peer is, and sending to it.
+
+use super::netns::Net;
+use super::skb::SkBuff;
+use crate::bindings;
+use kernel::prelude::*;
+
+/// What the route toward a peer says.
+#[derive(Clone, Copy)]
+pub(crate) struct Route {
+    /// The source address to use (host order).
+    pub(crate) src: u32,
+    /// The device MTU.
+    pub(crate) mtu: u32,
+    /// Whether the device is a loopback (frames cannot be corrupted).
+    pub(crate) loopback: bool,
+}
+
+impl Net {
+    /// Looks up the route to `dst` from `src` (0: let the route choose).
+    pub(crate) fn route(&self, dst: u32, src: u32) -> Result<Route> {
+        let mut out_src = 0u32;
+        let mut mtu = 0u32;
+        let mut loopback = false;
+        // SAFETY: valid namespace (type invariant); out-pointers writable.
+        kernel::error::to_result(unsafe {
+            bindings::afc_route(self.as_ptr(), dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback)
+        })?;
+        Ok(Route { src: u32::from_be(out_src), mtu, loopback })
+    }
+
+    /// Sends `frame` (our header first) from `src` to `dst`.
+    pub(crate) fn xmit(&self, frame: SkBuff, src: u32, dst: u32) -> Result {
+        // SAFETY: valid namespace; the skb's ownership passes to afc_xmit,
+        // which sends or frees it.
+        kernel::error::to_result(unsafe { bindings::afc_xmit(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be()) })
+    }
+}

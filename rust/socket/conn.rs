@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A connection driven by the protocol core: segments in, segments out,
+//! the timer, and the bytes the core leaves to its caller (the model is
+//! `rust/proto/tests/support/endpoint.rs`).
+//!
+//! Every function here runs with the socket owned (process context after
+//! `lock_sock`, the backlog, `release_cb`, or softirq under
+//! `bh_lock_sock`): never sleeps, allocates atomically.
+
+use super::listen::{self, Parent};
+use super::{AfcSock, AfcSockLocked, Role};
+use crate::abi::skb::SkBuff;
+use crate::abi::sock::Sock;
+use crate::abi::time::now_us;
+use crate::abi::vec;
+use crate::netns;
+use crate::proto::conn::{Connection, DataAction, Events, Transmit};
+use crate::proto::state::State;
+use crate::proto::time::Instant;
+use crate::proto::wire::{fill_checksum, Header, HEADER_LEN};
+use crate::stats::Stat;
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+/// `sk_shutdown` bits.
+pub(crate) const RCV_SHUTDOWN: u8 = 1;
+pub(crate) const SEND_SHUTDOWN: u8 = 2;
+pub(crate) const SHUTDOWN_MASK: u8 = 3;
+
+/// A connection and what the socket layer keeps beside it.
+pub(crate) struct ConnState {
+    pub(crate) conn: Connection,
+    /// Out-of-order payloads by stream offset, sorted, never overlapping.
+    ofo: KVec<(u64, SkBuff)>,
+    /// Stream offset just past the last byte on the receive queue.
+    recv_end: u64,
+    /// The peer is reached over loopback: no checksums.
+    pub(crate) loopback: bool,
+    /// The listener of a child not yet accepted.
+    pub(crate) parent: Option<Parent>,
+    /// Whether the connection is in the established table.
+    pub(crate) hashed: bool,
+    /// Whether the handshake completed at some point (for error reports).
+    pub(crate) was_established: bool,
+}
+
+impl ConnState {
+    pub(crate) fn new(conn: Connection, loopback: bool, parent: Option<Parent>) -> Self {
+        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, parent, hashed: false, was_established: false }
+    }
+}
+
+pub(crate) fn now() -> Instant {
+    Instant(now_us())
+}
+
+/// A segment for this socket (from the frame handler or the backlog).
+/// Returns `true` when the segment is a SYN for a new incarnation of a
+/// TIME_WAIT tuple, which the caller should give to the listener.
+pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h: &Header, mut skb: SkBuff) -> bool {
+    let Role::Conn(c) = &mut st.role else {
+        // A listener or idle socket in the established table cannot be;
+        // the frame is dropped.
+        return false;
+    };
+    let stats = &netns::of(sk.net()).stats;
+    // A handshake ACK for a child whose listener's accept queue is full
+    // is dropped; the SYN-ACK timer brings it back (`ListenQueues`).
+    if c.conn.state() == State::SynRecv && h.flags.ack() && !h.flags.rst() && !h.flags.syn() {
+        if let Some(p) = &c.parent {
+            if !p.handshake_ack_allowed() {
+                stats.inc(Stat::ListenOverflows);
+                stats.inc(Stat::ListenDrops);
+                return false;
+            }
+        }
+    }
+    // Receive memory: a reader that does not read pins at most its buffer.
+    if h.payload_len > 0 && sk.rmem_alloc() as usize + skb.truesize() > sk.rcvbuf() as usize {
+        stats.inc(Stat::RcvMemDrops);
+        return false;
+    }
+    let t = now();
+    let out = c.conn.on_segment(h, t);
+    drop_acked(sk, out.acked);
+    match out.data {
+        DataAction::None => {}
+        DataAction::Append { offset: _, skip, len } => {
+            skb.pull(HEADER_LEN + skip as usize);
+            skb.trim(len as usize);
+            sk.charge_rmem(&mut skb);
+            sk.receive_queue().push(skb);
+            c.recv_end += u64::from(len);
+        }
+        DataAction::Store { offset, skip, len } => {
+            skb.pull(HEADER_LEN + skip as usize);
+            skb.trim(len as usize);
+            sk.charge_rmem(&mut skb);
+            let at = c.ofo.iter().position(|(o, _)| *o > offset).unwrap_or(c.ofo.len());
+            // Out of memory: the core counts the bytes stored; dropping
+            // them would desynchronise it, so abort the connection.
+            if vec::insert(&mut c.ofo, at, (offset, skb), GFP_ATOMIC).is_err() {
+                c.conn.abort();
+            }
+        }
+    }
+    // Stored segments that are now in order move to the receive queue.
+    while c.ofo.first().is_some_and(|(o, _)| *o <= c.recv_end) {
+        let Some((o, mut seg)) = vec::remove(&mut c.ofo, 0) else { break };
+        let end = o + seg.len() as u64;
+        if end > c.recv_end {
+            seg.pull((c.recv_end - o) as usize);
+            sk.receive_queue().push(seg);
+            c.recv_end = end;
+        }
+    }
+    let reuse = out.events.contains(Events::TIME_WAIT_REUSE);
+    handle_events(sk, st, out.events);
+    drive(sk, st);
+    reuse
+}
+
+/// Runs expired timers (the socket timer fired).
+pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
+    let Role::Conn(c) = &mut st.role else { return };
+    let ev = c.conn.on_timeout(now());
+    handle_events(sk, st, ev);
+    drive(sk, st);
+}
+
+/// Frees acknowledged bytes from the front of the write queue (freeing a
+/// buffer uncharges it and wakes writers, `sock_wfree`).
+fn drop_acked(sk: &Sock<'_, AfcSock>, mut acked: u32) {
+    let mut q = sk.write_queue();
+    while acked > 0 {
+        let head_len = match q.walk().next() {
+            Some(head) => head.len() as u32,
+            None => break,
+        };
+        if head_len <= acked {
+            drop(q.pop());
+            acked -= head_len;
+        } else {
+            if let Some(mut head) = q.walk().next() {
+                head.pull(acked as usize);
+            }
+            acked = 0;
+        }
+    }
+}
+
+/// Acts on what the core reported.
+pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: Events) {
+    let Role::Conn(c) = &mut st.role else { return };
+    let stats = &netns::of(sk.net()).stats;
+    if ev.contains(Events::CONNECTED) {
+        c.was_established = true;
+        sk.set_state(c.conn.state().as_u8());
+        match c.parent.as_ref() {
+            // A child: queue it for accept(), or reset it if the listener
+            // is gone (the queue refuses it).
+            Some(p) => {
+                if !p.queue_established(sk) {
+                    c.parent = None;
+                    c.conn.abort();
+                }
+            }
+            None => sk.state_change(),
+        }
+    }
+    if ev.contains(Events::PEER_CLOSED) {
+        sk.add_shutdown(RCV_SHUTDOWN);
+        sk.state_change();
+    }
+    if ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED) {
+        sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+        sk.data_ready();
+    }
+    if ev.contains(Events::WRITABLE) {
+        sk.write_space();
+    }
+    if ev.contains(Events::RESET) || ev.contains(Events::TIMED_OUT) {
+        if let Some(e) = c.conn.error() {
+            if c.was_established {
+                stats.inc(Stat::EstabResets);
+            } else if c.parent.is_none() {
+                stats.inc(Stat::AttemptFails);
+            }
+            if !sk.dead() {
+                sk.set_err(e.errno());
+            }
+        }
+    }
+}
+
+/// Sends what the core has to send, re-arms the timer, and tidies up a
+/// connection that reached CLOSED.
+pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
+    let Role::Conn(c) = &mut st.role else { return };
+    let t = now();
+    while let Some(tx) = c.conn.poll_transmit(t) {
+        transmit(sk, c, &tx);
+    }
+    if c.conn.state() == State::Closed {
+        finish(sk, c);
+        return;
+    }
+    match c.conn.poll_timeout() {
+        Some(deadline) => sk.reset_timer(deadline.micros()),
+        None => sk.stop_timer(),
+    }
+    sk.set_state(c.conn.state().as_u8());
+    sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+}
+
+/// Builds and sends one segment: the header, then bytes of the write queue.
+fn transmit(sk: &Sock<'_, AfcSock>, c: &mut ConnState, tx: &Transmit) {
+    let net = sk.net();
+    let stats = &netns::of(net).stats;
+    let len = usize::from(tx.header.payload_len);
+    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN + len) else {
+        // Lost like a frame on the wire: the retransmission timer repairs it.
+        return;
+    };
+    let buf = frame.linear_mut();
+    if tx.header.emit(buf).is_err() {
+        return;
+    }
+    if len > 0 && copy_from_write_queue(sk, tx.offset as usize, &mut buf[HEADER_LEN..HEADER_LEN + len]).is_err() {
+        return;
+    }
+    if !c.loopback && fill_checksum(buf).is_err() {
+        return;
+    }
+    stats.inc(Stat::OutSegs);
+    if tx.header.flags.rst() {
+        stats.inc(Stat::OutRsts);
+    }
+    let tuple = c.conn.tuple();
+    if net.xmit(frame, tuple.local.addr, tuple.remote.addr).is_err() && sk.dead() {
+        // No route any more (the device went, e.g. with its namespace):
+        // an orphan has nobody to tell and nothing to wait for.
+        c.conn.abort();
+    }
+}
+
+/// Copies `out.len()` bytes at `offset` of the write queue into `out`.
+fn copy_from_write_queue(sk: &Sock<'_, AfcSock>, mut offset: usize, out: &mut [u8]) -> Result {
+    let mut q = sk.write_queue();
+    let mut done = 0;
+    for skb in q.walk() {
+        if done == out.len() {
+            break;
+        }
+        let l = skb.len();
+        if offset >= l {
+            offset -= l;
+            continue;
+        }
+        let n = (l - offset).min(out.len() - done);
+        skb.copy_out(offset, &mut out[done..done + n])?;
+        done += n;
+        offset = 0;
+    }
+    if done == out.len() { Ok(()) } else { Err(EINVAL) }
+}
+
+/// The connection reached CLOSED: unhash it, free its buffers, tell the
+/// listener of a child that never completed, and wake everyone.
+///
+/// The established table's reference is dropped here; every caller holds
+/// another one (the socket's, the timer's, or a lookup's), so the sock
+/// outlives the lock its caller holds.
+fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+    sk.stop_timer();
+    if c.hashed {
+        c.hashed = false;
+        drop(netns::of(sk.net()).tables.remove_established(&c.conn.tuple(), sk.id()));
+    }
+    sk.write_queue().purge();
+    c.ofo = KVec::new();
+    if let Some(p) = c.parent.take() {
+        if !c.was_established {
+            p.half_open_gone(c.conn.error().is_some());
+        }
+    }
+    sk.set_state(State::Closed.as_u8());
+    sk.add_shutdown(SHUTDOWN_MASK);
+    sk.state_change();
+}
+
+/// Aborts a connection (RST if the peer knows it) and drives it to CLOSED.
+pub(crate) fn abort(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
+    if let Role::Conn(c) = &mut st.role {
+        c.conn.abort();
+    }
+    drive(sk, st);
+}
+
+// Silence the listen module import when unused in some configurations.
+#[allow(unused_imports)]
+use listen as _;

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `connect(2)`, with the states and errnos of `__inet_stream_connect`.
+
+use super::conn::{self, ConnState};
+use super::listen::O_NONBLOCK;
+use super::{addr, bind, AfcSock, AfcSockLocked, Role};
+use crate::abi::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, EINPROGRESS, EISCONN, ENETUNREACH};
+use crate::abi::sock::{intr_errno, signal_pending, Sock, SockGuard, Socket, SocketState};
+use crate::netns;
+use crate::proto::conn::Connection;
+use crate::proto::isn::initial_seq;
+use crate::proto::state::State;
+use crate::proto::tuple::{Endpoint, FourTuple, ADDR_ANY};
+use crate::proto::wire::is_unicast;
+use crate::stats::Stat;
+use kernel::prelude::*;
+
+/// How many ephemeral ports to try before giving up on a free 4-tuple.
+const PORT_TRIES: usize = 32;
+
+pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags: u32) -> Result {
+    let remote = addr::decode(bytes, sk.family())?;
+    let mut g = sk.lock();
+    let err = match sock.state() {
+        SocketState::Connected => return Err(EISCONN()),
+        SocketState::Connecting => EALREADY(),
+        SocketState::Disconnecting => return Err(EINVAL),
+        SocketState::Unconnected => {
+            if sk.state() != State::Closed.as_u8() && sk.state() != 0 {
+                return Err(EISCONN());
+            }
+            start(sk, g.locked(), remote)?;
+            sock.set_state(SocketState::Connecting);
+            EINPROGRESS()
+        }
+    };
+    let mut timeo = sk.sndtimeo(flags & O_NONBLOCK != 0);
+    while connecting(&mut g) {
+        if timeo == 0 {
+            return Err(err);
+        }
+        if signal_pending() {
+            return Err(intr_errno(timeo));
+        }
+        timeo = g.wait(timeo);
+    }
+    let st = g.locked();
+    match &st.role {
+        Role::Conn(c) if c.conn.state() != State::Closed => {
+            sock.set_state(SocketState::Connected);
+            Ok(())
+        }
+        _ => {
+            // Failed: report why (once), and make the socket reusable.
+            let e = sk.take_err().unwrap_or(ECONNABORTED());
+            st.role = Role::Idle;
+            st.peer = None;
+            sk.set_state(State::Closed.as_u8());
+            sock.set_state(SocketState::Unconnected);
+            Err(e)
+        }
+    }
+}
+
+fn connecting(g: &mut SockGuard<'_, AfcSock>) -> bool {
+    matches!(&g.locked().role, Role::Conn(c) if matches!(c.conn.state(), State::SynSent | State::SynRecv))
+}
+
+/// Starts an active open toward `remote`: picks the route, the local
+/// address and port, hashes the connection and sends the SYN.
+fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Result {
+    if !matches!(st.role, Role::Idle) {
+        return Err(EISCONN());
+    }
+    if remote.port == 0 || !is_unicast(remote.addr) {
+        // TCP answers a connect to port 0 or a broadcast address like this.
+        return Err(if remote.port == 0 { ECONNREFUSED_() } else { ENETUNREACH() });
+    }
+    let net = sk.net();
+    let ns = netns::of(net);
+    let bound_addr = st.local.map_or(ADDR_ANY, |l| l.addr);
+    let route = net.route(remote.addr, bound_addr).map_err(|_| ENETUNREACH())?;
+    let local_addr = if bound_addr == ADDR_ANY { route.src } else { bound_addr };
+    // The local port: the bound one, or an ephemeral one that makes the
+    // 4-tuple unique.
+    let mut tuple = None;
+    if st.bound {
+        let port = st.local.map_or(0, |l| l.port);
+        let t = FourTuple::new(Endpoint::new(local_addr, port), remote);
+        if ns.tables.established_taken(&t) {
+            return Err(EADDRNOTAVAIL());
+        }
+        tuple = Some(t);
+    } else {
+        for _ in 0..PORT_TRIES {
+            bind::autobind(sk, st, local_addr)?;
+            let port = st.local.map_or(0, |l| l.port);
+            let t = FourTuple::new(Endpoint::new(local_addr, port), remote);
+            if !ns.tables.established_taken(&t) {
+                tuple = Some(t);
+                break;
+            }
+            bind::unbind_locked(sk, st);
+            st.local = None;
+        }
+    }
+    let tuple = tuple.ok_or_else(EADDRNOTAVAIL)?;
+    let t = conn::now();
+    let cfg = super::opts::config(sk, &st.opts, route.mtu, route.loopback);
+    let connection = Connection::connect(cfg, tuple, initial_seq(&ns.secret, &tuple, t), t);
+    let mut cs = KBox::new(ConnState::new(connection, route.loopback, None), GFP_KERNEL)?;
+    if !ns.tables.insert_established(tuple, sk.to_ref())? {
+        return Err(EADDRNOTAVAIL());
+    }
+    cs.hashed = true;
+    st.local = Some(Endpoint::new(local_addr, tuple.local.port));
+    st.peer = Some(remote);
+    st.role = Role::Conn(cs);
+    ns.stats.inc(Stat::ActiveOpens);
+    conn::drive(sk, st);
+    Ok(())
+}
+
+#[allow(non_snake_case)]
+fn ECONNREFUSED_() -> Error {
+    crate::abi::errno::ECONNREFUSED()
+}

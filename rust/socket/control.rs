@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `close(2)`, `shutdown(2)`, `poll(2)` and `ioctl(2)`.
+
+use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use super::{bind, listen, AfcSock, Role};
+use crate::abi::errno::ENOTCONN;
+use crate::abi::family::no_ioctl;
+use crate::abi::sock::{signal_pending, Sock, Socket, SocketState};
+use crate::proto::state::State;
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+const POLLIN: u32 = 0x1;
+const POLLOUT: u32 = 0x4;
+const POLLERR: u32 = 0x8;
+const POLLHUP: u32 = 0x10;
+const POLLRDNORM: u32 = 0x40;
+const POLLWRNORM: u32 = 0x100;
+const POLLRDHUP: u32 = 0x2000;
+
+const SIOCINQ: u32 = 0x541B;
+const SIOCOUTQ: u32 = 0x5411;
+const SIOCOUTQNSD: u32 = 0x894B;
+
+/// `close(2)`: a listener resets its queue; a connection sends FIN after
+/// its data (or RST with unread data, or `SO_LINGER` 0) and finishes on
+/// its own as an orphan.
+pub(crate) fn release(sk: &Sock<'_, AfcSock>) {
+    let mut g = sk.lock();
+    let children = listen::close_listener(sk, g.locked());
+    let linger = sk.linger();
+    if let Role::Conn(c) = &mut g.locked().role {
+        if linger == Some(0) {
+            c.conn.abort();
+        } else {
+            c.conn.close(conn::now());
+        }
+        sk.add_shutdown(SHUTDOWN_MASK);
+        conn::drive(sk, g.locked());
+        // SO_LINGER with a time: wait until everything is acknowledged.
+        if let Some(mut timeo) = linger.filter(|t| *t > 0) {
+            loop {
+                let done = match &g.locked().role {
+                    Role::Conn(c) => c.conn.state() == State::Closed || c.conn.all_acked(),
+                    _ => true,
+                };
+                if done || timeo == 0 || signal_pending() {
+                    break;
+                }
+                timeo = g.wait(timeo);
+            }
+        }
+    }
+    let st = g.locked();
+    bind::unbind_locked(sk, st);
+    drop(g);
+    listen::reset_children(children);
+}
+
+/// `shutdown(2)`, as `inet_shutdown`.
+pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Result {
+    // SHUT_RD, SHUT_WR, SHUT_RDWR are 0, 1, 2; the bits are one more.
+    if !(0..=2).contains(&how) {
+        return Err(EINVAL);
+    }
+    let bits = (how + 1) as u8;
+    let mut g = sk.lock();
+    let state = sk.state();
+    if sock.state() == SocketState::Connecting {
+        let half = matches!(State::from_u8(state), Some(State::SynSent | State::SynRecv | State::Closed));
+        sock.set_state(if half { SocketState::Disconnecting } else { SocketState::Connected });
+    }
+    let mut children = KVec::new();
+    let result = match State::from_u8(state) {
+        Some(State::Listen) => {
+            if bits & RCV_SHUTDOWN != 0 {
+                children = listen::close_listener(sk, g.locked());
+                sock.set_state(SocketState::Unconnected);
+            }
+            Ok(())
+        }
+        Some(State::SynSent) => {
+            conn::abort(sk, g.locked());
+            let st = g.locked();
+            st.role = Role::Idle;
+            st.peer = None;
+            sk.set_state(State::Closed.as_u8());
+            sock.set_state(SocketState::Unconnected);
+            Ok(())
+        }
+        s => {
+            sk.add_shutdown(bits);
+            if bits & SEND_SHUTDOWN != 0 {
+                if let Role::Conn(c) = &mut g.locked().role {
+                    c.conn.shutdown_write();
+                }
+                conn::drive(sk, g.locked());
+            }
+            if s == Some(State::Closed) || s.is_none() { Err(ENOTCONN()) } else { Ok(()) }
+        }
+    };
+    sk.state_change();
+    drop(g);
+    listen::reset_children(children);
+    result
+}
+
+/// `poll(2)`, without the socket lock, as `tcp_poll`: every state it reads
+/// is published before the wake-up that makes a poller look again.
+pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
+    let state = State::from_u8(sk.state());
+    if state == Some(State::Listen) {
+        return if sk.ack_backlog() > 0 { POLLIN | POLLRDNORM } else { 0 };
+    }
+    let mut mask = 0;
+    let shut = sk.shutdown_bits();
+    if shut == SHUTDOWN_MASK || matches!(state, Some(State::Closed) | None) {
+        mask |= POLLHUP;
+    }
+    if shut & RCV_SHUTDOWN != 0 {
+        mask |= POLLIN | POLLRDNORM | POLLRDHUP;
+    }
+    if !matches!(state, Some(State::SynSent | State::SynRecv)) {
+        let unread = sk.data().unread.load(Ordering::Relaxed) as usize;
+        if unread >= sk.rcvlowat_setting() {
+            mask |= POLLIN | POLLRDNORM;
+        }
+        if shut & SEND_SHUTDOWN == 0 {
+            // Writable while at most half the send buffer is in use, the
+            // threshold at which `sock_def_write_space` wakes writers.
+            if (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64 {
+                mask |= POLLOUT | POLLWRNORM;
+            }
+        } else {
+            mask |= POLLOUT | POLLWRNORM;
+        }
+    }
+    if sk.err() != 0 {
+        mask |= POLLERR;
+    }
+    mask
+}
+
+/// `ioctl(2)`: `SIOCINQ` (unread bytes), `SIOCOUTQ` (unacknowledged bytes),
+/// `SIOCOUTQNSD` (bytes not yet sent).
+pub(crate) fn ioctl(sk: &Sock<'_, AfcSock>, cmd: u32) -> Result<i32> {
+    if !matches!(cmd, SIOCINQ | SIOCOUTQ | SIOCOUTQNSD) {
+        return Err(no_ioctl());
+    }
+    let mut g = sk.lock();
+    match &g.locked().role {
+        Role::Listener(_) => Err(EINVAL),
+        Role::Idle => Ok(0),
+        Role::Conn(c) => Ok(match cmd {
+            SIOCINQ => c.conn.unread(),
+            SIOCOUTQ => c.conn.send_queued(),
+            _ => c.conn.unsent(),
+        } as i32),
+    }
+}

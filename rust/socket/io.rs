@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `sendmsg(2)` and `recvmsg(2)`, with `tcp_sendmsg`/`tcp_recvmsg`'s
+//! waits and errnos.
+
+use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
+use super::{AfcSock, Role};
+use crate::abi::errno::ENOTCONN;
+use crate::abi::msg::MsgHdr;
+use crate::abi::sock::{intr_errno, send_sigpipe, signal_pending, Sock, SockGuard};
+use crate::proto::conn::SendError;
+use crate::proto::state::State;
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+const MSG_OOB: u32 = 1;
+const MSG_PEEK: u32 = 2;
+const MSG_DONTWAIT: u32 = 0x40;
+const MSG_WAITALL: u32 = 0x100;
+const MSG_NOSIGNAL: u32 = 0x4000;
+
+/// The largest send buffer chunk: one frame's payload on loopback, so a
+/// chunk fits one page-allocator block with its `skb_shared_info`.
+const CHUNK: usize = 63 * 1024;
+
+/// `EPIPE`, with `SIGPIPE` unless `MSG_NOSIGNAL`, or the pending error
+/// (`sk_stream_error`).
+fn stream_error(sk: &Sock<'_, AfcSock>, flags: u32) -> Error {
+    if let Some(e) = sk.take_err() {
+        return e;
+    }
+    if flags & MSG_NOSIGNAL == 0 {
+        send_sigpipe();
+    }
+    EPIPE
+}
+
+/// Waits while the connection is being set up; `Err` when it is not (and
+/// will not be) able to send.
+fn wait_connected(g: &mut SockGuard<'_, AfcSock>, timeo: &mut i64, flags: u32) -> Result {
+    let sk = g.sock();
+    loop {
+        if sk.err() != 0 {
+            return Err(stream_error(&sk, flags));
+        }
+        let state = match &g.locked().role {
+            Role::Conn(c) => c.conn.state(),
+            _ => State::Closed,
+        };
+        match state {
+            State::Established | State::CloseWait => return Ok(()),
+            State::SynSent | State::SynRecv => {}
+            _ => return Err(stream_error(&sk, flags)),
+        }
+        if *timeo == 0 {
+            return Err(EAGAIN);
+        }
+        if signal_pending() {
+            return Err(intr_errno(*timeo));
+        }
+        *timeo = g.wait(*timeo);
+    }
+}
+
+pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+    if flags & MSG_OOB != 0 {
+        return Err(EOPNOTSUPP_());
+    }
+    let mut g = sk.lock();
+    let mut timeo = sk.sndtimeo(flags & MSG_DONTWAIT != 0);
+    let mut sent = 0usize;
+    let len = len.min(msg.data_left());
+    loop {
+        if let Err(e) = wait_connected(&mut g, &mut timeo, flags) {
+            return if sent > 0 { Ok(sent) } else { Err(e) };
+        }
+        if sk.shutdown_bits() & SEND_SHUTDOWN != 0 {
+            return if sent > 0 { Ok(sent) } else { Err(stream_error(sk, flags)) };
+        }
+        if sent == len {
+            return Ok(sent);
+        }
+        let space = (sk.sndbuf() as usize).saturating_sub(sk.wmem_alloc() as usize);
+        if space == 0 {
+            // Full: push what is queued, then wait for acknowledgements.
+            conn::drive(sk, g.locked());
+            if timeo == 0 {
+                return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
+            }
+            if signal_pending() {
+                return if sent > 0 { Ok(sent) } else { Err(intr_errno(timeo)) };
+            }
+            timeo = g.wait(timeo);
+            continue;
+        }
+        let chunk = (len - sent).min(space).min(CHUNK);
+        let Some(mut skb) = sk.alloc_send_skb(chunk) else {
+            return if sent > 0 { Ok(sent) } else { Err(ENOMEM) };
+        };
+        if let Err(e) = msg.copy_in(skb.linear_mut()) {
+            return if sent > 0 { Ok(sent) } else { Err(e) };
+        }
+        let st = g.locked();
+        let Role::Conn(c) = &mut st.role else { return Err(stream_error(sk, flags)) };
+        let taken = match c.conn.enqueue(chunk as u32) {
+            Ok(n) => n as usize,
+            Err(SendError::Failed(e)) => {
+                let _ = sk.take_err();
+                return if sent > 0 { Ok(sent) } else { Err(Error::from_errno(-e.errno())) };
+            }
+            Err(_) => return if sent > 0 { Ok(sent) } else { Err(stream_error(sk, flags)) },
+        };
+        if taken == 0 {
+            // The core's send queue is at its limit: wait for ACKs.
+            if timeo == 0 {
+                return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
+            }
+            timeo = g.wait(timeo);
+            continue;
+        }
+        skb.trim(taken);
+        sk.write_queue().push(skb);
+        sent += taken;
+        conn::drive(sk, g.locked());
+    }
+}
+
+pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+    if flags & MSG_OOB != 0 {
+        return Err(EINVAL);
+    }
+    let peek = flags & MSG_PEEK != 0;
+    let mut g = sk.lock();
+    match &g.locked().role {
+        Role::Conn(_) => {}
+        _ => return Err(ENOTCONN()),
+    }
+    let target = sk.rcvlowat(flags & MSG_WAITALL != 0, len);
+    let mut timeo = sk.rcvtimeo(flags & MSG_DONTWAIT != 0);
+    let mut copied = 0usize;
+    loop {
+        // Copy what is queued, in order.
+        let mut q = sk.receive_queue();
+        if peek {
+            let mut skip = copied;
+            for skb in q.walk() {
+                if copied == len {
+                    break;
+                }
+                let l = skb.len();
+                if skip >= l {
+                    skip -= l;
+                    continue;
+                }
+                let n = (l - skip).min(len - copied);
+                skb.copy_to_msg(skip, msg, n)?;
+                copied += n;
+                skip = 0;
+            }
+        } else {
+            let mut taken = 0usize;
+            while copied < len {
+                let Some(mut head) = q.walk().next() else { break };
+                let l = head.len();
+                let n = l.min(len - copied);
+                if let Err(e) = head.copy_to_msg(0, msg, n) {
+                    if copied == 0 {
+                        return Err(e);
+                    }
+                    break;
+                }
+                if n == l {
+                    drop(q.pop());
+                } else {
+                    head.pull(n);
+                }
+                copied += n;
+                taken += n;
+            }
+            if taken > 0 {
+                let st = g.locked();
+                if let Role::Conn(c) = &mut st.role {
+                    c.conn.consume(taken as u32);
+                    sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+                }
+                conn::drive(sk, st);
+            }
+        }
+        if copied >= target || (peek && copied > 0) {
+            break;
+        }
+        if copied > 0 && (sk.err() != 0 || sk.shutdown_bits() & RCV_SHUTDOWN != 0 || signal_pending()) {
+            break;
+        }
+        if copied == 0 {
+            if let Some(e) = sk.take_err() {
+                return Err(e);
+            }
+        }
+        if sk.shutdown_bits() & RCV_SHUTDOWN != 0 {
+            break;
+        }
+        let closed = match &g.locked().role {
+            Role::Conn(c) => c.conn.state() == State::Closed,
+            _ => true,
+        };
+        if closed {
+            break;
+        }
+        if timeo == 0 {
+            return if copied > 0 { Ok(copied) } else { Err(EAGAIN) };
+        }
+        if signal_pending() {
+            return if copied > 0 { Ok(copied) } else { Err(intr_errno(timeo)) };
+        }
+        timeo = g.wait(timeo);
+    }
+    Ok(copied)
+}
+
+#[allow(non_snake_case)]
+fn EOPNOTSUPP_() -> Error {
+    crate::abi::errno::EOPNOTSUPP()
+}

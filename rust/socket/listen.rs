@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Listening sockets: `listen(2)`, the SYN and accept queues, `accept(2)`,
+//! and children made from SYNs in softirq.
+//!
+//! A SYN that finds a listener (`tables::lookup_listener`) is admitted or
+//! dropped by the listener's `ListenQueues` (the protocol core's
+//! bookkeeping) under the accept-queue lock, without the listener's
+//! socket lock.  An admitted SYN makes a child socket in SYN_RECV, hashed
+//! in the established table, holding a reference to its listener
+//! ([`Parent`]).  When the handshake completes the child queues itself on
+//! the accept queue and wakes the listener; `accept()` takes it, grafts it
+//! onto the new `struct socket`, and cuts the link to the listener.
+
+use super::conn::{self, ConnState};
+use super::{bind, AfcSock, AfcSockLocked, Role};
+use crate::abi::bhlock::{BhLockArray, LockClass};
+use crate::abi::sock::{intr_errno, signal_pending, Sock, SockRef, Socket, SocketState};
+use crate::abi::vec;
+use crate::netns;
+use crate::proto::conn::Connection;
+use crate::proto::isn::initial_seq;
+use crate::proto::listener::{AckVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
+use crate::proto::state::State;
+use crate::proto::tuple::FourTuple;
+use crate::proto::wire::Header;
+use crate::stats::Stat;
+use crate::tables::FoundListener;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// `O_NONBLOCK` of the file flags.
+pub(crate) const O_NONBLOCK: u32 = 0o4000;
+
+/// What the accept-queue lock guards.
+pub(crate) struct AcceptState {
+    queues: ListenQueues,
+    /// The options children inherit (`AFC_NODELAY`, keepalive settings).
+    pub(crate) opts: super::opts::Opts,
+    /// Established children waiting for `accept()`, oldest first.
+    ready: KVec<SockRef<AfcSock>>,
+}
+
+/// A listener's SYN and accept queues, shared with its children.
+pub(crate) struct AcceptQueue {
+    state: BhLockArray<AcceptState>,
+    listener: SockRef<AfcSock>,
+}
+
+impl AcceptQueue {
+    fn with<R>(&self, f: impl FnOnce(&mut AcceptState) -> R) -> R {
+        self.state.with(0, f)
+    }
+
+    /// Publishes the accept queue length for `poll` and `/proc`.
+    fn publish(&self, s: &AcceptState) {
+        self.listener.sock().set_ack_backlog(s.ready.len() as u32, s.queues.backlog());
+    }
+}
+
+/// The listener-side state of a listening socket.
+pub(crate) struct Listener {
+    pub(crate) queue: Arc<AcceptQueue>,
+}
+
+impl Listener {
+    /// Changes the options children inherit.
+    pub(crate) fn set_opts(&self, opts: super::opts::Opts) {
+        self.queue.with(|s| s.opts = opts);
+    }
+}
+
+/// A child's link to its listener until `accept()` takes it.
+pub(crate) struct Parent {
+    queue: Arc<AcceptQueue>,
+}
+
+impl Parent {
+    /// Whether the final ACK of the handshake may complete it now.
+    pub(crate) fn handshake_ack_allowed(&self) -> bool {
+        self.queue.with(|s| s.queues.on_handshake_ack() == AckVerdict::Proceed)
+    }
+
+    /// Queues the established child `sk` for `accept()`; `false` if the
+    /// listener closed (the child must be reset).
+    pub(crate) fn queue_established(&self, sk: &Sock<'_, AfcSock>) -> bool {
+        let queued = self.queue.with(|s| {
+            if s.queues.state() != State::Listen || s.ready.push(sk.to_ref(), GFP_ATOMIC).is_err() {
+                s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
+                return false;
+            }
+            s.queues.on_established();
+            self.queue.publish(s);
+            true
+        });
+        if queued {
+            self.queue.listener.sock().data_ready();
+        }
+        queued
+    }
+
+    /// A half-open child died (reset by the peer, or its SYN-ACKs ran out).
+    pub(crate) fn half_open_gone(&self, reset: bool) {
+        let why = if reset { HalfOpenEnd::Reset } else { HalfOpenEnd::Expired };
+        self.queue.with(|s| s.queues.on_half_open_gone(why));
+    }
+}
+
+/// Half-open connections a listener holds: the backlog, but at least 256
+/// (as Linux's `tcp_max_syn_backlog` floor), so that a burst of clients
+/// does not wait for SYN retransmissions.
+fn syn_backlog(backlog: u32) -> u32 {
+    backlog.max(256)
+}
+
+/// `listen(2)`: `backlog` is already capped at `net.core.somaxconn`.
+pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Result {
+    if sock.state() != SocketState::Unconnected {
+        return Err(EINVAL);
+    }
+    let backlog = backlog.max(0) as u32;
+    let mut g = sk.lock();
+    let st = g.locked();
+    match &st.role {
+        Role::Listener(l) => {
+            // A second listen() changes the backlog.
+            l.queue.with(|s| {
+                s.queues.set_backlog(backlog, syn_backlog(backlog));
+                l.queue.publish(s);
+            });
+            return Ok(());
+        }
+        Role::Conn(_) => return Err(EINVAL),
+        Role::Idle => {}
+    }
+    if st.local.is_none() {
+        bind::autobind(sk, st, 0)?;
+    }
+    let local = st.local.ok_or(EINVAL)?;
+    let queue = Arc::new(
+        AcceptQueue {
+            state: BhLockArray::new(1, LockClass::AcceptQueue, || AcceptState {
+                queues: ListenQueues::new(backlog, syn_backlog(backlog)),
+                opts: st.opts,
+                ready: KVec::new(),
+            })?,
+            listener: sk.to_ref(),
+        },
+        GFP_KERNEL,
+    )?;
+    bind::set_listening(sk, true);
+    netns::of(sk.net()).tables.insert_listener(local, sk.to_ref(), queue.clone())?;
+    sk.set_ack_backlog(0, backlog);
+    sk.set_state(State::Listen.as_u8());
+    st.role = Role::Listener(Listener { queue });
+    Ok(())
+}
+
+/// `accept(2)`.
+pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Result {
+    let mut g = sk.lock();
+    let mut timeo = sk.rcvtimeo(flags & O_NONBLOCK != 0);
+    let child = loop {
+        let Role::Listener(l) = &g.locked().role else { return Err(EINVAL) };
+        let q = l.queue.clone();
+        let got = q.with(|s| {
+            let c = vec::remove(&mut s.ready, 0)?;
+            s.queues.on_accept();
+            q.publish(s);
+            Some(c)
+        });
+        if let Some(c) = got {
+            break c;
+        }
+        if timeo == 0 {
+            return Err(EAGAIN);
+        }
+        if signal_pending() {
+            return Err(intr_errno(timeo));
+        }
+        timeo = g.wait(timeo);
+    };
+    drop(g);
+    {
+        let csk = child.sock();
+        let mut cg = csk.lock();
+        if let Role::Conn(c) = &mut cg.locked().role {
+            c.parent = None;
+        }
+    }
+    newsock.set_state(SocketState::Connected);
+    child.graft(newsock);
+    Ok(())
+}
+
+/// Stops listening (close, or shutdown with `SHUT_RD`): unhashes the
+/// listener and resets the connections still queued to it.
+#[must_use = "reset the children after releasing the listener's lock"]
+pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> KVec<SockRef<AfcSock>> {
+    if !matches!(st.role, Role::Listener(_)) {
+        return KVec::new();
+    }
+    let Role::Listener(l) = core::mem::replace(&mut st.role, Role::Idle) else { return KVec::new() };
+    if let Some(local) = st.local {
+        drop(netns::of(sk.net()).tables.remove_listener(local, sk.id()));
+    }
+    bind::set_listening(sk, false);
+    let children = l.queue.with(|s| {
+        s.queues.close();
+        let mut taken = KVec::new();
+        core::mem::swap(&mut taken, &mut s.ready);
+        for _ in 0..taken.len() {
+            s.queues.on_reset_on_close(true);
+        }
+        l.queue.publish(s);
+        taken
+    });
+    sk.set_state(State::Closed.as_u8());
+    sk.state_change();
+    // Each child needs its own socket lock: the caller resets them with
+    // `reset_children` after dropping the listener's.
+    children
+}
+
+/// Resets children taken from a closed listener's queue.
+pub(crate) fn reset_children(children: KVec<SockRef<AfcSock>>) {
+    for c in children.iter() {
+        let csk = c.sock();
+        let mut cg = csk.lock();
+        let st = cg.locked();
+        if let Role::Conn(cs) = &mut st.role {
+            cs.parent = None;
+        }
+        conn::abort(&csk, st);
+    }
+}
+
+/// A SYN for listener `l` (softirq): admit it as a SYN_RECV child, or drop it.
+pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
+    let lsk = l.sk.sock();
+    let net = lsk.net();
+    let ns = netns::of(net);
+    match l.queue.with(|s| s.queues.on_syn()) {
+        SynVerdict::Admit => {}
+        SynVerdict::DropAcceptQueueFull => {
+            ns.stats.inc(Stat::ListenOverflows);
+            ns.stats.inc(Stat::ListenDrops);
+            return;
+        }
+        SynVerdict::DropSynQueueFull => {
+            ns.stats.inc(Stat::SynQueueDrops);
+            ns.stats.inc(Stat::ListenDrops);
+            return;
+        }
+        SynVerdict::DropClosed => return,
+    }
+    let undo = || l.queue.with(|s| s.queues.on_half_open_gone(HalfOpenEnd::Aborted));
+    let tuple = FourTuple::new(h.dst, h.src);
+    let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr) else {
+        ns.stats.inc(Stat::ListenDrops);
+        undo();
+        return;
+    };
+    let Some(child) = lsk.alloc_child() else {
+        ns.stats.inc(Stat::ListenDrops);
+        undo();
+        return;
+    };
+    let csk = child.sock();
+    let t = conn::now();
+    let opts = l.queue.with(|s| s.opts);
+    let cfg = super::opts::config(&csk, &opts, route.mtu, route.loopback);
+    let Some(connection) = Connection::accept(cfg, tuple, initial_seq(&ns.secret, &tuple, t), h, t) else {
+        undo();
+        return;
+    };
+    let mut cg = csk.bh_lock();
+    let Some(st) = cg.locked() else {
+        // A new socket nobody else knows cannot be owned.
+        undo();
+        return;
+    };
+    st.local = Some(tuple.local);
+    st.peer = Some(tuple.remote);
+    st.opts = opts;
+    let mut cs = ConnState::new(connection, loopback || route.loopback, Some(Parent { queue: l.queue.clone() }));
+    match ns.tables.insert_established(tuple, child.clone()) {
+        Ok(true) => cs.hashed = true,
+        _ => {
+            undo();
+            return;
+        }
+    }
+    let Ok(cs) = KBox::new(cs, GFP_ATOMIC) else {
+        drop(ns.tables.remove_established(&tuple, csk.id()));
+        undo();
+        return;
+    };
+    st.role = Role::Conn(cs);
+    ns.stats.inc(Stat::PassiveOpens);
+    conn::drive(&csk, st);
+}
+

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Socket options: the protocol level (`SOL_AF_CUSTOM`, numbered as
+//! TCP's), `SO_KEEPALIVE`'s hook, and the connection settings they feed.
+//! `SOL_SOCKET` options are the kernel's common code (`sock_setsockopt`);
+//! the socket layer reads their results from the `struct sock`.
+
+use super::{conn, AfcSock, AfcSockLocked, Role};
+use crate::abi::errno::ENOPROTOOPT;
+use crate::abi::family::OptVal;
+use crate::abi::sock::Sock;
+use crate::proto::conn::{Config, Keepalive};
+use crate::proto::time::{MS, SEC};
+use kernel::prelude::*;
+
+/// `SOL_AF_CUSTOM` and its options (see `uapi/linux/af_custom.h`).
+const SOL_AF_CUSTOM: i32 = 283;
+const AFC_NODELAY: i32 = 1;
+const AFC_KEEPIDLE: i32 = 4;
+const AFC_KEEPINTVL: i32 = 5;
+const AFC_KEEPCNT: i32 = 6;
+const AFC_SYNCNT: i32 = 7;
+
+/// Default buffer sizes (bytes, as `sk_rcvbuf`/`sk_sndbuf` hold them).
+/// Larger than `rmem_default` because nothing autotunes them yet; see
+/// docs/NOTES.md.
+const DEFAULT_RCVBUF: u32 = 1 << 20;
+const DEFAULT_SNDBUF: u32 = 1 << 20;
+
+/// How long TIME_WAIT lasts.  Frames never cross a router (on-link peers
+/// only), so a segment's lifetime is bounded by the link's queues, far
+/// below TCP's 60 s; docs/DESIGN.md explains the choice.
+const TIME_WAIT_US: u64 = 2 * SEC;
+
+/// The protocol-level options of a socket (children inherit a listener's).
+#[derive(Clone, Copy)]
+pub(crate) struct Opts {
+    pub(crate) nodelay: bool,
+    pub(crate) keepidle_s: u32,
+    pub(crate) keepintvl_s: u32,
+    pub(crate) keepcnt: u8,
+    pub(crate) syncnt: u8,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self { nodelay: false, keepidle_s: 7200, keepintvl_s: 75, keepcnt: 9, syncnt: 6 }
+    }
+}
+
+impl Opts {
+    fn keepalive(&self) -> Keepalive {
+        Keepalive {
+            idle_us: u64::from(self.keepidle_s) * SEC,
+            interval_us: u64::from(self.keepintvl_s) * SEC,
+            probes: self.keepcnt,
+        }
+    }
+}
+
+/// Buffer sizes of a new socket, unless the user set them.
+pub(crate) fn init_buffers(sk: &Sock<'_, AfcSock>) {
+    sk.set_bufs(sk.rcvbuf().max(DEFAULT_RCVBUF), sk.sndbuf().max(DEFAULT_SNDBUF));
+}
+
+/// The settings of a new connection on a device of `mtu`.
+pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, mtu: u32, loopback: bool) -> Config {
+    // On loopback a frame is one allocation: keep header, payload and
+    // skb_shared_info within 64 KiB so that truesize stays near the payload.
+    let mtu = if loopback { mtu.min(63 * 1024) } else { mtu };
+    let mut c = Config::new(Config::mss_for_mtu(mtu));
+    // Half the buffer is data, half overhead, as tcp_adv_win_scale = 1.
+    c.recv_buf = (sk.rcvbuf() / 2).max(4096);
+    c.nodelay = o.nodelay;
+    c.syn_retries = o.syncnt;
+    c.synack_retries = 5;
+    c.keepalive = sk.keepopen().then(|| o.keepalive());
+    c.time_wait_us = TIME_WAIT_US;
+    c.ack_delay_us = 40 * MS;
+    c
+}
+
+/// `SO_KEEPALIVE` changed (`sock_setsockopt`, lock owned).
+pub(crate) fn keepalive_changed(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, on: bool) {
+    let ka = on.then(|| st.opts.keepalive());
+    if let Role::Conn(c) = &mut st.role {
+        c.conn.set_keepalive(ka);
+        conn::drive(sk, st);
+    }
+}
+
+pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &OptVal) -> Result {
+    if level != SOL_AF_CUSTOM {
+        return Err(ENOPROTOOPT());
+    }
+    let v = val.int()?;
+    let mut g = sk.lock();
+    let st = g.locked();
+    match name {
+        AFC_NODELAY => st.opts.nodelay = v != 0,
+        AFC_KEEPIDLE if (1..=32767).contains(&v) => st.opts.keepidle_s = v as u32,
+        AFC_KEEPINTVL if (1..=32767).contains(&v) => st.opts.keepintvl_s = v as u32,
+        AFC_KEEPCNT if (1..=127).contains(&v) => st.opts.keepcnt = v as u8,
+        AFC_SYNCNT if (1..=127).contains(&v) => st.opts.syncnt = v as u8,
+        AFC_KEEPIDLE | AFC_KEEPINTVL | AFC_KEEPCNT | AFC_SYNCNT => return Err(EINVAL),
+        _ => return Err(ENOPROTOOPT()),
+    }
+    let opts = st.opts;
+    match &mut st.role {
+        Role::Listener(l) => l.set_opts(opts),
+        Role::Conn(c) => {
+            c.conn.set_nodelay(opts.nodelay);
+            if sk.keepopen() {
+                c.conn.set_keepalive(Some(opts.keepalive()));
+            }
+            conn::drive(sk, st);
+        }
+        Role::Idle => {}
+    }
+    Ok(())
+}
+
+pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Result<i32> {
+    if level != SOL_AF_CUSTOM {
+        return Err(ENOPROTOOPT());
+    }
+    let mut g = sk.lock();
+    let o = g.locked().opts;
+    Ok(match name {
+        AFC_NODELAY => o.nodelay as i32,
+        AFC_KEEPIDLE => o.keepidle_s as i32,
+        AFC_KEEPINTVL => o.keepintvl_s as i32,
+        AFC_KEEPCNT => o.keepcnt.into(),
+        AFC_SYNCNT => o.syncnt.into(),
+        _ => return Err(ENOPROTOOPT()),
+    })
+}

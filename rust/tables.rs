@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The lookup tables of one network namespace: established connections
+//! by 4-tuple and listeners by (address, port).
+//!
+//! # Locking
+//!
+//! Each table is an array of buckets, each behind its own bottom-half
+//! spinlock (`abi::bhlock`): a lookup takes one bucket lock, never a
+//! table-wide one, and returns a counted reference to the socket, taken
+//! under the bucket lock, so the socket outlives the lookup whatever
+//! happens to the table afterwards.  Inserts and removals come from
+//! process context (connect, listen, close) and from softirq (a listener
+//! making a child, a connection reaching CLOSED); a bucket lock is the
+//! innermost lock: nothing else is taken while one is held.
+//!
+//! Buckets are chosen by a keyed hash (SipHash, secret per namespace) of
+//! the 4-tuple, or of the port for listeners, so that a specific-address
+//! listener and the wildcard one on the same port share a bucket and the
+//! lookup (specific first, then wildcard) is one bucket walk.
+
+use crate::abi::bhlock::{BhLockArray, LockClass};
+use crate::abi::sock::SockRef;
+use crate::abi::vec::swap_remove;
+use crate::proto::siphash::SipKey;
+use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose, ADDR_ANY};
+use crate::socket::{AcceptQueue, AfcSock};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// Buckets per table.  Fixed for now; see docs/NOTES.md.
+const BUCKETS: usize = 1024;
+
+struct Established {
+    tuple: FourTuple,
+    sk: SockRef<AfcSock>,
+}
+
+struct Listening {
+    local: Endpoint,
+    sk: SockRef<AfcSock>,
+    queue: Arc<AcceptQueue>,
+}
+
+/// A listener found by a lookup.
+pub(crate) struct FoundListener {
+    pub(crate) sk: SockRef<AfcSock>,
+    pub(crate) queue: Arc<AcceptQueue>,
+}
+
+/// The tables of one namespace.
+pub(crate) struct Tables {
+    key: SipKey,
+    established: BhLockArray<KVec<Established>>,
+    listeners: BhLockArray<KVec<Listening>>,
+}
+
+impl Tables {
+    pub(crate) fn new(key: SipKey) -> Result<Self> {
+        Ok(Self {
+            key,
+            established: BhLockArray::new(BUCKETS, LockClass::Established, KVec::new)?,
+            listeners: BhLockArray::new(BUCKETS, LockClass::Listeners, KVec::new)?,
+        })
+    }
+
+    fn est_bucket(&self, t: &FourTuple) -> usize {
+        t.hash(&self.key, HashPurpose::Table) as usize
+    }
+
+    fn lst_bucket(&self, port: u16) -> usize {
+        FourTuple::new(Endpoint::new(0, port), Endpoint::new(0, 0)).hash(&self.key, HashPurpose::Table) as usize
+    }
+
+    /// Adds a connection; `false` (and nothing added) if the 4-tuple is taken.
+    pub(crate) fn insert_established(&self, tuple: FourTuple, sk: SockRef<AfcSock>) -> Result<bool> {
+        self.established.with(self.est_bucket(&tuple), |b| {
+            if b.iter().any(|e| e.tuple == tuple) {
+                return Ok(false);
+            }
+            b.push(Established { tuple, sk }, GFP_ATOMIC)?;
+            Ok(true)
+        })
+    }
+
+    /// Whether a connection holds `tuple`.
+    pub(crate) fn established_taken(&self, tuple: &FourTuple) -> bool {
+        self.established.with(self.est_bucket(tuple), |b| b.iter().any(|e| e.tuple == *tuple))
+    }
+
+    /// Removes socket `id`'s entry for `tuple`; returns the table's reference.
+    pub(crate) fn remove_established(&self, tuple: &FourTuple, id: usize) -> Option<SockRef<AfcSock>> {
+        self.established.with(self.est_bucket(tuple), |b| {
+            let i = b.iter().position(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
+            swap_remove(b, i).map(|e| e.sk)
+        })
+    }
+
+    /// The connection on `tuple` (local = our end), if any.
+    pub(crate) fn lookup_established(&self, tuple: &FourTuple) -> Option<SockRef<AfcSock>> {
+        self.established.with(self.est_bucket(tuple), |b| b.iter().find(|e| e.tuple == *tuple).map(|e| e.sk.clone()))
+    }
+
+    /// Adds a listener on `local` (its address may be the wildcard).
+    pub(crate) fn insert_listener(&self, local: Endpoint, sk: SockRef<AfcSock>, queue: Arc<AcceptQueue>) -> Result {
+        self.listeners.with(self.lst_bucket(local.port), |b| {
+            b.push(Listening { local, sk, queue }, GFP_ATOMIC)?;
+            Ok(())
+        })
+    }
+
+    /// Removes socket `id`'s listener entry on `local`.
+    pub(crate) fn remove_listener(&self, local: Endpoint, id: usize) -> Option<SockRef<AfcSock>> {
+        self.listeners.with(self.lst_bucket(local.port), |b| {
+            let i = b.iter().position(|e| e.local == local && e.sk.sock().id() == id)?;
+            swap_remove(b, i).map(|e| e.sk)
+        })
+    }
+
+    /// The listener for a SYN to `dst`: one bound to `dst` exactly, else
+    /// one bound to the wildcard address on its port.
+    pub(crate) fn lookup_listener(&self, dst: Endpoint) -> Option<FoundListener> {
+        self.listeners.with(self.lst_bucket(dst.port), |b| {
+            let exact = b.iter().find(|e| e.local == dst);
+            let any = || b.iter().find(|e| e.local == Endpoint::new(ADDR_ANY, dst.port));
+            exact.or_else(any).map(|e| FoundListener { sk: e.sk.clone(), queue: e.queue.clone() })
+        })
+    }
+}
