@@ -19,9 +19,19 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 
 if insmod /afc/af_custom.ko; then result module_loads ok; else result module_loads fail; echo "AFC-SUMMARY passed=$pass failed=$fail skipped=$skip"; exit 1; fi
 
+# Closed connections linger (TIME_WAIT, 2 s; FIN_WAIT_2 orphans up to
+# 60 s) and each pins the module; wait until the last one is gone.
+wait_module_idle() {
+    i=0
+    while [ -e /sys/module/af_custom/refcnt ] && [ "$(cat /sys/module/af_custom/refcnt)" != 0 ] && [ $i -lt 700 ]; do
+        sleep 0.1; i=$((i + 1))
+    done
+}
+
 # module_pin unloads and reloads the module: it runs last.
 for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream module_pin}; do
     echo "# ---- $t"
+    [ "$t" = module_pin ] && wait_module_idle
     timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$t" > /tmp/out 2>&1
     rc=$?
     cat /tmp/out
@@ -41,6 +51,7 @@ for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream module_
     fi
 done
 
+wait_module_idle
 if rmmod af_custom; then result module_unloads_after_tests ok; else result module_unloads_after_tests fail; fi
 [ -d /sys/module/af_custom ] && result module_gone fail || result module_gone ok
 if [ -e $KMEMLEAK ]; then
