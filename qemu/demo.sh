@@ -47,6 +47,8 @@ ip netns del afc-srv
 echo
 echo "== /proc/net/af_custom_stat (first namespace: lo and the raw frame)"
 cat /proc/net/af_custom_stat
-echo "== rmmod"
+echo "== rmmod (after the closed connections leave TIME_WAIT, 2 s)"
+i=0
+while [ "$(cat /sys/module/af_custom/refcnt)" != 0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 rmmod af_custom
 echo "module unloaded cleanly"

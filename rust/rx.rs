@@ -24,7 +24,7 @@ impl FrameHandler for Rx {
     fn receive(mut skb: SkBuff, dev: &NetDevice) {
         let net = dev.net();
         let state = netns::of(net);
-        if !skb.for_host() {
+        if skb.for_other_host() {
             return;
         }
         let len = skb.len();
@@ -47,6 +47,10 @@ impl FrameHandler for Rx {
             }
         };
         state.stats.inc(Stat::InSegs);
+        // Broadcast and multicast frames are counted, never answered.
+        if !skb.for_host() {
+            return;
+        }
         // Drop padding beyond the frame (Ethernet minimum size).
         skb.trim(h.frame_len());
         let tuple = FourTuple::new(h.dst, h.src);

@@ -19,7 +19,7 @@ set +e
 "$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$LOG" "$GUEST" "${files[@]}" >&2
 rc=$?
 set -e
-summary="$(grep -a '^AFC-SUMMARY' "$LOG" | tail -1)"
+summary="$(grep -a '^AFC-SUMMARY' "$LOG" | tail -1 || true)"
 p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$summary"); p=${p:-0}
 f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$summary"); f=${f:-0}
 s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$summary"); s=${s:-0}

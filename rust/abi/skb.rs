@@ -98,10 +98,18 @@ impl SkBuff {
         unsafe { bindings::afc_skb_truesize(self.0.as_ptr()) as usize }
     }
 
-    /// Whether the frame was addressed to this host (`PACKET_HOST`).
+    /// Whether the frame's destination hardware address is this host's
+    /// (`PACKET_HOST`) rather than broadcast or multicast.
     pub(crate) fn for_host(&self) -> bool {
         // SAFETY: valid (type invariant).
-        unsafe { bindings::afc_skb_for_host(self.0.as_ptr()) }
+        unsafe { bindings::afc_skb_pkt_type(self.0.as_ptr()) == 0 }
+    }
+
+    /// Whether the frame was addressed to another host (`PACKET_OTHERHOST`,
+    /// seen in promiscuous mode).
+    pub(crate) fn for_other_host(&self) -> bool {
+        // SAFETY: valid (type invariant).
+        unsafe { bindings::afc_skb_pkt_type(self.0.as_ptr()) == 3 }
     }
 
     /// Returns the number of bytes in the buffer (linear and paged).

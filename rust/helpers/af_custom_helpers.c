@@ -221,7 +221,7 @@ unsigned int afc_skb_truesize(const struct sk_buff *skb) { return skb->truesize;
 int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len) { return skb_copy_bits(skb, offset, to, len); }
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
 unsigned char *afc_skb_cb(struct sk_buff *skb) { return skb->cb; }
-bool afc_skb_for_host(const struct sk_buff *skb) { return skb->pkt_type == PACKET_HOST; }
+unsigned int afc_skb_pkt_type(const struct sk_buff *skb) { return skb->pkt_type; }
 void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { skb_queue_tail(q, skb); }
 struct sk_buff *afc_skb_peek(struct sk_buff_head *q) { return skb_peek(q); }
 struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) { return skb_peek_next(skb, q); }

@@ -119,7 +119,7 @@ unsigned int afc_skb_truesize(const struct sk_buff *skb);
 int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len);
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
 unsigned char *afc_skb_cb(struct sk_buff *skb);
-bool afc_skb_for_host(const struct sk_buff *skb);
+unsigned int afc_skb_pkt_type(const struct sk_buff *skb);
 void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb);
 struct sk_buff *afc_skb_peek(struct sk_buff_head *q);
 struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q);
