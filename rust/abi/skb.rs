@@ -92,11 +92,6 @@ impl SkBuff {
         }
     }
 
-    /// The memory the buffer costs (`truesize`).
-    pub(crate) fn truesize(&self) -> usize {
-        // SAFETY: valid (type invariant).
-        unsafe { bindings::afc_skb_truesize(self.0.as_ptr()) as usize }
-    }
 
     /// Whether the frame's destination hardware address is this host's
     /// (`PACKET_HOST`) rather than broadcast or multicast.

@@ -247,6 +247,8 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 	sk->sk_type = parent->sk_type;
 	sk->sk_protocol = parent->sk_protocol;
 	sk->sk_uid = parent->sk_uid;
+	sk->sk_reuse = parent->sk_reuse;
+	sk->sk_reuseport = parent->sk_reuseport;
 	sk->sk_rcvbuf = READ_ONCE(parent->sk_rcvbuf);
 	sk->sk_sndbuf = READ_ONCE(parent->sk_sndbuf);
 	sk->sk_userlocks = parent->sk_userlocks;

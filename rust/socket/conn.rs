@@ -8,14 +8,14 @@
 //! `lock_sock`, the backlog, `release_cb`, or softirq under
 //! `bh_lock_sock`): never sleeps, allocates atomically.
 
-use super::listen::{self, Parent};
+use super::listen::Parent;
 use super::{AfcSock, AfcSockLocked, Role};
 use crate::abi::skb::SkBuff;
 use crate::abi::sock::Sock;
 use crate::abi::time::now_us;
 use crate::abi::vec;
 use crate::netns;
-use crate::proto::conn::{Connection, DataAction, Events, Transmit};
+use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
 use crate::proto::time::Instant;
 use crate::proto::wire::{fill_checksum, Header, HEADER_LEN};
@@ -76,8 +76,10 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
             }
         }
     }
-    // Receive memory: a reader that does not read pins at most its buffer.
-    if h.payload_len > 0 && sk.rmem_alloc() as usize + skb.truesize() > sk.rcvbuf() as usize {
+    // Receive memory: a reader that does not read pins at most its buffer
+    // (and one segment), as `tcp_try_rmem_schedule` without pruning.
+    sync_recv_buf(sk, c);
+    if h.payload_len > 0 && sk.rmem_alloc() > sk.rcvbuf() {
         stats.inc(Stat::RcvMemDrops);
         return false;
     }
@@ -119,6 +121,15 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     handle_events(sk, st, out.events);
     drive(sk, st);
     reuse
+}
+
+/// Follows `SO_RCVBUF` changes: half the buffer is window, as the
+/// connection's configuration says (`opts::config`).
+pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+    let want = super::opts::window_for(sk.rcvbuf());
+    if c.conn.config().recv_buf != want {
+        c.conn.set_recv_buf(want);
+    }
 }
 
 /// Runs expired timers (the socket timer fired).
@@ -188,7 +199,10 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
                 stats.inc(Stat::AttemptFails);
             }
             if !sk.dead() {
-                sk.set_err(e.errno());
+                // A reset after the peer's FIN (CLOSE_WAIT) is a broken
+                // pipe to the writer, as `tcp_reset` reports it.
+                let reset_after_fin = e == ConnError::Reset && c.conn.peer_closed();
+                sk.set_err(if reset_after_fin { EPIPE.to_errno().abs() } else { e.errno() });
             }
         }
     }
@@ -298,6 +312,3 @@ pub(crate) fn abort(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     drive(sk, st);
 }
 
-// Silence the listen module import when unused in some configurations.
-#[allow(unused_imports)]
-use listen as _;

@@ -26,13 +26,11 @@ const CHUNK: usize = 63 * 1024;
 /// `EPIPE`, with `SIGPIPE` unless `MSG_NOSIGNAL`, or the pending error
 /// (`sk_stream_error`).
 fn stream_error(sk: &Sock<'_, AfcSock>, flags: u32) -> Error {
-    if let Some(e) = sk.take_err() {
-        return e;
-    }
-    if flags & MSG_NOSIGNAL == 0 {
+    let e = sk.take_err().unwrap_or(EPIPE);
+    if e == EPIPE && flags & MSG_NOSIGNAL == 0 {
         send_sigpipe();
     }
-    EPIPE
+    e
 }
 
 /// Waits while the connection is being set up; `Err` when it is not (and
@@ -180,6 +178,7 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             if taken > 0 {
                 let st = g.locked();
                 if let Role::Conn(c) = &mut st.role {
+                    conn::sync_recv_buf(sk, c);
                     c.conn.consume(taken as u32);
                     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
                 }

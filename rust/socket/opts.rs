@@ -69,8 +69,7 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, mtu: u32, loopback: bool)
     // skb_shared_info within 64 KiB so that truesize stays near the payload.
     let mtu = if loopback { mtu.min(63 * 1024) } else { mtu };
     let mut c = Config::new(Config::mss_for_mtu(mtu));
-    // Half the buffer is data, half overhead, as tcp_adv_win_scale = 1.
-    c.recv_buf = (sk.rcvbuf() / 2).max(4096);
+    c.recv_buf = window_for(sk.rcvbuf());
     c.nodelay = o.nodelay;
     c.syn_retries = o.syncnt;
     c.synack_retries = 5;
@@ -78,6 +77,12 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, mtu: u32, loopback: bool)
     c.time_wait_us = TIME_WAIT_US;
     c.ack_delay_us = 40 * MS;
     c
+}
+
+/// The receive window for a receive buffer of `rcvbuf` bytes: half is
+/// data, half overhead, as `tcp_adv_win_scale = 1`.
+pub(crate) fn window_for(rcvbuf: u32) -> u32 {
+    (rcvbuf / 2).max(4096)
 }
 
 /// `SO_KEEPALIVE` changed (`sock_setsockopt`, lock owned).
