@@ -62,6 +62,13 @@ impl BindTable {
         Ok(Some(b.port))
     }
 
+    /// Adds a claim without checking conflicts: an accepted connection
+    /// shares its listener's port, as TCP children share the bind bucket.
+    pub(crate) fn add(&mut self, owner: usize, b: Binding) -> Result {
+        self.entries.push(Entry { owner, binding: b }, GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// Records the state of `owner`'s claims (listening or not).
     pub(crate) fn set_state(&mut self, owner: usize, state: crate::proto::state::State) {
         for e in self.entries.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {

@@ -52,6 +52,13 @@ impl Stats {
         }
     }
 
+    /// Adds `n` to `stat`; callable from any context.
+    pub(crate) fn add(&self, stat: Stat, n: u64) {
+        if let Some(c) = self.0.get(stat as usize) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// Writes every counter as a `Name: value` line.
     pub(crate) fn show(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
         for (name, c) in NAMES.iter().zip(self.0.iter()) {

@@ -63,6 +63,24 @@ pub(crate) fn autobind(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, addr: u32
     if claim(sk, st, Endpoint::new(addr, 0))? { Ok(()) } else { Err(EADDRNOTAVAIL()) }
 }
 
+/// An accepted child takes a share of its listener's port, so that the
+/// port stays in use while the connection lives (the lock is held).
+pub(crate) fn claim_child(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> Result {
+    let Some(local) = st.local else { return Ok(()) };
+    let binding = Binding {
+        addr: local.addr,
+        port: local.port,
+        dev_if: 0,
+        reuseaddr: sk.reuseaddr(),
+        reuseport: false,
+        uid: sk.uid(),
+        state: State::Established,
+    };
+    netns::of(sk.net()).binds.lock().add(sk.id(), binding)?;
+    st.bound = true;
+    Ok(())
+}
+
 /// Gives up the bind-table claim (if any); the socket lock is held.
 pub(crate) fn unbind_locked(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if core::mem::replace(&mut st.bound, false) {

@@ -43,11 +43,13 @@ pub(crate) struct ConnState {
     pub(crate) hashed: bool,
     /// Whether the handshake completed at some point (for error reports).
     pub(crate) was_established: bool,
+    /// The core's retransmission count already added to `RetransSegs`.
+    retrans_counted: u64,
 }
 
 impl ConnState {
     pub(crate) fn new(conn: Connection, loopback: bool, parent: Option<Parent>) -> Self {
-        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, parent, hashed: false, was_established: false }
+        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, parent, hashed: false, was_established: false, retrans_counted: 0 }
     }
 }
 
@@ -215,6 +217,11 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     let t = now();
     while let Some(tx) = c.conn.poll_transmit(t) {
         transmit(sk, c, &tx);
+    }
+    let retrans = c.conn.stats().retrans_segs;
+    if retrans != c.retrans_counted {
+        netns::of(sk.net()).stats.add(Stat::RetransSegs, retrans.wrapping_sub(c.retrans_counted));
+        c.retrans_counted = retrans;
     }
     if c.conn.state() == State::Closed {
         finish(sk, c);

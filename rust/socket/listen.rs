@@ -184,9 +184,12 @@ pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Re
     {
         let csk = child.sock();
         let mut cg = csk.lock();
-        if let Role::Conn(c) = &mut cg.locked().role {
+        let st = cg.locked();
+        if let Role::Conn(c) = &mut st.role {
             c.parent = None;
         }
+        // Out of memory here only loses the port's protection.
+        let _ = bind::claim_child(&csk, st);
     }
     newsock.set_state(SocketState::Connected);
     child.graft(newsock);

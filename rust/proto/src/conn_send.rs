@@ -257,6 +257,10 @@ impl Connection {
             && (len == self.send_mss
                 || retransmitting
                 || (len == unsent && (self.cfg.nodelay || nothing_unacked || fin_pending))
+                // Nothing in flight and the window is the limit: no ACK will
+                // come to open it further, so send what fits (as Linux does;
+                // the receiver's SWS avoidance keeps the window from being silly).
+                || (nothing_unacked && len == usable && len < self.send_mss)
                 || (self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2));
         SendPlan {
             len,
