@@ -196,6 +196,12 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sk_add_shutdown(self.as_ptr(), bits.into()) }
     }
 
+    /// Clears `sk_shutdown` (a socket made reusable after a failed connect).
+    pub(crate) fn clear_shutdown(&self) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_clear_shutdown(self.as_ptr()) }
+    }
+
     /// The pending error (`sk_err`, positive errno), not consumed.
     pub(crate) fn err(&self) -> i32 {
         // SAFETY: the sock is valid (type invariant).

@@ -125,6 +125,7 @@ int afc_sk_state(const struct sock *sk) { return READ_ONCE(sk->sk_state); }
 void afc_sk_set_state(struct sock *sk, int state) { WRITE_ONCE(sk->sk_state, state); }
 int afc_sk_shutdown(const struct sock *sk) { return READ_ONCE(sk->sk_shutdown); }
 void afc_sk_add_shutdown(struct sock *sk, int bits) { WRITE_ONCE(sk->sk_shutdown, sk->sk_shutdown | bits); }
+void afc_sk_clear_shutdown(struct sock *sk) { WRITE_ONCE(sk->sk_shutdown, 0); }
 int afc_sk_err(const struct sock *sk) { return READ_ONCE(sk->sk_err); }
 void afc_sk_set_err(struct sock *sk, int err) { WRITE_ONCE(sk->sk_err, err); sk_error_report(sk); }
 int afc_sock_error(struct sock *sk) { return sock_error(sk); }

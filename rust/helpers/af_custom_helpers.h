@@ -70,6 +70,7 @@ int afc_sk_state(const struct sock *sk);
 void afc_sk_set_state(struct sock *sk, int state);
 int afc_sk_shutdown(const struct sock *sk);
 void afc_sk_add_shutdown(struct sock *sk, int bits);
+void afc_sk_clear_shutdown(struct sock *sk);
 int afc_sk_err(const struct sock *sk);
 void afc_sk_set_err(struct sock *sk, int err);
 int afc_sock_error(struct sock *sk);

@@ -52,11 +52,13 @@ pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags
             Ok(())
         }
         _ => {
-            // Failed: report why (once), and make the socket reusable.
+            // Failed: report why (once), and make the socket reusable
+            // (`tcp_disconnect`).
             let e = sk.take_err().unwrap_or(ECONNABORTED());
             st.role = Role::Idle;
             st.peer = None;
             sk.set_state(State::Closed.as_u8());
+            sk.clear_shutdown();
             sock.set_state(SocketState::Unconnected);
             Err(e)
         }

@@ -86,6 +86,7 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
             st.role = Role::Idle;
             st.peer = None;
             sk.set_state(State::Closed.as_u8());
+            sk.clear_shutdown();
             sock.set_state(SocketState::Unconnected);
             Ok(())
         }
