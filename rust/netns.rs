@@ -47,6 +47,12 @@ impl NetState {
 }
 
 impl PernetState for NetState {
+    type Sock = crate::socket::AfcSock;
+
+    fn show_sock(seq: &mut SeqFile, sk: &crate::abi::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result {
+        crate::socket::proc_line(seq, sk, sl)
+    }
+
     fn new() -> impl PinInit<Self, Error> {
         let key = SipKey::from_u64(random_u64(), random_u64());
         let secret = SipKey::from_u64(random_u64(), random_u64());

@@ -64,6 +64,12 @@ impl core::fmt::Write for SeqFile {
 
 /// The per-namespace state of the module.
 pub(crate) trait PernetState: Sized + Send + Sync {
+    /// The sockets listed in `/proc/net/af_custom`.
+    type Sock: super::sock::SockData;
+    /// Writes the `/proc/net/af_custom` line of `sk` (slot `sl`); called
+    /// with the namespace's sock list locked, bottom halves off: lockless
+    /// reads only.
+    fn show_sock(seq: &mut SeqFile, sk: &super::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result;
     /// Makes the state of a new namespace, in place.
     fn new() -> impl PinInit<Self, Error>;
     /// Writes the contents of `/proc/net/af_custom_stat`.
@@ -113,10 +119,20 @@ impl<T: PernetState> Adapter<T> {
         })
     }
 
+    unsafe extern "C" fn sock_show(seq: *mut bindings::seq_file, sk: *mut bindings::sock, sl: ffi::c_int) {
+        // SAFETY: the C side passes a sock of ours from the namespace's list,
+        // under the list lock: `sk_destruct` unlinks it under the same lock
+        // before its memory goes, so it is alive for the call.
+        if let Some(s) = unsafe { super::sock::Sock::<T::Sock>::from_raw(sk) } {
+            let _ = T::show_sock(&mut SeqFile(seq), &s, sl);
+        }
+    }
+
     const CALLBACKS: bindings::afc_pernet_callbacks = bindings::afc_pernet_callbacks {
         init: Some(Self::init),
         exit: Some(Self::exit),
         stat_show: Some(Self::stat_show),
+        sock_show: Some(Self::sock_show),
     };
 }
 

@@ -78,6 +78,8 @@ impl<T: SockData> SockObj<T> {
             // `sock_init_data` leaves it to the protocol (as `inet_create`).
             (*sk).sk_backlog_rcv = Some(backlog_rcv::<T>);
             bindings::afc_sk_timer_setup(sk, Some(timer_fn::<T>));
+            // Listed in /proc/net/af_custom until `sk_destruct`.
+            bindings::afc_sock_link(sk);
         }
     }
 }
@@ -196,6 +198,27 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sk_add_shutdown(self.as_ptr(), bits.into()) }
     }
 
+    /// Publishes the local and remote address (host order) in the
+    /// `struct sock` for lockless readers (`/proc/net/af_custom`).
+    pub(crate) fn set_addrs(&self, local: (u32, u16), remote: (u32, u16)) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_addrs(self.as_ptr(), local.0.to_be(), local.1, remote.0.to_be(), remote.1.to_be()) }
+    }
+
+    /// The published local and remote address (host order).
+    pub(crate) fn addrs(&self) -> ((u32, u16), (u32, u16)) {
+        let (mut sa, mut sp, mut da, mut dp) = (0u32, 0u16, 0u32, 0u16);
+        // SAFETY: the sock is valid (type invariant); out-pointers writable.
+        unsafe { bindings::afc_sk_addrs(self.as_ptr(), &mut sa, &mut sp, &mut da, &mut dp) };
+        ((u32::from_be(sa), sp), (u32::from_be(da), u16::from_be(dp)))
+    }
+
+    /// The inode number of the socket's file (0 once orphaned).
+    pub(crate) fn inode(&self) -> u64 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sock_i_ino(self.as_ptr()) as u64 }
+    }
+
     /// Clears `sk_shutdown` (a socket made reusable after a failed connect).
     pub(crate) fn clear_shutdown(&self) {
         // SAFETY: the sock is valid (type invariant).
@@ -298,6 +321,11 @@ impl<'a, T: SockData> Sock<'a, T> {
     pub(crate) fn set_ack_backlog(&self, len: u32, max: u32) {
         // SAFETY: the sock is valid (type invariant).
         unsafe { bindings::afc_sk_set_ack_backlog(self.as_ptr(), len, max) }
+    }
+
+    pub(crate) fn ack_backlog_max(&self) -> u32 {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_max_ack_backlog(self.as_ptr()) }
     }
 
     pub(crate) fn ack_backlog(&self) -> u32 {
@@ -517,6 +545,7 @@ pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock
     // SAFETY: installed as `sk_destruct` only after `SockObj::init`; called
     // once, when the last reference is gone, so nothing else sees the state.
     unsafe {
+        bindings::afc_sock_unlink(sk);
         bindings::afc_skb_queue_purge(bindings::afc_sk_receive_queue(sk));
         bindings::afc_skb_queue_purge(bindings::afc_sk_write_queue(sk));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).data));

@@ -58,7 +58,52 @@ static const struct afc_pernet_callbacks *afc_pernet_cb;
 
 struct afc_net {
 	void *state;
+	/* Every AF_CUSTOM sock of the namespace, for /proc/net/af_custom;
+	 * linked through sk_node (unused otherwise) from initialisation to
+	 * sk_destruct, so a reader under the lock sees only socks whose
+	 * memory is alive. */
+	spinlock_t socks_lock;
+	struct hlist_head socks;
 };
+
+void afc_sock_link(struct sock *sk)
+{
+	struct afc_net *an = net_generic(sock_net(sk), afc_net_id);
+
+	spin_lock_bh(&an->socks_lock);
+	hlist_add_head(&sk->sk_node, &an->socks);
+	spin_unlock_bh(&an->socks_lock);
+}
+
+void afc_sock_unlink(struct sock *sk)
+{
+	struct afc_net *an = net_generic(sock_net(sk), afc_net_id);
+
+	if (hlist_unhashed(&sk->sk_node))
+		return;
+	spin_lock_bh(&an->socks_lock);
+	hlist_del_init(&sk->sk_node);
+	spin_unlock_bh(&an->socks_lock);
+}
+
+void afc_sk_set_addrs(struct sock *sk, __be32 saddr, u16 sport, __be32 daddr, __be16 dport)
+{
+	WRITE_ONCE(sk->sk_rcv_saddr, saddr);
+	WRITE_ONCE(sk->sk_num, sport);
+	WRITE_ONCE(sk->sk_daddr, daddr);
+	WRITE_ONCE(sk->sk_dport, dport);
+}
+
+void afc_sk_addrs(const struct sock *sk, __be32 *saddr, u16 *sport, __be32 *daddr, __be16 *dport)
+{
+	*saddr = READ_ONCE(sk->sk_rcv_saddr);
+	*sport = READ_ONCE(sk->sk_num);
+	*daddr = READ_ONCE(sk->sk_daddr);
+	*dport = READ_ONCE(sk->sk_dport);
+}
+
+unsigned long afc_sock_i_ino(struct sock *sk) { return sock_i_ino(sk); }
+unsigned int afc_sk_uid_raw(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
 
 void *afc_net_data(const struct net *net)
 {
@@ -72,26 +117,50 @@ static int afc_stat_seq_show(struct seq_file *seq, void *v)
 	return afc_pernet_cb->stat_show(seq, afc_net_data(seq_file_single_net(seq)));
 }
 
+static int afc_socks_seq_show(struct seq_file *seq, void *v)
+{
+	struct afc_net *an = net_generic(seq_file_single_net(seq), afc_net_id);
+	struct sock *sk;
+	int n = 0;
+
+	seq_puts(seq, "  sl  local_address rem_address   st tx_queue rx_queue   uid  inode reuseport\n");
+	spin_lock_bh(&an->socks_lock);
+	sk_for_each(sk, &an->socks)
+		afc_pernet_cb->sock_show(seq, sk, n++);
+	spin_unlock_bh(&an->socks_lock);
+	return 0;
+}
+
 static int __net_init afc_pernet_init(struct net *net)
 {
 	struct afc_net *an = net_generic(net, afc_net_id);
+
+	spin_lock_init(&an->socks_lock);
+	INIT_HLIST_HEAD(&an->socks);
 
 	an->state = afc_pernet_cb->init(net);
 	if (!an->state)
 		return -ENOMEM;
 	if (!proc_create_net_single("af_custom_stat", 0444, net->proc_net,
-				    afc_stat_seq_show, NULL)) {
-		afc_pernet_cb->exit(net, an->state);
-		an->state = NULL;
-		return -ENOMEM;
-	}
+				    afc_stat_seq_show, NULL))
+		goto err_stat;
+	if (!proc_create_net_single("af_custom", 0444, net->proc_net,
+				    afc_socks_seq_show, NULL))
+		goto err_socks;
 	return 0;
+err_socks:
+	remove_proc_entry("af_custom_stat", net->proc_net);
+err_stat:
+	afc_pernet_cb->exit(net, an->state);
+	an->state = NULL;
+	return -ENOMEM;
 }
 
 static void __net_exit afc_pernet_exit(struct net *net)
 {
 	struct afc_net *an = net_generic(net, afc_net_id);
 
+	remove_proc_entry("af_custom", net->proc_net);
 	remove_proc_entry("af_custom_stat", net->proc_net);
 	afc_pernet_cb->exit(net, an->state);
 	an->state = NULL;
@@ -154,6 +223,7 @@ void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max)
 	WRITE_ONCE(sk->sk_max_ack_backlog, max);
 }
 unsigned int afc_sk_ack_backlog(const struct sock *sk) { return READ_ONCE(sk->sk_ack_backlog); }
+unsigned int afc_sk_max_ack_backlog(const struct sock *sk) { return READ_ONCE(sk->sk_max_ack_backlog); }
 void afc_sock_hold(struct sock *sk) { sock_hold(sk); }
 void afc_bh_lock_sock(struct sock *sk) { bh_lock_sock(sk); }
 void afc_bh_unlock_sock(struct sock *sk) { bh_unlock_sock(sk); }

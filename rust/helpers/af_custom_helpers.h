@@ -50,7 +50,15 @@ struct afc_pernet_callbacks {
 	void *(*init)(struct net *net);
 	void (*exit)(struct net *net, void *state);
 	int (*stat_show)(struct seq_file *seq, void *state);
+	/* One line of /proc/net/af_custom for sock `sk` (slot `sl`), called
+	 * with the namespace's sock list locked (bottom halves off). */
+	void (*sock_show)(struct seq_file *seq, struct sock *sk, int sl);
 };
+void afc_sock_link(struct sock *sk);
+void afc_sock_unlink(struct sock *sk);
+void afc_sk_set_addrs(struct sock *sk, __be32 saddr, u16 sport, __be32 daddr, __be16 dport);
+void afc_sk_addrs(const struct sock *sk, __be32 *saddr, u16 *sport, __be32 *daddr, __be16 *dport);
+unsigned long afc_sock_i_ino(struct sock *sk);
 int afc_pernet_register(const struct afc_pernet_callbacks *cb);
 void afc_pernet_unregister(void);
 void *afc_net_data(const struct net *net);
@@ -91,6 +99,7 @@ void afc_sk_state_change(struct sock *sk);
 void afc_sk_write_space(struct sock *sk);
 void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max);
 unsigned int afc_sk_ack_backlog(const struct sock *sk);
+unsigned int afc_sk_max_ack_backlog(const struct sock *sk);
 void afc_sock_hold(struct sock *sk);
 void afc_bh_lock_sock(struct sock *sk);
 void afc_bh_unlock_sock(struct sock *sk);

@@ -51,6 +51,7 @@ fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Resu
         Some(port) => {
             st.local = Some(Endpoint::new(want.addr, port));
             st.bound = true;
+            super::publish_addrs(sk, st);
             true
         }
         None => false,

@@ -233,6 +233,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     }
     sk.set_state(c.conn.state().as_u8());
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+    sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
 }
 
 /// Builds and sends one segment: the header, then bytes of the write queue.
@@ -300,6 +301,7 @@ fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
         drop(netns::of(sk.net()).tables.remove_established(&c.conn.tuple(), sk.id()));
     }
     sk.write_queue().purge();
+    sk.data().queued.store(0, Ordering::Relaxed);
     c.ofo = KVec::new();
     if let Some(p) = c.parent.take() {
         if !c.was_established {

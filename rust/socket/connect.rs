@@ -57,6 +57,7 @@ pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags
             let e = sk.take_err().unwrap_or(ECONNABORTED());
             st.role = Role::Idle;
             st.peer = None;
+            super::publish_addrs(sk, st);
             sk.set_state(State::Closed.as_u8());
             sk.clear_shutdown();
             sock.set_state(SocketState::Unconnected);
@@ -118,6 +119,7 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     cs.hashed = true;
     st.local = Some(Endpoint::new(local_addr, tuple.local.port));
     st.peer = Some(remote);
+    super::publish_addrs(sk, st);
     st.role = Role::Conn(cs);
     ns.stats.inc(Stat::ActiveOpens);
     conn::drive(sk, st);

@@ -85,6 +85,7 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
             let st = g.locked();
             st.role = Role::Idle;
             st.peer = None;
+            super::publish_addrs(sk, st);
             sk.set_state(State::Closed.as_u8());
             sk.clear_shutdown();
             sock.set_state(SocketState::Unconnected);

@@ -285,6 +285,7 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     };
     st.local = Some(tuple.local);
     st.peer = Some(tuple.remote);
+    super::publish_addrs(&csk, st);
     st.opts = opts;
     let mut cs = ConnState::new(connection, loopback || route.loopback, Some(Parent { queue: l.queue.clone() }));
     match ns.tables.insert_established(tuple, child.clone()) {
