@@ -1,0 +1,1325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every call of a stream connection, success path and errnos, pinned to
+ * what Linux TCP does.  The family is AF_CUSTOM, or AF_INET/TCP when
+ * AFC_TEST_FAMILY=inet (how every expectation here was checked against
+ * real TCP): see afc_test.h.
+ *
+ * Variants: "lo" (both ends on 127.0.0.1 in one fresh namespace) and
+ * "veth" (server in namespace a on va 10.77.0.1, client in namespace b on
+ * vb 10.77.0.2).  Fixture silent_peer (veth only) makes the peer drop
+ * everything with netem.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <linux/sockios.h>
+#include "afc_test.h"
+#include "kselftest_harness.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+#define EV_ALL (POLLIN | POLLOUT | POLLRDHUP | POLLPRI)
+#define NOSIG MSG_NOSIGNAL
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* revents of fd for EV_ALL, polled until it equals want or ms elapse. */
+static int poll_until(int fd, int want, int ms)
+{
+	long long end = now_ms() + ms;
+	struct pollfd p = { .fd = fd, .events = EV_ALL };
+
+	for (;;) {
+		p.revents = 0;
+		if (poll(&p, 1, 0) < 0)
+			return -1;
+		if (p.revents == want || now_ms() >= end)
+			return p.revents;
+		usleep(5000);
+	}
+}
+
+/* Bytes fd has to read (SIOCINQ), polled until >= n or ms elapse. */
+static int inq_until(int fd, int n, int ms)
+{
+	long long end = now_ms() + ms;
+	int v = -1;
+
+	for (;;) {
+		if (ioctl(fd, SIOCINQ, &v))
+			return -1000 - errno;
+		if (v >= n || now_ms() >= end)
+			return v;
+		usleep(5000);
+	}
+}
+
+static volatile sig_atomic_t sigpipes;
+static void on_sigpipe(int sig) { sigpipes++; }
+
+static void catch_sigpipe(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigpipe };
+
+	sigaction(SIGPIPE, &sa, NULL);
+	sigpipes = 0;
+}
+
+/* Sends all of buf (MSG_NOSIGNAL); returns len or -1. */
+static ssize_t send_all(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(fd, (const char *)buf + done, len - done, NOSIG);
+
+		if (n < 0)
+			return -1;
+		done += n;
+	}
+	return done;
+}
+
+/* Fills fd's send path with nonblocking sends until EAGAIN; returns bytes. */
+static long fill(int fd)
+{
+	static char junk[65536];
+	long total = 0;
+
+	for (;;) {
+		ssize_t n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | NOSIG);
+
+		if (n < 0)
+			return errno == EAGAIN ? total : -1;
+		total += n;
+	}
+}
+
+/* One connection: listener l (namespace a), client c (namespace b), accepted s. */
+struct conn {
+	int l, c, s, port;
+};
+
+FIXTURE(stream) {
+	struct afc_nets n;
+};
+FIXTURE_VARIANT(stream) {
+	int veth;
+	const char *srv;	/* server address (namespace a) */
+	const char *cli;	/* client address (namespace b) */
+};
+FIXTURE_VARIANT_ADD(stream, lo) { .veth = 0, .srv = "127.0.0.1", .cli = "127.0.0.1" };
+FIXTURE_VARIANT_ADD(stream, veth) { .veth = 1, .srv = "10.77.0.1", .cli = "10.77.0.2" };
+
+FIXTURE_SETUP(stream)
+{
+	int rc = variant->veth ? afc_veth_setup(&self->n) : afc_lo_setup(&self->n);
+
+	/* Only host runs against TCP may lack veth; in the VM it must work. */
+	if (rc && variant->veth && afc_inet())
+		SKIP(return, "veth unavailable on this host (AFC_TEST_FAMILY=inet)");
+	ASSERT_EQ(0, rc) TH_LOG("%s namespace setup failed", variant->veth ? "veth" : "lo");
+	if (!afc_inet()) {
+		ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
+	}
+}
+
+FIXTURE_TEARDOWN(stream)
+{
+	afc_nets_close(&self->n);
+}
+
+/* The client side's socket, opened in namespace b. */
+#define CLI_SOCKET(flags) afc_socket_in(&self->n, self->n.b, (flags))
+
+static int mk_listener(struct __test_metadata *_metadata, const char *ip, int *port)
+{
+	int fd = afc_tsocket();
+
+	ASSERT_LE(0, fd) TH_LOG("socket: %s", strerror(errno));
+	ASSERT_EQ(0, afc_bind(fd, ip, *port)) TH_LOG("bind %s:%d: %s", ip, *port, strerror(errno));
+	ASSERT_EQ(0, listen(fd, 16)) TH_LOG("listen: %s", strerror(errno));
+	*port = afc_port(fd, 0);
+	ASSERT_LT(0, *port);
+	return fd;
+}
+
+static void mk_conn(struct __test_metadata *_metadata, FIXTURE_DATA(stream) *self,
+		    const FIXTURE_VARIANT(stream) *variant, struct conn *k)
+{
+	k->port = 0;
+	k->l = mk_listener(_metadata, variant->srv, &k->port);
+	k->c = CLI_SOCKET(0);
+	ASSERT_LE(0, k->c) TH_LOG("client socket: %s", strerror(errno));
+	ASSERT_EQ(0, afc_connect(k->c, variant->srv, k->port))
+		TH_LOG("connect %s:%d: %s", variant->srv, k->port, strerror(errno));
+	k->s = accept(k->l, NULL, NULL);
+	ASSERT_LE(0, k->s) TH_LOG("accept: %s", strerror(errno));
+}
+
+static void close_conn(struct conn *k)
+{
+	if (k->c >= 0)
+		close(k->c);
+	if (k->s >= 0)
+		close(k->s);
+	if (k->l >= 0)
+		close(k->l);
+	k->c = k->s = k->l = -1;
+}
+
+/* Something a thread does after a delay: connect or send. */
+struct later {
+	pthread_t th;
+	int ms, fd, port;
+	int chunks;		/* send buf in this many pieces, ms apart (0: 1) */
+	const char *ip;		/* connect to ip:port when set, else send buf */
+	const void *buf;
+	size_t len;
+	int ret, err;
+};
+
+static void *later_fn(void *p)
+{
+	struct later *l = p;
+
+	int chunks = l->chunks ? l->chunks : 1;
+	size_t piece = l->len / chunks, done = 0;
+
+	if (l->ip) {
+		usleep(l->ms * 1000);
+		l->ret = afc_connect(l->fd, l->ip, l->port);
+		l->err = errno;
+		return NULL;
+	}
+	for (int i = 0; i < chunks; i++) {
+		size_t n = i == chunks - 1 ? l->len - done : piece;
+
+		usleep(l->ms * 1000);
+		if (send_all(l->fd, (const char *)l->buf + done, n) < 0) {
+			l->ret = -1;
+			l->err = errno;
+			return NULL;
+		}
+		done += n;
+	}
+	l->ret = done;
+	return NULL;
+}
+
+static void later_start(struct later *l) { pthread_create(&l->th, NULL, later_fn, l); }
+static void later_join(struct later *l) { pthread_join(l->th, NULL); }
+
+#define EXPECT_ERRNO(want, call) do { \
+	errno = 0; \
+	long __r = (long)(call); \
+	ASSERT_EQ(-1, __r) TH_LOG("%s: expected -1 %s, got %ld", #call, strerror(want), __r); \
+	ASSERT_EQ(want, errno) TH_LOG("%s: expected %s, got %s", #call, strerror(want), strerror(errno)); \
+} while (0)
+
+/* ---- bind and listen ------------------------------------------------------
+ * TCP: bind to port 0 picks an ephemeral port (ip_local_port_range);
+ * listen() on an unbound socket binds an ephemeral port on 0.0.0.0;
+ * listen() again just changes the backlog; listen() on a connected socket
+ * (client or accepted) is EINVAL.
+ */
+TEST_F(stream, bind_port_zero_is_ephemeral)
+{
+	struct sockaddr_custom a;
+	socklen_t len = sizeof(a);
+	int fd = afc_tsocket();
+
+	ASSERT_EQ(0, afc_bind(fd, variant->srv, 0));
+	ASSERT_EQ(0, getsockname(fd, (void *)&a, &len));
+	ASSERT_EQ(sizeof(a), len);
+	ASSERT_EQ(afc_tfamily(), a.scu_family);
+	ASSERT_EQ(afc_addr(variant->srv, 0).scu_addr, a.scu_addr);
+	ASSERT_LE(32768, ntohs(a.scu_port));
+	ASSERT_GE(60999, ntohs(a.scu_port));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(stream, listen_unbound_autobinds)
+{
+	struct sockaddr_custom a;
+	socklen_t len = sizeof(a);
+	int fd = afc_tsocket(), c = CLI_SOCKET(0), s;
+
+	ASSERT_EQ(0, listen(fd, 4)) TH_LOG("listen: %s", strerror(errno));
+	ASSERT_EQ(0, getsockname(fd, (void *)&a, &len));
+	ASSERT_EQ(0, a.scu_addr);
+	ASSERT_LE(32768, ntohs(a.scu_port));
+	ASSERT_GE(60999, ntohs(a.scu_port));
+	ASSERT_EQ(1, afc_getint(fd, SOL_SOCKET, SO_ACCEPTCONN));
+	ASSERT_EQ(0, afc_connect(c, variant->srv, ntohs(a.scu_port))) TH_LOG("%s", strerror(errno));
+	s = accept(fd, NULL, NULL);
+	ASSERT_LE(0, s);
+	close(s); close(c); close(fd);
+}
+
+TEST_F(stream, listen_twice_and_on_connected)
+{
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, listen(k.l, 1));		/* backlog change */
+	ASSERT_EQ(0, listen(k.l, 100));
+	ASSERT_EQ(0, listen(k.l, -1));		/* negative: clamped, not an error */
+	ASSERT_EQ(0, afc_getint(k.c, SOL_SOCKET, SO_ACCEPTCONN));
+	EXPECT_ERRNO(EINVAL, listen(k.c, 4));
+	EXPECT_ERRNO(EINVAL, listen(k.s, 4));
+	/* The listener still works after the backlog changes. */
+	int c2 = CLI_SOCKET(0), s2;
+	ASSERT_EQ(0, afc_connect(c2, variant->srv, k.port));
+	s2 = accept(k.l, NULL, NULL);
+	ASSERT_LE(0, s2);
+	close(c2); close(s2);
+	close_conn(&k);
+}
+
+/* ---- accept ---------------------------------------------------------------
+ * TCP: accept blocks until a connection arrives and reports the client's
+ * address; accept4 flags go on the new fd only (O_NONBLOCK of the listener
+ * is not inherited); unknown accept4 flags are EINVAL; an empty queue on a
+ * nonblocking listener is EAGAIN, and SO_RCVTIMEO bounds a blocking accept
+ * (EAGAIN); accept on a socket that does not listen is EINVAL; closing a
+ * listener resets the connections nobody accepted.
+ */
+TEST_F(stream, accept_blocks_until_connect)
+{
+	struct sockaddr_custom peer, cname;
+	socklen_t len = sizeof(peer), clen = sizeof(cname);
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), s;
+	struct later lt = { .ms = 200, .fd = CLI_SOCKET(0), .ip = variant->srv, .port = port };
+	long long t0 = now_ms();
+
+	later_start(&lt);
+	memset(&peer, 0xaa, sizeof(peer));
+	s = accept(l, (void *)&peer, &len);
+	ASSERT_LE(0, s) TH_LOG("accept: %s", strerror(errno));
+	ASSERT_LE(150, now_ms() - t0);
+	later_join(&lt);
+	ASSERT_EQ(0, lt.ret) TH_LOG("connect: %s", strerror(lt.err));
+	ASSERT_EQ(sizeof(peer), len);
+	ASSERT_EQ(afc_tfamily(), peer.scu_family);
+	ASSERT_EQ(0, getsockname(lt.fd, (void *)&cname, &clen));
+	ASSERT_EQ(cname.scu_addr, peer.scu_addr);
+	ASSERT_EQ(cname.scu_port, peer.scu_port);
+	ASSERT_EQ(afc_addr(variant->cli, 0).scu_addr, peer.scu_addr);
+	close(s); close(lt.fd); close(l);
+}
+
+TEST_F(stream, accept4_flags_apply_to_new_fd)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c[3], s;
+
+	for (int i = 0; i < 3; i++) {
+		c[i] = CLI_SOCKET(0);
+		ASSERT_EQ(0, afc_connect(c[i], variant->srv, port));
+	}
+	s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	ASSERT_LE(0, s) TH_LOG("accept4: %s", strerror(errno));
+	ASSERT_TRUE(fcntl(s, F_GETFL) & O_NONBLOCK);
+	ASSERT_TRUE(fcntl(s, F_GETFD) & FD_CLOEXEC);
+	close(s);
+	/* A nonblocking listener does not make accepted sockets nonblocking. */
+	ASSERT_EQ(0, fcntl(l, F_SETFL, fcntl(l, F_GETFL) | O_NONBLOCK));
+	s = accept4(l, NULL, NULL, 0);
+	ASSERT_LE(0, s) TH_LOG("accept4: %s", strerror(errno));
+	ASSERT_FALSE(fcntl(s, F_GETFL) & O_NONBLOCK);
+	ASSERT_FALSE(fcntl(s, F_GETFD) & FD_CLOEXEC);
+	close(s);
+	EXPECT_ERRNO(EINVAL, accept4(l, NULL, NULL, 0x1));
+	/* The bad call consumed nothing. */
+	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_LE(0, s);
+	ASSERT_FALSE(fcntl(s, F_GETFL) & O_NONBLOCK);
+	ASSERT_TRUE(fcntl(s, F_GETFD) & FD_CLOEXEC);
+	close(s);
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	close(l);
+}
+
+TEST_F(stream, accept_empty_queue_eagain)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port);
+	struct timeval tv = { .tv_usec = 200000 };
+	long long t0;
+
+	ASSERT_EQ(0, fcntl(l, F_SETFL, O_NONBLOCK));
+	EXPECT_ERRNO(EAGAIN, accept(l, NULL, NULL));
+	EXPECT_ERRNO(EAGAIN, accept4(l, NULL, NULL, SOCK_CLOEXEC));
+	ASSERT_EQ(0, fcntl(l, F_SETFL, 0));
+	ASSERT_EQ(0, setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	t0 = now_ms();
+	EXPECT_ERRNO(EAGAIN, accept(l, NULL, NULL));
+	ASSERT_LE(150, now_ms() - t0);
+	ASSERT_GT(5000, now_ms() - t0);
+	close(l);
+}
+
+TEST_F(stream, accept_on_non_listener_einval)
+{
+	struct conn k;
+	int fresh = afc_tsocket(), bound = afc_tsocket();
+
+	ASSERT_EQ(0, afc_bind(bound, variant->srv, 0));
+	EXPECT_ERRNO(EINVAL, accept(fresh, NULL, NULL));
+	EXPECT_ERRNO(EINVAL, accept(bound, NULL, NULL));
+	mk_conn(_metadata, self, variant, &k);
+	EXPECT_ERRNO(EINVAL, accept(k.c, NULL, NULL));
+	EXPECT_ERRNO(EINVAL, accept(k.s, NULL, NULL));
+	close_conn(&k); close(fresh); close(bound);
+}
+
+TEST_F(stream, close_listener_resets_unaccepted)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(0);
+	char b;
+
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port));
+	ASSERT_EQ(0, close(l));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP, poll_until(c, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP, 3000));
+	EXPECT_ERRNO(ECONNRESET, recv(c, &b, 1, 0));
+	ASSERT_EQ(0, recv(c, &b, 1, 0));
+	/* Nobody listens any more. */
+	int c2 = CLI_SOCKET(0);
+	EXPECT_ERRNO(ECONNREFUSED, afc_connect(c2, variant->srv, port));
+	close(c); close(c2);
+}
+
+/* ---- connect --------------------------------------------------------------
+ * TCP: connect binds the client to an ephemeral port on its address;
+ * getsockname/getpeername are mirror images on the two ends; getpeername
+ * is ENOTCONN on unconnected and listening sockets; a nonblocking connect
+ * is EINPROGRESS, then POLLOUT with SO_ERROR 0; the first connect() after
+ * that completion returns 0, later ones EISCONN; nobody listening is
+ * ECONNREFUSED (the socket may connect again), nonblocking: SO_ERROR
+ * ECONNREFUSED (read once, then 0) with
+ * POLLIN|POLLOUT|POLLRDHUP|POLLERR|POLLHUP (POLLERR goes once read).
+ */
+TEST_F(stream, connect_and_names)
+{
+	struct sockaddr_custom cl, cp, sl, sp;
+	socklen_t len = sizeof(cl);
+	struct conn k;
+	int fresh = afc_tsocket();
+
+	EXPECT_ERRNO(ENOTCONN, getpeername(fresh, (void *)&cp, &len));
+	mk_conn(_metadata, self, variant, &k);
+	EXPECT_ERRNO(ENOTCONN, getpeername(k.l, (void *)&cp, &len));
+	ASSERT_EQ(0, getsockname(k.c, (void *)&cl, &len));
+	ASSERT_EQ(0, getpeername(k.c, (void *)&cp, &len));
+	ASSERT_EQ(0, getsockname(k.s, (void *)&sl, &len));
+	ASSERT_EQ(0, getpeername(k.s, (void *)&sp, &len));
+	ASSERT_EQ(sizeof(cl), len);
+	ASSERT_EQ(afc_addr(variant->cli, 0).scu_addr, cl.scu_addr);
+	ASSERT_LE(32768, ntohs(cl.scu_port));
+	ASSERT_GE(60999, ntohs(cl.scu_port));
+	ASSERT_EQ(afc_addr(variant->srv, 0).scu_addr, cp.scu_addr);
+	ASSERT_EQ(k.port, ntohs(cp.scu_port));
+	ASSERT_EQ(0, memcmp(&sl, &cp, sizeof(sl)));
+	ASSERT_EQ(0, memcmp(&sp, &cl, sizeof(sp)));
+	ASSERT_EQ(afc_tfamily(), sp.scu_family);
+	close_conn(&k); close(fresh);
+}
+
+TEST_F(stream, connect_bound_client_keeps_its_port)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(0), s;
+
+	ASSERT_EQ(0, afc_bind(c, variant->cli, 40123));
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port));
+	s = accept(l, NULL, NULL);
+	ASSERT_EQ(40123, afc_port(c, 0));
+	ASSERT_EQ(40123, afc_port(s, 1));
+	close(s); close(c); close(l);
+}
+
+TEST_F(stream, connect_nonblocking_einprogress)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(SOCK_NONBLOCK), s;
+
+	EXPECT_ERRNO(EINPROGRESS, afc_connect(c, variant->srv, port));
+	ASSERT_EQ(POLLOUT, poll_until(c, POLLOUT, 3000));
+	ASSERT_EQ(0, afc_getint(c, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port)) TH_LOG("first connect after completion: %s", strerror(errno));
+	EXPECT_ERRNO(EISCONN, afc_connect(c, variant->srv, port));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(afc_port(c, 0), afc_port(s, 1));
+	close(s); close(c); close(l);
+}
+
+TEST_F(stream, connect_twice_eisconn)
+{
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	EXPECT_ERRNO(EISCONN, afc_connect(k.c, variant->srv, k.port));
+	EXPECT_ERRNO(EISCONN, afc_connect(k.c, variant->srv, k.port + 1));
+	EXPECT_ERRNO(EISCONN, afc_connect(k.s, variant->cli, afc_port(k.s, 1)));
+	close_conn(&k);
+}
+
+TEST_F(stream, connect_refused)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(0), s;
+
+	ASSERT_EQ(0, close(l));		/* the port is closed now */
+	EXPECT_ERRNO(ECONNREFUSED, afc_connect(c, variant->srv, port));
+	EXPECT_ERRNO(ECONNREFUSED, afc_connect(c, variant->srv, port));
+	ASSERT_EQ(0, afc_getint(c, SOL_SOCKET, SO_ERROR));
+	EXPECT_ERRNO(ENOTCONN, getpeername(c, (void *)&(struct sockaddr_custom){0}, &(socklen_t){16}));
+	/* The same socket connects once someone listens. */
+	l = mk_listener(_metadata, variant->srv, &port);
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port)) TH_LOG("%s", strerror(errno));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	close(s); close(c); close(l);
+}
+
+TEST_F(stream, connect_refused_nonblocking)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(SOCK_NONBLOCK);
+	char b;
+
+	close(l);
+	EXPECT_ERRNO(EINPROGRESS, afc_connect(c, variant->srv, port));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP,
+		  poll_until(c, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP, 3000));
+	ASSERT_EQ(ECONNREFUSED, afc_getint(c, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(0, afc_getint(c, SOL_SOCKET, SO_ERROR));	/* read clears it */
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP, poll_until(c, -1, 0));
+	/* The refused socket reads end of stream, like a reset one. */
+	ASSERT_EQ(0, recv(c, &b, 1, 0));
+	close(c);
+}
+
+/* ---- send and receive -----------------------------------------------------
+ * TCP: send/write on a socket that is not connected (fresh or listening)
+ * is EPIPE, with SIGPIPE unless MSG_NOSIGNAL; recv there is ENOTCONN.
+ * sendto's address is ignored on a connected socket, recvmsg leaves
+ * msg_namelen 0; MSG_DONTWAIT/O_NONBLOCK on an empty queue is EAGAIN;
+ * MSG_PEEK leaves the bytes; MSG_WAITALL collects the full length over
+ * several segments (or less at end of stream); recv is 0 at end of stream,
+ * again and again; writing after the peer closed succeeds until the peer's
+ * RST arrives, then EPIPE + SIGPIPE (none with MSG_NOSIGNAL).
+ */
+TEST_F(stream, send_recv_unconnected)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), fd = afc_tsocket();
+	char b = 'x';
+
+	catch_sigpipe();
+	EXPECT_ERRNO(EPIPE, send(fd, &b, 1, 0));
+	ASSERT_EQ(1, sigpipes);
+	EXPECT_ERRNO(EPIPE, write(fd, &b, 1));
+	ASSERT_EQ(2, sigpipes);
+	EXPECT_ERRNO(EPIPE, send(fd, &b, 1, NOSIG));
+	ASSERT_EQ(2, sigpipes);
+	EXPECT_ERRNO(EPIPE, send(l, &b, 1, NOSIG));
+	ASSERT_EQ(2, sigpipes);
+	EXPECT_ERRNO(ENOTCONN, recv(fd, &b, 1, 0));
+	EXPECT_ERRNO(ENOTCONN, recv(fd, &b, 1, MSG_DONTWAIT));
+	EXPECT_ERRNO(ENOTCONN, read(fd, &b, 1));
+	EXPECT_ERRNO(ENOTCONN, recv(l, &b, 1, 0));
+	close(fd); close(l);
+}
+
+TEST_F(stream, sendmsg_recvmsg_roundtrip)
+{
+	char a[] = "hello, ", bb[] = "stream ", cc[] = "world", out[32] = {0}, out2[32] = {0};
+	struct iovec iov[3] = { { a, 7 }, { bb, 7 }, { cc, 5 } };
+	struct iovec riov[2] = { { out, 10 }, { out2, 20 } };
+	struct sockaddr_custom from;
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
+	struct msghdr r = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = riov, .msg_iovlen = 2 };
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	for (int dir = 0; dir < 2; dir++) {
+		int tx = dir ? k.s : k.c, rx = dir ? k.c : k.s;
+
+		ASSERT_EQ(19, sendmsg(tx, &m, 0));
+		ASSERT_EQ(19, inq_until(rx, 19, 3000));
+		r.msg_namelen = sizeof(from);
+		r.msg_flags = -1;
+		ASSERT_EQ(19, recvmsg(rx, &r, 0));
+		ASSERT_EQ(0, r.msg_namelen);
+		ASSERT_EQ(0, r.msg_flags);
+		ASSERT_EQ(0, memcmp(out, "hello, str", 10));
+		ASSERT_EQ(0, memcmp(out2, "eam world", 9));
+	}
+	/* sendto ignores the address on a connected stream socket. */
+	struct sockaddr_custom bogus = afc_addr("10.99.99.99", 9);
+	ASSERT_EQ(3, sendto(k.c, "abc", 3, 0, (void *)&bogus, sizeof(bogus)));
+	ASSERT_EQ(3, recv(k.s, out, sizeof(out), 0));
+	ASSERT_EQ(0, memcmp(out, "abc", 3));
+	/* write/read work as send/recv. */
+	ASSERT_EQ(4, write(k.s, "wxyz", 4));
+	ASSERT_EQ(4, recv(k.c, out, 4, MSG_WAITALL));
+	ASSERT_EQ(0, memcmp(out, "wxyz", 4));
+	close_conn(&k);
+}
+
+TEST_F(stream, recv_empty_eagain)
+{
+	struct conn k;
+	char b;
+
+	mk_conn(_metadata, self, variant, &k);
+	EXPECT_ERRNO(EAGAIN, recv(k.c, &b, 1, MSG_DONTWAIT));
+	EXPECT_ERRNO(EAGAIN, recv(k.s, &b, 1, MSG_DONTWAIT | MSG_PEEK));
+	ASSERT_EQ(0, fcntl(k.s, F_SETFL, O_NONBLOCK));
+	EXPECT_ERRNO(EAGAIN, recv(k.s, &b, 1, 0));
+	EXPECT_ERRNO(EAGAIN, read(k.s, &b, 1));
+	/* Zero-length recv on an empty connected socket: 0 with DONTWAIT? TCP: EAGAIN. */
+	EXPECT_ERRNO(EAGAIN, recv(k.s, &b, 0, 0));
+	close_conn(&k);
+}
+
+TEST_F(stream, recv_peek_then_read)
+{
+	struct conn k;
+	char p[32] = {0}, q[32] = {0};
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(11, send(k.c, "hello world", 11, 0));
+	ASSERT_EQ(11, inq_until(k.s, 11, 3000));
+	ASSERT_EQ(5, recv(k.s, p, 5, MSG_PEEK));
+	ASSERT_EQ(0, memcmp(p, "hello", 5));
+	ASSERT_EQ(11, recv(k.s, p, sizeof(p), MSG_PEEK));
+	ASSERT_EQ(11, inq_until(k.s, 11, 0));
+	ASSERT_EQ(11, recv(k.s, q, sizeof(q), 0));
+	ASSERT_EQ(0, memcmp(p, q, 11));
+	ASSERT_EQ(0, inq_until(k.s, 0, 0));
+	close_conn(&k);
+}
+
+TEST_F(stream, recv_waitall)
+{
+	static char big[200000], got[200000];
+	struct conn k;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 251);
+	mk_conn(_metadata, self, variant, &k);
+	/* Four sends 100 ms apart; one recv collects them all. */
+	struct later lt = { .ms = 100, .fd = k.c, .buf = big, .len = sizeof(big), .chunks = 4 };
+	later_start(&lt);
+	ASSERT_EQ(sizeof(got), recv(k.s, got, sizeof(got), MSG_WAITALL));
+	later_join(&lt);
+	ASSERT_EQ(sizeof(big), lt.ret);
+	ASSERT_EQ(0, memcmp(big, got, sizeof(got)));
+	/* End of stream cuts MSG_WAITALL short. */
+	ASSERT_EQ(3, send(k.c, "end", 3, 0));
+	ASSERT_EQ(0, shutdown(k.c, SHUT_WR));
+	ASSERT_EQ(3, recv(k.s, got, 100, MSG_WAITALL));
+	ASSERT_EQ(0, recv(k.s, got, 100, MSG_WAITALL));
+	close_conn(&k);
+}
+
+TEST_F(stream, recv_zero_at_end_of_stream)
+{
+	struct conn k;
+	char b[8];
+
+	mk_conn(_metadata, self, variant, &k);
+	/* After shutdown(SHUT_WR): data first, then 0, then 0 again. */
+	ASSERT_EQ(2, send(k.c, "hi", 2, 0));
+	ASSERT_EQ(0, shutdown(k.c, SHUT_WR));
+	ASSERT_EQ(2, recv(k.s, b, sizeof(b), MSG_WAITALL));
+	ASSERT_EQ(0, recv(k.s, b, sizeof(b), 0));
+	ASSERT_EQ(0, recv(k.s, b, sizeof(b), MSG_DONTWAIT));
+	ASSERT_EQ(0, read(k.s, b, sizeof(b)));
+	/* After close(). */
+	ASSERT_EQ(2, send(k.s, "yo", 2, 0));
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	ASSERT_EQ(2, recv(k.c, b, sizeof(b), MSG_WAITALL));
+	ASSERT_EQ(0, recv(k.c, b, sizeof(b), 0));
+	ASSERT_EQ(0, recv(k.c, b, sizeof(b), 0));
+	close_conn(&k);
+}
+
+TEST_F(stream, write_after_peer_close_epipe_sigpipe)
+{
+	struct conn k;
+	int ok = 0, i;
+	ssize_t n;
+
+	catch_sigpipe();
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP, poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP, 3000));
+	/* Writes succeed until the peer's RST arrives, then EPIPE. */
+	for (i = 0; i < 200; i++) {
+		n = send(k.c, "x", 1, 0);
+		if (n < 0)
+			break;
+		ASSERT_EQ(1, n);
+		ok++;
+		usleep(10000);
+	}
+	ASSERT_EQ(-1, n) TH_LOG("%d writes after the peer closed all succeeded", ok);
+	ASSERT_EQ(EPIPE, errno) TH_LOG("expected EPIPE, got %s", strerror(errno));
+	ASSERT_LE(1, ok);		/* TCP: the first write is accepted */
+	ASSERT_EQ(1, sigpipes);
+	EXPECT_ERRNO(EPIPE, send(k.c, "x", 1, 0));
+	ASSERT_EQ(2, sigpipes);
+	EXPECT_ERRNO(EPIPE, write(k.c, "x", 1));
+	ASSERT_EQ(3, sigpipes);
+	EXPECT_ERRNO(EPIPE, send(k.c, "x", 1, NOSIG));
+	ASSERT_EQ(3, sigpipes);
+	close_conn(&k);
+}
+
+/* ---- shutdown -------------------------------------------------------------
+ * TCP: SHUT_WR sends end of stream (peer recv 0), later sends are EPIPE,
+ * and the other direction keeps working; SHUT_RD makes recv return 0
+ * without waiting, the write direction keeps working; SHUT_RDWR does both
+ * and makes poll report POLLHUP; a bad `how` is EINVAL (checked first);
+ * an unconnected socket is ENOTCONN.
+ */
+TEST_F(stream, shutdown_wr_half_close_both_directions)
+{
+	struct conn k;
+	char b[16];
+
+	catch_sigpipe();
+	mk_conn(_metadata, self, variant, &k);
+	for (int dir = 0; dir < 2; dir++) {
+		int a = dir ? k.s : k.c, p = dir ? k.c : k.s;
+
+		ASSERT_EQ(0, shutdown(a, SHUT_WR));
+		ASSERT_EQ(0, recv(p, b, sizeof(b), 0));
+		EXPECT_ERRNO(EPIPE, send(a, "x", 1, NOSIG));
+		ASSERT_EQ(0, sigpipes);
+		/* The other direction still flows, several times. */
+		for (int i = 0; i < 3; i++) {
+			ASSERT_EQ(5, send(p, "data!", 5, 0)) TH_LOG("%s", strerror(errno));
+			ASSERT_EQ(5, recv(a, b, 5, MSG_WAITALL));
+			ASSERT_EQ(0, memcmp(b, "data!", 5));
+		}
+		/* Shutting down the same direction again is fine. */
+		ASSERT_EQ(0, shutdown(a, SHUT_WR));
+		if (dir == 0) {
+			close_conn(&k);
+			mk_conn(_metadata, self, variant, &k);
+		}
+	}
+	close_conn(&k);
+}
+
+TEST_F(stream, shutdown_rd)
+{
+	struct conn k;
+	char b[16];
+	long long t0;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, shutdown(k.c, SHUT_RD));
+	t0 = now_ms();
+	ASSERT_EQ(0, recv(k.c, b, sizeof(b), 0));	/* does not block */
+	ASSERT_GT(1000, now_ms() - t0);
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP, poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP, 0));
+	/* Writing still works. */
+	ASSERT_EQ(4, send(k.c, "ping", 4, 0));
+	ASSERT_EQ(4, recv(k.s, b, 4, MSG_WAITALL));
+	/* The peer is not told: its own sends still succeed. */
+	ASSERT_EQ(4, send(k.s, "pong", 4, NOSIG));
+	ASSERT_EQ(POLLOUT, poll_until(k.s, POLLOUT, 200));
+	close_conn(&k);
+}
+
+TEST_F(stream, shutdown_rdwr)
+{
+	struct conn k;
+	char b[16];
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, shutdown(k.c, SHUT_RDWR));
+	ASSERT_EQ(0, recv(k.c, b, sizeof(b), 0));
+	EXPECT_ERRNO(EPIPE, send(k.c, "x", 1, NOSIG));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP, poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP, 0));
+	/* The peer sees end of stream. */
+	ASSERT_EQ(0, recv(k.s, b, sizeof(b), 0));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP, poll_until(k.s, POLLIN | POLLOUT | POLLRDHUP, 0));
+	close_conn(&k);
+}
+
+TEST_F(stream, shutdown_errors)
+{
+	int fd = afc_tsocket(), bound = afc_tsocket();
+	struct conn k;
+
+	ASSERT_EQ(0, afc_bind(bound, variant->srv, 0));
+	EXPECT_ERRNO(ENOTCONN, shutdown(fd, SHUT_RD));
+	EXPECT_ERRNO(ENOTCONN, shutdown(fd, SHUT_WR));
+	EXPECT_ERRNO(ENOTCONN, shutdown(fd, SHUT_RDWR));
+	EXPECT_ERRNO(ENOTCONN, shutdown(bound, SHUT_RDWR));
+	EXPECT_ERRNO(EINVAL, shutdown(fd, 3));
+	EXPECT_ERRNO(EINVAL, shutdown(fd, -1));
+	mk_conn(_metadata, self, variant, &k);
+	EXPECT_ERRNO(EINVAL, shutdown(k.c, 3));
+	EXPECT_ERRNO(EINVAL, shutdown(k.c, 42));
+	/* The failed calls changed nothing. */
+	ASSERT_EQ(2, send(k.c, "ok", 2, 0));
+	ASSERT_EQ(POLLOUT | POLLIN, poll_until(k.s, POLLOUT | POLLIN, 3000));
+	close_conn(&k); close(fd); close(bound);
+}
+
+/* ---- poll and epoll -------------------------------------------------------
+ * TCP: a fresh socket polls POLLOUT|POLLHUP; connected: POLLOUT; data
+ * adds POLLIN; the peer's FIN adds POLLIN|POLLRDHUP; both directions shut
+ * add POLLHUP; an RST gives POLLERR|POLLHUP|POLLIN|POLLRDHUP|POLLOUT; a
+ * listener is POLLIN with a pending connection, 0 without.
+ */
+TEST_F(stream, poll_fresh_socket)
+{
+	int fd = afc_tsocket();
+
+	ASSERT_EQ(POLLOUT | POLLHUP, poll_until(fd, POLLOUT | POLLHUP, 0));
+	close(fd);
+}
+
+TEST_F(stream, poll_connection_lifecycle)
+{
+	struct conn k;
+	char b[8];
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(POLLOUT, poll_until(k.c, POLLOUT, 0));
+	ASSERT_EQ(POLLOUT, poll_until(k.s, POLLOUT, 0));
+	ASSERT_EQ(3, send(k.c, "abc", 3, 0));
+	ASSERT_EQ(POLLIN | POLLOUT, poll_until(k.s, POLLIN | POLLOUT, 3000));
+	ASSERT_EQ(3, recv(k.s, b, 3, MSG_WAITALL));
+	ASSERT_EQ(POLLOUT, poll_until(k.s, POLLOUT, 0));
+	/* Peer SHUT_WR: POLLIN|POLLRDHUP (end of stream is readable). */
+	ASSERT_EQ(0, shutdown(k.c, SHUT_WR));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP, poll_until(k.s, POLLIN | POLLOUT | POLLRDHUP, 3000));
+	ASSERT_EQ(POLLOUT, poll_until(k.c, POLLOUT, 0));
+	/* Both directions shut: POLLHUP on both ends. */
+	ASSERT_EQ(0, shutdown(k.s, SHUT_WR));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP,
+		  poll_until(k.s, POLLIN | POLLOUT | POLLRDHUP | POLLHUP, 3000));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP,
+		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP, 3000));
+	close_conn(&k);
+}
+
+TEST_F(stream, poll_peer_closed)
+{
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP, poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP, 3000));
+	/* Our write draws the closed peer's RST. */
+	ASSERT_EQ(1, send(k.c, "x", 1, NOSIG));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
+		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
+	ASSERT_EQ(EPIPE, afc_getint(k.c, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP, poll_until(k.c, -1, 0));
+	close_conn(&k);
+}
+
+TEST_F(stream, poll_rst_is_pollerr)
+{
+	struct conn k;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
+		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
+	close_conn(&k);
+}
+
+TEST_F(stream, poll_listener)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(0), s;
+	struct pollfd p = { .fd = l, .events = EV_ALL };
+
+	ASSERT_EQ(0, poll(&p, 1, 100));
+	ASSERT_EQ(0, p.revents);
+	/* A blocking poll wakes up when a connection arrives. */
+	struct later lt = { .ms = 100, .fd = c, .ip = variant->srv, .port = port };
+	later_start(&lt);
+	ASSERT_EQ(1, poll(&p, 1, 5000));
+	ASSERT_EQ(POLLIN, p.revents);
+	later_join(&lt);
+	ASSERT_EQ(0, lt.ret);
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, poll_until(l, 0, 0));
+	close(s); close(c); close(l);
+}
+
+TEST_F(stream, epoll_events)
+{
+	struct epoll_event ev, got[4];
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(0), s, ep;
+	char b[8];
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = l };
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev));
+	ASSERT_EQ(0, epoll_wait(ep, got, 4, 50));
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port));
+	ASSERT_EQ(1, epoll_wait(ep, got, 4, 3000));
+	ASSERT_EQ(EPOLLIN, got[0].events);
+	ASSERT_EQ(l, got[0].data.fd);
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, epoll_wait(ep, got, 4, 0));
+	/* Edge-triggered on the accepted socket: one event per arrival. */
+	ev = (struct epoll_event){ .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = s };
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+	ASSERT_EQ(1, epoll_wait(ep, got, 4, 1000));
+	ASSERT_EQ(EPOLLOUT, got[0].events);
+	ASSERT_EQ(0, epoll_wait(ep, got, 4, 50));
+	ASSERT_EQ(2, send(c, "hi", 2, 0));
+	ASSERT_EQ(1, epoll_wait(ep, got, 4, 3000));
+	ASSERT_EQ(EPOLLIN | EPOLLOUT, got[0].events);
+	ASSERT_EQ(0, epoll_wait(ep, got, 4, 50));	/* no new edge */
+	ASSERT_EQ(2, recv(s, b, sizeof(b), 0));
+	ASSERT_EQ(0, shutdown(c, SHUT_WR));
+	ASSERT_EQ(1, epoll_wait(ep, got, 4, 3000));
+	ASSERT_EQ(EPOLLIN | EPOLLOUT | EPOLLRDHUP, got[0].events);
+	close(ep); close(s); close(c); close(l);
+}
+
+/* ---- ioctl ----------------------------------------------------------------
+ * TCP: SIOCINQ (= FIONREAD) is the unread byte count, SIOCOUTQ
+ * (= TIOCOUTQ) the bytes not yet acknowledged; both are EINVAL on a
+ * listener; an unknown request is ENOTTY.
+ */
+TEST_F(stream, ioctl_inq_outq)
+{
+	struct conn k;
+	int v = -1;
+	long filled;
+	char buf[4096];
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, ioctl(k.s, SIOCINQ, &v));
+	ASSERT_EQ(0, v);
+	ASSERT_EQ(0, ioctl(k.c, SIOCOUTQ, &v));
+	ASSERT_EQ(0, v);
+	ASSERT_EQ(100, send(k.c, buf, 100, 0));
+	ASSERT_EQ(100, inq_until(k.s, 100, 3000));
+	ASSERT_EQ(0, ioctl(k.s, FIONREAD, &v));
+	ASSERT_EQ(100, v);
+	ASSERT_EQ(40, recv(k.s, buf, 40, 0));
+	ASSERT_EQ(0, ioctl(k.s, SIOCINQ, &v));
+	ASSERT_EQ(60, v);
+	ASSERT_EQ(60, recv(k.s, buf, sizeof(buf), 0));
+	/* A reader that does not read: unacknowledged bytes pile up. */
+	ASSERT_EQ(0, afc_setint(k.s, SOL_SOCKET, SO_RCVBUF, 16384));
+	filled = fill(k.c);
+	ASSERT_LT(0, filled);
+	usleep(100000);
+	ASSERT_EQ(0, ioctl(k.c, TIOCOUTQ, &v));
+	ASSERT_LT(0, v);
+	ASSERT_GE(filled, v);
+	ASSERT_EQ(0, ioctl(k.s, SIOCINQ, &v));
+	ASSERT_LT(0, v);
+	/* Drain: everything sent arrives, SIOCOUTQ falls back to 0. */
+	long got = 0;
+	while (got < filled) {
+		ssize_t n = recv(k.s, buf, sizeof(buf), 0);
+		ASSERT_LT(0, n);
+		got += n;
+	}
+	ASSERT_EQ(filled, got);
+	long long end = now_ms() + 3000;
+	do {
+		ASSERT_EQ(0, ioctl(k.c, SIOCOUTQ, &v));
+	} while (v && now_ms() < end && !usleep(5000));
+	ASSERT_EQ(0, v);
+	close_conn(&k);
+}
+
+TEST_F(stream, ioctl_errors)
+{
+	int port = 0, l = mk_listener(_metadata, variant->srv, &port), fd = afc_tsocket(), v;
+
+	EXPECT_ERRNO(EINVAL, ioctl(l, SIOCINQ, &v));
+	EXPECT_ERRNO(EINVAL, ioctl(l, SIOCOUTQ, &v));
+	v = -1;
+	ASSERT_EQ(0, ioctl(fd, SIOCINQ, &v));	/* unconnected: 0 */
+	ASSERT_EQ(0, v);
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, 0x5aa5, &v));
+	close(fd); close(l);
+}
+
+/* ---- socket options -------------------------------------------------------
+ * TCP: SO_RCVBUF/SO_SNDBUF read back doubled; SO_RCVLOWAT makes poll and
+ * recv wait for that many bytes; SO_REUSEADDR lets a restarted server
+ * bind the port of its still-open connections (EADDRINUSE without it);
+ * SO_LINGER {1, 0} makes close() send RST (peer: ECONNRESET); SO_RCVTIMEO
+ * and SO_SNDTIMEO end blocked calls with EAGAIN; the protocol options read
+ * back what was set, have TCP's defaults, and reject out-of-range values
+ * with EINVAL.
+ */
+TEST_F(stream, so_buffers_doubled)
+{
+	struct conn k;
+	int fd = afc_tsocket();
+
+	ASSERT_EQ(0, afc_setint(fd, SOL_SOCKET, SO_RCVBUF, 32768));
+	ASSERT_EQ(65536, afc_getint(fd, SOL_SOCKET, SO_RCVBUF));
+	ASSERT_EQ(0, afc_setint(fd, SOL_SOCKET, SO_SNDBUF, 24576));
+	ASSERT_EQ(49152, afc_getint(fd, SOL_SOCKET, SO_SNDBUF));
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_LT(0, afc_getint(k.s, SOL_SOCKET, SO_RCVBUF));
+	ASSERT_EQ(0, afc_setint(k.s, SOL_SOCKET, SO_RCVBUF, 40000));
+	ASSERT_EQ(80000, afc_getint(k.s, SOL_SOCKET, SO_RCVBUF));
+	ASSERT_EQ(0, afc_setint(k.c, SOL_SOCKET, SO_SNDBUF, 40000));
+	ASSERT_EQ(80000, afc_getint(k.c, SOL_SOCKET, SO_SNDBUF));
+	EXPECT_ERRNO(EINVAL, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, "ab", 2));
+	close_conn(&k); close(fd);
+}
+
+TEST_F(stream, so_rcvlowat)
+{
+	struct conn k;
+	char b[64];
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(1, afc_getint(k.s, SOL_SOCKET, SO_RCVLOWAT));
+	ASSERT_EQ(0, afc_setint(k.s, SOL_SOCKET, SO_RCVLOWAT, 10));
+	ASSERT_EQ(10, afc_getint(k.s, SOL_SOCKET, SO_RCVLOWAT));
+	ASSERT_EQ(5, send(k.c, "12345", 5, 0));
+	ASSERT_EQ(5, inq_until(k.s, 5, 3000));
+	ASSERT_EQ(POLLOUT, poll_until(k.s, POLLOUT, 100));	/* 5 < 10: not readable */
+	/*
+	 * A blocking recv waits for more.  (TCP wakes the reader only when the
+	 * bytes still queued reach the mark, so the second send alone is >= 10.)
+	 */
+	struct later lt = { .ms = 200, .fd = k.c, .buf = "67890abcdefg", .len = 12 };
+	long long t0 = now_ms();
+	later_start(&lt);
+	ASSERT_EQ(17, recv(k.s, b, sizeof(b), 0));
+	ASSERT_LE(150, now_ms() - t0);
+	later_join(&lt);
+	ASSERT_EQ(0, memcmp(b, "1234567890abcdefg", 17));
+	/* At the mark poll says readable. */
+	ASSERT_EQ(10, send(k.c, "0123456789", 10, 0));
+	ASSERT_EQ(POLLIN | POLLOUT, poll_until(k.s, POLLIN | POLLOUT, 3000));
+	ASSERT_EQ(10, recv(k.s, b, sizeof(b), 0));
+	/* A nonblocking recv returns what there is. */
+	ASSERT_EQ(3, send(k.c, "xyz", 3, 0));
+	ASSERT_EQ(3, inq_until(k.s, 3, 3000));
+	ASSERT_EQ(3, recv(k.s, b, sizeof(b), MSG_DONTWAIT));
+	close_conn(&k);
+}
+
+TEST_F(stream, so_reuseaddr_server_restart)
+{
+	int port = 0, l = afc_tsocket(), l2 = afc_tsocket(), l3 = afc_tsocket(), c = CLI_SOCKET(0), s;
+
+	ASSERT_EQ(0, afc_getint(l, SOL_SOCKET, SO_REUSEADDR));
+	ASSERT_EQ(0, afc_setint(l, SOL_SOCKET, SO_REUSEADDR, 1));
+	ASSERT_EQ(1, afc_getint(l, SOL_SOCKET, SO_REUSEADDR));
+	ASSERT_EQ(0, afc_bind(l, variant->srv, 0));
+	ASSERT_EQ(0, listen(l, 4));
+	port = afc_port(l, 0);
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(1, afc_getint(s, SOL_SOCKET, SO_REUSEADDR));	/* inherited */
+	ASSERT_EQ(0, close(l));
+	/* The accepted connection still holds the port. */
+	EXPECT_ERRNO(EADDRINUSE, afc_bind(l2, variant->srv, port));
+	ASSERT_EQ(0, afc_setint(l3, SOL_SOCKET, SO_REUSEADDR, 1));
+	ASSERT_EQ(0, afc_bind(l3, variant->srv, port)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, listen(l3, 4));
+	/* The old connection still works. */
+	ASSERT_EQ(2, send(c, "ok", 2, 0));
+	ASSERT_EQ(POLLIN | POLLOUT, poll_until(s, POLLIN | POLLOUT, 3000));
+	ASSERT_EQ(0, afc_setint(l3, SOL_SOCKET, SO_REUSEADDR, 0));
+	ASSERT_EQ(0, afc_getint(l3, SOL_SOCKET, SO_REUSEADDR));
+	close(s); close(c); close(l2); close(l3);
+}
+
+TEST_F(stream, so_flags_get_set)
+{
+	struct linger lg = { 7, 7 };
+	socklen_t len = sizeof(lg);
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(SOCK_STREAM, afc_getint(k.c, SOL_SOCKET, SO_TYPE));
+	ASSERT_EQ(afc_tfamily(), afc_getint(k.c, SOL_SOCKET, SO_DOMAIN));
+	ASSERT_EQ(0, afc_getint(k.c, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(0, afc_getint(k.c, SOL_SOCKET, SO_KEEPALIVE));
+	ASSERT_EQ(0, afc_setint(k.c, SOL_SOCKET, SO_KEEPALIVE, 1));
+	ASSERT_EQ(1, afc_getint(k.c, SOL_SOCKET, SO_KEEPALIVE));
+	ASSERT_EQ(0, afc_setint(k.c, SOL_SOCKET, SO_KEEPALIVE, 0));
+	ASSERT_EQ(0, afc_getint(k.c, SOL_SOCKET, SO_KEEPALIVE));
+	ASSERT_EQ(0, getsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg, &len));
+	ASSERT_EQ(sizeof(lg), len);
+	ASSERT_EQ(0, lg.l_onoff);
+	ASSERT_EQ(0, lg.l_linger);
+	lg = (struct linger){ 1, 5 };
+	ASSERT_EQ(0, setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	lg = (struct linger){ 9, 9 };
+	ASSERT_EQ(0, getsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg, &len));
+	ASSERT_EQ(1, lg.l_onoff);
+	ASSERT_EQ(5, lg.l_linger);
+	EXPECT_ERRNO(EINVAL, setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg) - 1));
+	lg = (struct linger){ 0, 0 };
+	ASSERT_EQ(0, setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	EXPECT_ERRNO(ENOPROTOOPT, afc_setint(k.c, SOL_SOCKET, 9999, 1));
+	close_conn(&k);
+}
+
+TEST_F(stream, linger_zero_close_resets_peer)
+{
+	struct conn k;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char b;
+
+	catch_sigpipe();
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
+		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
+	EXPECT_ERRNO(ECONNRESET, recv(k.c, &b, 1, 0));
+	ASSERT_EQ(0, recv(k.c, &b, 1, 0));		/* the error is reported once */
+	EXPECT_ERRNO(EPIPE, send(k.c, &b, 1, 0));
+	ASSERT_EQ(1, sigpipes);
+	close_conn(&k);
+}
+
+TEST_F(stream, linger_zero_reset_seen_by_send)
+{
+	struct conn k;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	catch_sigpipe();
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
+		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
+	/* The pending ECONNRESET comes first (no SIGPIPE), then EPIPE. */
+	EXPECT_ERRNO(ECONNRESET, send(k.c, "x", 1, 0));
+	ASSERT_EQ(0, sigpipes);
+	EXPECT_ERRNO(EPIPE, send(k.c, "x", 1, 0));
+	ASSERT_EQ(1, sigpipes);
+	close_conn(&k);
+}
+
+TEST_F(stream, so_error_reads_and_clears)
+{
+	struct conn k;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000);
+	ASSERT_EQ(ECONNRESET, afc_getint(k.c, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(0, afc_getint(k.c, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP, poll_until(k.c, -1, 0));
+	close_conn(&k);
+}
+
+TEST_F(stream, so_rcvtimeo)
+{
+	struct timeval tv = { .tv_usec = 250000 }, got;
+	socklen_t len = sizeof(got);
+	struct conn k;
+	long long t0;
+	char b;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, setsockopt(k.c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	ASSERT_EQ(0, getsockopt(k.c, SOL_SOCKET, SO_RCVTIMEO, &got, &len));
+	ASSERT_EQ(0, got.tv_sec);
+	ASSERT_LE(248000, got.tv_usec);	/* jiffies rounding */
+	ASSERT_GE(252000, got.tv_usec);
+	t0 = now_ms();
+	EXPECT_ERRNO(EAGAIN, recv(k.c, &b, 1, 0));
+	ASSERT_LE(200, now_ms() - t0);
+	ASSERT_GT(3000, now_ms() - t0);
+	/* Data before the timeout is returned. */
+	struct later lt = { .ms = 50, .fd = k.s, .buf = "z", .len = 1 };
+	later_start(&lt);
+	ASSERT_EQ(1, recv(k.c, &b, 1, 0));
+	later_join(&lt);
+	close_conn(&k);
+}
+
+TEST_F(stream, so_sndtimeo)
+{
+	struct timeval tv = { .tv_usec = 250000 };
+	static char buf[65536];
+	struct conn k;
+	long long t0;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, afc_setint(k.s, SOL_SOCKET, SO_RCVBUF, 8192));
+	ASSERT_EQ(0, afc_setint(k.c, SOL_SOCKET, SO_SNDBUF, 8192));
+	ASSERT_EQ(0, setsockopt(k.c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)));
+	ASSERT_LT(0, fill(k.c));
+	usleep(100000);
+	fill(k.c);
+	t0 = now_ms();
+	EXPECT_ERRNO(EAGAIN, send(k.c, buf, sizeof(buf), NOSIG));
+	ASSERT_LE(200, now_ms() - t0);
+	ASSERT_GT(3000, now_ms() - t0);
+	close_conn(&k);
+}
+
+TEST_F(stream, proto_options)
+{
+	int lvl = afc_optlevel(), fd = afc_tsocket();
+	struct conn k;
+	static const struct { int opt, def, good, low, high; } o[] = {
+		{ AFC_KEEPIDLE, 7200, 30, 0, 32768 },
+		{ AFC_KEEPINTVL, 75, 10, 0, 32768 },
+		{ AFC_KEEPCNT, 9, 3, 0, 128 },
+		{ AFC_SYNCNT, 6, 1, 0, 128 },
+	};
+
+	ASSERT_EQ(0, afc_getint(fd, lvl, AFC_NODELAY));
+	ASSERT_EQ(0, afc_setint(fd, lvl, AFC_NODELAY, 1));
+	ASSERT_EQ(1, afc_getint(fd, lvl, AFC_NODELAY));
+	ASSERT_EQ(0, afc_setint(fd, lvl, AFC_NODELAY, 5));	/* any nonzero reads back 1 */
+	ASSERT_EQ(1, afc_getint(fd, lvl, AFC_NODELAY));
+	ASSERT_EQ(0, afc_setint(fd, lvl, AFC_NODELAY, 0));
+	ASSERT_EQ(0, afc_getint(fd, lvl, AFC_NODELAY));
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++) {
+		ASSERT_EQ(o[i].def, afc_getint(fd, lvl, o[i].opt)) TH_LOG("option %d default", o[i].opt);
+		ASSERT_EQ(0, afc_setint(fd, lvl, o[i].opt, o[i].good));
+		ASSERT_EQ(o[i].good, afc_getint(fd, lvl, o[i].opt));
+		ASSERT_EQ(0, afc_setint(fd, lvl, o[i].opt, o[i].high - 1));
+		ASSERT_EQ(o[i].high - 1, afc_getint(fd, lvl, o[i].opt));
+		EXPECT_ERRNO(EINVAL, afc_setint(fd, lvl, o[i].opt, o[i].low));
+		EXPECT_ERRNO(EINVAL, afc_setint(fd, lvl, o[i].opt, o[i].high));
+		EXPECT_ERRNO(EINVAL, afc_setint(fd, lvl, o[i].opt, -1));
+		EXPECT_ERRNO(EINVAL, setsockopt(fd, lvl, o[i].opt, "ab", 2));
+		ASSERT_EQ(o[i].high - 1, afc_getint(fd, lvl, o[i].opt));
+	}
+	EXPECT_ERRNO(ENOPROTOOPT, afc_setint(fd, lvl, 9999, 1));
+	ASSERT_EQ(-1000 - ENOPROTOOPT, afc_getint(fd, lvl, 9999));
+	/* On a connection, and NODELAY still moves data. */
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, afc_setint(k.c, lvl, AFC_NODELAY, 1));
+	ASSERT_EQ(0, afc_setint(k.c, lvl, AFC_KEEPIDLE, 1));
+	ASSERT_EQ(1, afc_getint(k.c, lvl, AFC_KEEPIDLE));
+	ASSERT_EQ(0, afc_setint(k.c, SOL_SOCKET, SO_KEEPALIVE, 1));
+	for (int i = 0; i < 10; i++) {
+		ASSERT_EQ(1, send(k.c, "n", 1, 0));
+	}
+	char b[10];
+	ASSERT_EQ(10, recv(k.s, b, 10, MSG_WAITALL));
+	close_conn(&k); close(fd);
+}
+
+/* ---- close ----------------------------------------------------------------
+ * TCP: closing a socket with unread received data sends RST, not FIN: the
+ * peer's recv fails with ECONNRESET (reported once, then 0).
+ */
+TEST_F(stream, close_with_unread_data_resets_peer)
+{
+	struct conn k;
+	char b;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(5, send(k.c, "lost!", 5, 0));
+	ASSERT_EQ(5, inq_until(k.s, 5, 3000));
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
+		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
+	EXPECT_ERRNO(ECONNRESET, recv(k.c, &b, 1, 0));
+	ASSERT_EQ(0, recv(k.c, &b, 1, 0));
+	close_conn(&k);
+}
+
+/* ---- a silent peer (veth only) --------------------------------------------
+ * TCP: with every frame from the peer lost, connect() retransmits its SYN
+ * SYNCNT times (1 s, then 2 s) and fails with ETIMEDOUT after ~3 s; a
+ * nonblocking connect is EINPROGRESS, a second connect() meanwhile is
+ * EALREADY, and SO_ERROR ends up ETIMEDOUT.
+ */
+FIXTURE(silent_peer) {
+	struct afc_nets n;
+};
+FIXTURE_SETUP(silent_peer)
+{
+	int rc = afc_veth_setup(&self->n);
+
+	if (rc && afc_inet())
+		SKIP(return, "veth unavailable on this host (AFC_TEST_FAMILY=inet)");
+	ASSERT_EQ(0, rc) TH_LOG("veth namespace setup failed");
+	rc = afc_sh_in(self->n.b, self->n.a, "tc qdisc add dev vb root netem loss 100%");
+	if (rc && afc_inet())
+		SKIP(return, "netem unavailable on this host (AFC_TEST_FAMILY=inet)");
+	ASSERT_EQ(0, rc) TH_LOG("tc qdisc add ... netem failed");
+}
+FIXTURE_TEARDOWN(silent_peer)
+{
+	afc_nets_close(&self->n);
+}
+
+TEST_F_TIMEOUT(silent_peer, connect_times_out, 60)
+{
+	int fd = afc_tsocket();
+	long long t0;
+
+	ASSERT_EQ(0, afc_setint(fd, afc_optlevel(), AFC_SYNCNT, 1));
+	t0 = now_ms();
+	EXPECT_ERRNO(ETIMEDOUT, afc_connect(fd, "10.77.0.2", 9000));
+	TH_LOG("connect gave up after %lld ms", now_ms() - t0);
+	ASSERT_LE(2500, now_ms() - t0);
+	ASSERT_GT(20000, now_ms() - t0);
+	ASSERT_EQ(0, afc_getint(fd, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F_TIMEOUT(silent_peer, nonblocking_connect_times_out, 60)
+{
+	int fd = afc_tsocket_flags(SOCK_NONBLOCK);
+	long long t0;
+
+	ASSERT_EQ(0, afc_setint(fd, afc_optlevel(), AFC_SYNCNT, 1));
+	t0 = now_ms();
+	EXPECT_ERRNO(EINPROGRESS, afc_connect(fd, "10.77.0.2", 9000));
+	EXPECT_ERRNO(EALREADY, afc_connect(fd, "10.77.0.2", 9000));
+	ASSERT_EQ(0, poll_until(fd, 0, 0));		/* in progress: nothing */
+	ASSERT_EQ(POLLOUT | POLLERR | POLLHUP, poll_until(fd, POLLOUT | POLLERR | POLLHUP, 20000));
+	ASSERT_LE(2500, now_ms() - t0);
+	ASSERT_EQ(ETIMEDOUT, afc_getint(fd, SOL_SOCKET, SO_ERROR));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_HARNESS_MAIN
