@@ -587,7 +587,7 @@ TEST_F(stream, recv_empty_eagain)
 	ASSERT_EQ(0, fcntl(k.s, F_SETFL, O_NONBLOCK));
 	EXPECT_ERRNO(EAGAIN, recv(k.s, &b, 1, 0));
 	EXPECT_ERRNO(EAGAIN, read(k.s, &b, 1));
-	/* Zero-length recv on an empty connected socket: 0 with DONTWAIT? TCP: EAGAIN. */
+	/* TCP: even a zero-length recv on an empty connected socket is EAGAIN. */
 	EXPECT_ERRNO(EAGAIN, recv(k.s, &b, 0, 0));
 	close_conn(&k);
 }
