@@ -7,18 +7,22 @@
 //! # Locking
 //!
 //! The table is a `Mutex` in `NetState`, taken only in process context
-//! (`bind`, `listen`, `close`), never from the softirq receive path, which
-//! will look sockets up in separate listener and established tables. Lock
-//! order: the socket lock (`lock_sock`) first, then this mutex.
+//! (`bind`, `listen`, `connect`, `accept`, `close`), never from the softirq
+//! receive path, which looks sockets up in the listener and established
+//! tables (`tables`). Lock order: the socket lock (`lock_sock`) first,
+//! then this mutex.
 //!
-//! It is a flat vector for now: `bind()` is O(number of bound sockets in
-//! the namespace). The listener-scale issue replaces it with a table
-//! hashed by port.
+//! Claims are kept in buckets by port, so a `bind()` looks at the claims
+//! on its own port only, however many ports are bound.
 
+use crate::abi::vec::retain_copy;
 use crate::proto::bind::{any_conflict, Binding};
 use crate::proto::ports::{pick_ephemeral_port, PortRange};
-use crate::abi::vec::retain_copy;
+use crate::proto::state::State;
 use kernel::prelude::*;
+
+/// Buckets, by port.
+const BUCKETS: usize = 4096;
 
 /// One socket's claim.
 #[derive(Clone, Copy)]
@@ -29,21 +33,35 @@ struct Entry {
 
 /// The claims of one namespace.
 pub(crate) struct BindTable {
-    entries: KVec<Entry>,
+    buckets: KVec<KVec<Entry>>,
 }
 
 impl BindTable {
-    pub(crate) fn new() -> Self {
-        Self { entries: KVec::new() }
+    pub(crate) fn new() -> Result<Self> {
+        let mut buckets = KVec::with_capacity(BUCKETS, GFP_KERNEL)?;
+        for _ in 0..BUCKETS {
+            buckets.push(KVec::new(), GFP_KERNEL)?;
+        }
+        Ok(Self { buckets })
+    }
+
+    fn bucket(&self, port: u16) -> Option<&KVec<Entry>> {
+        self.buckets.get(usize::from(port) % BUCKETS)
+    }
+
+    fn bucket_mut(&mut self, port: u16) -> Option<&mut KVec<Entry>> {
+        self.buckets.get_mut(usize::from(port) % BUCKETS)
     }
 
     fn conflicts(&self, owner: usize, b: &Binding) -> bool {
-        any_conflict(self.entries.iter().filter(|e| e.owner != owner).map(|e| &e.binding), b)
+        self.bucket(b.port)
+            .is_some_and(|bucket| any_conflict(bucket.iter().filter(|e| e.owner != owner).map(|e| &e.binding), b))
     }
 
     /// Claims `b` for `owner`; port 0 picks a free port in `range` starting
-    /// at `offset` (random per call, so searches do not pile up). Returns the port claimed; `None` if it is in use (or no
-    /// ephemeral port is free).
+    /// at `offset` (random per call, so searches do not pile up). Returns
+    /// the port claimed; `None` if it is in use (or no ephemeral port is
+    /// free).
     pub(crate) fn claim(&mut self, owner: usize, mut b: Binding, range: PortRange, offset: u64) -> Result<Option<u16>> {
         if b.port == 0 {
             let found = pick_ephemeral_port(range, offset, |port| {
@@ -58,26 +76,44 @@ impl BindTable {
         } else if self.conflicts(owner, &b) {
             return Ok(None);
         }
-        self.entries.push(Entry { owner, binding: b }, GFP_KERNEL)?;
+        self.add(owner, b)?;
         Ok(Some(b.port))
     }
 
     /// Adds a claim without checking conflicts: an accepted connection
     /// shares its listener's port, as TCP children share the bind bucket.
     pub(crate) fn add(&mut self, owner: usize, b: Binding) -> Result {
-        self.entries.push(Entry { owner, binding: b }, GFP_KERNEL)?;
+        let bucket = self.bucket_mut(b.port).ok_or(EINVAL)?;
+        bucket.push(Entry { owner, binding: b }, GFP_KERNEL)?;
         Ok(())
     }
 
-    /// Records the state of `owner`'s claims (listening or not).
-    pub(crate) fn set_state(&mut self, owner: usize, state: crate::proto::state::State) {
-        for e in self.entries.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {
-            e.binding.state = state;
+    /// Moves `owner`'s claim on `port` to `state` (and its `SO_REUSEPORT`
+    /// setting now); entering LISTEN re-checks the conflict rules and
+    /// leaves the claim as it was when they refuse (`false`).
+    pub(crate) fn set_state(&mut self, owner: usize, port: u16, state: State, reuseport: bool) -> bool {
+        let mine = self.bucket(port).and_then(|b| b.iter().find(|e| e.owner == owner)).map(|e| e.binding);
+        if let (Some(b), State::Listen) = (mine, state) {
+            let mut t = b;
+            t.state = state;
+            t.reuseport = reuseport;
+            if self.conflicts(owner, &t) {
+                return false;
+            }
         }
+        if let Some(bucket) = self.bucket_mut(port) {
+            for e in bucket.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {
+                e.binding.state = state;
+                e.binding.reuseport = reuseport;
+            }
+        }
+        true
     }
 
-    /// Drops every claim of `owner`.
-    pub(crate) fn release(&mut self, owner: usize) {
-        retain_copy(&mut self.entries, |e| e.owner != owner);
+    /// Drops every claim of `owner` on `port`.
+    pub(crate) fn release(&mut self, owner: usize, port: u16) {
+        if let Some(bucket) = self.bucket_mut(port) {
+            retain_copy(bucket, |e| e.owner != owner);
+        }
     }
 }

@@ -58,7 +58,7 @@ impl PernetState for NetState {
         let secret = SipKey::from_u64(random_u64(), random_u64());
         try_pin_init!(Self {
             stats: Stats::new(),
-            binds <- new_mutex!(BindTable::new(), "af_custom_binds"),
+            binds <- new_mutex!(BindTable::new()?, "af_custom_binds"),
             tables: Tables::new(key)?,
             secret,
             rst_window: AtomicU64::new(0),

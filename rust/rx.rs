@@ -73,7 +73,7 @@ impl FrameHandler for Rx {
         } else {
             let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
             if syn && net.addr_is_local(h.dst.addr) {
-                if let Some(l) = state.tables.lookup_listener(h.dst) {
+                if let Some(l) = state.tables.lookup_listener(h.dst, h.src) {
                     socket::listener_syn(l, &h, loopback);
                     return;
                 }
@@ -83,7 +83,7 @@ impl FrameHandler for Rx {
             return;
         }
         // A SYN that reopened a TIME_WAIT tuple: the listener takes it.
-        if let Some(l) = state.tables.lookup_listener(h.dst) {
+        if let Some(l) = state.tables.lookup_listener(h.dst, h.src) {
             socket::listener_syn(l, &h, loopback);
         }
     }

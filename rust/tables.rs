@@ -23,6 +23,8 @@ use crate::abi::bhlock::{BhLockArray, LockClass};
 use crate::abi::sock::SockRef;
 use crate::abi::vec::swap_remove;
 use crate::proto::siphash::SipKey;
+use crate::proto::reuseport::{select_shard, ShardInfo};
+use crate::proto::state::State;
 use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose, ADDR_ANY};
 use crate::socket::{AcceptQueue, AfcSock};
 use kernel::prelude::*;
@@ -117,13 +119,45 @@ impl Tables {
         })
     }
 
-    /// The listener for a SYN to `dst`: one bound to `dst` exactly, else
-    /// one bound to the wildcard address on its port.
-    pub(crate) fn lookup_listener(&self, dst: Endpoint) -> Option<FoundListener> {
+    /// The listener for a SYN from `src` to `dst`: the group bound to
+    /// `dst` exactly, else the one bound to the wildcard address on its
+    /// port.  In a reuseport group the shard with the shortest accept
+    /// queue that has room wins, ties broken by a hash of the 4-tuple
+    /// (`proto::reuseport`); a full group still yields a shard, whose
+    /// queue then refuses the SYN and counts it.
+    pub(crate) fn lookup_listener(&self, dst: Endpoint, src: Endpoint) -> Option<FoundListener> {
+        let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
         self.listeners.with(self.lst_bucket(dst.port), |b| {
-            let exact = b.iter().find(|e| e.local == dst);
-            let any = || b.iter().find(|e| e.local == Endpoint::new(ADDR_ANY, dst.port));
-            exact.or_else(any).map(|e| FoundListener { sk: e.sk.clone(), queue: e.queue.clone() })
+            let exact = pick_shard(b.iter().filter(|e| e.local == dst), hash);
+            exact.or_else(|| pick_shard(b.iter().filter(|e| e.local == Endpoint::new(ADDR_ANY, dst.port)), hash))
         })
     }
+}
+
+/// Most shards considered in one reuseport group.
+const MAX_SHARDS: usize = 64;
+
+fn pick_shard<'a>(group: impl Iterator<Item = &'a Listening>, hash: u64) -> Option<FoundListener> {
+    let mut members: [Option<&Listening>; MAX_SHARDS] = [None; MAX_SHARDS];
+    let mut info = [ShardInfo::default(); MAX_SHARDS];
+    let mut n = 0;
+    for (slot, e) in members.iter_mut().zip(group) {
+        let sk = e.sk.sock();
+        *slot = Some(e);
+        if let Some(i) = info.get_mut(n) {
+            *i = ShardInfo {
+                accept_len: sk.ack_backlog(),
+                backlog: sk.ack_backlog_max().max(1),
+                listening: sk.state() == State::Listen.as_u8(),
+            };
+        }
+        n += 1;
+    }
+    let chosen = match n {
+        0 => return None,
+        1 => 0,
+        _ => info.get(..n).and_then(|s| select_shard(s, hash)).unwrap_or(0),
+    };
+    let e = members.get(chosen).copied().flatten()?;
+    Some(FoundListener { sk: e.sk.clone(), queue: e.queue.clone() })
 }

@@ -65,6 +65,10 @@ pub(crate) trait SocketFamily {
     fn recvmsg(sk: &Sock<'_, Self::Data>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize>;
 }
 
+/// `SOL_SOCKET` and `SO_REUSEPORT` (`asm-generic/socket.h`).
+pub(crate) const SOL_SOCKET: i32 = 1;
+pub(crate) const SO_REUSEPORT: i32 = 15;
+
 static FAMILY: StaticCell<bindings::net_proto_family> = StaticCell::zeroed();
 static OPS: StaticCell<bindings::proto_ops> = StaticCell::zeroed();
 
@@ -108,6 +112,7 @@ impl<F: SocketFamily> Adapter<F> {
                 SockObj::<F::Data>::init(sk);
                 (*sk).sk_protocol = protocol as u16;
                 (*sock).ops = OPS.get();
+                bindings::afc_socket_custom_sockopt(sock);
             }
             // SAFETY: just initialised; the socket holds it.
             if let Some(s) = unsafe { Sock::<F::Data>::from_raw(sk) } {
@@ -189,7 +194,10 @@ impl<F: SocketFamily> Adapter<F> {
             };
             F::accept(&sk, newsocket, flags as u32)?;
             // SAFETY: `newsock` is valid; it is ours now.
-            unsafe { (*newsock).ops = OPS.get() };
+            unsafe {
+                (*newsock).ops = OPS.get();
+                bindings::afc_socket_custom_sockopt(newsock);
+            }
             Ok(0)
         })
     }
@@ -251,6 +259,13 @@ impl<F: SocketFamily> Adapter<F> {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
             let sk = unsafe { sk_of::<F::Data>(sock) }?;
+            if level == SOL_SOCKET && name != SO_REUSEPORT {
+                // Every other SOL_SOCKET option is the common code's
+                // (SOCK_CUSTOM_SOCKOPT routes them all here).
+                // SAFETY: the arguments as the socket layer passed them.
+                return kernel::error::to_result(unsafe { bindings::sock_setsockopt(sock, level, name, val, len) })
+                    .map(|()| 0);
+            }
             F::setsockopt(&sk, level, name, &OptVal { ptr: val, len })?;
             Ok(0)
         })

@@ -157,6 +157,18 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sock_reuseaddr(self.as_ptr()) }
     }
 
+    /// Whether `SO_REUSEPORT` is set.
+    pub(crate) fn reuseport(&self) -> bool {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_reuseport(self.as_ptr()) }
+    }
+
+    /// Sets `SO_REUSEPORT` (the socket lock is held).
+    pub(crate) fn set_reuseport(&self, on: bool) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_reuseport(self.as_ptr(), on) }
+    }
+
     /// Takes the socket lock (`lock_sock`, may sleep): process context only.
     pub(crate) fn lock(&self) -> SockGuard<'_, T> {
         // SAFETY: the sock is valid; process context is the caller's duty

@@ -335,6 +335,11 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 	return sk;
 }
 void afc_sock_graft(struct sock *sk, struct socket *parent) { sock_graft(sk, parent); }
+/* SOL_SOCKET options reach proto_ops.setsockopt (for SO_REUSEPORT, which
+ * the common code refuses for non-inet sockets), as MPTCP does. */
+void afc_socket_custom_sockopt(struct socket *sock) { set_bit(SOCK_CUSTOM_SOCKOPT, &sock->flags); }
+void afc_sk_set_reuseport(struct sock *sk, bool on) { sk->sk_reuseport = on; }
+bool afc_sk_reuseport(const struct sock *sk) { return sk->sk_reuseport; }
 int afc_accept_arg_flags(const struct proto_accept_arg *arg) { return arg->flags; }
 
 /* User memory. */

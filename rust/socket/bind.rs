@@ -42,7 +42,7 @@ fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Resu
         port: want.port,
         dev_if: 0,
         reuseaddr: sk.reuseaddr(),
-        reuseport: false,
+        reuseport: sk.reuseport(),
         uid: sk.uid(),
         state: State::Closed,
     };
@@ -85,15 +85,23 @@ pub(crate) fn claim_child(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> Res
 /// Gives up the bind-table claim (if any); the socket lock is held.
 pub(crate) fn unbind_locked(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if core::mem::replace(&mut st.bound, false) {
-        netns::of(sk.net()).binds.lock().release(sk.id());
+        let port = st.local.map_or(0, |l| l.port);
+        netns::of(sk.net()).binds.lock().release(sk.id(), port);
     }
 }
 
-/// Marks the socket's claim as listening or not (the conflict rules of
-/// `SO_REUSEADDR` differ for listeners).
-pub(crate) fn set_listening(sk: &Sock<'_, AfcSock>, listening: bool) {
+/// Marks the socket's claim as listening (`EADDRINUSE` if, listening, it
+/// conflicts: two `SO_REUSEADDR` sockets may bind one port but not both
+/// listen on it) or not.
+pub(crate) fn set_listening(sk: &Sock<'_, AfcSock>, st: &AfcSockLocked, listening: bool) -> Result {
     let state = if listening { State::Listen } else { State::Closed };
-    netns::of(sk.net()).binds.lock().set_state(sk.id(), state);
+    let reuseport = sk.reuseport();
+    let port = st.local.map_or(0, |l| l.port);
+    if netns::of(sk.net()).binds.lock().set_state(sk.id(), port, state, reuseport) {
+        Ok(())
+    } else {
+        Err(EADDRINUSE())
+    }
 }
 
 /// The local (`peer` false) or remote address, as a `sockaddr_custom`.

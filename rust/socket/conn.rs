@@ -170,12 +170,12 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
     if ev.contains(Events::CONNECTED) {
         c.was_established = true;
         sk.set_state(c.conn.state().as_u8());
-        match c.parent.as_ref() {
-            // A child: queue it for accept(), or reset it if the listener
-            // is gone (the queue refuses it).
+        match c.parent.take() {
+            // A child: queue it for accept() (its listener's queue or a
+            // sibling's), or reset it if nobody takes it.
             Some(p) => {
-                if !p.queue_established(sk) {
-                    c.parent = None;
+                c.parent = p.queue_established(sk);
+                if c.parent.is_none() {
                     c.conn.abort();
                 }
             }
@@ -305,7 +305,7 @@ fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     c.ofo = KVec::new();
     if let Some(p) = c.parent.take() {
         if !c.was_established {
-            p.half_open_gone(c.conn.error().is_some());
+            p.half_open_gone(sk, c.conn.error().is_some());
         }
     }
     sk.set_state(State::Closed.as_u8());

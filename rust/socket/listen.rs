@@ -22,7 +22,7 @@ use crate::proto::conn::Connection;
 use crate::proto::isn::initial_seq;
 use crate::proto::listener::{AckVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
 use crate::proto::state::State;
-use crate::proto::tuple::FourTuple;
+use crate::proto::tuple::{Endpoint as FourTupleEp, FourTuple};
 use crate::proto::wire::Header;
 use crate::stats::Stat;
 use crate::tables::FoundListener;
@@ -39,6 +39,16 @@ pub(crate) struct AcceptState {
     pub(crate) opts: super::opts::Opts,
     /// Established children waiting for `accept()`, oldest first.
     ready: KVec<SockRef<AfcSock>>,
+    /// Half-open children (SYN_RECV), oldest first: when the SYN queue is
+    /// full the oldest gives way to a new SYN (no SYN cookies).
+    half_open: KVec<SockRef<AfcSock>>,
+}
+
+impl AcceptState {
+    fn forget_half_open(&mut self, id: usize) -> Option<SockRef<AfcSock>> {
+        let i = self.half_open.iter().position(|c| c.sock().id() == id)?;
+        vec::remove(&mut self.half_open, i)
+    }
 }
 
 /// A listener's SYN and accept queues, shared with its children.
@@ -81,10 +91,13 @@ impl Parent {
         self.queue.with(|s| s.queues.on_handshake_ack() == AckVerdict::Proceed)
     }
 
-    /// Queues the established child `sk` for `accept()`; `false` if the
-    /// listener closed (the child must be reset).
-    pub(crate) fn queue_established(&self, sk: &Sock<'_, AfcSock>) -> bool {
+    /// Queues the established child `sk` for `accept()`.  If its listener
+    /// closed meanwhile, a sibling of its reuseport group takes it; the
+    /// returned parent is the listener that has it, `None` if nobody
+    /// does (the child must be reset).
+    pub(crate) fn queue_established(&self, sk: &Sock<'_, AfcSock>) -> Option<Parent> {
         let queued = self.queue.with(|s| {
+            drop(s.forget_half_open(sk.id()));
             if s.queues.state() != State::Listen || s.ready.push(sk.to_ref(), GFP_ATOMIC).is_err() {
                 s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
                 return false;
@@ -95,15 +108,50 @@ impl Parent {
         });
         if queued {
             self.queue.listener.sock().data_ready();
+            return Some(Parent { queue: self.queue.clone() });
         }
-        queued
+        let (local, remote) = sk.addrs();
+        let found = netns::of(sk.net())
+            .tables
+            .lookup_listener(FourTupleEp::new(local.0, local.1), FourTupleEp::new(remote.0, remote.1))?;
+        adopt(&found.queue, sk.to_ref()).then(|| {
+            netns::of(sk.net()).stats.inc(Stat::AcceptQueueMigrations);
+            Parent { queue: found.queue }
+        })
     }
 
     /// A half-open child died (reset by the peer, or its SYN-ACKs ran out).
-    pub(crate) fn half_open_gone(&self, reset: bool) {
+    pub(crate) fn half_open_gone(&self, sk: &Sock<'_, AfcSock>, reset: bool) {
         let why = if reset { HalfOpenEnd::Reset } else { HalfOpenEnd::Expired };
-        self.queue.with(|s| s.queues.on_half_open_gone(why));
+        let gone = self.queue.with(|s| {
+            let c = s.forget_half_open(sk.id());
+            if c.is_some() {
+                s.queues.on_half_open_gone(why);
+            }
+            c
+        });
+        drop(gone);
     }
+}
+
+/// Puts an established child on `queue` (a sibling of its listener);
+/// `false` if that queue is closed or full.
+fn adopt(queue: &AcceptQueue, child: SockRef<AfcSock>) -> bool {
+    let ok = queue.with(|s| {
+        if !s.queues.adopt_established() {
+            return false;
+        }
+        if s.ready.push(child, GFP_ATOMIC).is_err() {
+            s.queues.on_accept_queue_died();
+            return false;
+        }
+        queue.publish(s);
+        true
+    });
+    if ok {
+        queue.listener.sock().data_ready();
+    }
+    ok
 }
 
 /// Half-open connections a listener holds: the backlog, but at least 256
@@ -143,12 +191,13 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
                 queues: ListenQueues::new(backlog, syn_backlog(backlog)),
                 opts: st.opts,
                 ready: KVec::new(),
+                half_open: KVec::new(),
             })?,
             listener: sk.to_ref(),
         },
         GFP_KERNEL,
     )?;
-    bind::set_listening(sk, true);
+    bind::set_listening(sk, st, true)?;
     netns::of(sk.net()).tables.insert_listener(local, sk.to_ref(), queue.clone())?;
     sk.set_ack_backlog(0, backlog);
     sk.set_state(State::Listen.as_u8());
@@ -207,17 +256,40 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     if let Some(local) = st.local {
         drop(netns::of(sk.net()).tables.remove_listener(local, sk.id()));
     }
-    bind::set_listening(sk, false);
-    let children = l.queue.with(|s| {
+    let _ = bind::set_listening(sk, st, false);
+    let (taken, half_open) = l.queue.with(|s| {
         s.queues.close();
         let mut taken = KVec::new();
+        let mut half_open = KVec::new();
         core::mem::swap(&mut taken, &mut s.ready);
-        for _ in 0..taken.len() {
-            s.queues.on_reset_on_close(true);
-        }
+        core::mem::swap(&mut half_open, &mut s.half_open);
         l.queue.publish(s);
-        taken
+        (taken, half_open)
     });
+    // Half-open children finish their handshake and then look for a
+    // sibling themselves (`Parent::queue_established`).
+    drop(half_open);
+    // Established ones move to a sibling of the reuseport group if there
+    // is one with room; the rest are reset.
+    let ns = netns::of(sk.net());
+    let mut children = KVec::new();
+    for c in taken {
+        let (local, remote) = c.sock().addrs();
+        let sibling = ns
+            .tables
+            .lookup_listener(FourTupleEp::new(local.0, local.1), FourTupleEp::new(remote.0, remote.1));
+        let moved = match sibling {
+            Some(found) => adopt(&found.queue, c.clone()),
+            None => false,
+        };
+        l.queue.with(|s| if moved { s.queues.on_migrated_out(true) } else { s.queues.on_reset_on_close(true) });
+        if moved {
+            ns.stats.inc(Stat::AcceptQueueMigrations);
+        } else if children.push(c, GFP_KERNEL).is_err() {
+            // Out of memory: the child stays queued nowhere and is reset
+            // by its own timers (keepalive) or the peer; nothing leaks.
+        }
+    }
     sk.set_state(State::Closed.as_u8());
     sk.state_change();
     // Each child needs its own socket lock: the caller resets them with
@@ -243,6 +315,28 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     let lsk = l.sk.sock();
     let net = lsk.net();
     let ns = netns::of(net);
+    // A full SYN queue: the oldest half-open entry gives way (counted as
+    // SynQueueDrops), unless the accept queue refuses the SYN anyway.
+    let evicted = l.queue.with(|s| {
+        if s.queues.state() == State::Listen && s.queues.syn_queue_full() && !s.queues.accept_queue_full() {
+            let old = vec::remove(&mut s.half_open, 0)?;
+            s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
+            Some(old)
+        } else {
+            None
+        }
+    });
+    if let Some(old) = evicted {
+        ns.stats.inc(Stat::SynQueueDrops);
+        let osk = old.sock();
+        let mut og = osk.bh_lock();
+        if let Some(st) = og.locked() {
+            if let Role::Conn(c) = &mut st.role {
+                c.parent = None;
+            }
+            conn::abort(&osk, st);
+        }
+    }
     match l.queue.with(|s| s.queues.on_syn()) {
         SynVerdict::Admit => {}
         SynVerdict::DropAcceptQueueFull => {
@@ -302,6 +396,9 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     };
     st.role = Role::Conn(cs);
     ns.stats.inc(Stat::PassiveOpens);
+    if l.queue.with(|s| s.half_open.push(child.clone(), GFP_ATOMIC)).is_err() {
+        // Not evictable, still counted; it completes or expires normally.
+    }
     conn::drive(&csk, st);
 }
 

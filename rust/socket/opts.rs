@@ -7,7 +7,7 @@
 
 use super::{conn, AfcSock, AfcSockLocked, Role};
 use crate::abi::errno::ENOPROTOOPT;
-use crate::abi::family::OptVal;
+use crate::abi::family::{OptVal, SOL_SOCKET, SO_REUSEPORT};
 use crate::abi::sock::Sock;
 use crate::proto::conn::{Config, Keepalive};
 use crate::proto::time::{MS, SEC};
@@ -95,6 +95,12 @@ pub(crate) fn keepalive_changed(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, 
 }
 
 pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &OptVal) -> Result {
+    if level == SOL_SOCKET && name == SO_REUSEPORT {
+        let v = val.int()?;
+        let _g = sk.lock();
+        sk.set_reuseport(v != 0);
+        return Ok(());
+    }
     if level != SOL_AF_CUSTOM {
         return Err(ENOPROTOOPT());
     }
