@@ -19,6 +19,7 @@ use crate::abi::vec::retain_copy;
 use crate::proto::bind::{any_conflict, Binding};
 use crate::proto::ports::{pick_ephemeral_port, PortRange};
 use crate::proto::state::State;
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
 /// Buckets, by port.
@@ -33,12 +34,12 @@ struct Entry {
 
 /// The claims of one namespace.
 pub(crate) struct BindTable {
-    buckets: KVec<KVec<Entry>>,
+    buckets: KVVec<KVec<Entry>>,
 }
 
 impl BindTable {
     pub(crate) fn new() -> Result<Self> {
-        let mut buckets = KVec::with_capacity(BUCKETS, GFP_KERNEL)?;
+        let mut buckets = KVVec::with_capacity(BUCKETS, GFP_KERNEL)?;
         for _ in 0..BUCKETS {
             buckets.push(KVec::new(), GFP_KERNEL)?;
         }

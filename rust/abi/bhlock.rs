@@ -11,6 +11,7 @@
 use crate::bindings;
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
 /// The lockdep class of a lock array (see `afc_bh_locks_alloc`).
@@ -34,7 +35,7 @@ pub(crate) enum LockClass {
 /// touched while `locks[i]` is held.
 pub(crate) struct BhLockArray<T> {
     locks: NonNull<bindings::spinlock_t>,
-    values: KVec<UnsafeCell<T>>,
+    values: KVVec<UnsafeCell<T>>,
 }
 
 // SAFETY: every access to a value happens under its spinlock, so sharing
@@ -47,7 +48,7 @@ impl<T> BhLockArray<T> {
     /// Makes `n` (at least one) values with `init`, each with its own lock.
     pub(crate) fn new(n: usize, class: LockClass, mut init: impl FnMut() -> T) -> Result<Self> {
         let n = n.max(1);
-        let mut values = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut values = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             values.push(UnsafeCell::new(init()), GFP_KERNEL)?;
         }

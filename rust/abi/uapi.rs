@@ -13,3 +13,10 @@ pub(crate) fn family_param() -> i32 {
     // SAFETY: reads an int module parameter; no preconditions.
     unsafe { crate::bindings::afc_family_param() }
 }
+
+/// The `est_buckets=` and `listen_buckets=` module parameters (declared by
+/// the C helper, clamped to sane ranges).
+pub(crate) fn table_buckets() -> (usize, usize) {
+    // SAFETY: reads int module parameters; no preconditions.
+    unsafe { (crate::bindings::afc_est_buckets_param() as usize, crate::bindings::afc_listen_buckets_param() as usize) }
+}

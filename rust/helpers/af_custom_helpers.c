@@ -33,6 +33,16 @@ MODULE_PARM_DESC(family, "address family number to register (default 23; must be
 
 int afc_family_param(void) { return family; }
 
+static unsigned int est_buckets = 16384;
+module_param(est_buckets, uint, 0444);
+MODULE_PARM_DESC(est_buckets, "buckets of each namespace's established-connection table (default 16384)");
+static unsigned int listen_buckets = 4096;
+module_param(listen_buckets, uint, 0444);
+MODULE_PARM_DESC(listen_buckets, "buckets of each namespace's listener table, keyed by port (default 4096)");
+
+unsigned int afc_est_buckets_param(void) { return clamp(est_buckets, 1U, 1U << 22); }
+unsigned int afc_listen_buckets_param(void) { return clamp(listen_buckets, 1U, 65536U); }
+
 struct sk_buff *afc_skb_share_check(struct sk_buff *skb) { return skb_share_check(skb, GFP_ATOMIC); }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
 unsigned int afc_skb_len(const struct sk_buff *skb) { return skb->len; }

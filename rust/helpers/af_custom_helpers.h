@@ -19,6 +19,9 @@ struct seq_file;
 
 /* Module parameter `family=`; read-only in sysfs. */
 int afc_family_param(void);
+/* Module parameters `est_buckets=` and `listen_buckets=`, clamped. */
+unsigned int afc_est_buckets_param(void);
+unsigned int afc_listen_buckets_param(void);
 
 /* Static inline wrappers. */
 struct sk_buff *afc_skb_share_check(struct sk_buff *skb);

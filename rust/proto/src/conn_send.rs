@@ -294,17 +294,34 @@ impl Connection {
         Transmit { header: h, offset }
     }
 
-    /// Resends the oldest unacknowledged segment (fast retransmit).
+    /// Resends the oldest unacknowledged segment (fast retransmit, or after a timeout).
+    ///
+    /// Like Linux's `tcp_retransmit_skb`, it carries no more than the peer's
+    /// window allows: a receiver that shrank its buffer drops whatever lies
+    /// past the window, and bytes counted in flight that the peer dropped
+    /// would hold back every later send until the next timeout. Into a zero
+    /// window the head goes out whole as a window probe, but its bytes do not
+    /// count as in flight (`snd_nxt` stays put), so the first window update
+    /// sends them again at once.
     fn retransmit_front(&mut self, now: Instant) -> Option<Transmit> {
         if self.snd_una == self.snd_max {
             return None;
         }
-        let len = self.snd_queued.min(self.send_mss);
+        let probe = self.snd_wnd == 0;
+        let mut len = self.snd_queued.min(self.send_mss);
+        if !probe {
+            len = len.min(self.snd_wnd);
+        }
         let fin = self.fin_queued && !self.fin_acked && len == self.snd_queued && self.fin_sent();
         if len == 0 && !fin {
             return None;
         }
-        Some(self.data_segment(self.snd_una, len, fin, now))
+        let nxt = self.snd_nxt;
+        let t = self.data_segment(self.snd_una, len, fin, now);
+        if probe && len > 0 {
+            self.snd_nxt = nxt;
+        }
+        Some(t)
     }
 
     /// Returns the receive window the next segment advertises, and records its right edge.

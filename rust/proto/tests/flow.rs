@@ -483,3 +483,134 @@ fn ooo_fin_waits_for_the_gap() {
     assert_eq!(read_all(&mut b), pattern(2500));
     let _ = Instant(0);
 }
+
+/// The kernel's loopback case: a 64480-byte MSS, a receiver that shrinks its
+/// buffer from 512 KiB to 16 KiB after the handshake, a sender that queues
+/// 1 MiB while the reader sleeps, and the segment after the first lost (the
+/// receiver's memory check dropped it). Once the lost segment is recovered,
+/// every read that opens the window must draw data at once, never on a timer:
+/// the retransmission must not overshoot the (now small) window and leave
+/// the sender counting bytes the receiver dropped as in flight.
+#[test]
+fn shrunk_receive_buffer_drains_on_window_updates_not_timeouts() {
+    const MSS: u16 = 64480;
+    const TOTAL: usize = 1 << 20;
+    let mut ca = Config::new(MSS);
+    ca.recv_buf = 512 * 1024;
+    let cb = ca;
+    let (mut a, mut b) = established_with(ca, cb, Seq(0x4000));
+    a.send_cap = TOTAL;
+    b.conn.set_recv_buf(16384);
+
+    /// Moves frames both ways until quiet, dropping `a`'s second data segment.
+    fn exchange(a: &mut Endpoint, b: &mut Endpoint, now: Instant, data_seen: &mut u32) {
+        for _ in 0..1000 {
+            let fa = out(a, now);
+            let fb = out(b, now);
+            if fa.is_empty() && fb.is_empty() {
+                return;
+            }
+            for f in fa {
+                if f.0.payload_len > 0 {
+                    *data_seen += 1;
+                    if *data_seen == 2 {
+                        continue;
+                    }
+                }
+                feed(b, &[f], now);
+            }
+            feed(a, &fb, now);
+        }
+        panic!("endpoints never went quiet");
+    }
+    fn next_timer(a: &Endpoint, b: &Endpoint) -> Instant {
+        match (a.conn.poll_timeout(), b.conn.poll_timeout()) {
+            (Some(x), Some(y)) => x.min(y),
+            (x, y) => x.or(y).expect("a timer is armed"),
+        }
+    }
+    fn run_timers(a: &mut Endpoint, b: &mut Endpoint, now: Instant) {
+        if a.conn.poll_timeout().is_some_and(|d| d <= now) {
+            a.on_timeout(now);
+        }
+        if b.conn.poll_timeout().is_some_and(|d| d <= now) {
+            b.on_timeout(now);
+        }
+    }
+
+    let data = pattern(TOTAL);
+    assert_eq!(a.write(&data).unwrap(), TOTAL);
+    let mut seen = 0u32;
+    let mut now = t0();
+    exchange(&mut a, &mut b, now, &mut seen);
+    // The reader sleeps for 50 ms: the delayed ACK fires meanwhile.
+    while next_timer(&a, &b) < t0().after(50 * MS) {
+        now = next_timer(&a, &b);
+        run_timers(&mut a, &mut b, now);
+        exchange(&mut a, &mut b, now, &mut seen);
+    }
+    assert!(seen >= 2, "the second data segment was sent (and lost)");
+    now = t0().after(50 * MS);
+
+    let mut got = Vec::new();
+    let mut reads = Vec::new();
+    let mut timer_waits = 0u32;
+    while got.len() < TOTAL {
+        let r = b.read(64 * 1024);
+        if r.is_empty() {
+            // Nothing readable: only a timer can move things now.
+            timer_waits += 1;
+            assert!(timer_waits < 200, "stalled; reads so far {reads:?}");
+            now = next_timer(&a, &b);
+            run_timers(&mut a, &mut b, now);
+        } else {
+            reads.push(r.len());
+            got.extend(r);
+        }
+        exchange(&mut a, &mut b, now, &mut seen);
+    }
+    assert_eq!(got, data);
+    assert_eq!(reads[0], usize::from(MSS));
+    // One timeout recovers the lost segment; after that every window update
+    // draws data at once.
+    assert!(
+        timer_waits <= 1,
+        "{timer_waits} timer waits, {} retransmissions, {} ms; reads {reads:?}",
+        a.conn.stats().retrans_segs,
+        now.since(t0()) / MS
+    );
+    assert!(a.conn.stats().retrans_segs <= 2, "{:?}", a.conn.stats());
+    assert!(now.since(t0()) < SEC, "took {} ms", now.since(t0()) / MS);
+}
+
+/// A head retransmitted into a zero window is a probe: its bytes lie past the
+/// window, the peer drops them, so they must not count as in flight. A window
+/// update smaller than a segment then draws data at once, not on the next timeout.
+#[test]
+fn zero_window_retransmission_probe_does_not_hold_back_the_update() {
+    let (mut a, mut b) = established();
+    a.write(&pattern(3000)).unwrap();
+    let burst = out(&mut a, t0());
+    assert_eq!(data_segs(&burst).len(), 3);
+    let una = a.conn.snd_una();
+    // The peer shrank its window to zero and took only the first segment.
+    let mut ack = seg(B, A, Flags::ACK, a.conn.rcv_nxt(), una.wrapping_add(1000));
+    ack.window = 0;
+    a.deliver(&ack, &[], t0());
+    assert_eq!(a.conn.send_window(), 0);
+    let rto = a.conn.poll_timeout().expect("retransmission timer");
+    a.on_timeout(rto);
+    let probe = out(&mut a, rto);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].0.seq, una.wrapping_add(1000));
+    assert_eq!(probe[0].0.payload_len, 1000, "the whole head goes as the probe");
+    // The peer answers with a small window.
+    let mut upd = seg(B, A, Flags::ACK, a.conn.rcv_nxt(), una.wrapping_add(1000));
+    upd.window = 500;
+    a.deliver(&upd, &[], rto);
+    let sent = out(&mut a, rto);
+    assert_eq!(sent.len(), 1, "the window update draws data at once");
+    assert_eq!(sent[0].0.seq, una.wrapping_add(1000));
+    assert_eq!(sent[0].0.payload_len, 500);
+    drop(b.read(0));
+}
