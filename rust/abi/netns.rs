@@ -35,6 +35,24 @@ impl Net {
         unsafe { bindings::afc_addr_is_local(self.0.get(), addr.to_be()) }
     }
 
+    /// The ephemeral port range (`net.af_custom.ip_local_port_range`).
+    pub(crate) fn port_range(&self) -> (i32, i32) {
+        let (mut lo, mut hi) = (0, 0);
+        // SAFETY: the namespace is valid and registered with our pernet
+        // operations (type invariant; callers reach it through a socket).
+        unsafe { bindings::afc_net_port_range(self.0.get(), &mut lo, &mut hi) };
+        (lo, hi)
+    }
+
+    /// Default buffer sizes of new sockets (`net.af_custom.rmem_default`,
+    /// `wmem_default`).
+    pub(crate) fn buf_defaults(&self) -> (u32, u32) {
+        let (mut r, mut w) = (0, 0);
+        // SAFETY: as in `port_range`.
+        unsafe { bindings::afc_net_buf_defaults(self.0.get(), &mut r, &mut w) };
+        (r.max(0) as u32, w.max(0) as u32)
+    }
+
     /// Whether the current task may bind ports below 1024 here
     /// (`CAP_NET_BIND_SERVICE` in the namespace's user namespace).
     pub(crate) fn may_bind_privileged(&self) -> bool {

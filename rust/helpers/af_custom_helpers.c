@@ -74,7 +74,90 @@ struct afc_net {
 	 * memory is alive. */
 	spinlock_t socks_lock;
 	struct hlist_head socks;
+	/* net.af_custom sysctls of the namespace. */
+	int port_range[2];
+	int rmem_default;
+	int wmem_default;
+	struct ctl_table_header *sysctl;
 };
+
+static int afc_port_min = 1, afc_port_max = 65535;
+static int afc_buf_min = 4096, afc_buf_max = 1 << 30;
+
+/* Template; each namespace gets a copy pointing at its own afc_net. */
+static struct ctl_table afc_sysctl_template[] = {
+	{
+		.procname = "ip_local_port_range",
+		.maxlen = 2 * sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_port_min,
+		.extra2 = &afc_port_max,
+	},
+	{
+		.procname = "rmem_default",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_buf_min,
+		.extra2 = &afc_buf_max,
+	},
+	{
+		.procname = "wmem_default",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_buf_min,
+		.extra2 = &afc_buf_max,
+	},
+};
+
+/* The namespace's ephemeral port range (lo > hi if set so; the caller
+ * falls back to the default) and default buffer sizes. */
+void afc_net_port_range(const struct net *net, int *lo, int *hi)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+
+	*lo = READ_ONCE(an->port_range[0]);
+	*hi = READ_ONCE(an->port_range[1]);
+}
+
+void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+
+	*rmem = READ_ONCE(an->rmem_default);
+	*wmem = READ_ONCE(an->wmem_default);
+}
+
+static int afc_sysctl_register(struct net *net, struct afc_net *an)
+{
+	struct ctl_table *t = kmemdup(afc_sysctl_template, sizeof(afc_sysctl_template), GFP_KERNEL);
+
+	if (!t)
+		return -ENOMEM;
+	t[0].data = an->port_range;
+	t[1].data = &an->rmem_default;
+	t[2].data = &an->wmem_default;
+	an->sysctl = register_net_sysctl_sz(net, "net/af_custom", t, ARRAY_SIZE(afc_sysctl_template));
+	if (!an->sysctl) {
+		kfree(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void afc_sysctl_unregister(struct afc_net *an)
+{
+	const struct ctl_table *t;
+
+	if (!an->sysctl)
+		return;
+	t = an->sysctl->ctl_table_arg;
+	unregister_net_sysctl_table(an->sysctl);
+	kfree(t);
+	an->sysctl = NULL;
+}
 
 void afc_sock_link(struct sock *sk)
 {
@@ -147,10 +230,18 @@ static int __net_init afc_pernet_init(struct net *net)
 
 	spin_lock_init(&an->socks_lock);
 	INIT_HLIST_HEAD(&an->socks);
+	an->port_range[0] = 32768;
+	an->port_range[1] = 60999;
+	an->rmem_default = 1 << 20;
+	an->wmem_default = 1 << 20;
+	if (afc_sysctl_register(net, an))
+		return -ENOMEM;
 
 	an->state = afc_pernet_cb->init(net);
-	if (!an->state)
+	if (!an->state) {
+		afc_sysctl_unregister(an);
 		return -ENOMEM;
+	}
 	if (!proc_create_net_single("af_custom_stat", 0444, net->proc_net,
 				    afc_stat_seq_show, NULL))
 		goto err_stat;
@@ -163,6 +254,7 @@ err_socks:
 err_stat:
 	afc_pernet_cb->exit(net, an->state);
 	an->state = NULL;
+	afc_sysctl_unregister(an);
 	return -ENOMEM;
 }
 
@@ -174,6 +266,7 @@ static void __net_exit afc_pernet_exit(struct net *net)
 	remove_proc_entry("af_custom_stat", net->proc_net);
 	afc_pernet_cb->exit(net, an->state);
 	an->state = NULL;
+	afc_sysctl_unregister(an);
 }
 
 static struct pernet_operations afc_pernet_ops = {

@@ -57,6 +57,9 @@ struct afc_pernet_callbacks {
 	 * with the namespace's sock list locked (bottom halves off). */
 	void (*sock_show)(struct seq_file *seq, struct sock *sk, int sl);
 };
+/* net.af_custom sysctls: ip_local_port_range, rmem_default, wmem_default. */
+void afc_net_port_range(const struct net *net, int *lo, int *hi);
+void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem);
 void afc_sock_link(struct sock *sk);
 void afc_sock_unlink(struct sock *sk);
 void afc_sk_set_addrs(struct sock *sk, __be32 saddr, u16 sport, __be32 daddr, __be16 dport);

@@ -46,7 +46,13 @@ fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Resu
         uid: sk.uid(),
         state: State::Closed,
     };
-    let port = netns::of(sk.net()).binds.lock().claim(sk.id(), binding, PortRange::LINUX_DEFAULT, random_u64())?;
+    let (lo, hi) = sk.net().port_range();
+    let range = u16::try_from(lo)
+        .ok()
+        .zip(u16::try_from(hi).ok())
+        .and_then(|(lo, hi)| PortRange::new(lo, hi))
+        .unwrap_or(PortRange::LINUX_DEFAULT);
+    let port = netns::of(sk.net()).binds.lock().claim(sk.id(), binding, range, random_u64())?;
     Ok(match port {
         Some(port) => {
             st.local = Some(Endpoint::new(want.addr, port));

@@ -21,12 +21,6 @@ const AFC_KEEPINTVL: i32 = 5;
 const AFC_KEEPCNT: i32 = 6;
 const AFC_SYNCNT: i32 = 7;
 
-/// Default buffer sizes (bytes, as `sk_rcvbuf`/`sk_sndbuf` hold them).
-/// Larger than `rmem_default` because nothing autotunes them yet; see
-/// docs/NOTES.md.
-const DEFAULT_RCVBUF: u32 = 1 << 20;
-const DEFAULT_SNDBUF: u32 = 1 << 20;
-
 /// How long TIME_WAIT lasts.  Frames never cross a router (on-link peers
 /// only), so a segment's lifetime is bounded by the link's queues, far
 /// below TCP's 60 s; docs/DESIGN.md explains the choice.
@@ -58,9 +52,12 @@ impl Opts {
     }
 }
 
-/// Buffer sizes of a new socket, unless the user set them.
+/// Buffer sizes of a new socket: `net.af_custom.rmem_default` and
+/// `wmem_default` (1 MiB unless set; larger than `net.core`'s because
+/// nothing autotunes them yet, see docs/NOTES.md).
 pub(crate) fn init_buffers(sk: &Sock<'_, AfcSock>) {
-    sk.set_bufs(sk.rcvbuf().max(DEFAULT_RCVBUF), sk.sndbuf().max(DEFAULT_SNDBUF));
+    let (r, w) = sk.net().buf_defaults();
+    sk.set_bufs(r, w);
 }
 
 /// The settings of a new connection on a device of `mtu`.

@@ -588,7 +588,7 @@ fn shrunk_receive_buffer_drains_on_window_updates_not_timeouts() {
 /// update smaller than a segment then draws data at once, not on the next timeout.
 #[test]
 fn zero_window_retransmission_probe_does_not_hold_back_the_update() {
-    let (mut a, mut b) = established();
+    let (mut a, _b) = established();
     a.write(&pattern(3000)).unwrap();
     let burst = out(&mut a, t0());
     assert_eq!(data_segs(&burst).len(), 3);
@@ -603,7 +603,10 @@ fn zero_window_retransmission_probe_does_not_hold_back_the_update() {
     let probe = out(&mut a, rto);
     assert_eq!(probe.len(), 1);
     assert_eq!(probe[0].0.seq, una.wrapping_add(1000));
-    assert_eq!(probe[0].0.payload_len, 1000, "the whole head goes as the probe");
+    assert_eq!(
+        probe[0].0.payload_len, 1000,
+        "the whole head goes as the probe"
+    );
     // The peer answers with a small window.
     let mut upd = seg(B, A, Flags::ACK, a.conn.rcv_nxt(), una.wrapping_add(1000));
     upd.window = 500;
@@ -612,5 +615,4 @@ fn zero_window_retransmission_probe_does_not_hold_back_the_update() {
     assert_eq!(sent.len(), 1, "the window update draws data at once");
     assert_eq!(sent[0].0.seq, una.wrapping_add(1000));
     assert_eq!(sent[0].0.payload_len, 500);
-    drop(b.read(0));
 }
