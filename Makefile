@@ -2,7 +2,7 @@
 # needs; kernels are cached outside the repo ($AFC_CACHE, default
 # ~/.cache/af_custom).
 
-.PHONY: all setup kernel kernel-debug module tests run check check-debug fuzz vm clean
+.PHONY: all setup kernel kernel-debug module tests run check check-debug fuzz vm bench clean
 
 all: module
 
@@ -37,6 +37,11 @@ check-debug:
 
 fuzz: setup
 	@scripts/fuzz.sh $${FUZZ_SECONDS:-300}
+
+# AF_CUSTOM against TCP and AF_UNIX in one VM run (1 vCPU): one table.
+# Console in build/vm-bench.log, table in build/bench.out; docs/PERFORMANCE.md.
+bench: setup
+	@scripts/bench.sh
 
 # Run your own guest script: make vm SCRIPT=path/to/script.sh
 vm: setup

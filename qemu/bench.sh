@@ -1,0 +1,144 @@
+#!/bin/sh
+# Guest side of `make bench` (scripts/bench.sh): loads the module, sets up
+# two network namespaces joined by a veth pair, and runs /afc/afc_bench for
+# every metric and family, repetitions interleaved (rep 1 of every family,
+# then rep 2, ...) so that noise from the host hits all families alike.
+# Each run prints one RESULT line; the host builds the table from them.
+#
+# Environment: BENCH_REPS (repetitions of stream/rr/crr/copy, default 5),
+# BENCH_REPS_SLOW (memory/listeners/reuseport, default 3), BENCH_SECS
+# (seconds per stream/rr/crr run, default 2), BENCH_CONNS (connections for
+# memory, default 10000), BENCH_LISTENERS (default 10000), BENCH_ONLY (a
+# space-separated subset of: copy memory listeners reuseport stream rr crr;
+# "none" for none), BENCH_PROFILE (runs to profile with perf, when
+# /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo").
+B=/afc/afc_bench
+REPS=${BENCH_REPS:-5}
+REPS_SLOW=${BENCH_REPS_SLOW:-3}
+SECS=${BENCH_SECS:-2}
+CONNS=${BENCH_CONNS:-10000}
+LISTENERS=${BENCH_LISTENERS:-10000}
+ONLY=${BENCH_ONLY:-copy memory listeners reuseport stream rr crr}
+RES=/tmp/results
+: > $RES
+
+# Latencies need the TSC clocksource (see ../shared/TOOLCHAIN-FACTS.md).
+CS=/sys/devices/system/clocksource/clocksource0/current_clocksource
+i=0
+while [ "$(cat $CS)" != tsc ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+echo "AFC-BENCH-INFO vcpus=$(grep -c ^processor /proc/cpuinfo) clocksource=$(cat $CS) kernel=$(uname -r) reps=$REPS reps_slow=$REPS_SLOW secs=$SECS conns=$CONNS listeners=$LISTENERS"
+[ "$(cat $CS)" = tsc ] || echo "AFC-BENCH-WARNING clocksource is $(cat $CS), not tsc: latencies are unreliable"
+
+insmod /afc/af_custom.ko || exit 1
+
+# veth between two namespaces, as the tests: 10.77.0.1/24 (afc-srv) and
+# 10.77.0.2/24 (afc-cli), fixed MACs and permanent neighbours (no ARP).
+ip netns add afc-srv
+ip netns add afc-cli
+ip link add va netns afc-srv address 02:77:00:00:00:01 type veth peer name vb netns afc-cli address 02:77:00:00:00:02
+ip -n afc-srv link set lo up
+ip -n afc-cli link set lo up
+ip -n afc-srv addr add 10.77.0.1/24 dev va
+ip -n afc-cli addr add 10.77.0.2/24 dev vb
+ip -n afc-srv link set va up
+ip -n afc-cli link set vb up
+ip -n afc-srv neigh replace 10.77.0.2 lladdr 02:77:00:00:00:02 dev va nud permanent
+ip -n afc-cli neigh replace 10.77.0.1 lladdr 02:77:00:00:00:01 dev vb nud permanent
+# crr makes thousands of short TCP connections: let TIME_WAIT ports be
+# reused on veth too (the default, 2, does it for loopback only).
+echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse
+ip netns exec afc-cli sh -c 'echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse'
+VETH="-S /run/netns/afc-srv -C /run/netns/afc-cli -a 10.77.0.1 -N veth"
+
+# Closed AF_CUSTOM connections linger in TIME_WAIT (2 s) and each pins the
+# module: wait until none is left, so that one run does not load the next.
+wait_idle() {
+    i=0
+    while [ "$(cat /sys/module/af_custom/refcnt)" != 0 ] && [ $i -lt 40 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
+PORT=9000
+run() { # test family [args...]
+    t=$1; f=$2; shift 2
+    PORT=$((PORT + 1))
+    start=$(cut -d' ' -f1 /proc/uptime)
+    if timeout 180 $B -t "$t" -f "$f" -p $PORT "$@" > /tmp/one 2>/tmp/err; then
+        cat /tmp/one >> $RES
+        echo "  $(cut -c1-150 /tmp/one)"
+    else
+        echo "AFC-BENCH-FAIL test=$t fam=$f args=$* rc=$? $(cat /tmp/err)"
+        echo "FAILED test=$t fam=$f $*: $(cat /tmp/err)" >> /tmp/failures
+    fi
+    [ "$f" = custom ] && wait_idle
+    end=$(cut -d' ' -f1 /proc/uptime)
+    echo "  ($t $f $*: $(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }') s)"
+}
+
+has() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+
+T0=$(cut -d' ' -f1 /proc/uptime)
+if has copy; then
+    echo "== copy limit"
+    r=0; while [ $r -lt $REPS ]; do r=$((r + 1)); run copy none -l 1; done
+fi
+# Memory before anything leaves TIME_WAIT sockets behind.
+if has memory; then
+    echo "== memory per idle connection ($CONNS connections)"
+    r=0; while [ $r -lt $REPS_SLOW ]; do r=$((r + 1))
+        for f in custom inet unix; do run memory $f -n $CONNS; sleep 1; done
+    done
+fi
+if has listeners; then
+    echo "== connect latency, 1 vs $LISTENERS listeners"
+    r=0; while [ $r -lt $REPS_SLOW ]; do r=$((r + 1))
+        for f in custom inet; do run listeners $f -n $LISTENERS; done
+        for f in custom inet; do run listeners $f -n $LISTENERS $VETH; done
+    done
+fi
+if has reuseport; then
+    echo "== reuseport, 4 shards"
+    r=0; while [ $r -lt $REPS_SLOW ]; do r=$((r + 1))
+        for f in custom inet; do run reuseport $f -k 4 -n 4000; done
+    done
+fi
+r=0; while [ $r -lt $REPS ]; do r=$((r + 1))
+    for t in stream rr crr; do
+        has $t || continue
+        echo "== $t, repetition $r of $REPS"
+        for f in custom inet unix; do run $t $f -l $SECS; done
+        for f in custom inet; do run $t $f -l $SECS $VETH; done
+    done
+done
+T1=$(cut -d' ' -f1 /proc/uptime)
+echo "AFC-BENCH-INFO elapsed_s=$(echo "$T0 $T1" | awk '{ printf "%.0f", $2 - $1 }')"
+
+# Flat kernel+user profiles (perf, cpu-clock sampling, whole system).
+if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
+    echo "AFC-BENCH-PROFILE-BEGIN"
+    for p in $BENCH_PROFILE; do
+        t=${p%%:*}; rest=${p#*:}; f=${rest%%:*}; n=${rest#*:}
+        args=""; [ "$n" = veth ] && args="$VETH"
+        PORT=$((PORT + 1))
+        echo "== profile $t $f $n"
+        /afc/bin/perf record -q -e cpu-clock -F 4000 -a -o /tmp/perf.data -- \
+            $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-200
+        /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit 0.7 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -45
+        [ "$f" = custom ] && wait_idle
+    done
+    echo "AFC-BENCH-PROFILE-END"
+fi
+
+echo "== AF_CUSTOM counters at the end (afc-srv, afc-cli, init namespace)"
+for ns in afc-srv afc-cli; do ip netns exec $ns cat /proc/net/af_custom_stat | grep -v ': 0$' | sed "s/^/$ns /"; done
+grep -v ': 0$' /proc/net/af_custom_stat | sed 's/^/init /'
+
+echo "AFC-BENCH-RESULTS-BEGIN"
+cat $RES
+[ -f /tmp/failures ] && cat /tmp/failures
+echo "AFC-BENCH-RESULTS-END"
+ip netns del afc-cli
+ip netns del afc-srv
+wait_idle
+rmmod af_custom || true
+exit 0
