@@ -45,11 +45,14 @@ pub(crate) struct ConnState {
     pub(crate) was_established: bool,
     /// The core's retransmission count already added to `RetransSegs`.
     retrans_counted: u64,
+    /// The deadline the socket timer is armed for (re-armed only when the
+    /// core's changes: `mod_timer` on every segment showed in profiles).
+    armed: Option<u64>,
 }
 
 impl ConnState {
     pub(crate) fn new(conn: Connection, loopback: bool, parent: Option<Parent>) -> Self {
-        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, parent, hashed: false, was_established: false, retrans_counted: 0 }
+        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, parent, hashed: false, was_established: false, retrans_counted: 0, armed: None }
     }
 }
 
@@ -137,6 +140,8 @@ pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
 /// Runs expired timers (the socket timer fired).
 pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     let Role::Conn(c) = &mut st.role else { return };
+    // The timer fired (or was deferred): it is no longer armed.
+    c.armed = None;
     let ev = c.conn.on_timeout(now());
     handle_events(sk, st, ev);
     drive(sk, st);
@@ -227,9 +232,13 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         finish(sk, c);
         return;
     }
-    match c.conn.poll_timeout() {
-        Some(deadline) => sk.reset_timer(deadline.micros()),
-        None => sk.stop_timer(),
+    let deadline = c.conn.poll_timeout().map(|d| d.micros());
+    if deadline != c.armed {
+        match deadline {
+            Some(d) => sk.reset_timer(d),
+            None => sk.stop_timer(),
+        }
+        c.armed = deadline;
     }
     sk.set_state(c.conn.state().as_u8());
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
@@ -296,6 +305,7 @@ fn copy_from_write_queue(sk: &Sock<'_, AfcSock>, mut offset: usize, out: &mut [u
 /// outlives the lock its caller holds.
 fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     sk.stop_timer();
+    c.armed = None;
     if c.hashed {
         c.hashed = false;
         drop(netns::of(sk.net()).tables.remove_established(&c.conn.tuple(), sk.id()));

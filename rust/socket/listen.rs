@@ -35,6 +35,9 @@ pub(crate) const O_NONBLOCK: u32 = 0o4000;
 /// What the accept-queue lock guards.
 pub(crate) struct AcceptState {
     queues: ListenQueues,
+    /// The backlog as `listen()` gave it (shown in `/proc`; the queue
+    /// itself holds at least one connection, as Linux).
+    backlog: u32,
     /// The options children inherit (`AFC_NODELAY`, keepalive settings).
     pub(crate) opts: super::opts::Opts,
     /// Established children waiting for `accept()`, oldest first.
@@ -64,7 +67,7 @@ impl AcceptQueue {
 
     /// Publishes the accept queue length for `poll` and `/proc`.
     fn publish(&self, s: &AcceptState) {
-        self.listener.sock().set_ack_backlog(s.ready.len() as u32, s.queues.backlog());
+        self.listener.sock().set_ack_backlog(s.ready.len() as u32, s.backlog);
     }
 }
 
@@ -174,6 +177,7 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
             // A second listen() changes the backlog.
             l.queue.with(|s| {
                 s.queues.set_backlog(backlog, syn_backlog(backlog));
+                s.backlog = backlog;
                 l.queue.publish(s);
             });
             return Ok(());
@@ -189,6 +193,7 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
         AcceptQueue {
             state: BhLockArray::new(1, LockClass::AcceptQueue, || AcceptState {
                 queues: ListenQueues::new(backlog, syn_backlog(backlog)),
+                backlog,
                 opts: st.opts,
                 ready: KVec::new(),
                 half_open: KVec::new(),
