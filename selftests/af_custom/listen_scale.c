@@ -961,8 +961,11 @@ TEST_F_TIMEOUT(lo, reuseport_slow_shard_gets_its_pace, 600)
 	ASSERT_GE(elapsed / 20 + 128 + 8, sh[0].count)
 		TH_LOG("slow shard got %d in %lld ms: more than its pace", sh[0].count, elapsed);
 	ASSERT_GT(mn, sh[0].count) TH_LOG("slow shard got more than a fast one");
+	/* The three fast shards run flat out on shared vCPUs, so their paces
+	 * are only as equal as the scheduler makes them (the exact equal-pace
+	 * check is reuseport_equal_paces_balance): a loose bound here. */
 	if (conns >= 4000) {
-		ASSERT_LE(mx * 10, mn * 11) TH_LOG("fast shards: max %d / min %d > 1.1", mx, mn);
+		ASSERT_LE(mx * 10, mn * 13) TH_LOG("fast shards: max %d / min %d > 1.3", mx, mn);
 	}
 	/* No SYN ever found every shard full. */
 	ASSERT_EQ(0, stat_delta("ListenOverflows", ovf0));
