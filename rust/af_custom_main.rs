@@ -19,6 +19,7 @@ mod rx;
 mod socket;
 mod stats;
 mod tables;
+mod tx;
 
 /// The protocol core, compiled from the same files as the host crate.
 #[path = "proto/src"]

@@ -12,7 +12,8 @@
 use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
-use crate::proto::wire::{fill_checksum, ChecksumPolicy, Header, WireError, HEADER_LEN};
+use crate::proto::wire::{ChecksumPolicy, Header, WireError};
+use crate::tx;
 use crate::proto::tuple::FourTuple;
 use crate::socket;
 use crate::stats::Stat;
@@ -96,12 +97,5 @@ fn send_reset(net: &crate::abi::netns::Net, state: &NetState, h: &Header, loopba
         state.stats.inc(Stat::RstsLimited);
         return;
     }
-    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN) else { return };
-    let buf = frame.linear_mut();
-    if r.emit(buf).is_err() || (!loopback && fill_checksum(buf).is_err()) {
-        return;
-    }
-    state.stats.inc(Stat::OutSegs);
-    state.stats.inc(Stat::OutRsts);
-    let _ = net.xmit(frame, r.src.addr, r.dst.addr);
+    let _ = tx::send(net, &r, loopback, |_| Ok(()));
 }

@@ -4,6 +4,7 @@
 //! vtable, adapted to a safe trait in the style of `kernel::net::phy`.
 
 use super::msg::MsgHdr;
+use super::uapi::{SOL_SOCKET, SO_REUSEPORT};
 use super::sock::{Sock, SockData, SockObj, Socket};
 use super::{proto, static_cell::StaticCell};
 use crate::bindings;
@@ -64,10 +65,6 @@ pub(crate) trait SocketFamily {
     /// `recvmsg(2)`: returns the bytes copied.
     fn recvmsg(sk: &Sock<'_, Self::Data>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize>;
 }
-
-/// `SOL_SOCKET` and `SO_REUSEPORT` (`asm-generic/socket.h`).
-pub(crate) const SOL_SOCKET: i32 = 1;
-pub(crate) const SO_REUSEPORT: i32 = 15;
 
 static FAMILY: StaticCell<bindings::net_proto_family> = StaticCell::zeroed();
 static OPS: StaticCell<bindings::proto_ops> = StaticCell::zeroed();
@@ -259,7 +256,7 @@ impl<F: SocketFamily> Adapter<F> {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
             let sk = unsafe { sk_of::<F::Data>(sock) }?;
-            if level == SOL_SOCKET && name != SO_REUSEPORT {
+            if level == SOL_SOCKET as i32 && name != SO_REUSEPORT as i32 {
                 // Every other SOL_SOCKET option is the common code's
                 // (SOCK_CUSTOM_SOCKOPT routes them all here).
                 // SAFETY: the arguments as the socket layer passed them.

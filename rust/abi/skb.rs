@@ -247,6 +247,34 @@ impl<'a> SkbQueue<'a> {
         QueueWalk { q: self.0, next: NonNull::new(first), _p: core::marker::PhantomData }
     }
 
+    /// Calls `f(buffer, offset, n)` for each piece of the byte range
+    /// `[offset, offset + len)` of the queue's data, in order; returns
+    /// how many bytes the pieces covered (less than `len` when the queue
+    /// is shorter).  The caller owns the queue (see the type's notes).
+    pub(crate) fn for_range(
+        &mut self,
+        mut offset: usize,
+        len: usize,
+        mut f: impl FnMut(&QueuedSkb<'_>, usize, usize) -> Result,
+    ) -> Result<usize> {
+        let mut done = 0;
+        for skb in self.walk() {
+            if done == len {
+                break;
+            }
+            let l = skb.len();
+            if offset >= l {
+                offset -= l;
+                continue;
+            }
+            let n = (l - offset).min(len - done);
+            f(&skb, offset, n)?;
+            done += n;
+            offset = 0;
+        }
+        Ok(done)
+    }
+
     /// Frees every buffer.
     pub(crate) fn purge(&self) {
         // SAFETY: valid queue (invariant).

@@ -4,6 +4,11 @@
 //! bindings for the layers above.
 
 pub(crate) use crate::bindings::{AFCPROTO_STREAM, AF_MAX, ETH_P_AF_CUSTOM};
+pub(crate) use crate::bindings::{AFC_KEEPCNT, AFC_KEEPIDLE, AFC_KEEPINTVL, AFC_NODELAY, AFC_SYNCNT, SOL_AF_CUSTOM};
+pub(crate) use crate::bindings::{MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_WAITALL, O_NONBLOCK};
+pub(crate) use crate::bindings::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
+pub(crate) use crate::bindings::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, SOL_SOCKET, SO_REUSEPORT};
+pub(crate) use crate::bindings::{FIONREAD as SIOCINQ, SIOCOUTQNSD, TIOCOUTQ as SIOCOUTQ};
 
 /// `SOCK_STREAM` of `enum sock_type`.
 pub(crate) const SOCK_STREAM: u32 = crate::bindings::sock_type_SOCK_STREAM;

@@ -9,6 +9,10 @@
 #include <linux/errno.h>
 #include <linux/net.h>
 #include <linux/netdevice.h>
+#include <linux/poll.h>
+#include <linux/sockios.h>
+#include <asm/ioctls.h>
+#include <linux/fcntl.h>
 #include <linux/skbuff.h>
 #include <linux/seq_file.h>
 #include <net/sock.h>

@@ -50,7 +50,6 @@ const unsigned char *afc_skb_data(const struct sk_buff *skb) { return skb->data;
 struct net *afc_dev_net(const struct net_device *dev) { return dev_net(dev); }
 bool afc_dev_is_loopback(const struct net_device *dev) { return dev->flags & IFF_LOOPBACK; }
 void afc_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
-void afc_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
 void afc_sock_put(struct sock *sk) { sock_put(sk); }
 void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
 struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }
@@ -196,7 +195,6 @@ void afc_sk_addrs(const struct sock *sk, __be32 *saddr, u16 *sport, __be32 *dadd
 }
 
 unsigned long afc_sock_i_ino(struct sock *sk) { return sock_i_ino(sk); }
-unsigned int afc_sk_uid_raw(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
 
 void *afc_net_data(const struct net *net)
 {
@@ -337,7 +335,6 @@ int afc_sk_add_backlog(struct sock *sk, struct sk_buff *skb)
 }
 void afc_sk_set_socket_state(struct socket *sock, int state) { sock->state = state; }
 int afc_socket_state(const struct socket *sock) { return sock->state; }
-unsigned int afc_socket_file_flags(const struct socket *sock) { return sock->file ? READ_ONCE(sock->file->f_flags) : 0; }
 
 /* Sleeps on the socket's wait queue until woken, a signal, or `timeo`
  * jiffies; the caller owns the socket lock, which is released meanwhile
@@ -391,16 +388,13 @@ struct sk_buff *afc_sock_wmalloc(struct sock *sk, unsigned int len)
 unsigned char *afc_skb_data_mut(struct sk_buff *skb) { return skb->data; }
 void afc_skb_pull(struct sk_buff *skb, unsigned int len) { skb_pull(skb, len); }
 void afc_skb_trim(struct sk_buff *skb, unsigned int len) { skb_trim(skb, len); }
-unsigned int afc_skb_truesize(const struct sk_buff *skb) { return skb->truesize; }
 int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len) { return skb_copy_bits(skb, offset, to, len); }
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
-unsigned char *afc_skb_cb(struct sk_buff *skb) { return skb->cb; }
 unsigned int afc_skb_pkt_type(const struct sk_buff *skb) { return skb->pkt_type; }
 void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { skb_queue_tail(q, skb); }
 struct sk_buff *afc_skb_peek(struct sk_buff_head *q) { return skb_peek(q); }
 struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) { return skb_peek_next(skb, q); }
 struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q) { return skb_dequeue(q); }
-bool afc_skb_queue_empty(const struct sk_buff_head *q) { return skb_queue_empty_lockless(q); }
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 struct sk_buff_head *afc_sk_receive_queue(struct sock *sk) { return &sk->sk_receive_queue; }
 struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_queue; }

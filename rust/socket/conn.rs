@@ -13,20 +13,22 @@ use super::{AfcSock, AfcSockLocked, Role};
 use crate::abi::skb::SkBuff;
 use crate::abi::sock::Sock;
 use crate::abi::time::now_us;
+use crate::abi::uapi;
 use crate::abi::vec;
 use crate::netns;
 use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
 use crate::proto::time::Instant;
-use crate::proto::wire::{fill_checksum, Header, HEADER_LEN};
+use crate::proto::wire::{Header, HEADER_LEN};
+use crate::tx::{self, Sent};
 use crate::stats::Stat;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
-/// `sk_shutdown` bits.
-pub(crate) const RCV_SHUTDOWN: u8 = 1;
-pub(crate) const SEND_SHUTDOWN: u8 = 2;
-pub(crate) const SHUTDOWN_MASK: u8 = 3;
+/// `sk_shutdown` bits, as the `u8`s `Sock` reads and writes.
+pub(crate) const RCV_SHUTDOWN: u8 = uapi::RCV_SHUTDOWN as u8;
+pub(crate) const SEND_SHUTDOWN: u8 = uapi::SEND_SHUTDOWN as u8;
+pub(crate) const SHUTDOWN_MASK: u8 = uapi::SHUTDOWN_MASK as u8;
 
 /// A connection and what the socket layer keeps beside it.
 pub(crate) struct ConnState {
@@ -152,19 +154,14 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
 fn drop_acked(sk: &Sock<'_, AfcSock>, mut acked: u32) {
     let mut q = sk.write_queue();
     while acked > 0 {
-        let head_len = match q.walk().next() {
-            Some(head) => head.len() as u32,
-            None => break,
-        };
-        if head_len <= acked {
-            drop(q.pop());
-            acked -= head_len;
-        } else {
-            if let Some(mut head) = q.walk().next() {
-                head.pull(acked as usize);
-            }
-            acked = 0;
+        let Some(mut head) = q.walk().next() else { break };
+        let len = head.len() as u32;
+        if len > acked {
+            head.pull(acked as usize);
+            break;
         }
+        drop(q.pop());
+        acked -= len;
     }
 }
 
@@ -245,31 +242,11 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
 }
 
-/// Builds and sends one segment: the header, then bytes of the write queue.
+/// Sends one segment: the header, then bytes of the write queue.
 fn transmit(sk: &Sock<'_, AfcSock>, c: &mut ConnState, tx: &Transmit) {
-    let net = sk.net();
-    let stats = &netns::of(net).stats;
-    let len = usize::from(tx.header.payload_len);
-    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN + len) else {
-        // Lost like a frame on the wire: the retransmission timer repairs it.
-        return;
-    };
-    let buf = frame.linear_mut();
-    if tx.header.emit(buf).is_err() {
-        return;
-    }
-    if len > 0 && copy_from_write_queue(sk, tx.offset as usize, &mut buf[HEADER_LEN..HEADER_LEN + len]).is_err() {
-        return;
-    }
-    if !c.loopback && fill_checksum(buf).is_err() {
-        return;
-    }
-    stats.inc(Stat::OutSegs);
-    if tx.header.flags.rst() {
-        stats.inc(Stat::OutRsts);
-    }
-    let tuple = c.conn.tuple();
-    if net.xmit(frame, tuple.local.addr, tuple.remote.addr).is_err() && sk.dead() {
+    let offset = tx.offset as usize;
+    let sent = tx::send(sk.net(), &tx.header, c.loopback, |out| copy_from_write_queue(sk, offset, out));
+    if matches!(sent, Sent::NoRoute) && sk.dead() {
         // No route any more (the device went, e.g. with its namespace):
         // an orphan has nobody to tell and nothing to wait for.
         c.conn.abort();
@@ -277,23 +254,13 @@ fn transmit(sk: &Sock<'_, AfcSock>, c: &mut ConnState, tx: &Transmit) {
 }
 
 /// Copies `out.len()` bytes at `offset` of the write queue into `out`.
-fn copy_from_write_queue(sk: &Sock<'_, AfcSock>, mut offset: usize, out: &mut [u8]) -> Result {
-    let mut q = sk.write_queue();
-    let mut done = 0;
-    for skb in q.walk() {
-        if done == out.len() {
-            break;
-        }
-        let l = skb.len();
-        if offset >= l {
-            offset -= l;
-            continue;
-        }
-        let n = (l - offset).min(out.len() - done);
-        skb.copy_out(offset, &mut out[done..done + n])?;
-        done += n;
-        offset = 0;
-    }
+fn copy_from_write_queue(sk: &Sock<'_, AfcSock>, offset: usize, out: &mut [u8]) -> Result {
+    let mut at = 0;
+    let done = sk.write_queue().for_range(offset, out.len(), |skb, off, n| {
+        let r = out.get_mut(at..at + n).ok_or(EINVAL).and_then(|dst| skb.copy_out(off, dst));
+        at += n;
+        r
+    })?;
     if done == out.len() { Ok(()) } else { Err(EINVAL) }
 }
 

@@ -3,9 +3,9 @@
 //! `connect(2)`, with the states and errnos of `__inet_stream_connect`.
 
 use super::conn::{self, ConnState};
-use super::listen::O_NONBLOCK;
+use crate::abi::uapi::O_NONBLOCK;
 use super::{addr, bind, AfcSock, AfcSockLocked, Role};
-use crate::abi::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, EINPROGRESS, EISCONN, ENETUNREACH};
+use crate::abi::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, ECONNREFUSED, EINPROGRESS, EISCONN, ENETUNREACH};
 use crate::abi::sock::{intr_errno, signal_pending, Sock, SockGuard, Socket, SocketState};
 use crate::netns;
 use crate::proto::conn::Connection;
@@ -78,7 +78,7 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     }
     if remote.port == 0 || !is_unicast(remote.addr) {
         // TCP answers a connect to port 0 or a broadcast address like this.
-        return Err(if remote.port == 0 { ECONNREFUSED_() } else { ENETUNREACH() });
+        return Err(if remote.port == 0 { ECONNREFUSED() } else { ENETUNREACH() });
     }
     let net = sk.net();
     let ns = netns::of(net);
@@ -124,9 +124,4 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     ns.stats.inc(Stat::ActiveOpens);
     conn::drive(sk, st);
     Ok(())
-}
-
-#[allow(non_snake_case)]
-fn ECONNREFUSED_() -> Error {
-    crate::abi::errno::ECONNREFUSED()
 }

@@ -3,6 +3,8 @@
 //! `close(2)`, `shutdown(2)`, `poll(2)` and `ioctl(2)`.
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::abi::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
+use crate::abi::uapi::{SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
 use super::{bind, listen, AfcSock, Role};
 use crate::abi::errno::ENOTCONN;
 use crate::abi::family::no_ioctl;
@@ -10,18 +12,6 @@ use crate::abi::sock::{signal_pending, Sock, Socket, SocketState};
 use crate::proto::state::State;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
-
-const POLLIN: u32 = 0x1;
-const POLLOUT: u32 = 0x4;
-const POLLERR: u32 = 0x8;
-const POLLHUP: u32 = 0x10;
-const POLLRDNORM: u32 = 0x40;
-const POLLWRNORM: u32 = 0x100;
-const POLLRDHUP: u32 = 0x2000;
-
-const SIOCINQ: u32 = 0x541B;
-const SIOCOUTQ: u32 = 0x5411;
-const SIOCOUTQNSD: u32 = 0x894B;
 
 /// `close(2)`: a listener resets its queue; a connection sends FIN after
 /// its data (or RST with unread data, or `SO_LINGER` 0) and finishes on

@@ -5,19 +5,15 @@
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use super::{AfcSock, Role};
-use crate::abi::errno::ENOTCONN;
+use crate::abi::errno::{ENOTCONN, EOPNOTSUPP};
 use crate::abi::msg::MsgHdr;
+use crate::abi::uapi::{MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_WAITALL};
 use crate::abi::sock::{intr_errno, send_sigpipe, signal_pending, Sock, SockGuard};
 use crate::proto::conn::SendError;
 use crate::proto::state::State;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
-const MSG_OOB: u32 = 1;
-const MSG_PEEK: u32 = 2;
-const MSG_DONTWAIT: u32 = 0x40;
-const MSG_WAITALL: u32 = 0x100;
-const MSG_NOSIGNAL: u32 = 0x4000;
 
 /// The largest send buffer chunk: one frame's payload on loopback, so a
 /// chunk fits one page-allocator block with its `skb_shared_info`.
@@ -62,7 +58,7 @@ fn wait_connected(g: &mut SockGuard<'_, AfcSock>, timeo: &mut i64, flags: u32) -
 
 pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
     if flags & MSG_OOB != 0 {
-        return Err(EOPNOTSUPP_());
+        return Err(EOPNOTSUPP());
     }
     let mut g = sk.lock();
     let mut timeo = sk.sndtimeo(flags & MSG_DONTWAIT != 0);
@@ -140,21 +136,9 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         // Copy what is queued, in order.
         let mut q = sk.receive_queue();
         if peek {
-            let mut skip = copied;
-            for skb in q.walk() {
-                if copied == len {
-                    break;
-                }
-                let l = skb.len();
-                if skip >= l {
-                    skip -= l;
-                    continue;
-                }
-                let n = (l - skip).min(len - copied);
-                skb.copy_to_msg(skip, msg, n)?;
-                copied += n;
-                skip = 0;
-            }
+            // Each pass copies the queue again from the start, after what
+            // earlier passes copied.
+            copied += q.for_range(copied, len - copied, |skb, off, n| skb.copy_to_msg(off, msg, n))?;
         } else {
             let mut taken = 0usize;
             while copied < len {
@@ -215,9 +199,4 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         timeo = g.wait(timeo);
     }
     Ok(copied)
-}
-
-#[allow(non_snake_case)]
-fn EOPNOTSUPP_() -> Error {
-    crate::abi::errno::EOPNOTSUPP()
 }

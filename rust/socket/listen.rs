@@ -16,21 +16,19 @@ use super::conn::{self, ConnState};
 use super::{bind, AfcSock, AfcSockLocked, Role};
 use crate::abi::bhlock::{BhLockArray, LockClass};
 use crate::abi::sock::{intr_errno, signal_pending, Sock, SockRef, Socket, SocketState};
+use crate::abi::uapi::O_NONBLOCK;
 use crate::abi::vec;
 use crate::netns;
 use crate::proto::conn::Connection;
 use crate::proto::isn::initial_seq;
 use crate::proto::listener::{AckVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
 use crate::proto::state::State;
-use crate::proto::tuple::{Endpoint as FourTupleEp, FourTuple};
+use crate::proto::tuple::{Endpoint, FourTuple};
 use crate::proto::wire::Header;
 use crate::stats::Stat;
 use crate::tables::FoundListener;
 use kernel::prelude::*;
 use kernel::sync::Arc;
-
-/// `O_NONBLOCK` of the file flags.
-pub(crate) const O_NONBLOCK: u32 = 0o4000;
 
 /// What the accept-queue lock guards.
 pub(crate) struct AcceptState {
@@ -113,10 +111,7 @@ impl Parent {
             self.queue.listener.sock().data_ready();
             return Some(Parent { queue: self.queue.clone() });
         }
-        let (local, remote) = sk.addrs();
-        let found = netns::of(sk.net())
-            .tables
-            .lookup_listener(FourTupleEp::new(local.0, local.1), FourTupleEp::new(remote.0, remote.1))?;
+        let found = listener_for(sk)?;
         adopt(&found.queue, sk.to_ref()).then(|| {
             netns::of(sk.net()).stats.inc(Stat::AcceptQueueMigrations);
             Parent { queue: found.queue }
@@ -135,6 +130,13 @@ impl Parent {
         });
         drop(gone);
     }
+}
+
+/// The listener (of the reuseport group) that a connection on `sk`'s
+/// 4-tuple would reach now: where a child goes when its own closed.
+fn listener_for(sk: &Sock<'_, AfcSock>) -> Option<FoundListener> {
+    let ((la, lp), (ra, rp)) = sk.addrs();
+    netns::of(sk.net()).tables.lookup_listener(Endpoint::new(la, lp), Endpoint::new(ra, rp))
 }
 
 /// Puts an established child on `queue` (a sibling of its listener);
@@ -279,20 +281,17 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     let ns = netns::of(sk.net());
     let mut children = KVec::new();
     for c in taken {
-        let (local, remote) = c.sock().addrs();
-        let sibling = ns
-            .tables
-            .lookup_listener(FourTupleEp::new(local.0, local.1), FourTupleEp::new(remote.0, remote.1));
-        let moved = match sibling {
+        let moved = match listener_for(&c.sock()) {
             Some(found) => adopt(&found.queue, c.clone()),
             None => false,
         };
         l.queue.with(|s| if moved { s.queues.on_migrated_out(true) } else { s.queues.on_reset_on_close(true) });
         if moved {
             ns.stats.inc(Stat::AcceptQueueMigrations);
-        } else if children.push(c, GFP_KERNEL).is_err() {
-            // Out of memory: the child stays queued nowhere and is reset
-            // by its own timers (keepalive) or the peer; nothing leaks.
+        } else {
+            // Out of memory here leaves the child queued nowhere, to be
+            // reset by the peer or its own timers; nothing leaks.
+            let _ = children.push(c, GFP_KERNEL);
         }
     }
     sk.set_state(State::Closed.as_u8());
@@ -401,9 +400,9 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     };
     st.role = Role::Conn(cs);
     ns.stats.inc(Stat::PassiveOpens);
-    if l.queue.with(|s| s.half_open.push(child.clone(), GFP_ATOMIC)).is_err() {
-        // Not evictable, still counted; it completes or expires normally.
-    }
+    // Out of memory: not evictable, still counted; it completes or
+    // expires normally.
+    let _ = l.queue.with(|s| s.half_open.push(child.clone(), GFP_ATOMIC));
     conn::drive(&csk, st);
 }
 

@@ -7,19 +7,20 @@
 
 use super::{conn, AfcSock, AfcSockLocked, Role};
 use crate::abi::errno::ENOPROTOOPT;
-use crate::abi::family::{OptVal, SOL_SOCKET, SO_REUSEPORT};
+use crate::abi::family::OptVal;
+use crate::abi::uapi;
 use crate::abi::sock::Sock;
 use crate::proto::conn::{Config, Keepalive};
 use crate::proto::time::{MS, SEC};
 use kernel::prelude::*;
 
-/// `SOL_AF_CUSTOM` and its options (see `uapi/linux/af_custom.h`).
-const SOL_AF_CUSTOM: i32 = 283;
-const AFC_NODELAY: i32 = 1;
-const AFC_KEEPIDLE: i32 = 4;
-const AFC_KEEPINTVL: i32 = 5;
-const AFC_KEEPCNT: i32 = 6;
-const AFC_SYNCNT: i32 = 7;
+/// `SOL_AF_CUSTOM` and its options (`uapi/linux/af_custom.h`), as `int`s.
+const SOL_AF_CUSTOM: i32 = uapi::SOL_AF_CUSTOM as i32;
+const AFC_NODELAY: i32 = uapi::AFC_NODELAY as i32;
+const AFC_KEEPIDLE: i32 = uapi::AFC_KEEPIDLE as i32;
+const AFC_KEEPINTVL: i32 = uapi::AFC_KEEPINTVL as i32;
+const AFC_KEEPCNT: i32 = uapi::AFC_KEEPCNT as i32;
+const AFC_SYNCNT: i32 = uapi::AFC_SYNCNT as i32;
 
 /// How long TIME_WAIT lasts.  Frames never cross a router (on-link peers
 /// only), so a segment's lifetime is bounded by the link's queues, far
@@ -95,7 +96,7 @@ pub(crate) fn keepalive_changed(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, 
 }
 
 pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &OptVal) -> Result {
-    if level == SOL_SOCKET && name == SO_REUSEPORT {
+    if level == uapi::SOL_SOCKET as i32 && name == uapi::SO_REUSEPORT as i32 {
         let v = val.int()?;
         let _g = sk.lock();
         sk.set_reuseport(v != 0);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/af_custom.h>
 
@@ -251,6 +252,30 @@ static inline void afc_nets_close(struct afc_nets *n)
 	if (n->a >= 0)
 		close(n->a);
 	n->a = n->b = -1;
+}
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+static inline long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Sends all of buf (MSG_NOSIGNAL); returns len or -1. */
+static inline ssize_t send_all(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0)
+			return -1;
+		done += n;
+	}
+	return done;
 }
 
 #endif

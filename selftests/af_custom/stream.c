@@ -27,13 +27,6 @@
 #define EV_ALL (POLLIN | POLLOUT | POLLRDHUP | POLLPRI)
 #define NOSIG MSG_NOSIGNAL
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* revents of fd for EV_ALL, polled until it equals want or ms elapse. */
 static int poll_until(int fd, int want, int ms)
@@ -77,20 +70,6 @@ static void catch_sigpipe(void)
 	sigpipes = 0;
 }
 
-/* Sends all of buf (MSG_NOSIGNAL); returns len or -1. */
-static ssize_t send_all(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = send(fd, (const char *)buf + done, len - done, NOSIG);
-
-		if (n < 0)
-			return -1;
-		done += n;
-	}
-	return done;
-}
 
 /* Fills fd's send path with nonblocking sends until EAGAIN; returns bytes. */
 static long fill(int fd)
@@ -178,6 +157,16 @@ static void close_conn(struct conn *k)
 	if (k->l >= 0)
 		close(k->l);
 	k->c = k->s = k->l = -1;
+}
+
+/* The server side aborts: SO_LINGER 0, then close, so the client gets an RST. */
+static void reset_server_side(struct __test_metadata *_metadata, struct conn *k)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	ASSERT_EQ(0, setsockopt(k->s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	ASSERT_EQ(0, close(k->s));
+	k->s = -1;
 }
 
 /* Something a thread does after a delay: connect or send. */
@@ -843,12 +832,9 @@ TEST_F(stream, poll_peer_closed)
 TEST_F(stream, poll_rst_is_pollerr)
 {
 	struct conn k;
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	mk_conn(_metadata, self, variant, &k);
-	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
-	ASSERT_EQ(0, close(k.s));
-	k.s = -1;
+	reset_server_side(_metadata, &k);
 	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
 		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
 	close_conn(&k);
@@ -1098,14 +1084,11 @@ TEST_F(stream, so_flags_get_set)
 TEST_F(stream, linger_zero_close_resets_peer)
 {
 	struct conn k;
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	char b;
 
 	catch_sigpipe();
 	mk_conn(_metadata, self, variant, &k);
-	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
-	ASSERT_EQ(0, close(k.s));
-	k.s = -1;
+	reset_server_side(_metadata, &k);
 	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
 		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
 	EXPECT_ERRNO(ECONNRESET, recv(k.c, &b, 1, 0));
@@ -1118,13 +1101,10 @@ TEST_F(stream, linger_zero_close_resets_peer)
 TEST_F(stream, linger_zero_reset_seen_by_send)
 {
 	struct conn k;
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	catch_sigpipe();
 	mk_conn(_metadata, self, variant, &k);
-	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
-	ASSERT_EQ(0, close(k.s));
-	k.s = -1;
+	reset_server_side(_metadata, &k);
 	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR,
 		  poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000));
 	/* The pending ECONNRESET comes first (no SIGPIPE), then EPIPE. */
@@ -1138,12 +1118,9 @@ TEST_F(stream, linger_zero_reset_seen_by_send)
 TEST_F(stream, so_error_reads_and_clears)
 {
 	struct conn k;
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	mk_conn(_metadata, self, variant, &k);
-	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
-	ASSERT_EQ(0, close(k.s));
-	k.s = -1;
+	reset_server_side(_metadata, &k);
 	poll_until(k.c, POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR, 3000);
 	ASSERT_EQ(ECONNRESET, afc_getint(k.c, SOL_SOCKET, SO_ERROR));
 	ASSERT_EQ(0, afc_getint(k.c, SOL_SOCKET, SO_ERROR));

@@ -21,13 +21,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* xorshift64*: the payload generator; FNV-1a 64: the payload hash. */
 static uint64_t rnd(uint64_t *s)
@@ -63,19 +56,6 @@ static size_t stress_bytes(void)
 	return (size_t)(mb > 0 ? mb : 64) << 20;
 }
 
-static ssize_t send_all(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-
-		if (n < 0)
-			return -1;
-		done += n;
-	}
-	return done;
-}
 
 /* One direction of a transfer: a writer of `total` random bytes, then
  * SHUT_WR; a reader until end of stream.  Each hashes what it saw. */
