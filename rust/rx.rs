@@ -12,7 +12,7 @@
 use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
-use crate::proto::wire::{ChecksumPolicy, Header, WireError};
+use crate::proto::wire::{frame_checksum_field, Header, HEADER_LEN};
 use crate::tx;
 use crate::proto::tuple::FourTuple;
 use crate::socket;
@@ -28,32 +28,35 @@ impl FrameHandler for Rx {
         if skb.for_other_host() {
             return;
         }
+        // Only the header is made linear: the payload may stay in page
+        // fragments (a sender's pages, over loopback) all the way to
+        // the reader.
         let len = skb.len();
-        let Some(frame) = skb.pull_linear(len) else {
+        let Some(hdr) = skb.pull_linear(HEADER_LEN.min(len)) else {
             state.stats.inc(Stat::InErrs);
             return;
         };
-        // Loopback cannot corrupt a frame: its checksum is not checked.
-        let loopback = dev.is_loopback();
-        let policy = if loopback { ChecksumPolicy::Trust } else { ChecksumPolicy::Verify };
-        let h = match Header::parse(frame, policy) {
-            Ok((h, _)) => h,
-            Err(WireError::BadChecksum | WireError::ChecksumMissing) => {
-                state.stats.inc(Stat::InCsumErrors);
-                return;
-            }
+        let checksum_field = frame_checksum_field(hdr);
+        let h = match Header::parse_prefix(hdr, len) {
+            Ok(h) => h,
             Err(_) => {
                 state.stats.inc(Stat::InErrs);
                 return;
             }
         };
+        // Drop padding beyond the frame (Ethernet minimum size).
+        skb.trim(h.frame_len());
+        // Loopback cannot corrupt a frame: its checksum is not checked.
+        let loopback = dev.is_loopback();
+        if !loopback && (checksum_field == 0 || !skb.checksum_ok()) {
+            state.stats.inc(Stat::InCsumErrors);
+            return;
+        }
         state.stats.inc(Stat::InSegs);
         // Broadcast and multicast frames are counted, never answered.
         if !skb.for_host() {
             return;
         }
-        // Drop padding beyond the frame (Ethernet minimum size).
-        skb.trim(h.frame_len());
         let tuple = FourTuple::new(h.dst, h.src);
         if let Some(sk) = state.tables.lookup_established(&tuple) {
             let s = sk.sock();
@@ -97,5 +100,5 @@ fn send_reset(net: &crate::abi::netns::Net, state: &NetState, h: &Header, loopba
         state.stats.inc(Stat::RstsLimited);
         return;
     }
-    let _ = tx::send(net, &r, loopback, |_| Ok(()));
+    let _ = tx::send(tx::Via::Route(net), &r, loopback, |_| Ok(()));
 }

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The send path's last step, shared by connections and by the RSTs the
-//! frame handler answers with: build one frame (header, payload,
-//! checksum unless the peer is over loopback), count it, route it out.
+//! frame handler answers with: build one frame (header, payload copied
+//! in or referenced by page, checksum unless the peer is over loopback),
+//! count it, route it out.
 
 use crate::abi::netns::Net;
 use crate::abi::skb::SkBuff;
+use crate::abi::sock::Sock;
+use crate::socket::AfcSock;
 use crate::netns;
-use crate::proto::wire::{fill_checksum, Header, HEADER_LEN};
+use crate::proto::wire::{Header, CHECKSUM_OFFSET, HEADER_LEN};
 use crate::stats::Stat;
 use kernel::prelude::*;
 
@@ -22,9 +25,18 @@ pub(crate) enum Sent {
     NoRoute,
 }
 
+/// How a frame finds its way out.
+#[derive(Clone, Copy)]
+pub(crate) enum Via<'a> {
+    /// A route lookup for this frame alone (RSTs: no socket).
+    Route(&'a Net),
+    /// The connection's cached route (the caller owns the socket).
+    Sock(&'a Sock<'a, AfcSock>),
+}
+
 /// Sends `h` followed by `h.payload_len` bytes that `payload` writes into
 /// the frame.
-pub(crate) fn send(net: &Net, h: &Header, loopback: bool, payload: impl FnOnce(&mut [u8]) -> Result) -> Sent {
+pub(crate) fn send(to: Via<'_>, h: &Header, loopback: bool, payload: impl FnOnce(&mut [u8]) -> Result) -> Sent {
     let len = usize::from(h.payload_len);
     let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN + len) else { return Sent::Dropped };
     let buf = frame.linear_mut();
@@ -32,15 +44,46 @@ pub(crate) fn send(net: &Net, h: &Header, loopback: bool, payload: impl FnOnce(&
     if len > 0 && payload(body).is_err() {
         return Sent::Dropped;
     }
-    if h.emit(buf).is_err() || (!loopback && fill_checksum(buf).is_err()) {
+    if h.emit(buf).is_err() {
         return Sent::Dropped;
     }
+    out(to, h, loopback, frame)
+}
+
+/// Sends `h` followed by `h.payload_len` bytes that `attach` adds to the
+/// frame as page references (`SkBuff::attach_pages`), without copying
+/// them.  `None` when `attach` failed: nothing was sent and the caller
+/// may send the segment by copy instead.
+pub(crate) fn send_paged(to: Via<'_>, h: &Header, loopback: bool, attach: impl FnOnce(&mut SkBuff) -> Result) -> Option<Sent> {
+    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN) else { return Some(Sent::Dropped) };
+    if h.emit(frame.linear_mut()).is_err() {
+        return Some(Sent::Dropped);
+    }
+    if attach(&mut frame).is_err() || frame.len() != HEADER_LEN + usize::from(h.payload_len) {
+        return None;
+    }
+    Some(out(to, h, loopback, frame))
+}
+
+/// Checksums (unless over loopback), counts and routes out a built frame.
+fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
+    if !loopback {
+        frame.fill_checksum(CHECKSUM_OFFSET);
+    }
+    let net = match to {
+        Via::Route(net) => net,
+        Via::Sock(sk) => sk.net(),
+    };
     let stats = &netns::of(net).stats;
     stats.inc(Stat::OutSegs);
     if h.flags.rst() {
         stats.inc(Stat::OutRsts);
     }
-    match net.xmit(frame, h.src.addr, h.dst.addr) {
+    let r = match to {
+        Via::Route(net) => net.xmit(frame, h.src.addr, h.dst.addr),
+        Via::Sock(sk) => sk.xmit(frame, h.src.addr, h.dst.addr),
+    };
+    match r {
         Ok(()) => Sent::Out,
         Err(_) => Sent::NoRoute,
     }

@@ -26,12 +26,14 @@ impl MsgHdr {
         unsafe { bindings::afc_msg_data_left(self.0) }
     }
 
-    /// Copies the next `out.len()` bytes from the user (`EFAULT` on a bad
-    /// address).
-    pub(crate) fn copy_in(&mut self, out: &mut [u8]) -> Result {
-        let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
-        // SAFETY: valid msghdr; `out` is writable for `len` bytes.
-        kernel::error::to_result(unsafe { bindings::afc_memcpy_from_msg(out.as_mut_ptr().cast(), self.0, len) })
+    /// Fills `len` bytes at `offset` of `skb` (linear or paged) from the
+    /// user's buffers.
+    pub(crate) fn copy_to_skb(&mut self, skb: *mut bindings::sk_buff, offset: usize, len: usize) -> Result {
+        let off = i32::try_from(offset).map_err(|_| EINVAL)?;
+        let len = i32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: valid msghdr; `skb` is valid and unshared (the caller
+        // owns it); the helper checks the range against the skb.
+        kernel::error::to_result(unsafe { bindings::afc_skb_copy_from_msg(skb, off, self.0, len) })
     }
 
     /// Copies `len` bytes at `offset` of `skb` to the user's buffers.

@@ -68,28 +68,64 @@ impl SkBuff {
         p
     }
 
-    /// The linear data of a buffer this module built (frames and send
-    /// buffers are linear), writable.
+    /// The linear data (`skb_headlen` bytes at `data`), writable.
     pub(crate) fn linear_mut(&mut self) -> &mut [u8] {
-        // SAFETY: our frames and send buffers are linear: `len` bytes at
-        // `data`, unshared (type invariant) and borrowed uniquely here.
-        unsafe { core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(self.0.as_ptr()), self.len()) }
+        // SAFETY: `headlen` bytes at `data` are the linear part of a
+        // valid skb, unshared (type invariant) and borrowed uniquely here.
+        unsafe {
+            let p = self.0.as_ptr();
+            core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(p), bindings::afc_skb_headlen(p) as usize)
+        }
     }
 
-    /// Drops `n` bytes from the front (`skb_pull`; `n <= len`, linear).
+    /// Drops `n` bytes from the front, linear or paged, without copying.
     pub(crate) fn pull(&mut self, n: usize) {
         let n = n.min(self.len());
-        // SAFETY: valid, unshared; `n <= len` bytes, which the receive path
-        // made linear before.
+        // SAFETY: valid, unshared and not a clone (send buffers are the
+        // module's own; the receive path unclones); `n <= len`.
         unsafe { bindings::afc_skb_pull(self.0.as_ptr(), n as u32) };
     }
 
-    /// Cuts the buffer to `len` bytes (`skb_trim`).
+    /// Cuts the buffer to `len` bytes (`pskb_trim`).
     pub(crate) fn trim(&mut self, len: usize) {
         if len < self.len() {
             // SAFETY: valid, unshared; `len` is below the current length.
             unsafe { bindings::afc_skb_trim(self.0.as_ptr(), len as u32) };
         }
+    }
+
+    /// Fills `len` bytes at `offset` (linear or paged) from the user's
+    /// buffers of `msg` (`EFAULT` on a bad address).
+    pub(crate) fn copy_from_msg(&mut self, offset: usize, msg: &mut super::msg::MsgHdr, len: usize) -> Result {
+        msg.copy_to_skb(self.0.as_ptr(), offset, len)
+    }
+
+    /// Appends references to `n` bytes at `offset` of the paged send
+    /// buffer `src` as fragments: the frame shares its pages, nothing is
+    /// copied.  `Err` when `src` is not paged or the frame is out of
+    /// fragment slots (the frame is then only fit to be dropped).
+    pub(crate) fn attach_pages(&mut self, src: &QueuedSkb<'_>, offset: usize, n: usize) -> Result {
+        let off = u32::try_from(offset).map_err(|_| EINVAL)?;
+        let n = u32::try_from(n).map_err(|_| EINVAL)?;
+        // SAFETY: both valid; `self` is unshared (type invariant) and
+        // `src` is held queued by the caller; the helper checks ranges
+        // and takes a page reference per fragment.
+        kernel::error::to_result(unsafe { bindings::afc_skb_ref_frags(self.0.as_ptr(), src.0.as_ptr(), off, n) })
+    }
+
+    /// Computes the frame checksum (`csum_partial` over header and
+    /// payload) into the header field at `field`, which must be zero.
+    pub(crate) fn fill_checksum(&mut self, field: usize) {
+        if field + 2 <= self.linear_mut().len() {
+            // SAFETY: valid, unshared; the field lies in the linear part.
+            unsafe { bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32) };
+        }
+    }
+
+    /// Whether the frame's checksum (over all its bytes) is right.
+    pub(crate) fn checksum_ok(&mut self) -> bool {
+        // SAFETY: valid; skb_checksum only reads.
+        unsafe { bindings::afc_skb_csum_ok(self.0.as_ptr()) }
     }
 
 
@@ -210,10 +246,16 @@ impl<'a> QueuedSkb<'a> {
     /// Drops `n` bytes from the front (the buffer stays queued).
     pub(crate) fn pull(&mut self, n: usize) {
         let n = n.min(self.len());
-        // SAFETY: valid and linear (this module's send buffers are linear;
-        // received frames were linearised before queueing); only the
+        // SAFETY: valid and not a clone (send buffers are the module's
+        // own; the receive path unclones before queueing); only the
         // queue's owner touches queued data.
         unsafe { bindings::afc_skb_pull(self.0.as_ptr(), n as u32) };
+    }
+
+    /// Whether all the data is in page fragments (a paged send buffer).
+    pub(crate) fn is_paged(&self) -> bool {
+        // SAFETY: a queued skb is valid while queued (owner's walk).
+        unsafe { bindings::afc_skb_headlen(self.0.as_ptr()) == 0 }
     }
 }
 

@@ -395,6 +395,32 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { SkBuff::from_raw_owned(skb) }
     }
 
+    /// Sends `frame` (our header first) from `src` to `dst` over the
+    /// route cached in the socket (looked up on first use and after the
+    /// routing tables change).  The caller owns the socket.
+    pub(crate) fn xmit(&self, frame: SkBuff, src: u32, dst: u32) -> Result {
+        // SAFETY: valid sock, owned by the caller (which keeps the cached
+        // route alive); the skb's ownership passes to afc_xmit_sk, which
+        // sends or frees it.
+        kernel::error::to_result(unsafe { bindings::afc_xmit_sk(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be()) })
+    }
+
+    /// Forgets the cached route (the connection is over).
+    pub(crate) fn dst_reset(&self) {
+        // SAFETY: valid sock; sk_dst_reset swaps the pointer atomically.
+        unsafe { bindings::afc_sk_dst_reset(self.as_ptr()) }
+    }
+
+    /// A send buffer of `len` bytes in page fragments, charged like
+    /// [`Self::alloc_send_skb`]; frames reference its pages.
+    pub(crate) fn alloc_send_paged(&self, len: usize) -> Option<SkBuff> {
+        let len = u32::try_from(len).ok()?;
+        // SAFETY: the sock is valid (type invariant).
+        let skb = unsafe { bindings::afc_sock_alloc_paged(self.as_ptr(), len) };
+        // SAFETY: a fresh skb whose only reference is ours.
+        unsafe { SkBuff::from_raw_owned(skb) }
+    }
+
     // ---- the one timer ----
 
     /// Arms the socket timer for `deadline_us` (on the `now_us` clock);
@@ -558,6 +584,7 @@ pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock
     // once, when the last reference is gone, so nothing else sees the state.
     unsafe {
         bindings::afc_sock_unlink(sk);
+        bindings::afc_sk_dst_reset(sk);
         bindings::afc_skb_queue_purge(bindings::afc_sk_receive_queue(sk));
         bindings::afc_skb_queue_purge(bindings::afc_sk_write_queue(sk));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).data));

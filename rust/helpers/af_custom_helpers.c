@@ -11,6 +11,8 @@
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
+#include <linux/skbuff_ref.h>
+#include <net/checksum.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <linux/random.h>
@@ -43,7 +45,23 @@ MODULE_PARM_DESC(listen_buckets, "buckets of each namespace's listener table, ke
 unsigned int afc_est_buckets_param(void) { return clamp(est_buckets, 1U, 1U << 22); }
 unsigned int afc_listen_buckets_param(void) { return clamp(listen_buckets, 1U, 65536U); }
 
-struct sk_buff *afc_skb_share_check(struct sk_buff *skb) { return skb_share_check(skb, GFP_ATOMIC); }
+/* The receive path owns what it queues: an unshared skb whose frag
+ * descriptors are its own (a clone, e.g. from netem duplication or a
+ * shared skb, gets a private head first), so that afc_skb_pull() may
+ * edit them.  A frag list (no device here builds one for us) is
+ * linearised. */
+struct sk_buff *afc_skb_share_check(struct sk_buff *skb)
+{
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		return NULL;
+	if ((skb_cloned(skb) && skb_unclone(skb, GFP_ATOMIC)) ||
+	    (skb_has_frag_list(skb) && skb_linearize(skb))) {
+		kfree_skb(skb);
+		return NULL;
+	}
+	return skb;
+}
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
 unsigned int afc_skb_len(const struct sk_buff *skb) { return skb->len; }
 const unsigned char *afc_skb_data(const struct sk_buff *skb) { return skb->data; }
@@ -386,8 +404,135 @@ struct sk_buff *afc_sock_wmalloc(struct sock *sk, unsigned int len)
 	return skb;
 }
 unsigned char *afc_skb_data_mut(struct sk_buff *skb) { return skb->data; }
-void afc_skb_pull(struct sk_buff *skb, unsigned int len) { skb_pull(skb, len); }
-void afc_skb_trim(struct sk_buff *skb, unsigned int len) { skb_trim(skb, len); }
+/* Drops len bytes from the front of skb, linear part first, then paged
+ * fragments, without copying (tcp_output.c's __pskb_trim_head).  The
+ * module's skbs are never clones (send buffers are its own; the receive
+ * path unclones), so the fragment descriptors are private. */
+void afc_skb_pull(struct sk_buff *skb, unsigned int len)
+{
+	struct skb_shared_info *sh = skb_shinfo(skb);
+	unsigned int head = skb_headlen(skb), eat, i, k = 0;
+
+	len = min(len, skb->len);
+	if (len <= head) {
+		__skb_pull(skb, len);
+		return;
+	}
+	if (WARN_ON_ONCE(skb_cloned(skb) || skb_has_frag_list(skb))) {
+		pskb_pull(skb, len);
+		return;
+	}
+	__skb_pull(skb, head);
+	eat = len - head;
+	for (i = 0; i < sh->nr_frags; i++) {
+		unsigned int size = skb_frag_size(&sh->frags[i]);
+
+		if (size <= eat) {
+			skb_frag_unref(skb, i);
+			eat -= size;
+		} else {
+			sh->frags[k] = sh->frags[i];
+			if (eat) {
+				skb_frag_off_add(&sh->frags[k], eat);
+				skb_frag_size_sub(&sh->frags[k], eat);
+				eat = 0;
+			}
+			k++;
+		}
+	}
+	sh->nr_frags = k;
+	skb->data_len -= len - head;
+	skb->len = skb->data_len;
+}
+
+/* Cuts skb to len bytes, linear or paged (never fails on an skb that is
+ * not a clone, which the module's are not). */
+void afc_skb_trim(struct sk_buff *skb, unsigned int len)
+{
+	WARN_ON_ONCE(pskb_trim(skb, len));
+}
+
+unsigned int afc_skb_headlen(const struct sk_buff *skb) { return skb_headlen(skb); }
+
+/* A send buffer of len bytes held in page fragments (no linear part),
+ * charged to sk like sock_wmalloc(): frames reference its pages instead
+ * of copying them (afc_skb_ref_frags). */
+struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len)
+{
+	struct sk_buff *skb;
+	int err;
+
+	skb = alloc_skb_with_frags(0, len, PAGE_ALLOC_COSTLY_ORDER, &err, sk->sk_allocation);
+	if (!skb)
+		return NULL;
+	/* alloc_skb_with_frags() leaves the lengths to its caller. */
+	skb->data_len = len;
+	skb->len = len;
+	skb_set_owner_w(skb, sk);
+	return skb;
+}
+
+/* Fills len bytes at offset of skb (linear or paged) from the user. */
+int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len)
+{
+	return skb_copy_datagram_from_iter(skb, offset, &msg->msg_iter, len);
+}
+
+/* Appends to frame references to len bytes at off of src's page
+ * fragments (src has no linear data): the payload is not copied.
+ * -EMSGSIZE when frame runs out of fragment slots, -EINVAL when src is
+ * not a paged send buffer or is shorter; frame keeps the references it
+ * took either way (freeing it drops them). */
+int afc_skb_ref_frags(struct sk_buff *frame, const struct sk_buff *src, unsigned int off, unsigned int len)
+{
+	const struct skb_shared_info *s = skb_shinfo(src);
+	struct skb_shared_info *d = skb_shinfo(frame);
+	unsigned int i, added = 0;
+
+	if (skb_headlen(src) || skb_has_frag_list(src))
+		return -EINVAL;
+	for (i = 0; i < s->nr_frags && added < len; i++) {
+		unsigned int size = skb_frag_size(&s->frags[i]), n;
+		skb_frag_t *f;
+
+		if (off >= size) {
+			off -= size;
+			continue;
+		}
+		if (d->nr_frags >= MAX_SKB_FRAGS)
+			return -EMSGSIZE;
+		n = min(size - off, len - added);
+		f = &d->frags[d->nr_frags++];
+		*f = s->frags[i];
+		skb_frag_off_add(f, off);
+		skb_frag_size_set(f, n);
+		__skb_frag_ref(f);
+		frame->len += n;
+		frame->data_len += n;
+		frame->truesize += n;
+		added += n;
+		off = 0;
+	}
+	return added == len ? 0 : -EINVAL;
+}
+
+/* The frame checksum (RFC 1071 over header and payload, linear or paged,
+ * with csum_partial): stored at field, which must hold zero; a computed
+ * zero is sent as 0xffff (zero means "not computed"). */
+void afc_skb_csum_fill(struct sk_buff *skb, unsigned int field)
+{
+	__sum16 c = csum_fold(skb_checksum(skb, 0, skb->len, 0));
+
+	if (!c)
+		c = CSUM_MANGLED_0;
+	memcpy(skb->data + field, &c, sizeof(c));
+}
+
+/* Whether the frame (header and payload) sums to zero. */
+bool afc_skb_csum_ok(struct sk_buff *skb)
+{
+	return !csum_fold(skb_checksum(skb, 0, skb->len, 0));
+}
 int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len) { return skb_copy_bits(skb, offset, to, len); }
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
 unsigned int afc_skb_pkt_type(const struct sk_buff *skb) { return skb->pkt_type; }
@@ -399,7 +544,6 @@ void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 struct sk_buff_head *afc_sk_receive_queue(struct sock *sk) { return &sk->sk_receive_queue; }
 struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_queue; }
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
-int afc_memcpy_from_msg(void *to, struct msghdr *msg, int len) { return memcpy_from_msg(to, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
 
 /* A child socket of a listener, made in softirq (no struct socket yet).
@@ -516,19 +660,14 @@ int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out,
  * reads the source address at offset 12 of our header).  The neighbour's
  * cached hard header carries ETH_P_IP, so the cache is skipped: the
  * header is built from skb->protocol. */
-int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr)
+/* Sends skb over rt's device to its next hop: the ARP neighbour, with
+ * skip_cache (the hh cache holds ETH_P_IP headers).  Consumes skb, not rt. */
+static int afc_xmit_rt(struct rtable *rt, struct sk_buff *skb)
 {
-	struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
 	struct neighbour *neigh;
-	struct rtable *rt;
 	bool is_v6gw = false;
 	int err;
 
-	rt = ip_route_output_key(net, &fl4);
-	if (IS_ERR(rt)) {
-		kfree_skb(skb);
-		return PTR_ERR(rt);
-	}
 	skb->dev = rt->dst.dev;
 	skb->protocol = htons(ETH_P_AF_CUSTOM);
 	skb_reset_network_header(skb);
@@ -536,7 +675,6 @@ int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr)
 	neigh = ip_neigh_for_gw(rt, skb, &is_v6gw);
 	if (IS_ERR(neigh)) {
 		rcu_read_unlock();
-		ip_rt_put(rt);
 		kfree_skb(skb);
 		return -EHOSTUNREACH;
 	}
@@ -544,6 +682,46 @@ int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr)
 	err = neigh_output(neigh, skb, true);
 	local_bh_enable();
 	rcu_read_unlock();
-	ip_rt_put(rt);
 	return err < 0 ? err : 0;
 }
+
+/* A frame with no socket (an RST): a route lookup for it alone. */
+int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr)
+{
+	struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
+	struct rtable *rt;
+	int err;
+
+	rt = ip_route_output_key(net, &fl4);
+	if (IS_ERR(rt)) {
+		kfree_skb(skb);
+		return PTR_ERR(rt);
+	}
+	err = afc_xmit_rt(rt, skb);
+	ip_rt_put(rt);
+	return err;
+}
+
+/* A connection's frame: the route is cached in sk_dst_cache (as TCP's
+ * sk_setup_caps), looked up again only when the routing tables changed
+ * (the dst check fails).  The caller owns sk (lock_sock or bh_lock_sock),
+ * which keeps the cached dst alive without a reference of our own. */
+int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr)
+{
+	struct rtable *rt = (struct rtable *)__sk_dst_check(sk, 0);
+
+	if (!rt) {
+		struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
+
+		rt = ip_route_output_key(sock_net(sk), &fl4);
+		if (IS_ERR(rt)) {
+			kfree_skb(skb);
+			return PTR_ERR(rt);
+		}
+		sk_dst_set(sk, &rt->dst);
+	}
+	return afc_xmit_rt(rt, skb);
+}
+
+/* Drops the cached route (connection closed, or the socket freed). */
+void afc_sk_dst_reset(struct sock *sk) { sk_dst_reset(sk); }

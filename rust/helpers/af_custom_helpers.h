@@ -129,6 +129,12 @@ struct sk_buff *afc_sock_wmalloc(struct sock *sk, unsigned int len);
 unsigned char *afc_skb_data_mut(struct sk_buff *skb);
 void afc_skb_pull(struct sk_buff *skb, unsigned int len);
 void afc_skb_trim(struct sk_buff *skb, unsigned int len);
+unsigned int afc_skb_headlen(const struct sk_buff *skb);
+struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len);
+int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len);
+int afc_skb_ref_frags(struct sk_buff *frame, const struct sk_buff *src, unsigned int off, unsigned int len);
+void afc_skb_csum_fill(struct sk_buff *skb, unsigned int field);
+bool afc_skb_csum_ok(struct sk_buff *skb);
 int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len);
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
 unsigned int afc_skb_pkt_type(const struct sk_buff *skb);
@@ -140,7 +146,6 @@ void afc_skb_queue_purge(struct sk_buff_head *q);
 struct sk_buff_head *afc_sk_receive_queue(struct sock *sk);
 struct sk_buff_head *afc_sk_write_queue(struct sock *sk);
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len);
-int afc_memcpy_from_msg(void *to, struct msghdr *msg, int len);
 size_t afc_msg_data_left(struct msghdr *msg);
 struct sock *afc_sk_alloc_child(struct sock *parent);
 void afc_sock_graft(struct sock *sk, struct socket *parent);
@@ -157,5 +162,7 @@ void afc_spin_lock_bh(spinlock_t *l);
 void afc_spin_unlock_bh(spinlock_t *l);
 int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu, bool *loopback);
 int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
+int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);
+void afc_sk_dst_reset(struct sock *sk);
 
 #endif

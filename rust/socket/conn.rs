@@ -20,7 +20,7 @@ use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
 use crate::proto::time::Instant;
 use crate::proto::wire::{Header, HEADER_LEN};
-use crate::tx::{self, Sent};
+use crate::tx::{self, Sent, Via};
 use crate::stats::Stat;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -242,15 +242,44 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
 }
 
-/// Sends one segment: the header, then bytes of the write queue.
+/// Payloads at least this long are sent as references to the write
+/// queue's pages when the write queue holds them in pages; shorter ones
+/// (and any the references cannot describe) are copied.  `sendmsg`
+/// holds chunks this long in pages.
+pub(crate) const PAGED_MIN: usize = 2048;
+
+/// Sends one segment: the header, then bytes of the write queue, by
+/// page reference where it can (no copy: the receiver queues the very
+/// pages `sendmsg` filled), else by copy.
 fn transmit(sk: &Sock<'_, AfcSock>, c: &mut ConnState, tx: &Transmit) {
     let offset = tx.offset as usize;
-    let sent = tx::send(sk.net(), &tx.header, c.loopback, |out| copy_from_write_queue(sk, offset, out));
+    let len = usize::from(tx.header.payload_len);
+    let paged = if len >= PAGED_MIN {
+        tx::send_paged(Via::Sock(sk), &tx.header, c.loopback, |frame| attach_from_write_queue(sk, offset, len, frame))
+    } else {
+        None
+    };
+    let sent = match paged {
+        Some(sent) => sent,
+        None => tx::send(Via::Sock(sk), &tx.header, c.loopback, |out| copy_from_write_queue(sk, offset, out)),
+    };
     if matches!(sent, Sent::NoRoute) && sk.dead() {
         // No route any more (the device went, e.g. with its namespace):
         // an orphan has nobody to tell and nothing to wait for.
         c.conn.abort();
     }
+}
+
+/// Adds references to `len` bytes at `offset` of the write queue to
+/// `frame`; `Err` if some of them are not in pages.
+fn attach_from_write_queue(sk: &Sock<'_, AfcSock>, offset: usize, len: usize, frame: &mut SkBuff) -> Result {
+    let done = sk.write_queue().for_range(offset, len, |skb, off, n| {
+        if !skb.is_paged() {
+            return Err(EINVAL);
+        }
+        frame.attach_pages(skb, off, n)
+    })?;
+    if done == len { Ok(()) } else { Err(EINVAL) }
 }
 
 /// Copies `out.len()` bytes at `offset` of the write queue into `out`.
@@ -272,6 +301,7 @@ fn copy_from_write_queue(sk: &Sock<'_, AfcSock>, offset: usize, out: &mut [u8]) 
 /// outlives the lock its caller holds.
 fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     sk.stop_timer();
+    sk.dst_reset();
     c.armed = None;
     if c.hashed {
         c.hashed = false;

@@ -88,10 +88,13 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             continue;
         }
         let chunk = (len - sent).min(space).min(CHUNK);
-        let Some(mut skb) = sk.alloc_send_skb(chunk) else {
+        // Large chunks go in pages, which frames then reference instead
+        // of copying (`conn::transmit`); small ones stay linear.
+        let skb = if chunk >= conn::PAGED_MIN { sk.alloc_send_paged(chunk) } else { sk.alloc_send_skb(chunk) };
+        let Some(mut skb) = skb else {
             return if sent > 0 { Ok(sent) } else { Err(ENOMEM) };
         };
-        if let Err(e) = msg.copy_in(skb.linear_mut()) {
+        if let Err(e) = skb.copy_from_msg(0, msg, chunk) {
             return if sent > 0 { Ok(sent) } else { Err(e) };
         }
         let st = g.locked();

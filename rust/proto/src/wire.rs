@@ -281,7 +281,14 @@ impl Header {
     /// Returns the header; `frame` must hold at least header plus payload bytes,
     /// and may hold more (Ethernet padding), which are ignored.
     pub fn parse_header(frame: &[u8]) -> Result<Header, WireError> {
-        let b: &[u8; HEADER_LEN] = frame
+        Header::parse_prefix(frame, frame.len())
+    }
+
+    /// Decodes and validates the header at the start of `header`, the
+    /// first bytes of a frame `frame_len` bytes long whose payload need
+    /// not be at hand (it may sit in page fragments), without the checksum.
+    pub fn parse_prefix(header: &[u8], frame_len: usize) -> Result<Header, WireError> {
+        let b: &[u8; HEADER_LEN] = header
             .get(..HEADER_LEN)
             .and_then(|s| s.try_into().ok())
             .ok_or(WireError::Truncated)?;
@@ -303,7 +310,7 @@ impl Header {
             mss: be16(b, 30),
         };
         h.validate()?;
-        if frame.len() < h.frame_len() {
+        if frame_len < h.frame_len() {
             return Err(WireError::Truncated);
         }
         Ok(h)
