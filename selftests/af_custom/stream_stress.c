@@ -230,6 +230,75 @@ TEST_F_TIMEOUT(bulk, both_directions_at_once, 500)
 	ASSERT_EQ(0, close(s));
 }
 
+/*
+ * Writes of every size class, small ones (held linear, copied into frames)
+ * between large ones (held in pages, sent by page reference), so that
+ * segments straddle both kinds of send buffer; the reader peeks before
+ * each read (MSG_PEEK must show exactly the bytes the read then takes,
+ * across partly consumed paged buffers) and reads in odd sizes.
+ */
+TEST_F_TIMEOUT(bulk, mixed_write_sizes_and_peeks, 300)
+{
+	static const size_t sizes[] = { 1, 100, 2047, 2048, 3000, 1, 65536, 70000, 7, 64480, 64481,
+					 131072, 1500, 4096, 33, 100000 };
+	size_t total = 4 << 20, sent = 0, got = 0, i = 0;
+	unsigned char *wb = malloc(1 << 17), *pb = malloc(1 << 17), *rb = malloc(1 << 17);
+	uint64_t ws = 0xfeed, rs = 0xbeef, wh = FNV_INIT, rh = FNV_INIT;
+	long long t0 = now_ms();
+	int c, s, peeks = 0;
+	pid_t pid;
+
+	ASSERT_TRUE(wb && pb && rb);
+	mk_pair(_metadata, &self->n, &variant->v, &c, &s);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		while (sent < total) {
+			size_t n = sizes[i++ % (sizeof(sizes) / sizeof(sizes[0]))];
+
+			if (n > total - sent)
+				n = total - sent;
+			rnd_fill(&ws, wb, n);
+			if (send_all(c, wb, n) < 0)
+				_exit(1);
+			sent += n;
+		}
+		_exit(shutdown(c, SHUT_WR) ? 2 : 0);
+	}
+	close(c);
+	/* The writer's hash, computed here from the same generator. */
+	for (sent = 0, i = 0; sent < total; ) {
+		size_t n = sizes[i++ % (sizeof(sizes) / sizeof(sizes[0]))];
+
+		if (n > total - sent)
+			n = total - sent;
+		rnd_fill(&ws, wb, n);
+		wh = fnv(wh, wb, n);
+		sent += n;
+	}
+	for (;;) {
+		size_t want = 1 + rnd(&rs) % 90000;
+		ssize_t p = recv(s, pb, want, MSG_PEEK), n;
+
+		ASSERT_LE(0, p) TH_LOG("peek: %s after %zu bytes", strerror(errno), got);
+		if (p == 0)
+			break;
+		peeks++;
+		n = recv(s, rb, p, MSG_DONTWAIT);
+		ASSERT_LE(p, n) TH_LOG("read %zd after peeking %zd", n, p);
+		ASSERT_EQ(0, memcmp(pb, rb, p)) TH_LOG("peeked bytes differ from read bytes at %zu", got);
+		rh = fnv(rh, rb, n);
+		got += n;
+	}
+	ASSERT_EQ(pid, waitpid(pid, &c, 0));
+	ASSERT_EQ(0, c) TH_LOG("writer failed: status %d", c);
+	TH_LOG("%zu bytes in mixed writes, %d peeks, %lld ms", got, peeks, now_ms() - t0);
+	ASSERT_EQ(total, got);
+	ASSERT_EQ(wh, rh) TH_LOG("payload hash differs");
+	close(s);
+	free(wb); free(pb); free(rb);
+}
+
 /* ---- many connections and processes ---------------------------------------
  * TCP: a listener with a large backlog holds 1000 completed connections
  * until they are accepted; a poll() loop can serve many clients; two
