@@ -64,6 +64,9 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
     let mut timeo = sk.sndtimeo(flags & MSG_DONTWAIT != 0);
     let mut sent = 0usize;
     let len = len.min(msg.data_left());
+    // A large write goes in pages, all of it (its small tail too: a
+    // segment straddling a linear buffer would have to be copied).
+    let paged = len >= conn::PAGED_MIN;
     loop {
         if let Err(e) = wait_connected(&mut g, &mut timeo, flags) {
             return if sent > 0 { Ok(sent) } else { Err(e) };
@@ -88,9 +91,9 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             continue;
         }
         let chunk = (len - sent).min(space).min(CHUNK);
-        // Large chunks go in pages, which frames then reference instead
+        // Large writes go in pages, which frames then reference instead
         // of copying (`conn::transmit`); small ones stay linear.
-        let skb = if chunk >= conn::PAGED_MIN { sk.alloc_send_paged(chunk) } else { sk.alloc_send_skb(chunk) };
+        let skb = if paged { sk.alloc_send_paged(chunk) } else { sk.alloc_send_skb(chunk) };
         let Some(mut skb) = skb else {
             return if sent > 0 { Ok(sent) } else { Err(ENOMEM) };
         };

@@ -134,9 +134,11 @@ impl SockData for AfcSock {
 
     fn backlog_rcv(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, mut skb: SkBuff) {
         // Checked by the frame handler before it was queued.
+        // Only the header is read: the payload stays paged.
         let len = skb.len();
-        let Some(frame) = skb.pull_linear(len) else { return };
-        let Ok((h, _)) = crate::proto::wire::Header::parse(frame, crate::proto::wire::ChecksumPolicy::Trust) else {
+        let hlen = crate::proto::wire::HEADER_LEN.min(len);
+        let Some(hdr) = skb.pull_linear(hlen) else { return };
+        let Ok(h) = crate::proto::wire::Header::parse_prefix(hdr, len) else {
             return;
         };
         // A SYN that reuses a TIME_WAIT tuple is dropped here; the client
