@@ -46,7 +46,7 @@ pub(crate) mod proto {
 }
 
 use abi::{
-    family::FamilyRegistration, netns::PernetRegistration, packet::PacketRegistration,
+    family::FamilyRegistration, gso::OffloadRegistration, netns::PernetRegistration, packet::PacketRegistration,
     proto::ProtoRegistration, uapi,
 };
 use kernel::{c_str, prelude::*};
@@ -66,6 +66,7 @@ struct AfCustom {
     _family: FamilyRegistration<socket::AfCustomFamily>,
     _proto: ProtoRegistration<socket::AfcSock>,
     _pernet: PernetRegistration<netns::NetState>,
+    _offload: OffloadRegistration,
 }
 
 impl kernel::Module for AfCustom {
@@ -75,6 +76,7 @@ impl kernel::Module for AfCustom {
             pr_err!("family={} is out of range 1..{}\n", family, uapi::AF_MAX);
             return Err(EINVAL);
         }
+        let offload = OffloadRegistration::register()?;
         let pernet = PernetRegistration::register()?;
         let proto = ProtoRegistration::register(c_str!("AF_CUSTOM"), module)?;
         let family_reg = FamilyRegistration::register(family, module).inspect_err(|e| {
@@ -86,6 +88,6 @@ impl kernel::Module for AfCustom {
         })?;
         let packet = PacketRegistration::register(uapi::ETH_P_AF_CUSTOM as u16)?;
         pr_info!("registered address family {}, EtherType {:#06x}\n", family, uapi::ETH_P_AF_CUSTOM);
-        Ok(AfCustom { _packet: packet, _family: family_reg, _proto: proto, _pernet: pernet })
+        Ok(AfCustom { _packet: packet, _family: family_reg, _proto: proto, _pernet: pernet, _offload: offload })
     }
 }

@@ -30,8 +30,9 @@ pub(crate) enum Sent {
 pub(crate) enum Via<'a> {
     /// A route lookup for this frame alone (RSTs: no socket).
     Route(&'a Net),
-    /// The connection's cached route (the caller owns the socket).
-    Sock(&'a Sock<'a, AfcSock>),
+    /// The connection's cached route (the caller owns the socket), and
+    /// the payload per wire frame if the device takes GSO frames (else 0).
+    Sock(&'a Sock<'a, AfcSock>, u32),
 }
 
 /// Sends `h` followed by `h.payload_len` bytes that `payload` writes into
@@ -70,9 +71,14 @@ fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
     if !loopback {
         frame.fill_checksum(CHECKSUM_OFFSET);
     }
+    if let Via::Sock(_, gso) = to {
+        if gso > 0 && u32::from(h.payload_len) > gso {
+            frame.set_gso(gso);
+        }
+    }
     let net = match to {
         Via::Route(net) => net,
-        Via::Sock(sk) => sk.net(),
+        Via::Sock(sk, _) => sk.net(),
     };
     let stats = &netns::of(net).stats;
     stats.inc(Stat::OutSegs);
@@ -81,7 +87,7 @@ fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
     }
     let r = match to {
         Via::Route(net) => net.xmit(frame, h.src.addr, h.dst.addr),
-        Via::Sock(sk) => sk.xmit(frame, h.src.addr, h.dst.addr),
+        Via::Sock(sk, _) => sk.xmit(frame, h.src.addr, h.dst.addr),
     };
     match r {
         Ok(()) => Sent::Out,

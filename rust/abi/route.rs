@@ -16,6 +16,9 @@ pub(crate) struct Route {
     pub(crate) mtu: u32,
     /// Whether the device is a loopback (frames cannot be corrupted).
     pub(crate) loopback: bool,
+    /// Payload bytes per wire frame when the device takes GSO frames
+    /// (veth, `gso=1`), else 0.
+    pub(crate) gso: u32,
 }
 
 impl Net {
@@ -24,11 +27,12 @@ impl Net {
         let mut out_src = 0u32;
         let mut mtu = 0u32;
         let mut loopback = false;
+        let mut gso = 0u32;
         // SAFETY: valid namespace (type invariant); out-pointers writable.
         kernel::error::to_result(unsafe {
-            bindings::afc_route(self.as_ptr(), dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback)
+            bindings::afc_route(self.as_ptr(), dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback, &mut gso)
         })?;
-        Ok(Route { src: u32::from_be(out_src), mtu, loopback })
+        Ok(Route { src: u32::from_be(out_src), mtu, loopback, gso })
     }
 
     /// Sends `frame` (our header first) from `src` to `dst`.

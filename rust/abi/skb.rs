@@ -129,6 +129,13 @@ impl SkBuff {
     }
 
 
+    /// Marks a frame (header, then payload) for segmentation into wire
+    /// frames of `gso_size` payload bytes (`afc_gso_segment`).
+    pub(crate) fn set_gso(&mut self, gso_size: u32) {
+        // SAFETY: valid and unshared (type invariant); a fresh frame of ours.
+        unsafe { bindings::afc_skb_set_gso(self.0.as_ptr(), gso_size) }
+    }
+
     /// Whether the frame's destination hardware address is this host's
     /// (`PACKET_HOST`) rather than broadcast or multicast.
     pub(crate) fn for_host(&self) -> bool {

@@ -13,6 +13,8 @@
 #include <linux/skbuff.h>
 #include <linux/skbuff_ref.h>
 #include <net/checksum.h>
+#include <net/gso.h>
+#include <linux/unaligned.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <linux/random.h>
@@ -60,6 +62,9 @@ struct sk_buff *afc_skb_share_check(struct sk_buff *skb)
 		kfree_skb(skb);
 		return NULL;
 	}
+	/* A GSO frame from a veth peer is taken whole: it is data now. */
+	if (skb_is_gso(skb))
+		skb_gso_reset(skb);
 	return skb;
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
@@ -635,8 +640,26 @@ void afc_spin_lock_bh(spinlock_t *l) { spin_lock_bh(l); }
 void afc_spin_unlock_bh(spinlock_t *l) { spin_unlock_bh(l); }
 
 /* Routing: the source address, MTU and device kind toward `daddr`. */
+/* Segmentation offload (gso=1, the default): over a veth device a
+ * connection sends frames of up to 64 KiB marked GSO with gso_size the
+ * device's payload per wire frame; veth forwards them unsegmented to its
+ * peer (NETIF_F_GSO_SOFTWARE), whose frame handler takes them whole.
+ * Whatever must cut such a frame (netem corrupting it, a device without
+ * the feature) calls afc_gso_segment() through the packet_offload below.
+ * Devices that might segment in hardware never get GSO frames: the gso
+ * type borrowed to pass the feature checks is UDP_L4's. */
+static bool gso = true;
+module_param(gso, bool, 0644);
+MODULE_PARM_DESC(gso, "send 64 KiB GSO frames over veth (default on)");
+
+static bool afc_dev_gso_ok(const struct net_device *dev)
+{
+	return READ_ONCE(gso) && dev->rtnl_link_ops && !strcmp(dev->rtnl_link_ops->kind, "veth") &&
+	       (dev->features & (NETIF_F_SG | NETIF_F_GSO_UDP_L4)) == (NETIF_F_SG | NETIF_F_GSO_UDP_L4);
+}
+
 int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out,
-	      unsigned int *mtu, bool *loopback)
+	      unsigned int *mtu, bool *loopback, unsigned int *gso_size)
 {
 	struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
 	struct rtable *rt = ip_route_output_key(net, &fl4);
@@ -650,18 +673,92 @@ int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out,
 	*src_out = fl4.saddr;
 	*mtu = dst_mtu(&rt->dst);
 	*loopback = !!(rt->dst.dev->flags & IFF_LOOPBACK);
+	*gso_size = !*loopback && afc_dev_gso_ok(rt->dst.dev) && *mtu > AFC_WIRE_HDR_LEN ?
+		    *mtu - AFC_WIRE_HDR_LEN : 0;
 	ip_rt_put(rt);
 	return 0;
 }
 
-/* Sends a frame whose network header is our header: the route gives the
- * device and next hop, the ARP neighbour entry the hardware address (the
- * frame waits in the neighbour's queue while it resolves; arp_solicit()
- * reads the source address at offset 12 of our header).  The neighbour's
- * cached hard header carries ETH_P_IP, so the cache is skipped: the
- * header is built from skb->protocol. */
-/* Sends skb over rt's device to its next hop: the ARP neighbour, with
- * skip_cache (the hh cache holds ETH_P_IP headers).  Consumes skb, not rt. */
+/* Marks a frame (our header, then payload) for segmentation into frames
+ * of gso_size payload bytes.  Its checksum covers the whole frame, and
+ * the receiver checks it as such; afc_gso_segment() rewrites it per
+ * segment when the frame is cut. */
+void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size)
+{
+	struct skb_shared_info *sh = skb_shinfo(skb);
+
+	sh->gso_size = gso_size;
+	sh->gso_type = SKB_GSO_UDP_L4;
+	sh->gso_segs = DIV_ROUND_UP(skb->len - AFC_WIRE_HDR_LEN, gso_size);
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+}
+
+/* Cuts a GSO frame (data at our header) into frames of gso_size payload
+ * bytes, each with the header copied and its payload length, sequence
+ * number, FIN (last only) and checksum rewritten. */
+static struct sk_buff *afc_gso_segment(struct sk_buff *skb, netdev_features_t features)
+{
+	struct sk_buff *segs, *seg;
+	u8 flags, *h;
+	u32 seq;
+
+	if (!pskb_may_pull(skb, AFC_WIRE_HDR_LEN))
+		return ERR_PTR(-EINVAL);
+	skb_reset_network_header(skb);
+	h = skb->data;
+	flags = h[AFC_WIRE_FLAGS_OFF];
+	seq = get_unaligned_be32(h + AFC_WIRE_SEQ_OFF);
+	__skb_pull(skb, AFC_WIRE_HDR_LEN);
+	segs = skb_segment(skb, features);
+	__skb_push(skb, AFC_WIRE_HDR_LEN);
+	if (IS_ERR_OR_NULL(segs))
+		return segs;
+	for (seg = segs; seg; seg = seg->next) {
+		int noff = skb_network_offset(seg);
+		unsigned int plen = seg->len - noff - AFC_WIRE_HDR_LEN;
+		__sum16 c;
+
+		h = skb_network_header(seg);
+		put_unaligned_be16(plen, h + AFC_WIRE_LEN_OFF);
+		put_unaligned_be32(seq, h + AFC_WIRE_SEQ_OFF);
+		h[AFC_WIRE_FLAGS_OFF] = seg->next ? flags & ~AFC_WIRE_FLAG_FIN : flags;
+		memset(h + AFC_WIRE_CSUM_OFF, 0, sizeof(c));
+		c = csum_fold(skb_checksum(seg, noff, seg->len - noff, 0));
+		if (!c)
+			c = CSUM_MANGLED_0;
+		memcpy(h + AFC_WIRE_CSUM_OFF, &c, sizeof(c));
+		seg->ip_summed = CHECKSUM_NONE;
+		seq += plen;
+	}
+	return segs;
+}
+
+static struct packet_offload afc_offload __read_mostly = {
+	.type = cpu_to_be16(ETH_P_AF_CUSTOM),
+	.priority = 30,
+	.callbacks = {
+		.gso_segment = afc_gso_segment,
+	},
+};
+
+int afc_offload_register(void)
+{
+	dev_add_offload(&afc_offload);
+	return 0;
+}
+
+/* dev_remove_offload() waits (synchronize_net) for users to finish. */
+void afc_offload_unregister(void)
+{
+	dev_remove_offload(&afc_offload);
+}
+
+/* Sends a frame whose network header is our header over rt's device: the
+ * ARP neighbour entry gives the hardware address (the frame waits in the
+ * neighbour's queue while it resolves; arp_solicit() reads the source
+ * address at offset 12 of our header).  The neighbour's cached hard header
+ * carries ETH_P_IP, so the cache is skipped: the header is built from
+ * skb->protocol.  Consumes skb, not rt. */
 static int afc_xmit_rt(struct rtable *rt, struct sk_buff *skb)
 {
 	struct neighbour *neigh;

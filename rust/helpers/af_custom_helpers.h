@@ -160,9 +160,23 @@ spinlock_t *afc_bh_locks_alloc(unsigned int n, unsigned int cls);
 void afc_bh_locks_free(spinlock_t *locks);
 void afc_spin_lock_bh(spinlock_t *l);
 void afc_spin_unlock_bh(spinlock_t *l);
-int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu, bool *loopback);
+int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu, bool *loopback,
+	      unsigned int *gso_size);
 int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 void afc_sk_dst_reset(struct sock *sk);
+
+/* The frame header fields the GSO segmenter rewrites (the layout is the
+ * protocol core's, rust/proto/src/wire.rs; abi/gso.rs asserts they agree). */
+#define AFC_WIRE_HDR_LEN	32
+#define AFC_WIRE_FLAGS_OFF	1
+#define AFC_WIRE_FLAG_FIN	0x04
+#define AFC_WIRE_LEN_OFF	8
+#define AFC_WIRE_CSUM_OFF	10
+#define AFC_WIRE_SEQ_OFF	20
+
+int afc_offload_register(void);
+void afc_offload_unregister(void);
+void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size);
 
 #endif

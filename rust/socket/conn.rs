@@ -39,6 +39,9 @@ pub(crate) struct ConnState {
     recv_end: u64,
     /// The peer is reached over loopback: no checksums.
     pub(crate) loopback: bool,
+    /// Payload bytes per wire frame when the device takes GSO frames
+    /// (larger segments go out as one GSO frame), else 0.
+    pub(crate) gso: u32,
     /// The listener of a child not yet accepted.
     pub(crate) parent: Option<Parent>,
     /// Whether the connection is in the established table.
@@ -53,8 +56,8 @@ pub(crate) struct ConnState {
 }
 
 impl ConnState {
-    pub(crate) fn new(conn: Connection, loopback: bool, parent: Option<Parent>) -> Self {
-        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, parent, hashed: false, was_established: false, retrans_counted: 0, armed: None }
+    pub(crate) fn new(conn: Connection, loopback: bool, gso: u32, parent: Option<Parent>) -> Self {
+        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, gso, parent, hashed: false, was_established: false, retrans_counted: 0, armed: None }
     }
 }
 
@@ -255,13 +258,13 @@ fn transmit(sk: &Sock<'_, AfcSock>, c: &mut ConnState, tx: &Transmit) {
     let offset = tx.offset as usize;
     let len = usize::from(tx.header.payload_len);
     let paged = if len >= PAGED_MIN {
-        tx::send_paged(Via::Sock(sk), &tx.header, c.loopback, |frame| attach_from_write_queue(sk, offset, len, frame))
+        tx::send_paged(Via::Sock(sk, c.gso), &tx.header, c.loopback, |frame| attach_from_write_queue(sk, offset, len, frame))
     } else {
         None
     };
     let sent = match paged {
         Some(sent) => sent,
-        None => tx::send(Via::Sock(sk), &tx.header, c.loopback, |out| copy_from_write_queue(sk, offset, out)),
+        None => tx::send(Via::Sock(sk, c.gso), &tx.header, c.loopback, |out| copy_from_write_queue(sk, offset, out)),
     };
     if matches!(sent, Sent::NoRoute) && sk.dead() {
         // No route any more (the device went, e.g. with its namespace):

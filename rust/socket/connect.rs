@@ -110,9 +110,9 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     }
     let tuple = tuple.ok_or_else(EADDRNOTAVAIL)?;
     let t = conn::now();
-    let cfg = super::opts::config(sk, &st.opts, route.mtu, route.loopback);
+    let cfg = super::opts::config(sk, &st.opts, &route);
     let connection = Connection::connect(cfg, tuple, initial_seq(&ns.secret, &tuple, t), t);
-    let mut cs = KBox::new(ConnState::new(connection, route.loopback, None), GFP_KERNEL)?;
+    let mut cs = KBox::new(ConnState::new(connection, route.loopback, route.gso, None), GFP_KERNEL)?;
     if !ns.tables.insert_established(tuple, sk.to_ref())? {
         return Err(EADDRNOTAVAIL());
     }

@@ -370,7 +370,7 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     let csk = child.sock();
     let t = conn::now();
     let opts = l.queue.with(|s| s.opts);
-    let cfg = super::opts::config(&csk, &opts, route.mtu, route.loopback);
+    let cfg = super::opts::config(&csk, &opts, &route);
     let Some(connection) = Connection::accept(cfg, tuple, initial_seq(&ns.secret, &tuple, t), h, t) else {
         undo();
         return;
@@ -385,7 +385,7 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     st.peer = Some(tuple.remote);
     super::publish_addrs(&csk, st);
     st.opts = opts;
-    let mut cs = ConnState::new(connection, loopback || route.loopback, Some(Parent { queue: l.queue.clone() }));
+    let mut cs = ConnState::new(connection, loopback || route.loopback, route.gso, Some(Parent { queue: l.queue.clone() }));
     match ns.tables.insert_established(tuple, child.clone()) {
         Ok(true) => cs.hashed = true,
         _ => {

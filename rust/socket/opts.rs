@@ -8,6 +8,7 @@
 use super::{conn, AfcSock, AfcSockLocked, Role};
 use crate::abi::errno::ENOPROTOOPT;
 use crate::abi::family::OptVal;
+use crate::abi::route::Route;
 use crate::abi::uapi;
 use crate::abi::sock::Sock;
 use crate::proto::conn::{Config, Keepalive};
@@ -61,11 +62,20 @@ pub(crate) fn init_buffers(sk: &Sock<'_, AfcSock>) {
     sk.set_bufs(r, w);
 }
 
-/// The settings of a new connection on a device of `mtu`.
-pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, mtu: u32, loopback: bool) -> Config {
+/// The settings of a new connection over `route`.
+pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config {
+    // Segments of up to 63 KiB on loopback and on devices that take GSO
+    // frames (veth: the device segments, or rather its peer takes them
+    // whole), else the device's MTU.
     // On loopback a frame is one allocation: keep header, payload and
     // skb_shared_info within 64 KiB so that truesize stays near the payload.
-    let mtu = if loopback { mtu.min(63 * 1024) } else { mtu };
+    let mtu = if route.gso > 0 {
+        63 * 1024
+    } else if route.loopback {
+        route.mtu.min(63 * 1024)
+    } else {
+        route.mtu
+    };
     let mut c = Config::new(Config::mss_for_mtu(mtu));
     c.recv_buf = window_for(sk.rcvbuf());
     c.nodelay = o.nodelay;

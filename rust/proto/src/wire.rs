@@ -36,8 +36,14 @@ pub const MAX_WSCALE: u8 = 14;
 /// Smallest MSS a SYN may announce; larger than any header-only frame.
 pub const MIN_MSS: u16 = 64;
 
+/// Byte offset of the flags.
+pub const FLAGS_OFFSET: usize = 1;
+/// Byte offset of the payload length (big-endian u16).
+pub const PAYLOAD_LEN_OFFSET: usize = 8;
 /// Byte offset of the checksum field.
 pub const CHECKSUM_OFFSET: usize = 10;
+/// Byte offset of the sequence number (big-endian u32).
+pub const SEQ_OFFSET: usize = 20;
 /// Byte offset of the source IPv4 address (same as `iphdr.saddr`).
 pub const SADDR_OFFSET: usize = 12;
 /// Byte offset of the destination IPv4 address (same as `iphdr.daddr`).
@@ -60,6 +66,12 @@ impl Flags {
     pub const RST: Flags = Flags(0x08);
     /// All defined flags; the other bits must be zero.
     pub const ALL: Flags = Flags(0x0f);
+
+    /// Returns the flag bits as sent.
+    #[inline]
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
 
     /// Returns whether every flag in `other` is set in `self`.
     #[inline]
@@ -262,14 +274,14 @@ impl Header {
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0] = VERSION;
-        b[1] = self.flags.0;
+        b[FLAGS_OFFSET] = self.flags.0;
         put(&mut b, 2, &self.window.to_be_bytes());
         put(&mut b, 4, &self.src.port.to_be_bytes());
         put(&mut b, 6, &self.dst.port.to_be_bytes());
-        put(&mut b, 8, &self.payload_len.to_be_bytes());
+        put(&mut b, PAYLOAD_LEN_OFFSET, &self.payload_len.to_be_bytes());
         put(&mut b, SADDR_OFFSET, &self.src.addr.to_be_bytes());
         put(&mut b, DADDR_OFFSET, &self.dst.addr.to_be_bytes());
-        put(&mut b, 20, &self.seq.0.to_be_bytes());
+        put(&mut b, SEQ_OFFSET, &self.seq.0.to_be_bytes());
         put(&mut b, 24, &self.ack.0.to_be_bytes());
         b[28] = self.wscale;
         put(&mut b, 30, &self.mss.to_be_bytes());
@@ -299,12 +311,12 @@ impl Header {
             return Err(WireError::BadField);
         }
         let h = Header {
-            flags: Flags(b[1]),
+            flags: Flags(b[FLAGS_OFFSET]),
             window: be16(b, 2),
             src: Endpoint::new(be32(b, SADDR_OFFSET), be16(b, 4)),
             dst: Endpoint::new(be32(b, DADDR_OFFSET), be16(b, 6)),
-            payload_len: be16(b, 8),
-            seq: Seq(be32(b, 20)),
+            payload_len: be16(b, PAYLOAD_LEN_OFFSET),
+            seq: Seq(be32(b, SEQ_OFFSET)),
             ack: Seq(be32(b, 24)),
             wscale: b[28],
             mss: be16(b, 30),
