@@ -69,7 +69,7 @@ pub(crate) fn send_paged(to: Via<'_>, h: &Header, loopback: bool, attach: impl F
 /// Checksums (unless over loopback), counts and routes out a built frame.
 fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
     if !loopback {
-        frame.fill_checksum(CHECKSUM_OFFSET);
+        frame.offload_checksum(CHECKSUM_OFFSET);
     }
     if let Via::Sock(_, gso) = to {
         if gso > 0 && u32::from(h.payload_len) > gso {

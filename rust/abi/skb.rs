@@ -113,13 +113,22 @@ impl SkBuff {
         kernel::error::to_result(unsafe { bindings::afc_skb_ref_frags(self.0.as_ptr(), src.0.as_ptr(), off, n) })
     }
 
-    /// Computes the frame checksum (`csum_partial` over header and
-    /// payload) into the header field at `field`, which must be zero.
-    pub(crate) fn fill_checksum(&mut self, field: usize) {
+    /// Leaves the frame checksum (header and payload, into the header
+    /// field at `field`, which must be zero) to the device or to
+    /// `skb_checksum_help` (`CHECKSUM_PARTIAL`); a frame that never
+    /// leaves the host's memory is trusted instead.
+    pub(crate) fn offload_checksum(&mut self, field: usize) {
         if field + 2 <= self.linear_mut().len() {
             // SAFETY: valid, unshared; the field lies in the linear part.
-            unsafe { bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32) };
+            unsafe { bindings::afc_skb_csum_offload(self.0.as_ptr(), field as u32) };
         }
+    }
+
+    /// Whether the frame's checksum need not be verified (pending from a
+    /// veth peer in this host, or checked by the device).
+    pub(crate) fn checksum_trusted(&self) -> bool {
+        // SAFETY: valid (type invariant).
+        unsafe { bindings::afc_skb_csum_trusted(self.0.as_ptr()) }
     }
 
     /// Whether the frame's checksum (over all its bytes) is right.

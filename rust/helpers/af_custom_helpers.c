@@ -521,16 +521,27 @@ int afc_skb_ref_frags(struct sk_buff *frame, const struct sk_buff *src, unsigned
 	return added == len ? 0 : -EINVAL;
 }
 
-/* The frame checksum (RFC 1071 over header and payload, linear or paged,
- * with csum_partial): stored at field, which must hold zero; a computed
- * zero is sent as 0xffff (zero means "not computed"). */
-void afc_skb_csum_fill(struct sk_buff *skb, unsigned int field)
+/* The frame checksum is the Internet checksum over header and payload,
+ * stored at field (zero while summing; a computed zero is sent as 0xffff,
+ * since zero means "not computed").  That is exactly what the generic
+ * CHECKSUM_PARTIAL contract computes from csum_start to the end into
+ * csum_start + csum_offset, so it is left to whoever must produce it: a
+ * NETIF_F_HW_CSUM device, or skb_checksum_help() before a device that
+ * cannot (or before netem corrupts the frame).  veth and lo forward the
+ * frame as it is, and the receiver trusts it (afc_skb_csum_trusted). */
+void afc_skb_csum_offload(struct sk_buff *skb, unsigned int field)
 {
-	__sum16 c = csum_fold(skb_checksum(skb, 0, skb->len, 0));
+	skb->ip_summed = CHECKSUM_PARTIAL;
+	skb->csum_start = skb_headroom(skb);
+	skb->csum_offset = field;
+}
 
-	if (!c)
-		c = CSUM_MANGLED_0;
-	memcpy(skb->data + field, &c, sizeof(c));
+/* Whether a received frame's checksum need not be checked: it never left
+ * this host's memory with its checksum pending (CHECKSUM_PARTIAL from a
+ * veth peer), or the device checked it. */
+bool afc_skb_csum_trusted(const struct sk_buff *skb)
+{
+	return skb->ip_summed == CHECKSUM_PARTIAL || skb->ip_summed == CHECKSUM_UNNECESSARY;
 }
 
 /* Whether the frame (header and payload) sums to zero. */
@@ -679,10 +690,9 @@ int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out,
 	return 0;
 }
 
-/* Marks a frame (our header, then payload) for segmentation into frames
- * of gso_size payload bytes.  Its checksum covers the whole frame, and
- * the receiver checks it as such; afc_gso_segment() rewrites it per
- * segment when the frame is cut. */
+/* Marks a frame (our header, then payload, checksum pending as
+ * CHECKSUM_PARTIAL) for segmentation into frames of gso_size payload
+ * bytes; afc_gso_segment() computes each piece's checksum if it is cut. */
 void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size)
 {
 	struct skb_shared_info *sh = skb_shinfo(skb);
@@ -690,7 +700,6 @@ void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size)
 	sh->gso_size = gso_size;
 	sh->gso_type = SKB_GSO_UDP_L4;
 	sh->gso_segs = DIV_ROUND_UP(skb->len - AFC_WIRE_HDR_LEN, gso_size);
-	skb->ip_summed = CHECKSUM_UNNECESSARY;
 }
 
 /* Cuts a GSO frame (data at our header) into frames of gso_size payload
