@@ -299,6 +299,97 @@ TEST_F_TIMEOUT(bulk, mixed_write_sizes_and_peeks, 300)
 	free(wb); free(pb); free(rb);
 }
 
+/*
+ * Segmentation offload (AF_CUSTOM only): over veth a connection sends
+ * frames of up to 64 KiB that veth hands to its peer whole (module
+ * parameter gso=1, the default); with gso=0 every frame fits the MTU.
+ * The frames the server's namespace sends are counted for the same
+ * 8 MiB each way.  (The cut-up path, afc_gso_segment(), is what the
+ * veth_lossy variants exercise: netem segments a GSO frame it corrupts.)
+ */
+#define GSO_PARAM "/sys/module/af_custom/parameters/gso"
+
+static int write_param(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static long long frames_for_transfer(struct __test_metadata *_metadata, struct afc_nets *n, size_t total)
+{
+	static const struct nets_variant v = { 1, "10.77.0.1", "10.77.0.2", NULL };
+	static unsigned char buf[1 << 16];
+	long long out0;
+	size_t sent = 0;
+	int c, s, st;
+	pid_t pid;
+
+	mk_pair(_metadata, n, &v, &c, &s);
+	pid = fork();
+	if (pid == 0) {
+		size_t got = 0;
+		ssize_t r;
+
+		while ((r = read(c, buf, sizeof(buf))) > 0)
+			got += r;
+		_exit(got == total ? 0 : 1);
+	}
+	close(c);
+	out0 = afc_stat("OutSegs");
+	while (sent < total) {
+		ssize_t w = send_all(s, buf, sizeof(buf));
+
+		if (w < 0)
+			break;
+		sent += sizeof(buf);
+	}
+	shutdown(s, SHUT_WR);
+	waitpid(pid, &st, 0);
+	close(s);
+	if (sent != total || st != 0)
+		return -1;
+	return afc_stat("OutSegs") - out0;
+}
+
+FIXTURE(gso) { struct afc_nets n; };
+FIXTURE_SETUP(gso)
+{
+	static const struct nets_variant v = { 1, "10.77.0.1", "10.77.0.2", NULL };
+
+	if (afc_inet())
+		SKIP(return, "AF_CUSTOM only: its module parameter");
+	nets_setup(_metadata, &self->n, &v);
+}
+FIXTURE_TEARDOWN(gso)
+{
+	write_param(GSO_PARAM, "1");
+	afc_nets_close(&self->n);
+}
+
+TEST_F_TIMEOUT(gso, veth_sends_64k_frames_unless_gso_off, 300)
+{
+	size_t total = 8 << 20;
+	long long on, off;
+
+	ASSERT_EQ(0, write_param(GSO_PARAM, "1")) TH_LOG("%s: %s", GSO_PARAM, strerror(errno));
+	on = frames_for_transfer(_metadata, &self->n, total);
+	ASSERT_EQ(0, write_param(GSO_PARAM, "0"));
+	off = frames_for_transfer(_metadata, &self->n, total);
+	ASSERT_EQ(0, write_param(GSO_PARAM, "1"));
+	TH_LOG("8 MiB over veth: %lld frames sent with gso=1, %lld with gso=0", on, off);
+	ASSERT_LE(0, on) TH_LOG("transfer with gso=1 failed");
+	ASSERT_LE(0, off) TH_LOG("transfer with gso=0 failed");
+	/* gso=1: about one frame per 63 KiB (130), never per MTU. */
+	ASSERT_GT((long long)(total / 16384), on);
+	/* gso=0: at least one frame per 1500-byte MTU (5,700). */
+	ASSERT_LT((long long)(total / 1500), off);
+}
+
 /* ---- many connections and processes ---------------------------------------
  * TCP: a listener with a large backlog holds 1000 completed connections
  * until they are accepted; a poll() loop can serve many clients; two
