@@ -718,8 +718,10 @@ static struct sk_buff *afc_gso_segment(struct sk_buff *skb, netdev_features_t fe
 	flags = h[AFC_WIRE_FLAGS_OFF];
 	seq = get_unaligned_be32(h + AFC_WIRE_SEQ_OFF);
 	__skb_pull(skb, AFC_WIRE_HDR_LEN);
+	/* skb_segment() leaves skb->data at the MAC header (it pushes the
+	 * headers back itself), and skb_mac_gso_segment() moves it there in
+	 * any case: no push here. */
 	segs = skb_segment(skb, features);
-	__skb_push(skb, AFC_WIRE_HDR_LEN);
 	if (IS_ERR_OR_NULL(segs))
 		return segs;
 	for (seg = segs; seg; seg = seg->next) {
