@@ -28,21 +28,9 @@ impl FrameHandler for Rx {
         if skb.for_other_host() {
             return;
         }
-        // Only the header is made linear: the payload may stay in page
-        // fragments (a sender's pages, over loopback) all the way to
-        // the reader.
-        let len = skb.len();
-        let Some(hdr) = skb.pull_linear(HEADER_LEN.min(len)) else {
+        let Some((h, checksum_field)) = read_header(&mut skb) else {
             state.stats.inc(Stat::InErrs);
             return;
-        };
-        let checksum_field = frame_checksum_field(hdr);
-        let h = match Header::parse_prefix(hdr, len) {
-            Ok(h) => h,
-            Err(_) => {
-                state.stats.inc(Stat::InErrs);
-                return;
-            }
         };
         // Drop padding beyond the frame (Ethernet minimum size).
         skb.trim(h.frame_len());
@@ -94,6 +82,17 @@ impl FrameHandler for Rx {
             socket::listener_syn(l, &h, loopback);
         }
     }
+}
+
+/// Decodes the header of a frame (and returns its checksum field), making
+/// only the header linear: the payload may stay in page fragments (a
+/// sender's pages, over loopback) all the way to the reader.  `None` for
+/// a malformed or truncated frame.  The backlog reads it again this way.
+pub(crate) fn read_header(skb: &mut SkBuff) -> Option<(Header, u16)> {
+    let len = skb.len();
+    let hdr = skb.pull_linear(HEADER_LEN.min(len))?;
+    let h = Header::parse_prefix(hdr, len).ok()?;
+    Some((h, frame_checksum_field(hdr)))
 }
 
 /// Answers a frame that matched nobody with an RST, unless it was one.

@@ -66,7 +66,17 @@ pub(crate) fn send_paged(to: Via<'_>, h: &Header, loopback: bool, attach: impl F
     Some(out(to, h, loopback, frame))
 }
 
-/// Checksums (unless over loopback), counts and routes out a built frame.
+impl Via<'_> {
+    fn net(&self) -> &Net {
+        match self {
+            Via::Route(net) => net,
+            Via::Sock(sk, _) => sk.net(),
+        }
+    }
+}
+
+/// Leaves the checksum to offload (unless over loopback, which has
+/// none), marks a large segment for GSO, counts and routes out a frame.
 fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
     if !loopback {
         frame.offload_checksum(CHECKSUM_OFFSET);
@@ -76,11 +86,7 @@ fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
             frame.set_gso(gso);
         }
     }
-    let net = match to {
-        Via::Route(net) => net,
-        Via::Sock(sk, _) => sk.net(),
-    };
-    let stats = &netns::of(net).stats;
+    let stats = &netns::of(to.net()).stats;
     stats.inc(Stat::OutSegs);
     if h.flags.rst() {
         stats.inc(Stat::OutRsts);

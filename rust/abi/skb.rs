@@ -19,17 +19,19 @@ pub(crate) struct SkBuff(NonNull<bindings::sk_buff>);
 unsafe impl Send for SkBuff {}
 
 impl SkBuff {
-    /// Takes ownership of `skb`, cloning it first if someone else holds a
-    /// reference (as `skb_share_check` does); `None` if that fails.
+    /// Takes ownership of a received `skb` (`afc_skb_own_rx`): cloned
+    /// first if someone else holds a reference (`skb_share_check`), with
+    /// private fragment descriptors (a clone is uncloned) and no GSO
+    /// marks, so that the receive path may trim it; `None` if that fails.
     ///
     /// # Safety
     ///
     /// `skb` must be a valid skb whose reference the caller passes on.
     pub(crate) unsafe fn from_raw_shared(skb: *mut bindings::sk_buff) -> Option<Self> {
         // SAFETY: the caller passes a valid skb and its reference;
-        // `afc_skb_share_check` consumes it and returns an unshared one or
+        // `afc_skb_own_rx` consumes it and returns an unshared one or
         // NULL.
-        let skb = unsafe { bindings::afc_skb_share_check(skb) };
+        let skb = unsafe { bindings::afc_skb_own_rx(skb) };
         // INVARIANT: non-NULL result of skb_share_check is unshared and ours.
         NonNull::new(skb).map(Self)
     }

@@ -52,7 +52,7 @@ unsigned int afc_listen_buckets_param(void) { return clamp(listen_buckets, 1U, 6
  * shared skb, gets a private head first), so that afc_skb_pull() may
  * edit them.  A frag list (no device here builds one for us) is
  * linearised. */
-struct sk_buff *afc_skb_share_check(struct sk_buff *skb)
+struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 {
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)

@@ -24,7 +24,7 @@ unsigned int afc_est_buckets_param(void);
 unsigned int afc_listen_buckets_param(void);
 
 /* Static inline wrappers. */
-struct sk_buff *afc_skb_share_check(struct sk_buff *skb);
+struct sk_buff *afc_skb_own_rx(struct sk_buff *skb);
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len);
 unsigned int afc_skb_len(const struct sk_buff *skb);
 const unsigned char *afc_skb_data(const struct sk_buff *skb);

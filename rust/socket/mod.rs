@@ -134,13 +134,7 @@ impl SockData for AfcSock {
 
     fn backlog_rcv(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, mut skb: SkBuff) {
         // Checked by the frame handler before it was queued.
-        // Only the header is read: the payload stays paged.
-        let len = skb.len();
-        let hlen = crate::proto::wire::HEADER_LEN.min(len);
-        let Some(hdr) = skb.pull_linear(hlen) else { return };
-        let Ok(h) = crate::proto::wire::Header::parse_prefix(hdr, len) else {
-            return;
-        };
+        let Some((h, _)) = crate::rx::read_header(&mut skb) else { return };
         // A SYN that reuses a TIME_WAIT tuple is dropped here; the client
         // retransmits and finds the listener.
         let _ = conn::segment_arrived(sk, st, &h, skb);

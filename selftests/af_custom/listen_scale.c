@@ -1224,6 +1224,23 @@ static int mk_sock_opt(int opt)
 	return fd;
 }
 
+/* Two sockets with `opt` bound to `first` and `second` on one port (the
+ * second bind must succeed), the first listening; returns the port. */
+static int bind_both_listen_first(struct __test_metadata *_metadata, int opt, const char *first,
+				  const char *second, int *x, int *y)
+{
+	int port;
+
+	*x = mk_sock_opt(opt);
+	*y = mk_sock_opt(opt);
+	ASSERT_EQ(0, afc_bind(*x, first, 0));
+	port = afc_port(*x, 0);
+	ASSERT_EQ(0, afc_bind(*y, second, port)) TH_LOG("%s then %s, option %d: bind: %s",
+							 first, second, opt, strerror(errno));
+	ASSERT_EQ(0, listen(*x, 8));
+	return port;
+}
+
 TEST_F_TIMEOUT(veth, specific_over_wildcard, 60)
 {
 	for (int order = 0; order < 2; order++) {
@@ -1240,25 +1257,13 @@ TEST_F_TIMEOUT(veth, specific_over_wildcard, 60)
 		close(x);
 		close(y);
 
-		x = mk_sock_opt(SO_REUSEADDR);
-		y = mk_sock_opt(SO_REUSEADDR);
-		ASSERT_EQ(0, afc_bind(x, first, 0));
-		port = afc_port(x, 0);
-		ASSERT_EQ(0, afc_bind(y, second, port)) TH_LOG("order %d: SO_REUSEADDR bind: %s",
-							       order, strerror(errno));
-		ASSERT_EQ(0, listen(x, 8));
+		bind_both_listen_first(_metadata, SO_REUSEADDR, first, second, &x, &y);
 		ASSERT_EQ(-1, listen(y, 8)) TH_LOG("order %d: SO_REUSEADDR: both listen", order);
 		ASSERT_EQ(EADDRINUSE, errno);
 		close(x);
 		close(y);
 
-		x = mk_sock_opt(SO_REUSEPORT);
-		y = mk_sock_opt(SO_REUSEPORT);
-		ASSERT_EQ(0, afc_bind(x, first, 0));
-		port = afc_port(x, 0);
-		ASSERT_EQ(0, afc_bind(y, second, port)) TH_LOG("order %d: SO_REUSEPORT bind: %s",
-							       order, strerror(errno));
-		ASSERT_EQ(0, listen(x, 8));
+		port = bind_both_listen_first(_metadata, SO_REUSEPORT, first, second, &x, &y);
 		ASSERT_EQ(0, listen(y, 8)) TH_LOG("order %d: SO_REUSEPORT listen: %s", order, strerror(errno));
 		spec = order ? x : y;
 		wild = order ? y : x;

@@ -64,6 +64,8 @@ struct flow {
 	int fd;
 	uint64_t seed;
 	size_t total;		/* writer: bytes to send */
+	const size_t *sizes;	/* writer: write sizes in turn (random if NULL) */
+	size_t nsizes;
 	size_t bytes;		/* bytes sent / received */
 	uint64_t hash;
 	int err;		/* errno of a failed call, 0 if none */
@@ -76,10 +78,11 @@ static void *writer_fn(void *p)
 	struct flow *f = p;
 	unsigned char *buf = malloc(1 << 17);
 	uint64_t s = f->seed, sz = f->seed ^ 0x5555;
+	size_t i = 0;
 
 	f->hash = FNV_INIT;
 	while (buf && f->bytes < f->total) {
-		size_t n = 1 + rnd(&sz) % (1 << 17);
+		size_t n = f->sizes ? f->sizes[i++ % f->nsizes] : 1 + rnd(&sz) % (1 << 17);
 
 		if (n > f->total - f->bytes)
 			n = f->total - f->bytes;
@@ -241,41 +244,18 @@ TEST_F_TIMEOUT(bulk, mixed_write_sizes_and_peeks, 300)
 {
 	static const size_t sizes[] = { 1, 100, 2047, 2048, 3000, 1, 65536, 70000, 7, 64480, 64481,
 					 131072, 1500, 4096, 33, 100000 };
-	size_t total = 4 << 20, sent = 0, got = 0, i = 0;
-	unsigned char *wb = malloc(1 << 17), *pb = malloc(1 << 17), *rb = malloc(1 << 17);
-	uint64_t ws = 0xfeed, rs = 0xbeef, wh = FNV_INIT, rh = FNV_INIT;
+	struct flow w = { .seed = 0xfeed, .total = 4 << 20, .sizes = sizes,
+			  .nsizes = sizeof(sizes) / sizeof(sizes[0]) };
+	unsigned char *pb = malloc(1 << 17), *rb = malloc(1 << 17);
+	uint64_t rs = 0xbeef, rh = FNV_INIT;
 	long long t0 = now_ms();
+	size_t got = 0;
 	int c, s, peeks = 0;
-	pid_t pid;
 
-	ASSERT_TRUE(wb && pb && rb);
+	ASSERT_TRUE(pb && rb);
 	mk_pair(_metadata, &self->n, &variant->v, &c, &s);
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		while (sent < total) {
-			size_t n = sizes[i++ % (sizeof(sizes) / sizeof(sizes[0]))];
-
-			if (n > total - sent)
-				n = total - sent;
-			rnd_fill(&ws, wb, n);
-			if (send_all(c, wb, n) < 0)
-				_exit(1);
-			sent += n;
-		}
-		_exit(shutdown(c, SHUT_WR) ? 2 : 0);
-	}
-	close(c);
-	/* The writer's hash, computed here from the same generator. */
-	for (sent = 0, i = 0; sent < total; ) {
-		size_t n = sizes[i++ % (sizeof(sizes) / sizeof(sizes[0]))];
-
-		if (n > total - sent)
-			n = total - sent;
-		rnd_fill(&ws, wb, n);
-		wh = fnv(wh, wb, n);
-		sent += n;
-	}
+	w.fd = c;
+	pthread_create(&w.th, NULL, writer_fn, &w);
 	for (;;) {
 		size_t want = 1 + rnd(&rs) % 90000;
 		ssize_t p = recv(s, pb, want, MSG_PEEK), n;
@@ -290,13 +270,14 @@ TEST_F_TIMEOUT(bulk, mixed_write_sizes_and_peeks, 300)
 		rh = fnv(rh, rb, n);
 		got += n;
 	}
-	ASSERT_EQ(pid, waitpid(pid, &c, 0));
-	ASSERT_EQ(0, c) TH_LOG("writer failed: status %d", c);
+	pthread_join(w.th, NULL);
+	ASSERT_EQ(0, w.err) TH_LOG("writer: %s after %zu bytes", strerror(w.err), w.bytes);
 	TH_LOG("%zu bytes in mixed writes, %d peeks, %lld ms", got, peeks, now_ms() - t0);
-	ASSERT_EQ(total, got);
-	ASSERT_EQ(wh, rh) TH_LOG("payload hash differs");
+	ASSERT_EQ(w.total, got);
+	ASSERT_EQ(w.hash, rh) TH_LOG("payload hash differs");
+	close(c);
 	close(s);
-	free(wb); free(pb); free(rb);
+	free(pb); free(rb);
 }
 
 /*
@@ -309,49 +290,27 @@ TEST_F_TIMEOUT(bulk, mixed_write_sizes_and_peeks, 300)
  */
 #define GSO_PARAM "/sys/module/af_custom/parameters/gso"
 
-static int write_param(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY), ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
+/* Frames the server's namespace sends for `total` bytes server -> client. */
 static long long frames_for_transfer(struct __test_metadata *_metadata, struct afc_nets *n, size_t total)
 {
 	static const struct nets_variant v = { 1, "10.77.0.1", "10.77.0.2", NULL };
-	static unsigned char buf[1 << 16];
+	static const size_t sizes[] = { 1 << 16 };
+	struct flow w = { .seed = 0x9abc, .total = total, .sizes = sizes, .nsizes = 1 };
+	struct flow r = { .seed = 0x9abc };
 	long long out0;
-	size_t sent = 0;
-	int c, s, st;
-	pid_t pid;
+	int c, s;
 
 	mk_pair(_metadata, n, &v, &c, &s);
-	pid = fork();
-	if (pid == 0) {
-		size_t got = 0;
-		ssize_t r;
-
-		while ((r = read(c, buf, sizeof(buf))) > 0)
-			got += r;
-		_exit(got == total ? 0 : 1);
-	}
-	close(c);
+	w.fd = s;
+	r.fd = c;
 	out0 = afc_stat("OutSegs");
-	while (sent < total) {
-		ssize_t w = send_all(s, buf, sizeof(buf));
-
-		if (w < 0)
-			break;
-		sent += sizeof(buf);
-	}
-	shutdown(s, SHUT_WR);
-	waitpid(pid, &st, 0);
+	pthread_create(&r.th, NULL, reader_fn, &r);
+	pthread_create(&w.th, NULL, writer_fn, &w);
+	pthread_join(w.th, NULL);
+	pthread_join(r.th, NULL);
+	close(c);
 	close(s);
-	if (sent != total || st != 0)
+	if (w.err || r.err || r.bytes != total)
 		return -1;
 	return afc_stat("OutSegs") - out0;
 }
@@ -367,7 +326,7 @@ FIXTURE_SETUP(gso)
 }
 FIXTURE_TEARDOWN(gso)
 {
-	write_param(GSO_PARAM, "1");
+	afc_sh("echo 1 > " GSO_PARAM);
 	afc_nets_close(&self->n);
 }
 
@@ -376,11 +335,11 @@ TEST_F_TIMEOUT(gso, veth_sends_64k_frames_unless_gso_off, 300)
 	size_t total = 8 << 20;
 	long long on, off;
 
-	ASSERT_EQ(0, write_param(GSO_PARAM, "1")) TH_LOG("%s: %s", GSO_PARAM, strerror(errno));
+	ASSERT_EQ(0, afc_sh("echo 1 > " GSO_PARAM)) TH_LOG("cannot write %s", GSO_PARAM);
 	on = frames_for_transfer(_metadata, &self->n, total);
-	ASSERT_EQ(0, write_param(GSO_PARAM, "0"));
+	ASSERT_EQ(0, afc_sh("echo 0 > " GSO_PARAM));
 	off = frames_for_transfer(_metadata, &self->n, total);
-	ASSERT_EQ(0, write_param(GSO_PARAM, "1"));
+	ASSERT_EQ(0, afc_sh("echo 1 > " GSO_PARAM));
 	TH_LOG("8 MiB over veth: %lld frames sent with gso=1, %lld with gso=0", on, off);
 	ASSERT_LE(0, on) TH_LOG("transfer with gso=1 failed");
 	ASSERT_LE(0, off) TH_LOG("transfer with gso=0 failed");
