@@ -3,6 +3,7 @@
 # "VM: passed=N failed=N skipped=N".
 #
 #   scripts/vm-tests.sh [normal|debug]
+#   AFC_TESTS="stream bind" scripts/vm-tests.sh normal   (only those programs)
 source "$(dirname "$0")/lib.sh"
 FLAVOUR="${1:-normal}"
 KOBJ="$("$TOP/scripts/build-kernel.sh" "$FLAVOUR")"
@@ -10,6 +11,12 @@ KO="$("$TOP/scripts/build-module.sh" "$KOBJ" "$FLAVOUR")"
 TESTS="$("$TOP/scripts/build-tests.sh" "$KOBJ")"
 GUEST="${GUEST_SCRIPT:-$TOP/selftests/vm/check.sh}"
 LOG="$TOP/build/vm-$FLAVOUR.log"
+# AFC_TESTS="stream bind" runs only those test programs (the guest's list).
+if [ -n "${AFC_TESTS:-}" ]; then
+    mkdir -p "$TOP/build"
+    { echo "#!/bin/sh"; echo "export AFC_TESTS='$AFC_TESTS'"; cat "$GUEST"; } > "$TOP/build/guest-$FLAVOUR.sh"
+    GUEST="$TOP/build/guest-$FLAVOUR.sh"
+fi
 
 files=("$KO:/afc/af_custom.ko")
 for t in "$TESTS"/*; do files+=("$t:/afc/tests/$(basename "$t")"); done
