@@ -26,6 +26,7 @@ mod tx;
 #[allow(dead_code, unreachable_pub, missing_docs)]
 pub(crate) mod proto {
     pub(crate) mod assembler;
+    pub(crate) mod buffers;
     pub(crate) mod bind;
     pub(crate) mod checksum;
     pub(crate) mod conn;

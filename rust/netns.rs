@@ -66,7 +66,14 @@ impl PernetState for NetState {
     }
 
     fn show_stat(&self, seq: &mut SeqFile) -> core::fmt::Result {
-        self.stats.show(seq)
+        use core::fmt::Write;
+        self.stats.show(seq)?;
+        // Family-wide memory, as /proc/net/protocols and sockstat show
+        // TCP's: sockets allocated, pages charged, under pressure.
+        let (pages, socks, pressure) = crate::abi::mem::stats();
+        writeln!(seq, "Sockets: {}", socks)?;
+        writeln!(seq, "MemoryPages: {}", pages)?;
+        writeln!(seq, "MemoryPressure: {}", pressure as u8)
     }
 }
 

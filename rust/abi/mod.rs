@@ -11,6 +11,7 @@ pub(crate) mod bhlock;
 pub(crate) mod errno;
 pub(crate) mod family;
 pub(crate) mod gso;
+pub(crate) mod mem;
 pub(crate) mod msg;
 pub(crate) mod netns;
 pub(crate) mod packet;

@@ -37,9 +37,15 @@ impl<T: SockData> ProtoRegistration<T> {
             (*p).backlog_rcv = Some(sock::backlog_rcv::<T>);
             (*p).release_cb = Some(sock::release_cb::<T>);
             (*p).keepalive = Some(sock::keepalive::<T>);
+            // Memory accounting (mem.c): limits, counters, sysctls.
+            kernel::error::to_result(bindings::afc_proto_mem_setup(p))?;
         }
         // SAFETY: `PROTO` is static and filled; 1 asks for a slab cache.
-        kernel::error::to_result(unsafe { bindings::proto_register(p, 1) })?;
+        if let Err(e) = kernel::error::to_result(unsafe { bindings::proto_register(p, 1) }) {
+            // SAFETY: set up above and not registered, so unused.
+            unsafe { bindings::afc_proto_mem_teardown() };
+            return Err(e);
+        }
         Ok(Self(PhantomData))
     }
 }
@@ -48,6 +54,9 @@ impl<T: SockData> Drop for ProtoRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: registered in `register`; no socket of ours is left,
         // since each pins the module through `owner`.
-        unsafe { bindings::proto_unregister(PROTO.get()) };
+        unsafe {
+            bindings::proto_unregister(PROTO.get());
+            bindings::afc_proto_mem_teardown();
+        }
     }
 }

@@ -334,12 +334,6 @@ impl<'a> SkbQueue<'a> {
         }
         Ok(done)
     }
-
-    /// Frees every buffer.
-    pub(crate) fn purge(&self) {
-        // SAFETY: valid queue (invariant).
-        unsafe { bindings::afc_skb_queue_purge(self.0.as_ptr()) }
-    }
 }
 
 /// An iterator over the buffers of a queue.

@@ -80,6 +80,8 @@ impl<T: SockData> SockObj<T> {
             bindings::afc_sk_timer_setup(sk, Some(timer_fn::<T>));
             // Listed in /proc/net/af_custom until `sk_destruct`.
             bindings::afc_sock_link(sk);
+            // Counted in the family's sockets until `sk_destruct`.
+            bindings::afc_sk_mem_init(sk);
         }
     }
 }
@@ -586,9 +588,13 @@ pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock
         bindings::afc_sock_unlink(sk);
         bindings::afc_sk_dst_reset(sk);
         bindings::afc_skb_queue_purge(bindings::afc_sk_receive_queue(sk));
-        bindings::afc_skb_queue_purge(bindings::afc_sk_write_queue(sk));
+        if let Some(s) = Sock::<T>::from_raw(sk) {
+            s.write_queue_purge();
+        }
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).data));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).locked));
+        // Every buffer is freed: the charges must all be back.
+        bindings::afc_sk_mem_destruct(sk);
     }
 }
 

@@ -104,7 +104,7 @@ struct afc_net {
 };
 
 static int afc_port_min = 1, afc_port_max = 65535;
-static int afc_buf_min = 4096, afc_buf_max = 1 << 30;
+static int afc_buf_min = 4096;
 
 /* Template; each namespace gets a copy pointing at its own afc_net. */
 static struct ctl_table afc_sysctl_template[] = {
@@ -122,7 +122,7 @@ static struct ctl_table afc_sysctl_template[] = {
 		.mode = 0644,
 		.proc_handler = proc_dointvec_minmax,
 		.extra1 = &afc_buf_min,
-		.extra2 = &afc_buf_max,
+		.extra2 = &afc_sysctl_rmem[2],
 	},
 	{
 		.procname = "wmem_default",
@@ -130,7 +130,7 @@ static struct ctl_table afc_sysctl_template[] = {
 		.mode = 0644,
 		.proc_handler = proc_dointvec_minmax,
 		.extra1 = &afc_buf_min,
-		.extra2 = &afc_buf_max,
+		.extra2 = &afc_sysctl_wmem[2],
 	},
 };
 
@@ -148,8 +148,10 @@ void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem)
 {
 	struct afc_net *an = net_generic(net, afc_net_id);
 
-	*rmem = READ_ONCE(an->rmem_default);
-	*wmem = READ_ONCE(an->wmem_default);
+	/* Clamped to the init namespace's limits (net.af_custom.rmem/wmem):
+	 * the owner of a namespace cannot raise its sockets above them. */
+	*rmem = clamp(READ_ONCE(an->rmem_default), READ_ONCE(afc_sysctl_rmem[0]), READ_ONCE(afc_sysctl_rmem[2]));
+	*wmem = clamp(READ_ONCE(an->wmem_default), READ_ONCE(afc_sysctl_wmem[0]), READ_ONCE(afc_sysctl_wmem[2]));
 }
 
 static int afc_sysctl_register(struct net *net, struct afc_net *an)
@@ -253,8 +255,9 @@ static int __net_init afc_pernet_init(struct net *net)
 	INIT_HLIST_HEAD(&an->socks);
 	an->port_range[0] = 32768;
 	an->port_range[1] = 60999;
-	an->rmem_default = 1 << 20;
-	an->wmem_default = 1 << 20;
+	/* tcp_rmem[1] and tcp_wmem[1]; buffers grow from there (autotuning). */
+	an->rmem_default = 131072;
+	an->wmem_default = 16384;
 	if (afc_sysctl_register(net, an))
 		return -ENOMEM;
 
@@ -567,10 +570,14 @@ size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
  * timeouts and the SO_KEEPALIVE/SO_LINGER settings. */
 struct sock *afc_sk_alloc_child(struct sock *parent)
 {
+	/* The child's sock is charged to its listener's memory cgroup (mem.c). */
+	struct mem_cgroup *old = afc_memcg_enter(parent);
 	struct sock *sk = sk_alloc(sock_net(parent), parent->sk_family, GFP_ATOMIC, parent->sk_prot, 0);
 
+	afc_memcg_leave(old);
 	if (!sk)
 		return NULL;
+	afc_sk_inherit_memcg(sk, parent);
 	sock_init_data(NULL, sk);
 	sk->sk_type = parent->sk_type;
 	sk->sk_protocol = parent->sk_protocol;

@@ -69,6 +69,29 @@ void afc_pernet_unregister(void);
 void *afc_net_data(const struct net *net);
 void afc_seq_write(struct seq_file *seq, const char *buf, size_t len);
 
+/* Socket memory accounting (mem.c). */
+struct proto;
+struct mem_cgroup;
+extern int afc_sysctl_rmem[3];
+extern int afc_sysctl_wmem[3];
+int afc_proto_mem_setup(struct proto *p);
+void afc_proto_mem_teardown(void);
+void afc_buf_max(int *rmem, int *wmem);
+void afc_sk_mem_init(struct sock *sk);
+void afc_sk_mem_destruct(struct sock *sk);
+bool afc_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb);
+bool afc_sk_wmem_schedule(struct sock *sk, int size);
+void afc_sk_wq_charge(struct sock *sk, struct sk_buff *skb);
+void afc_sk_wq_uncharge(struct sock *sk, struct sk_buff *skb);
+bool afc_sk_under_memory_pressure(const struct sock *sk);
+int afc_sk_wmem_queued(const struct sock *sk);
+unsigned int afc_skb_truesize(const struct sk_buff *skb);
+int afc_sk_userlocks(const struct sock *sk);
+void afc_mem_stats(long *pages, long *sockets, int *pressure);
+struct mem_cgroup *afc_memcg_enter(const struct sock *parent);
+void afc_memcg_leave(struct mem_cgroup *old);
+void afc_sk_inherit_memcg(struct sock *child, const struct sock *parent);
+
 /* Stream sockets (see the comments in af_custom_helpers.c). */
 struct socket;
 struct file;

@@ -10,12 +10,14 @@
 
 use super::listen::Parent;
 use super::{AfcSock, AfcSockLocked, Role};
+use crate::abi::mem;
 use crate::abi::skb::SkBuff;
 use crate::abi::sock::Sock;
 use crate::abi::time::now_us;
 use crate::abi::uapi;
 use crate::abi::vec;
 use crate::netns;
+use crate::proto::buffers::{self, RcvSpace};
 use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
 use crate::proto::time::Instant;
@@ -53,11 +55,29 @@ pub(crate) struct ConnState {
     /// The deadline the socket timer is armed for (re-armed only when the
     /// core's changes: `mod_timer` on every segment showed in profiles).
     armed: Option<u64>,
+    /// The reader's pace, for receive buffer autotuning.
+    rcv_space: RcvSpace,
+    /// The congestion window the send buffer was last sized for.
+    sndbuf_cwnd: u32,
 }
 
 impl ConnState {
     pub(crate) fn new(conn: Connection, loopback: bool, gso: u32, parent: Option<Parent>) -> Self {
-        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, gso, parent, hashed: false, was_established: false, retrans_counted: 0, armed: None }
+        let rcv_space = RcvSpace::new(now_us(), conn.config().recv_buf);
+        Self {
+            conn,
+            ofo: KVec::new(),
+            recv_end: 0,
+            loopback,
+            gso,
+            parent,
+            hashed: false,
+            was_established: false,
+            retrans_counted: 0,
+            armed: None,
+            rcv_space,
+            sndbuf_cwnd: 0,
+        }
     }
 }
 
@@ -87,14 +107,19 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         }
     }
     // Receive memory: a reader that does not read pins at most its buffer
-    // (and one segment), as `tcp_try_rmem_schedule` without pruning.
+    // (and one segment), and the family and the owner's memory cgroup
+    // must have room, as `tcp_try_rmem_schedule` (without collapsing).
+    // Without room the data is dropped but the acknowledgement and the
+    // window are taken, and the peer hears our window at once.
     sync_recv_buf(sk, c);
-    if h.payload_len > 0 && sk.rmem_alloc() > sk.rcvbuf() {
-        stats.inc(Stat::RcvMemDrops);
-        return false;
-    }
     let t = now();
-    let out = c.conn.on_segment(h, t);
+    let room = h.payload_len == 0 || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
+    let out = if room {
+        c.conn.on_segment(h, t)
+    } else {
+        stats.inc(Stat::RcvMemDrops);
+        c.conn.on_segment_without_room(h, t)
+    };
     drop_acked(sk, out.acked);
     match out.data {
         DataAction::None => {}
@@ -133,12 +158,48 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     reuse
 }
 
-/// Follows `SO_RCVBUF` changes: half the buffer is window, as the
-/// connection's configuration says (`opts::config`).
+/// Follows the receive buffer (`SO_RCVBUF`, autotuning) and the memory
+/// its queue takes: the window offers what the free memory can hold
+/// (`proto::buffers::recv_budget`).
 pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
-    let want = super::opts::window_for(sk.rcvbuf());
+    let want = buffers::recv_budget(sk.rcvbuf(), sk.rmem_alloc(), c.conn.unread());
     if c.conn.config().recv_buf != want {
         c.conn.set_recv_buf(want);
+    }
+}
+
+/// The reader took `n` bytes: grows the receive buffer with the reader's
+/// pace (dynamic right-sizing, `proto::buffers::RcvSpace`), unless the
+/// user fixed it or the family is under memory pressure.
+pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32) {
+    let srtt = c.conn.rtt().srtt();
+    let mss = u32::from(c.conn.config().mss);
+    let Some(want) = c.rcv_space.on_read(n, now_us(), srtt, mss) else { return };
+    if sk.bufs_locked().0 || sk.under_memory_pressure() {
+        return;
+    }
+    let want = want.min(mem::buf_max().0);
+    if want > sk.rcvbuf() {
+        sk.set_rcvbuf(want);
+    }
+}
+
+/// Grows the send buffer with the congestion window (two windows' worth,
+/// `tcp_sndbuf_expand`), unless the user fixed it or the family is under
+/// memory pressure; looked at when the window changed.
+fn grow_sndbuf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+    let cwnd = c.conn.cwnd();
+    if cwnd <= c.sndbuf_cwnd {
+        return;
+    }
+    c.sndbuf_cwnd = cwnd;
+    if sk.bufs_locked().1 || sk.under_memory_pressure() {
+        return;
+    }
+    let want = buffers::sndbuf_for(cwnd, c.conn.send_mss()).min(mem::buf_max().1);
+    if want > sk.sndbuf() {
+        sk.set_sndbuf(want);
+        sk.write_space();
     }
 }
 
@@ -163,7 +224,7 @@ fn drop_acked(sk: &Sock<'_, AfcSock>, mut acked: u32) {
             head.pull(acked as usize);
             break;
         }
-        drop(q.pop());
+        drop(sk.write_queue_pop());
         acked -= len;
     }
 }
@@ -231,6 +292,9 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if c.conn.state() == State::Closed {
         finish(sk, c);
         return;
+    }
+    if c.conn.state().receives_data() {
+        grow_sndbuf(sk, c);
     }
     let deadline = c.conn.poll_timeout().map(|d| d.micros());
     if deadline != c.armed {
@@ -310,7 +374,7 @@ fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
         c.hashed = false;
         drop(netns::of(sk.net()).tables.remove_established(&c.conn.tuple(), sk.id()));
     }
-    sk.write_queue().purge();
+    sk.write_queue_purge();
     sk.data().queued.store(0, Ordering::Relaxed);
     c.ofo = KVec::new();
     if let Some(p) = c.parent.take() {

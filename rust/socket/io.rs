@@ -15,6 +15,18 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 
+/// How long a writer waits for socket memory before looking again, in
+/// jiffies (`sk_stream_wait_memory` waits a random 2 to 200 ms).
+const MEM_WAIT: i64 = 50;
+
+/// Sleeps for at most `slice` jiffies of the `timeo` left (woken early by
+/// the socket's wait queue); returns what is left of `timeo`.
+fn wait_slice(g: &mut SockGuard<'_, AfcSock>, timeo: i64, slice: i64) -> i64 {
+    let s = timeo.min(slice);
+    let left = g.wait(s);
+    if timeo == i64::MAX { timeo } else { timeo - (s - left) }
+}
+
 /// The largest send buffer chunk: one frame's payload on loopback, so a
 /// chunk fits one page-allocator block with its `skb_shared_info`.
 const CHUNK: usize = 63 * 1024;
@@ -97,6 +109,21 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         let Some(mut skb) = skb else {
             return if sent > 0 { Ok(sent) } else { Err(ENOMEM) };
         };
+        if !sk.wmem_schedule(skb.truesize()) {
+            // The family or the owner's cgroup is out of socket memory:
+            // push what is queued and wait a little for memory
+            // (`sk_stream_wait_memory`).
+            drop(skb);
+            conn::drive(sk, g.locked());
+            if timeo == 0 {
+                return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
+            }
+            if signal_pending() {
+                return if sent > 0 { Ok(sent) } else { Err(intr_errno(timeo)) };
+            }
+            timeo = wait_slice(&mut g, timeo, MEM_WAIT);
+            continue;
+        }
         if let Err(e) = skb.copy_from_msg(0, msg, chunk) {
             return if sent > 0 { Ok(sent) } else { Err(e) };
         }
@@ -119,7 +146,7 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             continue;
         }
         skb.trim(taken);
-        sk.write_queue().push(skb);
+        sk.write_queue_push(skb);
         sent += taken;
         conn::drive(sk, g.locked());
     }
@@ -168,8 +195,9 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             if taken > 0 {
                 let st = g.locked();
                 if let Role::Conn(c) = &mut st.role {
-                    conn::sync_recv_buf(sk, c);
+                    conn::reader_took(sk, c, taken as u32);
                     c.conn.consume(taken as u32);
+                    conn::sync_recv_buf(sk, c);
                     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
                 }
                 conn::drive(sk, st);

@@ -55,8 +55,9 @@ impl Opts {
 }
 
 /// Buffer sizes of a new socket: `net.af_custom.rmem_default` and
-/// `wmem_default` (1 MiB unless set; larger than `net.core`'s because
-/// nothing autotunes them yet, see docs/NOTES.md).
+/// `wmem_default` (128 KiB and 16 KiB unless set, as `tcp_rmem[1]` and
+/// `tcp_wmem[1]`; clamped to `net.af_custom.rmem[2]`/`wmem[2]`). They grow
+/// with the connection (`conn::reader_took`, `conn::grow_sndbuf`).
 pub(crate) fn init_buffers(sk: &Sock<'_, AfcSock>) {
     let (r, w) = sk.net().buf_defaults();
     sk.set_bufs(r, w);
@@ -78,6 +79,10 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     };
     let mut c = Config::new(Config::mss_for_mtu(mtu));
     c.recv_buf = window_for(sk.rcvbuf());
+    // The window scale covers what autotuning may grow the buffer to.
+    if !sk.bufs_locked().0 {
+        c.recv_buf_max = window_for(crate::abi::mem::buf_max().0);
+    }
     c.nodelay = o.nodelay;
     c.syn_retries = o.syncnt;
     c.synack_retries = 5;

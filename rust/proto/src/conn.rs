@@ -59,6 +59,9 @@ pub struct Config {
     pub mss: u16,
     /// Receive buffer in bytes (`SO_RCVBUF`): the most the receive window offers.
     pub recv_buf: u32,
+    /// The most `recv_buf` may grow to later (receive buffer autotuning):
+    /// the window scale announced on SYN is chosen to cover it. Zero: `recv_buf`.
+    pub recv_buf_max: u32,
     /// Disable Nagle coalescing (`TCP_NODELAY`).
     pub nodelay: bool,
     /// How long an acknowledgement may be delayed, in microseconds; zero acknowledges at once.
@@ -96,6 +99,7 @@ impl Config {
         Config {
             mss,
             recv_buf: 128 * 1024,
+            recv_buf_max: 0,
             nodelay: false,
             ack_delay_us: 40 * MS,
             rto_initial_us: SEC,
@@ -291,6 +295,9 @@ pub struct ConnStats {
     pub dup_data: u64,
     /// Segments outside the receive window (`TCPWinDrop`-like).
     pub out_of_window: u64,
+    /// Segments whose data was dropped for want of receive memory, their
+    /// acknowledgement taken (`RcvPruned`).
+    pub rcv_pruned: u64,
     /// ACKs not sent for out-of-window pure ACKs, by rate limit (`TCPACKSkippedSeq`).
     pub oow_acks_skipped: u64,
     /// Aborted because data arrived after `close()` (`TCPAbortOnData`).
@@ -440,7 +447,7 @@ impl Connection {
             rcv_nxt: Seq(0),
             rcv_offset: 0,
             rcv_adv: Seq(0),
-            rcv_wscale: wscale_for(cfg.recv_buf),
+            rcv_wscale: wscale_for(cfg.recv_buf.max(cfg.recv_buf_max)),
             rcv_unread: 0,
             assembler: Assembler::new(),
             fin_offset: None,

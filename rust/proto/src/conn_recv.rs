@@ -39,6 +39,26 @@ impl Connection {
         out
     }
 
+    /// Processes a segment whose payload the caller has no memory to keep
+    /// (its receive buffer is full): the acknowledgement, the peer's window
+    /// and an RST are taken as from a segment without data, the data and
+    /// a FIN behind it are dropped, and an acknowledgement goes out at
+    /// once, so the peer learns the current window (zero, once the reader
+    /// stops) instead of retransmitting into a full buffer until it gives up.
+    pub fn on_segment_without_room(&mut self, h: &Header, now: Instant) -> SegmentOutcome {
+        let mut bare = *h;
+        if h.payload_len > 0 {
+            bare.payload_len = 0;
+            bare.flags = Flags(h.flags.0 & !Flags::FIN.0);
+            self.stats.rcv_pruned = self.stats.rcv_pruned.wrapping_add(1);
+        }
+        let out = self.on_segment(&bare, now);
+        if h.payload_len > 0 && self.state.receives_data() && !h.flags.rst() {
+            self.ack_now = true;
+        }
+        out
+    }
+
     fn rx_syn_sent(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
         let f = h.flags;
         if f.ack() && !(h.ack.gt(self.iss) && h.ack.le(self.snd_max)) {

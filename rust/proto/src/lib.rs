@@ -27,6 +27,7 @@
 )]
 
 pub mod assembler;
+pub mod buffers;
 pub mod bind;
 pub mod checksum;
 pub mod conn;

@@ -616,3 +616,43 @@ fn zero_window_retransmission_probe_does_not_hold_back_the_update() {
     assert_eq!(sent[0].0.seq, una.wrapping_add(1000));
     assert_eq!(sent[0].0.payload_len, 500);
 }
+
+/// A receiver out of memory drops the data but takes the ACK and the
+/// window, and answers at once, so the sender keeps what is acknowledged
+/// flowing and learns a closed window (issue 11, defect 4: segments were
+/// dropped whole before the core saw them, and the sender retransmitted
+/// into a full buffer until it timed out).
+#[test]
+fn data_without_room_is_dropped_but_its_ack_is_taken() {
+    let (mut a, mut b) = established();
+    // b sends 500 bytes that a has not acknowledged yet.
+    b.write(&pattern(500)).unwrap();
+    let from_b = out(&mut b, t0());
+    assert_eq!(data_segs(&from_b).len(), 1);
+    feed(&mut a, &from_b, t0());
+    // a's data segment carries the ACK of b's bytes; b has no room for it.
+    a.write(&pattern(1000)).unwrap();
+    let segs = data_segs(&out(&mut a, t0()));
+    assert_eq!(segs.len(), 1);
+    let (h, _) = &segs[0];
+    assert!(h.flags.ack());
+    let before = b.conn.stats().rcv_pruned;
+    let o = b.conn.on_segment_without_room(h, t0());
+    assert!(matches!(o.data, afc_proto::conn::DataAction::None), "no data placed");
+    assert_eq!(b.conn.stats().rcv_pruned, before + 1);
+    // b's bytes are acknowledged: its send buffer is empty.
+    assert!(b.conn.all_acked());
+    // b answers at once, acknowledging nothing new (the data was dropped).
+    let ack = out(&mut b, t0());
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, h.seq);
+    assert_eq!(ack[0].0.payload_len, 0);
+    // A FIN riding on dropped data is dropped with it.
+    let mut fin = *h;
+    fin.flags = Flags(h.flags.0 | Flags::FIN.0);
+    b.conn.on_segment_without_room(&fin, t0());
+    assert_eq!(b.state(), State::Established);
+    // With room again the retransmission is taken as usual.
+    let o = b.conn.on_segment(h, t0());
+    assert!(matches!(o.data, afc_proto::conn::DataAction::Append { .. }));
+}

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Socket memory accounting (`rust/helpers/mem.c`): what a socket queues
+//! is charged to the family's `memory_allocated` (limited by
+//! `net.af_custom.mem`) and to the owner's memory cgroup, as TCP's is.
+//!
+//! The receive side is charged by [`Sock::rmem_schedule`] then
+//! [`Sock::charge_rmem`] (uncharged when the buffer is freed); the write
+//! queue only through [`Sock::write_queue_push`], [`Sock::write_queue_pop`]
+//! and [`Sock::write_queue_purge`], which keep `sk_wmem_queued` and the
+//! forward allocation in step.  All of them need the socket owned (the
+//! forward allocation is the owner's).
+
+use super::skb::SkBuff;
+use super::sock::{Sock, SockData};
+use crate::bindings;
+
+/// `SOCK_SNDBUF_LOCK` / `SOCK_RCVBUF_LOCK` of `sk_userlocks`: the user set
+/// the size, autotuning leaves it alone.
+const SNDBUF_LOCK: i32 = 1;
+const RCVBUF_LOCK: i32 = 2;
+
+impl SkBuff {
+    /// The memory the buffer takes (`truesize`), as charged to a socket.
+    pub(crate) fn truesize(&self) -> usize {
+        // SAFETY: the skb is valid (type invariant of `SkBuff`).
+        unsafe { bindings::afc_skb_truesize(self.as_ptr()) as usize }
+    }
+}
+
+impl<T: SockData> Sock<'_, T> {
+    /// Reserves room for `skb` on the receive side (`sk_rmem_schedule`);
+    /// `false` when the family or the cgroup is over its limit.
+    pub(crate) fn rmem_schedule(&self, skb: &SkBuff) -> bool {
+        // SAFETY: valid sock and skb; the caller owns the socket.
+        unsafe { bindings::afc_sk_rmem_schedule(self.as_ptr(), skb.as_ptr()) }
+    }
+
+    /// Reserves `size` bytes for the write queue (`sk_wmem_schedule`).
+    pub(crate) fn wmem_schedule(&self, size: usize) -> bool {
+        let size = i32::try_from(size).unwrap_or(i32::MAX);
+        // SAFETY: valid sock; the caller owns the socket.
+        unsafe { bindings::afc_sk_wmem_schedule(self.as_ptr(), size) }
+    }
+
+    /// Appends `skb` to the write queue, charged (after
+    /// [`Self::wmem_schedule`] reserved its truesize).
+    pub(crate) fn write_queue_push(&self, skb: SkBuff) {
+        // SAFETY: valid sock and skb, socket owned by the caller.
+        unsafe { bindings::afc_sk_wq_charge(self.as_ptr(), skb.as_ptr()) };
+        self.write_queue().push(skb);
+    }
+
+    /// Removes the first buffer of the write queue, uncharged.
+    pub(crate) fn write_queue_pop(&self) -> Option<SkBuff> {
+        let skb = self.write_queue().pop()?;
+        // SAFETY: valid sock; `skb` was charged when it was pushed.
+        unsafe { bindings::afc_sk_wq_uncharge(self.as_ptr(), skb.as_ptr()) };
+        Some(skb)
+    }
+
+    /// Frees the whole write queue, uncharged.
+    pub(crate) fn write_queue_purge(&self) {
+        while self.write_queue_pop().is_some() {}
+    }
+
+    /// Whether the family is under memory pressure (`net.af_custom.mem[1]`
+    /// passed and not yet back under `mem[0]`): buffers do not grow.
+    pub(crate) fn under_memory_pressure(&self) -> bool {
+        // SAFETY: valid sock.
+        unsafe { bindings::afc_sk_under_memory_pressure(self.as_ptr()) }
+    }
+
+    /// Whether the user fixed `SO_RCVBUF` / `SO_SNDBUF` (no autotuning).
+    pub(crate) fn bufs_locked(&self) -> (bool, bool) {
+        // SAFETY: valid sock.
+        let l = unsafe { bindings::afc_sk_userlocks(self.as_ptr()) };
+        (l & RCVBUF_LOCK != 0, l & SNDBUF_LOCK != 0)
+    }
+
+    /// Sets the receive buffer (autotuning).
+    pub(crate) fn set_rcvbuf(&self, bytes: u32) {
+        self.set_bufs(bytes, self.sndbuf());
+    }
+
+    /// Sets the send buffer (autotuning).
+    pub(crate) fn set_sndbuf(&self, bytes: u32) {
+        self.set_bufs(self.rcvbuf(), bytes);
+    }
+}
+
+/// The most autotuning grows a receive and a send buffer to
+/// (`net.af_custom.rmem[2]`, `wmem[2]`).
+pub(crate) fn buf_max() -> (u32, u32) {
+    let (mut r, mut w) = (0, 0);
+    // SAFETY: out-pointers are valid.
+    unsafe { bindings::afc_buf_max(&mut r, &mut w) };
+    (r.max(0) as u32, w.max(0) as u32)
+}
+
+/// Family-wide memory: pages charged, sockets allocated, under pressure.
+pub(crate) fn stats() -> (i64, i64, bool) {
+    let (mut p, mut s, mut press) = (0, 0, 0);
+    // SAFETY: out-pointers are valid.
+    unsafe { bindings::afc_mem_stats(&mut p, &mut s, &mut press) };
+    (p as i64, s as i64, press != 0)
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Socket memory accounting of AF_CUSTOM, as TCP's (net/ipv4/tcp.c,
+ * include/net/sock.h): the `struct proto` memory fields, the global
+ * limits `net.af_custom.mem` (pages: min, pressure, max), `rmem` and
+ * `wmem` (bytes: min, default, max), and the charge/uncharge wrappers the
+ * Rust abstraction layer (rust/abi/mem.rs) calls.
+ *
+ * Every byte a socket queues is charged to the family's
+ * `memory_allocated` and, through `sk_memcg`, to the owner's memory
+ * cgroup: the receive side by `sk_rmem_schedule` + `skb_set_owner_r`
+ * (uncharged by `sock_rfree` when the buffer is freed), the write queue by
+ * `sk_wmem_schedule` + `sk_mem_charge` + `sk_wmem_queued` (uncharged when
+ * the buffer leaves the queue).  `sk_forward_alloc` is touched only by the
+ * socket's owner (lock_sock, or bh_lock_sock with no process owner) and
+ * by `sk_destruct`.
+ *
+ * The limits are global (init namespace only), as tcp_mem, tcp_rmem and
+ * tcp_wmem are; the per-namespace `rmem_default`/`wmem_default` are
+ * clamped to `rmem[2]`/`wmem[2]`.
+ */
+#include <linux/memcontrol.h>
+#include <linux/mm.h>
+#include <linux/percpu_counter.h>
+#include <linux/sched/mm.h>
+#include <linux/sysctl.h>
+#include <net/net_namespace.h>
+#include <net/proto_memory.h>
+#include <net/sock.h>
+#include "af_custom_helpers.h"
+
+static atomic_long_t afc_memory_allocated;
+static DEFINE_PER_CPU(int, afc_memory_per_cpu_fw_alloc);
+static struct percpu_counter afc_sockets_allocated;
+static unsigned long afc_memory_pressure;
+static long afc_sysctl_mem[3];
+/* Bytes: the minimum a socket is guaranteed (under pressure), the
+ * default of a new socket (the per-namespace *mem_default overrides it),
+ * the most autotuning grows a buffer to. */
+int afc_sysctl_rmem[3] = { 4096, 131072, 6 << 20 };
+int afc_sysctl_wmem[3] = { 4096, 16384, 4 << 20 };
+static struct ctl_table_header *afc_mem_sysctl;
+
+static void afc_enter_memory_pressure(struct sock *sk)
+{
+	if (!READ_ONCE(afc_memory_pressure))
+		WRITE_ONCE(afc_memory_pressure, max(jiffies, 1UL));
+}
+
+static int afc_one = 1, afc_int_max = INT_MAX;
+
+static struct ctl_table afc_mem_table[] = {
+	{
+		.procname = "mem",
+		.data = afc_sysctl_mem,
+		.maxlen = sizeof(afc_sysctl_mem),
+		.mode = 0644,
+		.proc_handler = proc_doulongvec_minmax,
+	},
+	{
+		.procname = "rmem",
+		.data = afc_sysctl_rmem,
+		.maxlen = sizeof(afc_sysctl_rmem),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_one,
+		.extra2 = &afc_int_max,
+	},
+	{
+		.procname = "wmem",
+		.data = afc_sysctl_wmem,
+		.maxlen = sizeof(afc_sysctl_wmem),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_one,
+		.extra2 = &afc_int_max,
+	},
+};
+
+int afc_proto_mem_setup(struct proto *p)
+{
+	/* As tcp_init_mem(): 1/16 of the buffer pages, at least 128. */
+	unsigned long limit = max(nr_free_buffer_pages() / 16, 128UL);
+	int err;
+
+	afc_sysctl_mem[0] = limit / 4 * 3;
+	afc_sysctl_mem[1] = limit;
+	afc_sysctl_mem[2] = afc_sysctl_mem[0] * 2;
+	err = percpu_counter_init(&afc_sockets_allocated, 0, GFP_KERNEL);
+	if (err)
+		return err;
+	afc_mem_sysctl = register_net_sysctl_sz(&init_net, "net/af_custom", afc_mem_table,
+						ARRAY_SIZE(afc_mem_table));
+	if (!afc_mem_sysctl) {
+		percpu_counter_destroy(&afc_sockets_allocated);
+		return -ENOMEM;
+	}
+	p->memory_allocated = &afc_memory_allocated;
+	p->per_cpu_fw_alloc = &afc_memory_per_cpu_fw_alloc;
+	p->sockets_allocated = &afc_sockets_allocated;
+	p->memory_pressure = &afc_memory_pressure;
+	p->enter_memory_pressure = afc_enter_memory_pressure;
+	p->sysctl_mem = afc_sysctl_mem;
+	p->sysctl_rmem = afc_sysctl_rmem;
+	p->sysctl_wmem = afc_sysctl_wmem;
+	return 0;
+}
+
+void afc_proto_mem_teardown(void)
+{
+	unregister_net_sysctl_table(afc_mem_sysctl);
+	percpu_counter_destroy(&afc_sockets_allocated);
+}
+
+/* Largest receive and send buffers autotuning may grow to. */
+void afc_buf_max(int *rmem, int *wmem)
+{
+	*rmem = READ_ONCE(afc_sysctl_rmem[2]);
+	*wmem = READ_ONCE(afc_sysctl_wmem[2]);
+}
+
+/* A new sock of ours (its own or a child): counted, and in /proc/net/protocols. */
+void afc_sk_mem_init(struct sock *sk)
+{
+	sk_sockets_allocated_inc(sk);
+	sock_prot_inuse_add(sock_net(sk), sk->sk_prot, 1);
+}
+
+/* sk_destruct, after the queues are purged: everything charged must have
+ * come back (inet_sock_destruct's checks). */
+void afc_sk_mem_destruct(struct sock *sk)
+{
+	sk_mem_reclaim_final(sk);
+	WARN_ON_ONCE(sk->sk_forward_alloc);
+	WARN_ON_ONCE(sk->sk_wmem_queued);
+	WARN_ON_ONCE(atomic_read(&sk->sk_rmem_alloc));
+	sk_sockets_allocated_dec(sk);
+	sock_prot_inuse_add(sock_net(sk), sk->sk_prot, -1);
+}
+
+/* Reserves room for `skb` on the receive side; false over the limits. */
+bool afc_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb)
+{
+	return sk_rmem_schedule(sk, skb, skb->truesize);
+}
+
+/* Reserves `size` bytes for the write queue; false over the limits. */
+bool afc_sk_wmem_schedule(struct sock *sk, int size)
+{
+	return sk_wmem_schedule(sk, size);
+}
+
+/* `skb` joins / leaves the write queue (after afc_sk_wmem_schedule). */
+void afc_sk_wq_charge(struct sock *sk, struct sk_buff *skb)
+{
+	sk_wmem_queued_add(sk, skb->truesize);
+	sk_mem_charge(sk, skb->truesize);
+}
+
+void afc_sk_wq_uncharge(struct sock *sk, struct sk_buff *skb)
+{
+	sk_wmem_queued_add(sk, -skb->truesize);
+	sk_mem_uncharge(sk, skb->truesize);
+}
+
+bool afc_sk_under_memory_pressure(const struct sock *sk)
+{
+	return sk_under_memory_pressure(sk);
+}
+
+unsigned int afc_skb_truesize(const struct sk_buff *skb) { return skb->truesize; }
+int afc_sk_wmem_queued(const struct sock *sk) { return READ_ONCE(sk->sk_wmem_queued); }
+int afc_sk_userlocks(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks); }
+
+/* Family-wide figures for /proc/net/af_custom_stat. */
+void afc_mem_stats(long *pages, long *sockets, int *pressure)
+{
+	*pages = atomic_long_read(&afc_memory_allocated);
+	*sockets = percpu_counter_sum_positive(&afc_sockets_allocated);
+	*pressure = READ_ONCE(afc_memory_pressure) != 0;
+}
+
+/* A child made in softirq is charged to its listener's memory cgroup:
+ * the sock itself (while `active` is set) and every buffer it queues
+ * later (sk_memcg).  TCP charges its children to the accepting task's
+ * cgroup at accept(); ours are charged from the start, so unaccepted
+ * children count against the listener's owner. */
+struct mem_cgroup *afc_memcg_enter(const struct sock *parent)
+{
+#ifdef CONFIG_MEMCG
+	return set_active_memcg(parent->sk_memcg);
+#else
+	return NULL;
+#endif
+}
+
+void afc_memcg_leave(struct mem_cgroup *old)
+{
+#ifdef CONFIG_MEMCG
+	set_active_memcg(old);
+#endif
+}
+
+void afc_sk_inherit_memcg(struct sock *child, const struct sock *parent)
+{
+#ifdef CONFIG_MEMCG
+	if (mem_cgroup_sockets_enabled && parent->sk_memcg && !child->sk_memcg) {
+		css_get(&parent->sk_memcg->css);
+		child->sk_memcg = parent->sk_memcg;
+	}
+#endif
+}

@@ -1,0 +1,158 @@
+//! Socket buffer policy: how much of a receive buffer the window may offer
+//! for the memory its queue really takes, how a receive buffer grows with
+//! what the reader consumes (dynamic right-sizing, Linux's
+//! `tcp_rcv_space_adjust`), and how a send buffer follows the congestion
+//! window (`tcp_sndbuf_expand`).
+//!
+//! Buffers are in bytes of memory (an skb's truesize), windows in payload
+//! bytes. The caller (the socket layer) owns the buffers; these functions
+//! only say what sizes to use.
+
+/// Memory a queued segment costs beyond its payload (skb, shared info,
+/// allocation rounding), used to size a send buffer for a window.
+pub const SEGMENT_OVERHEAD: u32 = 1024;
+
+/// Shortest interval over which the reader's pace is measured, in
+/// microseconds, when the connection has no round-trip sample (a pure
+/// receiver) or a shorter one (loopback).
+pub const MIN_MEASURE_US: u64 = 1000;
+
+/// Returns the receive budget for the connection's window (the core's
+/// `recv_buf`: the window offered is this minus the unread bytes) for a
+/// receive buffer of `rcvbuf` bytes of memory that holds `rmem` bytes
+/// (truesize) for `unread` payload bytes.
+///
+/// Half the buffer is payload and half overhead (`tcp_adv_win_scale = 1`)
+/// while the queue is that efficient. When what is queued costs more than
+/// twice its payload (small segments), the free memory is counted at the
+/// queue's own ratio, so the window closes before the memory runs out
+/// instead of leaving the sender a window the buffer cannot hold.
+pub fn recv_budget(rcvbuf: u32, rmem: u32, unread: u32) -> u32 {
+    let half = (rcvbuf / 2).max(4096);
+    if rmem == 0 {
+        return half;
+    }
+    let free = rcvbuf.saturating_sub(rmem);
+    let room = if unread.saturating_mul(2) >= rmem {
+        free / 2
+    } else {
+        let r = u64::from(free)
+            .saturating_mul(u64::from(unread))
+            .checked_div(u64::from(rmem))
+            .unwrap_or(0);
+        u32::try_from(r).unwrap_or(u32::MAX)
+    };
+    half.min(unread.saturating_add(room))
+}
+
+/// Returns the send buffer (bytes of memory) that keeps a congestion
+/// window of `cwnd` bytes in segments of `mss` bytes queued twice over, as
+/// `tcp_sndbuf_expand` sizes it: one window in flight, one being filled.
+pub fn sndbuf_for(cwnd: u32, mss: u32) -> u32 {
+    let segs = cwnd.checked_div(mss.max(1)).unwrap_or(0).saturating_add(1);
+    cwnd.saturating_add(segs.saturating_mul(SEGMENT_OVERHEAD))
+        .saturating_mul(2)
+}
+
+/// Dynamic right-sizing of a receive buffer: measures how many bytes the
+/// reader takes per round trip and asks for a buffer that lets the sender
+/// keep twice that in flight (`tcp_rcv_space_adjust`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RcvSpace {
+    /// Start of the current measurement, in microseconds.
+    start_us: u64,
+    /// Bytes read since `start_us`.
+    copied: u64,
+    /// Bytes read in the best measured interval so far.
+    space: u64,
+}
+
+impl RcvSpace {
+    /// Starts measuring at `now_us`, with `initial` bytes as the pace to beat.
+    pub fn new(now_us: u64, initial: u32) -> RcvSpace {
+        RcvSpace {
+            start_us: now_us,
+            copied: 0,
+            space: u64::from(initial),
+        }
+    }
+
+    /// The reader took `n` bytes at `now_us`; `rtt_us` is the connection's
+    /// smoothed round-trip time, if it has one, and `mss` its segment size.
+    ///
+    /// Returns the receive buffer (bytes of memory, before any cap) the
+    /// reader's pace asks for, once per measured interval, when the pace
+    /// grew: twice the bytes read per round trip plus sixteen segments, as
+    /// window, and as much again for overhead.
+    pub fn on_read(&mut self, n: u32, now_us: u64, rtt_us: Option<u64>, mss: u32) -> Option<u32> {
+        self.copied = self.copied.saturating_add(u64::from(n));
+        let interval = rtt_us.unwrap_or(0).max(MIN_MEASURE_US);
+        if now_us.saturating_sub(self.start_us) < interval {
+            return None;
+        }
+        let copied = self.copied;
+        self.start_us = now_us;
+        self.copied = 0;
+        if copied <= self.space {
+            return None;
+        }
+        // As Linux: rcvwin = 2 * copied + 16 * mss, plus twice the growth
+        // ratio on top when the pace rose.
+        let mut win = copied
+            .saturating_mul(2)
+            .saturating_add(u64::from(mss).saturating_mul(16));
+        let grow = win
+            .saturating_mul(copied.saturating_sub(self.space))
+            .checked_div(self.space.max(1))
+            .unwrap_or(0);
+        win = win.saturating_add(grow.saturating_mul(2));
+        self.space = copied;
+        Some(u32::try_from(win.saturating_mul(2)).unwrap_or(u32::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_is_half_the_buffer_for_large_segments() {
+        assert_eq!(recv_budget(131_072, 0, 0), 65_536);
+        // 60 KiB unread in 64 KiB of memory: the window is what is left of the half.
+        assert_eq!(recv_budget(131_072, 65_536, 61_440), 65_536);
+    }
+
+    #[test]
+    fn budget_closes_when_small_segments_fill_memory() {
+        // 100 one-byte segments at 768 bytes each: 76,800 of 131,072 used,
+        // 54,272 free, at 1/768 payload per byte: 70 more bytes of room.
+        assert_eq!(recv_budget(131_072, 76_800, 100), 170);
+        // Memory full: nothing beyond what is unread (window zero).
+        assert_eq!(recv_budget(131_072, 140_000, 150), 150);
+        assert_eq!(recv_budget(131_072, 140_000, 0), 0);
+    }
+
+    #[test]
+    fn sndbuf_holds_two_windows() {
+        // Ten 63 KiB segments (loopback) ask for about 1.3 MB, as TCP's.
+        assert_eq!(sndbuf_for(10 * 64_512, 64_512), 2 * (645_120 + 11 * 1024));
+        assert_eq!(sndbuf_for(0, 0), 2 * SEGMENT_OVERHEAD);
+    }
+
+    #[test]
+    fn right_sizing_grows_with_the_readers_pace_only() {
+        let mut r = RcvSpace::new(0, 65_536);
+        // Within one interval: no decision.
+        assert_eq!(r.on_read(65_536, 500, None, 1460), None);
+        // One interval with 128 KiB read beats 64 KiB: grow.
+        let b = r.on_read(65_536, 1_000, None, 1460).unwrap();
+        assert!(b >= 4 * 131_072, "{b}");
+        // The same pace again: no growth.
+        assert_eq!(r.on_read(131_072, 2_000, None, 1460), None);
+        // A slower reader never shrinks it either.
+        assert_eq!(r.on_read(1, 3_000, None, 1460), None);
+        // A long round trip stretches the interval.
+        assert_eq!(r.on_read(1_000_000, 8_000, Some(10_000), 1460), None);
+        assert!(r.on_read(0, 13_001, Some(10_000), 1460).is_some());
+    }
+}

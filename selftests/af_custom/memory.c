@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Socket memory (issue 11): what a user who never reads can pin, held by
+ * the family-wide limit (net.af_custom.mem, as tcp_mem) and by the memory
+ * cgroup; buffers that start small and grow with the transfer (as TCP's
+ * autotuning); a receive queue of tiny segments that fills memory closes
+ * the window instead of black-holing the sender.
+ *
+ * Every test runs against TCP too (AFC_TEST_FAMILY=inet): the same body,
+ * with tcp_mem and the "TCP" line of /proc/net/protocols.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <linux/sockios.h>
+#include "afc_test.h"
+#include "kselftest_harness.h"
+
+#define NOSIG MSG_NOSIGNAL
+
+static const char *mem_sysctl(void)
+{
+	return afc_inet() ? "/proc/sys/net/ipv4/tcp_mem" : "/proc/sys/net/af_custom/mem";
+}
+
+/* Pages the family has charged ("memory" of /proc/net/protocols), or -1. */
+static long proto_pages(void)
+{
+	const char *name = afc_inet() ? "TCP" : "AF_CUSTOM";
+	FILE *f = fopen("/proc/net/protocols", "r");
+	char line[512], proto[64];
+	long size, socks, mem = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %ld %ld %ld", proto, &size, &socks, &mem) == 4 &&
+		    !strcmp(proto, name))
+			break;
+		mem = -1;
+	}
+	fclose(f);
+	return mem;
+}
+
+/* Sends until EAGAIN on a nonblocking path; returns the bytes taken. */
+static long fill(int fd)
+{
+	static char junk[65536];
+	long total = 0;
+
+	for (int i = 0; i < 4096; i++) {
+		ssize_t n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | NOSIG);
+
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	return total;
+}
+
+struct pairs {
+	int n, l, port;
+	int c[512], s[512];
+};
+
+/* n connected pairs over 127.0.0.1 in the current namespace. */
+static int open_pairs(struct pairs *p, int n)
+{
+	p->n = 0;
+	p->port = 0;
+	p->l = afc_tsocket();
+	if (p->l < 0 || afc_bind(p->l, "127.0.0.1", 0) || listen(p->l, n + 8))
+		return -1;
+	p->port = afc_port(p->l, 0);
+	for (int i = 0; i < n; i++) {
+		p->c[i] = afc_tsocket();
+		if (p->c[i] < 0 || afc_connect(p->c[i], "127.0.0.1", p->port))
+			return -1;
+		p->s[i] = accept(p->l, NULL, NULL);
+		if (p->s[i] < 0)
+			return -1;
+		p->n++;
+	}
+	return 0;
+}
+
+static void close_pairs(struct pairs *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		close(p->c[i]);
+		close(p->s[i]);
+	}
+	if (p->l >= 0)
+		close(p->l);
+	p->n = 0;
+	p->l = -1;
+}
+
+/* Every client writes what it can; nobody reads.  Returns the bytes the
+ * servers hold unread once the queues settle. */
+static long pin(struct pairs *p)
+{
+	long unread = 0;
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < p->n; i++)
+			fill(p->c[i]);
+		usleep(300 * 1000);
+	}
+	for (int i = 0; i < p->n; i++) {
+		int v = 0;
+
+		if (ioctl(p->s[i], SIOCINQ, &v) == 0)
+			unread += v;
+	}
+	return unread;
+}
+
+FIXTURE(mem) {
+	struct afc_nets n;
+	int sysctl_fd;
+	char saved[128];
+};
+
+FIXTURE_SETUP(mem)
+{
+	ssize_t r;
+
+	/* The limit is global (init namespace): keep a handle before
+	 * leaving it. */
+	self->sysctl_fd = open(mem_sysctl(), O_RDWR);
+	ASSERT_LE(0, self->sysctl_fd) TH_LOG("%s: %s", mem_sysctl(), strerror(errno));
+	r = pread(self->sysctl_fd, self->saved, sizeof(self->saved) - 1, 0);
+	ASSERT_LT(0, r);
+	self->saved[r] = 0;
+	ASSERT_EQ(0, afc_lo_setup(&self->n));
+	if (!afc_inet()) {
+		ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
+	}
+}
+
+FIXTURE_TEARDOWN(mem)
+{
+	if (self->sysctl_fd >= 0) {
+		pwrite(self->sysctl_fd, self->saved, strlen(self->saved), 0);
+		close(self->sysctl_fd);
+	}
+	afc_nets_close(&self->n);
+}
+
+static int set_mem(int fd, const char *v)
+{
+	return pwrite(fd, v, strlen(v), 0) == (ssize_t)strlen(v) ? 0 : -1;
+}
+
+/*
+ * 200 pairs that never read, under a family-wide limit of 256 pages
+ * (1 MiB): what the receivers hold stays within the limit plus the
+ * per-CPU reserve the kernel's accounting batches (1 MiB a CPU); with the
+ * default limit the same program pins several times that.
+ */
+TEST_F(mem, family_limit_caps_what_unread_pairs_pin)
+{
+	const long cap = (1L << 20) + sysconf(_SC_NPROCESSORS_ONLN) * (1L << 20);
+	struct pairs p = { .l = -1 };
+	long limited, unlimited, pages;
+
+	ASSERT_EQ(0, set_mem(self->sysctl_fd, "128 192 256"));
+	ASSERT_EQ(0, open_pairs(&p, 200)) TH_LOG("pairs: %s", strerror(errno));
+	limited = pin(&p);
+	pages = proto_pages();
+	TH_LOG("limit 256 pages: %ld bytes unread, %ld pages charged", limited, pages);
+	EXPECT_LE(limited, cap);
+	EXPECT_LE(pages, 256 + sysconf(_SC_NPROCESSORS_ONLN) * 256 + 200);
+	EXPECT_LT(0, pages) TH_LOG("the family's memory is not accounted");
+	close_pairs(&p);
+
+	ASSERT_EQ(0, set_mem(self->sysctl_fd, self->saved));
+	usleep(300 * 1000);
+	ASSERT_EQ(0, open_pairs(&p, 200));
+	unlimited = pin(&p);
+	TH_LOG("default limit: %ld bytes unread, %ld pages charged", unlimited, proto_pages());
+	EXPECT_LT(2 * cap, unlimited) TH_LOG("the limit made no difference to measure");
+	close_pairs(&p);
+}
+
+/* ---- memory cgroup ------------------------------------------------------- */
+
+#define CG_ROOT "/sys/fs/cgroup"
+
+static long cg_read_long(const char *dir, const char *file, const char *key)
+{
+	char path[256], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char k[64];
+		long x;
+
+		if (!key) {
+			v = atol(line);
+			break;
+		}
+		if (sscanf(line, "%63s %ld", k, &x) == 2 && !strcmp(k, key)) {
+			v = x;
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+static int cg_write(const char *dir, const char *file, const char *v)
+{
+	char path[256];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * A child in a cgroup with memory.max = 4 MiB opens 200 pairs that never
+ * read: socket memory is charged to the cgroup ("sock" in memory.stat),
+ * and neither the charge nor what the receivers hold exceeds memory.max.
+ */
+TEST_F(mem, memory_cgroup_holds_socket_memory)
+{
+	char dir[128], pid[32];
+	long res[3] = { -1, -1, -1 };
+	int fds[2], status;
+	pid_t child;
+
+	if (access(CG_ROOT "/cgroup.controllers", F_OK))
+		mount("none", CG_ROOT, "cgroup2", 0, NULL);
+	if (cg_read_long(CG_ROOT, "cgroup.controllers", NULL) < 0 && afc_inet())
+		SKIP(return, "no cgroup2 on this host");
+	ASSERT_EQ(0, access(CG_ROOT "/cgroup.controllers", F_OK)) TH_LOG("cgroup2 not mounted");
+	cg_write(CG_ROOT, "cgroup.subtree_control", "+memory");
+	snprintf(dir, sizeof(dir), CG_ROOT "/afc_mem_%d", getpid());
+	ASSERT_EQ(0, mkdir(dir, 0755)) TH_LOG("mkdir %s: %s", dir, strerror(errno));
+	ASSERT_EQ(0, cg_write(dir, "memory.max", "4194304")) TH_LOG("no memory controller");
+	ASSERT_EQ(0, pipe(fds));
+
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		struct pairs p = { .l = -1 };
+		long out[3];
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (cg_write(dir, "cgroup.procs", pid) || unshare(CLONE_NEWNET) ||
+		    system("ip link set lo up") || open_pairs(&p, 200))
+			_exit(2);
+		out[0] = pin(&p);
+		out[1] = cg_read_long(dir, "memory.stat", "sock");
+		out[2] = cg_read_long(dir, "memory.current", NULL);
+		if (write(fds[1], out, sizeof(out)) != sizeof(out))
+			_exit(3);
+		close_pairs(&p);
+		_exit(0);
+	}
+	close(fds[1]);
+	ASSERT_EQ(sizeof(res), read(fds[0], res, sizeof(res)));
+	close(fds[0]);
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	TH_LOG("unread %ld, sock %ld, current %ld (max 4194304)", res[0], res[1], res[2]);
+	EXPECT_LT(0, res[1]) TH_LOG("socket memory is not charged to the cgroup");
+	EXPECT_LE(res[1], 4194304);
+	EXPECT_LE(res[0], 4194304);
+	EXPECT_LE(res[2], 4194304 + (1 << 20));
+	/* The charges go with the sockets; the cgroup can then go. */
+	for (int i = 0; i < 50 && rmdir(dir); i++)
+		usleep(100 * 1000);
+}
+
+/* ---- buffer sizes --------------------------------------------------------- */
+
+struct reader {
+	int fd;
+	long want, got;
+};
+
+static void *read_all(void *arg)
+{
+	struct reader *r = arg;
+	static char buf[65536];
+
+	while (r->got < r->want) {
+		ssize_t n = recv(r->fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			break;
+		r->got += n;
+	}
+	return NULL;
+}
+
+static int getbuf(int fd, int opt)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+
+	getsockopt(fd, SOL_SOCKET, opt, &v, &l);
+	return v;
+}
+
+/* New sockets start at tcp_rmem[1] / tcp_wmem[1] (128 KiB, 16 KiB); a
+ * transfer with a keen reader grows both; a size the user set stays. */
+TEST_F(mem, buffers_start_small_and_grow_with_the_transfer)
+{
+	static char chunk[65536];
+	struct pairs p = { .l = -1 }, locked = { .l = -1 };
+	struct reader r;
+	pthread_t t;
+	int v = 65536;
+
+	ASSERT_EQ(0, open_pairs(&p, 1));
+	EXPECT_EQ(131072, getbuf(p.s[0], SO_RCVBUF));
+	EXPECT_EQ(16384, getbuf(p.c[0], SO_SNDBUF));
+
+	r = (struct reader){ .fd = p.s[0], .want = 32L << 20 };
+	ASSERT_EQ(0, pthread_create(&t, NULL, read_all, &r));
+	for (long sent = 0; sent < r.want;) {
+		ssize_t n = send(p.c[0], chunk, sizeof(chunk), NOSIG);
+
+		ASSERT_LT(0, n);
+		sent += n;
+	}
+	pthread_join(t, NULL);
+	ASSERT_EQ(r.want, r.got);
+	TH_LOG("after 32 MiB: rcvbuf %d, sndbuf %d", getbuf(p.s[0], SO_RCVBUF), getbuf(p.c[0], SO_SNDBUF));
+	EXPECT_LT(131072, getbuf(p.s[0], SO_RCVBUF));
+	EXPECT_LT(16384, getbuf(p.c[0], SO_SNDBUF));
+	close_pairs(&p);
+
+	/* SO_RCVBUF on the listener: its children keep it. */
+	locked.l = afc_tsocket();
+	ASSERT_LE(0, locked.l);
+	ASSERT_EQ(0, setsockopt(locked.l, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)));
+	ASSERT_EQ(0, afc_bind(locked.l, "127.0.0.1", 0));
+	ASSERT_EQ(0, listen(locked.l, 4));
+	locked.c[0] = afc_tsocket();
+	ASSERT_EQ(0, afc_connect(locked.c[0], "127.0.0.1", afc_port(locked.l, 0)));
+	locked.s[0] = accept(locked.l, NULL, NULL);
+	ASSERT_LE(0, locked.s[0]);
+	locked.n = 1;
+	r = (struct reader){ .fd = locked.s[0], .want = 8L << 20 };
+	ASSERT_EQ(0, pthread_create(&t, NULL, read_all, &r));
+	for (long sent = 0; sent < r.want;) {
+		ssize_t n = send(locked.c[0], chunk, sizeof(chunk), NOSIG);
+
+		ASSERT_LT(0, n);
+		sent += n;
+	}
+	pthread_join(t, NULL);
+	ASSERT_EQ(r.want, r.got);
+	EXPECT_EQ(2 * v, getbuf(locked.s[0], SO_RCVBUF));
+	close_pairs(&locked);
+}
+
+/*
+ * Defect 4: one-byte segments (truesize far above their payload) fill a
+ * small receive buffer's memory while its window, counted in payload
+ * bytes, is still mostly open.  The receiver must take their ACKs and
+ * close the window, so that once the reader wakes the rest follows at
+ * once; dropping the segments whole left the sender retransmitting into
+ * the full buffer with its timer backing off (seconds, then ETIMEDOUT).
+ */
+TEST_F(mem, tiny_segments_close_the_window_not_the_connection)
+{
+	struct pairs p = { .l = -1 };
+	int one = 1, small = 4096, n = 0, got = 0;
+	long long t0;
+	char c = 0, buf[4096];
+
+	p.l = afc_tsocket();
+	ASSERT_LE(0, p.l);
+	ASSERT_EQ(0, setsockopt(p.l, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
+	ASSERT_EQ(0, afc_bind(p.l, "127.0.0.1", 0));
+	ASSERT_EQ(0, listen(p.l, 4));
+	p.c[0] = afc_tsocket();
+	ASSERT_EQ(0, setsockopt(p.c[0], afc_optlevel(), AFC_NODELAY, &one, sizeof(one)));
+	ASSERT_EQ(0, afc_connect(p.c[0], "127.0.0.1", afc_port(p.l, 0)));
+	p.s[0] = accept(p.l, NULL, NULL);
+	ASSERT_LE(0, p.s[0]);
+	p.n = 1;
+
+	/* 3000 one-byte writes, each its own segment; nobody reads. */
+	for (int i = 0; i < 3000; i++) {
+		c = (char)i;
+		if (send(p.c[0], &c, 1, MSG_DONTWAIT | NOSIG) != 1)
+			break;
+		n++;
+	}
+	TH_LOG("%d one-byte writes taken", n);
+	ASSERT_LT(100, n);
+	sleep(6);
+	/* The reader wakes: everything arrives, promptly and in order. */
+	t0 = now_ms();
+	while (got < n && now_ms() - t0 < 30000) {
+		struct pollfd pf = { .fd = p.s[0], .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pf, 1, 1000) <= 0)
+			continue;
+		r = recv(p.s[0], buf, sizeof(buf), MSG_DONTWAIT);
+		ASSERT_LT(0, r) TH_LOG("recv: %s", r < 0 ? strerror(errno) : "EOF");
+		for (ssize_t i = 0; i < r; i++)
+			ASSERT_EQ((char)(got + i), buf[i]);
+		got += r;
+	}
+	TH_LOG("all %d bytes %lld ms after the reader woke", got, now_ms() - t0);
+	ASSERT_EQ(n, got);
+	EXPECT_GT(2000, now_ms() - t0) TH_LOG("the sender was stuck in retransmission backoff");
+	EXPECT_EQ(0, getbuf(p.c[0], SO_ERROR));
+	close_pairs(&p);
+}
+
+TEST_HARNESS_MAIN
