@@ -64,11 +64,17 @@ impl<T: SockData> Sock<'_, T> {
         while self.write_queue_pop().is_some() {}
     }
 
-    /// Whether the family is under memory pressure (`net.af_custom.mem[1]`
-    /// passed and not yet back under `mem[0]`): buffers do not grow.
-    pub(crate) fn under_memory_pressure(&self) -> bool {
+    /// Whether buffers may grow: the family is not under memory pressure
+    /// and below `net.af_custom.mem[0]` (`tcp_should_expand_sndbuf`).
+    pub(crate) fn may_grow_bufs(&self) -> bool {
         // SAFETY: valid sock.
-        unsafe { bindings::afc_sk_under_memory_pressure(self.as_ptr()) }
+        unsafe { bindings::afc_sk_may_grow_bufs(self.as_ptr()) }
+    }
+
+    /// Returns unused whole pages of the socket's reservation to the family.
+    pub(crate) fn mem_reclaim(&self) {
+        // SAFETY: valid sock; the caller owns the socket.
+        unsafe { bindings::afc_sk_mem_reclaim(self.as_ptr()) }
     }
 
     /// Whether the user fixed `SO_RCVBUF` / `SO_SNDBUF` (no autotuning).

@@ -80,6 +80,11 @@ impl SkBuff {
         }
     }
 
+    /// Copies bytes at `offset` (linear or paged) into `out`.
+    pub(crate) fn copy_out(&self, offset: usize, out: &mut [u8]) -> Result {
+        copy_bits(self.0.as_ptr(), offset, out)
+    }
+
     /// Drops `n` bytes from the front, linear or paged, without copying.
     pub(crate) fn pull(&mut self, n: usize) {
         let n = n.min(self.len());

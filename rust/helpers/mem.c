@@ -138,15 +138,44 @@ void afc_sk_mem_destruct(struct sock *sk)
 	sock_prot_inuse_add(sock_net(sk), sk->sk_prot, -1);
 }
 
+/*
+ * Whether charging `bytes` more to the socket's memory cgroup would take
+ * it or an ancestor past memory.max.  The kernel's socket charge
+ * (mem_cgroup_charge_skmem) is forced past the limit in softirq
+ * (GFP_ATOMIC) and may invoke the cgroup's OOM killer in process context
+ * (GFP_KERNEL); checking first makes memory.max a bound on what the
+ * cgroup's sockets queue: data beyond it is dropped (and retransmitted
+ * later), a writer waits.
+ */
+static bool afc_memcg_full(const struct sock *sk, int bytes)
+{
+#ifdef CONFIG_MEMCG
+	struct mem_cgroup *memcg = sk->sk_memcg;
+	unsigned long pages;
+
+	if (bytes <= 0 || !mem_cgroup_sockets_enabled || !memcg)
+		return false;
+	pages = sk_mem_pages(bytes);
+	for (; memcg; memcg = parent_mem_cgroup(memcg))
+		if (page_counter_read(&memcg->memory) + pages > READ_ONCE(memcg->memory.max))
+			return true;
+#endif
+	return false;
+}
+
 /* Reserves room for `skb` on the receive side; false over the limits. */
 bool afc_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb)
 {
+	if (afc_memcg_full(sk, skb->truesize - sk->sk_forward_alloc))
+		return false;
 	return sk_rmem_schedule(sk, skb, skb->truesize);
 }
 
 /* Reserves `size` bytes for the write queue; false over the limits. */
 bool afc_sk_wmem_schedule(struct sock *sk, int size)
 {
+	if (afc_memcg_full(sk, size - sk->sk_forward_alloc))
+		return false;
 	return sk_wmem_schedule(sk, size);
 }
 
@@ -163,10 +192,17 @@ void afc_sk_wq_uncharge(struct sock *sk, struct sk_buff *skb)
 	sk_mem_uncharge(sk, skb->truesize);
 }
 
-bool afc_sk_under_memory_pressure(const struct sock *sk)
+/* Whether buffers may grow (tcp_should_expand_sndbuf): no memory
+ * pressure, and the family below net.af_custom.mem[0]. */
+bool afc_sk_may_grow_bufs(const struct sock *sk)
 {
-	return sk_under_memory_pressure(sk);
+	return !sk_under_memory_pressure(sk) &&
+	       sk_memory_allocated(sk) < sk_prot_mem_limits(sk, 0);
 }
+
+/* Returns whole pages of the forward allocation to the family (a
+ * reservation a refused segment did not use). */
+void afc_sk_mem_reclaim(struct sock *sk) { sk_mem_reclaim(sk); }
 
 unsigned int afc_skb_truesize(const struct sk_buff *skb) { return skb->truesize; }
 int afc_sk_wmem_queued(const struct sock *sk) { return READ_ONCE(sk->sk_wmem_queued); }

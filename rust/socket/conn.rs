@@ -113,13 +113,23 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     // window are taken, and the peer hears our window at once.
     sync_recv_buf(sk, c);
     let t = now();
-    let room = h.payload_len == 0 || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
+    let mut room = h.payload_len == 0 || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
+    if !room {
+        // Tiny segments cost far more memory than their bytes: copy them
+        // into page-sized buffers and look again (`tcp_collapse`).
+        collapse_receive_queue(sk);
+        room = sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb);
+    }
     let out = if room {
         c.conn.on_segment(h, t)
     } else {
         stats.inc(Stat::RcvMemDrops);
         c.conn.on_segment_without_room(h, t)
     };
+    if room && h.payload_len > 0 && matches!(out.data, DataAction::None) {
+        // The room reserved for data the core refused goes back.
+        sk.mem_reclaim();
+    }
     drop_acked(sk, out.acked);
     match out.data {
         DataAction::None => {}
@@ -175,7 +185,7 @@ pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32) {
     let srtt = c.conn.rtt().srtt();
     let mss = u32::from(c.conn.config().mss);
     let Some(want) = c.rcv_space.on_read(n, now_us(), srtt, mss) else { return };
-    if sk.bufs_locked().0 || sk.under_memory_pressure() {
+    if sk.bufs_locked().0 || !sk.may_grow_bufs() {
         return;
     }
     let want = want.min(mem::buf_max().0);
@@ -193,13 +203,76 @@ fn grow_sndbuf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
         return;
     }
     c.sndbuf_cwnd = cwnd;
-    if sk.bufs_locked().1 || sk.under_memory_pressure() {
+    if sk.bufs_locked().1 || !sk.may_grow_bufs() {
         return;
     }
     let want = buffers::sndbuf_for(cwnd, c.conn.send_mss()).min(mem::buf_max().1);
     if want > sk.sndbuf() {
         sk.set_sndbuf(want);
         sk.write_space();
+    }
+}
+
+/// Payload bytes per buffer the receive queue is collapsed into: with
+/// the frame headroom and `skb_shared_info`, one page.
+const COLLAPSE_CHUNK: usize = 3584;
+
+/// Copies runs of small receive-queue buffers (whose memory is more than
+/// one and a half times their payload) into buffers of up to [`COLLAPSE_CHUNK`] bytes, in
+/// order (`tcp_collapse`): each new buffer is charged before the old
+/// ones it replaces are freed, and a buffer that cannot be copied stays.
+fn collapse_receive_queue(sk: &Sock<'_, AfcSock>) {
+    let mut q = sk.receive_queue();
+    let count = q.walk().count();
+    let mut acc: Option<(SkBuff, usize)> = None;
+    for _ in 0..count {
+        let Some(skb) = q.pop() else { break };
+        let len = skb.len();
+        // Worth copying: shorter than a chunk, and over a third of its
+        // memory is overhead (a partly filled chunk included).
+        let small = len < COLLAPSE_CHUNK && skb.truesize() > len.saturating_mul(3) / 2;
+        if !small {
+            flush_collapsed(&q, &mut acc);
+            q.push(skb);
+            continue;
+        }
+        if acc.as_ref().is_some_and(|(_, used)| used + len > COLLAPSE_CHUNK) {
+            flush_collapsed(&q, &mut acc);
+        }
+        if acc.is_none() {
+            match SkBuff::alloc_frame(COLLAPSE_CHUNK) {
+                Some(mut b) => {
+                    // Charged before the buffers it replaces are freed.
+                    sk.charge_rmem(&mut b);
+                    acc = Some((b, 0));
+                }
+                None => {
+                    // No memory to collapse into: keep the buffer as it is.
+                    q.push(skb);
+                    continue;
+                }
+            }
+        }
+        let Some((b, used)) = acc.as_mut() else { break };
+        let copied = b.linear_mut().get_mut(*used..*used + len).map(|dst| skb.copy_out(0, dst));
+        if matches!(copied, Some(Ok(()))) {
+            *used += len;
+            drop(skb);
+        } else {
+            flush_collapsed(&q, &mut acc);
+            q.push(skb);
+        }
+    }
+    flush_collapsed(&q, &mut acc);
+}
+
+/// Queues the buffer being collapsed into, cut to what it holds.
+fn flush_collapsed(q: &crate::abi::skb::SkbQueue<'_>, acc: &mut Option<(SkBuff, usize)>) {
+    if let Some((mut b, used)) = acc.take() {
+        if used > 0 {
+            b.trim(used);
+            q.push(b);
+        }
     }
 }
 

@@ -375,6 +375,10 @@ pub struct Connection {
     pub(super) fin_offset: Option<u64>,
     pub(super) fin_received: bool,
     pub(super) ack_now: bool,
+    /// Data was dropped for want of receive memory: the next segment
+    /// advertises a zero window, shrinking the one offered (Linux's
+    /// `ICSK_ACK_NOMEM`), so the peer stops and waits for our update.
+    pub(super) rcv_nomem: bool,
     pub(super) delack_deadline: Option<Instant>,
     pub(super) unacked_segs: u8,
 
@@ -453,6 +457,7 @@ impl Connection {
             fin_offset: None,
             fin_received: false,
             ack_now: false,
+            rcv_nomem: false,
             delack_deadline: None,
             unacked_segs: 0,
             tw_deadline: None,

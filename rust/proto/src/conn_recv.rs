@@ -42,9 +42,11 @@ impl Connection {
     /// Processes a segment whose payload the caller has no memory to keep
     /// (its receive buffer is full): the acknowledgement, the peer's window
     /// and an RST are taken as from a segment without data, the data and
-    /// a FIN behind it are dropped, and an acknowledgement goes out at
-    /// once, so the peer learns the current window (zero, once the reader
-    /// stops) instead of retransmitting into a full buffer until it gives up.
+    /// a FIN behind it are dropped, and an acknowledgement with a zero
+    /// window goes out at once (the offered window shrinks, as Linux's
+    /// `ICSK_ACK_NOMEM`): the peer stops and probes instead of
+    /// retransmitting into a full buffer until it gives up, and the window
+    /// update a read sends restarts it at once.
     pub fn on_segment_without_room(&mut self, h: &Header, now: Instant) -> SegmentOutcome {
         let mut bare = *h;
         if h.payload_len > 0 {
@@ -55,6 +57,7 @@ impl Connection {
         let out = self.on_segment(&bare, now);
         if h.payload_len > 0 && self.state.receives_data() && !h.flags.rst() {
             self.ack_now = true;
+            self.rcv_nomem = true;
         }
         out
     }

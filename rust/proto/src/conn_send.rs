@@ -327,10 +327,18 @@ impl Connection {
     /// Returns the receive window the next segment advertises, and records its right edge.
     ///
     /// The window is the free receive buffer (`recv_buf - unread`), rounded
-    /// down to the window scale. It never moves its right edge left, and it
+    /// down to the window scale. It never moves its right edge left (but
+    /// for the zero window after data dropped for want of memory), and it
     /// grows only in steps of at least `min(recv_buf / 2, mss)` (receiver-side
     /// silly window avoidance, RFC 1122 section 4.2.3.3).
     pub(super) fn select_window(&mut self) -> u16 {
+        if self.rcv_nomem {
+            // Out of receive memory: a zero window, its right edge pulled
+            // back to what was received (as Linux's `tcp_select_window`).
+            self.rcv_nomem = false;
+            self.rcv_adv = self.rcv_nxt;
+            return 0;
+        }
         let wnd = self.window_to_offer();
         let field = (wnd >> self.rcv_wscale).min(u32::from(u16::MAX));
         let edge = self

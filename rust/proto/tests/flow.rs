@@ -642,11 +642,24 @@ fn data_without_room_is_dropped_but_its_ack_is_taken() {
     assert_eq!(b.conn.stats().rcv_pruned, before + 1);
     // b's bytes are acknowledged: its send buffer is empty.
     assert!(b.conn.all_acked());
-    // b answers at once, acknowledging nothing new (the data was dropped).
+    // b answers at once, acknowledging nothing new (the data was dropped),
+    // with a zero window.
     let ack = out(&mut b, t0());
     assert_eq!(ack.len(), 1);
     assert_eq!(ack[0].0.ack, h.seq);
     assert_eq!(ack[0].0.payload_len, 0);
+    assert_eq!(ack[0].0.window, 0);
+    assert_eq!(b.conn.recv_window(), 0);
+    feed(&mut a, &ack, t0());
+    assert_eq!(a.conn.send_window(), 0);
+    // Once b's memory frees, the update reopens the window at once.
+    b.conn.set_recv_buf(cfg().recv_buf - 1);
+    b.conn.set_recv_buf(cfg().recv_buf);
+    let upd = out(&mut b, t0());
+    assert_eq!(upd.len(), 1, "window update");
+    assert!(upd[0].0.window > 0);
+    feed(&mut a, &upd, t0());
+    assert!(a.conn.send_window() > 0);
     // A FIN riding on dropped data is dropped with it.
     let mut fin = *h;
     fin.flags = Flags(h.flags.0 | Flags::FIN.0);
