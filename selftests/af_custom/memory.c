@@ -162,11 +162,17 @@ static int set_mem(int fd, const char *v)
  * 200 pairs that never read, under a family-wide limit of 256 pages
  * (1 MiB): what the receivers hold stays within the limit plus the
  * per-CPU reserve the kernel's accounting batches (1 MiB a CPU); with the
- * default limit the same program pins several times that.
+ * default limit the same program pins several times that.  TCP also
+ * forces one buffer into each empty receive queue past the limit
+ * (tcp_data_queue's sk_forced_mem_schedule): its bound has 200 frames
+ * more (measured 2026-12-04 in the VM: TCP 6.6 MB unread in 3,651 pages,
+ * AF_CUSTOM 64 KB unread in 3,422 pages, mostly the senders' one forced
+ * chunk each).
  */
 TEST_F_TIMEOUT(mem, family_limit_caps_what_unread_pairs_pin, 120)
 {
-	const long cap = (1L << 20) + sysconf(_SC_NPROCESSORS_ONLN) * (1L << 20);
+	const long cap = (1L << 20) + sysconf(_SC_NPROCESSORS_ONLN) * (1L << 20) +
+			 (afc_inet() ? 200L * 65536 : 0);
 	struct pairs p = { .l = -1 };
 	long limited, unlimited, pages;
 
@@ -188,7 +194,7 @@ TEST_F_TIMEOUT(mem, family_limit_caps_what_unread_pairs_pin, 120)
 	ASSERT_EQ(0, open_pairs(&p, 200));
 	unlimited = pin(&p);
 	TH_LOG("default limit: %ld bytes unread, %ld pages charged", unlimited, proto_pages());
-	EXPECT_LT(2 * cap, unlimited) TH_LOG("the limit made no difference to measure");
+	EXPECT_LT(afc_inet() ? limited : 2 * cap, unlimited) TH_LOG("the limit made no difference to measure");
 	close_pairs(&p);
 }
 
@@ -252,10 +258,13 @@ TEST_F_TIMEOUT(mem, memory_cgroup_holds_socket_memory, 120)
 	int up[2], down[2], status, port = 0, c[200];
 	pid_t child;
 
+	/* TCP's receive charges in softirq are forced past memory.max
+	 * (GFP_ATOMIC; measured in the VM: 12.6 MB "sock" in a 4 MiB
+	 * cgroup), so this bound is AF_CUSTOM's own. */
+	if (afc_inet())
+		SKIP(return, "TCP does not hold socket memory to memory.max");
 	if (access(CG_ROOT "/cgroup.controllers", F_OK))
 		mount("none", CG_ROOT, "cgroup2", 0, NULL);
-	if (access(CG_ROOT "/cgroup.controllers", F_OK) && afc_inet())
-		SKIP(return, "no cgroup2 on this host");
 	ASSERT_EQ(0, access(CG_ROOT "/cgroup.controllers", F_OK)) TH_LOG("cgroup2 not mounted");
 	cg_write(CG_ROOT, "cgroup.subtree_control", "+memory");
 	snprintf(dir, sizeof(dir), CG_ROOT "/afc_mem_%d", getpid());
