@@ -22,6 +22,8 @@
 
 #define NOSIG MSG_NOSIGNAL
 
+static int getbuf(int fd, int opt);
+
 static const char *mem_sysctl(void)
 {
 	return afc_inet() ? "/proc/sys/net/ipv4/tcp_mem" : "/proc/sys/net/af_custom/mem";
@@ -196,6 +198,38 @@ TEST_F_TIMEOUT(mem, family_limit_caps_what_unread_pairs_pin, 120)
 	TH_LOG("default limit: %ld bytes unread, %ld pages charged", unlimited, proto_pages());
 	EXPECT_LT(afc_inet() ? limited : 2 * cap, unlimited) TH_LOG("the limit made no difference to measure");
 	close_pairs(&p);
+}
+
+/*
+ * The per-namespace defaults of new sockets' buffers cannot pass the
+ * init namespace's limits (net.af_custom.rmem[2], wmem[2]): the owner of
+ * a namespace once raised them to 1 GiB and pinned 300 MiB with one pair.
+ */
+TEST_F(mem, namespace_buffer_defaults_are_clamped)
+{
+	int fd;
+	FILE *f;
+
+	if (afc_inet())
+		SKIP(return, "AF_CUSTOM's sysctls");
+	/* This fixture's namespace is not the init one. */
+	f = fopen("/proc/sys/net/af_custom/rmem_default", "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "1073741824\n");
+	EXPECT_NE(0, fclose(f)) TH_LOG("1 GiB accepted");
+	f = fopen("/proc/sys/net/af_custom/wmem_default", "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "1073741824\n");
+	EXPECT_NE(0, fclose(f)) TH_LOG("1 GiB accepted");
+	/* The largest allowed is rmem[2] (6 MiB by default). */
+	f = fopen("/proc/sys/net/af_custom/rmem_default", "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "%d\n", 6 << 20);
+	EXPECT_EQ(0, fclose(f));
+	fd = afc_tsocket();
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(6 << 20, getbuf(fd, SO_RCVBUF));
+	close(fd);
 }
 
 /* ---- memory cgroup ------------------------------------------------------- */
