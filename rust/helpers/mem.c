@@ -211,7 +211,9 @@ int afc_sk_userlocks(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks)
 /* Family-wide figures for /proc/net/af_custom_stat. */
 void afc_mem_stats(long *pages, long *sockets, int *pressure)
 {
-	*pages = atomic_long_read(&afc_memory_allocated);
+	/* Per-CPU batching can leave the shared count briefly negative
+	 * (proto_memory_allocated clamps it the same way). */
+	*pages = max(0L, atomic_long_read(&afc_memory_allocated));
 	*sockets = percpu_counter_sum_positive(&afc_sockets_allocated);
 	*pressure = READ_ONCE(afc_memory_pressure) != 0;
 }
