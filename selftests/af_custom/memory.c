@@ -16,6 +16,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <linux/sockios.h>
 #include "afc_test.h"
 #include "kselftest_harness.h"
@@ -365,6 +367,96 @@ TEST_F_TIMEOUT(mem, memory_cgroup_holds_socket_memory, 120)
 	EXPECT_LE(res[0], 4194304);
 	EXPECT_LE(res[2], 4194304);
 	/* Without it the same receivers would hold 200 windows (over 12 MiB). */
+	for (int i = 0; i < 50 && rmdir(dir); i++)
+		usleep(100 * 1000);
+}
+
+/*
+ * The attacker of issue 11: an unprivileged user (uid 65534) in a user and
+ * network namespace of its own, inside a cgroup with memory.max = 8 MiB,
+ * tries to raise its namespace's buffer defaults to 1 GiB, then opens 200
+ * pairs that never read plus 100 connections it never accepts, and writes
+ * all it can.  The sysctl is refused, and neither the cgroup's socket
+ * memory nor its total passes memory.max (its own senders wait for memory
+ * instead of meeting the OOM killer).
+ */
+TEST_F_TIMEOUT(mem, unprivileged_namespace_user_held_by_memory_max, 180)
+{
+	char dir[128];
+	long res[4] = { -1, -1, -1, -1 };
+	int up[2], status;
+	pid_t child;
+
+	if (afc_inet())
+		SKIP(return, "TCP does not hold socket memory to memory.max");
+	if (access(CG_ROOT "/cgroup.controllers", F_OK))
+		mount("none", CG_ROOT, "cgroup2", 0, NULL);
+	ASSERT_EQ(0, access(CG_ROOT "/cgroup.controllers", F_OK)) TH_LOG("cgroup2 not mounted");
+	cg_write(CG_ROOT, "cgroup.subtree_control", "+memory");
+	snprintf(dir, sizeof(dir), CG_ROOT "/afc_user_%d", getpid());
+	ASSERT_EQ(0, mkdir(dir, 0755)) TH_LOG("mkdir %s: %s", dir, strerror(errno));
+	ASSERT_EQ(0, cg_write(dir, "memory.max", "8388608"));
+	ASSERT_EQ(0, pipe(up));
+
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		struct pairs p = { .l = -1 };
+		long out[4] = { 0, 0, 0, 0 };
+		int l2, c2[100], port2;
+		char pid[32];
+		FILE *f;
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (cg_write(dir, "cgroup.procs", pid) || setgroups(0, NULL) || setgid(65534) ||
+		    setuid(65534) || prctl(PR_SET_DUMPABLE, 1) || unshare(CLONE_NEWUSER | CLONE_NEWNET))
+			_exit(2);
+		/* Root of its namespaces, as an unprivileged user can make itself. */
+		if (cg_write("/proc/self", "setgroups", "deny") ||
+		    cg_write("/proc/self", "uid_map", "0 65534 1") ||
+		    cg_write("/proc/self", "gid_map", "0 65534 1") || system("ip link set lo up"))
+			_exit(8);
+		/* The namespace's owner may set its sysctls, within the limits. */
+		f = fopen("/proc/sys/net/af_custom/rmem_default", "w");
+		if (!f)
+			_exit(3);
+		fprintf(f, "1073741824\n");
+		out[3] = fclose(f) == 0;	/* 1: the 1 GiB default was accepted */
+		if (open_pairs(&p, 200))
+			_exit(4);
+		/* 100 more connections nobody accepts. */
+		l2 = afc_tsocket();
+		if (l2 < 0 || afc_bind(l2, "127.0.0.1", 0) || listen(l2, 128))
+			_exit(5);
+		port2 = afc_port(l2, 0);
+		for (int i = 0; i < 100; i++) {
+			c2[i] = afc_tsocket();
+			if (c2[i] < 0 || afc_connect(c2[i], "127.0.0.1", port2))
+				_exit(6);
+		}
+		for (int round = 0; round < 3; round++) {
+			for (int i = 0; i < 100; i++)
+				fill(c2[i]);
+			usleep(100 * 1000);
+		}
+		out[0] = pin(&p);
+		out[1] = cg_read_long(dir, "memory.stat", "sock");
+		out[2] = cg_read_long(dir, "memory.current", NULL);
+		if (write(up[1], out, sizeof(out)) != sizeof(out))
+			_exit(7);
+		_exit(0);
+	}
+	close(up[1]);
+	EXPECT_EQ(sizeof(res), read(up[0], res, sizeof(res)));
+	close(up[0]);
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("the child was killed (signal %d)", WTERMSIG(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("the child failed at step %d", WEXITSTATUS(status));
+	TH_LOG("unread %ld, sock %ld, current %ld (max 8388608)", res[0], res[1], res[2]);
+	EXPECT_EQ(0, res[3]) TH_LOG("a 1 GiB buffer default was accepted");
+	EXPECT_LT(0, res[1]) TH_LOG("socket memory is not charged to the cgroup");
+	EXPECT_LE(res[1], 8388608);
+	EXPECT_LE(res[2], 8388608);
 	for (int i = 0; i < 50 && rmdir(dir); i++)
 		usleep(100 * 1000);
 }
