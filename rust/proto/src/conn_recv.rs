@@ -129,7 +129,13 @@ impl Connection {
         }
 
         if !self.acceptable(h) {
-            if !f.rst() {
+            if f.syn() && !f.rst() {
+                // Any SYN on a synchronized connection, in the window or
+                // not, goes through the rate-limited challenge ACK (RFC 5961
+                // 4.2, Linux's `syn_challenge`): a blind flood of SYNs must
+                // not draw one ACK each.
+                self.challenge_ack(now);
+            } else if !f.rst() {
                 self.oow_ack(h, now);
                 if self.state == State::TimeWait && f.fin() {
                     self.enter_time_wait(now);

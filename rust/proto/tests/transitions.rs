@@ -782,3 +782,28 @@ fn table_matches_tests() {
         );
     }
 }
+
+/// A blind flood of SYNs outside the window draws challenge ACKs within
+/// their per-second limit, not one ACK each (issue 12, defect 5: 1000
+/// out-of-window SYNs drew 1000 ACKs).
+#[test]
+fn out_of_window_syns_share_the_challenge_ack_limit() {
+    let (_a, mut b) = established();
+    let limit = b.conn.config().challenge_ack_limit as usize;
+    let far = b.conn.rcv_nxt().wrapping_add(1 << 30);
+    let mut acks = 0;
+    for i in 0..1000u32 {
+        let mut syn = seg(A, B, Flags::SYN, far.wrapping_add(i), Seq(0));
+        syn.mss = 1000;
+        feed(&mut b, &[(syn, vec![])], t0());
+        acks += out(&mut b, t0()).len();
+    }
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(acks, limit, "challenge ACKs within their limit");
+    // A second later the budget is back.
+    let mut syn = seg(A, B, Flags::SYN, far, Seq(0));
+    syn.mss = 1000;
+    let later = afc_proto::time::Instant(t0().micros() + afc_proto::time::SEC);
+    feed(&mut b, &[(syn, vec![])], later);
+    assert_eq!(out(&mut b, later).len(), 1);
+}
