@@ -22,7 +22,7 @@ use crate::proto::time::Instant;
 use crate::proto::wire::{Header, HEADER_LEN};
 use crate::tx::{self, Sent, Via};
 use crate::stats::Stat;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
 /// `sk_shutdown` bits, as the `u8`s `Sock` reads and writes.
@@ -53,11 +53,48 @@ pub(crate) struct ConnState {
     /// The deadline the socket timer is armed for (re-armed only when the
     /// core's changes: `mod_timer` on every segment showed in profiles).
     armed: Option<u64>,
+    /// Whether the connection counts in [`ORPHANS`] (closed by its owner,
+    /// not yet CLOSED).
+    orphan: bool,
+}
+
+/// Orphaned connections of the whole family (every namespace), as TCP's
+/// `tcp_orphan_count`: counted when `close()` leaves a connection to
+/// finish on its own, uncounted when it reaches CLOSED (or, failing that,
+/// when it is freed).
+static ORPHANS: AtomicU32 = AtomicU32::new(0);
+
+impl Drop for ConnState {
+    fn drop(&mut self) {
+        uncount_orphan(self);
+    }
+}
+
+fn uncount_orphan(c: &mut ConnState) {
+    if core::mem::replace(&mut c.orphan, false) {
+        ORPHANS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The socket was closed and its connection lives on as an orphan: count
+/// it, and reset it if that makes more than `net.af_custom.max_orphans`
+/// (`tcp_close` → `tcp_check_oom`: "too many orphaned sockets", RST,
+/// `TCPAbortOnMemory`).  The socket lock is held; drive afterwards.
+pub(crate) fn orphaned(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+    if c.orphan || c.conn.state() == State::Closed {
+        return;
+    }
+    c.orphan = true;
+    let n = ORPHANS.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    if n > netns::max_orphans() {
+        netns::of(sk.net()).stats.inc(Stat::OrphanOverflows);
+        c.conn.abort();
+    }
 }
 
 impl ConnState {
     pub(crate) fn new(conn: Connection, loopback: bool, gso: u32, parent: Option<Parent>) -> Self {
-        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, gso, parent, hashed: false, was_established: false, retrans_counted: 0, armed: None }
+        Self { conn, ofo: KVec::new(), recv_end: 0, loopback, gso, parent, hashed: false, was_established: false, retrans_counted: 0, armed: None, orphan: false }
     }
 }
 
@@ -313,6 +350,7 @@ fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     sk.write_queue().purge();
     sk.data().queued.store(0, Ordering::Relaxed);
     c.ofo = KVec::new();
+    uncount_orphan(c);
     if let Some(p) = c.parent.take() {
         if !c.was_established {
             p.half_open_gone(sk, c.conn.error().is_some());

@@ -610,6 +610,11 @@ impl Connection {
         }
     }
 
+    /// Sets how many probes or retransmissions an orphan may send (`tcp_orphan_retries`).
+    pub fn set_orphan_retries(&mut self, retries: u8) {
+        self.cfg.orphan_retries = retries;
+    }
+
     /// Turns Nagle coalescing off (`true`) or on; turning it off lets a held segment go.
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
