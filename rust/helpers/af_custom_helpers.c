@@ -371,8 +371,8 @@ static struct pernet_operations afc_pernet_ops = {
 
 int afc_pernet_register(const struct afc_pernet_callbacks *cb)
 {
-	/* As tcp_init(): half an established-table slot per 128 KiB of
-	 * memory, the table at most 512 Ki slots. */
+	/* As tcp_init(): half the established-table slots, one slot per
+	 * 128 KiB of memory, at most 512 Ki slots. */
 	unsigned long slots = roundup_pow_of_two(max(totalram_pages() >> (17 - PAGE_SHIFT), 1UL));
 
 	afc_max_orphans = min(slots, 512UL * 1024) / 2;
