@@ -60,8 +60,8 @@ pub(crate) struct ConnState {
 
 /// Orphaned connections of the whole family (every namespace), as TCP's
 /// `tcp_orphan_count`: counted when `close()` leaves a connection to
-/// finish on its own, uncounted when it reaches CLOSED (or, failing that,
-/// when it is freed).
+/// finish on its own, uncounted when it reaches TIME_WAIT or CLOSED (or,
+/// failing that, when it is freed).
 static ORPHANS: AtomicU32 = AtomicU32::new(0);
 
 impl Drop for ConnState {
@@ -81,7 +81,7 @@ fn uncount_orphan(c: &mut ConnState) {
 /// (`tcp_close` → `tcp_check_oom`: "too many orphaned sockets", RST,
 /// `TCPAbortOnMemory`).  The socket lock is held; drive afterwards.
 pub(crate) fn orphaned(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
-    if c.orphan || c.conn.state() == State::Closed {
+    if c.orphan || matches!(c.conn.state(), State::Closed | State::TimeWait) {
         return;
     }
     c.orphan = true;
@@ -268,6 +268,10 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if c.conn.state() == State::Closed {
         finish(sk, c);
         return;
+    }
+    if c.conn.state() == State::TimeWait {
+        // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
+        uncount_orphan(c);
     }
     let deadline = c.conn.poll_timeout().map(|d| d.micros());
     if deadline != c.armed {
