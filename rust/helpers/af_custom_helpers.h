@@ -57,7 +57,8 @@ struct afc_pernet_callbacks {
 	 * with the namespace's sock list locked (bottom halves off). */
 	void (*sock_show)(struct seq_file *seq, struct sock *sk, int sl);
 };
-/* net.af_custom sysctls: ip_local_port_range, rmem_default, wmem_default. */
+/* net.af_custom sysctls: ip_local_port_range, rmem_default, wmem_default,
+ * orphan_retries, max_orphans. */
 void afc_net_port_range(const struct net *net, int *lo, int *hi);
 void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem);
 /* net.af_custom.orphan_retries (per namespace), max_orphans (global). */

@@ -54,7 +54,7 @@ pub(crate) struct ConnState {
     /// core's changes: `mod_timer` on every segment showed in profiles).
     armed: Option<u64>,
     /// Whether the connection counts in [`ORPHANS`] (closed by its owner,
-    /// not yet CLOSED).
+    /// not yet in TIME_WAIT or CLOSED).
     orphan: bool,
 }
 
