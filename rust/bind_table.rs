@@ -10,15 +10,28 @@
 //! (`bind`, `listen`, `connect`, `accept`, `close`), never from the softirq
 //! receive path, which looks sockets up in the listener and established
 //! tables (`tables`). Lock order: the socket lock (`lock_sock`) first,
-//! then this mutex.
+//! then this mutex, then (to check an orphan's claim) a bucket lock of the
+//! established table.
 //!
 //! Claims are kept in buckets by port, so a `bind()` looks at the claims
 //! on its own port only, however many ports are bound.
+//!
+//! A connection closed by its owner keeps its claim while it finishes on
+//! its own (FIN_WAIT, TIME_WAIT...), as TCP's orphans and TIME_WAIT socks
+//! keep their bind bucket: `close()` marks the claim with the connection's
+//! 4-tuple ([`BindTable::orphan`]).  The connection reaches CLOSED later,
+//! in softirq, where this mutex cannot be taken; so the claim is not
+//! dropped then but found dead by the next look at it: every check asks
+//! the caller's `live(owner, tuple)` (the established table, which a
+//! connection leaves on reaching CLOSED) for the connection's state, and
+//! a claim whose connection is gone conflicts with nothing and is swept
+//! from its bucket at the next change there.
 
 use crate::abi::vec::retain_copy;
-use crate::proto::bind::{any_conflict, Binding};
+use crate::proto::bind::{bind_conflict, Binding};
 use crate::proto::ports::{pick_ephemeral_port, PortRange};
 use crate::proto::state::State;
+use crate::proto::tuple::FourTuple;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
@@ -30,6 +43,21 @@ const BUCKETS: usize = 4096;
 struct Entry {
     owner: usize,
     binding: Binding,
+    /// The connection of a closed socket, which holds the claim while it lives.
+    orphan: Option<FourTuple>,
+}
+
+/// The state of connection `owner` on a 4-tuple, `None` once it is gone.
+pub(crate) type Live<'a> = &'a dyn Fn(usize, &FourTuple) -> Option<State>;
+
+impl Entry {
+    /// The claim as it stands now; `None` if its orphan is gone.
+    fn current(&self, live: Live<'_>) -> Option<Binding> {
+        match &self.orphan {
+            None => Some(self.binding),
+            Some(t) => live(self.owner, t).map(|state| Binding { state, ..self.binding }),
+        }
+    }
 }
 
 /// The claims of one namespace.
@@ -54,51 +82,72 @@ impl BindTable {
         self.buckets.get_mut(usize::from(port) % BUCKETS)
     }
 
-    fn conflicts(&self, owner: usize, b: &Binding) -> bool {
-        self.bucket(b.port)
-            .is_some_and(|bucket| any_conflict(bucket.iter().filter(|e| e.owner != owner).map(|e| &e.binding), b))
+    fn conflicts(&self, owner: usize, b: &Binding, live: Live<'_>) -> bool {
+        self.bucket(b.port).is_some_and(|bucket| {
+            let mut others = bucket.iter().filter(|e| e.owner != owner).filter_map(|e| e.current(live));
+            others.any(|e| bind_conflict(&e, b))
+        })
+    }
+
+    /// Drops the claims of gone orphans from `port`'s bucket.
+    fn sweep(&mut self, port: u16, live: Live<'_>) {
+        if let Some(bucket) = self.bucket_mut(port) {
+            retain_copy(bucket, |e| e.orphan.is_none() || e.current(live).is_some());
+        }
     }
 
     /// Claims `b` for `owner`; port 0 picks a free port in `range` starting
     /// at `offset` (random per call, so searches do not pile up). Returns
     /// the port claimed; `None` if it is in use (or no ephemeral port is
     /// free).
-    pub(crate) fn claim(&mut self, owner: usize, mut b: Binding, range: PortRange, offset: u64) -> Result<Option<u16>> {
+    pub(crate) fn claim(&mut self, owner: usize, mut b: Binding, range: PortRange, offset: u64, live: Live<'_>) -> Result<Option<u16>> {
         if b.port == 0 {
             let found = pick_ephemeral_port(range, offset, |port| {
                 let mut t = b;
                 t.port = port;
-                !self.conflicts(owner, &t)
+                !self.conflicts(owner, &t, live)
             });
             match found {
                 Some(port) => b.port = port,
                 None => return Ok(None),
             }
-        } else if self.conflicts(owner, &b) {
+        } else if self.conflicts(owner, &b, live) {
             return Ok(None);
         }
-        self.add(owner, b)?;
+        self.add(owner, b, live)?;
         Ok(Some(b.port))
     }
 
     /// Adds a claim without checking conflicts: an accepted connection
     /// shares its listener's port, as TCP children share the bind bucket.
-    pub(crate) fn add(&mut self, owner: usize, b: Binding) -> Result {
+    pub(crate) fn add(&mut self, owner: usize, b: Binding, live: Live<'_>) -> Result {
+        self.sweep(b.port, live);
         let bucket = self.bucket_mut(b.port).ok_or(EINVAL)?;
-        bucket.push(Entry { owner, binding: b }, GFP_KERNEL)?;
+        bucket.push(Entry { owner, binding: b, orphan: None }, GFP_KERNEL)?;
         Ok(())
+    }
+
+    /// `owner` was closed and its connection on `tuple` lives on: its claim
+    /// on `port` stays while the connection does (see the notes above).
+    pub(crate) fn orphan(&mut self, owner: usize, port: u16, tuple: FourTuple, live: Live<'_>) {
+        self.sweep(port, live);
+        if let Some(bucket) = self.bucket_mut(port) {
+            for e in bucket.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {
+                e.orphan = Some(tuple);
+            }
+        }
     }
 
     /// Moves `owner`'s claim on `port` to `state` (and its `SO_REUSEPORT`
     /// setting now); entering LISTEN re-checks the conflict rules and
     /// leaves the claim as it was when they refuse (`false`).
-    pub(crate) fn set_state(&mut self, owner: usize, port: u16, state: State, reuseport: bool) -> bool {
+    pub(crate) fn set_state(&mut self, owner: usize, port: u16, state: State, reuseport: bool, live: Live<'_>) -> bool {
         let mine = self.bucket(port).and_then(|b| b.iter().find(|e| e.owner == owner)).map(|e| e.binding);
         if let (Some(b), State::Listen) = (mine, state) {
             let mut t = b;
             t.state = state;
             t.reuseport = reuseport;
-            if self.conflicts(owner, &t) {
+            if self.conflicts(owner, &t, live) {
                 return false;
             }
         }

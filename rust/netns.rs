@@ -3,6 +3,7 @@
 //! The module's state of one network namespace.
 
 use crate::abi::netns::{self, random_u64, Net, PernetState, SeqFile};
+pub(crate) use crate::abi::netns::max_orphans;
 use crate::bind_table::BindTable;
 use crate::proto::siphash::SipKey;
 use crate::stats::Stats;

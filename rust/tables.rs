@@ -99,6 +99,14 @@ impl Tables {
         })
     }
 
+    /// The state of socket `id`'s connection on `tuple`, if it is in the table.
+    pub(crate) fn established_state(&self, tuple: &FourTuple, id: usize) -> Option<State> {
+        self.established.with(self.est_bucket(tuple), |b| {
+            let e = b.iter().find(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
+            State::from_u8(e.sk.sock().state())
+        })
+    }
+
     /// The connection on `tuple` (local = our end), if any.
     pub(crate) fn lookup_established(&self, tuple: &FourTuple) -> Option<SockRef<AfcSock>> {
         self.established.with(self.est_bucket(tuple), |b| b.iter().find(|e| e.tuple == *tuple).map(|e| e.sk.clone()))

@@ -53,6 +53,14 @@ impl Net {
         (r.max(0) as u32, w.max(0) as u32)
     }
 
+    /// Window probes or retransmissions an orphan may send
+    /// (`net.af_custom.orphan_retries`; 0 means 8, as TCP's).
+    pub(crate) fn orphan_retries(&self) -> u8 {
+        // SAFETY: as in `port_range`.
+        let r = unsafe { bindings::afc_net_orphan_retries(self.0.get()) };
+        u8::try_from(r).unwrap_or(u8::MAX)
+    }
+
     /// Whether the current task may bind ports below 1024 here
     /// (`CAP_NET_BIND_SERVICE` in the namespace's user namespace).
     pub(crate) fn may_bind_privileged(&self) -> bool {
@@ -171,4 +179,12 @@ impl<T: PernetState> Drop for PernetRegistration<T> {
         // SAFETY: registered in `register`; runs exit() for every namespace.
         unsafe { bindings::afc_pernet_unregister() };
     }
+}
+
+/// The most orphaned sockets the family keeps (`net.af_custom.max_orphans`,
+/// writable in the initial namespace only, as `tcp_max_orphans`).
+pub(crate) fn max_orphans() -> u32 {
+    // SAFETY: reads an int sysctl; no preconditions.
+    let m = unsafe { bindings::afc_max_orphans_sysctl() };
+    u32::try_from(m).unwrap_or(0)
 }

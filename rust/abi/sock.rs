@@ -146,6 +146,13 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sock_uid(self.as_ptr()) }
     }
 
+    /// The owner's kernel uid (`kuid_t`), for comparing owners: uids a
+    /// namespace does not map all look alike through [`Sock::uid`].
+    pub(crate) fn kuid(&self) -> u32 {
+        // SAFETY: `sk` is valid (type invariant); `sk_uid` is set at creation.
+        unsafe { bindings::afc_sock_kuid(self.as_ptr()) }
+    }
+
     /// The address family the socket was created with (`sk_family`).
     pub(crate) fn family(&self) -> u16 {
         // SAFETY: the sock is valid (type invariant); `skc_family` is set

@@ -28,6 +28,8 @@
 #include <linux/sockptr.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/mm.h>
+#include <linux/log2.h>
 #include "../uapi/linux/af_custom.h"
 #include "af_custom_helpers.h"
 
@@ -79,6 +81,7 @@ struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }
 void afc_lock_sock(struct sock *sk) { lock_sock(sk); }
 void afc_release_sock(struct sock *sk) { release_sock(sk); }
 unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
+unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
 bool afc_sock_reuseaddr(const struct sock *sk) { return sk->sk_reuse != SK_NO_REUSE; }
 bool afc_addr_is_local(struct net *net, __be32 addr) { return inet_addr_type(net, addr) == RTN_LOCAL; }
 bool afc_may_bind_privileged(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_BIND_SERVICE); }
@@ -100,11 +103,49 @@ struct afc_net {
 	int port_range[2];
 	int rmem_default;
 	int wmem_default;
+	int orphan_retries;
 	struct ctl_table_header *sysctl;
 };
 
 static int afc_port_min = 1, afc_port_max = 65535;
 static int afc_buf_min = 4096;
+static int afc_zero, afc_u8_max = 255, afc_int_max = INT_MAX;
+
+/* net.af_custom.max_orphans: family-wide, as net.ipv4.tcp_max_orphans,
+ * and so writable only in the initial namespace (the last entry of the
+ * template, left out of every other namespace's copy).  Set at
+ * registration from the memory size, as tcp_init() does. */
+static int afc_max_orphans;
+
+/* Ports below this need CAP_NET_BIND_SERVICE (rust/socket/bind.rs). */
+#define AFC_PROT_SOCK 1024
+
+/* As ipv4_local_port_range(): an inverted range, or one reaching into the
+ * privileged ports, is refused with EINVAL and the old one stays. */
+static int afc_port_range_handler(const struct ctl_table *table, int write,
+				  void *buffer, size_t *lenp, loff_t *ppos)
+{
+	int *cur = table->data;
+	int range[2] = { READ_ONCE(cur[0]), READ_ONCE(cur[1]) };
+	struct ctl_table tmp = {
+		.data = range,
+		.maxlen = sizeof(range),
+		.mode = table->mode,
+		.extra1 = &afc_port_min,
+		.extra2 = &afc_port_max,
+	};
+	int ret = proc_dointvec_minmax(&tmp, write, buffer, lenp, ppos);
+
+	if (write && ret == 0) {
+		if (range[1] < range[0] || range[0] < AFC_PROT_SOCK) {
+			ret = -EINVAL;
+		} else {
+			WRITE_ONCE(cur[0], range[0]);
+			WRITE_ONCE(cur[1], range[1]);
+		}
+	}
+	return ret;
+}
 
 /* Template; each namespace gets a copy pointing at its own afc_net. */
 static struct ctl_table afc_sysctl_template[] = {
@@ -112,9 +153,7 @@ static struct ctl_table afc_sysctl_template[] = {
 		.procname = "ip_local_port_range",
 		.maxlen = 2 * sizeof(int),
 		.mode = 0644,
-		.proc_handler = proc_dointvec_minmax,
-		.extra1 = &afc_port_min,
-		.extra2 = &afc_port_max,
+		.proc_handler = afc_port_range_handler,
 	},
 	{
 		.procname = "rmem_default",
@@ -131,6 +170,25 @@ static struct ctl_table afc_sysctl_template[] = {
 		.proc_handler = proc_dointvec_minmax,
 		.extra1 = &afc_buf_min,
 		.extra2 = &afc_sysctl_wmem[2],
+	},
+	{
+		/* As net.ipv4.tcp_orphan_retries: 0 means 8. */
+		.procname = "orphan_retries",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_zero,
+		.extra2 = &afc_u8_max,
+	},
+	{
+		/* Must stay last: the initial namespace's only. */
+		.procname = "max_orphans",
+		.data = &afc_max_orphans,
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_zero,
+		.extra2 = &afc_int_max,
 	},
 };
 
@@ -154,6 +212,17 @@ void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem)
 	*wmem = clamp(READ_ONCE(an->wmem_default), READ_ONCE(afc_sysctl_wmem[0]), READ_ONCE(afc_sysctl_wmem[2]));
 }
 
+/* net.af_custom.orphan_retries of the namespace (0: 8, as TCP's). */
+int afc_net_orphan_retries(const struct net *net)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+
+	return READ_ONCE(an->orphan_retries);
+}
+
+/* net.af_custom.max_orphans (family-wide). */
+int afc_max_orphans_sysctl(void) { return READ_ONCE(afc_max_orphans); }
+
 static int afc_sysctl_register(struct net *net, struct afc_net *an)
 {
 	struct ctl_table *t = kmemdup(afc_sysctl_template, sizeof(afc_sysctl_template), GFP_KERNEL);
@@ -163,7 +232,10 @@ static int afc_sysctl_register(struct net *net, struct afc_net *an)
 	t[0].data = an->port_range;
 	t[1].data = &an->rmem_default;
 	t[2].data = &an->wmem_default;
-	an->sysctl = register_net_sysctl_sz(net, "net/af_custom", t, ARRAY_SIZE(afc_sysctl_template));
+	t[3].data = &an->orphan_retries;
+	/* max_orphans (last) is global: only the initial namespace shows it. */
+	an->sysctl = register_net_sysctl_sz(net, "net/af_custom", t,
+					    ARRAY_SIZE(afc_sysctl_template) - !net_eq(net, &init_net));
 	if (!an->sysctl) {
 		kfree(t);
 		return -ENOMEM;
@@ -302,6 +374,11 @@ static struct pernet_operations afc_pernet_ops = {
 
 int afc_pernet_register(const struct afc_pernet_callbacks *cb)
 {
+	/* As tcp_init(): half the established-table slots, one slot per
+	 * 128 KiB of memory, at most 512 Ki slots. */
+	unsigned long slots = roundup_pow_of_two(max(totalram_pages() >> (17 - PAGE_SHIFT), 1UL));
+
+	afc_max_orphans = min(slots, 512UL * 1024) / 2;
 	afc_pernet_cb = cb;
 	return register_pernet_subsys(&afc_pernet_ops);
 }

@@ -3,14 +3,14 @@
 //! `bind(2)`, `getsockname(2)` and `getpeername(2)`, and the implicit
 //! binds of `connect` and `listen`.
 
-use super::{addr, AfcSock, AfcSockLocked};
+use super::{addr, AfcSock, AfcSockLocked, Role};
 use crate::abi::errno::{EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
 use crate::abi::{netns::random_u64, sock::Sock};
 use crate::netns;
 use crate::proto::bind::Binding;
 use crate::proto::ports::PortRange;
 use crate::proto::state::State;
-use crate::proto::tuple::{Endpoint, ADDR_ANY};
+use crate::proto::tuple::{Endpoint, FourTuple, ADDR_ANY};
 use kernel::prelude::*;
 
 /// Ports below this need `CAP_NET_BIND_SERVICE`.
@@ -43,7 +43,7 @@ fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Resu
         dev_if: 0,
         reuseaddr: sk.reuseaddr(),
         reuseport: sk.reuseport(),
-        uid: sk.uid(),
+        uid: sk.kuid(),
         state: State::Closed,
     };
     let (lo, hi) = sk.net().port_range();
@@ -52,7 +52,8 @@ fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Resu
         .zip(u16::try_from(hi).ok())
         .and_then(|(lo, hi)| PortRange::new(lo, hi))
         .unwrap_or(PortRange::LINUX_DEFAULT);
-    let port = netns::of(sk.net()).binds.lock().claim(sk.id(), binding, range, random_u64())?;
+    let ns = netns::of(sk.net());
+    let port = ns.binds.lock().claim(sk.id(), binding, range, random_u64(), &live(ns))?;
     Ok(match port {
         Some(port) => {
             st.local = Some(Endpoint::new(want.addr, port));
@@ -80,12 +81,19 @@ pub(crate) fn claim_child(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> Res
         dev_if: 0,
         reuseaddr: sk.reuseaddr(),
         reuseport: false,
-        uid: sk.uid(),
+        uid: sk.kuid(),
         state: State::Established,
     };
-    netns::of(sk.net()).binds.lock().add(sk.id(), binding)?;
+    let ns = netns::of(sk.net());
+    ns.binds.lock().add(sk.id(), binding, &live(ns))?;
     st.bound = true;
     Ok(())
+}
+
+/// Whether a closed socket's claim still holds: the state of its
+/// connection while that is in the established table (`bind_table`).
+fn live(ns: &netns::NetState) -> impl Fn(usize, &FourTuple) -> Option<State> + '_ {
+    move |owner, tuple| ns.tables.established_state(tuple, owner)
 }
 
 /// Gives up the bind-table claim (if any); the socket lock is held.
@@ -96,6 +104,25 @@ pub(crate) fn unbind_locked(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     }
 }
 
+/// `close()`: a connection that lives on (an orphan finishing, or in
+/// TIME_WAIT) keeps the port until it is gone, as TCP's; anything else
+/// gives up its claim now.  The socket lock is held.
+pub(crate) fn unbind_on_close(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
+    let tuple = match &st.role {
+        Role::Conn(c) if c.hashed && c.conn.state() != State::Closed => Some(c.conn.tuple()),
+        _ => None,
+    };
+    match tuple {
+        Some(t) if st.bound => {
+            st.bound = false;
+            let port = st.local.map_or(0, |l| l.port);
+            let ns = netns::of(sk.net());
+            ns.binds.lock().orphan(sk.id(), port, t, &live(ns));
+        }
+        _ => unbind_locked(sk, st),
+    }
+}
+
 /// Marks the socket's claim as listening (`EADDRINUSE` if, listening, it
 /// conflicts: two `SO_REUSEADDR` sockets may bind one port but not both
 /// listen on it) or not.
@@ -103,7 +130,8 @@ pub(crate) fn set_listening(sk: &Sock<'_, AfcSock>, st: &AfcSockLocked, listenin
     let state = if listening { State::Listen } else { State::Closed };
     let reuseport = sk.reuseport();
     let port = st.local.map_or(0, |l| l.port);
-    if netns::of(sk.net()).binds.lock().set_state(sk.id(), port, state, reuseport) {
+    let ns = netns::of(sk.net());
+    if ns.binds.lock().set_state(sk.id(), port, state, reuseport, &live(ns)) {
         Ok(())
     } else {
         Err(EADDRINUSE())

@@ -24,7 +24,7 @@ use crate::proto::time::Instant;
 use crate::proto::wire::{Header, HEADER_LEN};
 use crate::tx::{self, Sent, Via};
 use crate::stats::Stat;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
 /// `sk_shutdown` bits, as the `u8`s `Sock` reads and writes.
@@ -59,6 +59,43 @@ pub(crate) struct ConnState {
     rcv_space: RcvSpace,
     /// The congestion window the send buffer was last sized for.
     sndbuf_cwnd: u32,
+    /// Whether the connection counts in [`ORPHANS`] (closed by its owner,
+    /// not yet in TIME_WAIT or CLOSED).
+    orphan: bool,
+}
+
+/// Orphaned connections of the whole family (every namespace), as TCP's
+/// `tcp_orphan_count`: counted when `close()` leaves a connection to
+/// finish on its own, uncounted when it reaches TIME_WAIT or CLOSED (or,
+/// failing that, when it is freed).
+static ORPHANS: AtomicU32 = AtomicU32::new(0);
+
+impl Drop for ConnState {
+    fn drop(&mut self) {
+        uncount_orphan(self);
+    }
+}
+
+fn uncount_orphan(c: &mut ConnState) {
+    if core::mem::replace(&mut c.orphan, false) {
+        ORPHANS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The socket was closed and its connection lives on as an orphan: count
+/// it, and reset it if that makes more than `net.af_custom.max_orphans`
+/// (`tcp_close` → `tcp_check_oom`: "too many orphaned sockets", RST,
+/// `TCPAbortOnMemory`).  The socket lock is held; drive afterwards.
+pub(crate) fn orphaned(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+    if c.orphan || matches!(c.conn.state(), State::Closed | State::TimeWait) {
+        return;
+    }
+    c.orphan = true;
+    let n = ORPHANS.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    if n > netns::max_orphans() {
+        netns::of(sk.net()).stats.inc(Stat::OrphanOverflows);
+        c.conn.abort();
+    }
 }
 
 impl ConnState {
@@ -77,6 +114,7 @@ impl ConnState {
             armed: None,
             rcv_space,
             sndbuf_cwnd: 0,
+            orphan: false,
         }
     }
 }
@@ -369,6 +407,10 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if c.conn.state().receives_data() {
         grow_sndbuf(sk, c);
     }
+    if c.conn.state() == State::TimeWait {
+        // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
+        uncount_orphan(c);
+    }
     let deadline = c.conn.poll_timeout().map(|d| d.micros());
     if deadline != c.armed {
         match deadline {
@@ -450,6 +492,7 @@ fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     sk.write_queue_purge();
     sk.data().queued.store(0, Ordering::Relaxed);
     c.ofo = KVec::new();
+    uncount_orphan(c);
     if let Some(p) = c.parent.take() {
         if !c.was_established {
             p.half_open_gone(sk, c.conn.error().is_some());

@@ -24,6 +24,7 @@ pub(crate) fn release(sk: &Sock<'_, AfcSock>) {
         if linger == Some(0) {
             c.conn.abort();
         } else {
+            c.conn.set_orphan_retries(sk.net().orphan_retries());
             c.conn.close(conn::now());
         }
         sk.add_shutdown(SHUTDOWN_MASK);
@@ -43,7 +44,11 @@ pub(crate) fn release(sk: &Sock<'_, AfcSock>) {
         }
     }
     let st = g.locked();
-    bind::unbind_locked(sk, st);
+    if let Role::Conn(c) = &mut st.role {
+        conn::orphaned(sk, c);
+    }
+    conn::drive(sk, st);
+    bind::unbind_on_close(sk, st);
     drop(g);
     listen::reset_children(children);
 }

@@ -7,7 +7,7 @@ use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use super::{AfcSock, Role};
 use crate::abi::errno::{ENOTCONN, EOPNOTSUPP};
 use crate::abi::msg::MsgHdr;
-use crate::abi::uapi::{MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_WAITALL};
+use crate::abi::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
 use crate::abi::sock::{intr_errno, send_sigpipe, signal_pending, Sock, SockGuard};
 use crate::proto::conn::SendError;
 use crate::proto::state::State;
@@ -156,7 +156,15 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
     if flags & MSG_OOB != 0 {
         return Err(EINVAL);
     }
+    // Nothing ever goes on the error queue (no transmit timestamps, no
+    // zero-copy completions): empty, as `inet_recv_error` finds it.
+    if flags & MSG_ERRQUEUE != 0 {
+        return Err(EAGAIN);
+    }
     let peek = flags & MSG_PEEK != 0;
+    // `MSG_TRUNC`: the bytes are consumed (or, with `MSG_PEEK`, looked
+    // at) and counted without being copied, as `tcp_recvmsg` does.
+    let discard = flags & MSG_TRUNC != 0;
     let mut g = sk.lock();
     match &g.locked().role {
         Role::Conn(_) => {}
@@ -171,14 +179,14 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         if peek {
             // Each pass copies the queue again from the start, after what
             // earlier passes copied.
-            copied += q.for_range(copied, len - copied, |skb, off, n| skb.copy_to_msg(off, msg, n))?;
+            copied += q.for_range(copied, len - copied, |skb, off, n| if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) })?;
         } else {
             let mut taken = 0usize;
             while copied < len {
                 let Some(mut head) = q.walk().next() else { break };
                 let l = head.len();
                 let n = l.min(len - copied);
-                if let Err(e) = head.copy_to_msg(0, msg, n) {
+                if let Err(e) = if discard { Ok(()) } else { head.copy_to_msg(0, msg, n) } {
                     if copied == 0 {
                         return Err(e);
                     }
@@ -204,6 +212,11 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             }
         }
         if copied >= target || (peek && copied > 0) {
+            break;
+        }
+        // A zero-length read with data queued returns 0 at once (TCP's
+        // loop runs while `len > 0`); an empty queue waits as for any read.
+        if len == 0 && q.walk().next().is_some() {
             break;
         }
         if copied > 0 && (sk.err() != 0 || sk.shutdown_bits() & RCV_SHUTDOWN != 0 || signal_pending()) {

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1240,6 +1241,203 @@ TEST_F(stream, close_with_unread_data_resets_peer)
 	EXPECT_ERRNO(ECONNRESET, recv(k.c, &b, 1, 0));
 	ASSERT_EQ(0, recv(k.c, &b, 1, 0));
 	close_conn(&k);
+}
+
+/* ---- smaller divergences (issue 11, defect 9) -------------------------------
+ * TCP: a zero-length recv with data queued returns 0 at once and leaves
+ * the data; MSG_ERRQUEUE on a stream socket with an empty error queue is
+ * EAGAIN and leaves the data; MSG_TRUNC consumes (or, with MSG_PEEK,
+ * looks at) the bytes and returns their count without touching the buffer.
+ */
+TEST_F(stream, recv_zero_length_with_data_returns_zero)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	struct conn k;
+	char b[8] = {0};
+	long long t0;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(3, send(k.c, "abc", 3, 0));
+	ASSERT_EQ(3, inq_until(k.s, 3, 3000));
+	/* Bounded: a recv that waits fails with EAGAIN after 5 s. */
+	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	t0 = now_ms();
+	ASSERT_EQ(0, recv(k.s, b, 0, 0)) TH_LOG("recv: %s", strerror(errno));
+	ASSERT_EQ(0, recv(k.s, b, 0, MSG_PEEK)) TH_LOG("recv: %s", strerror(errno));
+	ASSERT_GT(4000, now_ms() - t0);
+	ASSERT_EQ(3, inq_until(k.s, 3, 0));
+	ASSERT_EQ(3, recv(k.s, b, sizeof(b), 0));
+	ASSERT_EQ(0, memcmp(b, "abc", 3));
+	close_conn(&k);
+}
+
+TEST_F(stream, recv_errqueue_eagain_keeps_data)
+{
+	struct conn k;
+	char b[8] = {0};
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(3, send(k.c, "abc", 3, 0));
+	ASSERT_EQ(3, inq_until(k.s, 3, 3000));
+	EXPECT_ERRNO(EAGAIN, recv(k.s, b, sizeof(b), MSG_ERRQUEUE));
+	EXPECT_ERRNO(EAGAIN, recv(k.s, b, sizeof(b), MSG_ERRQUEUE | MSG_PEEK));
+	ASSERT_EQ(3, inq_until(k.s, 3, 0));
+	ASSERT_EQ(3, recv(k.s, b, sizeof(b), 0));
+	ASSERT_EQ(0, memcmp(b, "abc", 3));
+	close_conn(&k);
+}
+
+TEST_F(stream, recv_trunc_discards)
+{
+	struct conn k;
+	char b[8];
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(6, send(k.c, "abcdef", 6, 0));
+	ASSERT_EQ(6, inq_until(k.s, 6, 3000));
+	memset(b, 'x', sizeof(b));
+	ASSERT_EQ(3, recv(k.s, b, 3, MSG_TRUNC));
+	ASSERT_EQ(0, memcmp(b, "xxxxxxxx", 8));
+	ASSERT_EQ(3, inq_until(k.s, 3, 0));
+	ASSERT_EQ(3, recv(k.s, b, sizeof(b), MSG_TRUNC | MSG_PEEK));
+	ASSERT_EQ(0, memcmp(b, "xxxxxxxx", 8));
+	ASSERT_EQ(3, inq_until(k.s, 3, 0));
+	ASSERT_EQ(3, recv(k.s, b, sizeof(b), 0));
+	ASSERT_EQ(0, memcmp(b, "def", 3));
+	close_conn(&k);
+}
+
+/* TCP (net.ipv4.ip_local_port_range): an inverted range is refused with
+ * EINVAL and the old one stays; a valid one is used by bind(port 0). */
+TEST_F(stream, ip_local_port_range_inverted_einval)
+{
+	const char *path = afc_inet() ? "/proc/sys/net/ipv4/ip_local_port_range"
+				      : "/proc/sys/net/af_custom/ip_local_port_range";
+	char before[64] = {0}, after[64] = {0};
+	int fd, lo, hi, port, s;
+
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd) TH_LOG("%s: %s", path, strerror(errno));
+	ASSERT_LT(0, read(fd, before, sizeof(before) - 1));
+	close(fd);
+	fd = open(path, O_WRONLY);
+	ASSERT_LE(0, fd);
+	EXPECT_ERRNO(EINVAL, write(fd, "40000 30000\n", 12));
+	close(fd);
+	fd = open(path, O_RDONLY);
+	ASSERT_LT(0, read(fd, after, sizeof(after) - 1));
+	close(fd);
+	ASSERT_STREQ(before, after);
+	fd = open(path, O_WRONLY);
+	ASSERT_EQ(12, write(fd, "40000 40010\n", 12)) TH_LOG("%s", strerror(errno));
+	close(fd);
+	s = afc_tsocket();
+	ASSERT_EQ(0, afc_bind(s, variant->srv, 0));
+	port = afc_port(s, 0);
+	ASSERT_LE(40000, port);
+	ASSERT_GE(40010, port);
+	close(s);
+	ASSERT_EQ(2, sscanf(before, "%d %d", &lo, &hi));
+	fd = open(path, O_WRONLY);
+	dprintf(fd, "%d %d\n", lo, hi);
+	close(fd);
+}
+
+/* TCP: after an active close the port stays bound while the connection
+ * lives (FIN_WAIT_2, TIME_WAIT): bind() without SO_REUSEADDR is
+ * EADDRINUSE.  AF_CUSTOM's TIME_WAIT lasts 2 s (TCP's 60 s), after which
+ * the port is free. */
+TEST_F(stream, bind_during_time_wait_eaddrinuse)
+{
+	struct conn k;
+	int port, fd, ok = 0;
+	char b;
+
+	mk_conn(_metadata, self, variant, &k);
+	port = afc_port(k.c, 0);
+	ASSERT_EQ(0, close(k.c));
+	k.c = -1;
+	fd = CLI_SOCKET(0);
+	EXPECT_ERRNO(EADDRINUSE, afc_bind(fd, variant->cli, port));
+	close(fd);
+	ASSERT_EQ(0, recv(k.s, &b, 1, 0));
+	ASSERT_EQ(0, close(k.s));
+	k.s = -1;
+	fd = CLI_SOCKET(0);
+	EXPECT_ERRNO(EADDRINUSE, afc_bind(fd, variant->cli, port));
+	close(fd);
+	if (!afc_inet()) {
+		long long end = now_ms() + 20000;
+
+		while (!ok && now_ms() < end) {
+			fd = CLI_SOCKET(0);
+			ok = afc_bind(fd, variant->cli, port) == 0;
+			close(fd);
+			if (!ok)
+				usleep(100000);
+		}
+		ASSERT_TRUE(ok) TH_LOG("port %d still taken 20 s after TIME_WAIT began", port);
+	}
+	close_conn(&k);
+}
+
+/* TCP: SO_REUSEPORT sockets share a port only with the same owner, by
+ * kuid: two uids that a child user namespace does not map (and so both
+ * show as the overflow uid there) are still different owners. */
+TEST(reuseport_unmapped_uids_are_different_owners)
+{
+	int ready[2], done[2], home, ns, a, b, c, port, one = 1;
+	char path[64], x = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(done));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd;
+
+		/* A user namespace mapping only root, owning a new netns. */
+		if (unshare(CLONE_NEWUSER))
+			_exit(1);
+		fd = open("/proc/self/uid_map", O_WRONLY);
+		if (fd < 0 || write(fd, "0 0 1\n", 6) != 6)
+			_exit(2);
+		close(fd);
+		if (unshare(CLONE_NEWNET) || afc_sh("ip link set lo up"))
+			_exit(3);
+		if (write(ready[1], "r", 1) != 1 || read(done[0], &x, 1) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	ASSERT_EQ(1, read(ready[0], &x, 1)) TH_LOG("namespace setup failed");
+	home = open("/proc/thread-self/ns/net", O_RDONLY);
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	ns = open(path, O_RDONLY);
+	ASSERT_LE(0, home);
+	ASSERT_LE(0, ns);
+	ASSERT_EQ(0, setns(ns, CLONE_NEWNET));
+	/* The socket's owner is the fsuid of its creator. */
+	setfsuid(1000);
+	a = afc_tsocket();
+	c = afc_tsocket();
+	setfsuid(1001);
+	b = afc_tsocket();
+	setfsuid(0);
+	ASSERT_EQ(0, setns(home, CLONE_NEWNET));
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, setsockopt(a, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)));
+	ASSERT_EQ(0, setsockopt(b, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)));
+	ASSERT_EQ(0, setsockopt(c, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)));
+	ASSERT_EQ(0, afc_bind(a, "127.0.0.1", 0)) TH_LOG("%s", strerror(errno));
+	port = afc_port(a, 0);
+	EXPECT_ERRNO(EADDRINUSE, afc_bind(b, "127.0.0.1", port));
+	ASSERT_EQ(0, afc_bind(c, "127.0.0.1", port)) TH_LOG("same owner: %s", strerror(errno));
+	close(a); close(b); close(c); close(ns); close(home);
+	ASSERT_EQ(1, write(done[1], "d", 1));
+	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
 }
 
 /* ---- a silent peer (veth only) --------------------------------------------

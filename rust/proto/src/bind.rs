@@ -31,7 +31,8 @@ pub struct Binding {
     pub reuseaddr: bool,
     /// `SO_REUSEPORT`.
     pub reuseport: bool,
-    /// Owner's uid.
+    /// Owner's kernel uid (`kuid_t`), never a namespace's view of it: uids
+    /// a user namespace does not map all show as its overflow uid.
     pub uid: u32,
     /// The socket's state (LISTEN and TIME_WAIT matter).
     pub state: State,

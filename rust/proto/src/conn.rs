@@ -78,6 +78,10 @@ pub struct Config {
     pub synack_retries: u8,
     /// Consecutive timeouts before an established connection fails (`tcp_retries2`: 15).
     pub data_retries: u8,
+    /// Window probes, or retransmissions, after which an orphan gives up
+    /// whatever the peer answers (`tcp_orphan_retries`; 0 means 8, as
+    /// Linux takes 0 for a peer that answered recently).
+    pub orphan_retries: u8,
     /// How long TIME_WAIT lasts, in microseconds (Linux `TCP_TIMEWAIT_LEN`: 60 s = 2 MSL).
     pub time_wait_us: u64,
     /// How long an orphaned FIN_WAIT_2 waits for the peer's FIN (`tcp_fin_timeout`: 60 s).
@@ -108,6 +112,7 @@ impl Config {
             syn_retries: 6,
             synack_retries: 5,
             data_retries: 15,
+            orphan_retries: 0,
             time_wait_us: 60 * SEC,
             fin_wait2_us: 60 * SEC,
             keepalive: None,
@@ -615,6 +620,11 @@ impl Connection {
                 self.enter_closed();
             }
         }
+    }
+
+    /// Sets how many probes or retransmissions an orphan may send (`tcp_orphan_retries`).
+    pub fn set_orphan_retries(&mut self, retries: u8) {
+        self.cfg.orphan_retries = retries;
     }
 
     /// Turns Nagle coalescing off (`true`) or on; turning it off lets a held segment go.

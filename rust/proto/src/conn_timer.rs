@@ -50,6 +50,23 @@ impl Connection {
         ev
     }
 
+    /// Returns how many window probes or retransmissions an orphan may send
+    /// (`tcp_orphan_retries`: the setting, or 8 when it is 0).
+    pub(super) fn orphan_retries(&self) -> u8 {
+        if self.cfg.orphan_retries == 0 {
+            8
+        } else {
+            self.cfg.orphan_retries
+        }
+    }
+
+    /// An orphan gives up: it resets the peer (which, answering probes, may
+    /// be alive and would otherwise hold its end for ever) and fails.
+    fn fail_orphan(&mut self, ev: &mut Events) {
+        self.rst_pending = Some(self.reset_header());
+        self.fail(ev);
+    }
+
     fn fail(&mut self, ev: &mut Events) {
         self.error = Some(ConnError::TimedOut);
         self.stats.abort_on_timeout = self.stats.abort_on_timeout.wrapping_add(1);
@@ -64,7 +81,11 @@ impl Connection {
             return;
         }
         self.retries = self.retries.saturating_add(1);
-        let limit = if self.syn_acked {
+        let limit = if self.syn_acked && self.orphaned {
+            // Linux `tcp_write_timeout`: a dead socket's retries are
+            // `tcp_orphan_retries`, not `tcp_retries2`.
+            self.orphan_retries()
+        } else if self.syn_acked {
             self.cfg.data_retries
         } else if self.passive {
             self.cfg.synack_retries
@@ -81,6 +102,10 @@ impl Connection {
         } else {
             self.retries > limit
         };
+        if give_up && self.orphaned {
+            self.fail_orphan(ev);
+            return;
+        }
         if give_up {
             self.fail(ev);
             return;
@@ -104,7 +129,18 @@ impl Connection {
     }
 
     /// The persist timer expired: probe the zero window, or push what fits (RFC 1122 4.2.2.17).
+    ///
+    /// A peer that answers every probe keeps a connection alive for ever
+    /// (the answers reset `probes_out`), unless it is an orphan: nobody
+    /// will ever read what it holds, so after `orphan_retries` probes
+    /// since the window last opened (`persist_backoff`, which answers do
+    /// not reset) it is reset, as Linux's `tcp_probe_timer` kills a dead
+    /// socket whose probe backoff reached `tcp_orphan_retries`.
     fn on_persist(&mut self, now: Instant, ev: &mut Events) {
+        if self.orphaned && self.persist_backoff >= self.orphan_retries() {
+            self.fail_orphan(ev);
+            return;
+        }
         self.probes_out = self.probes_out.saturating_add(1);
         if self.probes_out > self.cfg.data_retries {
             self.fail(ev);

@@ -135,6 +135,9 @@ fn config(rng: &mut Rng) -> Config {
     cfg.syn_retries = 12;
     cfg.synack_retries = 12;
     cfg.data_retries = 20;
+    // Closed (orphaned) ends retry as long on this lossy link: what is
+    // checked here is the data, not the orphan limit (tests/orphan.rs).
+    cfg.orphan_retries = 20;
     if rng.chance_ppm(300_000) {
         cfg.keepalive = Some(Keepalive {
             // Probes further apart than the peer's out-of-window ACK rate limit.
