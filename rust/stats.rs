@@ -33,7 +33,7 @@ stats! {
     RcvMemDrops: "Segments dropped because the receive buffer was full.",
     BacklogDrops: "Segments dropped because the socket backlog was full.",
     RstsLimited: "RSTs not sent because of the rate limit.",
-    OrphanOverflows: "Connections reset at close() because there were more than net.af_custom.max_orphans orphans (TCPAbortOnMemory).",
+    OrphanOverflows: "Orphans reset because there were more than net.af_custom.max_orphans (at close() or their timer) or the family was past net.af_custom.mem[2] (their timer) (TCPAbortOnMemory).",
 }
 
 const COUNT: usize = NAMES.len();

@@ -71,6 +71,13 @@ impl<T: SockData> Sock<'_, T> {
         unsafe { bindings::afc_sk_may_grow_bufs(self.as_ptr()) }
     }
 
+    /// Whether the socket holds queued data while the family is past its
+    /// hard limit (`tcp_out_of_memory`): an orphan in that state is reset.
+    pub(crate) fn out_of_memory(&self) -> bool {
+        // SAFETY: valid sock.
+        unsafe { bindings::afc_sk_out_of_memory(self.as_ptr()) }
+    }
+
     /// Returns unused whole pages of the socket's reservation to the family.
     pub(crate) fn mem_reclaim(&self) {
         // SAFETY: valid sock; the caller owns the socket.

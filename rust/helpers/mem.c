@@ -200,6 +200,14 @@ bool afc_sk_may_grow_bufs(const struct sock *sk)
 	       sk_memory_allocated(sk) < sk_prot_mem_limits(sk, 0);
 }
 
+/* An orphan holding queued data while the family is past its hard limit
+ * (tcp_out_of_memory): its timer resets it. */
+bool afc_sk_out_of_memory(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_wmem_queued) > SOCK_MIN_SNDBUF &&
+	       sk_memory_allocated(sk) > sk_prot_mem_limits(sk, 2);
+}
+
 /* Returns whole pages of the forward allocation to the family (a
  * reservation a refused segment did not use). */
 void afc_sk_mem_reclaim(struct sock *sk) { sk_mem_reclaim(sk); }

@@ -319,6 +319,14 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     let Role::Conn(c) = &mut st.role else { return };
     // The timer fired (or was deferred): it is no longer armed.
     c.armed = None;
+    // An orphan's timer resets it when there are too many orphans or the
+    // family is out of memory (`tcp_out_of_resources`).
+    if c.orphan && (ORPHANS.load(Ordering::Relaxed) > netns::max_orphans() || sk.out_of_memory()) {
+        netns::of(sk.net()).stats.inc(Stat::OrphanOverflows);
+        c.conn.abort();
+        drive(sk, st);
+        return;
+    }
     let ev = c.conn.on_timeout(now());
     handle_events(sk, st, ev);
     drive(sk, st);

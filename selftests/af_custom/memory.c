@@ -461,6 +461,52 @@ TEST_F_TIMEOUT(mem, unprivileged_namespace_user_held_by_memory_max, 180)
 		usleep(100 * 1000);
 }
 
+/*
+ * An orphan holding queued data behind a zero window is reset by its
+ * timer once the family is past its hard limit (tcp_out_of_resources),
+ * however many probes orphan_retries would still allow.
+ */
+TEST_F_TIMEOUT(mem, orphan_reset_when_the_family_is_out_of_memory, 120)
+{
+	const char *retries = afc_inet() ? "/proc/sys/net/ipv4/tcp_orphan_retries"
+					 : "/proc/sys/net/af_custom/orphan_retries";
+	struct pairs p = { .l = -1 };
+	int small = 4096, err = 0;
+	socklen_t l = sizeof(err);
+	long long t0;
+	FILE *f;
+
+	f = fopen(retries, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "255\n");
+	ASSERT_EQ(0, fclose(f));
+	ASSERT_EQ(0, open_pairs(&p, 1));
+	ASSERT_EQ(0, setsockopt(p.c[0], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
+	/* The server's data fills the client's window; the rest stays queued. */
+	for (int i = 0; i < 3; i++) {
+		fill(p.s[0]);
+		usleep(100 * 1000);
+	}
+	close(p.s[0]);
+	p.s[0] = -1;
+	ASSERT_EQ(0, set_mem(self->sysctl_fd, "1 1 1"));
+	t0 = now_ms();
+	while (now_ms() - t0 < 60000) {
+		l = sizeof(err);
+		getsockopt(p.c[0], SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err)
+			break;
+		usleep(50 * 1000);
+	}
+	ASSERT_EQ(0, set_mem(self->sysctl_fd, self->saved));
+	TH_LOG("client error %d after %lld ms", err, now_ms() - t0);
+	EXPECT_EQ(ECONNRESET, err);
+	if (!afc_inet())
+		EXPECT_LT(0, afc_stat("OrphanOverflows"));
+	close(p.c[0]);
+	close(p.l);
+}
+
 /* ---- buffer sizes --------------------------------------------------------- */
 
 struct reader {
