@@ -146,8 +146,12 @@ static int accept_wait(int l, int ms)
 			return -1;
 		}
 		a = accept4(l, NULL, NULL, SOCK_NONBLOCK);
-		if (a >= 0 || errno != EAGAIN)
+		if (a >= 0) {
+			fcntl(a, F_SETFL, 0);	/* the caller gets a blocking socket */
 			return a;
+		}
+		if (errno != EAGAIN)
+			return -1;
 		usleep(10000);
 	}
 }
