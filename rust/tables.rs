@@ -112,9 +112,14 @@ impl Tables {
         self.established.with(self.est_bucket(tuple), |b| b.iter().find(|e| e.tuple == *tuple).map(|e| e.sk.clone()))
     }
 
-    /// Adds a listener on `local` (its address may be the wildcard).
+    /// Adds a listener on `local` (its address may be the wildcard);
+    /// `EINVAL` if the socket has an entry there already (one per socket).
     pub(crate) fn insert_listener(&self, local: Endpoint, sk: SockRef<AfcSock>, queue: Arc<AcceptQueue>) -> Result {
+        let id = sk.sock().id();
         self.listeners.with(self.lst_bucket(local.port), |b| {
+            if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
+                return Err(EINVAL);
+            }
             b.push(Listening { local, sk, queue }, GFP_ATOMIC)?;
             Ok(())
         })

@@ -359,8 +359,7 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
             // A child: queue it for accept() (its listener's queue or a
             // sibling's), or reset it if nobody takes it.
             Some(p) => {
-                c.parent = p.queue_established(sk);
-                if c.parent.is_none() {
+                if !p.queue_established(sk) {
                     c.conn.abort();
                 }
             }

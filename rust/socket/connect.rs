@@ -35,8 +35,11 @@ pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags
             EINPROGRESS()
         }
     };
+    // The attempt this call waits for: started above, or by an earlier
+    // nonblocking call (EALREADY).
+    let incarnation = g.locked().incarnation();
     let mut timeo = sk.sndtimeo(flags & O_NONBLOCK != 0);
-    while connecting(&mut g) {
+    while connecting(&mut g, incarnation) {
         if timeo == 0 {
             return Err(err);
         }
@@ -46,6 +49,15 @@ pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags
         timeo = g.wait(timeo);
     }
     let st = g.locked();
+    if st.incarnation() != incarnation {
+        // While this call slept another thread ended the attempt
+        // (`shutdown`) and may have made the socket something else since
+        // (a listener, a new connection): that is not this call's to
+        // undo.  Report why the attempt ended, unless a new connection
+        // now owns the pending error.
+        let e = if matches!(st.role, Role::Conn(_)) { None } else { sk.take_err() };
+        return Err(e.unwrap_or(ECONNABORTED()));
+    }
     match &st.role {
         Role::Conn(c) if c.conn.state() != State::Closed => {
             sock.set_state(SocketState::Connected);
@@ -53,9 +65,11 @@ pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags
         }
         _ => {
             // Failed: report why (once), and make the socket reusable
-            // (`tcp_disconnect`).
+            // (`tcp_disconnect`).  The connection is CLOSED (unhashed):
+            // still this call's own attempt, checked above.
             let e = sk.take_err().unwrap_or(ECONNABORTED());
-            st.role = Role::Idle;
+            conn::abort(sk, st);
+            drop(st.set_role(Role::Idle));
             st.peer = None;
             super::publish_addrs(sk, st);
             sk.set_state(State::Closed.as_u8());
@@ -66,8 +80,11 @@ pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags
     }
 }
 
-fn connecting(g: &mut SockGuard<'_, AfcSock>) -> bool {
-    matches!(&g.locked().role, Role::Conn(c) if matches!(c.conn.state(), State::SynSent | State::SynRecv))
+/// Whether the attempt of incarnation `incarnation` is still under way.
+fn connecting(g: &mut SockGuard<'_, AfcSock>, incarnation: u32) -> bool {
+    let st = g.locked();
+    st.incarnation() == incarnation
+        && matches!(&st.role, Role::Conn(c) if matches!(c.conn.state(), State::SynSent | State::SynRecv))
 }
 
 /// Starts an active open toward `remote`: picks the route, the local
@@ -120,7 +137,10 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     st.local = Some(Endpoint::new(local_addr, tuple.local.port));
     st.peer = Some(remote);
     super::publish_addrs(sk, st);
-    st.role = Role::Conn(cs);
+    drop(st.set_role(Role::Conn(cs)));
+    // A new attempt: the error of an earlier one is forgotten (as
+    // `tcp_connect_init` clears `sk_err`).
+    let _ = sk.take_err();
     ns.stats.inc(Stat::ActiveOpens);
     conn::drive(sk, st);
     Ok(())

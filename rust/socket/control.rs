@@ -6,7 +6,7 @@ use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::abi::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
 use crate::abi::uapi::{SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
 use super::{bind, listen, AfcSock, Role};
-use crate::abi::errno::ENOTCONN;
+use crate::abi::errno::{ECONNRESET, ENOTCONN};
 use crate::abi::family::no_ioctl;
 use crate::abi::sock::{signal_pending, Sock, Socket, SocketState};
 use crate::proto::state::State;
@@ -48,9 +48,18 @@ pub(crate) fn release(sk: &Sock<'_, AfcSock>) {
         conn::orphaned(sk, c);
     }
     conn::drive(sk, st);
+    // Whatever its role says, a closed socket keeps no listener-table
+    // entry (a listener's went with its role above): an entry left
+    // behind would hold the sock, its namespace and the module for ever.
+    if let Some(local) = st.local {
+        let tables = &crate::netns::of(sk.net()).tables;
+        while let Some(stale) = tables.remove_listener(local, sk.id()) {
+            drop(stale);
+        }
+    }
     bind::unbind_on_close(sk, st);
     drop(g);
-    listen::reset_children(children);
+    children.finish();
 }
 
 /// `shutdown(2)`, as `inet_shutdown`.
@@ -66,7 +75,7 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
         let half = matches!(State::from_u8(state), Some(State::SynSent | State::SynRecv | State::Closed));
         sock.set_state(if half { SocketState::Disconnecting } else { SocketState::Connected });
     }
-    let mut children = KVec::new();
+    let mut children = listen::ClosedListener::default();
     let result = match State::from_u8(state) {
         Some(State::Listen) => {
             if bits & RCV_SHUTDOWN != 0 {
@@ -76,9 +85,12 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
             Ok(())
         }
         Some(State::SynSent) => {
+            // As `tcp_disconnect` from SYN_SENT: the attempt is reset, and
+            // whoever waits for it (connect, send, recv) learns so.
             conn::abort(sk, g.locked());
+            sk.set_err(ECONNRESET().to_errno().abs());
             let st = g.locked();
-            st.role = Role::Idle;
+            drop(st.set_role(Role::Idle));
             st.peer = None;
             super::publish_addrs(sk, st);
             sk.set_state(State::Closed.as_u8());
@@ -99,7 +111,7 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
     };
     sk.state_change();
     drop(g);
-    listen::reset_children(children);
+    children.finish();
     result
 }
 

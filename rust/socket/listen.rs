@@ -93,10 +93,11 @@ impl Parent {
     }
 
     /// Queues the established child `sk` for `accept()`.  If its listener
-    /// closed meanwhile, a sibling of its reuseport group takes it; the
-    /// returned parent is the listener that has it, `None` if nobody
-    /// does (the child must be reset).
-    pub(crate) fn queue_established(&self, sk: &Sock<'_, AfcSock>) -> Option<Parent> {
+    /// closed meanwhile, a sibling of its reuseport group takes it;
+    /// `false` if nobody does (the child must be reset).  A queued child
+    /// keeps no link to the listener (the queue holds the child), so that
+    /// nothing but half-open children keeps a listener's sock alive.
+    pub(crate) fn queue_established(self, sk: &Sock<'_, AfcSock>) -> bool {
         let queued = self.queue.with(|s| {
             drop(s.forget_half_open(sk.id()));
             if s.queues.state() != State::Listen || s.ready.push(sk.to_ref(), GFP_ATOMIC).is_err() {
@@ -109,13 +110,19 @@ impl Parent {
         });
         if queued {
             self.queue.listener.sock().data_ready();
-            return Some(Parent { queue: self.queue.clone() });
+            return true;
         }
-        let found = listener_for(sk)?;
-        adopt(&found.queue, sk.to_ref()).then(|| {
+        let Some(found) = listener_for(sk) else { return false };
+        let moved = adopt(&found.queue, sk.to_ref());
+        if moved {
             netns::of(sk.net()).stats.inc(Stat::AcceptQueueMigrations);
-            Parent { queue: found.queue }
-        })
+        }
+        moved
+    }
+
+    /// Whether this is a child of `queue`.
+    fn of(&self, queue: &Arc<AcceptQueue>) -> bool {
+        Arc::ptr_eq(&self.queue, queue)
     }
 
     /// A half-open child died (reset by the peer, or its SYN-ACKs ran out).
@@ -157,6 +164,21 @@ fn adopt(queue: &AcceptQueue, child: SockRef<AfcSock>) -> bool {
         queue.listener.sock().data_ready();
     }
     ok
+}
+
+/// Puts a half-open child on `queue` (a sibling of its closing
+/// listener); `false` if that queue is closed or its SYN queue full.
+fn adopt_half_open(queue: &AcceptQueue, child: SockRef<AfcSock>) -> bool {
+    queue.with(|s| {
+        if !s.queues.adopt_half_open() {
+            return false;
+        }
+        if s.half_open.push(child, GFP_ATOMIC).is_err() {
+            s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
+            return false;
+        }
+        true
+    })
 }
 
 /// Half-open connections a listener holds: the backlog, but at least 256
@@ -205,10 +227,13 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
         GFP_KERNEL,
     )?;
     bind::set_listening(sk, st, true)?;
-    netns::of(sk.net()).tables.insert_listener(local, sk.to_ref(), queue.clone())?;
+    if let Err(e) = netns::of(sk.net()).tables.insert_listener(local, sk.to_ref(), queue.clone()) {
+        let _ = bind::set_listening(sk, st, false);
+        return Err(e);
+    }
     sk.set_ack_backlog(0, backlog);
     sk.set_state(State::Listen.as_u8());
-    st.role = Role::Listener(Listener { queue });
+    drop(st.set_role(Role::Listener(Listener { queue })));
     Ok(())
 }
 
@@ -252,18 +277,39 @@ pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Re
     Ok(())
 }
 
-/// Stops listening (close, or shutdown with `SHUT_RD`): unhashes the
-/// listener and resets the connections still queued to it.
-#[must_use = "reset the children after releasing the listener's lock"]
-pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> KVec<SockRef<AfcSock>> {
-    if !matches!(st.role, Role::Listener(_)) {
-        return KVec::new();
+/// What closing a listener leaves to do once its socket lock is
+/// released: each child needs its own socket lock, and no code holds two.
+#[must_use = "call finish() after releasing the listener's lock"]
+pub(crate) struct ClosedListener {
+    /// The closed accept queue (`None`: the socket was not listening).
+    queue: Option<Arc<AcceptQueue>>,
+    /// Established children nobody took: to be reset.
+    reset: KVec<SockRef<AfcSock>>,
+    /// Half-open children: to a sibling of the reuseport group, or reset.
+    half_open: KVec<SockRef<AfcSock>>,
+}
+
+impl Default for ClosedListener {
+    fn default() -> Self {
+        Self { queue: None, reset: KVec::new(), half_open: KVec::new() }
     }
-    let Role::Listener(l) = core::mem::replace(&mut st.role, Role::Idle) else { return KVec::new() };
+}
+
+/// Stops listening (close, or shutdown with `SHUT_RD`): unhashes the
+/// listener, moves its queued connections to a sibling of its reuseport
+/// group or takes them out to be reset, and takes its half-open children
+/// out for [`ClosedListener::finish`].
+pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> ClosedListener {
+    if !matches!(st.role, Role::Listener(_)) {
+        return ClosedListener::default();
+    }
+    let Role::Listener(l) = st.set_role(Role::Idle) else { return ClosedListener::default() };
     if let Some(local) = st.local {
         drop(netns::of(sk.net()).tables.remove_listener(local, sk.id()));
     }
     let _ = bind::set_listening(sk, st, false);
+    // Closed under the queue lock: from here no SYN adds a child to this
+    // queue (`listener_syn` checks), so the lists taken are complete.
     let (taken, half_open) = l.queue.with(|s| {
         s.queues.close();
         let mut taken = KVec::new();
@@ -273,13 +319,10 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
         l.queue.publish(s);
         (taken, half_open)
     });
-    // Half-open children finish their handshake and then look for a
-    // sibling themselves (`Parent::queue_established`).
-    drop(half_open);
     // Established ones move to a sibling of the reuseport group if there
     // is one with room; the rest are reset.
     let ns = netns::of(sk.net());
-    let mut children = KVec::new();
+    let mut reset = KVec::new();
     for c in taken {
         let moved = match listener_for(&c.sock()) {
             Some(found) => adopt(&found.queue, c.clone()),
@@ -291,26 +334,53 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
         } else {
             // Out of memory here leaves the child queued nowhere, to be
             // reset by the peer or its own timers; nothing leaks.
-            let _ = children.push(c, GFP_KERNEL);
+            let _ = reset.push(c, GFP_KERNEL);
         }
     }
     sk.set_state(State::Closed.as_u8());
     sk.state_change();
-    // Each child needs its own socket lock: the caller resets them with
-    // `reset_children` after dropping the listener's.
-    children
+    ClosedListener { queue: Some(l.queue), reset, half_open }
 }
 
-/// Resets children taken from a closed listener's queue.
-pub(crate) fn reset_children(children: KVec<SockRef<AfcSock>>) {
-    for c in children.iter() {
-        let csk = c.sock();
-        let mut cg = csk.lock();
-        let st = cg.locked();
-        if let Role::Conn(cs) = &mut st.role {
-            cs.parent = None;
+impl ClosedListener {
+    /// Resets the established children taken from the closed queue, and
+    /// hands each half-open one to a sibling of the reuseport group (it
+    /// completes there) or resets it, as TCP drops its request socks with
+    /// their listener: none keeps the closed listener's sock, nor the
+    /// module, alive through its SYN-ACK schedule.  Called without the
+    /// listener's socket lock.
+    pub(crate) fn finish(self) {
+        let Some(queue) = self.queue else { return };
+        for c in self.reset.iter() {
+            let csk = c.sock();
+            let mut cg = csk.lock();
+            let st = cg.locked();
+            if let Role::Conn(cs) = &mut st.role {
+                cs.parent = None;
+            }
+            conn::abort(&csk, st);
         }
-        conn::abort(&csk, st);
+        let stats = &netns::of(queue.listener.sock().net()).stats;
+        for c in self.half_open.iter() {
+            let csk = c.sock();
+            let mut cg = csk.lock();
+            let st = cg.locked();
+            let Role::Conn(cs) = &mut st.role else { continue };
+            // Still half-open on this queue?  It may have completed (then
+            // it looked for a sibling itself), died, or been evicted since.
+            if !cs.parent.as_ref().is_some_and(|p| p.of(&queue)) {
+                continue;
+            }
+            let sibling = listener_for(&csk).filter(|f| adopt_half_open(&f.queue, c.clone()));
+            let moved = sibling.is_some();
+            queue.with(|s| if moved { s.queues.on_migrated_out(false) } else { s.queues.on_reset_on_close(false) });
+            cs.parent = sibling.map(|f| Parent { queue: f.queue });
+            if moved {
+                stats.inc(Stat::AcceptQueueMigrations);
+            } else {
+                conn::abort(&csk, st);
+            }
+        }
     }
 }
 
@@ -398,11 +468,26 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
         undo();
         return;
     };
-    st.role = Role::Conn(cs);
+    drop(st.set_role(Role::Conn(cs)));
     ns.stats.inc(Stat::PassiveOpens);
-    // Out of memory: not evictable, still counted; it completes or
-    // expires normally.
-    let _ = l.queue.with(|s| s.half_open.push(child.clone(), GFP_ATOMIC));
+    // On the half-open list only while the listener listens, under the
+    // queue lock `close_listener` closes it with: a child its close did
+    // not see would outlive it, holding its sock.  A closed listener (or
+    // no memory for the entry) resets the child at once.
+    let queued = l.queue.with(|s| {
+        let ok = s.queues.state() == State::Listen && s.half_open.push(child.clone(), GFP_ATOMIC).is_ok();
+        if !ok {
+            s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
+        }
+        ok
+    });
+    if !queued {
+        if let Role::Conn(c) = &mut st.role {
+            c.parent = None;
+        }
+        conn::abort(&csk, st);
+        return;
+    }
     conn::drive(&csk, st);
 }
 

@@ -33,6 +33,30 @@
 //! run with bottom halves off; they never sleep and allocate with
 //! `GFP_ATOMIC`.  Work that finds the socket owned by a process goes to
 //! the backlog (frames) or a deferred bit (timer), done at `release_sock`.
+//!
+//! # Sleeping
+//!
+//! A call that sleeps (`connect`, `accept`, `sendmsg`, `recvmsg`, the
+//! `SO_LINGER` wait of `close`) releases the socket lock, so another
+//! thread may change the socket meanwhile: `shutdown` ends a connect
+//! attempt (the socket becomes idle) or a listener, and the socket may
+//! then be made a listener or a new connection.  After every sleep a
+//! caller reads the role again, and before it changes the role it checks
+//! that the socket is still the incarnation it started from
+//! ([`AfcSockLocked::incarnation`]); a role it did not make is not its to
+//! end.  `close` cannot race with a caller of the same socket (the VFS
+//! releases a socket after its last call returns), only with softirq.
+//!
+//! # Lifetimes
+//!
+//! What a socket owns is tied to its role: a listener owns its
+//! listener-table entry and its accept queue (whose children hold the
+//! queue, and so the listener's sock, only while half-open); a connection
+//! owns its established-table entry until CLOSED.  Ending a role ends
+//! what it owns ([`AfcSockLocked::set_role`] is the only way to change
+//! it): closing a listener resets its children or hands them to a
+//! sibling of its reuseport group, half-open ones included, so nothing
+//! keeps a closed listener's sock (and the module) alive.
 
 mod addr;
 mod bind;
@@ -117,8 +141,31 @@ pub(crate) struct AfcSockLocked {
     pub(crate) bound: bool,
     /// The peer, once connected.
     pub(crate) peer: Option<Endpoint>,
+    /// What the socket is.  Replaced only through
+    /// [`AfcSockLocked::set_role`] (a new incarnation); changed in place
+    /// (the connection's state) by its owner.
     pub(crate) role: Role,
+    /// Counts role changes (as TCP's `sk_disconnects`): a caller that
+    /// slept compares it with the value it started from, because another
+    /// thread may have ended what it was waiting for and made the socket
+    /// something else meanwhile (see "Sleeping" above).
+    incarnation: u32,
     pub(crate) opts: opts::Opts,
+}
+
+impl AfcSockLocked {
+    /// The current incarnation (see the field).
+    pub(crate) fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    /// Makes `role` the socket's role, a new incarnation, and returns the
+    /// old one.  The caller has ended the old role: a connection CLOSED
+    /// (unhashed, timer stopped), a listener closed (`close_listener`).
+    pub(crate) fn set_role(&mut self, role: Role) -> Role {
+        self.incarnation = self.incarnation.wrapping_add(1);
+        core::mem::replace(&mut self.role, role)
+    }
 }
 
 impl SockData for AfcSock {
@@ -129,7 +176,14 @@ impl SockData for AfcSock {
     }
 
     fn new_locked() -> AfcSockLocked {
-        AfcSockLocked { local: None, bound: false, peer: None, role: Role::Idle, opts: opts::Opts::default() }
+        AfcSockLocked {
+            local: None,
+            bound: false,
+            peer: None,
+            role: Role::Idle,
+            incarnation: 0,
+            opts: opts::Opts::default(),
+        }
     }
 
     fn backlog_rcv(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, mut skb: SkBuff) {
