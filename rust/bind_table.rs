@@ -16,7 +16,7 @@
 //! on its own port only, however many ports are bound.
 
 use crate::abi::vec::retain_copy;
-use crate::proto::bind::{any_conflict, Binding};
+use crate::proto::bind::{any_conflict, connect_may_share, Binding};
 use crate::proto::ports::{pick_ephemeral_port, PortRange};
 use crate::proto::state::State;
 use kernel::alloc::KVVec;
@@ -81,6 +81,34 @@ impl BindTable {
         Ok(Some(b.port))
     }
 
+    /// Claims an ephemeral port in `range` for `connect()` (`b.port` is
+    /// ignored), searching from `offset`, as TCP's `__inet_hash_connect`:
+    /// a port may be shared with other sockets that `connect()` bound
+    /// there, as long as `tuple_free(port)` says the connection's 4-tuple
+    /// is unused; a port claimed by `bind()` or `listen()` is skipped.
+    /// The claim is marked [`Binding::by_connect`], so a later `bind()` of
+    /// the port still conflicts with it.  `None`: no port is free.
+    pub(crate) fn claim_connect(
+        &mut self,
+        owner: usize,
+        mut b: Binding,
+        range: PortRange,
+        offset: u64,
+        mut tuple_free: impl FnMut(u16) -> bool,
+    ) -> Result<Option<u16>> {
+        let found = pick_ephemeral_port(range, offset, |port| {
+            let shared = self
+                .bucket(port)
+                .is_none_or(|bucket| connect_may_share(bucket.iter().filter(|e| e.owner != owner).map(|e| &e.binding), port));
+            shared && tuple_free(port)
+        });
+        let Some(port) = found else { return Ok(None) };
+        b.port = port;
+        b.by_connect = true;
+        self.add(owner, b)?;
+        Ok(Some(port))
+    }
+
     /// Adds a claim without checking conflicts: an accepted connection
     /// shares its listener's port, as TCP children share the bind bucket.
     pub(crate) fn add(&mut self, owner: usize, b: Binding) -> Result {
@@ -106,6 +134,8 @@ impl BindTable {
             for e in bucket.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {
                 e.binding.state = state;
                 e.binding.reuseport = reuseport;
+                // A listener's port is no longer one connect() may share.
+                e.binding.by_connect &= state != State::Listen;
             }
         }
         true

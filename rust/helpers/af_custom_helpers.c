@@ -329,6 +329,9 @@ int afc_sk_rmem_alloc(const struct sock *sk) { return atomic_read(&sk->sk_rmem_a
 int afc_sk_wmem_alloc(const struct sock *sk) { return sk_wmem_alloc_get(sk); }
 int afc_sock_rcvlowat(const struct sock *sk, bool waitall, int len) { return sock_rcvlowat(sk, waitall, len); }
 int afc_sk_rcvlowat(const struct sock *sk) { return READ_ONCE(sk->sk_rcvlowat); }
+void afc_sk_set_rcvlowat(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvlowat, val); }
+void afc_sk_set_rcvbuf(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvbuf, val); }
+bool afc_sk_rcvbuf_locked(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks) & SOCK_RCVBUF_LOCK; }
 long afc_sock_rcvtimeo(const struct sock *sk, bool nonblock) { return sock_rcvtimeo(sk, nonblock); }
 long afc_sock_sndtimeo(const struct sock *sk, bool nonblock) { return sock_sndtimeo(sk, nonblock); }
 bool afc_sock_linger(const struct sock *sk, long *lingertime)
