@@ -13,7 +13,9 @@
 //! then this mutex.
 //!
 //! Claims are kept in buckets by port, so a `bind()` looks at the claims
-//! on its own port only, however many ports are bound.
+//! on its own port only, however many ports are bound.  The buckets are
+//! made by the namespace's first claim (charged to that task's memory
+//! cgroup, as the claims themselves are), not with the namespace.
 
 use crate::abi::vec::retain_copy;
 use crate::proto::bind::{any_conflict, connect_may_share, Binding};
@@ -38,14 +40,24 @@ pub(crate) struct BindTable {
 }
 
 impl BindTable {
-    pub(crate) fn new() -> Result<Self> {
-        let mut buckets = KVVec::with_capacity(BUCKETS, GFP_KERNEL)?;
-        for _ in 0..BUCKETS {
-            buckets.push(KVec::new(), GFP_KERNEL)?;
-        }
-        Ok(Self { buckets })
+    /// An empty table, without buckets yet.
+    pub(crate) const fn new() -> Self {
+        Self { buckets: KVVec::new() }
     }
 
+    /// Makes the buckets unless made.
+    fn ensure(&mut self) -> Result {
+        if self.buckets.is_empty() {
+            let mut buckets = KVVec::with_capacity(BUCKETS, GFP_KERNEL_ACCOUNT)?;
+            for _ in 0..BUCKETS {
+                buckets.push(KVec::new(), GFP_KERNEL_ACCOUNT)?;
+            }
+            self.buckets = buckets;
+        }
+        Ok(())
+    }
+
+    /// The bucket of `port`; `None` before the first claim.
     fn bucket(&self, port: u16) -> Option<&KVec<Entry>> {
         self.buckets.get(usize::from(port) % BUCKETS)
     }
@@ -112,8 +124,9 @@ impl BindTable {
     /// Adds a claim without checking conflicts: an accepted connection
     /// shares its listener's port, as TCP children share the bind bucket.
     pub(crate) fn add(&mut self, owner: usize, b: Binding) -> Result {
+        self.ensure()?;
         let bucket = self.bucket_mut(b.port).ok_or(EINVAL)?;
-        bucket.push(Entry { owner, binding: b }, GFP_KERNEL)?;
+        bucket.push(Entry { owner, binding: b }, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
 

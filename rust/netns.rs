@@ -24,7 +24,8 @@ pub(crate) struct NetState {
     /// locking rules).
     #[pin]
     pub(crate) binds: Mutex<BindTable>,
-    /// Established connections and listeners (see `tables`).
+    /// Established connections and listeners (see `tables`); the buckets
+    /// are made by the namespace's first socket that binds.
     pub(crate) tables: Tables,
     /// The secret of initial sequence numbers.
     pub(crate) secret: SipKey,
@@ -71,8 +72,8 @@ impl PernetState for NetState {
         let secret = SipKey::from_u64(random_u64(), random_u64());
         try_pin_init!(Self {
             stats: Stats::new(),
-            binds <- new_mutex!(BindTable::new()?, "af_custom_binds"),
-            tables: Tables::new(key)?,
+            binds <- new_mutex!(BindTable::new(), "af_custom_binds"),
+            tables: Tables::new(key),
             secret,
             rst_window: AtomicU64::new(0),
             port_perturb: AtomicU32::new(0),
@@ -80,7 +81,13 @@ impl PernetState for NetState {
     }
 
     fn show_stat(&self, seq: &mut SeqFile) -> core::fmt::Result {
-        self.stats.show(seq)
+        use core::fmt::Write;
+        self.stats.show(seq)?;
+        // Not counters: whether this namespace's lookup tables are made
+        // (by its first socket that binds), and in how many namespaces
+        // they are, module-wide (as `sockets: used` in `sockstat`).
+        writeln!(seq, "TablesAllocated: {}", u8::from(self.tables.allocated()))?;
+        writeln!(seq, "TableSetsAllocated: {}", Tables::sets_allocated())
     }
 }
 

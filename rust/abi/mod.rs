@@ -13,6 +13,7 @@ pub(crate) mod family;
 pub(crate) mod gso;
 pub(crate) mod msg;
 pub(crate) mod netns;
+pub(crate) mod once;
 pub(crate) mod packet;
 pub(crate) mod proto;
 pub(crate) mod route;

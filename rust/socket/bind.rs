@@ -38,7 +38,12 @@ pub(crate) fn bind(sk: &Sock<'_, AfcSock>, bytes: &[u8]) -> Result {
 /// if it is taken.  The socket lock is held.
 fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Result<bool> {
     let binding = binding_for(sk, want);
-    let port = netns::of(sk.net()).binds.lock().claim(sk.id(), binding, port_range(sk), random_u64())?;
+    let ns = netns::of(sk.net());
+    let mut binds = ns.binds.lock();
+    // The namespace's first bound socket makes its lookup tables.
+    ns.tables.ensure()?;
+    let port = binds.claim(sk.id(), binding, port_range(sk), random_u64())?;
+    drop(binds);
     Ok(match port {
         Some(port) => {
             set_bound(sk, st, Endpoint::new(want.addr, port));
@@ -88,9 +93,12 @@ pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, a
     let ns = netns::of(sk.net());
     let offset = ns.ephemeral_offset(addr, remote);
     let binding = binding_for(sk, Endpoint::new(addr, 0));
-    let port = ns.binds.lock().claim_connect(sk.id(), binding, port_range(sk), offset, |port| {
+    let mut binds = ns.binds.lock();
+    ns.tables.ensure()?;
+    let port = binds.claim_connect(sk.id(), binding, port_range(sk), offset, |port| {
         !ns.tables.established_taken(&FourTuple::new(Endpoint::new(addr, port), remote))
     })?;
+    drop(binds);
     let port = port.ok_or_else(EADDRNOTAVAIL)?;
     set_bound(sk, st, Endpoint::new(addr, port));
     Ok(())
