@@ -486,6 +486,79 @@ TEST_F(stream, ephemeral_ports_shared_across_destinations)
 	close(x); close(y); close(sy); close(z); close(la); close(lb);
 }
 
+/*
+ * The same from several threads at once: connects racing for the ports of
+ * a narrow range, toward two listeners, each get a distinct 4-tuple (a
+ * connect that loses a race for a 4-tuple picks again), and every one of
+ * them fits: 40 per destination in 50 ports.
+ */
+#define RACERS 4
+#define PER_RACER 20
+struct racer {
+	pthread_t th;
+	const char *ip;
+	int ns, home, pa, pb, fds[PER_RACER], err;
+};
+
+static void *racer_fn(void *p)
+{
+	struct racer *r = p;
+
+	for (int i = 0; i < PER_RACER; i++) {
+		r->fds[i] = -1;
+		if (setns(r->ns, CLONE_NEWNET)) {
+			r->err = errno;
+			return NULL;
+		}
+		r->fds[i] = afc_tsocket();
+		if (setns(r->home, CLONE_NEWNET) || r->fds[i] < 0 ||
+		    afc_connect(r->fds[i], r->ip, i % 2 ? r->pb : r->pa)) {
+			r->err = errno;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+TEST_F(stream, ephemeral_ports_concurrent_connects)
+{
+	struct racer r[RACERS];
+	int pa = 0, pb = 0, la, lb, seen[2][50] = { { 0 } };
+
+	la = afc_tsocket();
+	lb = afc_tsocket();
+	ASSERT_EQ(0, afc_bind(la, variant->srv, 0));
+	ASSERT_EQ(0, afc_bind(lb, variant->srv, 0));
+	ASSERT_EQ(0, listen(la, 128));
+	ASSERT_EQ(0, listen(lb, 128));
+	pa = afc_port(la, 0);
+	pb = afc_port(lb, 0);
+	ASSERT_EQ(0, afc_sh_in(self->n.b, self->n.a, afc_inet() ? "echo '21000 21049' > /proc/sys/net/ipv4/ip_local_port_range"
+							       : "echo '21000 21049' > /proc/sys/net/af_custom/ip_local_port_range"));
+	for (int t = 0; t < RACERS; t++) {
+		r[t] = (struct racer){ .ip = variant->srv, .ns = self->n.b, .home = self->n.a, .pa = pa, .pb = pb };
+		ASSERT_EQ(0, pthread_create(&r[t].th, NULL, racer_fn, &r[t]));
+	}
+	for (int t = 0; t < RACERS; t++)
+		pthread_join(r[t].th, NULL);
+	for (int t = 0; t < RACERS; t++) {
+		ASSERT_EQ(0, r[t].err) TH_LOG("racer %d: %s", t, strerror(r[t].err));
+		for (int i = 0; i < PER_RACER; i++) {
+			int port = afc_port(r[t].fds[i], 0), to = afc_port(r[t].fds[i], 1) == pb;
+
+			ASSERT_LE(21000, port);
+			ASSERT_GE(21049, port);
+			ASSERT_EQ(i % 2, to);
+			seen[to][port - 21000]++;
+			ASSERT_EQ(1, seen[to][port - 21000]) TH_LOG("port %d used twice toward one listener", port);
+		}
+	}
+	for (int t = 0; t < RACERS; t++)
+		for (int i = 0; i < PER_RACER; i++)
+			close(r[t].fds[i]);
+	close(la); close(lb);
+}
+
 TEST_F(stream, connect_nonblocking_einprogress)
 {
 	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(SOCK_NONBLOCK), s;
