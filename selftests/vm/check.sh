@@ -21,6 +21,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # runs the full sizes).
 if [ -e $KMEMLEAK ]; then
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
+    export AFC_NETNS_COUNT="${AFC_NETNS_COUNT:-200}"
     AFC_TEST_TIMEOUT="${AFC_TEST_TIMEOUT:-1200}"
 fi
 
