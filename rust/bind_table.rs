@@ -14,7 +14,9 @@
 //! established table.
 //!
 //! Claims are kept in buckets by port, so a `bind()` looks at the claims
-//! on its own port only, however many ports are bound.
+//! on its own port only, however many ports are bound.  The buckets are
+//! made by the namespace's first claim (charged to that task's memory
+//! cgroup, as the claims themselves are), not with the namespace.
 //!
 //! A connection closed by its owner keeps its claim while it finishes on
 //! its own (FIN_WAIT, TIME_WAIT...), as TCP's orphans and TIME_WAIT socks
@@ -28,7 +30,7 @@
 //! from its bucket at the next change there.
 
 use crate::abi::vec::retain_copy;
-use crate::proto::bind::{bind_conflict, Binding};
+use crate::proto::bind::{bind_conflict, connect_may_share, Binding};
 use crate::proto::ports::{pick_ephemeral_port, PortRange};
 use crate::proto::state::State;
 use crate::proto::tuple::FourTuple;
@@ -66,14 +68,24 @@ pub(crate) struct BindTable {
 }
 
 impl BindTable {
-    pub(crate) fn new() -> Result<Self> {
-        let mut buckets = KVVec::with_capacity(BUCKETS, GFP_KERNEL)?;
-        for _ in 0..BUCKETS {
-            buckets.push(KVec::new(), GFP_KERNEL)?;
-        }
-        Ok(Self { buckets })
+    /// An empty table, without buckets yet.
+    pub(crate) const fn new() -> Self {
+        Self { buckets: KVVec::new() }
     }
 
+    /// Makes the buckets unless made.
+    fn ensure(&mut self) -> Result {
+        if self.buckets.is_empty() {
+            let mut buckets = KVVec::with_capacity(BUCKETS, GFP_KERNEL_ACCOUNT)?;
+            for _ in 0..BUCKETS {
+                buckets.push(KVec::new(), GFP_KERNEL_ACCOUNT)?;
+            }
+            self.buckets = buckets;
+        }
+        Ok(())
+    }
+
+    /// The bucket of `port`; `None` before the first claim.
     fn bucket(&self, port: u16) -> Option<&KVec<Entry>> {
         self.buckets.get(usize::from(port) % BUCKETS)
     }
@@ -118,12 +130,44 @@ impl BindTable {
         Ok(Some(b.port))
     }
 
+    /// Claims an ephemeral port in `range` for `connect()` (`b.port` is
+    /// ignored), searching from `offset`, as TCP's `__inet_hash_connect`:
+    /// a port may be shared with other sockets that `connect()` bound
+    /// there, as long as `tuple_free(port)` says the connection's 4-tuple
+    /// is unused; a port claimed by `bind()` or `listen()` is skipped.
+    /// The claim is marked [`Binding::by_connect`], so a later `bind()` of
+    /// the port still conflicts with it.  `None`: no port is free.
+    pub(crate) fn claim_connect(
+        &mut self,
+        owner: usize,
+        mut b: Binding,
+        range: PortRange,
+        offset: u64,
+        mut tuple_free: impl FnMut(u16) -> bool,
+        live: Live<'_>,
+    ) -> Result<Option<u16>> {
+        let found = pick_ephemeral_port(range, offset, |port| {
+            // Claims of gone orphans do not count (see the notes above).
+            let shared = self.bucket(port).is_none_or(|bucket| {
+                let mut others = bucket.iter().filter(|e| e.owner != owner).filter_map(|e| e.current(live));
+                others.all(|e| connect_may_share([&e], port))
+            });
+            shared && tuple_free(port)
+        });
+        let Some(port) = found else { return Ok(None) };
+        b.port = port;
+        b.by_connect = true;
+        self.add(owner, b, live)?;
+        Ok(Some(port))
+    }
+
     /// Adds a claim without checking conflicts: an accepted connection
     /// shares its listener's port, as TCP children share the bind bucket.
     pub(crate) fn add(&mut self, owner: usize, b: Binding, live: Live<'_>) -> Result {
+        self.ensure()?;
         self.sweep(b.port, live);
         let bucket = self.bucket_mut(b.port).ok_or(EINVAL)?;
-        bucket.push(Entry { owner, binding: b, orphan: None }, GFP_KERNEL)?;
+        bucket.push(Entry { owner, binding: b, orphan: None }, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
 
@@ -155,6 +199,8 @@ impl BindTable {
             for e in bucket.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {
                 e.binding.state = state;
                 e.binding.reuseport = reuseport;
+                // A listener's port is no longer one connect() may share.
+                e.binding.by_connect &= state != State::Listen;
             }
         }
         true

@@ -5,10 +5,12 @@
 use crate::abi::netns::{self, random_u64, Net, PernetState, SeqFile};
 pub(crate) use crate::abi::netns::max_orphans;
 use crate::bind_table::BindTable;
+use crate::proto::ports::ephemeral_offset;
 use crate::proto::siphash::SipKey;
+use crate::proto::tuple::Endpoint;
 use crate::stats::Stats;
 use crate::tables::Tables;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
 /// Most RSTs answering frames for nobody, per second and namespace.
@@ -23,15 +25,27 @@ pub(crate) struct NetState {
     /// locking rules).
     #[pin]
     pub(crate) binds: Mutex<BindTable>,
-    /// Established connections and listeners (see `tables`).
+    /// Established connections and listeners (see `tables`); the buckets
+    /// are made by the namespace's first socket that binds.
     pub(crate) tables: Tables,
     /// The secret of initial sequence numbers.
     pub(crate) secret: SipKey,
     /// RST rate limit: the current second and RSTs sent in it, packed.
     rst_window: AtomicU64,
+    /// The counter added to each ephemeral port search's start (RFC 6056
+    /// algorithm 3's `next_ephemeral`).
+    port_perturb: AtomicU32,
 }
 
 impl NetState {
+    /// Where `connect()`'s search for an ephemeral port from `local_addr`
+    /// to `remote` starts: a keyed hash of the destination plus a counter
+    /// that moves on at every search (docs/PROTOCOL.md section 11).
+    pub(crate) fn ephemeral_offset(&self, local_addr: u32, remote: Endpoint) -> u64 {
+        let perturb = self.port_perturb.fetch_add(1, Ordering::Relaxed);
+        ephemeral_offset(&self.secret, local_addr, remote, perturb)
+    }
+
     /// Whether one more RST may go now (a fixed window per second).
     pub(crate) fn rst_allowed(&self) -> bool {
         let sec = crate::abi::time::now_us() / 1_000_000;
@@ -59,10 +73,11 @@ impl PernetState for NetState {
         let secret = SipKey::from_u64(random_u64(), random_u64());
         try_pin_init!(Self {
             stats: Stats::new(),
-            binds <- new_mutex!(BindTable::new()?, "af_custom_binds"),
-            tables: Tables::new(key)?,
+            binds <- new_mutex!(BindTable::new(), "af_custom_binds"),
+            tables: Tables::new(key),
             secret,
             rst_window: AtomicU64::new(0),
+            port_perturb: AtomicU32::new(0),
         }? Error)
     }
 
@@ -74,7 +89,12 @@ impl PernetState for NetState {
         let (pages, socks, pressure) = crate::abi::mem::stats();
         writeln!(seq, "Sockets: {}", socks)?;
         writeln!(seq, "MemoryPages: {}", pages)?;
-        writeln!(seq, "MemoryPressure: {}", pressure as u8)
+        writeln!(seq, "MemoryPressure: {}", pressure as u8)?;
+        // Not counters: whether this namespace's lookup tables are made
+        // (by its first socket that binds), and in how many namespaces
+        // they are, module-wide (as `sockets: used` in `sockstat`).
+        writeln!(seq, "TablesAllocated: {}", u8::from(self.tables.allocated()))?;
+        writeln!(seq, "TableSetsAllocated: {}", Tables::sets_allocated())
     }
 }
 

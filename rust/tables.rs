@@ -16,12 +16,19 @@
 //!
 //! Bucket counts are set at load time (`est_buckets=`, default 16384;
 //! `listen_buckets=`, default 4096): 100,000 connections are ~6 per bucket.
+//! The buckets (~0.6 MiB) are made when the namespace's first socket binds
+//! (`bind`, `connect`, `listen`: [`Tables::ensure`], under the bind-table
+//! mutex, charged to that task's memory cgroup), not with the namespace: a
+//! namespace that never binds one has no tables, and a lookup there finds
+//! nothing, as there is nothing to find.  Once made, the tables stay until
+//! the namespace goes, and are read without locks (`abi::once`).
 //! Buckets are chosen by a keyed hash (SipHash, secret per namespace) of
 //! the 4-tuple, or of the port for listeners, so that a specific-address
 //! listener and the wildcard one on the same port share a bucket and the
 //! lookup (specific first, then wildcard) is one bucket walk.
 
 use crate::abi::bhlock::{BhLockArray, LockClass};
+use crate::abi::once::OnceBox;
 use crate::abi::sock::SockRef;
 use crate::abi::vec::swap_remove;
 use crate::proto::siphash::SipKey;
@@ -29,6 +36,7 @@ use crate::proto::reuseport::{select_shard, ShardInfo};
 use crate::proto::state::State;
 use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose, ADDR_ANY};
 use crate::socket::{AcceptQueue, AfcSock};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -52,19 +60,63 @@ pub(crate) struct FoundListener {
 /// The tables of one namespace.
 pub(crate) struct Tables {
     key: SipKey,
+    set: OnceBox<TableSet>,
+}
+
+/// The buckets, once made.
+struct TableSet {
     established: BhLockArray<KVec<Established>>,
     listeners: BhLockArray<KVec<Listening>>,
 }
 
-impl Tables {
-    /// Makes empty tables with the bucket counts of the module parameters.
-    pub(crate) fn new(key: SipKey) -> Result<Self> {
+/// Namespaces whose tables are made, module-wide.
+static TABLE_SETS: AtomicUsize = AtomicUsize::new(0);
+
+impl TableSet {
+    /// Makes the buckets with the counts of the module parameters.
+    fn new() -> Result<KBox<Self>> {
         let (est, lst) = crate::abi::uapi::table_buckets();
-        Ok(Self {
-            key,
+        let set = Self {
             established: BhLockArray::new(est, LockClass::Established, KVec::new)?,
             listeners: BhLockArray::new(lst, LockClass::Listeners, KVec::new)?,
-        })
+        };
+        TABLE_SETS.fetch_add(1, Ordering::Relaxed);
+        Ok(KBox::new(set, GFP_KERNEL_ACCOUNT)?)
+    }
+}
+
+impl Drop for TableSet {
+    fn drop(&mut self) {
+        TABLE_SETS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Tables {
+    /// Makes the tables of a namespace, empty and without buckets yet.
+    pub(crate) const fn new(key: SipKey) -> Self {
+        Self { key, set: OnceBox::new() }
+    }
+
+    /// Makes the buckets unless made (process context; the caller holds
+    /// the bind-table mutex, so two first sockets do not both make them).
+    pub(crate) fn ensure(&self) -> Result {
+        self.set.get_or_try_init(TableSet::new).map(|_| ())
+    }
+
+    /// Whether the buckets are made.
+    pub(crate) fn allocated(&self) -> bool {
+        self.set.get().is_some()
+    }
+
+    /// In how many namespaces the buckets are made.
+    pub(crate) fn sets_allocated() -> usize {
+        TABLE_SETS.load(Ordering::Relaxed)
+    }
+
+    /// The buckets, for an insert: a socket that inserts has bound, so
+    /// they are made (`ENOMEM` if not, which cannot be).
+    fn set(&self) -> Result<&TableSet> {
+        self.set.get().ok_or(ENOMEM)
     }
 
     fn est_bucket(&self, t: &FourTuple) -> usize {
@@ -77,7 +129,7 @@ impl Tables {
 
     /// Adds a connection; `false` (and nothing added) if the 4-tuple is taken.
     pub(crate) fn insert_established(&self, tuple: FourTuple, sk: SockRef<AfcSock>) -> Result<bool> {
-        self.established.with(self.est_bucket(&tuple), |b| {
+        self.set()?.established.with(self.est_bucket(&tuple), |b| {
             if b.iter().any(|e| e.tuple == tuple) {
                 return Ok(false);
             }
@@ -88,12 +140,13 @@ impl Tables {
 
     /// Whether a connection holds `tuple`.
     pub(crate) fn established_taken(&self, tuple: &FourTuple) -> bool {
-        self.established.with(self.est_bucket(tuple), |b| b.iter().any(|e| e.tuple == *tuple))
+        let Some(set) = self.set.get() else { return false };
+        set.established.with(self.est_bucket(tuple), |b| b.iter().any(|e| e.tuple == *tuple))
     }
 
     /// Removes socket `id`'s entry for `tuple`; returns the table's reference.
     pub(crate) fn remove_established(&self, tuple: &FourTuple, id: usize) -> Option<SockRef<AfcSock>> {
-        self.established.with(self.est_bucket(tuple), |b| {
+        self.set.get()?.established.with(self.est_bucket(tuple), |b| {
             let i = b.iter().position(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
             swap_remove(b, i).map(|e| e.sk)
         })
@@ -101,7 +154,7 @@ impl Tables {
 
     /// The state of socket `id`'s connection on `tuple`, if it is in the table.
     pub(crate) fn established_state(&self, tuple: &FourTuple, id: usize) -> Option<State> {
-        self.established.with(self.est_bucket(tuple), |b| {
+        self.set.get()?.established.with(self.est_bucket(tuple), |b| {
             let e = b.iter().find(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
             State::from_u8(e.sk.sock().state())
         })
@@ -109,14 +162,14 @@ impl Tables {
 
     /// The connection on `tuple` (local = our end), if any.
     pub(crate) fn lookup_established(&self, tuple: &FourTuple) -> Option<SockRef<AfcSock>> {
-        self.established.with(self.est_bucket(tuple), |b| b.iter().find(|e| e.tuple == *tuple).map(|e| e.sk.clone()))
+        self.set.get()?.established.with(self.est_bucket(tuple), |b| b.iter().find(|e| e.tuple == *tuple).map(|e| e.sk.clone()))
     }
 
     /// Adds a listener on `local` (its address may be the wildcard);
     /// `EINVAL` if the socket has an entry there already (one per socket).
     pub(crate) fn insert_listener(&self, local: Endpoint, sk: SockRef<AfcSock>, queue: Arc<AcceptQueue>) -> Result {
         let id = sk.sock().id();
-        self.listeners.with(self.lst_bucket(local.port), |b| {
+        self.set()?.listeners.with(self.lst_bucket(local.port), |b| {
             if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
                 return Err(EINVAL);
             }
@@ -127,7 +180,7 @@ impl Tables {
 
     /// Removes socket `id`'s listener entry on `local`.
     pub(crate) fn remove_listener(&self, local: Endpoint, id: usize) -> Option<SockRef<AfcSock>> {
-        self.listeners.with(self.lst_bucket(local.port), |b| {
+        self.set.get()?.listeners.with(self.lst_bucket(local.port), |b| {
             let i = b.iter().position(|e| e.local == local && e.sk.sock().id() == id)?;
             swap_remove(b, i).map(|e| e.sk)
         })
@@ -141,7 +194,7 @@ impl Tables {
     /// queue then refuses the SYN and counts it.
     pub(crate) fn lookup_listener(&self, dst: Endpoint, src: Endpoint) -> Option<FoundListener> {
         let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
-        self.listeners.with(self.lst_bucket(dst.port), |b| {
+        self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
             let exact = pick_shard(b.iter().filter(|e| e.local == dst), hash);
             exact.or_else(|| pick_shard(b.iter().filter(|e| e.local == Endpoint::new(ADDR_ANY, dst.port)), hash))
         })

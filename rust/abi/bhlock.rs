@@ -46,11 +46,14 @@ unsafe impl<T: Send> Send for BhLockArray<T> {}
 
 impl<T> BhLockArray<T> {
     /// Makes `n` (at least one) values with `init`, each with its own lock.
+    ///
+    /// Process context: the memory is charged to the caller's memory
+    /// cgroup (`GFP_KERNEL_ACCOUNT`), as it is made for a socket call.
     pub(crate) fn new(n: usize, class: LockClass, mut init: impl FnMut() -> T) -> Result<Self> {
         let n = n.max(1);
-        let mut values = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut values = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..n {
-            values.push(UnsafeCell::new(init()), GFP_KERNEL)?;
+            values.push(UnsafeCell::new(init()), GFP_KERNEL_ACCOUNT)?;
         }
         let count = u32::try_from(n).map_err(|_| EINVAL)?;
         // SAFETY: no preconditions; returns NULL on failure.

@@ -332,6 +332,7 @@ impl<F: SocketFamily> FamilyRegistration<F> {
             (*ops).getsockopt = Some(Adapter::<F>::getsockopt);
             (*ops).sendmsg = Some(Adapter::<F>::sendmsg);
             (*ops).recvmsg = Some(Adapter::<F>::recvmsg);
+            (*ops).set_rcvlowat = Some(super::sock::set_rcvlowat::<F::Data>);
             (*ops).mmap = Some(bindings::sock_no_mmap);
             (*fam).family = family;
             (*fam).create = Some(Adapter::<F>::create);

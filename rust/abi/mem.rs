@@ -91,11 +91,6 @@ impl<T: SockData> Sock<'_, T> {
         (l & RCVBUF_LOCK != 0, l & SNDBUF_LOCK != 0)
     }
 
-    /// Sets the receive buffer (autotuning).
-    pub(crate) fn set_rcvbuf(&self, bytes: u32) {
-        self.set_bufs(bytes, self.sndbuf());
-    }
-
     /// Sets the send buffer (autotuning).
     pub(crate) fn set_sndbuf(&self, bytes: u32) {
         self.set_bufs(self.rcvbuf(), bytes);

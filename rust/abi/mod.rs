@@ -14,6 +14,7 @@ pub(crate) mod gso;
 pub(crate) mod mem;
 pub(crate) mod msg;
 pub(crate) mod netns;
+pub(crate) mod once;
 pub(crate) mod packet;
 pub(crate) mod proto;
 pub(crate) mod route;

@@ -48,6 +48,9 @@ pub(crate) trait SockData: Sized + Send + Sync {
     fn timer(sk: &Sock<'_, Self>);
     /// `SO_KEEPALIVE` was set or cleared (socket owned).
     fn keepalive(sk: &Sock<'_, Self>, locked: &mut Self::Locked, on: bool);
+    /// `SO_RCVLOWAT` is set to `val` (never negative; socket owned): store
+    /// it with [`Sock::set_rcvlowat`], and whatever follows from it.
+    fn set_rcvlowat(sk: &Sock<'_, Self>, locked: &mut Self::Locked, val: i32) -> Result;
 }
 
 /// The object `sk_alloc` allocates for our `struct proto` (`obj_size`).
@@ -298,6 +301,28 @@ impl<'a, T: SockData> Sock<'a, T> {
         let len = i32::try_from(len).unwrap_or(i32::MAX);
         // SAFETY: the sock is valid (type invariant).
         unsafe { bindings::afc_sock_rcvlowat(self.as_ptr(), waitall, len).max(1) as usize }
+    }
+
+    /// Sets `SO_RCVLOWAT` (0 means 1, as `sock_setsockopt`).
+    pub(crate) fn set_rcvlowat(&self, val: u32) {
+        let v = i32::try_from(val.max(1)).unwrap_or(i32::MAX);
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_rcvlowat(self.as_ptr(), v) }
+    }
+
+    /// Sets the receive buffer (`sk_rcvbuf`), as the kernel itself grows
+    /// it (not a user's `SO_RCVBUF`, so the buffer stays unlocked).
+    pub(crate) fn set_rcvbuf(&self, bytes: u32) {
+        let v = i32::try_from(bytes).unwrap_or(i32::MAX);
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_rcvbuf(self.as_ptr(), v) }
+    }
+
+    /// Whether the user set `SO_RCVBUF` (`SOCK_RCVBUF_LOCK`): the kernel
+    /// then leaves the buffer as set.
+    pub(crate) fn rcvbuf_locked(&self) -> bool {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_rcvbuf_locked(self.as_ptr()) }
     }
 
     /// `SO_RCVLOWAT` as set.
@@ -636,6 +661,21 @@ pub(crate) unsafe extern "C" fn keepalive<T: SockData>(sk: *mut bindings::sock, 
         let obj = sk.cast::<SockObj<T>>();
         if let Some(s) = Sock::<T>::from_raw(sk) {
             T::keepalive(&s, &mut *(*obj).locked.get(), on != 0);
+        }
+    }
+}
+
+/// `set_rcvlowat` of `proto_ops` (from `sk_setsockopt`, socket owned).
+pub(crate) unsafe extern "C" fn set_rcvlowat<T: SockData>(sk: *mut bindings::sock, val: ffi::c_int) -> ffi::c_int {
+    // SAFETY: `sk_setsockopt` calls it for one of our socks (the
+    // `proto_ops` are ours) with the socket lock owned (`sockopt_lock_sock`:
+    // SO_RCVLOWAT is not among the options set without the lock), and
+    // `val >= 0` (negative values are turned into `INT_MAX` before).
+    unsafe {
+        let obj = sk.cast::<SockObj<T>>();
+        match Sock::<T>::from_raw(sk) {
+            Some(s) => kernel::error::from_result(|| T::set_rcvlowat(&s, &mut *(*obj).locked.get(), val.max(0)).map(|()| 0)),
+            None => EINVAL.to_errno(),
         }
     }
 }

@@ -30,6 +30,7 @@
 #include <linux/vmalloc.h>
 #include <linux/mm.h>
 #include <linux/log2.h>
+#include <linux/hash.h>
 #include "../uapi/linux/af_custom.h"
 #include "af_custom_helpers.h"
 
@@ -91,14 +92,21 @@ u64 afc_random_u64(void) { return get_random_u64(); }
 static unsigned int afc_net_id;
 static const struct afc_pernet_callbacks *afc_pernet_cb;
 
+/* Chains of the namespace's sock list (a hash of the sock's address). */
+#define AFC_SOCK_CHAIN_BITS 7
+#define AFC_SOCK_CHAINS (1 << AFC_SOCK_CHAIN_BITS)
+
 struct afc_net {
 	void *state;
 	/* Every AF_CUSTOM sock of the namespace, for /proc/net/af_custom;
 	 * linked through sk_node (unused otherwise) from initialisation to
 	 * sk_destruct, so a reader under the lock sees only socks whose
-	 * memory is alive. */
+	 * memory is alive.  The list is cut into chains so that the /proc
+	 * walk holds the lock (bottom halves off) for one chain at a time,
+	 * as /proc/net/tcp holds one ehash bucket lock, never across the
+	 * whole list. */
 	spinlock_t socks_lock;
-	struct hlist_head socks;
+	struct hlist_head socks[AFC_SOCK_CHAINS];
 	/* net.af_custom sysctls of the namespace. */
 	int port_range[2];
 	int rmem_default;
@@ -260,7 +268,7 @@ void afc_sock_link(struct sock *sk)
 	struct afc_net *an = net_generic(sock_net(sk), afc_net_id);
 
 	spin_lock_bh(&an->socks_lock);
-	hlist_add_head(&sk->sk_node, &an->socks);
+	hlist_add_head(&sk->sk_node, &an->socks[hash_ptr(sk, AFC_SOCK_CHAIN_BITS)]);
 	spin_unlock_bh(&an->socks_lock);
 }
 
@@ -305,26 +313,136 @@ static int afc_stat_seq_show(struct seq_file *seq, void *v)
 	return afc_pernet_cb->stat_show(seq, afc_net_data(seq_file_single_net(seq)));
 }
 
-static int afc_socks_seq_show(struct seq_file *seq, void *v)
-{
-	struct afc_net *an = net_generic(seq_file_single_net(seq), afc_net_id);
-	struct sock *sk;
-	int n = 0;
+/*
+ * /proc/net/af_custom, walked chain by chain as /proc/net/tcp walks the
+ * ehash: the lock is held while one chain's rows are written, and dropped
+ * between chains and between read() calls.  A read() resumes at the chain
+ * and offset where the last one stopped (tcp_seek_last_pos), so reading
+ * the file costs O(socks), not O(socks^2); rows may be missed or repeated
+ * when socks come and go meanwhile, as in /proc/net/tcp.
+ */
+struct afc_seq_iter {
+	struct seq_net_private p;
+	int chain;	/* chain of the current sock */
+	int offset;	/* its position in the chain */
+	int num;	/* its row number ("sl") */
+	loff_t last_pos;	/* its seq_file position */
+};
 
-	seq_puts(seq, "  sl  local_address rem_address   st tx_queue rx_queue   uid  inode reuseport\n");
-	spin_lock_bh(&an->socks_lock);
-	sk_for_each(sk, &an->socks)
-		afc_pernet_cb->sock_show(seq, sk, n++);
+static struct afc_net *afc_seq_net(struct seq_file *seq)
+{
+	return net_generic(seq_file_net(seq), afc_net_id);
+}
+
+/* The sock at `offset` in chain it->chain, else the first of a later
+ * chain; returned with socks_lock held (NULL: the end, lock not held). */
+static struct sock *afc_seq_from(struct afc_net *an, struct afc_seq_iter *it, int offset)
+{
+	for (; it->chain < AFC_SOCK_CHAINS; it->chain++, offset = 0) {
+		struct sock *sk;
+		int i = 0;
+
+		if (hlist_empty(&an->socks[it->chain]))
+			continue;
+		spin_lock_bh(&an->socks_lock);
+		sk_for_each(sk, &an->socks[it->chain]) {
+			if (i++ < offset)
+				continue;
+			it->offset = i - 1;
+			return sk;
+		}
+		spin_unlock_bh(&an->socks_lock);
+	}
+	return NULL;
+}
+
+/* The sock after `sk` (socks_lock held, as afc_seq_from returns). */
+static struct sock *afc_seq_after(struct afc_net *an, struct afc_seq_iter *it, struct sock *sk)
+{
+	struct sock *next = sk_next(sk);
+
+	it->num++;
+	if (next) {
+		it->offset++;
+		return next;
+	}
 	spin_unlock_bh(&an->socks_lock);
+	it->chain++;
+	return afc_seq_from(an, it, 0);
+}
+
+static void *afc_seq_start(struct seq_file *seq, loff_t *pos)
+{
+	struct afc_seq_iter *it = seq->private;
+	struct afc_net *an = afc_seq_net(seq);
+	struct sock *sk;
+	loff_t n;
+
+	if (!*pos) {
+		it->chain = it->offset = it->num = 0;
+		it->last_pos = 0;
+		return SEQ_START_TOKEN;
+	}
+	if (*pos == it->last_pos)
+		return afc_seq_from(an, it, it->offset);
+	/* Not where the last read stopped (lseek): count from the start. */
+	it->chain = it->offset = it->num = 0;
+	sk = afc_seq_from(an, it, 0);
+	for (n = 1; sk && n < *pos; n++)
+		sk = afc_seq_after(an, it, sk);
+	it->last_pos = *pos;
+	return sk;
+}
+
+static void *afc_seq_next(struct seq_file *seq, void *v, loff_t *pos)
+{
+	struct afc_seq_iter *it = seq->private;
+	struct afc_net *an = afc_seq_net(seq);
+	struct sock *sk;
+
+	if (v == SEQ_START_TOKEN) {
+		it->chain = it->offset = it->num = 0;
+		sk = afc_seq_from(an, it, 0);
+	} else {
+		sk = afc_seq_after(an, it, v);
+	}
+	++*pos;
+	it->last_pos = *pos;
+	return sk;
+}
+
+static void afc_seq_stop(struct seq_file *seq, void *v)
+{
+	if (v && v != SEQ_START_TOKEN)
+		spin_unlock_bh(&afc_seq_net(seq)->socks_lock);
+}
+
+static int afc_seq_show(struct seq_file *seq, void *v)
+{
+	struct afc_seq_iter *it = seq->private;
+
+	if (v == SEQ_START_TOKEN)
+		seq_puts(seq, "  sl  local_address rem_address   st tx_queue rx_queue   uid  inode reuseport\n");
+	else
+		afc_pernet_cb->sock_show(seq, v, it->num);
 	return 0;
 }
+
+static const struct seq_operations afc_socks_seq_ops = {
+	.start = afc_seq_start,
+	.next = afc_seq_next,
+	.stop = afc_seq_stop,
+	.show = afc_seq_show,
+};
 
 static int __net_init afc_pernet_init(struct net *net)
 {
 	struct afc_net *an = net_generic(net, afc_net_id);
+	int i;
 
 	spin_lock_init(&an->socks_lock);
-	INIT_HLIST_HEAD(&an->socks);
+	for (i = 0; i < AFC_SOCK_CHAINS; i++)
+		INIT_HLIST_HEAD(&an->socks[i]);
 	an->port_range[0] = 32768;
 	an->port_range[1] = 60999;
 	/* tcp_rmem[1] and tcp_wmem[1]; buffers grow from there (autotuning). */
@@ -341,8 +459,8 @@ static int __net_init afc_pernet_init(struct net *net)
 	if (!proc_create_net_single("af_custom_stat", 0444, net->proc_net,
 				    afc_stat_seq_show, NULL))
 		goto err_stat;
-	if (!proc_create_net_single("af_custom", 0444, net->proc_net,
-				    afc_socks_seq_show, NULL))
+	if (!proc_create_net("af_custom", 0444, net->proc_net, &afc_socks_seq_ops,
+			     sizeof(struct afc_seq_iter)))
 		goto err_socks;
 	return 0;
 err_socks:
@@ -409,6 +527,9 @@ int afc_sk_rmem_alloc(const struct sock *sk) { return atomic_read(&sk->sk_rmem_a
 int afc_sk_wmem_alloc(const struct sock *sk) { return sk_wmem_alloc_get(sk); }
 int afc_sock_rcvlowat(const struct sock *sk, bool waitall, int len) { return sock_rcvlowat(sk, waitall, len); }
 int afc_sk_rcvlowat(const struct sock *sk) { return READ_ONCE(sk->sk_rcvlowat); }
+void afc_sk_set_rcvlowat(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvlowat, val); }
+void afc_sk_set_rcvbuf(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvbuf, val); }
+bool afc_sk_rcvbuf_locked(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks) & SOCK_RCVBUF_LOCK; }
 long afc_sock_rcvtimeo(const struct sock *sk, bool nonblock) { return sock_rcvtimeo(sk, nonblock); }
 long afc_sock_sndtimeo(const struct sock *sk, bool nonblock) { return sock_sndtimeo(sk, nonblock); }
 bool afc_sock_linger(const struct sock *sk, long *lingertime)
@@ -707,7 +828,9 @@ int afc_getsockopt_put_int(char __user *optval, int __user *optlen, int val)
 
 /* Bottom-half spinlocks, allocated in arrays (hash buckets, queues).
  * Each array gets the lockdep class of its `cls`, so that taking a lock
- * of one class inside another is not taken for recursion. */
+ * of one class inside another is not taken for recursion.  Allocated in
+ * process context for a socket call (listen, the namespace's first bind
+ * or connect), so charged to the caller's memory cgroup. */
 #define AFC_LOCK_CLASSES 4
 spinlock_t *afc_bh_locks_alloc(unsigned int n, unsigned int cls)
 {
@@ -720,7 +843,7 @@ spinlock_t *afc_bh_locks_alloc(unsigned int n, unsigned int cls)
 
 	if (cls >= AFC_LOCK_CLASSES)
 		return NULL;
-	locks = kvmalloc_array(n ? n : 1, sizeof(*locks), GFP_KERNEL | __GFP_ZERO);
+	locks = kvmalloc_array(n ? n : 1, sizeof(*locks), GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!locks)
 		return NULL;
 	for (i = 0; i < n; i++) {

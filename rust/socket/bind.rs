@@ -37,32 +37,76 @@ pub(crate) fn bind(sk: &Sock<'_, AfcSock>, bytes: &[u8]) -> Result {
 /// Claims `want` (port 0: an ephemeral port) in the bind table; `false`
 /// if it is taken.  The socket lock is held.
 fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Result<bool> {
-    let binding = Binding {
-        addr: want.addr,
-        port: want.port,
+    let binding = binding_for(sk, want);
+    let ns = netns::of(sk.net());
+    let mut binds = ns.binds.lock();
+    // The namespace's first bound socket makes its lookup tables.
+    ns.tables.ensure()?;
+    let port = binds.claim(sk.id(), binding, port_range(sk), random_u64(), &live(ns))?;
+    drop(binds);
+    Ok(match port {
+        Some(port) => {
+            set_bound(sk, st, Endpoint::new(want.addr, port));
+            true
+        }
+        None => false,
+    })
+}
+
+/// A new claim of `sk` on `at`.
+fn binding_for(sk: &Sock<'_, AfcSock>, at: Endpoint) -> Binding {
+    Binding {
+        addr: at.addr,
+        port: at.port,
         dev_if: 0,
         reuseaddr: sk.reuseaddr(),
         reuseport: sk.reuseport(),
         uid: sk.kuid(),
         state: State::Closed,
-    };
+        by_connect: false,
+    }
+}
+
+/// The namespace's ephemeral port range (the default if set inverted).
+fn port_range(sk: &Sock<'_, AfcSock>) -> PortRange {
     let (lo, hi) = sk.net().port_range();
-    let range = u16::try_from(lo)
+    u16::try_from(lo)
         .ok()
         .zip(u16::try_from(hi).ok())
         .and_then(|(lo, hi)| PortRange::new(lo, hi))
-        .unwrap_or(PortRange::LINUX_DEFAULT);
+        .unwrap_or(PortRange::LINUX_DEFAULT)
+}
+
+fn set_bound(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, local: Endpoint) {
+    st.local = Some(local);
+    st.bound = true;
+    super::publish_addrs(sk, st);
+}
+
+/// Binds an unbound socket for `connect()` from `addr` to `remote`: an
+/// ephemeral port whose 4-tuple no connection holds, shared with other
+/// connecting sockets (RFC 6056 algorithm 3, as TCP's
+/// `__inet_hash_connect`); `EADDRNOTAVAIL` when none is left.  The
+/// established table is only read here: the caller's insert may still
+/// find the 4-tuple taken by a racing `connect()`, and then retries.
+pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, addr: u32, remote: Endpoint) -> Result {
     let ns = netns::of(sk.net());
-    let port = ns.binds.lock().claim(sk.id(), binding, range, random_u64(), &live(ns))?;
-    Ok(match port {
-        Some(port) => {
-            st.local = Some(Endpoint::new(want.addr, port));
-            st.bound = true;
-            super::publish_addrs(sk, st);
-            true
-        }
-        None => false,
-    })
+    let offset = ns.ephemeral_offset(addr, remote);
+    let binding = binding_for(sk, Endpoint::new(addr, 0));
+    let mut binds = ns.binds.lock();
+    ns.tables.ensure()?;
+    let port = binds.claim_connect(
+        sk.id(),
+        binding,
+        port_range(sk),
+        offset,
+        |port| !ns.tables.established_taken(&FourTuple::new(Endpoint::new(addr, port), remote)),
+        &live(ns),
+    )?;
+    drop(binds);
+    let port = port.ok_or_else(EADDRNOTAVAIL)?;
+    set_bound(sk, st, Endpoint::new(addr, port));
+    Ok(())
 }
 
 /// Binds an unbound socket to an ephemeral port on `addr` (`connect`,
@@ -83,6 +127,7 @@ pub(crate) fn claim_child(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> Res
         reuseport: false,
         uid: sk.kuid(),
         state: State::Established,
+        by_connect: false,
     };
     let ns = netns::of(sk.net());
     ns.binds.lock().add(sk.id(), binding, &live(ns))?;

@@ -16,7 +16,8 @@ use crate::proto::wire::is_unicast;
 use crate::stats::Stat;
 use kernel::prelude::*;
 
-/// How many ephemeral ports to try before giving up on a free 4-tuple.
+/// How many times to pick an ephemeral port when racing connects keep
+/// taking the 4-tuple first.
 const PORT_TRIES: usize = 32;
 
 pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags: u32) -> Result {
@@ -103,36 +104,34 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     let route = net.route(remote.addr, bound_addr).map_err(|_| ENETUNREACH())?;
     let local_addr = if bound_addr == ADDR_ANY { route.src } else { bound_addr };
     // The local port: the bound one, or an ephemeral one that makes the
-    // 4-tuple unique.
-    let mut tuple = None;
-    if st.bound {
-        let port = st.local.map_or(0, |l| l.port);
-        let t = FourTuple::new(Endpoint::new(local_addr, port), remote);
-        if ns.tables.established_taken(&t) {
-            return Err(EADDRNOTAVAIL());
-        }
-        tuple = Some(t);
-    } else {
-        for _ in 0..PORT_TRIES {
-            bind::autobind(sk, st, local_addr)?;
-            let port = st.local.map_or(0, |l| l.port);
-            let t = FourTuple::new(Endpoint::new(local_addr, port), remote);
-            if !ns.tables.established_taken(&t) {
-                tuple = Some(t);
-                break;
-            }
-            bind::unbind_locked(sk, st);
-            st.local = None;
-        }
-    }
-    let tuple = tuple.ok_or_else(EADDRNOTAVAIL)?;
+    // 4-tuple unique (shared with connections elsewhere).  Choosing the
+    // port only reads the established table; a racing connect() may take
+    // the same 4-tuple first, and then the insert fails and we try again.
     let t = conn::now();
     let cfg = super::opts::config(sk, &st.opts, &route);
-    let connection = Connection::connect(cfg, tuple, initial_seq(&ns.secret, &tuple, t), t);
-    let mut cs = KBox::new(ConnState::new(connection, route.loopback, route.gso, None), GFP_KERNEL)?;
-    if !ns.tables.insert_established(tuple, sk.to_ref())? {
-        return Err(EADDRNOTAVAIL());
-    }
+    let mut tries = 0;
+    let (tuple, mut cs) = loop {
+        let autobound = !st.bound;
+        if autobound {
+            bind::autobind_connect(sk, st, local_addr, remote)?;
+        }
+        let tuple = FourTuple::new(Endpoint::new(local_addr, st.local.map_or(0, |l| l.port)), remote);
+        let connection = Connection::connect(cfg, tuple, initial_seq(&ns.secret, &tuple, t), t);
+        let cs = KBox::new(ConnState::new(connection, route.loopback, route.gso, None), GFP_KERNEL)?;
+        if ns.tables.insert_established(tuple, sk.to_ref())? {
+            break (tuple, cs);
+        }
+        if !autobound {
+            return Err(EADDRNOTAVAIL());
+        }
+        bind::unbind_locked(sk, st);
+        st.local = None;
+        super::publish_addrs(sk, st);
+        tries += 1;
+        if tries >= PORT_TRIES {
+            return Err(EADDRNOTAVAIL());
+        }
+    };
     cs.hashed = true;
     st.local = Some(Endpoint::new(local_addr, tuple.local.port));
     st.peer = Some(remote);

@@ -131,8 +131,8 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
         mask |= POLLIN | POLLRDNORM | POLLRDHUP;
     }
     if !matches!(state, Some(State::SynSent | State::SynRecv)) {
-        let unread = sk.data().unread.load(Ordering::Relaxed) as usize;
-        if unread >= sk.rcvlowat_setting() {
+        let unread = sk.data().unread.load(Ordering::Relaxed);
+        if readable(sk, unread) {
             mask |= POLLIN | POLLRDNORM;
         }
         if shut & SEND_SHUTDOWN == 0 {
@@ -149,6 +149,22 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
         mask |= POLLERR;
     }
     mask
+}
+
+/// Whether `unread` bytes make the socket readable, as
+/// `tcp_stream_is_readable`: at least `SO_RCVLOWAT` of them, or fewer
+/// when no more can come, so that a reader waiting for the mark is not
+/// left hanging: receive memory is nearly used up (`tcp_rmem_pressure`,
+/// above 7/8 of the buffer) or the window is closed (TCP: at most one
+/// segment left).
+fn readable(sk: &Sock<'_, AfcSock>, unread: u32) -> bool {
+    if unread == 0 {
+        return false;
+    }
+    let rcvbuf = sk.rcvbuf();
+    unread as usize >= sk.rcvlowat_setting()
+        || sk.rmem_alloc() > rcvbuf - rcvbuf / 8
+        || unread >= super::opts::window_for(rcvbuf)
 }
 
 /// `ioctl(2)`: `SIOCINQ` (unread bytes), `SIOCOUTQ` (unacknowledged bytes),

@@ -213,6 +213,10 @@ impl SockData for AfcSock {
     fn keepalive(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, on: bool) {
         opts::keepalive_changed(sk, st, on);
     }
+
+    fn set_rcvlowat(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, val: i32) -> Result {
+        opts::set_rcvlowat(sk, st, val)
+    }
 }
 
 /// The AF_CUSTOM family.

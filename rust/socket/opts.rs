@@ -79,10 +79,9 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     };
     let mut c = Config::new(Config::mss_for_mtu(mtu));
     c.recv_buf = window_for(sk.rcvbuf());
-    // The window scale covers what autotuning may grow the buffer to.
-    if !sk.bufs_locked().0 {
-        c.recv_buf_max = window_for(crate::abi::mem::buf_max().0);
-    }
+    // The window scale is chosen for the largest buffer the connection
+    // may grow to, as `tcp_select_initial_window` (SO_RCVLOWAT grows it).
+    c.recv_buf_max = window_for(rcvbuf_max(sk));
     c.nodelay = o.nodelay;
     c.syn_retries = o.syncnt;
     c.synack_retries = 5;
@@ -93,6 +92,37 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     // of TCP's RTO (made for the Internet) only stalls loss recovery.
     c.rto_min_us = 20 * MS;
     c
+}
+
+/// The largest receive buffer `sk` may get without the user: the one set
+/// with `SO_RCVBUF`, else `net.af_custom.rmem[2]` (6 MiB, as TCP's
+/// `tcp_rmem[2]`; or more if set so).
+fn rcvbuf_max(sk: &Sock<'_, AfcSock>) -> u32 {
+    if sk.rcvbuf_locked() { sk.rcvbuf() } else { sk.rcvbuf().max(crate::abi::mem::buf_max().0) }
+}
+
+/// `SO_RCVLOWAT` (lock owned), as `tcp_set_rcvlowat`: the mark is capped
+/// at half the largest buffer (`SO_RCVBUF` if the user set it), and an
+/// unlocked buffer grows to hold it (the window, half the buffer, then
+/// holds the mark), so that a reader waiting for the mark gets it.
+pub(crate) fn set_rcvlowat(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, val: i32) -> Result {
+    let val = (val.max(0) as u32).min(rcvbuf_max(sk) / 2);
+    sk.set_rcvlowat(val);
+    if !sk.rcvbuf_locked() {
+        let space = val.saturating_mul(2);
+        if space > sk.rcvbuf() {
+            sk.set_rcvbuf(space);
+        }
+    }
+    // Offer the larger window now: a sender stopped at the old one would
+    // otherwise wait for its persist timer.
+    if let Role::Conn(c) = &mut st.role {
+        conn::sync_recv_buf(sk, c);
+    }
+    conn::drive(sk, st);
+    // Readers and pollers look again (the mark may be reached already).
+    sk.data_ready();
+    Ok(())
 }
 
 /// The receive window for a receive buffer of `rcvbuf` bytes: half is

@@ -439,6 +439,127 @@ TEST_F(stream, connect_bound_client_keeps_its_port)
 	close(s); close(c); close(l);
 }
 
+/*
+ * TCP (__inet_hash_connect): connect() needs only its 4-tuple unused, so
+ * connections to different destinations share ephemeral ports.  With the
+ * client's range narrowed to 10 ports, 10 connections to listener A leave
+ * connect() to listener B working, while an 11th to A finds every 4-tuple
+ * taken: EADDRNOTAVAIL.  A port that connect() uses still conflicts with
+ * bind() (the bucket is "connect-only", fastreuse -1): a bind() to it, or
+ * to port 0 with the whole range in use, is EADDRINUSE.
+ */
+#define NARROW 10
+TEST_F(stream, ephemeral_ports_shared_across_destinations)
+{
+	const char *range = afc_inet() ? "/proc/sys/net/ipv4/ip_local_port_range"
+				       : "/proc/sys/net/af_custom/ip_local_port_range";
+	int pa = 0, pb = 0, la, lb, c[NARROW], s[NARROW], x, y, sy, z;
+	char cmd[128];
+
+	la = mk_listener(_metadata, variant->srv, &pa);
+	lb = mk_listener(_metadata, variant->srv, &pb);
+	snprintf(cmd, sizeof(cmd), "echo '20000 %d' > %s", 20000 + NARROW - 1, range);
+	ASSERT_EQ(0, afc_sh_in(self->n.b, self->n.a, cmd));
+	for (int i = 0; i < NARROW; i++) {
+		c[i] = CLI_SOCKET(0);
+		ASSERT_EQ(0, afc_connect(c[i], variant->srv, pa)) TH_LOG("connect %d to A: %s", i, strerror(errno));
+		ASSERT_LE(20000, afc_port(c[i], 0));
+		ASSERT_GE(20000 + NARROW - 1, afc_port(c[i], 0));
+		s[i] = accept(la, NULL, NULL);
+		ASSERT_LE(0, s[i]);
+	}
+	x = CLI_SOCKET(0);
+	EXPECT_ERRNO(EADDRNOTAVAIL, afc_connect(x, variant->srv, pa));
+	y = CLI_SOCKET(0);
+	ASSERT_EQ(0, afc_connect(y, variant->srv, pb)) TH_LOG("connect to B: %s", strerror(errno));
+	ASSERT_LE(20000, afc_port(y, 0));
+	ASSERT_GE(20000 + NARROW - 1, afc_port(y, 0));
+	sy = accept(lb, NULL, NULL);
+	ASSERT_LE(0, sy);
+	ASSERT_EQ(afc_port(y, 0), afc_port(sy, 1));
+	z = CLI_SOCKET(0);
+	EXPECT_ERRNO(EADDRINUSE, afc_bind(z, variant->cli, afc_port(c[0], 0)));
+	EXPECT_ERRNO(EADDRINUSE, afc_bind(z, "0.0.0.0", 0));
+	for (int i = 0; i < NARROW; i++) {
+		close(c[i]);
+		close(s[i]);
+	}
+	close(x); close(y); close(sy); close(z); close(la); close(lb);
+}
+
+/*
+ * The same from several threads at once: connects racing for the ports of
+ * a narrow range, toward two listeners, each get a distinct 4-tuple (a
+ * connect that loses a race for a 4-tuple picks again), and every one of
+ * them fits: 40 per destination in 50 ports.
+ */
+#define RACERS 4
+#define PER_RACER 20
+struct racer {
+	pthread_t th;
+	const char *ip;
+	int ns, home, pa, pb, fds[PER_RACER], err;
+};
+
+static void *racer_fn(void *p)
+{
+	struct racer *r = p;
+
+	for (int i = 0; i < PER_RACER; i++) {
+		r->fds[i] = -1;
+		if (setns(r->ns, CLONE_NEWNET)) {
+			r->err = errno;
+			return NULL;
+		}
+		r->fds[i] = afc_tsocket();
+		if (setns(r->home, CLONE_NEWNET) || r->fds[i] < 0 ||
+		    afc_connect(r->fds[i], r->ip, i % 2 ? r->pb : r->pa)) {
+			r->err = errno;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+TEST_F(stream, ephemeral_ports_concurrent_connects)
+{
+	struct racer r[RACERS];
+	int pa = 0, pb = 0, la, lb, seen[2][50] = { { 0 } };
+
+	la = afc_tsocket();
+	lb = afc_tsocket();
+	ASSERT_EQ(0, afc_bind(la, variant->srv, 0));
+	ASSERT_EQ(0, afc_bind(lb, variant->srv, 0));
+	ASSERT_EQ(0, listen(la, 128));
+	ASSERT_EQ(0, listen(lb, 128));
+	pa = afc_port(la, 0);
+	pb = afc_port(lb, 0);
+	ASSERT_EQ(0, afc_sh_in(self->n.b, self->n.a, afc_inet() ? "echo '21000 21049' > /proc/sys/net/ipv4/ip_local_port_range"
+							       : "echo '21000 21049' > /proc/sys/net/af_custom/ip_local_port_range"));
+	for (int t = 0; t < RACERS; t++) {
+		r[t] = (struct racer){ .ip = variant->srv, .ns = self->n.b, .home = self->n.a, .pa = pa, .pb = pb };
+		ASSERT_EQ(0, pthread_create(&r[t].th, NULL, racer_fn, &r[t]));
+	}
+	for (int t = 0; t < RACERS; t++)
+		pthread_join(r[t].th, NULL);
+	for (int t = 0; t < RACERS; t++) {
+		ASSERT_EQ(0, r[t].err) TH_LOG("racer %d: %s", t, strerror(r[t].err));
+		for (int i = 0; i < PER_RACER; i++) {
+			int port = afc_port(r[t].fds[i], 0), to = afc_port(r[t].fds[i], 1) == pb;
+
+			ASSERT_LE(21000, port);
+			ASSERT_GE(21049, port);
+			ASSERT_EQ(i % 2, to);
+			seen[to][port - 21000]++;
+			ASSERT_EQ(1, seen[to][port - 21000]) TH_LOG("port %d used twice toward one listener", port);
+		}
+	}
+	for (int t = 0; t < RACERS; t++)
+		for (int i = 0; i < PER_RACER; i++)
+			close(r[t].fds[i]);
+	close(la); close(lb);
+}
+
 TEST_F(stream, connect_nonblocking_einprogress)
 {
 	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c = CLI_SOCKET(SOCK_NONBLOCK), s;
@@ -1019,6 +1140,55 @@ TEST_F(stream, so_rcvlowat)
 	ASSERT_EQ(3, send(k.c, "xyz", 3, 0));
 	ASSERT_EQ(3, inq_until(k.s, 3, 3000));
 	ASSERT_EQ(3, recv(k.s, b, sizeof(b), MSG_DONTWAIT));
+	close_conn(&k);
+}
+
+/*
+ * TCP (tcp_set_rcvlowat): an SO_RCVLOWAT above what the receive window
+ * holds grows the receive buffer to fit, so that a sender can deliver
+ * that much, poll() reports POLLIN and a read returns at least the mark.
+ * (Without it the window stays at half the buffer, the sender stops and
+ * an event loop waiting for POLLIN hangs.)  The mark is capped at half the
+ * largest buffer; with SO_RCVBUF set by the user, at half of that buffer,
+ * which then stays as set.
+ */
+TEST_F(stream, so_rcvlowat_above_window_grows_buffer)
+{
+	struct timeval tv = { .tv_sec = 20 };
+	struct pollfd p;
+	struct conn k;
+	int rcvbuf, lowat;
+	char *buf;
+
+	mk_conn(_metadata, self, variant, &k);
+	rcvbuf = afc_getint(k.s, SOL_SOCKET, SO_RCVBUF);
+	ASSERT_LT(0, rcvbuf);
+	/* Three times the window (half the buffer). */
+	ASSERT_EQ(0, afc_setint(k.s, SOL_SOCKET, SO_RCVLOWAT, 3 * (rcvbuf / 2)));
+	lowat = afc_getint(k.s, SOL_SOCKET, SO_RCVLOWAT);
+	ASSERT_LT(rcvbuf, lowat) TH_LOG("lowat %d capped at or below the buffer %d", lowat, rcvbuf);
+	ASSERT_LE(lowat, 3 * (rcvbuf / 2));
+	buf = calloc(1, lowat);
+	ASSERT_NE(NULL, buf);
+	struct later lt = { .ms = 0, .fd = k.c, .buf = buf, .len = lowat };
+	later_start(&lt);
+	p = (struct pollfd){ .fd = k.s, .events = POLLIN };
+	ASSERT_EQ(1, poll(&p, 1, 20000)) TH_LOG("no POLLIN in 20 s with %d of %d bytes queued",
+						inq_until(k.s, lowat, 0), lowat);
+	ASSERT_EQ(POLLIN, p.revents & POLLIN);
+	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	ASSERT_LE(lowat, recv(k.s, buf, lowat, 0));
+	later_join(&lt);
+	ASSERT_EQ(lowat, lt.ret);
+	/* The buffer grew to fit the mark. */
+	ASSERT_LT(lowat, afc_getint(k.s, SOL_SOCKET, SO_RCVBUF));
+	/* SO_RCVBUF set by the user: the mark is capped at half of it. */
+	ASSERT_EQ(0, afc_setint(k.c, SOL_SOCKET, SO_RCVBUF, 65536));
+	rcvbuf = afc_getint(k.c, SOL_SOCKET, SO_RCVBUF);
+	ASSERT_EQ(0, afc_setint(k.c, SOL_SOCKET, SO_RCVLOWAT, 4 * rcvbuf));
+	ASSERT_EQ(rcvbuf / 2, afc_getint(k.c, SOL_SOCKET, SO_RCVLOWAT));
+	ASSERT_EQ(rcvbuf, afc_getint(k.c, SOL_SOCKET, SO_RCVBUF));
+	free(buf);
 	close_conn(&k);
 }
 

@@ -21,6 +21,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # runs the full sizes).
 if [ -e $KMEMLEAK ]; then
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
+    export AFC_NETNS_COUNT="${AFC_NETNS_COUNT:-200}"
     AFC_TEST_TIMEOUT="${AFC_TEST_TIMEOUT:-1200}"
 fi
 
@@ -36,7 +37,7 @@ wait_module_idle() {
 }
 
 # module_pin unloads and reloads the module: it runs last.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns module_pin}; do
     echo "# ---- $t"
     [ "$t" = module_pin ] && wait_module_idle
     timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$t" > /tmp/out 2>&1

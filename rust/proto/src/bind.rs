@@ -14,6 +14,11 @@
 //!
 //! This is `inet_bind_conflict()` of `net/ipv4/inet_connection_sock.c` with
 //! `relax = true, reuseport_ok = true`, as `bind()` and `listen()` use it.
+//!
+//! `connect()` on an unbound socket shares ports instead (see
+//! [`connect_may_share`]): its claims are marked [`Binding::by_connect`],
+//! like the bind buckets TCP's `__inet_hash_connect` makes
+//! (`fastreuse = -1`), and still conflict with a later `bind()`.
 
 use super::state::State;
 use super::tuple::ADDR_ANY;
@@ -36,6 +41,9 @@ pub struct Binding {
     pub uid: u32,
     /// The socket's state (LISTEN and TIME_WAIT matter).
     pub state: State,
+    /// Made by `connect()` picking an ephemeral port: other connecting
+    /// sockets may share the port (toward other destinations).
+    pub by_connect: bool,
 }
 
 /// Returns whether two local addresses overlap: equal, or either is the wildcard.
@@ -63,6 +71,15 @@ pub fn bind_conflict(existing: &Binding, new: &Binding) -> bool {
     true
 }
 
+/// Returns whether `connect()` may take `port` for a new connection, given
+/// the claims in `existing`: only if every claim on the port was made by
+/// `connect()` (TCP skips a bind bucket whose `fastreuse` or
+/// `fastreuseport` is not -1).  The caller still checks that the 4-tuple
+/// is unused.
+pub fn connect_may_share<'a>(existing: impl IntoIterator<Item = &'a Binding>, port: u16) -> bool {
+    existing.into_iter().filter(|e| e.port == port).all(|e| e.by_connect)
+}
+
 /// Returns whether `new` conflicts with any of `existing`.
 pub fn any_conflict<'a>(existing: impl IntoIterator<Item = &'a Binding>, new: &Binding) -> bool {
     existing.into_iter().any(|e| bind_conflict(e, new))
@@ -81,6 +98,7 @@ mod tests {
             reuseport: false,
             uid: 1000,
             state,
+            by_connect: false,
         }
     }
 
@@ -133,6 +151,25 @@ mod tests {
         n.uid = 1000;
         e.reuseport = false;
         assert!(bind_conflict(&e, &n));
+    }
+
+    #[test]
+    fn connect_shares_only_ports_held_by_connect() {
+        let mut c1 = b(A, State::Established);
+        c1.by_connect = true;
+        let mut c2 = c1;
+        c2.state = State::SynSent;
+        assert!(connect_may_share([], 7000));
+        assert!(connect_may_share([c1, c2].iter(), 7000));
+        // A bind() or a listener on the port (any address) keeps connect off it.
+        let mut other_addr = b(B, State::Closed);
+        assert!(!connect_may_share([c1, other_addr].iter(), 7000));
+        other_addr.port = 7001;
+        assert!(connect_may_share([c1, other_addr].iter(), 7000));
+        // A bind() to the port still conflicts with the connected sockets.
+        assert!(bind_conflict(&c1, &b(A, State::Closed)));
+        assert!(bind_conflict(&c1, &b(ADDR_ANY, State::Closed)));
+        assert!(!bind_conflict(&c1, &b(B, State::Closed)));
     }
 
     #[test]

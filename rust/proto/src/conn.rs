@@ -59,8 +59,9 @@ pub struct Config {
     pub mss: u16,
     /// Receive buffer in bytes (`SO_RCVBUF`): the most the receive window offers.
     pub recv_buf: u32,
-    /// The most `recv_buf` may grow to later (receive buffer autotuning):
-    /// the window scale announced on SYN is chosen to cover it. Zero: `recv_buf`.
+    /// The largest `recv_buf` may become later ([`Connection::set_recv_buf`]):
+    /// the window scale is chosen so that the window can reach it (Linux
+    /// picks it for `tcp_rmem[2]`). Zero: `recv_buf`.
     pub recv_buf_max: u32,
     /// Disable Nagle coalescing (`TCP_NODELAY`).
     pub nodelay: bool,
@@ -842,5 +843,20 @@ mod tests {
         assert_eq!(wscale_for(65535), 0);
         assert_eq!(wscale_for(65536), 1);
         assert_eq!(wscale_for(MAX_RECV_BUF), 14);
+    }
+
+    #[test]
+    fn window_scale_fits_the_largest_buffer() {
+        use crate::tuple::Endpoint;
+        let t = FourTuple::new(Endpoint::new(1, 2), Endpoint::new(3, 4));
+        let mut cfg = Config::new(1460);
+        cfg.recv_buf = 60_000;
+        let c = Connection::connect(cfg, t, Seq(0), Instant(0));
+        assert_eq!(c.rcv_wscale, 0);
+        // A buffer that may grow to 3 MiB (SO_RCVLOWAT) needs scale 6 from the start.
+        cfg.recv_buf_max = 3 << 20;
+        let c = Connection::connect(cfg, t, Seq(0), Instant(0));
+        assert_eq!(c.rcv_wscale, 6);
+        assert!(u32::from(u16::MAX) << c.rcv_wscale >= 3 << 20);
     }
 }

@@ -184,6 +184,7 @@ fn reuseport_group_requires_same_owner() {
         reuseport: true,
         uid: 1000,
         state: State::Listen,
+        by_connect: false,
     };
     let same = Binding {
         state: State::Closed,
@@ -271,6 +272,7 @@ fn bind_rules_like_linux() {
         reuseport,
         uid,
         state,
+        by_connect: false,
     };
     // A server restarting with SO_REUSEADDR binds over its old TIME_WAIT connections...
     let old = [
