@@ -4,11 +4,12 @@
  * children) call socket, bind, listen, connect, accept/accept4,
  * send/recv/sendmsg/recvmsg/sendmmsg/recvmmsg with random flags, shutdown,
  * close, setsockopt/getsockopt with random levels, names, values and
- * lengths, poll/epoll, ioctl, fcntl, splice/sendfile, fork and dup/dup2/dup3
- * on a shared pool of AF_CUSTOM fds, over lo and over a veth pair between
- * two namespaces.  Addresses come from a small set and ports from a small
- * range, so that binds, listens and connects collide and real connections
- * form and carry data.
+ * lengths, poll/epoll, ioctl, fcntl, splice/sendfile, fork and
+ * dup/dup2/dup3 on a shared pool of AF_CUSTOM fds, and write the
+ * namespace's net.af_custom sysctls and the gso module parameter, over lo
+ * and over a veth pair between two namespaces.  Addresses come from a
+ * small set and ports from a small range, so that binds, listens and
+ * connects collide and real connections form and carry data.
  *
  * Every blocking call is bounded (SO_RCVTIMEO/SO_SNDTIMEO on every socket,
  * option values that would lift that bound are clamped, a watchdog reports
@@ -25,9 +26,14 @@
  *
  * Environment: AFC_SYSFUZZ_SECONDS (per test, default 15), AFC_SYSFUZZ_SEED
  * (default: from the clock; printed as "# seed N"), AFC_SYSFUZZ_THREADS
- * (default 4), AFC_SYSFUZZ_STUCK_S (default 20).  AFC_TEST_FAMILY=inet runs
- * the same program over TCP (the /proc and refcnt checks then read
- * /proc/net/tcp, ignoring TIME_WAIT, and skip the module).
+ * (default 4), AFC_SYSFUZZ_POOL (fd slots, default 8..64 from the seed),
+ * AFC_SYSFUZZ_STUCK_S (default 20), AFC_SYSFUZZ_NETEM (netem arguments for
+ * both veth ends, e.g. "loss 5% reorder 25% duplicate 5% corrupt 1%").
+ * The seed fixes each thread's sequence of calls; what they meet depends
+ * on timing, so a run repeats its calls, not always its outcome.
+ * AFC_TEST_FAMILY=inet runs the same program over TCP (the /proc check then
+ * reads /proc/net/tcp, ignoring TIME_WAIT and orphans, which follow TCP's
+ * own timers, and the module checks are skipped).
  *
  * Known defect avoided (issue 11, defect 1): listen() on a socket while
  * another thread sleeps in connect() on it (after a shutdown() from a third)
@@ -56,7 +62,7 @@
 #define SO_PEERPIDFD	77
 #endif
 
-#define POOL		64	/* fd slots shared by the threads */
+#define POOL		64	/* fd slots shared by the threads, at most */
 #define MAX_THREADS	16
 #define MAX_KIDS	3	/* forked children alive at once */
 #define BUF		(256 << 10)
@@ -89,6 +95,7 @@ static int pct(uint64_t *s, unsigned p)		/* true p% of the time */
 
 /* A slot holds fd | ns << 20 (ns: 0 = namespace a, 1 = b), or -1. */
 static int pool[POOL];
+static int npool;		/* slots in use: 8..64, from the seed */
 
 struct shared {			/* MAP_SHARED: seen by the forked children */
 	int lock;		/* spinlock ordering listen() against connect() */
@@ -103,7 +110,7 @@ static const char *op_names[] = {
 #define OPS(X) X(socket) X(close) X(bind) X(listen) X(connect) X(pair) X(accept) \
 	X(send) X(sendmsg) X(sendmmsg) X(recv) X(recvmsg) X(recvmmsg) X(shutdown) \
 	X(setsockopt) X(getsockopt) X(poll) X(epoll) X(ioctl) X(fcntl) X(fork) X(dup) \
-	X(name) X(splice) X(sendfile)
+	X(name) X(splice) X(sendfile) X(sysctl)
 #define NAME(x) #x,
 	OPS(NAME)
 };
@@ -119,7 +126,7 @@ static const int op_weight[NOPS] = {
 	[OP_recv] = 8, [OP_recvmsg] = 4, [OP_recvmmsg] = 1, [OP_shutdown] = 3,
 	[OP_setsockopt] = 8, [OP_getsockopt] = 5, [OP_poll] = 3, [OP_epoll] = 3, [OP_ioctl] = 3,
 	[OP_fcntl] = 2, [OP_fork] = 1, [OP_dup] = 3, [OP_name] = 2, [OP_splice] = 2,
-	[OP_sendfile] = 1,
+	[OP_sendfile] = 1, [OP_sysctl] = 1,
 };
 
 /* Per-op outcome counts: ok, and the errnos seen (1..133, other). */
@@ -208,7 +215,7 @@ static int slot_ns(int v) { return v >> 20; }
 static int peek_fd(uint64_t *r, int *ns)
 {
 	for (int i = 0; i < 4; i++) {
-		int v = __atomic_load_n(&pool[rn(r, POOL)], __ATOMIC_RELAXED);
+		int v = __atomic_load_n(&pool[rn(r, npool)], __ATOMIC_RELAXED);
 
 		if (v >= 0) {
 			if (ns)
@@ -223,7 +230,7 @@ static int peek_fd(uint64_t *r, int *ns)
 static int take_fd(uint64_t *r, int *ns)
 {
 	for (int i = 0; i < 4; i++) {
-		int v = __atomic_exchange_n(&pool[rn(r, POOL)], -1, __ATOMIC_SEQ_CST);
+		int v = __atomic_exchange_n(&pool[rn(r, npool)], -1, __ATOMIC_SEQ_CST);
 
 		if (v >= 0) {
 			if (ns)
@@ -237,12 +244,12 @@ static int take_fd(uint64_t *r, int *ns)
 /* Puts an owned fd into a free slot, or closes it. */
 static void put_fd(struct worker *w, int fd, int ns)
 {
-	int start = rn(&w->rng, POOL);
+	int start = rn(&w->rng, npool);
 
-	for (int i = 0; i < POOL; i++) {
+	for (int i = 0; i < npool; i++) {
 		int exp = -1;
 
-		if (__atomic_compare_exchange_n(&pool[(start + i) % POOL], &exp, fd | ns << 20, 0,
+		if (__atomic_compare_exchange_n(&pool[(start + i) % npool], &exp, fd | ns << 20, 0,
 						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			return;
 	}
@@ -1146,6 +1153,64 @@ static void op_sendfile(struct worker *w)
 		__atomic_fetch_add(&bytes_sent, n, __ATOMIC_RELAXED);
 }
 
+/* Writes s to path (in namespace ns for /proc/sys/net). */
+static long write_file(int ns, const char *path, const char *s)
+{
+	long rc = -1;
+	int fd, err;
+
+	if (C.veth && ns && setns(C.n->b, CLONE_NEWNET))
+		return -1;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	err = errno;
+	if (C.veth && ns && setns(C.n->a, CLONE_NEWNET))
+		abort();	/* the thread would stay in the wrong namespace */
+	if (fd < 0) {
+		errno = err;
+		return -1;
+	}
+	rc = write(fd, s, strlen(s));
+	err = errno;
+	close(fd);
+	errno = err;
+	return rc;
+}
+
+/* The namespace's sysctls (a small or inverted ephemeral range makes
+ * autobinds collide and run out) and the gso parameter, while sockets use
+ * them. */
+static void op_sysctl(struct worker *w)
+{
+	uint64_t *r = &w->rng;
+	int ns = C.veth ? rn(r, 2) : 0;
+	char v[64];
+
+	if (C.inet)
+		return;
+	switch (rn(r, 4)) {
+	case 0: {
+		static const char *const ranges[] = { "32768 60999", "40000 40004", "40002 40002",
+						      "1 65535", "60000 30000", "0 0", "65535 65535",
+						      "1024 1030" };
+
+		snprintf(v, sizeof(v), "%s", ranges[rn(r, 8)]);
+		CALL(w, OP_sysctl, -1, write_file(ns, "/proc/sys/net/af_custom/ip_local_port_range", v));
+		break;
+	}
+	case 1: case 2: {
+		static const int sizes[] = { 0, 4095, 4096, 8192, 65536, 1 << 20, 4 << 20, -1 };
+
+		snprintf(v, sizeof(v), "%d", sizes[rn(r, 8)]);
+		CALL(w, OP_sysctl, -1, write_file(ns, rn(r, 2) ? "/proc/sys/net/af_custom/rmem_default" :
+							     "/proc/sys/net/af_custom/wmem_default", v));
+		break;
+	}
+	default:
+		CALL(w, OP_sysctl, -1, write_file(0, "/sys/module/af_custom/parameters/gso",
+						  rn(r, 2) ? "1" : "0"));
+	}
+}
+
 static void run_child(struct worker *w);
 
 static pid_t kids[MAX_KIDS];	/* 0: free */
@@ -1213,6 +1278,7 @@ static void one_op(struct worker *w)
 	case OP_name: op_name(w); break;
 	case OP_splice: op_splice(w); break;
 	case OP_sendfile: op_sendfile(w); break;
+	case OP_sysctl: op_sysctl(w); break;
 	}
 }
 
@@ -1224,15 +1290,12 @@ static void run_child(struct worker *w)
 	long long end = now_ms() + 100 + rn(&w->rng, 1900);
 
 	w->in_child = 1;
-	w->rng ^= getpid();
+	w->rng ^= 0x5bd1e995;	/* not the parent's next calls */
 	alarm(1 + C.stuck_ms / 1000 + 2);
 	signal(SIGUSR1, SIG_DFL);
 	while (now_ms() < end && now_ms() < C.end)
 		one_op(w);
 	/* Exit closes the copies: a socket whose last fd was here dies now. */
-	for (int i = 0; i < POOL; i++)
-		if (rn(&w->rng, 4) == 0 && pool[i] >= 0)
-			close(slot_fd(pool[i]));
 	_exit(sh->violations ? 3 : 0);
 }
 
@@ -1377,7 +1440,8 @@ TEST_F_TIMEOUT(fuzz, random_calls_leave_nothing_behind, 1800)
 	static struct worker ws[MAX_THREADS];
 	static char fds_before[4096], fds_after[4096];
 	int nfd_before, nfd_after, rows_a = 0, rows_b = 0, bad_kids = 0, stuck = 0;
-	long base = -1, rc_after = -1;
+	long base = 0, rc_after = 0;
+	char gso_was = 'Y';
 	long long t0, deadline;
 
 	if (!seed) {
@@ -1389,8 +1453,16 @@ TEST_F_TIMEOUT(fuzz, random_calls_leave_nothing_behind, 1800)
 	}
 	/* The variants differ by seed, so that both do not repeat one run. */
 	seed += variant->veth;
-	fprintf(stderr, "# seed %llu (AFC_SYSFUZZ_SEED=%llu reproduces both tests), %ld s, %d threads\n",
-		(unsigned long long)seed, (unsigned long long)(seed - variant->veth), secs, nthreads);
+	{
+		uint64_t s = seed;
+
+		npool = env_long("AFC_SYSFUZZ_POOL", 8 << rn(&s, 4));
+		if (npool < 1 || npool > POOL)
+			npool = POOL;
+	}
+	fprintf(stderr, "# seed %llu (AFC_SYSFUZZ_SEED=%llu repeats these calls), %ld s, %d threads, %d slots\n",
+		(unsigned long long)(seed - variant->veth), (unsigned long long)(seed - variant->veth),
+		secs, nthreads, npool);
 	if (nthreads < 1 || nthreads > MAX_THREADS)
 		nthreads = 4;
 	C.n = &self->n;
@@ -1435,6 +1507,20 @@ TEST_F_TIMEOUT(fuzz, random_calls_leave_nothing_behind, 1800)
 			usleep(100000);
 		base = refcnt();
 		ASSERT_LE(0, base) TH_LOG("/sys/module/af_custom/refcnt unreadable");
+	}
+	if (!C.inet) {
+		FILE *f = fopen("/sys/module/af_custom/parameters/gso", "r");
+
+		ASSERT_NE(NULL, f);
+		ASSERT_EQ(1, fscanf(f, " %c", &gso_was));
+		fclose(f);
+	}
+	if (C.veth && getenv("AFC_SYSFUZZ_NETEM")) {
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "tc qdisc add dev vb root netem %s", getenv("AFC_SYSFUZZ_NETEM"));
+		ASSERT_EQ(0, afc_sh("tc qdisc add dev va root netem %s", getenv("AFC_SYSFUZZ_NETEM")));
+		ASSERT_EQ(0, afc_sh_in(self->n.b, self->n.a, cmd));
 	}
 	nfd_before = count_fds(fds_before, sizeof(fds_before));
 	memfd = memfd_create("sysfuzz", 0);
@@ -1551,6 +1637,8 @@ TEST_F_TIMEOUT(fuzz, random_calls_leave_nothing_behind, 1800)
 		free(ws[i].obuf);
 	}
 	close(memfd);
+	if (!C.inet)
+		write_file(0, "/sys/module/af_custom/parameters/gso", gso_was == 'N' ? "0" : "1");
 	nfd_after = count_fds(fds_after, sizeof(fds_after));
 	fprintf(stderr, "# %lld ms of calls; connects %lu, accepts %lu, bytes sent %lu, received %lu\n",
 		now_ms() - t0, connected, accepted, bytes_sent, bytes_recv);
@@ -1589,7 +1677,7 @@ TEST_F_TIMEOUT(fuzz, random_calls_leave_nothing_behind, 1800)
 	/* Not vacuous: connections formed and carried data. */
 	EXPECT_LT(0, accepted);
 	EXPECT_LT(0, bytes_recv);
-	fprintf(stderr, "# seed %llu done\n", (unsigned long long)seed);
+	fprintf(stderr, "# seed %llu done\n", (unsigned long long)(seed - variant->veth));
 	munmap(sh, sizeof(*sh));
 }
 
