@@ -26,9 +26,9 @@
  *
  * Environment: AFC_SYSFUZZ_SECONDS (per test, default 15), AFC_SYSFUZZ_SEED
  * (default: from the clock; printed as "# seed N"), AFC_SYSFUZZ_THREADS
- * (default 4), AFC_SYSFUZZ_POOL (fd slots, default 8..64 from the seed),
- * AFC_SYSFUZZ_STUCK_S (default 20), AFC_SYSFUZZ_NETEM (netem arguments for
- * both veth ends, e.g. "loss 5% reorder 25% duplicate 5% corrupt 1%").
+ * (default 4), AFC_SYSFUZZ_POOL (fd slots, at most 64; default 8, 16 or
+ * 32, from the seed), AFC_SYSFUZZ_STUCK_S (default 20), AFC_SYSFUZZ_NETEM
+ * (netem arguments for both veth ends, e.g. "loss 5% reorder 25%").
  * The seed fixes each thread's sequence of calls; what they meet depends
  * on timing, so a run repeats its calls, not always its outcome.
  * AFC_TEST_FAMILY=inet runs the same program over TCP (the /proc check then
@@ -95,7 +95,7 @@ static int pct(uint64_t *s, unsigned p)		/* true p% of the time */
 
 /* A slot holds fd | ns << 20 (ns: 0 = namespace a, 1 = b), or -1. */
 static int pool[POOL];
-static int npool;		/* slots in use: 8..64, from the seed */
+static int npool;		/* slots in use */
 
 struct shared {			/* MAP_SHARED: seen by the forked children */
 	int lock;		/* spinlock ordering listen() against connect() */
@@ -577,6 +577,15 @@ static void op_listen(struct worker *w)
 	guard_unlock();
 }
 
+/* Sends up to 4 KiB without waiting: data that random reads then find. */
+static void send_some(struct worker *w, int fd)
+{
+	long n = CALL(w, OP_send, fd, send(fd, sendbuf, 1 + rn(&w->rng, 4096), MSG_DONTWAIT | MSG_NOSIGNAL));
+
+	if (n > 0)
+		__atomic_fetch_add(&bytes_sent, n, __ATOMIC_RELAXED);
+}
+
 static void do_connect(struct worker *w, int op, int fd, struct addrarg *a)
 {
 	unsigned long ino = C.listen_in_connect ? 0 : ino_of(fd);
@@ -629,6 +638,8 @@ static void op_pair(struct worker *w)
 	a.p = (struct sockaddr *)&a.ss;
 	a.len = sizeof(sa);
 	do_connect(w, OP_pair, fd, &a);
+	/* Something for the other end to read. */
+	send_some(w, fd);
 	put_fd(w, fd, ns);
 }
 
@@ -661,6 +672,7 @@ static void op_accept(struct worker *w)
 		return;
 	__atomic_fetch_add(&accepted, 1, __ATOMIC_RELAXED);
 	set_bounds(w, fd);
+	send_some(w, fd);
 	put_fd(w, fd, ns);
 }
 
@@ -1456,7 +1468,7 @@ TEST_F_TIMEOUT(fuzz, random_calls_leave_nothing_behind, 1800)
 	{
 		uint64_t s = seed;
 
-		npool = env_long("AFC_SYSFUZZ_POOL", 8 << rn(&s, 4));
+		npool = env_long("AFC_SYSFUZZ_POOL", 8 << rn(&s, 3));
 		if (npool < 1 || npool > POOL)
 			npool = POOL;
 	}
