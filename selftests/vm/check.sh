@@ -18,10 +18,12 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 [ -e $KMEMLEAK ] && echo clear > $KMEMLEAK
 # The debug kernel (KASAN, lockdep, kmemleak under TCG) is about ten
 # times slower: the stress tests move less data there (the normal kernel
-# runs the full sizes).
+# runs the full sizes), and the syscall fuzzer allows each call longer
+# before it counts as stuck.
 if [ -e $KMEMLEAK ]; then
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
     export AFC_NETNS_COUNT="${AFC_NETNS_COUNT:-200}"
+    export AFC_SYSFUZZ_SECONDS="${AFC_SYSFUZZ_SECONDS:-20}" AFC_SYSFUZZ_STUCK_S="${AFC_SYSFUZZ_STUCK_S:-60}"
     AFC_TEST_TIMEOUT="${AFC_TEST_TIMEOUT:-1200}"
 fi
 
@@ -37,7 +39,7 @@ wait_module_idle() {
 }
 
 # module_pin unloads and reloads the module: it runs last.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz module_pin}; do
     echo "# ---- $t"
     [ "$t" = module_pin ] && wait_module_idle
     timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$t" > /tmp/out 2>&1
