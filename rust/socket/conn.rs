@@ -151,7 +151,10 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     // window are taken, and the peer hears our window at once.
     sync_recv_buf(sk, c);
     let t = now();
-    let mut room = h.payload_len == 0 || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
+    // A closed socket's connection is reset by data (the core's
+    // abort-on-data, TCP's `TCPAbortOnData`), whatever memory is left:
+    // holding its ACK back from the core would keep the orphan alive.
+    let mut room = h.payload_len == 0 || sk.dead() || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
     if !room {
         // Tiny segments cost far more memory than their bytes: copy them
         // into page-sized buffers and look again (`tcp_collapse`).
@@ -371,7 +374,9 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
         sk.state_change();
     }
     if ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED) {
+        // Published before the wake-up that makes `poll` look at them.
         sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+        sk.data().window_low.store(c.conn.recv_window_shut(), Ordering::Relaxed);
         sk.data_ready();
     }
     if ev.contains(Events::WRITABLE) {
@@ -428,6 +433,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     }
     sk.set_state(c.conn.state().as_u8());
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+    sk.data().window_low.store(c.conn.recv_window_shut(), Ordering::Relaxed);
     sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
 }
 

@@ -155,8 +155,9 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
 /// `tcp_stream_is_readable`: at least `SO_RCVLOWAT` of them, or fewer
 /// when no more can come, so that a reader waiting for the mark is not
 /// left hanging: receive memory is nearly used up (`tcp_rmem_pressure`,
-/// above 7/8 of the buffer) or the window is closed (TCP: at most one
-/// segment left).
+/// above 7/8 of the buffer) or the window offered is closed
+/// (`tcp_epollin_ready`: the window's rounding to its scale and silly
+/// window avoidance may leave the last bytes below a mark unsendable).
 fn readable(sk: &Sock<'_, AfcSock>, unread: u32) -> bool {
     if unread == 0 {
         return false;
@@ -164,7 +165,7 @@ fn readable(sk: &Sock<'_, AfcSock>, unread: u32) -> bool {
     let rcvbuf = sk.rcvbuf();
     unread as usize >= sk.rcvlowat_setting()
         || sk.rmem_alloc() > rcvbuf - rcvbuf / 8
-        || unread >= super::opts::window_for(rcvbuf)
+        || sk.data().window_low.load(Ordering::Relaxed)
 }
 
 /// `ioctl(2)`: `SIOCINQ` (unread bytes), `SIOCOUTQ` (unacknowledged bytes),

@@ -77,7 +77,7 @@ use crate::abi::skb::SkBuff;
 use crate::abi::sock::{Sock, SockData, Socket};
 use crate::abi::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
 use crate::proto::tuple::Endpoint;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 
 /// Deferred work bits in [`AfcSock::deferred`].
@@ -89,6 +89,9 @@ pub(crate) struct AfcSock {
     deferred: AtomicU32,
     /// In-order bytes not yet read (for `poll` and `/proc` without the lock).
     unread: AtomicU32,
+    /// The receive window offered is closed (for `poll`: what is unread is
+    /// all that can come until the reader reads, as `tcp_epollin_ready`).
+    window_low: AtomicBool,
     /// Bytes sent and not yet acknowledged, or not yet sent (for `/proc`).
     queued: AtomicU32,
 }
@@ -172,7 +175,12 @@ impl SockData for AfcSock {
     type Locked = AfcSockLocked;
 
     fn new() -> Self {
-        Self { deferred: AtomicU32::new(0), unread: AtomicU32::new(0), queued: AtomicU32::new(0) }
+        Self {
+            deferred: AtomicU32::new(0),
+            unread: AtomicU32::new(0),
+            queued: AtomicU32::new(0),
+            window_low: AtomicBool::new(false),
+        }
     }
 
     fn new_locked() -> AfcSockLocked {

@@ -753,6 +753,17 @@ impl Connection {
         self.cwnd
     }
 
+    /// Returns whether the window we advertise is zero once scaled: the
+    /// peer can send nothing more until the reader reads (what is unread
+    /// is all that will come; `poll` counts it readable below
+    /// `SO_RCVLOWAT`, as Linux's `tcp_epollin_ready`).
+    pub fn recv_window_shut(&self) -> bool {
+        self.recv_window()
+            .checked_shr(u32::from(self.rcv_wscale))
+            .unwrap_or(0)
+            == 0
+    }
+
     /// Returns the receive window currently offered to the peer, in bytes.
     pub fn recv_window(&self) -> u32 {
         if self.rcv_adv.gt(self.rcv_nxt) {
