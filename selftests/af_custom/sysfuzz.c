@@ -35,28 +35,20 @@
  * reads /proc/net/tcp, ignoring TIME_WAIT and orphans, which follow TCP's
  * own timers, and the module checks are skipped).
  *
- * Known defect avoided (issue 11, defect 1): listen() on a socket while
- * another thread sleeps in connect() on it (after a shutdown() from a third)
- * leaks the listener for good.  Until that is fixed, listen() is not called
- * on a socket while a connect() on it is in progress (a lock in shared
- * memory orders the two, across the forked children too);
- * AFC_SYSFUZZ_LISTEN_IN_CONNECT=1 lifts that restriction.
- *
- * Receive buffers are kept at 32 KiB or more (AFC_SYSFUZZ_SMALL_RCVBUF=1
- * lifts that): with SO_RCVBUF below 8 KiB the window offered (at least
- * 4 KiB) exceeds the buffer, the case of issue 11's defect 4, and runs then
- * left orphan pairs (FIN_WAIT_2 against LAST_ACK or CLOSING with unacked
- * data) for about 73 s.  The namespace's rmem_default/wmem_default are
- * likewise not set below 64 KiB.
- *
- * Self-connects are avoided (AFC_SYSFUZZ_SELF_CONNECT=1 allows them): the
- * fuzzed ports lie below every ephemeral range the fuzzer sets, and
- * connect() is not called toward the socket's own bound address and port.
- * A socket connected to itself (127.0.0.1:40001 <-> itself) was left in
- * FIN_WAIT_1 as an orphan with 56285 bytes unacknowledged and outlived the
- * 90 s wait and the 70 s before rmmod (seed 107572035790424, lo, in the
- * fuzzer's version before this restriction: seeds replay calls of one
- * version only); not seen again in six runs with self-connects allowed.
+ * Three patterns were kept out of the first version because they left
+ * sockets behind, and are in again since their fixes (each can still be
+ * turned off with its variable set to 0):
+ * AFC_SYSFUZZ_LISTEN_IN_CONNECT: listen() on a socket while another thread
+ * sleeps in connect() on it (after a shutdown() from a third) leaked the
+ * listener for good (defect 1); AFC_SYSFUZZ_SMALL_RCVBUF: SO_RCVBUF below
+ * 8 KiB and namespace buffer defaults below 64 KiB left orphan pairs with
+ * unacknowledged data for about 73 s (defect 4: the window exceeded the
+ * memory, and an orphan's data was dropped before the core could abort
+ * on it); AFC_SYSFUZZ_SELF_CONNECT: connect() toward the socket's own
+ * address and port left a self-connected orphan in FIN_WAIT_1 with 56,285
+ * bytes unacknowledged past the 90 s wait and rmmod (seed
+ * 107572035790424 of an earlier version; an orphan answering its own
+ * probes, bounded now by orphan_retries).
  */
 #include <poll.h>
 #include <pthread.h>
@@ -1532,9 +1524,9 @@ TEST_F_TIMEOUT(fuzz, random_calls_leave_nothing_behind, 1800)
 	C.inet = afc_inet();
 	C.family = afc_tfamily();
 	C.level = afc_optlevel();
-	C.listen_in_connect = env_long("AFC_SYSFUZZ_LISTEN_IN_CONNECT", 0);
-	C.small_rcvbuf = env_long("AFC_SYSFUZZ_SMALL_RCVBUF", 0);
-	C.self_connect = env_long("AFC_SYSFUZZ_SELF_CONNECT", 0);
+	C.listen_in_connect = env_long("AFC_SYSFUZZ_LISTEN_IN_CONNECT", 1);
+	C.small_rcvbuf = env_long("AFC_SYSFUZZ_SMALL_RCVBUF", 1);
+	C.self_connect = env_long("AFC_SYSFUZZ_SELF_CONNECT", 1);
 	C.stuck_ms = env_long("AFC_SYSFUZZ_STUCK_S", 20) * 1000;
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, sh);
