@@ -223,14 +223,18 @@ TEST_F(mem, namespace_buffer_defaults_are_clamped)
 	ASSERT_NE(NULL, f);
 	fprintf(f, "1073741824\n");
 	EXPECT_NE(0, fclose(f)) TH_LOG("1 GiB accepted");
-	/* The largest allowed is rmem[2] (6 MiB by default). */
+	/* The largest allowed is rmem[2] (1 MiB by default). */
 	f = fopen("/proc/sys/net/af_custom/rmem_default", "w");
 	ASSERT_NE(NULL, f);
-	fprintf(f, "%d\n", 6 << 20);
+	fprintf(f, "%d\n", (1 << 20) + 1);
+	EXPECT_NE(0, fclose(f)) TH_LOG("more than rmem[2] accepted");
+	f = fopen("/proc/sys/net/af_custom/rmem_default", "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "%d\n", 1 << 20);
 	EXPECT_EQ(0, fclose(f));
 	fd = afc_tsocket();
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(6 << 20, getbuf(fd, SO_RCVBUF));
+	EXPECT_EQ(1 << 20, getbuf(fd, SO_RCVBUF));
 	close(fd);
 }
 
