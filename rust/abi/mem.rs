@@ -15,10 +15,9 @@ use super::skb::SkBuff;
 use super::sock::{Sock, SockData};
 use crate::bindings;
 
-/// `SOCK_SNDBUF_LOCK` / `SOCK_RCVBUF_LOCK` of `sk_userlocks`: the user set
-/// the size, autotuning leaves it alone.
+/// `SOCK_SNDBUF_LOCK` of `sk_userlocks`: the user set the size,
+/// autotuning leaves it alone.
 const SNDBUF_LOCK: i32 = 1;
-const RCVBUF_LOCK: i32 = 2;
 
 impl SkBuff {
     /// The memory the buffer takes (`truesize`), as charged to a socket.
@@ -84,11 +83,11 @@ impl<T: SockData> Sock<'_, T> {
         unsafe { bindings::afc_sk_mem_reclaim(self.as_ptr()) }
     }
 
-    /// Whether the user fixed `SO_RCVBUF` / `SO_SNDBUF` (no autotuning).
-    pub(crate) fn bufs_locked(&self) -> (bool, bool) {
+    /// Whether the user fixed `SO_SNDBUF` (no autotuning); the receive
+    /// side's twin is [`Sock::rcvbuf_locked`].
+    pub(crate) fn sndbuf_locked(&self) -> bool {
         // SAFETY: valid sock.
-        let l = unsafe { bindings::afc_sk_userlocks(self.as_ptr()) };
-        (l & RCVBUF_LOCK != 0, l & SNDBUF_LOCK != 0)
+        unsafe { bindings::afc_sk_userlocks(self.as_ptr()) & SNDBUF_LOCK != 0 }
     }
 
     /// Sets the send buffer (autotuning).

@@ -226,7 +226,7 @@ pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32) {
     let srtt = c.conn.rtt().srtt();
     let mss = u32::from(c.conn.config().mss);
     let Some(want) = c.rcv_space.on_read(n, now_us(), srtt, mss) else { return };
-    if sk.bufs_locked().0 || !sk.may_grow_bufs() {
+    if sk.rcvbuf_locked() || !sk.may_grow_bufs() {
         return;
     }
     let want = want.min(mem::buf_max().0);
@@ -244,7 +244,7 @@ fn grow_sndbuf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
         return;
     }
     c.sndbuf_cwnd = cwnd;
-    if sk.bufs_locked().1 || !sk.may_grow_bufs() {
+    if sk.sndbuf_locked() || !sk.may_grow_bufs() {
         return;
     }
     let want = buffers::sndbuf_for(cwnd, c.conn.send_mss()).min(mem::buf_max().1);
