@@ -475,7 +475,7 @@ TEST_F_TIMEOUT(mem, orphan_reset_when_the_family_is_out_of_memory, 120)
 	const char *retries = afc_inet() ? "/proc/sys/net/ipv4/tcp_orphan_retries"
 					 : "/proc/sys/net/af_custom/orphan_retries";
 	struct pairs p = { .l = -1 };
-	int small = 4096, err = 0;
+	int small = 4096, big = 4 << 20, err = 0, queued;
 	socklen_t l = sizeof(err);
 	long long t0;
 	FILE *f;
@@ -486,11 +486,23 @@ TEST_F_TIMEOUT(mem, orphan_reset_when_the_family_is_out_of_memory, 120)
 	ASSERT_EQ(0, fclose(f));
 	ASSERT_EQ(0, open_pairs(&p, 1));
 	ASSERT_EQ(0, setsockopt(p.c[0], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
+	/*
+	 * The family's count batches charges per CPU (up to 1 MiB each,
+	 * SK_MEMORY_PCPU_RESERVE), so it can read up to 1 MiB per CPU below
+	 * what sockets hold. The orphan must hold well past that for the
+	 * count to be past mem[2] = 1 page whatever other sockets left in
+	 * the per-CPU reserves: a 4 MiB send buffer (8 MiB with overhead).
+	 */
+	ASSERT_EQ(0, setsockopt(p.s[0], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)));
 	/* The server's data fills the client's window; the rest stays queued. */
 	for (int i = 0; i < 3; i++) {
 		fill(p.s[0]);
 		usleep(100 * 1000);
 	}
+	queued = 0;
+	ASSERT_EQ(0, ioctl(p.s[0], SIOCOUTQ, &queued));
+	TH_LOG("orphan-to-be holds %d unacknowledged bytes", queued);
+	EXPECT_LT(2 << 20, queued);
 	close(p.s[0]);
 	p.s[0] = -1;
 	ASSERT_EQ(0, set_mem(self->sysctl_fd, "1 1 1"));
