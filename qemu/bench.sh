@@ -11,7 +11,11 @@
 # memory, default 10000), BENCH_LISTENERS (default 10000), BENCH_ONLY (a
 # space-separated subset of: copy memory listeners reuseport stream rr crr;
 # "none" for none), BENCH_PROFILE (runs to profile with perf, when
-# /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo").
+# /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo"),
+# BENCH_SYSCTL (key=value settings applied after the module loads, in the
+# init namespace and in both veth namespaces; commas stand for spaces in
+# vector values, e.g. "net.af_custom.rmem_default=1048576
+# net.af_custom.rmem=4096,131072,2097152").
 B=/afc/afc_bench
 REPS=${BENCH_REPS:-5}
 REPS_SLOW=${BENCH_REPS_SLOW:-3}
@@ -38,6 +42,13 @@ ip netns add afc-cli
 ip link add va netns afc-srv address 02:77:00:00:00:01 type veth peer name vb netns afc-cli address 02:77:00:00:00:02
 ip -n afc-srv link set lo up
 ip -n afc-cli link set lo up
+for kv in ${BENCH_SYSCTL:-}; do
+    kv="$(echo "$kv" | tr , ' ')"
+    echo "AFC-BENCH-INFO sysctl $kv"
+    for ns in "" afc-srv afc-cli; do
+        if [ -n "$ns" ]; then ip netns exec $ns sysctl -qw "$kv"; else sysctl -qw "$kv"; fi || echo "AFC-BENCH-WARNING sysctl $kv failed${ns:+ in $ns}"
+    done
+done
 ip -n afc-srv addr add 10.77.0.1/24 dev va
 ip -n afc-cli addr add 10.77.0.2/24 dev vb
 ip -n afc-srv link set va up
@@ -120,10 +131,15 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
         args=""; [ "$n" = veth ] && args="$VETH"
         PORT=$((PORT + 1))
         echo "== profile $t $f $n"
+        PORT=$((PORT + 1))
+        /afc/bin/perf stat -e context-switches -a -o /tmp/perf.stat -- \
+            $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
+        grep context-switches /tmp/perf.stat
+        [ "$f" = custom ] && wait_idle
         /afc/bin/perf record -q -e cpu-clock -F 4000 -a -o /tmp/perf.data -- \
-            $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-200
-        /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit 0.7 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -45
+            $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
+        /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit ${BENCH_PCT:-0.7} 2>/dev/null |
+            grep -v '^#' | grep -v "^$" | head -${BENCH_TOP:-45}
         [ "$f" = custom ] && wait_idle
     done
     echo "AFC-BENCH-PROFILE-END"

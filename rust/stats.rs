@@ -21,6 +21,7 @@ stats! {
     InNoSocket: "Valid frames that matched no socket.",
     OutSegs: "Frames sent.",
     OutRsts: "RST frames sent.",
+    OutPureAcks: "Frames sent that carry only an acknowledgement or a window update (no data, SYN, FIN or RST).",
     RetransSegs: "Frames retransmitted.",
     ActiveOpens: "Connections opened by connect().",
     PassiveOpens: "Connections opened by a listener.",

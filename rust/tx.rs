@@ -90,6 +90,8 @@ fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
     stats.inc(Stat::OutSegs);
     if h.flags.rst() {
         stats.inc(Stat::OutRsts);
+    } else if h.payload_len == 0 && !h.flags.syn() && !h.flags.fin() {
+        stats.inc(Stat::OutPureAcks);
     }
     let r = match to {
         Via::Route(net) => net.xmit(frame, h.src.addr, h.dst.addr),

@@ -6,7 +6,7 @@
 #
 # Console: build/vm-bench.log; table: build/bench.out.
 # Environment: BENCH_REPS, BENCH_REPS_SLOW, BENCH_SECS, BENCH_CONNS,
-# BENCH_LISTENERS, BENCH_ONLY, BENCH_PROFILE (see qemu/bench.sh; the
+# BENCH_LISTENERS, BENCH_ONLY, BENCH_PROFILE, BENCH_SYSCTL (see qemu/bench.sh; the
 # host's perf is copied in when BENCH_PROFILE is set), VM_TIMEOUT.
 # BENCH_FROM_LOG=1: no VM, only rebuild the table from build/vm-bench.log.
 source "$(dirname "$0")/lib.sh"
@@ -23,7 +23,7 @@ KO="$("$TOP/scripts/build-module.sh" "$KOBJ" normal)"
 GUEST="$TOP/build/bench-guest.sh"
 {
     echo '#!/bin/sh'
-    for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_ONLY BENCH_PROFILE; do
+    for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_ONLY BENCH_PROFILE BENCH_PCT BENCH_TOP BENCH_SYSCTL; do
         [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
     done
     echo 'exec sh /afc/bench.sh'

@@ -70,6 +70,14 @@ impl<T: SockData> Sock<'_, T> {
         unsafe { bindings::afc_sk_may_grow_bufs(self.as_ptr()) }
     }
 
+    /// Whether the family is under memory pressure (`net.af_custom.mem[1]`
+    /// passed and not yet back under `mem[0]`), or the socket's memory
+    /// cgroup is (`sk_under_memory_pressure`).
+    pub(crate) fn under_memory_pressure(&self) -> bool {
+        // SAFETY: valid sock.
+        unsafe { bindings::afc_sk_under_memory_pressure(self.as_ptr()) }
+    }
+
     /// Whether the socket holds queued data while the family is past its
     /// hard limit (`tcp_out_of_memory`): an orphan in that state is reset.
     pub(crate) fn out_of_memory(&self) -> bool {

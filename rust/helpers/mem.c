@@ -203,6 +203,13 @@ bool afc_sk_may_grow_bufs(const struct sock *sk)
 	       sk_memory_allocated(sk) < sk_prot_mem_limits(sk, 0);
 }
 
+/* Whether the family or the socket's memory cgroup is under memory
+ * pressure (the window shrinks to a few segments, __tcp_select_window). */
+bool afc_sk_under_memory_pressure(const struct sock *sk)
+{
+	return sk_under_memory_pressure(sk);
+}
+
 /* An orphan holding queued data while the family is past its hard limit
  * (tcp_out_of_memory): its timer resets it. */
 bool afc_sk_out_of_memory(const struct sock *sk)

@@ -132,14 +132,14 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         // the frame is dropped.
         return false;
     };
-    let stats = &netns::of(sk.net()).stats;
+    let stats = || &netns::of(sk.net()).stats;
     // A handshake ACK for a child whose listener's accept queue is full
     // is dropped; the SYN-ACK timer brings it back (`ListenQueues`).
     if c.conn.state() == State::SynRecv && h.flags.ack() && !h.flags.rst() && !h.flags.syn() {
         if let Some(p) = &c.parent {
             if !p.handshake_ack_allowed() {
-                stats.inc(Stat::ListenOverflows);
-                stats.inc(Stat::ListenDrops);
+                stats().inc(Stat::ListenOverflows);
+                stats().inc(Stat::ListenDrops);
                 return false;
             }
         }
@@ -164,7 +164,7 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     let out = if room {
         c.conn.on_segment(h, t)
     } else {
-        stats.inc(Stat::RcvMemDrops);
+        stats().inc(Stat::RcvMemDrops);
         c.conn.on_segment_without_room(h, t)
     };
     if room && h.payload_len > 0 && matches!(out.data, DataAction::None) {
@@ -211,9 +211,14 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
 
 /// Follows the receive buffer (`SO_RCVBUF`, autotuning) and the memory
 /// its queue takes: the window offers what the free memory can hold
-/// (`proto::buffers::recv_budget`).
+/// (`proto::buffers::recv_budget`), and a few segments at most while the
+/// family is under memory pressure (`proto::buffers::pressure_budget`).
 pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
-    let want = buffers::recv_budget(sk.rcvbuf(), sk.rmem_alloc(), c.conn.unread());
+    let unread = c.conn.unread();
+    let mut want = buffers::recv_budget(sk.rcvbuf(), sk.rmem_alloc(), unread);
+    if sk.under_memory_pressure() {
+        want = buffers::pressure_budget(want, unread, u32::from(c.conn.config().mss));
+    }
     if c.conn.config().recv_buf != want {
         c.conn.set_recv_buf(want);
     }
@@ -237,10 +242,12 @@ pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32) {
 
 /// Grows the send buffer with the congestion window (two windows' worth,
 /// `tcp_sndbuf_expand`), unless the user fixed it or the family is under
-/// memory pressure; looked at when the window changed.
+/// memory pressure; looked at when the window grew by an eighth since the
+/// last look (it grows a little with every ACK, and each look is several
+/// calls into C).
 fn grow_sndbuf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     let cwnd = c.conn.cwnd();
-    if cwnd <= c.sndbuf_cwnd {
+    if cwnd <= c.sndbuf_cwnd.saturating_add(c.sndbuf_cwnd / 8) {
         return;
     }
     c.sndbuf_cwnd = cwnd;
@@ -354,7 +361,9 @@ fn drop_acked(sk: &Sock<'_, AfcSock>, mut acked: u32) {
 /// Acts on what the core reported.
 pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: Events) {
     let Role::Conn(c) = &mut st.role else { return };
-    let stats = &netns::of(sk.net()).stats;
+    // The namespace's counters, looked up only when one is counted (this
+    // runs for every segment).
+    let stats = || &netns::of(sk.net()).stats;
     if ev.contains(Events::CONNECTED) {
         c.was_established = true;
         sk.set_state(c.conn.state().as_u8());
@@ -385,9 +394,9 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
     if ev.contains(Events::RESET) || ev.contains(Events::TIMED_OUT) {
         if let Some(e) = c.conn.error() {
             if c.was_established {
-                stats.inc(Stat::EstabResets);
+                stats().inc(Stat::EstabResets);
             } else if c.parent.is_none() {
-                stats.inc(Stat::AttemptFails);
+                stats().inc(Stat::AttemptFails);
             }
             if !sk.dead() {
                 // A reset after the peer's FIN (CLOSE_WAIT) is a broken

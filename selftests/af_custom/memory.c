@@ -19,7 +19,9 @@
 #include <grp.h>
 #include <sys/prctl.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
 #include "afc_test.h"
+#include "afc_frame.h"
 #include "kselftest_harness.h"
 
 #define NOSIG MSG_NOSIGNAL
@@ -69,6 +71,7 @@ static long fill(int fd)
 
 struct pairs {
 	int n, l, port;
+	int rcvbuf;	/* nonzero: SO_RCVBUFFORCE of the listener (so of the servers) */
 	int c[512], s[512];
 };
 
@@ -78,7 +81,11 @@ static int open_pairs(struct pairs *p, int n)
 	p->n = 0;
 	p->port = 0;
 	p->l = afc_tsocket();
-	if (p->l < 0 || afc_bind(p->l, "127.0.0.1", 0) || listen(p->l, n + 8))
+	if (p->l < 0 || afc_bind(p->l, "127.0.0.1", 0))
+		return -1;
+	if (p->rcvbuf && setsockopt(p->l, SOL_SOCKET, SO_RCVBUFFORCE, &p->rcvbuf, sizeof(p->rcvbuf)))
+		return -1;
+	if (listen(p->l, n + 8))
 		return -1;
 	p->port = afc_port(p->l, 0);
 	for (int i = 0; i < n; i++) {
@@ -680,6 +687,205 @@ TEST_F(mem, tiny_segments_close_the_window_not_the_connection)
 	EXPECT_GT(2000, now_ms() - t0) TH_LOG("the sender was stuck in retransmission backoff");
 	EXPECT_EQ(0, getbuf(p.c[0], SO_ERROR));
 	close_pairs(&p);
+}
+
+/* ---- memory pressure ------------------------------------------------------ */
+
+/* Whether /proc/net/protocols says the family is under memory pressure
+ * (its "press" column), or -1. */
+static int proto_pressure(void)
+{
+	const char *name = afc_inet() ? "TCP" : "AF_CUSTOM";
+	FILE *f = fopen("/proc/net/protocols", "r");
+	char line[512], proto[64], press[16];
+	long size, socks, mem;
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld %ld %ld %15s", proto, &size, &socks, &mem, press) == 5 &&
+		    !strcmp(proto, name))
+			ret = !strcmp(press, "yes");
+	fclose(f);
+	return ret;
+}
+
+/* A packet socket that sees each frame of the family under test arriving
+ * on lo once (IPv4 for TCP). */
+static int sniff_open(void)
+{
+	int proto = htons(afc_inet() ? ETH_P_IP : ETH_P_AF_CUSTOM);
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = proto };
+	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, proto);
+	int big = 64 << 20, one = 1;
+
+	sll.sll_ifindex = if_nametoindex("lo");
+	if (fd < 0 || bind(fd, (void *)&sll, sizeof(sll)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) ||
+	    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* What one end (by its port) advertised, as seen on the wire. */
+struct adverts {
+	int port;
+	int wscale, mss;	/* from its SYN-ACK */
+	int segs;		/* its segments after the SYN-ACK */
+	long max;		/* the largest window among them, in bytes */
+};
+
+/* Reads every frame the sniffer holds; counts those of a->port. */
+static void sniff_adverts(int fd, struct adverts *a)
+{
+	static uint8_t b[256];
+	ssize_t n;
+
+	while ((n = recv(fd, b, sizeof(b), MSG_TRUNC)) > 0) {
+		size_t len = (size_t)n < sizeof(b) ? (size_t)n : sizeof(b);
+		int port, syn, win, wscale = 0, mss = 0;
+
+		if (afc_inet()) {
+			size_t ihl = (b[0] & 15) * 4, doff;
+			const uint8_t *t = b + ihl;
+
+			if (len < ihl + 20 || b[9] != IPPROTO_TCP)
+				continue;
+			port = t[0] << 8 | t[1];
+			syn = t[13] & 0x02;
+			win = t[14] << 8 | t[15];
+			doff = (t[12] >> 4) * 4;
+			for (size_t i = 20; syn && i + 1 < doff && ihl + i + 1 < len;) {
+				if (t[i] == 0)
+					break;
+				if (t[i] == 1) {
+					i++;
+					continue;
+				}
+				if (t[i + 1] < 2)
+					break;
+				if (t[i] == 2 && ihl + i + 3 < len)
+					mss = t[i + 2] << 8 | t[i + 3];
+				if (t[i] == 3 && ihl + i + 2 < len)
+					wscale = t[i + 2];
+				i += t[i + 1];
+			}
+		} else {
+			if (len < AFC_HDR_LEN)
+				continue;
+			port = b[4] << 8 | b[5];
+			syn = b[1] & AFC_F_SYN;
+			win = b[2] << 8 | b[3];
+			wscale = b[28];
+			mss = b[30] << 8 | b[31];
+		}
+		if (port != a->port)
+			continue;
+		if (syn) {
+			a->wscale = wscale;
+			a->mss = mss;
+			continue;
+		}
+		a->segs++;
+		if ((long)win << a->wscale > a->max)
+			a->max = (long)win << a->wscale;
+	}
+}
+
+/* A client writes for 400 ms toward a server that never reads, whose
+ * receive buffer (forced past net.core.rmem_max) allows a 4 MiB window;
+ * returns what the server advertised meanwhile. */
+static int advertised(int sniff, struct pairs *p, struct adverts *a)
+{
+	p->l = -1;
+	p->rcvbuf = 4 << 20;
+	if (open_pairs(p, 1))
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		fill(p->c[0]);
+		usleep(100 * 1000);
+	}
+	a->port = p->port;
+	sniff_adverts(sniff, a);
+	return 0;
+}
+
+/*
+ * Under memory pressure (net.af_custom.mem[1] passed, as tcp_mem[1]) a
+ * receiver offers no more than four segments of window beyond what it
+ * holds, however large its buffer: the senders slow down before the
+ * family reaches its hard limit. TCP is looser: it stops growing
+ * rcv_ssthresh and clamps it to 4 * advmss only once half the buffer is
+ * used (__tcp_select_window), and a connection whose buffer was set
+ * large starts with its full window (measured with this test in its TCP
+ * mode: a 4 MB window under pressure, 7.9 MB taken). So in TCP mode the
+ * test checks that pressure is entered and data still flows, and logs
+ * TCP's window; the bound is AF_CUSTOM's.
+ */
+TEST_F_TIMEOUT(mem, pressure_shrinks_the_window_to_a_few_segments, 120)
+{
+	struct pairs a = { .l = -1 }, b = { .l = -1 }, t = { .l = -1 };
+	struct adverts wa = { 0 }, wb = { 0 };
+	long lo, mid, hi, bound;
+	int sniff, unread = 0, press = 0;
+	char v[128];
+
+	ASSERT_EQ(3, sscanf(self->saved, "%ld %ld %ld", &lo, &mid, &hi));
+	sniff = sniff_open();
+	ASSERT_LE(0, sniff) TH_LOG("packet socket: %s", strerror(errno));
+	ASSERT_EQ(0, proto_pressure()) TH_LOG("under pressure before the test");
+
+	/* Without pressure: the window opens wide. Pair a's unread data
+	 * then keeps the family's count far past one page (its per-CPU
+	 * batching hides up to 1 MiB a CPU), so pressure holds below. */
+	ASSERT_EQ(0, advertised(sniff, &a, &wa));
+	ASSERT_EQ(0, ioctl(a.s[0], SIOCINQ, &unread));
+	TH_LOG("no pressure: %d segments, largest window %ld (scale %d, MSS %d), %d bytes unread",
+	       wa.segs, wa.max, wa.wscale, wa.mss, unread);
+
+	/* mem[0] = mem[1] = 1 page: pressure from the next charge on, and
+	 * never left while more than a page is charged; no hard limit. */
+	snprintf(v, sizeof(v), "1 1 %ld", hi);
+	ASSERT_EQ(0, set_mem(self->sysctl_fd, v));
+	/* Pressure is entered when memory is next charged: a fresh pair
+	 * exchanges a little (pair a's sockets have their charge already). */
+	ASSERT_EQ(0, open_pairs(&t, 1));
+	for (int i = 0; i < 50 && press != 1; i++) {
+		char buf[1000] = { 0 };
+
+		ASSERT_EQ(sizeof(buf), send(t.c[0], buf, sizeof(buf), NOSIG));
+		ASSERT_LT(0, recv(t.s[0], buf, sizeof(buf), 0));
+		usleep(20 * 1000);
+		press = proto_pressure();
+	}
+	ASSERT_EQ(1, press) TH_LOG("the family never entered memory pressure");
+
+	ASSERT_EQ(0, advertised(sniff, &b, &wb));
+	press = proto_pressure();
+	ASSERT_EQ(0, set_mem(self->sysctl_fd, self->saved));
+	unread = 0;
+	ASSERT_EQ(0, ioctl(b.s[0], SIOCINQ, &unread));
+	TH_LOG("pressure: %d segments, largest window %ld (scale %d, MSS %d), %d bytes unread",
+	       wb.segs, wb.max, wb.wscale, wb.mss, unread);
+	EXPECT_EQ(1, press) TH_LOG("pressure ended during the transfer");
+
+	/* Four segments, plus the rounding to the window scale. */
+	bound = 4L * wb.mss + 2L * (1L << wb.wscale);
+	ASSERT_LT(0, wa.segs);
+	ASSERT_LT(0, wb.segs);
+	ASSERT_LT(0, wb.mss);
+	EXPECT_LT(bound, wa.max) TH_LOG("the window never opened past four segments without pressure");
+	if (!afc_inet())
+		EXPECT_GE(bound, wb.max) TH_LOG("window %ld under pressure, bound %ld", wb.max, bound);
+	EXPECT_LT(0, unread) TH_LOG("no data flowed under pressure");
+	close_pairs(&a);
+	close_pairs(&b);
+	close_pairs(&t);
+	close(sniff);
 }
 
 TEST_HARNESS_MAIN

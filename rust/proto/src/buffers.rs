@@ -45,6 +45,23 @@ pub fn recv_budget(rcvbuf: u32, rmem: u32, unread: u32) -> u32 {
     half.min(unread.saturating_add(room))
 }
 
+/// Segments of window a connection offers beyond what it holds while the
+/// family is under memory pressure (`__tcp_select_window` clamps
+/// `rcv_ssthresh` to `4 * advmss`, though only once half the buffer is
+/// used: ours applies at once).
+pub const PRESSURE_WINDOW_SEGS: u32 = 4;
+
+/// Returns the receive budget while the family is under memory pressure
+/// (`net.af_custom.mem[1]` passed, or the owner's memory cgroup under
+/// socket pressure): no more than [`PRESSURE_WINDOW_SEGS`] segments of
+/// `mss` bytes of window beyond the `unread` bytes, and never more than
+/// the `budget` without pressure. The window already offered is not
+/// taken back (the core never retracts its right edge); what is offered
+/// next shrinks to this.
+pub fn pressure_budget(budget: u32, unread: u32, mss: u32) -> u32 {
+    budget.min(unread.saturating_add(mss.max(1).saturating_mul(PRESSURE_WINDOW_SEGS)))
+}
+
 /// Returns the send buffer (bytes of memory) that keeps a congestion
 /// window of `cwnd` bytes in segments of `mss` bytes queued twice over, as
 /// `tcp_sndbuf_expand` sizes it: one window in flight, one being filled.
@@ -130,6 +147,18 @@ mod tests {
         // Memory full: nothing beyond what is unread (window zero).
         assert_eq!(recv_budget(131_072, 140_000, 150), 150);
         assert_eq!(recv_budget(131_072, 140_000, 0), 0);
+    }
+
+    #[test]
+    fn pressure_caps_the_window_at_four_segments() {
+        // 1 MiB of budget, nothing unread: four 1460-byte segments.
+        assert_eq!(pressure_budget(1 << 20, 0, 1460), 5840);
+        // What is unread stays counted; the window beyond it is capped.
+        assert_eq!(pressure_budget(1 << 20, 100_000, 1460), 105_840);
+        // A budget already smaller than the cap is kept.
+        assert_eq!(pressure_budget(4096, 0, 1460), 4096);
+        assert_eq!(pressure_budget(u32::MAX, u32::MAX, u32::MAX), u32::MAX);
+        assert_eq!(pressure_budget(8192, 0, 0), 4);
     }
 
     #[test]
