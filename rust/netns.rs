@@ -90,6 +90,8 @@ impl PernetState for NetState {
         writeln!(seq, "Sockets: {}", socks)?;
         writeln!(seq, "MemoryPages: {}", pages)?;
         writeln!(seq, "MemoryPressure: {}", pressure as u8)?;
+        // Orphaned connections, family-wide (sockstat's `orphan`).
+        writeln!(seq, "Orphans: {}", crate::socket::orphan_count())?;
         // Not counters: whether this namespace's lookup tables are made
         // (by its first socket that binds), and in how many namespaces
         // they are, module-wide (as `sockets: used` in `sockstat`).

@@ -76,6 +76,12 @@ impl Drop for ConnState {
     }
 }
 
+/// Orphaned connections of the whole family now (`orphan` of
+/// `/proc/net/sockstat` for TCP).
+pub(crate) fn orphan_count() -> u32 {
+    ORPHANS.load(Ordering::Relaxed)
+}
+
 fn uncount_orphan(c: &mut ConnState) {
     if core::mem::replace(&mut c.orphan, false) {
         ORPHANS.fetch_sub(1, Ordering::Relaxed);

@@ -67,7 +67,7 @@ mod io;
 mod listen;
 mod opts;
 
-pub(crate) use conn::segment_arrived;
+pub(crate) use conn::{orphan_count, segment_arrived};
 pub(crate) use listen::{listener_syn, AcceptQueue};
 
 use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};

@@ -152,7 +152,7 @@ FIXTURE_TEARDOWN(orphans)
 TEST_F_TIMEOUT(orphans, zero_window_orphan_is_reset, 180)
 {
 	int l, c, s, port = 0, cport;
-	long long t0;
+	long long t0, before;
 
 	/* Three probes: the fourth expiry of the persist timer gives up. */
 	ASSERT_EQ(0, set_sysctl(ORPHAN_RETRIES, "3"));
@@ -163,7 +163,12 @@ TEST_F_TIMEOUT(orphans, zero_window_orphan_is_reset, 180)
 	stuffed_pair(_metadata, l, port, &c, &s);
 	cport = afc_port(c, 0);
 	ASSERT_EQ(1, rows(port, cport));
+	before = afc_stat("Orphans");
+	ASSERT_LE(0, before);
 	ASSERT_EQ(0, close(s));
+	/* The closed server's connection lives on as an orphan, counted
+	 * family-wide (sockstat's "orphan" for TCP). */
+	ASSERT_EQ(before + 1, afc_stat("Orphans"));
 	t0 = now_ms();
 	/* The persist backoff doubles from the RTO (20 ms floor) up to
 	 * 120 s; four expiries take seconds here.  Generous for TCG. */
@@ -173,6 +178,7 @@ TEST_F_TIMEOUT(orphans, zero_window_orphan_is_reset, 180)
 	while (rows(port, cport) && now_ms() - t0 < 130000)
 		usleep(50000);
 	ASSERT_EQ(0, rows(port, cport)) TH_LOG("the orphan's row is still there");
+	ASSERT_EQ(before, afc_stat("Orphans"));
 	close(c);
 	close(l);
 }

@@ -373,6 +373,9 @@ pub struct Connection {
     pub(super) rcv_offset: u64,
     /// Right edge of the largest window advertised.
     pub(super) rcv_adv: Seq,
+    /// `rcv_nxt` when we last sent an acknowledgement (TCP's `rcv_wup`):
+    /// the window last advertised is `rcv_adv - rcv_wup`.
+    pub(super) rcv_wup: Seq,
     pub(super) rcv_wscale: u8,
     /// In-order bytes handed to the caller and not yet read by the application.
     pub(super) rcv_unread: u32,
@@ -457,6 +460,7 @@ impl Connection {
             rcv_nxt: Seq(0),
             rcv_offset: 0,
             rcv_adv: Seq(0),
+            rcv_wup: Seq(0),
             rcv_wscale: wscale_for(cfg.recv_buf.max(cfg.recv_buf_max)),
             rcv_unread: 0,
             assembler: Assembler::new(),
@@ -521,6 +525,7 @@ impl Connection {
         self.rcv_offset = 0;
         // The window our own SYN offers (unscaled) counts from the peer's ISN + 1.
         self.rcv_adv = self.rcv_nxt.wrapping_add(self.syn_window());
+        self.rcv_wup = self.rcv_nxt;
         self.snd_wscale = syn.wscale.min(MAX_WSCALE);
         let peer_mss = u32::from(syn.mss.clamp(MIN_MSS, MAX_PAYLOAD as u16));
         self.send_mss = peer_mss.min(u32::from(self.cfg.mss));
@@ -564,7 +569,9 @@ impl Connection {
     /// The window reopens; if it grew enough a window update is queued.
     pub fn consume(&mut self, n: u32) {
         self.rcv_unread = self.rcv_unread.saturating_sub(n);
-        if self.state.receives_data() && self.window_update_due() {
+        // An acknowledgement of two or more segments held back while the
+        // window shrank goes out with the read (`__tcp_cleanup_rbuf`).
+        if self.state.receives_data() && (self.unacked_segs >= 2 || self.window_update_due()) {
             self.ack_now = true;
         }
     }

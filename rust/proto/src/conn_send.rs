@@ -89,6 +89,7 @@ impl Connection {
         self.ack_now = false;
         self.delack_deadline = None;
         self.unacked_segs = 0;
+        self.rcv_wup = self.rcv_nxt;
         Header {
             flags: Flags::ACK,
             src: self.tuple.local,
@@ -346,6 +347,16 @@ impl Connection {
             .wrapping_add(field.checked_shl(u32::from(self.rcv_wscale)).unwrap_or(0));
         self.rcv_adv = self.rcv_adv.max(edge);
         field as u16
+    }
+
+    /// Returns whether the reader lags: the window we would offer now is
+    /// smaller than the one last advertised, and under half the receive
+    /// budget (as Linux's window stays at `rcv_ssthresh` until the free
+    /// space falls below it).
+    pub(super) fn window_shrinking(&self) -> bool {
+        let last = if self.rcv_adv.gt(self.rcv_wup) { self.rcv_adv.since(self.rcv_wup) } else { 0 };
+        let avail = self.window_available();
+        avail < last && avail < self.cfg.recv_buf / 2
     }
 
     /// Returns the free buffer space rounded down to the window scale.

@@ -430,6 +430,44 @@ fn delayed_ack_waits_then_fires() {
 }
 
 #[test]
+fn lagging_reader_acks_with_its_reads_not_every_second_segment() {
+    // 8,000 bytes of window in 1,000-byte segments; the reader does not read.
+    let mut c = cfg();
+    c.ack_delay_us = 40 * MS;
+    c.rto_min_us = 20 * MS;
+    let (mut a, mut b) = established_with(cfg(), c, Seq(3));
+    a.write(&pattern(8000)).unwrap();
+    let segs = out(&mut a, t0());
+    assert_eq!(segs.len(), 8);
+    // The first half of the window: every second segment is acknowledged.
+    for pair in segs[..4].chunks(2) {
+        feed(&mut b, pair, t0());
+        assert_eq!(out(&mut b, t0()).len(), 1);
+    }
+    // Past half the window the reader lags: no acknowledgement would let
+    // the sender send more, so none goes out...
+    feed(&mut b, &segs[4..6], t0());
+    assert!(out(&mut b, t0()).is_empty(), "ACK held while the window shrinks");
+    // ...but it is not held past a quarter of the minimum RTO.
+    assert_eq!(b.conn.poll_timeout(), Some(t0().after(5 * MS)));
+    // A read sends it at once, with the window it reopened.
+    b.read(1000);
+    let acks = out(&mut b, t0());
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].0.ack, segs[5].0.seq.wrapping_add(1000));
+    // Without a read, the timer sends it.
+    feed(&mut b, &segs[6..8], t0());
+    assert!(out(&mut b, t0()).is_empty());
+    let t = t0().after(5 * MS);
+    b.on_timeout(t);
+    let acks = out(&mut b, t);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].0.ack, segs[7].0.seq.wrapping_add(1000));
+    // Nothing was retransmitted meanwhile.
+    assert_eq!(a.conn.stats().retrans_segs, 0);
+}
+
+#[test]
 fn keepalive_probe_answered_keeps_the_connection() {
     let ka = Keepalive {
         idle_us: 5 * SEC,
