@@ -11,6 +11,7 @@ use crate::abi::family::OptVal;
 use crate::abi::route::Route;
 use crate::abi::uapi;
 use crate::abi::sock::Sock;
+use crate::proto::buffers;
 use crate::proto::conn::{Config, Keepalive};
 use crate::proto::time::{MS, SEC};
 use kernel::prelude::*;
@@ -78,10 +79,10 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
         route.mtu
     };
     let mut c = Config::new(Config::mss_for_mtu(mtu));
-    c.recv_buf = window_for(sk.rcvbuf());
+    c.recv_buf = buffers::window_for(sk.rcvbuf());
     // The window scale is chosen for the largest buffer the connection
     // may grow to, as `tcp_select_initial_window` (SO_RCVLOWAT grows it).
-    c.recv_buf_max = window_for(rcvbuf_max(sk));
+    c.recv_buf_max = buffers::window_for(rcvbuf_max(sk));
     c.nodelay = o.nodelay;
     c.syn_retries = o.syncnt;
     c.synack_retries = 5;
@@ -123,12 +124,6 @@ pub(crate) fn set_rcvlowat(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, val: 
     // Readers and pollers look again (the mark may be reached already).
     sk.data_ready();
     Ok(())
-}
-
-/// The receive window for a receive buffer of `rcvbuf` bytes: half is
-/// data, half overhead, as `tcp_adv_win_scale = 1`.
-pub(crate) fn window_for(rcvbuf: u32) -> u32 {
-    (rcvbuf / 2).max(4096)
 }
 
 /// `SO_KEEPALIVE` changed (`sock_setsockopt`, lock owned).

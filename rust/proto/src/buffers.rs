@@ -17,6 +17,13 @@ pub const SEGMENT_OVERHEAD: u32 = 1024;
 /// receiver) or a shorter one (loopback).
 pub const MIN_MEASURE_US: u64 = 1000;
 
+/// Returns the window a receive buffer of `rcvbuf` bytes of memory offers
+/// when empty: half is payload, half overhead (`tcp_adv_win_scale = 1`),
+/// and never less than 4 KiB.
+pub fn window_for(rcvbuf: u32) -> u32 {
+    (rcvbuf / 2).max(4096)
+}
+
 /// Returns the receive budget for the connection's window (the core's
 /// `recv_buf`: the window offered is this minus the unread bytes) for a
 /// receive buffer of `rcvbuf` bytes of memory that holds `rmem` bytes
@@ -28,7 +35,7 @@ pub const MIN_MEASURE_US: u64 = 1000;
 /// queue's own ratio, so the window closes before the memory runs out
 /// instead of leaving the sender a window the buffer cannot hold.
 pub fn recv_budget(rcvbuf: u32, rmem: u32, unread: u32) -> u32 {
-    let half = (rcvbuf / 2).max(4096);
+    let half = window_for(rcvbuf);
     if rmem == 0 {
         return half;
     }
