@@ -214,6 +214,7 @@ TEST_F(bind, namespaces_do_not_share_ports)
 		_exit(do_bind(b, "127.0.0.1", 7000) == 0 ? 0 : 1);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("the child was killed by signal %d", WTERMSIG(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
 	close(a);
 }
@@ -236,6 +237,7 @@ TEST_F(bind, privileged_port_needs_cap_net_bind_service)
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("the child was killed by signal %d", WTERMSIG(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
 	/* Root may. */
 	int fd = afc_socket();

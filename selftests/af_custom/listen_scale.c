@@ -966,9 +966,12 @@ TEST_F_TIMEOUT(lo, reuseport_slow_shard_gets_its_pace, 600)
 	ASSERT_GT(mn, sh[0].count) TH_LOG("slow shard got more than a fast one");
 	/* The three fast shards run flat out on shared vCPUs, so their paces
 	 * are only as equal as the scheduler makes them (the exact equal-pace
-	 * check is reuseport_equal_paces_balance): a loose bound here. */
+	 * check is reuseport_equal_paces_balance): a loose bound here, looser
+	 * for the debug kernel's smaller run (fewer connections, noisier). */
 	if (conns >= 4000) {
 		ASSERT_LE(mx * 10, mn * 13) TH_LOG("fast shards: max %d / min %d > 1.3", mx, mn);
+	} else {
+		ASSERT_LE(mx, mn * 2) TH_LOG("fast shards: max %d / min %d > 2", mx, mn);
 	}
 	/* No SYN ever found every shard full. */
 	ASSERT_EQ(0, stat_delta("ListenOverflows", ovf0));
@@ -1071,6 +1074,7 @@ TEST_F_TIMEOUT(lo, reuseport_other_uid_cannot_join, 60)
 		_exit(errno == EADDRINUSE ? 0 : 13);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st)) TH_LOG("the child was killed by signal %d", WTERMSIG(st));
 	ASSERT_EQ(0, WEXITSTATUS(st)) TH_LOG("other uid: status %d (12: joined; 13: wrong errno)",
 					      WEXITSTATUS(st));
 	/* The same uid joins. */
@@ -1130,6 +1134,7 @@ TEST_F_TIMEOUT(lo, privileged_ports, 60)
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st)) TH_LOG("the child was killed by signal %d", WTERMSIG(st));
 	ASSERT_EQ(0, WEXITSTATUS(st)) TH_LOG("without the capability: step %d failed", WEXITSTATUS(st));
 	/* In a user namespace: capable there, but not in the socket's netns
 	 * (owned by the initial user namespace); capable in a netns it owns. */
@@ -1147,6 +1152,7 @@ TEST_F_TIMEOUT(lo, privileged_ports, 60)
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st)) TH_LOG("the child was killed by signal %d", WTERMSIG(st));
 	ASSERT_EQ(0, WEXITSTATUS(st)) TH_LOG("user namespace: step %d failed", WEXITSTATUS(st));
 }
 
@@ -1416,6 +1422,7 @@ TEST_F_TIMEOUT(lo, proc_rows_match_sockets, 120)
 	} while (0);
 	ASSERT_EQ(1, write(to_child[1], "x", 1));
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st)) TH_LOG("the child was killed by signal %d", WTERMSIG(st));
 	ASSERT_EQ(0, WEXITSTATUS(st)) TH_LOG("child step %d", WEXITSTATUS(st));
 	/* s1 reads, closes first (ends in TIME_WAIT, no inode), c1 answers. */
 	{

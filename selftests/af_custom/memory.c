@@ -369,6 +369,7 @@ TEST_F_TIMEOUT(mem, memory_cgroup_holds_socket_memory, 120)
 	ASSERT_EQ(sizeof(res), read(up[0], res, sizeof(res)));
 	ASSERT_EQ(child, waitpid(child, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("the child was killed by signal %d", WTERMSIG(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	for (int i = 0; i < 200; i++)
 		close(c[i]);
@@ -462,6 +463,7 @@ TEST_F_TIMEOUT(mem, unprivileged_namespace_user_held_by_memory_max, 180)
 	close(up[0]);
 	ASSERT_EQ(child, waitpid(child, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("the child was killed (signal %d)", WTERMSIG(status));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("the child was killed by signal %d", WTERMSIG(status));
 	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("the child failed at step %d", WEXITSTATUS(status));
 	TH_LOG("unread %ld, sock %ld, current %ld (max 8388608)", res[0], res[1], res[2]);
 	EXPECT_EQ(0, res[3]) TH_LOG("a 1 GiB buffer default was accepted");

@@ -578,6 +578,7 @@ TEST_F_TIMEOUT(many, two_processes_accept_from_one_listener, 120)
 	for (int i = 0; i < 2; i++) {
 		ASSERT_EQ(pid[i], waitpid(pid[i], &st, 0));
 		ASSERT_TRUE(WIFEXITED(st));
+		ASSERT_TRUE(WIFEXITED(st)) TH_LOG("the child was killed by signal %d", WTERMSIG(st));
 		ASSERT_EQ(0, WEXITSTATUS(st));
 	}
 	TH_LOG("split: %d + %d", count[0], count[1]);
