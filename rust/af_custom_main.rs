@@ -9,20 +9,29 @@
 //! Layers, top to bottom: this file; the socket layer (`socket`) and the
 //! receive path (`rx`); the protocol core (`proto`, pure Rust shared with
 //! the host crate `afc-proto`); the abstractions (`abi`), the only place
-//! with `unsafe`; the generated bindings (`bindings`), used only by `abi`.
+//! with `unsafe`; the generated bindings (`abi::bindings`, private to it).
 
+// Only `abi` may hold `unsafe` code, and only it sees the bindings (a
+// private module of `abi`): the build, not a comment, keeps the rest safe.
 mod abi;
+#[forbid(unsafe_code)]
 mod bind_table;
-mod bindings;
+#[forbid(unsafe_code)]
 mod netns;
+#[forbid(unsafe_code)]
 mod rx;
+#[forbid(unsafe_code)]
 mod socket;
+#[forbid(unsafe_code)]
 mod stats;
+#[forbid(unsafe_code)]
 mod tables;
+#[forbid(unsafe_code)]
 mod tx;
 
 /// The protocol core, compiled from the same files as the host crate.
 #[path = "proto/src"]
+#[forbid(unsafe_code)]
 #[allow(dead_code, unreachable_pub, missing_docs)]
 pub(crate) mod proto {
     pub(crate) mod assembler;

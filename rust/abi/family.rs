@@ -7,7 +7,7 @@ use super::msg::MsgHdr;
 use super::uapi::{SOL_SOCKET, SO_REUSEPORT};
 use super::sock::{Sock, SockData, SockObj, Socket};
 use super::{proto, static_cell::StaticCell};
-use crate::bindings;
+use crate::abi::bindings;
 use core::marker::PhantomData;
 use kernel::{error::code::ENOIOCTLCMD, error::from_result, ffi, prelude::*, ThisModule};
 

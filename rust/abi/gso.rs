@@ -4,7 +4,7 @@
 //! segmenter itself is C (`afc_gso_segment`, beside `skb_segment`, which
 //! does the cutting); this registers it for as long as the module lives.
 
-use crate::bindings;
+use crate::abi::bindings;
 use crate::proto::wire;
 use kernel::prelude::*;
 

@@ -13,7 +13,7 @@
 
 use super::skb::SkBuff;
 use super::sock::{Sock, SockData};
-use crate::bindings;
+use crate::abi::bindings;
 
 /// `SOCK_SNDBUF_LOCK` of `sk_userlocks`: the user set the size,
 /// autotuning leaves it alone.

@@ -4,8 +4,12 @@
 //!
 //! Every `unsafe` block of the module lives below this module, each with a
 //! `// SAFETY:` comment; the socket layer, the frame handler and the
-//! protocol core above it are safe Rust.  The generated bindings
-//! (`crate::bindings`) are used here and nowhere else.
+//! protocol core above it are safe Rust (each is `forbid(unsafe_code)` in
+//! the crate root).  The generated bindings are a private module of this
+//! one: nothing above it can name them.
+
+#[path = "../bindings/mod.rs"]
+mod bindings;
 
 pub(crate) mod bhlock;
 pub(crate) mod errno;

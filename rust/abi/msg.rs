@@ -2,7 +2,7 @@
 
 //! `struct msghdr`: the user's buffers of `sendmsg`/`recvmsg`.
 
-use crate::bindings;
+use crate::abi::bindings;
 use kernel::prelude::*;
 
 /// A message header, borrowed for a `sendmsg`/`recvmsg` call.

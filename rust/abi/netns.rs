@@ -2,7 +2,7 @@
 
 //! Network namespaces and the module's per-namespace state.
 
-use crate::bindings;
+use crate::abi::bindings;
 use core::marker::PhantomData;
 use kernel::{error::from_result, ffi, prelude::*, types::Opaque};
 

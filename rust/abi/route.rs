@@ -4,7 +4,7 @@
 
 use super::netns::Net;
 use super::skb::SkBuff;
-use crate::bindings;
+use crate::abi::bindings;
 use kernel::prelude::*;
 
 /// What the route toward a peer says.

@@ -2,7 +2,7 @@
 
 //! Owned socket buffers and the network devices they arrive on.
 
-use crate::bindings;
+use crate::abi::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::types::Opaque;

@@ -22,7 +22,7 @@
 
 use super::netns::Net;
 use super::skb::{SkBuff, SkbQueue};
-use crate::bindings;
+use crate::abi::bindings;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;

@@ -3,25 +3,25 @@
 //! Constants of the uapi header and the socket API, re-exported from the
 //! bindings for the layers above.
 
-pub(crate) use crate::bindings::{AFCPROTO_STREAM, AF_MAX, ETH_P_AF_CUSTOM};
-pub(crate) use crate::bindings::{AFC_KEEPCNT, AFC_KEEPIDLE, AFC_KEEPINTVL, AFC_NODELAY, AFC_SYNCNT, SOL_AF_CUSTOM};
-pub(crate) use crate::bindings::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, O_NONBLOCK};
-pub(crate) use crate::bindings::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
-pub(crate) use crate::bindings::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, SOL_SOCKET, SO_REUSEPORT};
-pub(crate) use crate::bindings::{FIONREAD as SIOCINQ, SIOCOUTQNSD, TIOCOUTQ as SIOCOUTQ};
+pub(crate) use crate::abi::bindings::{AFCPROTO_STREAM, AF_MAX, ETH_P_AF_CUSTOM};
+pub(crate) use crate::abi::bindings::{AFC_KEEPCNT, AFC_KEEPIDLE, AFC_KEEPINTVL, AFC_NODELAY, AFC_SYNCNT, SOL_AF_CUSTOM};
+pub(crate) use crate::abi::bindings::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, O_NONBLOCK};
+pub(crate) use crate::abi::bindings::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
+pub(crate) use crate::abi::bindings::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, SOL_SOCKET, SO_REUSEPORT};
+pub(crate) use crate::abi::bindings::{FIONREAD as SIOCINQ, SIOCOUTQNSD, TIOCOUTQ as SIOCOUTQ};
 
 /// `SOCK_STREAM` of `enum sock_type`.
-pub(crate) const SOCK_STREAM: u32 = crate::bindings::sock_type_SOCK_STREAM;
+pub(crate) const SOCK_STREAM: u32 = crate::abi::bindings::sock_type_SOCK_STREAM;
 
 /// The `family=` module parameter (declared by the C helper).
 pub(crate) fn family_param() -> i32 {
     // SAFETY: reads an int module parameter; no preconditions.
-    unsafe { crate::bindings::afc_family_param() }
+    unsafe { crate::abi::bindings::afc_family_param() }
 }
 
 /// The `est_buckets=` and `listen_buckets=` module parameters (declared by
 /// the C helper, clamped to sane ranges).
 pub(crate) fn table_buckets() -> (usize, usize) {
     // SAFETY: reads int module parameters; no preconditions.
-    unsafe { (crate::bindings::afc_est_buckets_param() as usize, crate::bindings::afc_listen_buckets_param() as usize) }
+    unsafe { (crate::abi::bindings::afc_est_buckets_param() as usize, crate::abi::bindings::afc_listen_buckets_param() as usize) }
 }
