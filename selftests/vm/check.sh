@@ -23,6 +23,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 if [ -e $KMEMLEAK ]; then
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
     export AFC_NETNS_COUNT="${AFC_NETNS_COUNT:-200}"
+    export AFC_SYNFLOOD_SECONDS="${AFC_SYNFLOOD_SECONDS:-8}" AFC_SYNFLOOD_CONNECTS="${AFC_SYNFLOOD_CONNECTS:-60}"
     export AFC_SYSFUZZ_SECONDS="${AFC_SYSFUZZ_SECONDS:-20}" AFC_SYSFUZZ_STUCK_S="${AFC_SYSFUZZ_STUCK_S:-60}"
     AFC_TEST_TIMEOUT="${AFC_TEST_TIMEOUT:-1200}"
 fi
@@ -39,7 +40,7 @@ wait_module_idle() {
 }
 
 # module_pin unloads and reloads the module: it runs last.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood module_pin}; do
     echo "# ---- $t"
     [ "$t" = module_pin ] && wait_module_idle
     timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$t" > /tmp/out 2>&1
