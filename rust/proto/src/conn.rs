@@ -518,7 +518,13 @@ impl Connection {
     ///
     /// It is the SYN-ACK [`Connection::accept`] would send first; the
     /// connection is not kept ([`super::syncookie`]).
-    pub fn cookie_syn_ack(cfg: Config, tuple: FourTuple, cookie: Seq, syn: &Header, now: Instant) -> Option<Header> {
+    pub fn cookie_syn_ack(
+        cfg: Config,
+        tuple: FourTuple,
+        cookie: Seq,
+        syn: &Header,
+        now: Instant,
+    ) -> Option<Header> {
         let mut c = Connection::accept(cfg, tuple, cookie, syn, now)?;
         c.poll_transmit(now).map(|t| t.header)
     }
@@ -530,7 +536,13 @@ impl Connection {
     /// sent (its retransmission timer runs, no RTT sample is taken from
     /// it); the caller then gives it the ACK through
     /// [`Connection::on_segment`], which completes the handshake.
-    pub fn from_cookie(cfg: Config, tuple: FourTuple, cookie: Seq, syn: &Header, now: Instant) -> Option<Connection> {
+    pub fn from_cookie(
+        cfg: Config,
+        tuple: FourTuple,
+        cookie: Seq,
+        syn: &Header,
+        now: Instant,
+    ) -> Option<Connection> {
         let mut c = Connection::accept(cfg, tuple, cookie, syn, now)?;
         c.syn_segment(now)?;
         c.rtt_timing = None;

@@ -376,21 +376,26 @@ impl ListenQueues {
 mod tests {
     use super::*;
 
+    /// A SYN with SYN cookies off.
+    fn syn(l: &mut ListenQueues) -> SynVerdict {
+        l.on_syn(SyncookieMode::Never, Instant(0))
+    }
+
     #[test]
     fn accept_queue_bound_and_counters() {
         let mut l = ListenQueues::new(2, 4);
         assert_eq!(l.state(), State::Listen);
         for _ in 0..2 {
-            assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::Admit);
+            assert_eq!(syn(&mut l), SynVerdict::Admit);
             assert_eq!(l.on_handshake_ack(), AckVerdict::Proceed);
             l.on_established();
         }
         assert!(l.accept_queue_full());
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::DropAcceptQueueFull);
+        assert_eq!(syn(&mut l), SynVerdict::DropAcceptQueueFull);
         assert_eq!(l.stats().listen_overflows, 1);
         assert_eq!(l.stats().listen_drops, 1);
         l.on_accept();
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
         assert_eq!(l.accept_len(), 1);
         assert_eq!(l.syn_len(), 1);
     }
@@ -398,22 +403,22 @@ mod tests {
     #[test]
     fn syn_queue_bound() {
         let mut l = ListenQueues::new(10, 2);
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::Admit);
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::Admit);
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::DropSynQueueFull);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::DropSynQueueFull);
         assert_eq!(l.stats().syn_queue_drops, 1);
         assert_eq!(l.stats().listen_drops, 1);
         l.on_half_open_gone(HalfOpenEnd::Expired);
         assert_eq!(l.stats().half_open_expired, 1);
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
     }
 
     #[test]
     fn backlog_zero_allows_one() {
         let mut l = ListenQueues::new(0, 0);
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
         l.on_established();
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::DropAcceptQueueFull);
+        assert_eq!(syn(&mut l), SynVerdict::DropAcceptQueueFull);
     }
 
     #[test]
@@ -424,7 +429,10 @@ mod tests {
         assert_eq!(l.on_syn(SyncookieMode::OnOverflow, now), SynVerdict::Admit);
         assert_eq!(l.on_syn(SyncookieMode::OnOverflow, now), SynVerdict::Admit);
         // The SYN queue is full: a cookie, and nothing queued.
-        assert_eq!(l.on_syn(SyncookieMode::OnOverflow, now), SynVerdict::SendCookie);
+        assert_eq!(
+            l.on_syn(SyncookieMode::OnOverflow, now),
+            SynVerdict::SendCookie
+        );
         assert_eq!(l.syn_len(), 2);
         assert_eq!(l.stats().syncookies_sent, 1);
         assert_eq!(l.stats().syn_queue_drops, 0);
@@ -432,7 +440,10 @@ mod tests {
         // Cookies are checked for two minutes, never with the switch at 0.
         assert!(l.cookie_check_wanted(SyncookieMode::OnOverflow, now));
         assert!(l.cookie_check_wanted(SyncookieMode::Always, Instant(1000 + 2 * COOKIE_PERIOD_US)));
-        assert!(!l.cookie_check_wanted(SyncookieMode::OnOverflow, Instant(1001 + 2 * COOKIE_PERIOD_US)));
+        assert!(!l.cookie_check_wanted(
+            SyncookieMode::OnOverflow,
+            Instant(1001 + 2 * COOKIE_PERIOD_US)
+        ));
         assert!(!l.cookie_check_wanted(SyncookieMode::Never, now));
         assert_eq!(l.on_cookie(false), CookieVerdict::Invalid);
         assert_eq!(l.stats().syncookies_failed, 1);
@@ -442,7 +453,10 @@ mod tests {
         assert_eq!((l.syn_len(), l.accept_len()), (2, 1));
         assert_eq!(l.stats().syncookies_recv, 1);
         // With the switch at 0 the overflowing SYN is dropped.
-        assert_eq!(l.on_syn(SyncookieMode::Never, now), SynVerdict::DropSynQueueFull);
+        assert_eq!(
+            l.on_syn(SyncookieMode::Never, now),
+            SynVerdict::DropSynQueueFull
+        );
     }
 
     #[test]
@@ -454,7 +468,10 @@ mod tests {
         assert_eq!(l.on_cookie(true), CookieVerdict::Admit);
         l.on_established();
         // Accept queue full: SYNs are dropped even with cookies, and so is a valid cookie's ACK.
-        assert_eq!(l.on_syn(SyncookieMode::Always, now), SynVerdict::DropAcceptQueueFull);
+        assert_eq!(
+            l.on_syn(SyncookieMode::Always, now),
+            SynVerdict::DropAcceptQueueFull
+        );
         assert_eq!(l.on_cookie(true), CookieVerdict::DropAcceptQueueFull);
         assert_eq!(l.stats().listen_overflows, 2);
         assert_eq!(l.stats().syncookies_recv, 2);
@@ -468,7 +485,7 @@ mod tests {
         let mut l = ListenQueues::new(4, 4);
         assert_eq!(l.close(), (0, 0));
         assert_eq!(l.state(), State::Closed);
-        assert_eq!(l.on_syn(SyncookieMode::Never, Instant(0)), SynVerdict::DropClosed);
+        assert_eq!(syn(&mut l), SynVerdict::DropClosed);
         assert!(!l.adopt_established());
     }
 }

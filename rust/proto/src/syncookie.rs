@@ -47,7 +47,16 @@ pub const MAX_COOKIE_AGE: u32 = 2;
 ///
 /// 1468 is a 1500-byte Ethernet MTU less our 32-byte header, 8968 a
 /// 9000-byte jumbo frame's, the last the largest payload (loopback).
-pub const MSS_TABLE: [u16; 8] = [MIN_MSS, 536, 1200, 1400, 1468, 4064, 8968, MAX_PAYLOAD as u16];
+pub const MSS_TABLE: [u16; 8] = [
+    MIN_MSS,
+    536,
+    1200,
+    1400,
+    1468,
+    4064,
+    8968,
+    MAX_PAYLOAD as u16,
+];
 
 const MAC_BITS: u32 = 23;
 const MAC_MASK: u32 = (1 << MAC_BITS) - 1;
@@ -150,7 +159,12 @@ pub fn make_cookie(key: &SipKey, tuple: &FourTuple, syn: &Header, now: Instant) 
 /// `ack` acknowledges `cookie + 1`, and its sequence number is the peer's
 /// ISN + 1 (the handshake's final ACK carries no SYN; data it carries
 /// starts there). Returns what the SYN said.
-pub fn check_cookie(key: &SipKey, tuple: &FourTuple, ack: &Header, now: Instant) -> Result<CookieData, CookieError> {
+pub fn check_cookie(
+    key: &SipKey,
+    tuple: &FourTuple,
+    ack: &Header,
+    now: Instant,
+) -> Result<CookieData, CookieError> {
     let peer_isn = ack.seq.wrapping_sub(1);
     let word = ack.ack.wrapping_sub(1).0 ^ mask(key, tuple, peer_isn);
     let now_count = counter(now);
@@ -167,7 +181,9 @@ pub fn check_cookie(key: &SipKey, tuple: &FourTuple, ack: &Header, now: Instant)
     if word & MAC_MASK != mac(key, tuple, peer_isn, count, idx, ws) {
         return Err(CookieError::Invalid);
     }
-    let mss = *MSS_TABLE.get(usize::from(idx)).ok_or(CookieError::Invalid)?;
+    let mss = *MSS_TABLE
+        .get(usize::from(idx))
+        .ok_or(CookieError::Invalid)?;
     Ok(CookieData { mss, wscale: ws })
 }
 
@@ -196,7 +212,10 @@ mod tests {
     const MIN: u64 = COOKIE_PERIOD_US;
 
     fn tuple() -> FourTuple {
-        FourTuple::new(Endpoint::new(0x0a4d_0001, 7000), Endpoint::new(0x0a4d_0002, 40000))
+        FourTuple::new(
+            Endpoint::new(0x0a4d_0001, 7000),
+            Endpoint::new(0x0a4d_0002, 40000),
+        )
     }
 
     fn syn(seq: u32, mss: u16, wscale: u8) -> Header {
@@ -234,7 +253,14 @@ mod tests {
     fn round_trip_carries_mss_and_wscale() {
         let k = key();
         let now = Instant(5 * MIN + 17);
-        for (mss, ws) in [(1468, 7), (65503, 14), (64, 0), (1460, 3), (9000, 9), (10, 1)] {
+        for (mss, ws) in [
+            (1468, 7),
+            (65503, 14),
+            (64, 0),
+            (1460, 3),
+            (9000, 9),
+            (10, 1),
+        ] {
             let s = syn(1000, mss, ws);
             let c = make_cookie(&k, &tuple(), &s, now);
             let d = check_cookie(&k, &tuple(), &ack_for(&s, c), now).unwrap();
@@ -253,7 +279,12 @@ mod tests {
         let k = key();
         let s = syn(5, 1468, 200);
         let c = make_cookie(&k, &tuple(), &s, Instant(0));
-        assert_eq!(check_cookie(&k, &tuple(), &ack_for(&s, c), Instant(0)).unwrap().wscale, MAX_WSCALE);
+        assert_eq!(
+            check_cookie(&k, &tuple(), &ack_for(&s, c), Instant(0))
+                .unwrap()
+                .wscale,
+            MAX_WSCALE
+        );
     }
 
     #[test]
@@ -287,13 +318,28 @@ mod tests {
         assert!(check_cookie(&k, &tuple(), &a, made).is_ok());
         assert!(check_cookie(&k, &tuple(), &a, Instant(11 * MIN + MIN - 1)).is_ok());
         // Two minutes on: expired by the counter bits.
-        assert_eq!(check_cookie(&k, &tuple(), &a, Instant(12 * MIN)), Err(CookieError::Expired));
-        assert_eq!(check_cookie(&k, &tuple(), &a, Instant(13 * MIN)), Err(CookieError::Expired));
+        assert_eq!(
+            check_cookie(&k, &tuple(), &a, Instant(12 * MIN)),
+            Err(CookieError::Expired)
+        );
+        assert_eq!(
+            check_cookie(&k, &tuple(), &a, Instant(13 * MIN)),
+            Err(CookieError::Expired)
+        );
         // Four minutes on, the 2-bit counter looks current: the MAC covers the full counter.
-        assert_eq!(check_cookie(&k, &tuple(), &a, Instant(14 * MIN)), Err(CookieError::Invalid));
-        assert_eq!(check_cookie(&k, &tuple(), &a, Instant(15 * MIN)), Err(CookieError::Invalid));
+        assert_eq!(
+            check_cookie(&k, &tuple(), &a, Instant(14 * MIN)),
+            Err(CookieError::Invalid)
+        );
+        assert_eq!(
+            check_cookie(&k, &tuple(), &a, Instant(15 * MIN)),
+            Err(CookieError::Invalid)
+        );
         // From the future (clock went back a minute): 3 ticks "old" mod 4.
-        assert_eq!(check_cookie(&k, &tuple(), &a, Instant(9 * MIN)), Err(CookieError::Expired));
+        assert_eq!(
+            check_cookie(&k, &tuple(), &a, Instant(9 * MIN)),
+            Err(CookieError::Expired)
+        );
     }
 
     #[test]
@@ -307,7 +353,10 @@ mod tests {
         // Each MSS index, window scale and counter other than the real one.
         for bit in 23..32 {
             let forged = Seq((word ^ (1 << bit)) ^ m);
-            assert!(check_cookie(&k, &tuple(), &ack_for(&s, forged), now).is_err(), "bit {bit}");
+            assert!(
+                check_cookie(&k, &tuple(), &ack_for(&s, forged), now).is_err(),
+                "bit {bit}"
+            );
         }
         for idx in 0..8u32 {
             let w = (word & !(7 << 27)) | (idx << 27);
@@ -316,11 +365,17 @@ mod tests {
         }
         // A window scale of 15 is refused before the MAC.
         let w = word | (0xf << 23);
-        assert_eq!(check_cookie(&k, &tuple(), &ack_for(&s, Seq(w ^ m)), now), Err(CookieError::Invalid));
+        assert_eq!(
+            check_cookie(&k, &tuple(), &ack_for(&s, Seq(w ^ m)), now),
+            Err(CookieError::Invalid)
+        );
         // Any MAC bit.
         for bit in 0..23 {
             let forged = Seq((word ^ (1 << bit)) ^ m);
-            assert_eq!(check_cookie(&k, &tuple(), &ack_for(&s, forged), now), Err(CookieError::Invalid));
+            assert_eq!(
+                check_cookie(&k, &tuple(), &ack_for(&s, forged), now),
+                Err(CookieError::Invalid)
+            );
         }
     }
 
@@ -350,12 +405,28 @@ mod tests {
             assert_eq!(make_cookie(&k, &tuple(), &s, at), Seq(u32::MAX));
             let a = ack_for(&s, Seq(u32::MAX));
             assert_eq!(a.ack, Seq(0));
-            assert_eq!(check_cookie(&k, &tuple(), &a, at), Ok(CookieData { mss: s.mss, wscale: ws }));
+            assert_eq!(
+                check_cookie(&k, &tuple(), &a, at),
+                Ok(CookieData {
+                    mss: s.mss,
+                    wscale: ws
+                })
+            );
             found = true;
             break;
         }
         assert!(found);
-        assert_eq!(syn_of(&a, CookieData { mss: 1468, wscale: 7 }).seq, Seq(u32::MAX));
+        assert_eq!(
+            syn_of(
+                &a,
+                CookieData {
+                    mss: 1468,
+                    wscale: 7
+                }
+            )
+            .seq,
+            Seq(u32::MAX)
+        );
     }
 
     #[test]
