@@ -7,9 +7,8 @@
 //! loopback), then matched: the established table by 4-tuple first, then
 //! for a SYN the listener table (specific address, then wildcard), and
 //! for an ACK too, in case it completes a handshake answered with a SYN
-//! cookie.  The
-//! socket gets it under `bh_lock_sock`, or on its backlog while a process
-//! owns it.  A frame for nobody is answered with an RST (rate-limited).
+//! cookie.  The socket gets it under `bh_lock_sock`, or on its backlog
+//! while a process owns it.  A frame for nobody is answered with an RST (rate-limited).
 
 use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};

@@ -27,13 +27,12 @@ use crate::abi::sock::{intr_errno, signal_pending, Sock, SockRef, Socket, Socket
 use crate::abi::uapi::O_NONBLOCK;
 use crate::abi::vec;
 use crate::netns;
-use crate::proto::conn::Connection;
+use crate::proto::conn::{Config, Connection};
 use crate::proto::isn::initial_seq;
-use crate::proto::conn::Config;
 use crate::proto::listener::{AckVerdict, CookieVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
+use crate::proto::state::State;
 use crate::proto::syncookie::{check_cookie, make_cookie, syn_of, SyncookieMode};
 use crate::proto::time::Instant;
-use crate::proto::state::State;
 use crate::proto::tuple::{Endpoint, FourTuple};
 use crate::proto::wire::Header;
 use crate::stats::Stat;
