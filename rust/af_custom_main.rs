@@ -50,6 +50,7 @@ pub(crate) mod proto {
     pub(crate) mod seq;
     pub(crate) mod siphash;
     pub(crate) mod state;
+    pub(crate) mod syncookie;
     pub(crate) mod time;
     pub(crate) mod tuple;
     pub(crate) mod wire;

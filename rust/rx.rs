@@ -5,9 +5,10 @@
 //!
 //! A frame is checked (length, version, checksum unless it came over
 //! loopback), then matched: the established table by 4-tuple first, then
-//! for a SYN the listener table (specific address, then wildcard).  The
-//! socket gets it under `bh_lock_sock`, or on its backlog while a process
-//! owns it.  A frame for nobody is answered with an RST (rate-limited).
+//! for a SYN the listener table (specific address, then wildcard), and
+//! for an ACK too, in case it completes a handshake answered with a SYN
+//! cookie.  The socket gets it under `bh_lock_sock`, or on its backlog
+//! while a process owns it.  A frame for nobody is answered with an RST (rate-limited).
 
 use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};
@@ -71,6 +72,16 @@ impl FrameHandler for Rx {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src) {
                     socket::listener_syn(l, &h, loopback);
                     return;
+                }
+            }
+            // An ACK for no connection may complete a handshake answered
+            // with a SYN cookie; if not, it gets its RST below.
+            let ack = h.flags.ack() && !h.flags.syn() && !h.flags.rst();
+            if ack && net.addr_is_local(h.dst.addr) {
+                if let Some(l) = state.tables.lookup_listener(h.dst, h.src) {
+                    if socket::listener_ack(l, &h, skb, loopback) {
+                        return;
+                    }
                 }
             }
             state.stats.inc(Stat::InNoSocket);

@@ -61,6 +61,13 @@ impl Net {
         u8::try_from(r).unwrap_or(u8::MAX)
     }
 
+    /// When listeners answer with SYN cookies (`net.af_custom.syncookies`:
+    /// 0 never, 1 when the SYN queue overflows, 2 always).
+    pub(crate) fn syncookies(&self) -> i32 {
+        // SAFETY: as in `port_range`.
+        unsafe { bindings::afc_net_syncookies(self.0.get()) }
+    }
+
     /// Whether the current task may bind ports below 1024 here
     /// (`CAP_NET_BIND_SERVICE` in the namespace's user namespace).
     pub(crate) fn may_bind_privileged(&self) -> bool {

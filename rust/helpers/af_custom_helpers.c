@@ -112,12 +112,13 @@ struct afc_net {
 	int rmem_default;
 	int wmem_default;
 	int orphan_retries;
+	int syncookies;
 	struct ctl_table_header *sysctl;
 };
 
 static int afc_port_min = 1, afc_port_max = 65535;
 static int afc_buf_min = 4096;
-static int afc_zero, afc_u8_max = 255, afc_int_max = INT_MAX;
+static int afc_zero, afc_two = 2, afc_u8_max = 255, afc_int_max = INT_MAX;
 
 /* net.af_custom.max_orphans: family-wide, as net.ipv4.tcp_max_orphans,
  * and so writable only in the initial namespace (the last entry of the
@@ -189,6 +190,16 @@ static struct ctl_table afc_sysctl_template[] = {
 		.extra2 = &afc_u8_max,
 	},
 	{
+		/* As net.ipv4.tcp_syncookies: 0 never, 1 (default) when the
+		 * SYN queue overflows, 2 always (rust/proto/src/syncookie.rs). */
+		.procname = "syncookies",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_zero,
+		.extra2 = &afc_two,
+	},
+	{
 		/* Must stay last: the initial namespace's only. */
 		.procname = "max_orphans",
 		.data = &afc_max_orphans,
@@ -228,6 +239,14 @@ int afc_net_orphan_retries(const struct net *net)
 	return READ_ONCE(an->orphan_retries);
 }
 
+/* net.af_custom.syncookies of the namespace (0, 1 or 2). */
+int afc_net_syncookies(const struct net *net)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+
+	return READ_ONCE(an->syncookies);
+}
+
 /* net.af_custom.max_orphans (family-wide). */
 int afc_max_orphans_sysctl(void) { return READ_ONCE(afc_max_orphans); }
 
@@ -241,6 +260,7 @@ static int afc_sysctl_register(struct net *net, struct afc_net *an)
 	t[1].data = &an->rmem_default;
 	t[2].data = &an->wmem_default;
 	t[3].data = &an->orphan_retries;
+	t[4].data = &an->syncookies;
 	/* max_orphans (last) is global: only the initial namespace shows it. */
 	an->sysctl = register_net_sysctl_sz(net, "net/af_custom", t,
 					    ARRAY_SIZE(afc_sysctl_template) - !net_eq(net, &init_net));
@@ -448,6 +468,7 @@ static int __net_init afc_pernet_init(struct net *net)
 	/* tcp_rmem[1] and tcp_wmem[1]; buffers grow from there (autotuning). */
 	an->rmem_default = 131072;
 	an->wmem_default = 16384;
+	an->syncookies = 1;
 	if (afc_sysctl_register(net, an))
 		return -ENOMEM;
 

@@ -63,6 +63,7 @@ void afc_net_port_range(const struct net *net, int *lo, int *hi);
 void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem);
 /* net.af_custom.orphan_retries (per namespace), max_orphans (global). */
 int afc_net_orphan_retries(const struct net *net);
+int afc_net_syncookies(const struct net *net);
 int afc_max_orphans_sysctl(void);
 void afc_sock_link(struct sock *sk);
 void afc_sock_unlink(struct sock *sk);

@@ -11,22 +11,33 @@
 //! ([`Parent`]).  When the handshake completes the child queues itself on
 //! the accept queue and wakes the listener; `accept()` takes it, grafts it
 //! onto the new `struct socket`, and cuts the link to the listener.
+//!
+//! SYN cookies (`proto::syncookie`): a SYN that finds the SYN queue full
+//! (or any SYN, with `net.af_custom.syncookies` = 2) is answered with a
+//! SYN-ACK whose ISN is the cookie, and nothing is kept.  An ACK that
+//! matches no connection comes to [`listener_ack`]; with a valid cookie it
+//! makes the child as a SYN did (SYN_RECV, hashed, on the half-open list)
+//! and the ACK, handed to it at once, completes the handshake.
 
 use super::conn::{self, ConnState};
 use super::{bind, AfcSock, AfcSockLocked, Role};
 use crate::abi::bhlock::{BhLockArray, LockClass};
+use crate::abi::skb::SkBuff;
 use crate::abi::sock::{intr_errno, signal_pending, Sock, SockRef, Socket, SocketState};
 use crate::abi::uapi::O_NONBLOCK;
 use crate::abi::vec;
 use crate::netns;
-use crate::proto::conn::Connection;
+use crate::proto::conn::{Config, Connection};
 use crate::proto::isn::initial_seq;
-use crate::proto::listener::{AckVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
+use crate::proto::listener::{AckVerdict, CookieVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
 use crate::proto::state::State;
+use crate::proto::syncookie::{check_cookie, make_cookie, syn_of, SyncookieMode};
+use crate::proto::time::Instant;
 use crate::proto::tuple::{Endpoint, FourTuple};
 use crate::proto::wire::Header;
 use crate::stats::Stat;
 use crate::tables::FoundListener;
+use crate::tx;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -41,7 +52,8 @@ pub(crate) struct AcceptState {
     /// Established children waiting for `accept()`, oldest first.
     ready: KVec<SockRef<AfcSock>>,
     /// Half-open children (SYN_RECV), oldest first: when the SYN queue is
-    /// full the oldest gives way to a new SYN (no SYN cookies).
+    /// full a new SYN gets a SYN cookie (`net.af_custom.syncookies` 1 or
+    /// 2), or with cookies off the oldest child gives way to it.
     half_open: KVec<SockRef<AfcSock>>,
 }
 
@@ -384,15 +396,23 @@ impl ClosedListener {
     }
 }
 
-/// A SYN for listener `l` (softirq): admit it as a SYN_RECV child, or drop it.
+/// A SYN for listener `l` (softirq): admit it as a SYN_RECV child, answer
+/// it with a SYN cookie and keep nothing, or drop it.
 pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     let lsk = l.sk.sock();
     let net = lsk.net();
     let ns = netns::of(net);
-    // A full SYN queue: the oldest half-open entry gives way (counted as
-    // SynQueueDrops), unless the accept queue refuses the SYN anyway.
+    let mode = SyncookieMode::from_sysctl(net.syncookies());
+    let t = conn::now();
+    // Without SYN cookies, a full SYN queue: the oldest half-open entry
+    // gives way (counted as SynQueueDrops), unless the accept queue
+    // refuses the SYN anyway.  With cookies the SYN gets one instead.
     let evicted = l.queue.with(|s| {
-        if s.queues.state() == State::Listen && s.queues.syn_queue_full() && !s.queues.accept_queue_full() {
+        if mode == SyncookieMode::Never
+            && s.queues.state() == State::Listen
+            && s.queues.syn_queue_full()
+            && !s.queues.accept_queue_full()
+        {
             let old = vec::remove(&mut s.half_open, 0)?;
             s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
             Some(old)
@@ -411,8 +431,13 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
             conn::abort(&osk, st);
         }
     }
-    match l.queue.with(|s| s.queues.on_syn()) {
+    match l.queue.with(|s| s.queues.on_syn(mode, t)) {
         SynVerdict::Admit => {}
+        SynVerdict::SendCookie => {
+            ns.stats.inc(Stat::SyncookiesSent);
+            send_cookie(&l, h, loopback, t);
+            return;
+        }
         SynVerdict::DropAcceptQueueFull => {
             ns.stats.inc(Stat::ListenOverflows);
             ns.stats.inc(Stat::ListenDrops);
@@ -425,8 +450,88 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
         }
         SynVerdict::DropClosed => return,
     }
-    let undo = || l.queue.with(|s| s.queues.on_half_open_gone(HalfOpenEnd::Aborted));
     let tuple = FourTuple::new(h.dst, h.src);
+    let iss = initial_seq(&ns.secret, &tuple, t);
+    new_child(&l, tuple, loopback, |cfg| Connection::accept(cfg, tuple, iss, h, t), |csk, st| {
+        conn::drive(csk, st)
+    });
+}
+
+/// Answers the SYN `h` with a SYN-ACK whose ISN is a SYN cookie, keeping nothing.
+fn send_cookie(l: &FoundListener, h: &Header, loopback: bool, t: Instant) {
+    let lsk = l.sk.sock();
+    let net = lsk.net();
+    let ns = netns::of(net);
+    let tuple = FourTuple::new(h.dst, h.src);
+    let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr) else {
+        ns.stats.inc(Stat::ListenDrops);
+        return;
+    };
+    // The child built from the cookie takes its configuration from a
+    // socket that inherits the listener's buffers (`alloc_child`), so it
+    // offers the window and scale this SYN-ACK announces.
+    let opts = l.queue.with(|s| s.opts);
+    let cfg = super::opts::config(&lsk, &opts, &route);
+    let cookie = make_cookie(&ns.secret, &tuple, h, t);
+    if let Some(synack) = Connection::cookie_syn_ack(cfg, tuple, cookie, h, t) {
+        let _ = tx::send(tx::Via::Route(net), &synack, loopback || route.loopback, |_| Ok(()));
+    }
+}
+
+/// An ACK that matched no connection, for listener `l` (softirq): if it
+/// carries a valid SYN cookie, builds the connection the cookie stands
+/// for and gives it the ACK (which completes the handshake).  `false` if
+/// the ACK is not the listener's to take (cookies not in use, or not
+/// valid): the caller answers it as one for no socket.
+pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: bool) -> bool {
+    let lsk = l.sk.sock();
+    let net = lsk.net();
+    let ns = netns::of(net);
+    let mode = SyncookieMode::from_sysctl(net.syncookies());
+    let t = conn::now();
+    if !l.queue.with(|s| s.queues.cookie_check_wanted(mode, t)) {
+        return false;
+    }
+    let tuple = FourTuple::new(h.dst, h.src);
+    let data = check_cookie(&ns.secret, &tuple, h, t).ok();
+    match l.queue.with(|s| s.queues.on_cookie(data.is_some())) {
+        CookieVerdict::Admit => {}
+        CookieVerdict::DropAcceptQueueFull => {
+            ns.stats.inc(Stat::SyncookiesRecv);
+            ns.stats.inc(Stat::ListenOverflows);
+            ns.stats.inc(Stat::ListenDrops);
+            return true;
+        }
+        CookieVerdict::Invalid => {
+            ns.stats.inc(Stat::SyncookiesFailed);
+            return false;
+        }
+    }
+    ns.stats.inc(Stat::SyncookiesRecv);
+    let Some(data) = data else { return true };
+    let syn = syn_of(h, data);
+    let cookie = h.ack.wrapping_sub(1);
+    new_child(&l, tuple, loopback, |cfg| Connection::from_cookie(cfg, tuple, cookie, &syn, t), |csk, st| {
+        let _ = conn::segment_arrived(csk, st, h, skb);
+    });
+    true
+}
+
+/// Makes a SYN_RECV child of `l` on `tuple` (softirq), counted in its SYN
+/// queue already: the core's connection from `make`, hashed in the
+/// established table and on the half-open list; then `then` runs under
+/// the child's lock.  On any failure the SYN queue count is undone.
+fn new_child(
+    l: &FoundListener,
+    tuple: FourTuple,
+    loopback: bool,
+    make: impl FnOnce(Config) -> Option<Connection>,
+    then: impl FnOnce(&Sock<'_, AfcSock>, &mut AfcSockLocked),
+) {
+    let lsk = l.sk.sock();
+    let net = lsk.net();
+    let ns = netns::of(net);
+    let undo = || l.queue.with(|s| s.queues.on_half_open_gone(HalfOpenEnd::Aborted));
     let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr) else {
         ns.stats.inc(Stat::ListenDrops);
         undo();
@@ -438,10 +543,9 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
         return;
     };
     let csk = child.sock();
-    let t = conn::now();
     let opts = l.queue.with(|s| s.opts);
     let cfg = super::opts::config(&csk, &opts, &route);
-    let Some(connection) = Connection::accept(cfg, tuple, initial_seq(&ns.secret, &tuple, t), h, t) else {
+    let Some(connection) = make(cfg) else {
         undo();
         return;
     };
@@ -488,6 +592,5 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
         conn::abort(&csk, st);
         return;
     }
-    conn::drive(&csk, st);
+    then(&csk, st);
 }
-

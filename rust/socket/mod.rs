@@ -68,7 +68,7 @@ mod listen;
 mod opts;
 
 pub(crate) use conn::{orphan_count, segment_arrived};
-pub(crate) use listen::{listener_syn, AcceptQueue};
+pub(crate) use listen::{listener_ack, listener_syn, AcceptQueue};
 
 use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
 use crate::abi::family::{OptVal, SocketFamily};

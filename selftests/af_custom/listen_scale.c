@@ -492,6 +492,9 @@ FIXTURE_SETUP(flood)
 		SKIP(return, "AF_CUSTOM only: the injector sends AF_CUSTOM frames");
 	ASSERT_EQ(0, rc) TH_LOG("namespace setup failed");
 	ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
+	/* The SYN queue's own behaviour under a flood: without SYN cookies
+	 * (synflood.c tests them). */
+	ASSERT_EQ(0, afc_sh("echo 0 > /proc/sys/net/af_custom/syncookies"));
 }
 FIXTURE_TEARDOWN(flood) { afc_nets_close(&self->n); }
 
@@ -694,8 +697,9 @@ TEST_F_TIMEOUT(flood, legit_clients_get_through, 600)
 }
 
 /*
- * The SYN queue holds max(backlog, 256) half-open entries; beyond that the
- * oldest gives way to each new SYN (SynQueueDrops).  veth only: nobody
+ * The SYN queue holds max(backlog, 256) half-open entries; beyond that,
+ * with net.af_custom.syncookies=0, the oldest gives way to each new SYN
+ * (SynQueueDrops).  veth only: nobody
  * answers the SYN-ACKs, so the entries stay (5 SYN-ACK retries, 63 s).
  * SYN i comes from 10.77.0.(3 + i % 250), port 2000 + i.
  */
@@ -749,6 +753,8 @@ FIXTURE_SETUP(synq)
 		SKIP(return, "AF_CUSTOM only: AF_CUSTOM frames");
 	ASSERT_EQ(0, afc_veth_setup(&self->n)) TH_LOG("veth namespace setup failed");
 	ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
+	/* Eviction is what a full SYN queue does without SYN cookies. */
+	ASSERT_EQ(0, afc_sh("echo 0 > /proc/sys/net/af_custom/syncookies"));
 }
 FIXTURE_TEARDOWN(synq) { afc_nets_close(&self->n); }
 

@@ -518,6 +518,41 @@ impl Connection {
         Some(c)
     }
 
+    /// Returns the SYN-ACK a listener sends statelessly for `syn`, with the SYN cookie `cookie` as ISN.
+    ///
+    /// It is the SYN-ACK [`Connection::accept`] would send first; the
+    /// connection is not kept ([`super::syncookie`]).
+    pub fn cookie_syn_ack(
+        cfg: Config,
+        tuple: FourTuple,
+        cookie: Seq,
+        syn: &Header,
+        now: Instant,
+    ) -> Option<Header> {
+        let mut c = Connection::accept(cfg, tuple, cookie, syn, now)?;
+        c.poll_transmit(now).map(|t| t.header)
+    }
+
+    /// Rebuilds the half-open connection a valid SYN cookie stands for.
+    ///
+    /// `syn` is [`super::syncookie::syn_of`] the completing ACK, `cookie`
+    /// our ISN. The result is in SYN_RECV as if its SYN-ACK had just been
+    /// sent (its retransmission timer runs, no RTT sample is taken from
+    /// it); the caller then gives it the ACK through
+    /// [`Connection::on_segment`], which completes the handshake.
+    pub fn from_cookie(
+        cfg: Config,
+        tuple: FourTuple,
+        cookie: Seq,
+        syn: &Header,
+        now: Instant,
+    ) -> Option<Connection> {
+        let mut c = Connection::accept(cfg, tuple, cookie, syn, now)?;
+        c.syn_segment(now)?;
+        c.rtt_timing = None;
+        Some(c)
+    }
+
     /// Records what the peer's SYN tells us: its ISN, window, scale and MSS.
     pub(super) fn take_peer_syn(&mut self, syn: &Header) {
         self.irs = syn.seq;

@@ -118,7 +118,7 @@ impl Connection {
     }
 
     /// Returns the SYN (or SYN-ACK once the peer's SYN is known) if one is due.
-    fn syn_segment(&mut self, now: Instant) -> Option<Transmit> {
+    pub(super) fn syn_segment(&mut self, now: Instant) -> Option<Transmit> {
         if !self.syn_pending {
             return None;
         }

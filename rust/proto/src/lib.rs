@@ -42,6 +42,7 @@ pub mod rtt;
 pub mod seq;
 pub mod siphash;
 pub mod state;
+pub mod syncookie;
 pub mod time;
 pub mod tuple;
 pub mod wire;

@@ -12,9 +12,19 @@
 //! - A SYN when the accept queue already holds `backlog` connections is
 //!   dropped: `ListenOverflows` and `ListenDrops` (a SYN the listener could
 //!   not complete would only fill the SYN queue). The client retransmits.
-//! - A SYN when the SYN queue holds `syn_backlog` entries is dropped:
-//!   `SynQueueDrops` (Linux `TCPReqQFullDrop`) and `ListenDrops`. There are no
-//!   SYN cookies; the client retransmits.
+//! - A SYN when the SYN queue holds `syn_backlog` entries is answered with a
+//!   SYN cookie ([`super::syncookie`]) if `net.af_custom.syncookies` is 1
+//!   (the default), and so is every SYN if it is 2: the listener sends a
+//!   SYN-ACK whose ISN is the cookie and keeps nothing (`SyncookiesSent`).
+//!   With 0 the SYN is dropped: `SynQueueDrops` (Linux `TCPReqQFullDrop`)
+//!   and `ListenDrops`; the client retransmits.
+//! - An ACK that matches no connection, at a listener that sent a cookie
+//!   in the last [`MAX_COOKIE_AGE`] minutes, has its cookie checked
+//!   (TCP's `tcp_synq_no_recent_overflow`): a valid one (`SyncookiesRecv`)
+//!   rebuilds the half-open connection, which the ACK completes at once;
+//!   an invalid one counts `SyncookiesFailed` and the ACK is answered as
+//!   one for no socket (RST). If the accept queue is full the valid
+//!   cookie's ACK is dropped: `ListenOverflows` and `ListenDrops`.
 //! - The final ACK of a handshake when the accept queue is full is dropped:
 //!   `ListenOverflows` and `ListenDrops`. The entry stays half-open, its
 //!   SYN-ACK timer retransmits, the client's answer completes it later.
@@ -26,6 +36,8 @@
 
 use super::reuseport::ShardInfo;
 use super::state::State;
+use super::syncookie::{SyncookieMode, COOKIE_PERIOD_US, MAX_COOKIE_AGE};
+use super::time::Instant;
 
 /// What to do with a SYN that reached the listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +48,8 @@ pub enum SynVerdict {
     DropAcceptQueueFull,
     /// Drop the SYN: the SYN queue is full.
     DropSynQueueFull,
+    /// Answer with a SYN cookie and keep nothing ([`super::syncookie`]).
+    SendCookie,
     /// Drop the SYN: the listener is closed.
     DropClosed,
 }
@@ -47,6 +61,17 @@ pub enum AckVerdict {
     Proceed,
     /// Drop the segment: the accept queue is full. The connection stays half-open.
     DropAcceptQueueFull,
+}
+
+/// What to do with an ACK that carries a SYN cookie, once checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieVerdict {
+    /// Rebuild the half-open connection (counted in the SYN queue) and give it the ACK.
+    Admit,
+    /// Drop the ACK: the accept queue is full.
+    DropAcceptQueueFull,
+    /// The cookie is not valid: answer the ACK as one for no socket.
+    Invalid,
 }
 
 /// Why a half-open connection left the SYN queue without completing.
@@ -87,6 +112,12 @@ pub struct ListenStats {
     pub reset_on_close: u64,
     /// Queued, not yet accepted, connections that died (reset by the peer).
     pub accept_queue_died: u64,
+    /// SYN cookies sent (`SyncookiesSent`).
+    pub syncookies_sent: u64,
+    /// Valid SYN cookies received (`SyncookiesRecv`).
+    pub syncookies_recv: u64,
+    /// Invalid SYN cookies received (`SyncookiesFailed`).
+    pub syncookies_failed: u64,
 }
 
 /// The queue bounds and lengths of one listening socket.
@@ -97,6 +128,8 @@ pub struct ListenQueues {
     syn_backlog: u32,
     syn_len: u32,
     accept_len: u32,
+    /// When the last SYN cookie was sent: cookies are checked until they expire.
+    last_cookie: Option<Instant>,
     stats: ListenStats,
 }
 
@@ -118,6 +151,7 @@ impl ListenQueues {
             syn_backlog: syn_backlog.max(1),
             syn_len: 0,
             accept_len: 0,
+            last_cookie: None,
             stats: ListenStats::default(),
         }
     }
@@ -177,8 +211,11 @@ impl ListenQueues {
         }
     }
 
-    /// Decides a SYN's fate; [`SynVerdict::Admit`] counts a new half-open entry.
-    pub fn on_syn(&mut self) -> SynVerdict {
+    /// Decides a SYN's fate under `net.af_custom.syncookies` = `mode` at `now`.
+    ///
+    /// [`SynVerdict::Admit`] counts a new half-open entry;
+    /// [`SynVerdict::SendCookie`] counts a cookie sent and keeps nothing.
+    pub fn on_syn(&mut self, mode: SyncookieMode, now: Instant) -> SynVerdict {
         if self.state != State::Listen {
             return SynVerdict::DropClosed;
         }
@@ -187,7 +224,13 @@ impl ListenQueues {
             inc(&mut self.stats.listen_drops);
             return SynVerdict::DropAcceptQueueFull;
         }
-        if self.syn_queue_full() {
+        let full = self.syn_queue_full();
+        if mode == SyncookieMode::Always || (mode == SyncookieMode::OnOverflow && full) {
+            self.last_cookie = Some(now);
+            inc(&mut self.stats.syncookies_sent);
+            return SynVerdict::SendCookie;
+        }
+        if full {
             inc(&mut self.stats.syn_queue_drops);
             inc(&mut self.stats.listen_drops);
             return SynVerdict::DropSynQueueFull;
@@ -195,6 +238,40 @@ impl ListenQueues {
         self.syn_len = self.syn_len.saturating_add(1);
         inc(&mut self.stats.syns_admitted);
         SynVerdict::Admit
+    }
+
+    /// Whether an ACK for no connection should have its SYN cookie checked.
+    ///
+    /// Only while cookies this listener sent may still be valid (TCP's
+    /// `tcp_synq_no_recent_overflow`), and never with cookies off.
+    pub fn cookie_check_wanted(&self, mode: SyncookieMode, now: Instant) -> bool {
+        let window = COOKIE_PERIOD_US.saturating_mul(u64::from(MAX_COOKIE_AGE));
+        mode != SyncookieMode::Never
+            && self.state == State::Listen
+            && self
+                .last_cookie
+                .is_some_and(|t| now.micros().saturating_sub(t.micros()) <= window)
+    }
+
+    /// Counts a checked SYN cookie (`valid` or not) and decides the ACK's fate.
+    ///
+    /// [`CookieVerdict::Admit`] counts the rebuilt connection in the SYN
+    /// queue (whatever its bound: the ACK completes it at once, and
+    /// [`ListenQueues::on_established`] or [`ListenQueues::on_half_open_gone`]
+    /// takes it out).
+    pub fn on_cookie(&mut self, valid: bool) -> CookieVerdict {
+        if !valid || self.state != State::Listen {
+            inc(&mut self.stats.syncookies_failed);
+            return CookieVerdict::Invalid;
+        }
+        inc(&mut self.stats.syncookies_recv);
+        if self.accept_queue_full() {
+            inc(&mut self.stats.listen_overflows);
+            inc(&mut self.stats.listen_drops);
+            return CookieVerdict::DropAcceptQueueFull;
+        }
+        self.syn_len = self.syn_len.saturating_add(1);
+        CookieVerdict::Admit
     }
 
     /// Decides whether a half-open connection may see an ACK that could complete it.
@@ -299,21 +376,26 @@ impl ListenQueues {
 mod tests {
     use super::*;
 
+    /// A SYN with SYN cookies off.
+    fn syn(l: &mut ListenQueues) -> SynVerdict {
+        l.on_syn(SyncookieMode::Never, Instant(0))
+    }
+
     #[test]
     fn accept_queue_bound_and_counters() {
         let mut l = ListenQueues::new(2, 4);
         assert_eq!(l.state(), State::Listen);
         for _ in 0..2 {
-            assert_eq!(l.on_syn(), SynVerdict::Admit);
+            assert_eq!(syn(&mut l), SynVerdict::Admit);
             assert_eq!(l.on_handshake_ack(), AckVerdict::Proceed);
             l.on_established();
         }
         assert!(l.accept_queue_full());
-        assert_eq!(l.on_syn(), SynVerdict::DropAcceptQueueFull);
+        assert_eq!(syn(&mut l), SynVerdict::DropAcceptQueueFull);
         assert_eq!(l.stats().listen_overflows, 1);
         assert_eq!(l.stats().listen_drops, 1);
         l.on_accept();
-        assert_eq!(l.on_syn(), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
         assert_eq!(l.accept_len(), 1);
         assert_eq!(l.syn_len(), 1);
     }
@@ -321,22 +403,81 @@ mod tests {
     #[test]
     fn syn_queue_bound() {
         let mut l = ListenQueues::new(10, 2);
-        assert_eq!(l.on_syn(), SynVerdict::Admit);
-        assert_eq!(l.on_syn(), SynVerdict::Admit);
-        assert_eq!(l.on_syn(), SynVerdict::DropSynQueueFull);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::DropSynQueueFull);
         assert_eq!(l.stats().syn_queue_drops, 1);
         assert_eq!(l.stats().listen_drops, 1);
         l.on_half_open_gone(HalfOpenEnd::Expired);
         assert_eq!(l.stats().half_open_expired, 1);
-        assert_eq!(l.on_syn(), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
     }
 
     #[test]
     fn backlog_zero_allows_one() {
         let mut l = ListenQueues::new(0, 0);
-        assert_eq!(l.on_syn(), SynVerdict::Admit);
+        assert_eq!(syn(&mut l), SynVerdict::Admit);
         l.on_established();
-        assert_eq!(l.on_syn(), SynVerdict::DropAcceptQueueFull);
+        assert_eq!(syn(&mut l), SynVerdict::DropAcceptQueueFull);
+    }
+
+    #[test]
+    fn cookies_on_overflow() {
+        let now = Instant(1000);
+        let mut l = ListenQueues::new(4, 2);
+        assert!(!l.cookie_check_wanted(SyncookieMode::OnOverflow, now));
+        assert_eq!(l.on_syn(SyncookieMode::OnOverflow, now), SynVerdict::Admit);
+        assert_eq!(l.on_syn(SyncookieMode::OnOverflow, now), SynVerdict::Admit);
+        // The SYN queue is full: a cookie, and nothing queued.
+        assert_eq!(
+            l.on_syn(SyncookieMode::OnOverflow, now),
+            SynVerdict::SendCookie
+        );
+        assert_eq!(l.syn_len(), 2);
+        assert_eq!(l.stats().syncookies_sent, 1);
+        assert_eq!(l.stats().syn_queue_drops, 0);
+        assert_eq!(l.stats().listen_drops, 0);
+        // Cookies are checked for two minutes, never with the switch at 0.
+        assert!(l.cookie_check_wanted(SyncookieMode::OnOverflow, now));
+        assert!(l.cookie_check_wanted(SyncookieMode::Always, Instant(1000 + 2 * COOKIE_PERIOD_US)));
+        assert!(!l.cookie_check_wanted(
+            SyncookieMode::OnOverflow,
+            Instant(1001 + 2 * COOKIE_PERIOD_US)
+        ));
+        assert!(!l.cookie_check_wanted(SyncookieMode::Never, now));
+        assert_eq!(l.on_cookie(false), CookieVerdict::Invalid);
+        assert_eq!(l.stats().syncookies_failed, 1);
+        assert_eq!(l.on_cookie(true), CookieVerdict::Admit);
+        assert_eq!(l.syn_len(), 3);
+        l.on_established();
+        assert_eq!((l.syn_len(), l.accept_len()), (2, 1));
+        assert_eq!(l.stats().syncookies_recv, 1);
+        // With the switch at 0 the overflowing SYN is dropped.
+        assert_eq!(
+            l.on_syn(SyncookieMode::Never, now),
+            SynVerdict::DropSynQueueFull
+        );
+    }
+
+    #[test]
+    fn cookies_always_and_accept_queue_full() {
+        let now = Instant(0);
+        let mut l = ListenQueues::new(1, 8);
+        assert_eq!(l.on_syn(SyncookieMode::Always, now), SynVerdict::SendCookie);
+        assert_eq!(l.syn_len(), 0);
+        assert_eq!(l.on_cookie(true), CookieVerdict::Admit);
+        l.on_established();
+        // Accept queue full: SYNs are dropped even with cookies, and so is a valid cookie's ACK.
+        assert_eq!(
+            l.on_syn(SyncookieMode::Always, now),
+            SynVerdict::DropAcceptQueueFull
+        );
+        assert_eq!(l.on_cookie(true), CookieVerdict::DropAcceptQueueFull);
+        assert_eq!(l.stats().listen_overflows, 2);
+        assert_eq!(l.stats().syncookies_recv, 2);
+        assert_eq!(l.syn_len(), 0);
+        l.close();
+        assert_eq!(l.on_cookie(true), CookieVerdict::Invalid);
     }
 
     #[test]
@@ -344,7 +485,7 @@ mod tests {
         let mut l = ListenQueues::new(4, 4);
         assert_eq!(l.close(), (0, 0));
         assert_eq!(l.state(), State::Closed);
-        assert_eq!(l.on_syn(), SynVerdict::DropClosed);
+        assert_eq!(syn(&mut l), SynVerdict::DropClosed);
         assert!(!l.adopt_established());
     }
 }

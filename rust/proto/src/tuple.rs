@@ -24,6 +24,10 @@ pub enum HashPurpose {
     EphemeralPort = 3,
     /// Hash-table bucket selection.
     Table = 4,
+    /// SYN cookie MAC ([`super::syncookie`]).
+    Cookie = 5,
+    /// SYN cookie mask ([`super::syncookie`]).
+    CookieMask = 6,
 }
 
 /// An IPv4 address and a port.

@@ -374,7 +374,11 @@ impl Host {
             Some(k) => group[k],
             None => group[(hash % group.len() as u64) as usize],
         };
-        if self.listeners[li].queues.on_syn() != SynVerdict::Admit {
+        if self.listeners[li].queues.on_syn(
+            afc_proto::syncookie::SyncookieMode::Never,
+            afc_proto::time::Instant(0),
+        ) != SynVerdict::Admit
+        {
             return;
         }
         let iss = initial_seq(&self.secret, &t, now);
