@@ -972,10 +972,11 @@ TEST_F_TIMEOUT(lo, reuseport_slow_shard_gets_its_pace, 600)
 	ASSERT_GT(mn, sh[0].count) TH_LOG("slow shard got more than a fast one");
 	/* The three fast shards run flat out on shared vCPUs, so their paces
 	 * are only as equal as the scheduler makes them (the exact equal-pace
-	 * check is reuseport_equal_paces_balance): a loose bound here, looser
-	 * for the debug kernel's smaller run (fewer connections, noisier). */
+	 * check is reuseport_equal_paces_balance): a loose bound here (1.43
+	 * measured with the host at load 5), looser for the debug kernel's
+	 * smaller run (fewer connections, noisier). */
 	if (conns >= 4000) {
-		ASSERT_LE(mx * 10, mn * 13) TH_LOG("fast shards: max %d / min %d > 1.3", mx, mn);
+		ASSERT_LE(mx * 10, mn * 16) TH_LOG("fast shards: max %d / min %d > 1.6", mx, mn);
 	} else {
 		ASSERT_LE(mx, mn * 2) TH_LOG("fast shards: max %d / min %d > 2", mx, mn);
 	}
