@@ -39,7 +39,7 @@ wait_module_idle() {
 }
 
 # module_pin unloads and reloads the module: it runs last.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz devbind module_pin}; do
     echo "# ---- $t"
     [ "$t" = module_pin ] && wait_module_idle
     timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$t" > /tmp/out 2>&1
