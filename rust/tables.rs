@@ -32,21 +32,22 @@
 //! A socket bound to a device (`SO_BINDTODEVICE`, `SO_BINDTOIFINDEX`:
 //! `sk_bound_dev_if`, read live as the IPv4 lookups read it) matches only
 //! frames that arrived on that device; an unbound one matches frames from
-//! any device ([`dev_matches`], `inet_bound_dev_eq` without VRFs).  Among
-//! listeners, as `compute_score` in `inet_hashtables.c`: a specific
-//! address beats the wildcard, and on the same address a listener bound
-//! to the arrival device beats an unbound one.  Two connections may hold
-//! one 4-tuple when the later one is bound to a device the earlier one is
-//! not bound to (`__inet_check_established`).
+//! any device (`proto::bind::bound_dev_eq`, `inet_bound_dev_eq` without
+//! VRFs).  Among listeners, as `compute_score` in `inet_hashtables.c`: a
+//! specific address beats the wildcard, and on the same address a
+//! listener bound to the arrival device beats an unbound one.  Two
+//! connections may hold one 4-tuple when the later one is bound to a
+//! device the earlier one is not bound to (`__inet_check_established`).
 
 use crate::abi::bhlock::{BhLockArray, LockClass};
 use crate::abi::once::OnceBox;
 use crate::abi::sock::SockRef;
 use crate::abi::vec::swap_remove;
+use crate::proto::bind::{bound_dev_eq, listener_score};
 use crate::proto::siphash::SipKey;
 use crate::proto::reuseport::{select_shard, ShardInfo};
 use crate::proto::state::State;
-use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose, ADDR_ANY};
+use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose};
 use crate::socket::{AcceptQueue, AfcSock};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::prelude::*;
@@ -207,46 +208,24 @@ impl Tables {
     /// The listener for a SYN from `src` to `dst` that arrived on device
     /// `dif`: of the listeners on `dst`'s port that match (address `dst`'s
     /// or the wildcard, device `dif` or none), the group that scores best
-    /// ([`listener_score`]).  In a reuseport group the shard with the
-    /// shortest accept queue that has room wins, ties broken by a hash of
-    /// the 4-tuple (`proto::reuseport`); a full group still yields a
-    /// shard, whose queue then refuses the SYN and counts it.
+    /// (`proto::bind::listener_score`).  In a reuseport group the shard
+    /// with the shortest accept queue that has room wins, ties broken by a
+    /// hash of the 4-tuple (`proto::reuseport`); a full group still yields
+    /// a shard, whose queue then refuses the SYN and counts it.
     pub(crate) fn lookup_listener(&self, dst: Endpoint, src: Endpoint, dif: i32) -> Option<FoundListener> {
         let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
         self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
-            let score = |e: &Listening| listener_score(e.local, e.sk.sock().bound_dev_if(), dst, dif);
+            let score = |e: &Listening| {
+                listener_score(e.local.addr, e.local.port, e.sk.sock().bound_dev_if(), dst.addr, dst.port, dif)
+            };
             let best = b.iter().filter_map(score).max()?;
             pick_shard(b.iter().filter(|e| score(e) == Some(best)), hash)
         })
     }
 }
 
-/// Whether a socket bound to device `bound` (0: none) takes frames that
-/// arrived on `dif`.
-const fn bound_dev_eq(bound: i32, dif: i32) -> bool {
-    bound == 0 || bound == dif
-}
-
 fn dev_matches(sk: &SockRef<AfcSock>, dif: i32) -> bool {
     bound_dev_eq(sk.sock().bound_dev_if(), dif)
-}
-
-/// How well a listener on `local` bound to device `bound` matches a SYN
-/// to `dst` that arrived on `dif`, as `compute_score`: `None` for no
-/// match; a specific address (4) outweighs a bound device (2 against 1),
-/// so the listeners of one score share address and device: one group.
-fn listener_score(local: Endpoint, bound: i32, dst: Endpoint, dif: i32) -> Option<u8> {
-    if local.port != dst.port || !bound_dev_eq(bound, dif) {
-        return None;
-    }
-    let dev = if bound != 0 { 2 } else { 1 };
-    if local.addr == dst.addr {
-        Some(dev + 4)
-    } else if local.addr == ADDR_ANY {
-        Some(dev)
-    } else {
-        None
-    }
 }
 
 /// Most shards considered in one reuseport group.

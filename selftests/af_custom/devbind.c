@@ -259,6 +259,71 @@ TEST_F(dev, bind_conflicts)
 	close(a);
 }
 
+/* A device set after bind() counts in later conflicts, as TCP reads
+ * sk_bound_dev_if when it checks them. */
+TEST_F(dev, device_set_after_bind)
+{
+	int a, b;
+
+	a = afc_tsocket();
+	ASSERT_EQ(0, afc_bind(a, "0.0.0.0", PORT));
+	ASSERT_EQ(0, bind_dev(a, "lo"));
+	b = afc_tsocket();
+	ASSERT_EQ(0, bind_dev(b, "va"));
+	EXPECT_EQ(0, afc_bind(b, "0.0.0.0", PORT)) TH_LOG("bind on va beside lo: %s", strerror(errno));
+	close(b);
+	b = afc_tsocket();
+	ASSERT_EQ(0, bind_dev(b, "lo"));
+	EXPECT_EQ(-1, afc_bind(b, "0.0.0.0", PORT));
+	EXPECT_EQ(EADDRINUSE, errno);
+	close(b);
+	close(a);
+}
+
+/* SO_REUSEPORT lets an unbound and a lo-bound listener of one user share
+ * a port (in two reuseport groups: a group shares its device); a SYN over
+ * lo goes to the device-bound one (it scores higher), one over veth to
+ * the unbound one.  (TCP returns the first reuseport group it meets that
+ * scores above the ones before: the lo-bound listener is hashed at the
+ * head of the bucket because it listens last, as here.) */
+TEST_F(dev, bound_listener_preferred)
+{
+	int lany, llo, c1, c2, s, other, one = 1;
+
+	lany = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, setsockopt(lany, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)));
+	ASSERT_EQ(0, afc_bind(lany, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(lany, 16));
+	llo = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, setsockopt(llo, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)));
+	ASSERT_EQ(0, bind_dev(llo, "lo"));
+	ASSERT_EQ(0, afc_bind(llo, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(llo, 16));
+
+	for (int i = 0; i < 4; i++) {
+		c1 = connect_from(&self->n, self->n.a, NULL, "127.0.0.1", PORT, 10000);
+		ASSERT_LE(0, c1) TH_LOG("connect over lo: %s", strerror(errno));
+		s = accept_within(llo, 10000);
+		EXPECT_LE(0, s) TH_LOG("the lo-bound listener did not get connection %d over lo", i);
+		other = accept_within(lany, 100);
+		EXPECT_EQ(-1, other) TH_LOG("the unbound listener got connection %d over lo", i);
+		if (s >= 0)
+			close(s);
+		if (other >= 0)
+			close(other);
+		close(c1);
+	}
+	c2 = connect_from(&self->n, self->n.b, NULL, "10.77.0.1", PORT, 10000);
+	ASSERT_LE(0, c2) TH_LOG("connect over veth: %s", strerror(errno));
+	s = accept_within(lany, 10000);
+	EXPECT_LE(0, s) TH_LOG("the unbound listener did not get the veth connection");
+	if (s >= 0)
+		close(s);
+	close(c2);
+	close(llo);
+	close(lany);
+}
+
 /* ---- routes ------------------------------------------------------------- */
 
 /* In namespace b the server is reachable over vb only: a client bound to
