@@ -55,12 +55,13 @@ impl FrameHandler for Rx {
         }
         let tuple = FourTuple::new(h.dst, h.src);
         let dif = dev.ifindex();
+        let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
         if let Some(sk) = state.tables.lookup_established(&tuple, dif) {
             let s = sk.sock();
             // A SYN that may reopen a TIME_WAIT tuple goes to the listener
             // (below) once the connection has seen it: its listener's
             // filter is asked first, as TCP's (TIME_WAIT is not filtered).
-            if h.flags.syn() && s.state() == State::TimeWait.as_u8() {
+            if syn && s.state() == State::TimeWait.as_u8() {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
                     if !filter(state, &l.sk.sock(), &mut skb) {
                         return;
@@ -84,7 +85,6 @@ impl FrameHandler for Rx {
                 return;
             }
         } else {
-            let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
             if syn && net.addr_is_local(h.dst.addr) {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
                     if !filter(state, &l.sk.sock(), &mut skb) {
