@@ -206,6 +206,15 @@ impl BindTable {
         true
     }
 
+    /// Moves `owner`'s claim on `port` to device `dev_if` (0: none).
+    pub(crate) fn set_dev(&mut self, owner: usize, port: u16, dev_if: u32) {
+        if let Some(bucket) = self.bucket_mut(port) {
+            for e in bucket.as_mut_slice().iter_mut().filter(|e| e.owner == owner) {
+                e.binding.dev_if = dev_if;
+            }
+        }
+    }
+
     /// Drops every claim of `owner` on `port`.
     pub(crate) fn release(&mut self, owner: usize, port: u16) {
         if let Some(bucket) = self.bucket_mut(port) {

@@ -7,16 +7,21 @@
 //! loopback), then matched: the established table by 4-tuple first, then
 //! for a SYN the listener table (specific address, then wildcard), and
 //! for an ACK too, in case it completes a handshake answered with a SYN
-//! cookie.  The socket gets it under `bh_lock_sock`, or on its backlog
-//! while a process owns it.  A frame for nobody is answered with an RST (rate-limited).
+//! cookie; a socket bound to a device matches only frames that arrived on
+//! it (`tables`).  The socket's filter (and the LSM hook) may drop the
+//! frame (`FilterDrops`), as `tcp_filter`; else the socket gets it under
+//! `bh_lock_sock`, or on its backlog while a process owns it.  A frame
+//! for nobody is answered with an RST (rate-limited).
 
 use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
 use crate::proto::wire::{frame_checksum_field, Header, HEADER_LEN};
 use crate::tx;
+use crate::abi::sock::Sock;
+use crate::proto::state::State;
 use crate::proto::tuple::FourTuple;
-use crate::socket;
+use crate::socket::{self, AfcSock};
 use crate::stats::Stat;
 
 /// The frame handler of EtherType 0x88B5.
@@ -50,8 +55,22 @@ impl FrameHandler for Rx {
             return;
         }
         let tuple = FourTuple::new(h.dst, h.src);
-        if let Some(sk) = state.tables.lookup_established(&tuple) {
+        let dif = dev.ifindex();
+        let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
+        if let Some(sk) = state.tables.lookup_established(&tuple, dif) {
             let s = sk.sock();
+            // A SYN that may reopen a TIME_WAIT tuple goes to the listener
+            // (below) once the connection has seen it: its listener's
+            // filter is asked first, as TCP's (TIME_WAIT is not filtered).
+            if syn && s.state() == State::TimeWait.as_u8() {
+                if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
+                    if !filter(state, &l.sk.sock(), &mut skb) {
+                        return;
+                    }
+                }
+            } else if !filter(state, &s, &mut skb) {
+                return;
+            }
             let mut g = s.bh_lock();
             let reuse = match g.locked() {
                 Some(st) => socket::segment_arrived(&s, st, &h, skb),
@@ -67,9 +86,11 @@ impl FrameHandler for Rx {
                 return;
             }
         } else {
-            let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
             if syn && net.addr_is_local(h.dst.addr) {
-                if let Some(l) = state.tables.lookup_listener(h.dst, h.src) {
+                if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
+                    if !filter(state, &l.sk.sock(), &mut skb) {
+                        return;
+                    }
                     socket::listener_syn(l, &h, loopback);
                     return;
                 }
@@ -78,7 +99,10 @@ impl FrameHandler for Rx {
             // with a SYN cookie; if not, it gets its RST below.
             let ack = h.flags.ack() && !h.flags.syn() && !h.flags.rst();
             if ack && net.addr_is_local(h.dst.addr) {
-                if let Some(l) = state.tables.lookup_listener(h.dst, h.src) {
+                if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
+                    if !filter(state, &l.sk.sock(), &mut skb) {
+                        return;
+                    }
                     if socket::listener_ack(l, &h, skb, loopback) {
                         return;
                     }
@@ -89,10 +113,20 @@ impl FrameHandler for Rx {
             return;
         }
         // A SYN that reopened a TIME_WAIT tuple: the listener takes it.
-        if let Some(l) = state.tables.lookup_listener(h.dst, h.src) {
+        if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
             socket::listener_syn(l, &h, loopback);
         }
     }
+}
+
+/// Runs `sk`'s socket filter on a frame it would take; `false` (counted)
+/// to drop the frame.
+fn filter(state: &NetState, sk: &Sock<'_, AfcSock>, skb: &mut SkBuff) -> bool {
+    let ok = sk.filter_accepts(skb);
+    if !ok {
+        state.stats.inc(Stat::FilterDrops);
+    }
+    ok
 }
 
 /// Decodes the header of a frame (and returns its checksum field), making

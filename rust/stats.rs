@@ -38,6 +38,7 @@ stats! {
     BacklogDrops: "Segments dropped because the socket backlog was full.",
     RstsLimited: "RSTs not sent because of the rate limit.",
     OrphanOverflows: "Orphans reset because there were more than net.af_custom.max_orphans (at close() or their timer) or the family was past net.af_custom.mem[2] (their timer) (TCPAbortOnMemory).",
+    FilterDrops: "Segments dropped by a socket filter (SO_ATTACH_FILTER, SO_ATTACH_BPF) or the LSM per-packet hook.",
 }
 
 const COUNT: usize = NAMES.len();

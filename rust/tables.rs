@@ -26,15 +26,28 @@
 //! the 4-tuple, or of the port for listeners, so that a specific-address
 //! listener and the wildcard one on the same port share a bucket and the
 //! lookup (specific first, then wildcard) is one bucket walk.
+//!
+//! # Bound devices
+//!
+//! A socket bound to a device (`SO_BINDTODEVICE`, `SO_BINDTOIFINDEX`:
+//! `sk_bound_dev_if`, read live as the IPv4 lookups read it) matches only
+//! frames that arrived on that device; an unbound one matches frames from
+//! any device (`proto::bind::bound_dev_eq`, `inet_bound_dev_eq` without
+//! VRFs).  Among listeners, as `compute_score` in `inet_hashtables.c`: a
+//! specific address beats the wildcard, and on the same address a
+//! listener bound to the arrival device beats an unbound one.  Two
+//! connections may hold one 4-tuple when the later one is bound to a
+//! device the earlier one is not bound to (`__inet_check_established`).
 
 use crate::abi::bhlock::{BhLockArray, LockClass};
 use crate::abi::once::OnceBox;
 use crate::abi::sock::SockRef;
 use crate::abi::vec::swap_remove;
+use crate::proto::bind::{bound_dev_eq, listener_score};
 use crate::proto::siphash::SipKey;
 use crate::proto::reuseport::{select_shard, ShardInfo};
 use crate::proto::state::State;
-use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose, ADDR_ANY};
+use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose};
 use crate::socket::{AcceptQueue, AfcSock};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::prelude::*;
@@ -127,10 +140,13 @@ impl Tables {
         FourTuple::new(Endpoint::new(0, port), Endpoint::new(0, 0)).hash(&self.key, HashPurpose::Table) as usize
     }
 
-    /// Adds a connection; `false` (and nothing added) if the 4-tuple is taken.
+    /// Adds a connection; `false` (and nothing added) if the 4-tuple is
+    /// taken (by a connection that frames arriving on `sk`'s bound device
+    /// would reach).
     pub(crate) fn insert_established(&self, tuple: FourTuple, sk: SockRef<AfcSock>) -> Result<bool> {
+        let dev = sk.sock().bound_dev_if();
         self.set()?.established.with(self.est_bucket(&tuple), |b| {
-            if b.iter().any(|e| e.tuple == tuple) {
+            if b.iter().any(|e| e.tuple == tuple && dev_matches(&e.sk, dev)) {
                 return Ok(false);
             }
             b.push(Established { tuple, sk }, GFP_ATOMIC)?;
@@ -138,10 +154,10 @@ impl Tables {
         })
     }
 
-    /// Whether a connection holds `tuple`.
-    pub(crate) fn established_taken(&self, tuple: &FourTuple) -> bool {
+    /// Whether a connection holds `tuple` for a socket bound to `dev` (0: none).
+    pub(crate) fn established_taken(&self, tuple: &FourTuple, dev: i32) -> bool {
         let Some(set) = self.set.get() else { return false };
-        set.established.with(self.est_bucket(tuple), |b| b.iter().any(|e| e.tuple == *tuple))
+        set.established.with(self.est_bucket(tuple), |b| b.iter().any(|e| e.tuple == *tuple && dev_matches(&e.sk, dev)))
     }
 
     /// Removes socket `id`'s entry for `tuple`; returns the table's reference.
@@ -160,9 +176,12 @@ impl Tables {
         })
     }
 
-    /// The connection on `tuple` (local = our end), if any.
-    pub(crate) fn lookup_established(&self, tuple: &FourTuple) -> Option<SockRef<AfcSock>> {
-        self.set.get()?.established.with(self.est_bucket(tuple), |b| b.iter().find(|e| e.tuple == *tuple).map(|e| e.sk.clone()))
+    /// The connection on `tuple` (local = our end) for a frame that
+    /// arrived on device `dif`, if any.
+    pub(crate) fn lookup_established(&self, tuple: &FourTuple, dif: i32) -> Option<SockRef<AfcSock>> {
+        self.set.get()?.established.with(self.est_bucket(tuple), |b| {
+            b.iter().find(|e| e.tuple == *tuple && dev_matches(&e.sk, dif)).map(|e| e.sk.clone())
+        })
     }
 
     /// Adds a listener on `local` (its address may be the wildcard);
@@ -186,19 +205,27 @@ impl Tables {
         })
     }
 
-    /// The listener for a SYN from `src` to `dst`: the group bound to
-    /// `dst` exactly, else the one bound to the wildcard address on its
-    /// port.  In a reuseport group the shard with the shortest accept
-    /// queue that has room wins, ties broken by a hash of the 4-tuple
-    /// (`proto::reuseport`); a full group still yields a shard, whose
-    /// queue then refuses the SYN and counts it.
-    pub(crate) fn lookup_listener(&self, dst: Endpoint, src: Endpoint) -> Option<FoundListener> {
+    /// The listener for a SYN from `src` to `dst` that arrived on device
+    /// `dif`: of the listeners on `dst`'s port that match (address `dst`'s
+    /// or the wildcard, device `dif` or none), the group that scores best
+    /// (`proto::bind::listener_score`).  In a reuseport group the shard
+    /// with the shortest accept queue that has room wins, ties broken by a
+    /// hash of the 4-tuple (`proto::reuseport`); a full group still yields
+    /// a shard, whose queue then refuses the SYN and counts it.
+    pub(crate) fn lookup_listener(&self, dst: Endpoint, src: Endpoint, dif: i32) -> Option<FoundListener> {
         let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
         self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
-            let exact = pick_shard(b.iter().filter(|e| e.local == dst), hash);
-            exact.or_else(|| pick_shard(b.iter().filter(|e| e.local == Endpoint::new(ADDR_ANY, dst.port)), hash))
+            let score = |e: &Listening| {
+                listener_score(e.local.addr, e.local.port, e.sk.sock().bound_dev_if(), dst.addr, dst.port, dif)
+            };
+            let best = b.iter().filter_map(score).max()?;
+            pick_shard(b.iter().filter(|e| score(e) == Some(best)), hash)
         })
     }
+}
+
+fn dev_matches(sk: &SockRef<AfcSock>, dif: i32) -> bool {
+    bound_dev_eq(sk.sock().bound_dev_if(), dif)
 }
 
 /// Most shards considered in one reuseport group.

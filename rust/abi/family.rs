@@ -56,7 +56,9 @@ pub(crate) trait SocketFamily {
     fn ioctl(sk: &Sock<'_, Self::Data>, cmd: u32) -> Result<i32>;
     /// `shutdown(2)` with `how` as the user passed it.
     fn shutdown(sk: &Sock<'_, Self::Data>, sock: &Socket, how: i32) -> Result;
-    /// `setsockopt(2)` for levels other than `SOL_SOCKET`.
+    /// `setsockopt(2)` for levels other than `SOL_SOCKET`, for
+    /// `SO_REUSEPORT`, and after the common code set them, for
+    /// `SO_BINDTODEVICE` and `SO_BINDTOIFINDEX`.
     fn setsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32, val: &OptVal) -> Result;
     /// `getsockopt(2)` for levels other than `SOL_SOCKET` (`int` options).
     fn getsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32) -> Result<i32>;
@@ -260,8 +262,12 @@ impl<F: SocketFamily> Adapter<F> {
                 // Every other SOL_SOCKET option is the common code's
                 // (SOCK_CUSTOM_SOCKOPT routes them all here).
                 // SAFETY: the arguments as the socket layer passed them.
-                return kernel::error::to_result(unsafe { bindings::sock_setsockopt(sock, level, name, val, len) })
-                    .map(|()| 0);
+                kernel::error::to_result(unsafe { bindings::sock_setsockopt(sock, level, name, val, len) })?;
+                // The family hears of a new bound device once it is set.
+                if super::uapi::binds_device(name) {
+                    F::setsockopt(&sk, level, name, &OptVal { ptr: val, len })?;
+                }
+                return Ok(0);
             }
             F::setsockopt(&sk, level, name, &OptVal { ptr: val, len })?;
             Ok(0)

@@ -22,15 +22,17 @@ pub(crate) struct Route {
 }
 
 impl Net {
-    /// Looks up the route to `dst` from `src` (0: let the route choose).
-    pub(crate) fn route(&self, dst: u32, src: u32) -> Result<Route> {
+    /// Looks up the route to `dst` from `src` (0: let the route choose),
+    /// out of device `oif` (0: any; a device-bound socket's
+    /// `sk_bound_dev_if`, as `ip_route_connect`).
+    pub(crate) fn route(&self, dst: u32, src: u32, oif: i32) -> Result<Route> {
         let mut out_src = 0u32;
         let mut mtu = 0u32;
         let mut loopback = false;
         let mut gso = 0u32;
         // SAFETY: valid namespace (type invariant); out-pointers writable.
         kernel::error::to_result(unsafe {
-            bindings::afc_route(self.as_ptr(), dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback, &mut gso)
+            bindings::afc_route(self.as_ptr(), oif, dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback, &mut gso)
         })?;
         Ok(Route { src: u32::from_be(out_src), mtu, loopback, gso })
     }

@@ -227,6 +227,12 @@ impl NetDevice {
         // SAFETY: the device is valid (type invariant).
         unsafe { bindings::afc_dev_is_loopback(self.0.get()) }
     }
+
+    /// The device's index (`ifindex`), what `SO_BINDTODEVICE` names.
+    pub(crate) fn ifindex(&self) -> i32 {
+        // SAFETY: the device is valid (type invariant).
+        unsafe { bindings::afc_dev_ifindex(self.0.get()) }
+    }
 }
 
 fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Result {

@@ -439,6 +439,23 @@ impl<'a, T: SockData> Sock<'a, T> {
         kernel::error::to_result(unsafe { bindings::afc_xmit_sk(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be()) })
     }
 
+    /// The device the socket is bound to (`SO_BINDTODEVICE`,
+    /// `SO_BINDTOIFINDEX`), 0 for none.  Read without the socket lock, as
+    /// the IPv4 lookups read `sk_bound_dev_if`.
+    pub(crate) fn bound_dev_if(&self) -> i32 {
+        // SAFETY: the sock is valid (type invariant); a `READ_ONCE`.
+        unsafe { bindings::afc_sk_bound_dev_if(self.as_ptr()) }
+    }
+
+    /// Whether the socket takes `skb` (our header at its data): runs the
+    /// socket filter (`SO_ATTACH_FILTER`, `SO_ATTACH_BPF`) and the LSM
+    /// per-packet hook, as `tcp_filter`.  The frame is never cut short.
+    pub(crate) fn filter_accepts(&self, skb: &mut SkBuff) -> bool {
+        // SAFETY: valid sock and owned skb; `sk_filter_trim_cap` with the
+        // frame's own length as the cap only reads the frame.
+        unsafe { bindings::afc_sk_filter(self.as_ptr(), skb.as_ptr()) == 0 }
+    }
+
     /// Forgets the cached route (the connection is over).
     pub(crate) fn dst_reset(&self) {
         // SAFETY: valid sock; sk_dst_reset swaps the pointer atomically.

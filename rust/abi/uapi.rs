@@ -25,3 +25,10 @@ pub(crate) fn table_buckets() -> (usize, usize) {
     // SAFETY: reads int module parameters; no preconditions.
     unsafe { (crate::abi::bindings::afc_est_buckets_param() as usize, crate::abi::bindings::afc_listen_buckets_param() as usize) }
 }
+
+/// Whether `SOL_SOCKET` option `name` binds the socket to a device
+/// (`SO_BINDTODEVICE`, `SO_BINDTOIFINDEX`).
+pub(crate) fn binds_device(name: i32) -> bool {
+    // SAFETY: compares constants; no preconditions.
+    unsafe { crate::abi::bindings::afc_sockopt_binds_device(name) }
+}

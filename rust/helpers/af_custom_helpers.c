@@ -20,6 +20,7 @@
 #include <linux/random.h>
 #include <net/route.h>
 #include <net/sock.h>
+#include <linux/filter.h>
 #include <net/ip.h>
 #include <net/arp.h>
 #include <net/neighbour.h>
@@ -75,6 +76,7 @@ unsigned int afc_skb_len(const struct sk_buff *skb) { return skb->len; }
 const unsigned char *afc_skb_data(const struct sk_buff *skb) { return skb->data; }
 struct net *afc_dev_net(const struct net_device *dev) { return dev_net(dev); }
 bool afc_dev_is_loopback(const struct net_device *dev) { return dev->flags & IFF_LOOPBACK; }
+int afc_dev_ifindex(const struct net_device *dev) { return dev->ifindex; }
 void afc_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
 void afc_sock_put(struct sock *sk) { sock_put(sk); }
 void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
@@ -784,14 +786,56 @@ struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
 
+/* Whether a child could be charged for its listener's socket filter:
+ * sk_filter_charge()'s test on a new socket (nothing charged yet). */
+static bool afc_sk_filter_fits(struct sock *parent)
+{
+	int optmem_max = READ_ONCE(sock_net(parent)->core.sysctl_optmem_max);
+	struct sk_filter *filter;
+	bool ok = true;
+
+	rcu_read_lock();
+	filter = rcu_dereference(parent->sk_filter);
+	if (filter)
+		ok = bpf_prog_size(filter->prog->len) < optmem_max;
+	rcu_read_unlock();
+	return ok;
+}
+
+/* The child shares its listener's socket filter, charged to the child's
+ * option memory, as sk_clone_lock() does (sk_filter_charge() is not
+ * exported; __sk_destruct() uncharges and releases it).  A filter being
+ * freed (its listener detached it meanwhile) is not taken. */
+static void afc_sk_inherit_filter(struct sock *sk, struct sock *parent)
+{
+	struct sk_filter *filter;
+
+	rcu_read_lock();
+	filter = rcu_dereference(parent->sk_filter);
+	if (filter && refcount_inc_not_zero(&filter->refcnt)) {
+		atomic_add(bpf_prog_size(filter->prog->len), &sk->sk_omem_alloc);
+		RCU_INIT_POINTER(sk->sk_filter, filter);
+		if (sock_flag(parent, SOCK_FILTER_LOCKED))
+			sock_set_flag(sk, SOCK_FILTER_LOCKED);
+	}
+	rcu_read_unlock();
+}
+
 /* A child socket of a listener, made in softirq (no struct socket yet).
  * It inherits what sk_clone_lock() would copy for TCP: owner, buffers,
- * timeouts and the SO_KEEPALIVE/SO_LINGER settings. */
+ * timeouts, the SO_KEEPALIVE/SO_LINGER settings, the bound device and the
+ * socket filter.  NULL if the child could not be charged for the filter
+ * (TCP drops the clone then too). */
 struct sock *afc_sk_alloc_child(struct sock *parent)
 {
 	/* The child's sock is charged to its listener's memory cgroup (mem.c). */
-	struct mem_cgroup *old = afc_memcg_enter(parent);
-	struct sock *sk = sk_alloc(sock_net(parent), parent->sk_family, GFP_ATOMIC, parent->sk_prot, 0);
+	struct mem_cgroup *old;
+	struct sock *sk;
+
+	if (!afc_sk_filter_fits(parent))
+		return NULL;
+	old = afc_memcg_enter(parent);
+	sk = sk_alloc(sock_net(parent), parent->sk_family, GFP_ATOMIC, parent->sk_prot, 0);
 
 	afc_memcg_leave(old);
 	if (!sk)
@@ -815,6 +859,8 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 		sock_set_flag(sk, SOCK_KEEPOPEN);
 	if (sock_flag(parent, SOCK_LINGER))
 		sock_set_flag(sk, SOCK_LINGER);
+	sk->sk_bound_dev_if = READ_ONCE(parent->sk_bound_dev_if);
+	afc_sk_inherit_filter(sk, parent);
 	return sk;
 }
 void afc_sock_graft(struct sock *sk, struct socket *parent) { sock_graft(sk, parent); }
@@ -897,10 +943,10 @@ static bool afc_dev_gso_ok(const struct net_device *dev)
 	       (dev->features & (NETIF_F_SG | NETIF_F_GSO_UDP_L4)) == (NETIF_F_SG | NETIF_F_GSO_UDP_L4);
 }
 
-int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out,
+int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out,
 	      unsigned int *mtu, bool *loopback, unsigned int *gso_size)
 {
-	struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
+	struct flowi4 fl4 = { .flowi4_oif = oif, .daddr = daddr, .saddr = saddr };
 	struct rtable *rt = ip_route_output_key(net, &fl4);
 
 	if (IS_ERR(rt))
@@ -1040,14 +1086,18 @@ int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr)
 
 /* A connection's frame: the route is cached in sk_dst_cache (as TCP's
  * sk_setup_caps), looked up again only when the routing tables changed
- * (the dst check fails).  The caller owns sk (lock_sock or bh_lock_sock),
- * which keeps the cached dst alive without a reference of our own. */
+ * (the dst check fails) or the bound device did (sock_bindtoindex resets
+ * the cache).  A device-bound socket's route goes out of that device
+ * (flowi4_oif, as ip_route_connect).  The caller owns sk (lock_sock or
+ * bh_lock_sock), which keeps the cached dst alive without a reference of
+ * our own. */
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr)
 {
 	struct rtable *rt = (struct rtable *)__sk_dst_check(sk, 0);
 
 	if (!rt) {
-		struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
+		struct flowi4 fl4 = { .flowi4_oif = READ_ONCE(sk->sk_bound_dev_if),
+				      .daddr = daddr, .saddr = saddr };
 
 		rt = ip_route_output_key(sock_net(sk), &fl4);
 		if (IS_ERR(rt)) {
@@ -1061,3 +1111,16 @@ int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr
 
 /* Drops the cached route (connection closed, or the socket freed). */
 void afc_sk_dst_reset(struct sock *sk) { sk_dst_reset(sk); }
+
+/* The device a socket is bound to (SO_BINDTODEVICE, SO_BINDTOIFINDEX:
+ * set by sock_setsockopt), 0 for none; read without the socket lock, as
+ * the IPv4 lookups read it. */
+int afc_sk_bound_dev_if(const struct sock *sk) { return READ_ONCE(sk->sk_bound_dev_if); }
+bool afc_sockopt_binds_device(int name) { return name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX; }
+
+/* Runs the socket's filter (SO_ATTACH_FILTER/SO_ATTACH_BPF) and the LSM
+ * per-packet hook on a received frame (data at our header), as
+ * tcp_filter(): 0 to keep it, an error to drop it.  The cap is the whole
+ * frame: a filter may drop a segment but not cut it short (the header's
+ * length and checksum cover the whole payload). */
+int afc_sk_filter(struct sock *sk, struct sk_buff *skb) { return sk_filter_trim_cap(sk, skb, skb->len); }

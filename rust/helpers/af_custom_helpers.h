@@ -30,6 +30,7 @@ unsigned int afc_skb_len(const struct sk_buff *skb);
 const unsigned char *afc_skb_data(const struct sk_buff *skb);
 struct net *afc_dev_net(const struct net_device *dev);
 bool afc_dev_is_loopback(const struct net_device *dev);
+int afc_dev_ifindex(const struct net_device *dev);
 void afc_kfree_skb(struct sk_buff *skb);
 void afc_sock_put(struct sock *sk);
 void afc_sock_orphan(struct sock *sk);
@@ -196,11 +197,14 @@ spinlock_t *afc_bh_locks_alloc(unsigned int n, unsigned int cls);
 void afc_bh_locks_free(spinlock_t *locks);
 void afc_spin_lock_bh(spinlock_t *l);
 void afc_spin_unlock_bh(spinlock_t *l);
-int afc_route(struct net *net, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu, bool *loopback,
-	      unsigned int *gso_size);
+int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu,
+	      bool *loopback, unsigned int *gso_size);
 int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 void afc_sk_dst_reset(struct sock *sk);
+int afc_sk_bound_dev_if(const struct sock *sk);
+bool afc_sockopt_binds_device(int name);
+int afc_sk_filter(struct sock *sk, struct sk_buff *skb);
 
 /* The frame header fields the GSO segmenter rewrites (the layout is the
  * protocol core's, rust/proto/src/wire.rs; abi/gso.rs asserts they agree). */

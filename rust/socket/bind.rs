@@ -58,12 +58,29 @@ fn binding_for(sk: &Sock<'_, AfcSock>, at: Endpoint) -> Binding {
     Binding {
         addr: at.addr,
         port: at.port,
-        dev_if: 0,
+        dev_if: dev_if(sk),
         reuseaddr: sk.reuseaddr(),
         reuseport: sk.reuseport(),
         uid: sk.kuid(),
         state: State::Closed,
         by_connect: false,
+    }
+}
+
+/// The device `sk` is bound to (`SO_BINDTODEVICE`), 0 for none.
+fn dev_if(sk: &Sock<'_, AfcSock>) -> u32 {
+    u32::try_from(sk.bound_dev_if()).unwrap_or(0)
+}
+
+/// `SO_BINDTODEVICE` or `SO_BINDTOIFINDEX` changed the socket's device
+/// (`sock_setsockopt` did): a bound socket's claim follows, so that later
+/// binds see it as TCP's conflict check sees `sk_bound_dev_if`, live.
+pub(crate) fn device_changed(sk: &Sock<'_, AfcSock>) {
+    let mut g = sk.lock();
+    let st = g.locked();
+    if st.bound {
+        let port = st.local.map_or(0, |l| l.port);
+        netns::of(sk.net()).binds.lock().set_dev(sk.id(), port, dev_if(sk));
     }
 }
 
@@ -100,7 +117,7 @@ pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, a
         binding,
         port_range(sk),
         offset,
-        |port| !ns.tables.established_taken(&FourTuple::new(Endpoint::new(addr, port), remote)),
+        |port| !ns.tables.established_taken(&FourTuple::new(Endpoint::new(addr, port), remote), sk.bound_dev_if()),
         &live(ns),
     )?;
     drop(binds);
@@ -122,7 +139,7 @@ pub(crate) fn claim_child(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> Res
     let binding = Binding {
         addr: local.addr,
         port: local.port,
-        dev_if: 0,
+        dev_if: dev_if(sk),
         reuseaddr: sk.reuseaddr(),
         reuseport: false,
         uid: sk.kuid(),

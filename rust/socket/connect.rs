@@ -101,7 +101,8 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     let net = sk.net();
     let ns = netns::of(net);
     let bound_addr = st.local.map_or(ADDR_ANY, |l| l.addr);
-    let route = net.route(remote.addr, bound_addr).map_err(|_| ENETUNREACH())?;
+    // A device-bound socket routes out of its device (`ip_route_connect`).
+    let route = net.route(remote.addr, bound_addr, sk.bound_dev_if()).map_err(|_| ENETUNREACH())?;
     let local_addr = if bound_addr == ADDR_ANY { route.src } else { bound_addr };
     // The local port: the bound one, or an ephemeral one that makes the
     // 4-tuple unique (shared with connections elsewhere).  Choosing the

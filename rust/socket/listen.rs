@@ -152,10 +152,12 @@ impl Parent {
 }
 
 /// The listener (of the reuseport group) that a connection on `sk`'s
-/// 4-tuple would reach now: where a child goes when its own closed.
+/// 4-tuple would reach now: where a child goes when its own closed.  The
+/// child has its listener's device (0: none), so the sibling has it too
+/// or is unbound.
 fn listener_for(sk: &Sock<'_, AfcSock>) -> Option<FoundListener> {
     let ((la, lp), (ra, rp)) = sk.addrs();
-    netns::of(sk.net()).tables.lookup_listener(Endpoint::new(la, lp), Endpoint::new(ra, rp))
+    netns::of(sk.net()).tables.lookup_listener(Endpoint::new(la, lp), Endpoint::new(ra, rp), sk.bound_dev_if())
 }
 
 /// Puts an established child on `queue` (a sibling of its listener);
@@ -463,7 +465,7 @@ fn send_cookie(l: &FoundListener, h: &Header, loopback: bool, t: Instant) {
     let net = lsk.net();
     let ns = netns::of(net);
     let tuple = FourTuple::new(h.dst, h.src);
-    let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr) else {
+    let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr, lsk.bound_dev_if()) else {
         ns.stats.inc(Stat::ListenDrops);
         return;
     };
@@ -532,7 +534,8 @@ fn new_child(
     let net = lsk.net();
     let ns = netns::of(net);
     let undo = || l.queue.with(|s| s.queues.on_half_open_gone(HalfOpenEnd::Aborted));
-    let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr) else {
+    // The child replies out of its listener's device, if bound to one.
+    let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr, lsk.bound_dev_if()) else {
         ns.stats.inc(Stat::ListenDrops);
         undo();
         return;

@@ -136,6 +136,11 @@ pub(crate) fn keepalive_changed(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, 
 }
 
 pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &OptVal) -> Result {
+    if level == uapi::SOL_SOCKET as i32 && uapi::binds_device(name) {
+        // The common code has set the device; the bind table follows.
+        super::bind::device_changed(sk);
+        return Ok(());
+    }
     if level == uapi::SOL_SOCKET as i32 && name == uapi::SO_REUSEPORT as i32 {
         let v = val.int()?;
         let _g = sk.lock();

@@ -71,6 +71,35 @@ pub fn bind_conflict(existing: &Binding, new: &Binding) -> bool {
     true
 }
 
+/// Returns whether a socket bound to device `bound` (0: none) takes a
+/// frame that arrived on device `dif`: an unbound socket takes any
+/// (`inet_bound_dev_eq` of `net/ipv4`, without VRFs).  The same test
+/// decides whether a new connection bound to `dif` may share a 4-tuple
+/// with an existing one bound to `bound` (`__inet_check_established`).
+pub const fn bound_dev_eq(bound: i32, dif: i32) -> bool {
+    bound == 0 || bound == dif
+}
+
+/// How well a listener on `addr:port` bound to device `bound` matches a
+/// SYN to `dst_addr:dst_port` that arrived on device `dif`, as
+/// `compute_score` of `inet_hashtables.c`: `None` for no match, else
+/// higher is better.  A specific address (4) outweighs a bound device
+/// (2 against 1 for none), so the listeners that share the best score
+/// share address and device: one reuseport group.
+pub fn listener_score(addr: u32, port: u16, bound: i32, dst_addr: u32, dst_port: u16, dif: i32) -> Option<u8> {
+    if port != dst_port || !bound_dev_eq(bound, dif) {
+        return None;
+    }
+    let dev = if bound != 0 { 2 } else { 1 };
+    if addr == dst_addr {
+        Some(dev + 4)
+    } else if addr == ADDR_ANY {
+        Some(dev)
+    } else {
+        None
+    }
+}
+
 /// Returns whether `connect()` may take `port` for a new connection, given
 /// the claims in `existing`: only if every claim on the port was made by
 /// `connect()` (TCP skips a bind bucket whose `fastreuse` or
@@ -170,6 +199,31 @@ mod tests {
         assert!(bind_conflict(&c1, &b(A, State::Closed)));
         assert!(bind_conflict(&c1, &b(ADDR_ANY, State::Closed)));
         assert!(!bind_conflict(&c1, &b(B, State::Closed)));
+    }
+
+    #[test]
+    fn device_match() {
+        assert!(bound_dev_eq(0, 0));
+        assert!(bound_dev_eq(0, 3));
+        assert!(bound_dev_eq(3, 3));
+        assert!(!bound_dev_eq(3, 1));
+        assert!(!bound_dev_eq(3, 0), "a bound socket is no match without a device");
+    }
+
+    #[test]
+    fn listener_scores() {
+        const LO: i32 = 1;
+        const VA: i32 = 4;
+        let s = |addr, bound, dif| listener_score(addr, 7000, bound, A, 7000, dif);
+        // Other port, other address, other device: no match.
+        assert_eq!(None, listener_score(A, 7001, 0, A, 7000, LO));
+        assert_eq!(None, s(B, 0, LO));
+        assert_eq!(None, s(A, VA, LO));
+        assert_eq!(None, s(ADDR_ANY, VA, LO));
+        // Specific address over wildcard; on one address, bound over unbound.
+        let order = [s(A, LO, LO), s(A, 0, LO), s(ADDR_ANY, LO, LO), s(ADDR_ANY, 0, LO)];
+        assert!(order.iter().all(Option::is_some));
+        assert!(order.windows(2).all(|w| w[0] > w[1]), "{order:?}");
     }
 
     #[test]
