@@ -86,13 +86,20 @@ pub const fn bound_dev_eq(bound: i32, dif: i32) -> bool {
 /// higher is better.  A specific address (4) outweighs a bound device
 /// (2 against 1 for none), so the listeners that share the best score
 /// share address and device: one reuseport group.
-pub fn listener_score(addr: u32, port: u16, bound: i32, dst_addr: u32, dst_port: u16, dif: i32) -> Option<u8> {
+pub fn listener_score(
+    addr: u32,
+    port: u16,
+    bound: i32,
+    dst_addr: u32,
+    dst_port: u16,
+    dif: i32,
+) -> Option<u8> {
     if port != dst_port || !bound_dev_eq(bound, dif) {
         return None;
     }
-    let dev = if bound != 0 { 2 } else { 1 };
+    let dev: u8 = if bound != 0 { 2 } else { 1 };
     if addr == dst_addr {
-        Some(dev + 4)
+        Some(dev.saturating_add(4))
     } else if addr == ADDR_ANY {
         Some(dev)
     } else {
@@ -106,7 +113,10 @@ pub fn listener_score(addr: u32, port: u16, bound: i32, dst_addr: u32, dst_port:
 /// `fastreuseport` is not -1).  The caller still checks that the 4-tuple
 /// is unused.
 pub fn connect_may_share<'a>(existing: impl IntoIterator<Item = &'a Binding>, port: u16) -> bool {
-    existing.into_iter().filter(|e| e.port == port).all(|e| e.by_connect)
+    existing
+        .into_iter()
+        .filter(|e| e.port == port)
+        .all(|e| e.by_connect)
 }
 
 /// Returns whether `new` conflicts with any of `existing`.
@@ -207,7 +217,10 @@ mod tests {
         assert!(bound_dev_eq(0, 3));
         assert!(bound_dev_eq(3, 3));
         assert!(!bound_dev_eq(3, 1));
-        assert!(!bound_dev_eq(3, 0), "a bound socket is no match without a device");
+        assert!(
+            !bound_dev_eq(3, 0),
+            "a bound socket is no match without a device"
+        );
     }
 
     #[test]
@@ -221,7 +234,12 @@ mod tests {
         assert_eq!(None, s(A, VA, LO));
         assert_eq!(None, s(ADDR_ANY, VA, LO));
         // Specific address over wildcard; on one address, bound over unbound.
-        let order = [s(A, LO, LO), s(A, 0, LO), s(ADDR_ANY, LO, LO), s(ADDR_ANY, 0, LO)];
+        let order = [
+            s(A, LO, LO),
+            s(A, 0, LO),
+            s(ADDR_ANY, LO, LO),
+            s(ADDR_ANY, 0, LO),
+        ];
         assert!(order.iter().all(Option::is_some));
         assert!(order.windows(2).all(|w| w[0] > w[1]), "{order:?}");
     }

@@ -354,7 +354,11 @@ impl Connection {
     /// budget (as Linux's window stays at `rcv_ssthresh` until the free
     /// space falls below it).
     pub(super) fn window_shrinking(&self) -> bool {
-        let last = if self.rcv_adv.gt(self.rcv_wup) { self.rcv_adv.since(self.rcv_wup) } else { 0 };
+        let last = if self.rcv_adv.gt(self.rcv_wup) {
+            self.rcv_adv.since(self.rcv_wup)
+        } else {
+            0
+        };
         let avail = self.window_available();
         avail < last && avail < self.cfg.recv_buf / 2
     }
@@ -393,7 +397,11 @@ impl Connection {
     pub(super) fn window_update_due(&self) -> bool {
         let avail = self.window_available();
         let cur = self.recv_window();
-        let step = self.sws_threshold().max(self.cfg.recv_buf / 4).min(self.cfg.recv_buf / 2).max(1);
+        let step = self
+            .sws_threshold()
+            .max(self.cfg.recv_buf / 4)
+            .min(self.cfg.recv_buf / 2)
+            .max(1);
         avail > cur && avail.saturating_sub(cur) >= step && avail >= cur.saturating_mul(2)
     }
 }

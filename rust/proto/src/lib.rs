@@ -27,8 +27,8 @@
 )]
 
 pub mod assembler;
-pub mod buffers;
 pub mod bind;
+pub mod buffers;
 pub mod checksum;
 pub mod conn;
 pub mod conn_recv;

@@ -447,7 +447,10 @@ fn lagging_reader_acks_with_its_reads_not_every_second_segment() {
     // Past half the window the reader lags: no acknowledgement would let
     // the sender send more, so none goes out...
     feed(&mut b, &segs[4..6], t0());
-    assert!(out(&mut b, t0()).is_empty(), "ACK held while the window shrinks");
+    assert!(
+        out(&mut b, t0()).is_empty(),
+        "ACK held while the window shrinks"
+    );
     // ...but it is not held past a quarter of the minimum RTO.
     assert_eq!(b.conn.poll_timeout(), Some(t0().after(5 * MS)));
     // A read sends it at once, with the window it reopened.
@@ -676,7 +679,10 @@ fn data_without_room_is_dropped_but_its_ack_is_taken() {
     assert!(h.flags.ack());
     let before = b.conn.stats().rcv_pruned;
     let o = b.conn.on_segment_without_room(h, t0());
-    assert!(matches!(o.data, afc_proto::conn::DataAction::None), "no data placed");
+    assert!(
+        matches!(o.data, afc_proto::conn::DataAction::None),
+        "no data placed"
+    );
     assert_eq!(b.conn.stats().rcv_pruned, before + 1);
     // b's bytes are acknowledged: its send buffer is empty.
     assert!(b.conn.all_acked());

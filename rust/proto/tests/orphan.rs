@@ -58,7 +58,12 @@ fn zero_window_orphan_is_reset_after_orphan_retries_probes() {
     a.conn.close(t0());
     assert!(a.conn.is_orphaned());
     let (rounds, when, ev) = run(&mut a, &mut b, 200);
-    assert_eq!(a.state(), State::Closed, "still {:?} after {rounds} expiries", a.state());
+    assert_eq!(
+        a.state(),
+        State::Closed,
+        "still {:?} after {rounds} expiries",
+        a.state()
+    );
     // Three probes go out; the fourth expiry gives up.
     assert_eq!(a.conn.stats().window_probes, 3);
     assert_eq!(rounds, 4);
@@ -114,7 +119,10 @@ fn orphan_stops_retransmitting_after_orphan_retries() {
         assert!(expiries < 50, "never gave up");
     }
     assert_eq!(a.state(), State::Closed);
-    assert_eq!(expiries, 3, "two retransmissions, then the third expiry gives up");
+    assert_eq!(
+        expiries, 3,
+        "two retransmissions, then the third expiry gives up"
+    );
     assert_eq!(a.conn.stats().timeouts, 2);
     assert_eq!(a.conn.error(), Some(ConnError::TimedOut));
 }

@@ -103,7 +103,13 @@ fn listen_to_closed_on_close() {
     }
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.conn.error(), Some(ConnError::Refused));
-    assert_eq!(h.listeners[li].queues.on_syn(afc_proto::syncookie::SyncookieMode::Never, afc_proto::time::Instant(0)), SynVerdict::DropClosed);
+    assert_eq!(
+        h.listeners[li].queues.on_syn(
+            afc_proto::syncookie::SyncookieMode::Never,
+            afc_proto::time::Instant(0)
+        ),
+        SynVerdict::DropClosed
+    );
 }
 
 // --- SYN_SENT ---

@@ -22,7 +22,10 @@ fn dgram_is_esocktnosupport() -> Result<(), String> {
     // SAFETY: plain syscall.
     let fd = unsafe { libc::socket(fam, libc::SOCK_DGRAM, 0) };
     check(fd == -1, "SOCK_DGRAM must fail")?;
-    check(errno() == libc::ESOCKTNOSUPPORT, "errno must be ESOCKTNOSUPPORT")
+    check(
+        errno() == libc::ESOCKTNOSUPPORT,
+        "errno must be ESOCKTNOSUPPORT",
+    )
 }
 
 fn bad_protocol_is_eprotonosupport() -> Result<(), String> {
@@ -30,7 +33,10 @@ fn bad_protocol_is_eprotonosupport() -> Result<(), String> {
     // SAFETY: plain syscall.
     let fd = unsafe { libc::socket(fam, libc::SOCK_STREAM, 17) };
     check(fd == -1, "protocol 17 must fail")?;
-    check(errno() == libc::EPROTONOSUPPORT, "errno must be EPROTONOSUPPORT")
+    check(
+        errno() == libc::EPROTONOSUPPORT,
+        "errno must be EPROTONOSUPPORT",
+    )
 }
 
 fn std_wraps_the_fd() -> Result<(), String> {
@@ -52,7 +58,10 @@ fn main() {
         &[
             ("stream_socket_opens", stream_socket_opens),
             ("dgram_is_esocktnosupport", dgram_is_esocktnosupport),
-            ("bad_protocol_is_eprotonosupport", bad_protocol_is_eprotonosupport),
+            (
+                "bad_protocol_is_eprotonosupport",
+                bad_protocol_is_eprotonosupport,
+            ),
             ("std_wraps_the_fd", std_wraps_the_fd),
         ],
     )
