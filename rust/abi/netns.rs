@@ -3,6 +3,7 @@
 //! Network namespaces and the module's per-namespace state.
 
 use crate::bindings;
+use crate::proto::ingress::AddrType;
 use core::marker::PhantomData;
 use kernel::{error::from_result, ffi, prelude::*, types::Opaque};
 
@@ -33,6 +34,19 @@ impl Net {
     pub(crate) fn addr_is_local(&self, addr: u32) -> bool {
         // SAFETY: the namespace is valid (type invariant).
         unsafe { bindings::afc_addr_is_local(self.0.get(), addr.to_be()) }
+    }
+
+    /// What the routing tables make of IPv4 address `addr` (host order):
+    /// `inet_addr_type`, one FIB lookup in the local table (RCU).
+    pub(crate) fn addr_type(&self, addr: u32) -> AddrType {
+        // SAFETY: the namespace is valid (type invariant).
+        match unsafe { bindings::afc_addr_type(self.0.get(), addr.to_be()) } {
+            0 => AddrType::Unicast,
+            1 => AddrType::Local,
+            2 => AddrType::Broadcast,
+            3 => AddrType::Multicast,
+            _ => AddrType::Other,
+        }
     }
 
     /// The ephemeral port range (`net.af_custom.ip_local_port_range`).

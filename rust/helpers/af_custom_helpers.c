@@ -85,6 +85,18 @@ unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_
 unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
 bool afc_sock_reuseaddr(const struct sock *sk) { return sk->sk_reuse != SK_NO_REUSE; }
 bool afc_addr_is_local(struct net *net, __be32 addr) { return inet_addr_type(net, addr) == RTN_LOCAL; }
+
+/* inet_addr_type() as 0 unicast, 1 local, 2 broadcast, 3 multicast, 4 anything else. */
+int afc_addr_type(struct net *net, __be32 addr)
+{
+	switch (inet_addr_type(net, addr)) {
+	case RTN_UNICAST: return 0;
+	case RTN_LOCAL: return 1;
+	case RTN_BROADCAST: return 2;
+	case RTN_MULTICAST: return 3;
+	default: return 4;
+	}
+}
 bool afc_may_bind_privileged(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_BIND_SERVICE); }
 u64 afc_random_u64(void) { return get_random_u64(); }
 

@@ -6,6 +6,7 @@
  * one on a non-loopback link as InCsumErrors, and none crashes anything.
  */
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <time.h>
@@ -127,23 +128,22 @@ TEST_F(rx, corrupted_frame_caught_by_checksum_except_on_loopback)
 	}
 }
 
-/* Reads the MAC address of interface ifname (sysfs); 0 on success. */
+/* Reads the MAC address of interface ifname (of the current namespace:
+ * sysfs shows the namespace it was mounted in); 0 on success. */
 static int if_mac(const char *ifname, uint8_t mac[ETH_ALEN])
 {
-	char path[128];
-	unsigned m[ETH_ALEN];
-	FILE *f;
-	int n;
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), r;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/address", ifname);
-	f = fopen(path, "r");
-	if (!f)
+	if (fd < 0)
 		return -1;
-	n = fscanf(f, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]);
-	fclose(f);
-	for (int i = 0; i < ETH_ALEN; i++)
-		mac[i] = m[i];
-	return n == ETH_ALEN ? 0 : -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	r = ioctl(fd, SIOCGIFHWADDR, &ifr);
+	close(fd);
+	if (r)
+		return -1;
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	return 0;
 }
 
 /* Sends frame data on ifname (packet socket fd) to MAC address mac: a
@@ -204,7 +204,7 @@ static void syn_to_listener(struct __test_metadata *_metadata, const char *ifnam
 	/* The frame was judged (counted one way or the other)... */
 	for (int i = 0; i < 200 && stat0("InSegs") + stat0("InMartians") == segs + mart; i++)
 		usleep(10000);
-	ASSERT_EQ(segs + mart + 1, stat0("InSegs") + stat0("InMartians"));
+	ASSERT_LE(segs + mart + 1, stat0("InSegs") + stat0("InMartians"));
 	if (veth) {
 		/* ...and made no child. */
 		usleep(100000);
@@ -301,6 +301,7 @@ static int frame_to_closed(int fd, int ifindex, const uint8_t mac[ETH_ALEN], uin
 	struct afc_hdr_fields h = {
 		.version = 1, .flags = flags, .window = 1000, .sport = sport, .dport = 9,
 		.saddr = saddr, .daddr = daddr, .seq = 1, .ack = flags & AFC_F_ACK ? 1 : 0,
+		.wscale = flags & AFC_F_SYN ? 7 : 0, .mss = flags & AFC_F_SYN ? 1460 : 0,
 	};
 	uint8_t buf[64];
 	size_t len = afc_build(buf, &h, NULL, 1);
@@ -334,19 +335,24 @@ TEST_F(rst, none_to_broadcast_or_multicast)
 		{ 0x0a4d0002, 0xffffffff },	/* to 255.255.255.255 */
 		{ 0x0a4d0002, 0xe0000001 },	/* to 224.0.0.1 */
 	};
-	long long rsts = stat0("OutRsts"), segs = stat0("InSegs"), mart = stat0("InMartians");
+	long long rsts = stat0("OutRsts");
 
-	/* Control: an ordinary sender is answered. */
+	/* Control: an ordinary sender is answered.  (Frames to or from
+	 * 255.255.255.255 or multicast fail validation already: InErrs.) */
 	ASSERT_EQ(0, frame_to_closed(self->pfd, self->vb, self->va_mac, AFC_F_ACK, 0x0a4d0002, 40000, 0x0a4d0001));
 	ASSERT_EQ(rsts + 1, wait_stat("OutRsts", rsts + 1));
-	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ASSERT_EQ(0, frame_to_closed(self->pfd, self->vb, self->va_mac, AFC_F_ACK, bad[i][0], 40001 + i, bad[i][1]));
-		ASSERT_EQ(0, frame_to_closed(self->pfd, self->vb, self->va_mac, AFC_F_SYN, bad[i][0], 40001 + i, bad[i][1]));
+	for (unsigned i = 0; i < 2 * sizeof(bad) / sizeof(bad[0]); i++) {
+		long long judged = stat0("InSegs") + stat0("InMartians") + stat0("InErrs");
+
+		ASSERT_EQ(0, frame_to_closed(self->pfd, self->vb, self->va_mac, i % 2 ? AFC_F_SYN : AFC_F_ACK,
+					     bad[i / 2][0], 40001 + i, bad[i / 2][1]));
+		/* One at a time: each is judged before the next goes. */
+		for (int j = 0; j < 200 && stat0("InSegs") + stat0("InMartians") + stat0("InErrs") == judged; j++)
+			usleep(10000);
+		EXPECT_EQ(judged + 1, stat0("InSegs") + stat0("InMartians") + stat0("InErrs"))
+			TH_LOG("frame %u (%#x -> %#x) not judged: InErrs %lld InCsumErrors %lld", i,
+			       bad[i / 2][0], bad[i / 2][1], stat0("InErrs"), stat0("InCsumErrors"));
 	}
-	/* Every frame was judged... */
-	for (int i = 0; i < 300 && stat0("InSegs") + stat0("InMartians") < segs + mart + 13; i++)
-		usleep(10000);
-	EXPECT_EQ(segs + mart + 13, stat0("InSegs") + stat0("InMartians"));
 	usleep(100000);
 	/* ...and none but the control drew an RST. */
 	EXPECT_EQ(rsts + 1, stat0("OutRsts")) TH_LOG("RSTs sent to broadcast or multicast addresses");
@@ -383,7 +389,7 @@ static void *rst_flood_fn(void *p)
 TEST_F_TIMEOUT(rst, flood_does_not_starve_others, 120)
 {
 	struct rst_flood f = { .fd = self->pfd, .ifindex = self->vb, .mac = self->va_mac };
-	long long lim = stat0("RstsLimited"), retrans, t0, dt;
+	long long lim = stat0("RstsLimited"), segs = stat0("InSegs"), retrans, t0, dt;
 	pthread_t th;
 	int c, r, err, limited;
 
@@ -405,8 +411,8 @@ TEST_F_TIMEOUT(rst, flood_does_not_starve_others, 120)
 	dt = now_ms() - t0;
 	f.stop = 1;
 	pthread_join(th, NULL);
-	TH_LOG("A sent %ld frames, RstsLimited +%lld; B's connect: %d (%s) after %lld ms", f.sent,
-	       stat0("RstsLimited") - lim, r, strerror(err), dt);
+	TH_LOG("A sent %ld frames, InSegs +%lld, RstsLimited +%lld; B's connect: %d (%s) after %lld ms",
+	       f.sent, stat0("InSegs") - segs, stat0("RstsLimited") - lim, r, strerror(err), dt);
 	ASSERT_LE(0, c);
 	EXPECT_TRUE(limited) TH_LOG("A's flood never reached the RST limit: nothing was tested");
 	EXPECT_EQ(-1, r);
