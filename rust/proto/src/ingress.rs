@@ -120,7 +120,10 @@ pub struct RstLimiter {
 impl RstLimiter {
     /// An empty limiter whose slots are chosen by a hash keyed with `key`.
     pub const fn new(key: SipKey) -> Self {
-        Self { key, slots: [const { AtomicU64::new(0) }; RST_LIMIT_SLOTS] }
+        Self {
+            key,
+            slots: [const { AtomicU64::new(0) }; RST_LIMIT_SLOTS],
+        }
     }
 
     /// The slot of destination `dst`.
@@ -133,11 +136,17 @@ impl RstLimiter {
     /// `now_sec`, at most `per_sec` per second (capped at 16383); counts
     /// it if so.
     pub fn allow(&self, dst: u32, now_sec: u64, per_sec: u32) -> bool {
-        let Some(slot) = self.slot(dst) else { return false };
+        let Some(slot) = self.slot(dst) else {
+            return false;
+        };
         let limit = per_sec.min(MAX_PER_SEC);
         let sec = now_sec & ((1 << SEC_BITS) - 1);
         let cur = slot.load(Ordering::Relaxed);
-        let (addr, csec, count) = ((cur >> 32) as u32, (cur >> COUNT_BITS) & ((1 << SEC_BITS) - 1), (cur as u32) & MAX_PER_SEC);
+        let (addr, csec, count) = (
+            (cur >> 32) as u32,
+            (cur >> COUNT_BITS) & ((1 << SEC_BITS) - 1),
+            (cur as u32) & MAX_PER_SEC,
+        );
         // Another destination's slot, or an earlier second: a fresh budget.
         let used = if addr == dst && csec == sec { count } else { 0 };
         if used >= limit {
@@ -160,7 +169,15 @@ mod tests {
     fn martian_addresses() {
         let host = 0x0a4d_0001;
         assert_eq!(martian(A, host), None);
-        for src in [0, 0x00ff_0001, 0x7f00_0001, 0x7f00_0002, 0xe000_0001, 0xefff_ffff, u32::MAX] {
+        for src in [
+            0,
+            0x00ff_0001,
+            0x7f00_0001,
+            0x7f00_0002,
+            0xe000_0001,
+            0xefff_ffff,
+            u32::MAX,
+        ] {
             assert_eq!(martian(src, host), Some(Martian::Source), "{src:#x}");
         }
         for dst in [0, 0x7f00_0001, 0x7fff_ffff, 0xe000_0001, u32::MAX] {
@@ -174,14 +191,35 @@ mod tests {
     #[test]
     fn rst_only_between_unicast_addresses() {
         assert!(may_answer_with_rst(A, AddrType::Unicast, AddrType::Local));
-        assert!(may_answer_with_rst(0x7f00_0001, AddrType::Local, AddrType::Local));
+        assert!(may_answer_with_rst(
+            0x7f00_0001,
+            AddrType::Local,
+            AddrType::Local
+        ));
         // A directed broadcast source, multicast, limited broadcast, zeronet.
-        assert!(!may_answer_with_rst(0x0a58_00ff, AddrType::Broadcast, AddrType::Local));
-        assert!(!may_answer_with_rst(0xe000_0001, AddrType::Multicast, AddrType::Local));
-        assert!(!may_answer_with_rst(u32::MAX, AddrType::Broadcast, AddrType::Local));
+        assert!(!may_answer_with_rst(
+            0x0a58_00ff,
+            AddrType::Broadcast,
+            AddrType::Local
+        ));
+        assert!(!may_answer_with_rst(
+            0xe000_0001,
+            AddrType::Multicast,
+            AddrType::Local
+        ));
+        assert!(!may_answer_with_rst(
+            u32::MAX,
+            AddrType::Broadcast,
+            AddrType::Local
+        ));
         assert!(!may_answer_with_rst(0, AddrType::Unicast, AddrType::Local));
         // Sent to a broadcast, multicast or someone else's address.
-        for t in [AddrType::Broadcast, AddrType::Multicast, AddrType::Unicast, AddrType::Other] {
+        for t in [
+            AddrType::Broadcast,
+            AddrType::Multicast,
+            AddrType::Unicast,
+            AddrType::Other,
+        ] {
             assert!(!may_answer_with_rst(A, AddrType::Unicast, t));
         }
     }
@@ -205,7 +243,10 @@ mod tests {
     fn colliding_destination_gets_a_fresh_budget() {
         let l = RstLimiter::new(SipKey::from_u64(3, 4));
         let slot_of = |a: u32| l.slot(a).map(|s| s as *const AtomicU64);
-        let other = (1u32..).map(|i| A.wrapping_add(i)).find(|&a| slot_of(a) == slot_of(A)).unwrap();
+        let other = (1u32..)
+            .map(|i| A.wrapping_add(i))
+            .find(|&a| slot_of(a) == slot_of(A))
+            .unwrap();
         while l.allow(A, 1, 10) {}
         assert!(l.allow(other, 1, 10), "a colliding destination was starved");
         // A took the slot back: a fresh budget for it too.
