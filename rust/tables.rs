@@ -176,8 +176,10 @@ impl Tables {
     /// on the address (whoever owns it) starts a new group, so a closed
     /// listener's children never reach it ([`Tables::lookup_group`]).
     pub(crate) fn insert_listener(&self, local: Endpoint, sk: SockRef<AfcSock>, queue: Arc<AcceptQueue>) -> Result {
-        let s = sk.sock();
-        let (id, reuseport, kuid) = (s.id(), s.reuseport(), s.kuid());
+        let (id, reuseport, kuid) = {
+            let s = sk.sock();
+            (s.id(), s.reuseport(), s.kuid())
+        };
         self.set()?.listeners.with(self.lst_bucket(local.port), |b| {
             if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
                 return Err(EINVAL);
@@ -191,7 +193,7 @@ impl Tables {
                 None => NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
             };
             queue.set_group(group);
-            b.push(Listening { local, sk: sk.clone(), queue }, GFP_ATOMIC)?;
+            b.push(Listening { local, sk, queue }, GFP_ATOMIC)?;
             Ok(())
         })
     }
