@@ -4,6 +4,9 @@
  * module's packet_type handler, which validates and counts them: a valid
  * frame counts as InSegs, a runt or malformed one as InErrs, a corrupted
  * one on a non-loopback link as InCsumErrors, and none crashes anything.
+ * Issue 12: off loopback, martian addresses are dropped (InMartians), no
+ * RST goes to a broadcast or multicast address, and the RST limit is per
+ * destination.
  */
 #include <pthread.h>
 #include <sys/ioctl.h>

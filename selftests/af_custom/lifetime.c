@@ -15,6 +15,7 @@
  *   of its SO_REUSEPORT group takes over.
  * - the audit: recv/send/accept blocked while another thread shuts the
  *   socket down.
+ * - issue 12 defect 7: those children move only within the group.
  *
  * Family as in afc_test.h: AFC_TEST_FAMILY=inet runs the family-agnostic
  * tests over TCP; the /proc and reference-count checks, and the tests
