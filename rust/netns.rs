@@ -14,10 +14,6 @@ use crate::tables::Tables;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
-/// Most RSTs answering frames for nobody, per second and destination
-/// address (over loopback: no limit, as TCP's RSTs have none).
-const RST_PER_SEC: u32 = 1_000;
-
 /// Everything the module keeps per network namespace.
 #[pin_data]
 pub(crate) struct NetState {
@@ -49,11 +45,15 @@ impl NetState {
         ephemeral_offset(&self.secret, local_addr, remote, perturb)
     }
 
-    /// Whether one more RST may go to `dst` now (`RST_PER_SEC` per
-    /// destination in each second); counts it if so.
-    pub(crate) fn rst_allowed(&self, dst: u32) -> bool {
+    /// Whether one more RST may go to `dst` now, at most `per_sec` to
+    /// each destination in each second (`net.af_custom.rst_ratelimit`;
+    /// 0: no limit); counts it if so.
+    pub(crate) fn rst_allowed(&self, dst: u32, per_sec: u32) -> bool {
+        if per_sec == 0 {
+            return true;
+        }
         let sec = crate::abi::time::now_us() / 1_000_000;
-        self.rst_limit.allow(dst, sec, RST_PER_SEC)
+        self.rst_limit.allow(dst, sec, per_sec)
     }
 }
 

@@ -122,7 +122,7 @@ fn send_reset(net: &crate::abi::netns::Net, state: &NetState, h: &Header, loopba
     if !may_answer_with_rst(h.src.addr, net.addr_type(h.src.addr), net.addr_type(h.dst.addr)) {
         return;
     }
-    if !loopback && !state.rst_allowed(h.src.addr) {
+    if !loopback && !state.rst_allowed(h.src.addr, net.rst_ratelimit()) {
         state.stats.inc(Stat::RstsLimited);
         return;
     }

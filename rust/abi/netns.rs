@@ -75,6 +75,14 @@ impl Net {
         u8::try_from(r).unwrap_or(u8::MAX)
     }
 
+    /// RSTs per second to one address answering frames for nobody
+    /// (`net.af_custom.rst_ratelimit`, 0 to 16383; 0: no limit).
+    pub(crate) fn rst_ratelimit(&self) -> u32 {
+        // SAFETY: as in `port_range`.
+        let r = unsafe { bindings::afc_net_rst_ratelimit(self.0.get()) };
+        u32::try_from(r).unwrap_or(0)
+    }
+
     /// Whether the current task may bind ports below 1024 here
     /// (`CAP_NET_BIND_SERVICE` in the namespace's user namespace).
     pub(crate) fn may_bind_privileged(&self) -> bool {

@@ -124,12 +124,13 @@ struct afc_net {
 	int rmem_default;
 	int wmem_default;
 	int orphan_retries;
+	int rst_ratelimit;
 	struct ctl_table_header *sysctl;
 };
 
 static int afc_port_min = 1, afc_port_max = 65535;
 static int afc_buf_min = 4096;
-static int afc_zero, afc_u8_max = 255, afc_int_max = INT_MAX;
+static int afc_zero, afc_u8_max = 255, afc_int_max = INT_MAX, afc_rst_max = 16383;
 
 /* net.af_custom.max_orphans: family-wide, as net.ipv4.tcp_max_orphans,
  * and so writable only in the initial namespace (the last entry of the
@@ -201,6 +202,16 @@ static struct ctl_table afc_sysctl_template[] = {
 		.extra2 = &afc_u8_max,
 	},
 	{
+		/* RSTs per second to one address, answering frames that
+		 * matched no socket (rust/proto/src/ingress.rs); 0: none. */
+		.procname = "rst_ratelimit",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_zero,
+		.extra2 = &afc_rst_max,
+	},
+	{
 		/* Must stay last: the initial namespace's only. */
 		.procname = "max_orphans",
 		.data = &afc_max_orphans,
@@ -240,6 +251,14 @@ int afc_net_orphan_retries(const struct net *net)
 	return READ_ONCE(an->orphan_retries);
 }
 
+/* net.af_custom.rst_ratelimit of the namespace. */
+int afc_net_rst_ratelimit(const struct net *net)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+
+	return READ_ONCE(an->rst_ratelimit);
+}
+
 /* net.af_custom.max_orphans (family-wide). */
 int afc_max_orphans_sysctl(void) { return READ_ONCE(afc_max_orphans); }
 
@@ -253,6 +272,7 @@ static int afc_sysctl_register(struct net *net, struct afc_net *an)
 	t[1].data = &an->rmem_default;
 	t[2].data = &an->wmem_default;
 	t[3].data = &an->orphan_retries;
+	t[4].data = &an->rst_ratelimit;
 	/* max_orphans (last) is global: only the initial namespace shows it. */
 	an->sysctl = register_net_sysctl_sz(net, "net/af_custom", t,
 					    ARRAY_SIZE(afc_sysctl_template) - !net_eq(net, &init_net));
@@ -460,6 +480,7 @@ static int __net_init afc_pernet_init(struct net *net)
 	/* tcp_rmem[1] and tcp_wmem[1]; buffers grow from there (autotuning). */
 	an->rmem_default = 131072;
 	an->wmem_default = 16384;
+	an->rst_ratelimit = 1000;
 	if (afc_sysctl_register(net, an))
 		return -ENOMEM;
 
