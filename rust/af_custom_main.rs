@@ -42,6 +42,7 @@ pub(crate) mod proto {
     pub(crate) mod conn_recv;
     pub(crate) mod conn_send;
     pub(crate) mod conn_timer;
+    pub(crate) mod ingress;
     pub(crate) mod isn;
     pub(crate) mod listener;
     pub(crate) mod ports;

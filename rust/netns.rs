@@ -5,16 +5,14 @@
 use crate::abi::netns::{self, random_u64, Net, PernetState, SeqFile};
 pub(crate) use crate::abi::netns::max_orphans;
 use crate::bind_table::BindTable;
+use crate::proto::ingress::RstLimiter;
 use crate::proto::ports::ephemeral_offset;
 use crate::proto::siphash::SipKey;
 use crate::proto::tuple::Endpoint;
 use crate::stats::Stats;
 use crate::tables::Tables;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
-
-/// Most RSTs answering frames for nobody, per second and namespace.
-const RST_PER_SEC: u64 = 10_000;
 
 /// Everything the module keeps per network namespace.
 #[pin_data]
@@ -30,8 +28,9 @@ pub(crate) struct NetState {
     pub(crate) tables: Tables,
     /// The secret of initial sequence numbers.
     pub(crate) secret: SipKey,
-    /// RST rate limit: the current second and RSTs sent in it, packed.
-    rst_window: AtomicU64,
+    /// The per-destination limit of RSTs answering frames for nobody
+    /// (bounded: a fixed table of slots, see `proto::ingress`).
+    rst_limit: RstLimiter,
     /// The counter added to each ephemeral port search's start (RFC 6056
     /// algorithm 3's `next_ephemeral`).
     port_perturb: AtomicU32,
@@ -46,18 +45,15 @@ impl NetState {
         ephemeral_offset(&self.secret, local_addr, remote, perturb)
     }
 
-    /// Whether one more RST may go now (a fixed window per second).
-    pub(crate) fn rst_allowed(&self) -> bool {
-        let sec = crate::abi::time::now_us() / 1_000_000;
-        let cur = self.rst_window.load(Ordering::Relaxed);
-        let (csec, count) = (cur >> 20, cur & 0xfffff);
-        let next = if csec == sec { (sec << 20) | (count + 1) } else { (sec << 20) | 1 };
-        if csec == sec && count >= RST_PER_SEC {
-            return false;
+    /// Whether one more RST may go to `dst` now, at most `per_sec` to
+    /// each destination in each second (`net.af_custom.rst_ratelimit`;
+    /// 0: no limit); counts it if so.
+    pub(crate) fn rst_allowed(&self, dst: u32, per_sec: u32) -> bool {
+        if per_sec == 0 {
+            return true;
         }
-        // A lost race only miscounts one RST.
-        self.rst_window.store(next, Ordering::Relaxed);
-        true
+        let sec = crate::abi::time::now_us() / 1_000_000;
+        self.rst_limit.allow(dst, sec, per_sec)
     }
 }
 
@@ -76,7 +72,7 @@ impl PernetState for NetState {
             binds <- new_mutex!(BindTable::new(), "af_custom_binds"),
             tables: Tables::new(key),
             secret,
-            rst_window: AtomicU64::new(0),
+            rst_limit: RstLimiter::new(SipKey::from_u64(random_u64(), random_u64())),
             port_perturb: AtomicU32::new(0),
         }? Error)
     }

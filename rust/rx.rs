@@ -4,18 +4,21 @@
 //! or NAPI, in softirq context, through the `packet_type` handler.
 //!
 //! A frame is checked (length, version, checksum unless it came over
-//! loopback), then matched: the established table by 4-tuple first, then
-//! for a SYN the listener table (specific address, then wildcard), and
-//! for an ACK too, in case it completes a handshake answered with a SYN
-//! cookie; a socket bound to a device matches only frames that arrived on
-//! it (`tables`).  The socket's filter (and the LSM hook) may drop the
-//! frame (`FilterDrops`), as `tcp_filter`; else the socket gets it under
-//! `bh_lock_sock`, or on its backlog while a process owns it.  A frame
-//! for nobody is answered with an RST (rate-limited).
+//! loopback; off loopback, IPv4's martian rules: `proto::ingress`), then
+//! matched: the established table by 4-tuple first, then for a SYN the
+//! listener table (specific address, then wildcard), and for an ACK too,
+//! in case it completes a handshake answered with a SYN cookie; a socket
+//! bound to a device matches only frames that arrived on it (`tables`).
+//! The socket's filter (and the LSM hook) may drop the frame
+//! (`FilterDrops`), as `tcp_filter`; else the socket gets it under
+//! `bh_lock_sock`, or on its backlog while a process owns it.  A frame for
+//! nobody is answered with an RST, never to a broadcast or multicast
+//! address, rate-limited per destination.
 
 use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
+use crate::proto::ingress::{martian, martian_source_type, may_answer_with_rst};
 use crate::proto::wire::{frame_checksum_field, Header, HEADER_LEN};
 use crate::tx;
 use crate::abi::sock::Sock;
@@ -47,6 +50,14 @@ impl FrameHandler for Rx {
         let loopback = dev.is_loopback();
         if !loopback && !skb.checksum_trusted() && (checksum_field == 0 || !skb.checksum_ok()) {
             state.stats.inc(Stat::InCsumErrors);
+            return;
+        }
+        // IPv4's ingress rules (`ip_route_input_slow`, `fib_validate_source`):
+        // off loopback, no frame may come from or go to 127.0.0.0/8 and
+        // the like, nor come from one of this host's own addresses (or a
+        // directed broadcast).  Loopback traffic is never checked.
+        if !loopback && is_martian(net, &h) {
+            state.stats.inc(Stat::InMartians);
             return;
         }
         state.stats.inc(Stat::InSegs);
@@ -140,10 +151,23 @@ pub(crate) fn read_header(skb: &mut SkBuff) -> Option<(Header, u16)> {
     Some((h, frame_checksum_field(hdr)))
 }
 
-/// Answers a frame that matched nobody with an RST, unless it was one.
+/// Whether a frame that came from a device other than loopback is a
+/// martian: by its addresses alone, then by the type of its source (one
+/// FIB lookup in the local table).
+fn is_martian(net: &crate::abi::netns::Net, h: &Header) -> bool {
+    martian(h.src.addr, h.dst.addr).is_some() || martian_source_type(net.addr_type(h.src.addr))
+}
+
+/// Answers a frame that matched nobody with an RST, unless it was one,
+/// or came from or went to a broadcast or multicast address (or someone
+/// else's: `tcp_v4_send_reset` answers only `RTN_LOCAL` routes).  RSTs
+/// off loopback are limited per destination (`NetState::rst_allowed`).
 fn send_reset(net: &crate::abi::netns::Net, state: &NetState, h: &Header, loopback: bool) {
     let Some(r) = reset_reply(h) else { return };
-    if !state.rst_allowed() {
+    if !may_answer_with_rst(h.src.addr, net.addr_type(h.src.addr), net.addr_type(h.dst.addr)) {
+        return;
+    }
+    if !loopback && !state.rst_allowed(h.src.addr, net.rst_ratelimit()) {
         state.stats.inc(Stat::RstsLimited);
         return;
     }

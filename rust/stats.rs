@@ -19,6 +19,7 @@ stats! {
     InErrs: "Frames received that failed validation (runt, bad version, bad length).",
     InCsumErrors: "Frames received with a bad checksum.",
     InNoSocket: "Valid frames that matched no socket.",
+    InMartians: "Frames from a device other than loopback with a martian source or destination, dropped (docs/PROTOCOL.md, ingress rules; not in InSegs).",
     OutSegs: "Frames sent.",
     OutRsts: "RST frames sent.",
     OutPureAcks: "Frames sent that carry only an acknowledgement or a window update (no data, SYN, FIN or RST).",
@@ -36,7 +37,7 @@ stats! {
     AcceptQueueMigrations: "Queued connections moved to a sibling reuseport shard.",
     RcvMemDrops: "Segments dropped because the receive buffer was full.",
     BacklogDrops: "Segments dropped because the socket backlog was full.",
-    RstsLimited: "RSTs not sent because of the rate limit.",
+    RstsLimited: "RSTs not sent because of the per-destination rate limit.",
     OrphanOverflows: "Orphans reset because there were more than net.af_custom.max_orphans (at close() or their timer) or the family was past net.af_custom.mem[2] (their timer) (TCPAbortOnMemory).",
     FilterDrops: "Segments dropped by a socket filter (SO_ATTACH_FILTER, SO_ATTACH_BPF) or the LSM per-packet hook.",
 }

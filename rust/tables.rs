@@ -49,7 +49,7 @@ use crate::proto::reuseport::{select_shard, ShardInfo};
 use crate::proto::state::State;
 use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose};
 use crate::socket::{AcceptQueue, AfcSock};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -186,12 +186,32 @@ impl Tables {
 
     /// Adds a listener on `local` (its address may be the wildcard);
     /// `EINVAL` if the socket has an entry there already (one per socket).
+    ///
+    /// Its queue joins the reuseport group of a listener already on
+    /// `local` if both have `SO_REUSEPORT` and one owner (bind let them
+    /// share the port), as `inet_reuseport_add_sock`; otherwise it starts
+    /// a group of its own, with a number never used before.  The group
+    /// outlives no member: once its last listener closed, a new listener
+    /// on the address (whoever owns it) starts a new group, so a closed
+    /// listener's children never reach it ([`Tables::lookup_group`]).
     pub(crate) fn insert_listener(&self, local: Endpoint, sk: SockRef<AfcSock>, queue: Arc<AcceptQueue>) -> Result {
-        let id = sk.sock().id();
+        let (id, reuseport, kuid) = {
+            let s = sk.sock();
+            (s.id(), s.reuseport(), s.kuid())
+        };
         self.set()?.listeners.with(self.lst_bucket(local.port), |b| {
             if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
                 return Err(EINVAL);
             }
+            let joined = b.iter().find(|e| {
+                let o = e.sk.sock();
+                reuseport && e.local == local && o.reuseport() && o.kuid() == kuid
+            });
+            let group = match joined {
+                Some(e) => e.queue.group(),
+                None => NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
+            };
+            queue.set_group(group);
             b.push(Listening { local, sk, queue }, GFP_ATOMIC)?;
             Ok(())
         })
@@ -222,11 +242,26 @@ impl Tables {
             pick_shard(b.iter().filter(|e| score(e) == Some(best)), hash)
         })
     }
+
+    /// The listener of reuseport group `group` that a connection from
+    /// `src` to `dst` goes to (chosen among the group's shards as
+    /// [`Tables::lookup_listener`] does), or `None` if the group has no
+    /// listener left: where a closed listener's children may move, as
+    /// `reuseport_migrate_sock` moves them, and nowhere else.
+    pub(crate) fn lookup_group(&self, group: u64, dst: Endpoint, src: Endpoint) -> Option<FoundListener> {
+        let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
+        self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
+            pick_shard(b.iter().filter(|e| e.local.port == dst.port && e.queue.group() == group), hash)
+        })
+    }
 }
 
 fn dev_matches(sk: &SockRef<AfcSock>, dif: i32) -> bool {
     bound_dev_eq(sk.sock().bound_dev_if(), dif)
 }
+
+/// The number of the next reuseport group (module-wide; 0 is none).
+static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
 
 /// Most shards considered in one reuseport group.
 const MAX_SHARDS: usize = 64;

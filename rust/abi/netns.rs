@@ -3,6 +3,7 @@
 //! Network namespaces and the module's per-namespace state.
 
 use crate::abi::bindings;
+use crate::proto::ingress::AddrType;
 use core::marker::PhantomData;
 use kernel::{error::from_result, ffi, prelude::*, types::Opaque};
 
@@ -33,6 +34,19 @@ impl Net {
     pub(crate) fn addr_is_local(&self, addr: u32) -> bool {
         // SAFETY: the namespace is valid (type invariant).
         unsafe { bindings::afc_addr_is_local(self.0.get(), addr.to_be()) }
+    }
+
+    /// What the routing tables make of IPv4 address `addr` (host order):
+    /// `inet_addr_type`, one FIB lookup in the local table (RCU).
+    pub(crate) fn addr_type(&self, addr: u32) -> AddrType {
+        // SAFETY: the namespace is valid (type invariant).
+        match unsafe { bindings::afc_addr_type(self.0.get(), addr.to_be()) } {
+            0 => AddrType::Unicast,
+            1 => AddrType::Local,
+            2 => AddrType::Broadcast,
+            3 => AddrType::Multicast,
+            _ => AddrType::Other,
+        }
     }
 
     /// The ephemeral port range (`net.af_custom.ip_local_port_range`).
@@ -66,6 +80,14 @@ impl Net {
     pub(crate) fn syncookies(&self) -> i32 {
         // SAFETY: as in `port_range`.
         unsafe { bindings::afc_net_syncookies(self.0.get()) }
+    }
+
+    /// RSTs per second to one address answering frames for nobody
+    /// (`net.af_custom.rst_ratelimit`, 0 to 16383; 0: no limit).
+    pub(crate) fn rst_ratelimit(&self) -> u32 {
+        // SAFETY: as in `port_range`.
+        let r = unsafe { bindings::afc_net_rst_ratelimit(self.0.get()) };
+        u32::try_from(r).unwrap_or(0)
     }
 
     /// Whether the current task may bind ports below 1024 here

@@ -87,6 +87,18 @@ unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_
 unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
 bool afc_sock_reuseaddr(const struct sock *sk) { return sk->sk_reuse != SK_NO_REUSE; }
 bool afc_addr_is_local(struct net *net, __be32 addr) { return inet_addr_type(net, addr) == RTN_LOCAL; }
+
+/* inet_addr_type() as 0 unicast, 1 local, 2 broadcast, 3 multicast, 4 anything else. */
+int afc_addr_type(struct net *net, __be32 addr)
+{
+	switch (inet_addr_type(net, addr)) {
+	case RTN_UNICAST: return 0;
+	case RTN_LOCAL: return 1;
+	case RTN_BROADCAST: return 2;
+	case RTN_MULTICAST: return 3;
+	default: return 4;
+	}
+}
 bool afc_may_bind_privileged(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_BIND_SERVICE); }
 u64 afc_random_u64(void) { return get_random_u64(); }
 
@@ -115,12 +127,13 @@ struct afc_net {
 	int wmem_default;
 	int orphan_retries;
 	int syncookies;
+	int rst_ratelimit;
 	struct ctl_table_header *sysctl;
 };
 
 static int afc_port_min = 1, afc_port_max = 65535;
 static int afc_buf_min = 4096;
-static int afc_zero, afc_two = 2, afc_u8_max = 255, afc_int_max = INT_MAX;
+static int afc_zero, afc_two = 2, afc_u8_max = 255, afc_int_max = INT_MAX, afc_rst_max = 16383;
 
 /* net.af_custom.max_orphans: family-wide, as net.ipv4.tcp_max_orphans,
  * and so writable only in the initial namespace (the last entry of the
@@ -202,6 +215,16 @@ static struct ctl_table afc_sysctl_template[] = {
 		.extra2 = &afc_two,
 	},
 	{
+		/* RSTs per second to one address, answering frames that
+		 * matched no socket (rust/proto/src/ingress.rs); 0: none. */
+		.procname = "rst_ratelimit",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_zero,
+		.extra2 = &afc_rst_max,
+	},
+	{
 		/* Must stay last: the initial namespace's only. */
 		.procname = "max_orphans",
 		.data = &afc_max_orphans,
@@ -249,6 +272,14 @@ int afc_net_syncookies(const struct net *net)
 	return READ_ONCE(an->syncookies);
 }
 
+/* net.af_custom.rst_ratelimit of the namespace. */
+int afc_net_rst_ratelimit(const struct net *net)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+
+	return READ_ONCE(an->rst_ratelimit);
+}
+
 /* net.af_custom.max_orphans (family-wide). */
 int afc_max_orphans_sysctl(void) { return READ_ONCE(afc_max_orphans); }
 
@@ -263,6 +294,7 @@ static int afc_sysctl_register(struct net *net, struct afc_net *an)
 	t[2].data = &an->wmem_default;
 	t[3].data = &an->orphan_retries;
 	t[4].data = &an->syncookies;
+	t[5].data = &an->rst_ratelimit;
 	/* max_orphans (last) is global: only the initial namespace shows it. */
 	an->sysctl = register_net_sysctl_sz(net, "net/af_custom", t,
 					    ARRAY_SIZE(afc_sysctl_template) - !net_eq(net, &init_net));
@@ -471,6 +503,7 @@ static int __net_init afc_pernet_init(struct net *net)
 	an->rmem_default = 131072;
 	an->wmem_default = 16384;
 	an->syncookies = 1;
+	an->rst_ratelimit = 1000;
 	if (afc_sysctl_register(net, an))
 		return -ENOMEM;
 

@@ -41,6 +41,7 @@ unsigned int afc_sock_uid(const struct sock *sk);
 unsigned int afc_sock_kuid(const struct sock *sk);
 bool afc_sock_reuseaddr(const struct sock *sk);
 bool afc_addr_is_local(struct net *net, __be32 addr);
+int afc_addr_type(struct net *net, __be32 addr);
 bool afc_may_bind_privileged(const struct net *net);
 u64 afc_random_u64(void);
 
@@ -59,13 +60,15 @@ struct afc_pernet_callbacks {
 	void (*sock_show)(struct seq_file *seq, struct sock *sk, int sl);
 };
 /* net.af_custom sysctls: ip_local_port_range, rmem_default, wmem_default,
- * orphan_retries, max_orphans. */
+ * orphan_retries, rst_ratelimit, max_orphans. */
 void afc_net_port_range(const struct net *net, int *lo, int *hi);
 void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem);
 /* net.af_custom.orphan_retries (per namespace), max_orphans (global). */
 int afc_net_orphan_retries(const struct net *net);
 int afc_net_syncookies(const struct net *net);
 int afc_max_orphans_sysctl(void);
+/* net.af_custom.rst_ratelimit (per namespace). */
+int afc_net_rst_ratelimit(const struct net *net);
 void afc_sock_link(struct sock *sk);
 void afc_sock_unlink(struct sock *sk);
 void afc_sk_set_addrs(struct sock *sk, __be32 saddr, u16 sport, __be32 daddr, __be16 dport);

@@ -39,6 +39,7 @@ use crate::stats::Stat;
 use crate::tables::FoundListener;
 use crate::tx;
 use kernel::prelude::*;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::sync::Arc;
 
 /// What the accept-queue lock guards.
@@ -68,9 +69,22 @@ impl AcceptState {
 pub(crate) struct AcceptQueue {
     state: BhLockArray<AcceptState>,
     listener: SockRef<AfcSock>,
+    /// The listener's reuseport group (`Tables::insert_listener` sets it
+    /// before any child exists; a listener alone is a group of one).
+    group: AtomicU64,
 }
 
 impl AcceptQueue {
+    /// The number of the listener's reuseport group.
+    pub(crate) fn group(&self) -> u64 {
+        self.group.load(Ordering::Relaxed)
+    }
+
+    /// Sets the reuseport group (`Tables::insert_listener`, once).
+    pub(crate) fn set_group(&self, group: u64) {
+        self.group.store(group, Ordering::Relaxed);
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut AcceptState) -> R) -> R {
         self.state.with(0, f)
     }
@@ -105,7 +119,8 @@ impl Parent {
     }
 
     /// Queues the established child `sk` for `accept()`.  If its listener
-    /// closed meanwhile, a sibling of its reuseport group takes it;
+    /// closed meanwhile, a sibling of its reuseport group takes it (no
+    /// other listener, whoever owns it);
     /// `false` if nobody does (the child must be reset).  A queued child
     /// keeps no link to the listener (the queue holds the child), so that
     /// nothing but half-open children keeps a listener's sock alive.
@@ -124,7 +139,7 @@ impl Parent {
             self.queue.listener.sock().data_ready();
             return true;
         }
-        let Some(found) = listener_for(sk) else { return false };
+        let Some(found) = sibling_for(sk, self.queue.group()) else { return false };
         let moved = adopt(&found.queue, sk.to_ref());
         if moved {
             netns::of(sk.net()).stats.inc(Stat::AcceptQueueMigrations);
@@ -151,13 +166,15 @@ impl Parent {
     }
 }
 
-/// The listener (of the reuseport group) that a connection on `sk`'s
-/// 4-tuple would reach now: where a child goes when its own closed.  The
-/// child has its listener's device (0: none), so the sibling has it too
-/// or is unbound.
-fn listener_for(sk: &Sock<'_, AfcSock>) -> Option<FoundListener> {
+/// The listener of reuseport group `group` that a connection on `sk`'s
+/// 4-tuple goes to: where a child goes when its own listener closed.
+/// Only a sibling in the group, as Linux's `reuseport_migrate_sock`:
+/// never another listener that merely matches the 4-tuple now (another
+/// address's group, or whoever listens on the port once the group is
+/// gone), so that no child crosses to another owner.
+fn sibling_for(sk: &Sock<'_, AfcSock>, group: u64) -> Option<FoundListener> {
     let ((la, lp), (ra, rp)) = sk.addrs();
-    netns::of(sk.net()).tables.lookup_listener(Endpoint::new(la, lp), Endpoint::new(ra, rp), sk.bound_dev_if())
+    netns::of(sk.net()).tables.lookup_group(group, Endpoint::new(la, lp), Endpoint::new(ra, rp))
 }
 
 /// Puts an established child on `queue` (a sibling of its listener);
@@ -237,6 +254,7 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
                 half_open: KVec::new(),
             })?,
             listener: sk.to_ref(),
+            group: AtomicU64::new(0),
         },
         GFP_KERNEL,
     )?;
@@ -338,7 +356,7 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     let ns = netns::of(sk.net());
     let mut reset = KVec::new();
     for c in taken {
-        let moved = match listener_for(&c.sock()) {
+        let moved = match sibling_for(&c.sock(), l.queue.group()) {
             Some(found) => adopt(&found.queue, c.clone()),
             None => false,
         };
@@ -385,7 +403,7 @@ impl ClosedListener {
             if !cs.parent.as_ref().is_some_and(|p| p.of(&queue)) {
                 continue;
             }
-            let sibling = listener_for(&csk).filter(|f| adopt_half_open(&f.queue, c.clone()));
+            let sibling = sibling_for(&csk, queue.group()).filter(|f| adopt_half_open(&f.queue, c.clone()));
             let moved = sibling.is_some();
             queue.with(|s| if moved { s.queues.on_migrated_out(false) } else { s.queues.on_reset_on_close(false) });
             cs.parent = sibling.map(|f| Parent { queue: f.queue });

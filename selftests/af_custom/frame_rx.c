@@ -4,7 +4,12 @@
  * module's packet_type handler, which validates and counts them: a valid
  * frame counts as InSegs, a runt or malformed one as InErrs, a corrupted
  * one on a non-loopback link as InCsumErrors, and none crashes anything.
+ * Issue 12: off loopback, martian addresses are dropped (InMartians), no
+ * RST goes to a broadcast or multicast address, and the RST limit is per
+ * destination.
  */
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <time.h>
@@ -15,7 +20,9 @@
 static const struct afc_hdr_fields valid = {
 	.version = 1, .flags = AFC_F_ACK, .window = 1000,
 	.sport = 40000, .dport = 7000, .payload_len = 5,
-	.saddr = 0x7f000001, .daddr = 0x7f000001, .seq = 1, .ack = 1,
+	/* 10.77.0.1 -> 10.77.0.2: no martian on any device (127.0.0.1
+	 * would be one off lo; see the ingress tests below). */
+	.saddr = 0x0a4d0001, .daddr = 0x0a4d0002, .seq = 1, .ack = 1,
 };
 
 /* Waits (at most 1 s) until counter `name` reaches `want`. */
@@ -45,6 +52,9 @@ FIXTURE_SETUP(rx)
 				    "ip link set va up && ip link set vb up"));
 		strcpy(self->ifname, "va");
 	}
+	/* An address of this host, on the receiving device. */
+	ASSERT_EQ(0, system(variant->veth ? "ip addr add 10.77.0.2/24 dev vb" :
+					    "ip addr add 10.77.0.2/24 dev lo"));
 }
 
 FIXTURE_TEARDOWN(rx) {}
@@ -121,15 +131,122 @@ TEST_F(rx, corrupted_frame_caught_by_checksum_except_on_loopback)
 	}
 }
 
+/* Reads the MAC address of interface ifname (of the current namespace:
+ * sysfs shows the namespace it was mounted in); 0 on success. */
+static int if_mac(const char *ifname, uint8_t mac[ETH_ALEN])
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), r;
+
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	r = ioctl(fd, SIOCGIFHWADDR, &ifr);
+	close(fd);
+	if (r)
+		return -1;
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	return 0;
+}
+
+/* Sends frame data on ifname (packet socket fd) to MAC address mac: a
+ * unicast frame the receiving device takes as for this host. */
+static int inject_to(int fd, int ifindex, const uint8_t mac[ETH_ALEN], const void *data, size_t len)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_AF_CUSTOM),
+				   .sll_halen = ETH_ALEN };
+	uint8_t frame[ETH_HLEN + 256] = { 0 };
+
+	sll.sll_ifindex = ifindex;
+	if (!sll.sll_ifindex || len > 256)
+		return -1;
+	memcpy(frame, mac, ETH_ALEN);
+	memcpy(sll.sll_addr, mac, ETH_ALEN);
+	frame[6] = 0x02;	/* a made-up source MAC */
+	frame[12] = ETH_P_AF_CUSTOM >> 8;
+	frame[13] = ETH_P_AF_CUSTOM & 0xff;
+	memcpy(frame + ETH_HLEN, data, len);
+	return sendto(fd, frame, ETH_HLEN + len, 0, (void *)&sll, sizeof(sll)) == (ssize_t)(ETH_HLEN + len) ? 0 : -1;
+}
+
+/* The counters of the current namespace, -1 read as 0 (before a counter existed). */
+static long long stat0(const char *name)
+{
+	long long v = afc_stat(name);
+
+	return v < 0 ? 0 : v;
+}
+
+/*
+ * Issue 12 defect 2: IPv4's ingress rules (ip_route_input_slow,
+ * fib_validate_source).  A SYN from saddr to a listener on bind_ip:port
+ * is loopback traffic on lo (a child is made: PassiveOpens +1), and a
+ * martian on any other device: dropped before any lookup, counted as
+ * InMartians, no child.  Before the fix the veth variant made a child.
+ */
+static void syn_to_listener(struct __test_metadata *_metadata, const char *ifname, int veth,
+			    uint32_t saddr, const char *bind_ip, uint32_t daddr, int port)
+{
+	struct afc_hdr_fields h = {
+		.version = 1, .flags = AFC_F_SYN, .window = 65535, .sport = 40000,
+		.dport = port, .saddr = saddr, .daddr = daddr, .seq = 1000,
+		.wscale = 7, .mss = 1460,
+	};
+	int l = socket(afc_family(), SOCK_STREAM, 0), fd = socket(AF_PACKET, SOCK_RAW, 0);
+	struct sockaddr_custom a = afc_addr(bind_ip, port);
+	long long po = stat0("PassiveOpens"), mart = stat0("InMartians"), segs = stat0("InSegs");
+	uint8_t buf[64], mac[ETH_ALEN];
+	size_t len = afc_build(buf, &h, NULL, 1);
+
+	ASSERT_LE(0, l);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&a, sizeof(a))) TH_LOG("bind: %s", strerror(errno));
+	ASSERT_EQ(0, listen(l, 8));
+	ASSERT_EQ(0, if_mac(veth ? "vb" : "lo", mac));
+	ASSERT_EQ(0, inject_to(fd, if_nametoindex(ifname), mac, buf, len));
+	/* The frame was judged (counted one way or the other)... */
+	for (int i = 0; i < 200 && stat0("InSegs") + stat0("InMartians") == segs + mart; i++)
+		usleep(10000);
+	ASSERT_LE(segs + mart + 1, stat0("InSegs") + stat0("InMartians"));
+	if (veth) {
+		/* ...and made no child. */
+		usleep(100000);
+		EXPECT_EQ(po, stat0("PassiveOpens")) TH_LOG("a martian SYN made a child");
+		EXPECT_EQ(mart + 1, afc_stat("InMartians"));
+	} else {
+		EXPECT_EQ(po + 1, wait_stat("PassiveOpens", po + 1)) TH_LOG("loopback traffic refused");
+		EXPECT_EQ(mart, stat0("InMartians"));
+	}
+	close(fd);
+	close(l);
+}
+
+TEST_F(rx, loopback_source_is_martian_off_lo)
+{
+	syn_to_listener(_metadata, self->ifname, variant->veth, 0x7f000002, "127.0.0.1", 0x7f000001, 7100);
+}
+
+TEST_F(rx, loopback_destination_is_martian_off_lo)
+{
+	syn_to_listener(_metadata, self->ifname, variant->veth, 0x0a4d0001, "127.0.0.1", 0x7f000001, 7101);
+}
+
+/* A frame with one of this host's own addresses as source. */
+TEST_F(rx, own_address_source_is_martian_off_lo)
+{
+	syn_to_listener(_metadata, self->ifname, variant->veth, 0x0a4d0002, "10.77.0.2", 0x0a4d0002, 7102);
+}
+
 /* Slow on the debug kernel (KASAN, SLUB debugging under TCG). */
 TEST_F_TIMEOUT(rx, random_garbage_never_crashes, 300)
 {
 	int fd = socket(AF_PACKET, SOCK_RAW, 0);
 	uint8_t buf[256];
 	long long segs = afc_stat("InSegs"), errs = afc_stat("InErrs"),
-		  csum = afc_stat("InCsumErrors");
+		  csum = afc_stat("InCsumErrors"), mart = afc_stat("InMartians");
 
 	ASSERT_LE(0, fd);
+	ASSERT_LE(0, mart);
 	srand(42);
 	for (int i = 0; i < 2000; i++) {
 		size_t len = 1 + rand() % sizeof(buf);
@@ -142,8 +259,178 @@ TEST_F_TIMEOUT(rx, random_garbage_never_crashes, 300)
 	}
 	close(fd);
 	/* Every frame was judged, one way or another. */
-	ASSERT_EQ(segs + errs + csum + 2000,
-		  wait_stat("InSegs", 0) + wait_stat("InErrs", 0) + wait_stat("InCsumErrors", 0));
+	ASSERT_EQ(segs + errs + csum + mart + 2000,
+		  wait_stat("InSegs", 0) + wait_stat("InErrs", 0) + wait_stat("InCsumErrors", 0) +
+		  wait_stat("InMartians", 0));
+}
+
+/*
+ * Issue 12 defect 6: RSTs answering frames that match no socket.
+ * Namespace a (10.77.0.1 on va; also 10.88.0.1/24, broadcast
+ * 10.88.0.255) receives; frames come from namespace b (AF_PACKET on vb,
+ * unicast to va's MAC), which holds 10.77.0.2 and 10.77.0.3.
+ */
+FIXTURE(rst) {
+	struct afc_nets n;
+	int pfd, vb;	/* packet socket and vb's index, in namespace b */
+	uint8_t va_mac[ETH_ALEN];
+};
+
+FIXTURE_SETUP(rst)
+{
+	ASSERT_EQ(0, afc_veth_setup(&self->n));
+	ASSERT_EQ(0, afc_sh("ip addr add 10.88.0.1/24 brd + dev va && "
+			    "ip neigh replace 10.77.0.3 lladdr " AFC_VB_MAC " dev va nud permanent"));
+	ASSERT_EQ(0, afc_sh_in(self->n.b, self->n.a, "ip addr add 10.77.0.3/24 dev vb"));
+	ASSERT_EQ(0, if_mac("va", self->va_mac));
+	ASSERT_EQ(0, setns(self->n.b, CLONE_NEWNET));
+	self->pfd = socket(AF_PACKET, SOCK_RAW, 0);
+	self->vb = if_nametoindex("vb");
+	ASSERT_EQ(0, setns(self->n.a, CLONE_NEWNET));
+	ASSERT_LE(0, self->pfd);
+	ASSERT_LT(0, self->vb);
+}
+
+FIXTURE_TEARDOWN(rst)
+{
+	close(self->pfd);
+	afc_nets_close(&self->n);
+}
+
+/* A frame with flags from saddr:sport to daddr:9 (nobody listens there). */
+static int frame_to_closed(int fd, int ifindex, const uint8_t mac[ETH_ALEN], uint8_t flags,
+			   uint32_t saddr, int sport, uint32_t daddr)
+{
+	struct afc_hdr_fields h = {
+		.version = 1, .flags = flags, .window = 1000, .sport = sport, .dport = 9,
+		.saddr = saddr, .daddr = daddr, .seq = 1, .ack = flags & AFC_F_ACK ? 1 : 0,
+		.wscale = flags & AFC_F_SYN ? 7 : 0, .mss = flags & AFC_F_SYN ? 1460 : 0,
+	};
+	uint8_t buf[64];
+	size_t len = afc_build(buf, &h, NULL, 1);
+
+	return inject_to(fd, ifindex, mac, buf, len);
+}
+
+/* A counter of namespace ns (the caller is in a). */
+static long long stat_in(const struct afc_nets *n, int ns, const char *name)
+{
+	long long v;
+
+	if (setns(ns, CLONE_NEWNET))
+		return -1;
+	v = afc_stat(name);
+	if (setns(n->a, CLONE_NEWNET))
+		return -1;
+	return v;
+}
+
+/* No RST goes to a broadcast or multicast address (as a source, or
+ * where the frame was sent to).  Before the fix a frame from the
+ * directed broadcast 10.88.0.255 drew an RST to it. */
+TEST_F(rst, none_to_broadcast_or_multicast)
+{
+	static const uint32_t bad[][2] = {
+		{ 0x0a5800ff, 0x0a4d0001 },	/* from 10.88.0.255 (directed broadcast) */
+		{ 0xffffffff, 0x0a4d0001 },	/* from 255.255.255.255 */
+		{ 0xe0000001, 0x0a4d0001 },	/* from 224.0.0.1 */
+		{ 0x0a4d0002, 0x0a5800ff },	/* to 10.88.0.255 */
+		{ 0x0a4d0002, 0xffffffff },	/* to 255.255.255.255 */
+		{ 0x0a4d0002, 0xe0000001 },	/* to 224.0.0.1 */
+	};
+	long long rsts = stat0("OutRsts");
+
+	/* Control: an ordinary sender is answered.  (Frames to or from
+	 * 255.255.255.255 or multicast fail validation already: InErrs.) */
+	ASSERT_EQ(0, frame_to_closed(self->pfd, self->vb, self->va_mac, AFC_F_ACK, 0x0a4d0002, 40000, 0x0a4d0001));
+	ASSERT_EQ(rsts + 1, wait_stat("OutRsts", rsts + 1));
+	for (unsigned i = 0; i < 2 * sizeof(bad) / sizeof(bad[0]); i++) {
+		long long judged = stat0("InSegs") + stat0("InMartians") + stat0("InErrs");
+
+		ASSERT_EQ(0, frame_to_closed(self->pfd, self->vb, self->va_mac, i % 2 ? AFC_F_SYN : AFC_F_ACK,
+					     bad[i / 2][0], 40001 + i, bad[i / 2][1]));
+		/* One at a time: each is judged before the next goes. */
+		for (int j = 0; j < 200 && stat0("InSegs") + stat0("InMartians") + stat0("InErrs") == judged; j++)
+			usleep(10000);
+		EXPECT_EQ(judged + 1, stat0("InSegs") + stat0("InMartians") + stat0("InErrs"))
+			TH_LOG("frame %u (%#x -> %#x) not judged: InErrs %lld InCsumErrors %lld", i,
+			       bad[i / 2][0], bad[i / 2][1], stat0("InErrs"), stat0("InCsumErrors"));
+	}
+	usleep(100000);
+	/* ...and none but the control drew an RST. */
+	EXPECT_EQ(rsts + 1, stat0("OutRsts")) TH_LOG("RSTs sent to broadcast or multicast addresses");
+}
+
+struct rst_flood {
+	int fd, ifindex;
+	const uint8_t *mac;
+	volatile int stop;
+	long sent;
+};
+
+/* Sender A (10.77.0.2): frames to a closed port, as fast as it can. */
+static void *rst_flood_fn(void *p)
+{
+	struct rst_flood *f = p;
+
+	while (!f->stop) {
+		if (!frame_to_closed(f->fd, f->ifindex, f->mac, AFC_F_SYN, 0x0a4d0002, 1024 + f->sent % 60000, 0x0a4d0001))
+			f->sent++;
+		if (!(f->sent % 64))
+			sched_yield();
+	}
+	return NULL;
+}
+
+/*
+ * The RST limit is per destination: while A (10.77.0.2) floods closed
+ * ports past its limit, B (10.77.0.3) connecting to a closed port is
+ * refused at once, by the RST to its first SYN (no SYN retransmission).
+ * Before the fix one budget per namespace (10,000/s) was spent by A, and
+ * B's connect() waited for retransmissions (1279 ms in the VM).  The
+ * limit (net.af_custom.rst_ratelimit, default 1000) is set to 100 here,
+ * so that a slow sender (the debug kernel: ~800 frames/s) passes it.
+ */
+TEST_F_TIMEOUT(rst, flood_does_not_starve_others, 120)
+{
+	struct rst_flood f = { .fd = self->pfd, .ifindex = self->vb, .mac = self->va_mac };
+	long long lim = stat0("RstsLimited"), segs = stat0("InSegs"), retrans, t0, dt;
+	pthread_t th;
+	int c, r, err, limited;
+	FILE *rl = fopen("/proc/sys/net/af_custom/rst_ratelimit", "r");
+
+	ASSERT_NE(NULL, rl) TH_LOG("no net.af_custom.rst_ratelimit");
+	ASSERT_EQ(1, fscanf(rl, "%d", &r));
+	fclose(rl);
+	EXPECT_EQ(1000, r) TH_LOG("default rst_ratelimit");
+	ASSERT_EQ(0, afc_sh("echo 100 > /proc/sys/net/af_custom/rst_ratelimit"));
+	ASSERT_EQ(0, pthread_create(&th, NULL, rst_flood_fn, &f));
+	/* Until A's frames hit the limit (at most 30 s). */
+	for (int i = 0; i < 3000 && stat0("RstsLimited") == lim; i++)
+		usleep(10000);
+	limited = stat0("RstsLimited") > lim;
+	c = afc_socket_in(&self->n, self->n.b, 0);
+	if (c >= 0) {
+		afc_setint(c, afc_optlevel(), AFC_SYNCNT, 2);
+		if (afc_bind(c, "10.77.0.3", 0))
+			TH_LOG("bind: %s", strerror(errno));
+	}
+	retrans = stat_in(&self->n, self->n.b, "RetransSegs");
+	t0 = now_ms();
+	r = c >= 0 ? afc_connect(c, "10.77.0.1", 10) : -2;
+	err = errno;
+	dt = now_ms() - t0;
+	f.stop = 1;
+	pthread_join(th, NULL);
+	TH_LOG("A sent %ld frames, InSegs +%lld, RstsLimited +%lld; B's connect: %d (%s) after %lld ms",
+	       f.sent, stat0("InSegs") - segs, stat0("RstsLimited") - lim, r, strerror(err), dt);
+	ASSERT_LE(0, c);
+	EXPECT_TRUE(limited) TH_LOG("A's flood never reached the RST limit: nothing was tested");
+	EXPECT_EQ(-1, r);
+	EXPECT_EQ(ECONNREFUSED, err);
+	EXPECT_EQ(retrans, stat_in(&self->n, self->n.b, "RetransSegs"))
+		TH_LOG("B's SYN was retransmitted: the RST to its first was not sent");
+	close(c);
 }
 
 TEST_HARNESS_MAIN

@@ -15,6 +15,7 @@
  *   of its SO_REUSEPORT group takes over.
  * - the audit: recv/send/accept blocked while another thread shuts the
  *   socket down.
+ * - issue 12 defect 7: those children move only within the group.
  *
  * Family as in afc_test.h: AFC_TEST_FAMILY=inet runs the family-agnostic
  * tests over TCP; the /proc and reference-count checks, and the tests
@@ -479,6 +480,45 @@ TEST_F_TIMEOUT(lt, half_open_children_move_to_sibling, 120)
 	ASSERT_EQ(0, one_connection(_metadata, &self->n, l2, "10.77.0.1", port));
 	close(l2);
 	EXPECT_EQ(0, rows_wait(port, ST_SYN_RECV, -1, 0, 2000)) TH_LOG("half-open children outlive the group");
+	EXPECT_ALL_GONE(self->base, 5000);
+}
+
+/*
+ * Issue 12 defect 7: a closing shard's half-open children move only
+ * within its own SO_REUSEPORT group, as Linux's reuseport_migrate_sock,
+ * never to another listener that merely matches their 4-tuple now: here
+ * a wildcard listener on the port (same uid, another group: a group is
+ * the listeners bound to one address).  Closing L1 resets its children;
+ * L2 gets none of them, half-open or queued.  (A listener of another
+ * uid cannot listen on the port while L1 does: bind refuses it.)
+ */
+TEST_F_TIMEOUT(lt, half_open_children_stay_in_their_group, 120)
+{
+	enum { N = 20 };
+	int l1, l2, port, a;
+
+	SKIP_INET("injects AF_CUSTOM frames");
+	l1 = listener_on(_metadata, 0, 1);
+	port = afc_port(l1, 0);
+	l2 = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_LE(0, l2);
+	ASSERT_EQ(0, afc_setint(l2, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, afc_bind(l2, "0.0.0.0", port)) TH_LOG("bind: %s", strerror(errno));
+	ASSERT_EQ(0, listen(l2, 64));
+	/* The SYNs to 10.77.0.1 reach L1 (the exact address wins). */
+	ASSERT_EQ(N, inject_syns(&self->n, ip4("10.77.0.1"), port, 0, N));
+	ASSERT_EQ(N, rows_wait(port, ST_SYN_RECV, -1, N, 5000));
+	close(l1);
+	EXPECT_EQ(0, rows_wait(port, ST_SYN_RECV, -1, 0, 2000))
+		TH_LOG("another group's listener adopted the closed listener's half-open children");
+	a = accept(l2, NULL, NULL);
+	EXPECT_EQ(-1, a);
+	EXPECT_EQ(EAGAIN, errno);
+	if (a >= 0)
+		close(a);
+	/* L2 itself still works. */
+	ASSERT_EQ(0, one_connection(_metadata, &self->n, l2, "10.77.0.1", port));
+	close(l2);
 	EXPECT_ALL_GONE(self->base, 5000);
 }
 

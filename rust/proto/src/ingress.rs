@@ -1,0 +1,255 @@
+//! Ingress policy: the frames IPv4 would call martians, which frames may
+//! be answered with an RST, and the per-destination limit of those RSTs.
+//!
+//! The address rules are IPv4's (`ip_route_input_slow`,
+//! `fib_validate_source` in `net/ipv4/`); docs/PROTOCOL.md, "Ingress
+//! rules", lists them.  What the routing tables know (is an address this
+//! host's own, a directed broadcast?) the caller asks the kernel and
+//! passes in as an [`AddrType`].
+
+use super::siphash::{siphash24, SipKey};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a frame is a martian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Martian {
+    /// Its source cannot send from off this host: 0.0.0.0/8, 127.0.0.0/8,
+    /// multicast, a broadcast, or one of this host's own addresses.
+    Source,
+    /// Its destination cannot be reached from off this host: 0.0.0.0/8,
+    /// 127.0.0.0/8, multicast or the limited broadcast.
+    Destination,
+}
+
+/// What the routing tables make of an address (`inet_addr_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrType {
+    /// Someone else's address (`RTN_UNICAST`).
+    Unicast,
+    /// One of this host's addresses (`RTN_LOCAL`).
+    Local,
+    /// A broadcast address, directed or limited, or 0.0.0.0/8 (`RTN_BROADCAST`).
+    Broadcast,
+    /// A multicast address (`RTN_MULTICAST`).
+    Multicast,
+    /// Anything else (unreachable, blackhole, ...).
+    Other,
+}
+
+/// 0.0.0.0/8 ("this network"), host order.
+pub fn is_zeronet(addr: u32) -> bool {
+    addr >> 24 == 0
+}
+
+/// 127.0.0.0/8, host order.
+pub fn is_loopback(addr: u32) -> bool {
+    addr >> 24 == 127
+}
+
+/// 224.0.0.0/4, host order.
+pub fn is_multicast(addr: u32) -> bool {
+    addr >> 28 == 0xe
+}
+
+/// 255.255.255.255, the limited broadcast.
+pub fn is_lbcast(addr: u32) -> bool {
+    addr == u32::MAX
+}
+
+/// The checks of a frame from `src` to `dst` (host order) that arrived on
+/// a device other than loopback, on the addresses alone: a source in
+/// 0.0.0.0/8 or 127.0.0.0/8, multicast or 255.255.255.255; a destination
+/// in 0.0.0.0/8 or 127.0.0.0/8, multicast or 255.255.255.255 (IPv4 takes
+/// the last two as broadcast input, which no stream socket receives).
+/// Loopback traffic is never checked, as IPv4 never routes it on input.
+pub fn martian(src: u32, dst: u32) -> Option<Martian> {
+    if is_zeronet(src) || is_loopback(src) || is_multicast(src) || is_lbcast(src) {
+        return Some(Martian::Source);
+    }
+    if is_zeronet(dst) || is_loopback(dst) || is_multicast(dst) || is_lbcast(dst) {
+        return Some(Martian::Destination);
+    }
+    None
+}
+
+/// The check of a source that needs the routing tables, for a frame off
+/// a device other than loopback: one of this host's own addresses
+/// (`fib_validate_source` without `accept_local`), or a directed
+/// broadcast (its reverse route is not unicast).
+pub fn martian_source_type(src_type: AddrType) -> bool {
+    src_type != AddrType::Unicast
+}
+
+/// Whether a frame from `src` (of type `src_type`) to an address of type
+/// `dst_type` that matched no socket may be answered with an RST: never
+/// from a multicast, broadcast or 0.0.0.0/8 source, and only if it was
+/// sent to one of this host's unicast addresses (as `tcp_v4_send_reset`
+/// answers only `RTN_LOCAL` routes).  A `Local` source is loopback
+/// traffic (off loopback it is a martian, dropped before).
+pub fn may_answer_with_rst(src: u32, src_type: AddrType, dst_type: AddrType) -> bool {
+    let src_ok = !(is_zeronet(src) || is_multicast(src) || is_lbcast(src))
+        && matches!(src_type, AddrType::Unicast | AddrType::Local);
+    src_ok && dst_type == AddrType::Local
+}
+
+/// Slots of an [`RstLimiter`] (a power of two).
+pub const RST_LIMIT_SLOTS: usize = 256;
+
+/// Most RSTs one destination gets per second (the counter's width).
+const MAX_PER_SEC: u32 = (1 << COUNT_BITS) - 1;
+const COUNT_BITS: u32 = 14;
+const SEC_BITS: u32 = 18;
+
+/// The limit of RSTs answering frames for nobody, per destination
+/// address: each destination may receive `per_sec` of them in each
+/// second (a fixed one-second window).
+///
+/// State is bounded: [`RST_LIMIT_SLOTS`] slots of one `u64` each (the
+/// destination, the second and the count so far), the slot chosen by a
+/// keyed hash of the destination.  A destination whose slot holds another
+/// one takes the slot over with a fresh budget, so no sender, however
+/// many frames it sends or addresses it forges, can spend the budget of
+/// another destination; it can only make colliding destinations share
+/// evictions, each still limited to `per_sec` while it holds the slot.
+/// Lock-free: a race between two CPUs on one slot may miscount one RST.
+pub struct RstLimiter {
+    key: SipKey,
+    slots: [AtomicU64; RST_LIMIT_SLOTS],
+}
+
+impl RstLimiter {
+    /// An empty limiter whose slots are chosen by a hash keyed with `key`.
+    pub const fn new(key: SipKey) -> Self {
+        Self {
+            key,
+            slots: [const { AtomicU64::new(0) }; RST_LIMIT_SLOTS],
+        }
+    }
+
+    /// The slot of destination `dst`.
+    fn slot(&self, dst: u32) -> Option<&AtomicU64> {
+        let h = siphash24(&self.key, &dst.to_be_bytes());
+        self.slots.get((h as usize) & (RST_LIMIT_SLOTS - 1))
+    }
+
+    /// Whether one more RST may go to `dst` (host order) in second
+    /// `now_sec`, at most `per_sec` per second (capped at 16383); counts
+    /// it if so.
+    pub fn allow(&self, dst: u32, now_sec: u64, per_sec: u32) -> bool {
+        let Some(slot) = self.slot(dst) else {
+            return false;
+        };
+        let limit = per_sec.min(MAX_PER_SEC);
+        let sec = now_sec & ((1 << SEC_BITS) - 1);
+        let cur = slot.load(Ordering::Relaxed);
+        let (addr, csec, count) = (
+            (cur >> 32) as u32,
+            (cur >> COUNT_BITS) & ((1 << SEC_BITS) - 1),
+            (cur as u32) & MAX_PER_SEC,
+        );
+        // Another destination's slot, or an earlier second: a fresh budget.
+        let used = if addr == dst && csec == sec { count } else { 0 };
+        if used >= limit {
+            return false;
+        }
+        let next = (u64::from(dst) << 32) | (sec << COUNT_BITS) | u64::from(used.saturating_add(1));
+        slot.store(next, Ordering::Relaxed);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: u32 = 0x0a4d_0002;
+    const B: u32 = 0x0a4d_0003;
+
+    #[test]
+    fn martian_addresses() {
+        let host = 0x0a4d_0001;
+        assert_eq!(martian(A, host), None);
+        for src in [
+            0,
+            0x00ff_0001,
+            0x7f00_0001,
+            0x7f00_0002,
+            0xe000_0001,
+            0xefff_ffff,
+            u32::MAX,
+        ] {
+            assert_eq!(martian(src, host), Some(Martian::Source), "{src:#x}");
+        }
+        for dst in [0, 0x7f00_0001, 0x7fff_ffff, 0xe000_0001, u32::MAX] {
+            assert_eq!(martian(A, dst), Some(Martian::Destination), "{dst:#x}");
+        }
+        assert!(martian_source_type(AddrType::Local));
+        assert!(martian_source_type(AddrType::Broadcast));
+        assert!(!martian_source_type(AddrType::Unicast));
+    }
+
+    #[test]
+    fn rst_only_between_unicast_addresses() {
+        assert!(may_answer_with_rst(A, AddrType::Unicast, AddrType::Local));
+        assert!(may_answer_with_rst(
+            0x7f00_0001,
+            AddrType::Local,
+            AddrType::Local
+        ));
+        // A directed broadcast source, multicast, limited broadcast, zeronet.
+        assert!(!may_answer_with_rst(
+            0x0a58_00ff,
+            AddrType::Broadcast,
+            AddrType::Local
+        ));
+        assert!(!may_answer_with_rst(
+            0xe000_0001,
+            AddrType::Multicast,
+            AddrType::Local
+        ));
+        assert!(!may_answer_with_rst(
+            u32::MAX,
+            AddrType::Broadcast,
+            AddrType::Local
+        ));
+        assert!(!may_answer_with_rst(0, AddrType::Unicast, AddrType::Local));
+        // Sent to a broadcast, multicast or someone else's address.
+        for t in [
+            AddrType::Broadcast,
+            AddrType::Multicast,
+            AddrType::Unicast,
+            AddrType::Other,
+        ] {
+            assert!(!may_answer_with_rst(A, AddrType::Unicast, t));
+        }
+    }
+
+    #[test]
+    fn limit_is_per_destination() {
+        let l = RstLimiter::new(SipKey::from_u64(1, 2));
+        let ok = (0..1000).filter(|_| l.allow(A, 7, 100)).count();
+        assert_eq!(ok, 100);
+        // A is spent; B is not, whatever A sends.
+        assert!(!l.allow(A, 7, 100));
+        assert!(l.allow(B, 7, 100));
+        // The next second brings A a new budget.
+        assert!(l.allow(A, 8, 100));
+        // The cap of the counter.
+        let ok = (0..20_000).filter(|_| l.allow(B, 9, u32::MAX)).count();
+        assert_eq!(ok, MAX_PER_SEC as usize);
+    }
+
+    #[test]
+    fn colliding_destination_gets_a_fresh_budget() {
+        let l = RstLimiter::new(SipKey::from_u64(3, 4));
+        let slot_of = |a: u32| l.slot(a).map(|s| s as *const AtomicU64);
+        let other = (1u32..)
+            .map(|i| A.wrapping_add(i))
+            .find(|&a| slot_of(a) == slot_of(A))
+            .unwrap();
+        while l.allow(A, 1, 10) {}
+        assert!(l.allow(other, 1, 10), "a colliding destination was starved");
+        // A took the slot back: a fresh budget for it too.
+        assert!(l.allow(A, 1, 10));
+    }
+}
