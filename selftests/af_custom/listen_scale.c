@@ -986,8 +986,11 @@ TEST_F_TIMEOUT(lo, reuseport_slow_shard_gets_its_pace, 600)
 	} else {
 		ASSERT_LE(mx, mn * 2) TH_LOG("fast shards: max %d / min %d > 2", mx, mn);
 	}
-	/* No SYN ever found every shard full. */
-	ASSERT_EQ(0, stat_delta("ListenOverflows", ovf0));
+	/* Hardly any SYN found every shard full: none on a quiet host; a few
+	 * when other VMs starve the acceptor threads (5 of 10,000 seen at
+	 * host load 5).  A balancer that gave the slow shard its quarter
+	 * would overflow thousands. */
+	ASSERT_GE(conns / 200, stat_delta("ListenOverflows", ovf0));
 }
 
 /* A shard that closes with a full queue hands its connections to siblings. */
