@@ -23,6 +23,21 @@ if [ "$FLAVOUR" = normal ]; then
         log "host tests did not build"; failed=$((failed + 1))
     fi
 
+    # The core's own lints (no panics, no unchecked arithmetic or
+    # indexing: rust/proto/src/lib.rs) and rustfmt, on every host crate.
+    log "host lints: cargo clippy -D warnings, cargo fmt --check"
+    if ( cd "$TOP" && cargo clippy --workspace --release --all-targets -q -- -D warnings 2>&1 ) | tee "$logdir/clippy.log" | tail -20 &&
+       ! grep -qE '^(error|warning)' "$logdir/clippy.log"; then
+        passed=$((passed + 1)); echo "ok - clippy"
+    else
+        failed=$((failed + 1)); echo "not ok - clippy (see $logdir/clippy.log)"
+    fi
+    if ( cd "$TOP" && cargo fmt --all --check > "$logdir/fmt.log" 2>&1 ); then
+        passed=$((passed + 1)); echo "ok - rustfmt"
+    else
+        failed=$((failed + 1)); echo "not ok - rustfmt (see $logdir/fmt.log)"
+    fi
+
     if [ -x "$TOP/scripts/fuzz.sh" ]; then
         log "fuzzing each target for ${FUZZ_SECONDS:-20} s"
         if "$TOP/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}" 2>&1 | tee "$logdir/fuzz.log" | tail -5; then

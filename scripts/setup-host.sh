@@ -27,4 +27,10 @@ if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version | grep -q "$BINDGEN_VERSION"; t
     mkdir -p "$CACHE"
     cargo install --locked --root "$CACHE/bindgen-$BINDGEN_VERSION" bindgen-cli --version "$BINDGEN_VERSION"
 fi
+# Host lints (make check): clippy and rustfmt for the host's cargo.
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null || die "cargo clippy and cargo fmt are needed (rustup component add clippy rustfmt)"
+    log "installing clippy and rustfmt (rustup components)"
+    rustup component add clippy rustfmt
+fi
 log "host ready: $("$RUSTC_KERNEL" --version), $("$BINDGEN" --version)"
