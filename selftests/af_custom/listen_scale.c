@@ -952,7 +952,13 @@ TEST_F_TIMEOUT(lo, reuseport_equal_paces_balance, 600)
 	TH_LOG("%d connections in %lld ms: shards %d %d %d %d", conns, now_ms() - t0,
 	       count[0], count[1], count[2], count[3]);
 	ASSERT_LT(0, mn) TH_LOG("a shard got nothing");
-	ASSERT_LE(mx * 10, mn * 11) TH_LOG("max %d / min %d > 1.1", mx, mn);
+	if (afc_inet()) {
+		/* TCP spreads by the 4-tuple's hash: binomial, about 43 of 2,500
+		 * either way (1.107 seen in CI); 1.25 is beyond five of those. */
+		ASSERT_LE(mx * 100, mn * 125) TH_LOG("max %d / min %d > 1.25", mx, mn);
+	} else {
+		ASSERT_LE(mx * 10, mn * 11) TH_LOG("max %d / min %d > 1.1", mx, mn);
+	}
 }
 
 TEST_F_TIMEOUT(lo, reuseport_slow_shard_gets_its_pace, 600)
