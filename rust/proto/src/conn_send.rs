@@ -393,7 +393,10 @@ impl Connection {
     /// buffer, whose windows are far larger than ours); smaller gains ride
     /// on the next segment we send anyway, or on the ACK of a window probe.
     /// On a loopback window of a few 64 KiB segments this halves the window
-    /// updates a reader sends while it drains what the sender filled.
+    /// updates a reader sends while it drains what the sender filled. The
+    /// step is at most two segments: a window held to four segments
+    /// beyond what is unread (memory pressure, `buffers::pressure_budget`)
+    /// must still reopen on a read, not only on the peer's window probe.
     pub(super) fn window_update_due(&self) -> bool {
         let avail = self.window_available();
         let cur = self.recv_window();
@@ -401,6 +404,7 @@ impl Connection {
             .sws_threshold()
             .max(self.cfg.recv_buf / 4)
             .min(self.cfg.recv_buf / 2)
+            .min(u32::from(self.cfg.mss).saturating_mul(2))
             .max(1);
         avail > cur && avail.saturating_sub(cur) >= step && avail >= cur.saturating_mul(2)
     }

@@ -471,6 +471,28 @@ fn lagging_reader_acks_with_its_reads_not_every_second_segment() {
 }
 
 #[test]
+fn a_read_reopens_a_window_held_to_a_few_segments() {
+    // Memory pressure holds the budget at what is unread plus four
+    // segments (`buffers::pressure_budget`): a read must reopen the window
+    // at once, whatever share of the budget the reopened part is.
+    let (mut a, mut b) = established();
+    b.conn.set_recv_buf(24_000);
+    a.write(&pattern(30_000)).unwrap();
+    for _ in 0..50 {
+        pump(&mut a, &mut b, t0());
+    }
+    assert_eq!(b.conn.unread(), 24_000);
+    assert_eq!(b.conn.recv_window(), 0);
+    // The reader takes 4,000: under pressure the budget is what is left
+    // unread plus four segments, 20,000 + 4 x 1,000.
+    b.read(4000);
+    b.conn.set_recv_buf(24_000);
+    let acks = out(&mut b, t0());
+    assert_eq!(acks.len(), 1, "the read sends a window update");
+    assert!(acks[0].0.window > 0);
+}
+
+#[test]
 fn keepalive_probe_answered_keeps_the_connection() {
     let ka = Keepalive {
         idle_us: 5 * SEC,
