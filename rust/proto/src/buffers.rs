@@ -92,12 +92,17 @@ pub struct RcvSpace {
 }
 
 impl RcvSpace {
-    /// Starts measuring at `now_us`, with `initial` bytes as the pace to beat.
-    pub fn new(now_us: u64, initial: u32) -> RcvSpace {
+    /// Starts measuring at `now_us` for a connection whose window starts
+    /// at `window` bytes. The pace to beat is half of it (Linux starts
+    /// below the window too, at `rcv_ssthresh`): a reader that takes a
+    /// whole window per round trip is held back by the window, and must
+    /// grow the buffer, not wait for a measurement that happens to span
+    /// two windows.
+    pub fn new(now_us: u64, window: u32) -> RcvSpace {
         RcvSpace {
             start_us: now_us,
             copied: 0,
-            space: u64::from(initial),
+            space: u64::from(window / 2),
         }
     }
 
@@ -173,6 +178,17 @@ mod tests {
         // Ten 63 KiB segments (loopback) ask for about 1.3 MB, as TCP's.
         assert_eq!(sndbuf_for(10 * 64_512, 64_512), 2 * (645_120 + 11 * 1024));
         assert_eq!(sndbuf_for(0, 0), 2 * SEGMENT_OVERHEAD);
+    }
+
+    #[test]
+    fn a_reader_held_to_its_window_grows_the_buffer() {
+        // The round trip is longer than the minimum interval (a slow
+        // host) and every round trip delivers exactly the 64 KiB window.
+        let mut r = RcvSpace::new(0, 65_536);
+        assert_eq!(
+            r.on_read(65_536, 1_500, Some(1_500), 1460),
+            Some(2 * (2 * 65_536 + 16 * 1460 + 2 * (2 * 65_536 + 16 * 1460)))
+        );
     }
 
     #[test]
