@@ -29,20 +29,26 @@
 
 #define PORT 7310
 
+/* Both fixtures' setup: the veth namespaces, and the module for AF_CUSTOM. */
+#define NETS_SETUP()									\
+	do {										\
+		int rc = afc_veth_setup(&self->n);					\
+											\
+		if (rc && afc_inet())							\
+			SKIP(return, "veth unavailable on this host (AFC_TEST_FAMILY=inet)");	\
+		ASSERT_EQ(0, rc) TH_LOG("veth namespace setup failed");		\
+		if (!afc_inet()) {							\
+			ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");	\
+		}									\
+	} while (0)
+
 FIXTURE(dev) {
 	struct afc_nets n;
 };
 
 FIXTURE_SETUP(dev)
 {
-	int rc = afc_veth_setup(&self->n);
-
-	if (rc && afc_inet())
-		SKIP(return, "veth unavailable on this host (AFC_TEST_FAMILY=inet)");
-	ASSERT_EQ(0, rc) TH_LOG("veth namespace setup failed");
-	if (!afc_inet()) {
-		ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
-	}
+	NETS_SETUP();
 }
 
 FIXTURE_TEARDOWN(dev)
@@ -398,14 +404,7 @@ FIXTURE_VARIANT_ADD(filter, veth) { .veth = 1, .srv = "10.77.0.1" };
 
 FIXTURE_SETUP(filter)
 {
-	int rc = afc_veth_setup(&self->n);
-
-	if (rc && afc_inet())
-		SKIP(return, "veth unavailable on this host (AFC_TEST_FAMILY=inet)");
-	ASSERT_EQ(0, rc) TH_LOG("veth namespace setup failed");
-	if (!afc_inet()) {
-		ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
-	}
+	NETS_SETUP();
 }
 
 FIXTURE_TEARDOWN(filter)
