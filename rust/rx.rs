@@ -4,7 +4,7 @@
 //! or NAPI, in softirq context, through the `packet_type` handler.
 //!
 //! A frame is checked (length, version, checksum unless it came over
-//! loopback; off loopback, IPv4's martian rules: `proto::ingress`), then
+//! loopback or is this host's own with its sum pending; off loopback, IPv4's martian rules: `proto::ingress`), then
 //! matched: the established table by 4-tuple first, then for a SYN the
 //! listener table (specific address, then wildcard), and for an ACK too,
 //! in case it completes a handshake answered with a SYN cookie; a socket
@@ -19,7 +19,7 @@ use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
 use crate::proto::ingress::{martian, martian_source_type, may_answer_with_rst};
-use crate::proto::wire::{frame_checksum_field, Header, HEADER_LEN};
+use crate::proto::wire::{frame_checksum_field, receive_checksum_policy, ChecksumPolicy, ChecksumState, Header, HEADER_LEN};
 use crate::tx;
 use crate::abi::sock::Sock;
 use crate::proto::state::State;
@@ -43,12 +43,16 @@ impl FrameHandler for Rx {
         };
         // Drop padding beyond the frame (Ethernet minimum size).
         skb.trim(h.frame_len());
-        // Loopback cannot corrupt a frame, and a frame whose checksum is
-        // still pending (CHECKSUM_PARTIAL: from a veth peer, never out of
-        // this host's memory) cannot have been corrupted either: neither is
-        // checked.  Anything a device or netem touched is.
+        // Loopback cannot corrupt a frame, and one whose own checksum is
+        // still pending (this host's stack sent it through a veth) cannot
+        // have been corrupted either: neither is checked.  Every other is,
+        // whatever the device claims (wire::receive_checksum_policy).
         let loopback = dev.is_loopback();
-        if !loopback && !skb.checksum_trusted() && (checksum_field == 0 || !skb.checksum_ok()) {
+        let csum = match skb.pending_checksum() {
+            Some((start, field)) => ChecksumState::Pending { start: start.into(), field: field.into() },
+            None => ChecksumState::Filled,
+        };
+        if receive_checksum_policy(loopback, csum) == ChecksumPolicy::Verify && (checksum_field == 0 || !skb.checksum_ok()) {
             state.stats.inc(Stat::InCsumErrors);
             return;
         }

@@ -75,16 +75,19 @@ impl Via<'_> {
     }
 }
 
-/// Leaves the checksum to offload (unless over loopback, which has
-/// none), marks a large segment for GSO, counts and routes out a frame.
+/// Fills the checksum (none over loopback; a GSO frame's stays pending
+/// until it is cut or reaches a veth peer: docs/PROTOCOL.md 1.3), marks a
+/// large segment for GSO, counts and routes out a frame.
 fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
-    if !loopback {
+    let gso = match to {
+        Via::Sock(_, gso) if gso > 0 && u32::from(h.payload_len) > gso => gso,
+        _ => 0,
+    };
+    if gso > 0 {
         frame.offload_checksum(CHECKSUM_OFFSET);
-    }
-    if let Via::Sock(_, gso) = to {
-        if gso > 0 && u32::from(h.payload_len) > gso {
-            frame.set_gso(gso);
-        }
+        frame.set_gso(gso);
+    } else if !loopback && frame.fill_checksum(CHECKSUM_OFFSET).is_err() {
+        return Sent::Dropped;
     }
     let stats = &netns::of(to.net()).stats;
     stats.inc(Stat::OutSegs);

@@ -121,9 +121,9 @@ impl SkBuff {
     }
 
     /// Leaves the frame checksum (header and payload, into the header
-    /// field at `field`, which must be zero) to the device or to
-    /// `skb_checksum_help` (`CHECKSUM_PARTIAL`); a frame that never
-    /// leaves the host's memory is trusted instead.
+    /// field at `field`, which must be zero) pending (`CHECKSUM_PARTIAL`),
+    /// for a GSO frame: whoever cuts it sums each piece, and a veth peer
+    /// trusts it whole.
     pub(crate) fn offload_checksum(&mut self, field: usize) {
         if field + 2 <= self.linear_mut().len() {
             // SAFETY: valid, unshared; the field lies in the linear part.
@@ -131,11 +131,25 @@ impl SkBuff {
         }
     }
 
-    /// Whether the frame's checksum need not be verified (pending from a
-    /// veth peer in this host, or checked by the device).
-    pub(crate) fn checksum_trusted(&self) -> bool {
-        // SAFETY: valid (type invariant).
-        unsafe { bindings::afc_skb_csum_trusted(self.0.as_ptr()) }
+    /// Computes the frame checksum into the header field at `field`
+    /// (which must be zero) now.
+    pub(crate) fn fill_checksum(&mut self, field: usize) -> Result {
+        if field + 2 > self.linear_mut().len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: valid, unshared; the field lies in the linear part, and
+        // skb_checksum_help() reads the fragments and writes the field.
+        kernel::error::to_result(unsafe { bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32) })
+    }
+
+    /// Where the frame's checksum is still to be computed
+    /// (`CHECKSUM_PARTIAL`): `csum_start`'s offset from the frame's first
+    /// byte, and `csum_offset`.  `None` when nothing is pending
+    /// (`CHECKSUM_UNNECESSARY` included: the receiver judges that claim).
+    pub(crate) fn pending_checksum(&self) -> Option<(i32, u32)> {
+        let (mut start, mut field) = (0i32, 0u32);
+        // SAFETY: valid (type invariant); out-pointers writable.
+        unsafe { bindings::afc_skb_csum_pending(self.0.as_ptr(), &mut start, &mut field) }.then_some((start, field))
     }
 
     /// Whether the frame's checksum (over all its bytes) is right.

@@ -782,10 +782,10 @@ int afc_skb_ref_frags(struct sk_buff *frame, const struct sk_buff *src, unsigned
  * stored at field (zero while summing; a computed zero is sent as 0xffff,
  * since zero means "not computed").  That is exactly what the generic
  * CHECKSUM_PARTIAL contract computes from csum_start to the end into
- * csum_start + csum_offset, so it is left to whoever must produce it: a
- * NETIF_F_HW_CSUM device, or skb_checksum_help() before a device that
- * cannot (or before netem corrupts the frame).  veth and lo forward the
- * frame as it is, and the receiver trusts it (afc_skb_csum_trusted). */
+ * csum_start + csum_offset.  A GSO frame leaves with it pending: veth
+ * hands it on whole and the receiver trusts a pending sum of ours
+ * (wire::receive_checksum_policy); anything else that must cut it calls
+ * afc_gso_segment(), which sums each piece. */
 void afc_skb_csum_offload(struct sk_buff *skb, unsigned int field)
 {
 	skb->ip_summed = CHECKSUM_PARTIAL;
@@ -793,12 +793,29 @@ void afc_skb_csum_offload(struct sk_buff *skb, unsigned int field)
 	skb->csum_offset = field;
 }
 
-/* Whether a received frame's checksum need not be checked: it never left
- * this host's memory with its checksum pending (CHECKSUM_PARTIAL from a
- * veth peer), or the device checked it. */
-bool afc_skb_csum_trusted(const struct sk_buff *skb)
+/* Every other frame leaves with its checksum computed here: a device's
+ * NETIF_F_HW_CSUM is a promise about protocols it knows, and a frame that
+ * a veth peer bridges on would reach a tap or NIC still pending (virtio's
+ * NEEDS_CSUM at offset 14, which a guest's or host's virtio_net_hdr_to_skb
+ * refuses as shorter than an IP header). */
+int afc_skb_csum_fill(struct sk_buff *skb, unsigned int field)
 {
-	return skb->ip_summed == CHECKSUM_PARTIAL || skb->ip_summed == CHECKSUM_UNNECESSARY;
+	afc_skb_csum_offload(skb, field);
+	return skb_checksum_help(skb);
+}
+
+/* Whether a received frame's checksum is still pending (CHECKSUM_PARTIAL),
+ * and if so where: *start, csum_start's offset from skb->data (our
+ * header), and *field, csum_offset.  The receiver decides what to trust
+ * (wire::receive_checksum_policy); CHECKSUM_UNNECESSARY is reported as
+ * nothing pending, since no device checks a sum it does not know. */
+bool afc_skb_csum_pending(const struct sk_buff *skb, int *start, unsigned int *field)
+{
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		return false;
+	*start = skb_checksum_start_offset(skb);
+	*field = skb->csum_offset;
+	return true;
 }
 
 /* Whether the frame (header and payload) sums to zero. */
@@ -962,18 +979,29 @@ void afc_spin_unlock_bh(spinlock_t *l) { spin_unlock_bh(l); }
  * connection sends frames of up to 64 KiB marked GSO with gso_size the
  * device's payload per wire frame; veth forwards them unsegmented to its
  * peer (NETIF_F_GSO_SOFTWARE), whose frame handler takes them whole.
- * Whatever must cut such a frame (netem corrupting it, a device without
- * the feature) calls afc_gso_segment() through the packet_offload below.
- * Devices that might segment in hardware never get GSO frames: the gso
- * type borrowed to pass the feature checks is UDP_L4's. */
+ * Whatever must cut such a frame (netem corrupting it, or any device
+ * without the GSO type's feature, such as every NIC behind a bridge the
+ * veth peer is a port of) calls afc_gso_segment() through the
+ * packet_offload below.  The GSO type is borrowed to pass the feature
+ * checks, and it is SCTP's: NETIF_F_GSO_SCTP is a software-only feature
+ * (veth, bridge, bonding, macvlan...; no NIC driver in 6.12 advertises it)
+ * and carries no frag_list meaning (unlike FRAGLIST, which skb_copy()
+ * refuses), so no hardware is ever handed our frame to cut as its own
+ * protocol (UDP_L4, which NICs with USO segment in hardware, was that
+ * risk).  tests: offload.c, gso_frames_reach_a_bridged_tap_cut_to_the_mtu. */
 static bool gso = true;
 module_param(gso, bool, 0644);
 MODULE_PARM_DESC(gso, "send 64 KiB GSO frames over veth (default on)");
 
+static bool afc_dev_is_veth(const struct net_device *dev)
+{
+	return dev->rtnl_link_ops && !strcmp(dev->rtnl_link_ops->kind, "veth");
+}
+
 static bool afc_dev_gso_ok(const struct net_device *dev)
 {
-	return READ_ONCE(gso) && dev->rtnl_link_ops && !strcmp(dev->rtnl_link_ops->kind, "veth") &&
-	       (dev->features & (NETIF_F_SG | NETIF_F_GSO_UDP_L4)) == (NETIF_F_SG | NETIF_F_GSO_UDP_L4);
+	return READ_ONCE(gso) && afc_dev_is_veth(dev) &&
+	       (dev->features & (NETIF_F_SG | NETIF_F_GSO_SCTP)) == (NETIF_F_SG | NETIF_F_GSO_SCTP);
 }
 
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out,
@@ -1005,7 +1033,7 @@ void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size)
 	struct skb_shared_info *sh = skb_shinfo(skb);
 
 	sh->gso_size = gso_size;
-	sh->gso_type = SKB_GSO_UDP_L4;
+	sh->gso_type = SKB_GSO_SCTP;
 	sh->gso_segs = DIV_ROUND_UP(skb->len - AFC_WIRE_HDR_LEN, gso_size);
 }
 

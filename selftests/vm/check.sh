@@ -47,7 +47,7 @@ wait_module_idle() {
 # module_pin unloads and reloads the module: it runs last.  NAME@inet runs
 # program NAME in its TCP mode (AFC_TEST_FAMILY=inet): the same test bodies
 # against AF_INET/TCP, which is how their expectations stay TCP's.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind $AFC_TCP_TESTS module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload $AFC_TCP_TESTS module_pin}; do
     echo "# ---- $t"
     prog=${t%@inet}
     fam=; [ "$prog" != "$t" ] && fam=inet

@@ -144,6 +144,49 @@ pub enum ChecksumPolicy {
     Trust,
 }
 
+/// What the receiving kernel says of a frame's checksum (`skb->ip_summed`),
+/// reduced to what [`receive_checksum_policy`] needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumState {
+    /// Nothing is pending: the field holds whatever the sender put there
+    /// (`CHECKSUM_NONE`, `CHECKSUM_COMPLETE`, or a device's claim to have
+    /// checked it, `CHECKSUM_UNNECESSARY`).
+    Filled,
+    /// A checksum is still to be computed (`CHECKSUM_PARTIAL`): summing
+    /// would start `start` bytes from the frame's first header byte and
+    /// store the result `field` bytes further.
+    Pending {
+        /// Offset of `csum_start` from the frame's header.
+        start: i64,
+        /// `csum_offset`: where the sum goes, from `start`.
+        field: u64,
+    },
+}
+
+/// How a received frame's checksum is judged (docs/PROTOCOL.md, 1.3).
+///
+/// Loopback frames never leave memory.  A frame whose checksum of this
+/// protocol is still pending -- at exactly this header's checksum field --
+/// was built by this host's AF_CUSTOM stack and handed on through memory
+/// (a veth peer, perhaps bridged): nothing can have altered it, and its
+/// field holds no sum yet.  No user injector can make that state: tun and
+/// `PACKET_VNET_HDR` refuse a pending checksum that starts within the
+/// first 20 bytes after the Ethernet header.  Every other frame is
+/// verified: a checksum pending elsewhere in the frame is someone else's,
+/// and no device has checked a checksum of a protocol it does not know,
+/// whatever `CHECKSUM_UNNECESSARY` claims.
+pub fn receive_checksum_policy(loopback: bool, state: ChecksumState) -> ChecksumPolicy {
+    let ours = ChecksumState::Pending {
+        start: 0,
+        field: CHECKSUM_OFFSET as u64,
+    };
+    if loopback || state == ours {
+        ChecksumPolicy::Trust
+    } else {
+        ChecksumPolicy::Verify
+    }
+}
+
 /// A decoded segment header.
 ///
 /// The checksum is not a field: [`Header::parse`] verifies it and

@@ -6,8 +6,9 @@ use afc_proto::checksum::{checksum, Checksum};
 use afc_proto::seq::Seq;
 use afc_proto::tuple::Endpoint;
 use afc_proto::wire::{
-    fill_checksum, frame_checksum_field, store_checksum, ChecksumPolicy, Flags, Header, WireError,
-    CHECKSUM_OFFSET, DADDR_OFFSET, HEADER_LEN, MAX_PAYLOAD, SADDR_OFFSET,
+    fill_checksum, frame_checksum_field, receive_checksum_policy, store_checksum, ChecksumPolicy,
+    ChecksumState, Flags, Header, WireError, CHECKSUM_OFFSET, DADDR_OFFSET, HEADER_LEN,
+    MAX_PAYLOAD, SADDR_OFFSET,
 };
 use support::rng::Rng;
 
@@ -414,5 +415,42 @@ fn random_bytes_never_panic() {
         }
         let _ = Header::parse(&f, ChecksumPolicy::Verify);
         let _ = Header::parse(&f, ChecksumPolicy::Trust);
+    }
+}
+
+/// Section 1.3: a frame is trusted unchecked only over loopback or when
+/// its own checksum, at this header's field, is still pending (this
+/// host's stack sent it through memory); a checksum pending anywhere else
+/// or a device's claim to have checked it is no reason to skip ours.
+#[test]
+fn receive_checksum_policy_trusts_only_loopback_and_our_own_pending_sum() {
+    use ChecksumPolicy::{Trust, Verify};
+    let ours = ChecksumState::Pending {
+        start: 0,
+        field: CHECKSUM_OFFSET as u64,
+    };
+    assert_eq!(receive_checksum_policy(true, ChecksumState::Filled), Trust);
+    assert_eq!(receive_checksum_policy(true, ours), Trust);
+    assert_eq!(receive_checksum_policy(false, ours), Trust);
+    assert_eq!(
+        receive_checksum_policy(false, ChecksumState::Filled),
+        Verify
+    );
+    for (start, field) in [
+        (32, 0),
+        (6, 4),
+        (-14, 24),
+        (0, 0),
+        (0, 12),
+        (2, 8),
+        (i64::MIN, 10),
+    ] {
+        let foreign = ChecksumState::Pending { start, field };
+        assert_eq!(
+            receive_checksum_policy(false, foreign),
+            Verify,
+            "pending at {start}+{field}"
+        );
+        assert_eq!(receive_checksum_policy(true, foreign), Trust);
     }
 }
