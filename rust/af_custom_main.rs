@@ -11,6 +11,10 @@
 //! the host crate `afc-proto`); the abstractions (`abi`), the only place
 //! with `unsafe`; the generated bindings (`abi::bindings`, private to it).
 
+// No panics in kernel code: no unwrap, expect, panic or panicking index
+// anywhere in the crate (clippy, the kernel's CLIPPY=1, in `make check`).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 // Only `abi` may hold `unsafe` code, and only it sees the bindings (a
 // private module of `abi`): the build, not a comment, keeps the rest safe.
 mod abi;
@@ -29,9 +33,19 @@ mod tables;
 #[forbid(unsafe_code)]
 mod tx;
 
-/// The protocol core, compiled from the same files as the host crate.
+/// The protocol core, compiled from the same files as the host crate,
+/// under the same lints as there (`proto/src/lib.rs`), which clippy checks
+/// in this build too (`make check`: the kernel's `CLIPPY=1`).
 #[path = "proto/src"]
 #[forbid(unsafe_code)]
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::float_arithmetic
+)]
 #[allow(dead_code, unreachable_pub, missing_docs)]
 pub(crate) mod proto {
     pub(crate) mod assembler;

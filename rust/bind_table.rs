@@ -9,9 +9,8 @@
 //! The table is a `Mutex` in `NetState`, taken only in process context
 //! (`bind`, `listen`, `connect`, `accept`, `close`), never from the softirq
 //! receive path, which looks sockets up in the listener and established
-//! tables (`tables`). Lock order: the socket lock (`lock_sock`) first,
-//! then this mutex, then (to check an orphan's claim) a bucket lock of the
-//! established table.
+//! tables (`tables`). Its place in the lock order is written once, in
+//! `socket` ("Locking").
 //!
 //! Claims are kept in buckets by port, so a `bind()` looks at the claims
 //! on its own port only, however many ports are bound.  The buckets are
@@ -148,7 +147,7 @@ impl BindTable {
     ) -> Result<Option<u16>> {
         let found = pick_ephemeral_port(range, offset, |port| {
             // Claims of gone orphans do not count (see the notes above).
-            let shared = self.bucket(port).is_none_or(|bucket| {
+            let shared = self.bucket(port).map_or(true, |bucket| {
                 let mut others = bucket.iter().filter(|e| e.owner != owner).filter_map(|e| e.current(live));
                 others.all(|e| connect_may_share([&e], port))
             });

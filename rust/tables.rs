@@ -9,10 +9,9 @@
 //! spinlock (`abi::bhlock`): a lookup takes one bucket lock, never a
 //! table-wide one, and returns a counted reference to the socket, taken
 //! under the bucket lock, so the socket outlives the lookup whatever
-//! happens to the table afterwards.  Inserts and removals come from
-//! process context (connect, listen, close) and from softirq (a listener
-//! making a child, a connection reaching CLOSED); a bucket lock is the
-//! innermost lock: nothing else is taken while one is held.
+//! happens to the table afterwards.  A bucket lock is a leaf; where it
+//! sits in the order, and why no reference is put under it, is written
+//! once in `socket` ("Locking").
 //!
 //! Bucket counts are set at load time (`est_buckets=`, default 16384;
 //! `listen_buckets=`, default 4096): 100,000 connections are ~6 per bucket.
@@ -42,7 +41,7 @@
 use crate::abi::bhlock::{BhLockArray, LockClass};
 use crate::abi::once::OnceBox;
 use crate::abi::sock::SockRef;
-use crate::abi::vec::swap_remove;
+use crate::abi::vec::{swap_remove, try_push};
 use crate::proto::bind::{bound_dev_eq, listener_score};
 use crate::proto::siphash::SipKey;
 use crate::proto::reuseport::{select_shard, ShardInfo};
@@ -145,13 +144,18 @@ impl Tables {
     /// would reach).
     pub(crate) fn insert_established(&self, tuple: FourTuple, sk: SockRef<AfcSock>) -> Result<bool> {
         let dev = sk.sock().bound_dev_if();
-        self.set()?.established.with(self.est_bucket(&tuple), |b| {
+        let (r, unused) = self.set()?.established.with(self.est_bucket(&tuple), |b| {
             if b.iter().any(|e| e.tuple == tuple && dev_matches(&e.sk, dev)) {
-                return Ok(false);
+                return (Ok(false), Some(sk));
             }
-            b.push(Established { tuple, sk }, GFP_ATOMIC)?;
-            Ok(true)
-        })
+            match try_push(b, Established { tuple, sk }, GFP_ATOMIC) {
+                Ok(()) => (Ok(true), None),
+                Err(e) => (Err(ENOMEM), Some(e.sk)),
+            }
+        });
+        // A reference not kept is put outside the bucket lock.
+        drop(unused);
+        r
     }
 
     /// Whether a connection holds `tuple` for a socket bound to `dev` (0: none).
@@ -199,9 +203,9 @@ impl Tables {
             let s = sk.sock();
             (s.id(), s.reuseport(), s.kuid())
         };
-        self.set()?.listeners.with(self.lst_bucket(local.port), |b| {
+        let (r, unused) = self.set()?.listeners.with(self.lst_bucket(local.port), |b| {
             if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
-                return Err(EINVAL);
+                return (Err(EINVAL), Some(Listening { local, sk, queue }));
             }
             let joined = b.iter().find(|e| {
                 let o = e.sk.sock();
@@ -212,16 +216,23 @@ impl Tables {
                 None => NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
             };
             queue.set_group(group);
-            b.push(Listening { local, sk, queue }, GFP_ATOMIC)?;
-            Ok(())
-        })
+            match try_push(b, Listening { local, sk, queue }, GFP_ATOMIC) {
+                Ok(()) => (Ok(()), None),
+                Err(e) => (Err(ENOMEM), Some(e)),
+            }
+        });
+        // References not kept are put outside the bucket lock.
+        drop(unused);
+        r
     }
 
-    /// Removes socket `id`'s listener entry on `local`.
-    pub(crate) fn remove_listener(&self, local: Endpoint, id: usize) -> Option<SockRef<AfcSock>> {
+    /// Removes socket `id`'s listener entry on `local`, returning the
+    /// table's references (the socket and its accept queue) for the caller
+    /// to put outside the bucket lock.
+    pub(crate) fn remove_listener(&self, local: Endpoint, id: usize) -> Option<(SockRef<AfcSock>, Arc<AcceptQueue>)> {
         self.set.get()?.listeners.with(self.lst_bucket(local.port), |b| {
             let i = b.iter().position(|e| e.local == local && e.sk.sock().id() == id)?;
-            swap_remove(b, i).map(|e| e.sk)
+            swap_remove(b, i).map(|e| (e.sk, e.queue))
         })
     }
 

@@ -32,6 +32,13 @@ if [ "$FLAVOUR" = normal ]; then
     else
         failed=$((failed + 1)); echo "not ok - clippy (see $logdir/clippy.log)"
     fi
+    log "kernel crate lints: the module under the kernel's CLIPPY=1"
+    if "$TOP/scripts/build-module.sh" "$("$TOP/scripts/build-kernel.sh" normal)" clippy > "$logdir/clippy-kernel.log" 2>&1; then
+        passed=$((passed + 1)); echo "ok - clippy (kernel crate)"
+    else
+        tail -30 "$logdir/clippy-kernel.log"
+        failed=$((failed + 1)); echo "not ok - clippy (kernel crate; see $logdir/clippy-kernel.log)"
+    fi
     if ( cd "$TOP" && cargo fmt --all --check > "$logdir/fmt.log" 2>&1 ); then
         passed=$((passed + 1)); echo "ok - rustfmt"
     else

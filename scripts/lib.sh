@@ -9,6 +9,9 @@ BINDGEN_VERSION="0.71.1"
 BINDGEN="$CACHE/bindgen-$BINDGEN_VERSION/bin/bindgen"
 KSRC_TARBALL="${KSRC_TARBALL:-/usr/src/linux-source-6.12.tar.xz}"
 RUSTC_KERNEL="${RUSTC_KERNEL:-/usr/bin/rustc}"
+# Clippy for the kernel's rustc (Debian's rust-web-clippy): `make check`
+# builds the module once more with the kernel's CLIPPY=1.
+CLIPPY_KERNEL="${CLIPPY_KERNEL:-/usr/bin/clippy-driver}"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }

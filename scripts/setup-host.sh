@@ -3,7 +3,7 @@
 # packages (only those missing) and bindgen-cli into the cache. Idempotent.
 source "$(dirname "$0")/lib.sh"
 
-PKGS=(linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
+PKGS=(linux-source-6.12 rustc-web rust-web-src rust-web-clippy libclang-dev clang lld llvm
       flex bison bc libelf-dev libssl-dev cpio kmod qemu-system-x86
       busybox-static dwarves iproute2 rsync make gcc libc6-dev python3 xz-utils)
 

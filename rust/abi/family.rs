@@ -85,6 +85,10 @@ unsafe fn sk_of<'a, T: SockData>(sock: *mut bindings::socket) -> Result<Sock<'a,
 }
 
 impl<F: SocketFamily> Adapter<F> {
+    /// # Safety
+    ///
+    /// The socket core's `__sock_create` calls it with a valid namespace and a
+    /// new `struct socket` of our family, which has no `sk` yet.
     unsafe extern "C" fn create(
         net: *mut bindings::net,
         sock: *mut bindings::socket,
@@ -121,6 +125,10 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called once per socket, by `sock_close`, with the valid socket being
+    /// closed, whose `sk` (if any) `create` or `accept` set up.
     unsafe extern "C" fn release(sock: *mut bindings::socket) -> ffi::c_int {
         // SAFETY: the VFS passes the valid socket being closed.
         let sk = unsafe { (*sock).sk };
@@ -141,6 +149,11 @@ impl<F: SocketFamily> Adapter<F> {
         0
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.bind` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn bind(sock: *mut bindings::socket, addr: *mut bindings::sockaddr, len: ffi::c_int) -> ffi::c_int {
         from_result(|| {
             let len = usize::try_from(len).map_err(|_| EINVAL)?;
@@ -154,6 +167,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.connect` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn connect(
         sock: *mut bindings::socket,
         addr: *mut bindings::sockaddr,
@@ -171,6 +189,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.listen` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn listen(sock: *mut bindings::socket, backlog: ffi::c_int) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
@@ -180,6 +203,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.accept` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn accept(
         sock: *mut bindings::socket,
         newsock: *mut bindings::socket,
@@ -201,6 +229,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.getname` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn getname(sock: *mut bindings::socket, addr: *mut bindings::sockaddr, peer: ffi::c_int) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
@@ -214,6 +247,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.poll` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn poll(
         file: *mut bindings::file,
         sock: *mut bindings::socket,
@@ -228,6 +266,11 @@ impl<F: SocketFamily> Adapter<F> {
         }
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.ioctl` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn ioctl(sock: *mut bindings::socket, cmd: ffi::c_uint, arg: ffi::c_ulong) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
@@ -239,6 +282,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.shutdown` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn shutdown(sock: *mut bindings::socket, how: ffi::c_int) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
@@ -248,6 +296,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.setsockopt` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn setsockopt(
         sock: *mut bindings::socket,
         level: ffi::c_int,
@@ -274,6 +327,11 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.getsockopt` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn getsockopt(
         sock: *mut bindings::socket,
         level: ffi::c_int,
@@ -292,15 +350,25 @@ impl<F: SocketFamily> Adapter<F> {
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.sendmsg` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn sendmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call and its msghdr.
             let (sk, mut msg, flags) = unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m), (*m).msg_flags) };
-            let n = F::sendmsg(&sk, &mut msg, len, flags as u32)?;
+            let n = F::sendmsg(&sk, &mut msg, len, flags)?;
             Ok(i32::try_from(n).unwrap_or(i32::MAX))
         })
     }
 
+    /// # Safety
+    ///
+    /// The socket core calls it as `proto_ops.recvmsg` with a valid socket of our
+    /// family (its `sk` set up by `create` or `accept`, kept alive by the
+    /// running call) and the arguments as the syscall layer checked them.
     unsafe extern "C" fn recvmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize, flags: ffi::c_int) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call and its msghdr.

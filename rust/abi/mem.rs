@@ -6,10 +6,9 @@
 //!
 //! The receive side is charged by [`Sock::rmem_schedule`] then
 //! [`Sock::charge_rmem`] (uncharged when the buffer is freed); the write
-//! queue only through [`Sock::write_queue_push`], [`Sock::write_queue_pop`]
-//! and [`Sock::write_queue_purge`], which keep `sk_wmem_queued` and the
-//! forward allocation in step.  All of them need the socket owned (the
-//! forward allocation is the owner's).
+//! queue only through [`super::sock::WriteQueue`], which keeps
+//! `sk_wmem_queued` and the forward allocation in step.  All of them need
+//! the socket owned (the forward allocation is the owner's).
 
 use super::skb::SkBuff;
 use super::sock::{Sock, SockData};
@@ -40,27 +39,6 @@ impl<T: SockData> Sock<'_, T> {
         let size = i32::try_from(size).unwrap_or(i32::MAX);
         // SAFETY: valid sock; the caller owns the socket.
         unsafe { bindings::afc_sk_wmem_schedule(self.as_ptr(), size) }
-    }
-
-    /// Appends `skb` to the write queue, charged (after
-    /// [`Self::wmem_schedule`] reserved its truesize).
-    pub(crate) fn write_queue_push(&self, skb: SkBuff) {
-        // SAFETY: valid sock and skb, socket owned by the caller.
-        unsafe { bindings::afc_sk_wq_charge(self.as_ptr(), skb.as_ptr()) };
-        self.write_queue().push(skb);
-    }
-
-    /// Removes the first buffer of the write queue, uncharged.
-    pub(crate) fn write_queue_pop(&self) -> Option<SkBuff> {
-        let skb = self.write_queue().pop()?;
-        // SAFETY: valid sock; `skb` was charged when it was pushed.
-        unsafe { bindings::afc_sk_wq_uncharge(self.as_ptr(), skb.as_ptr()) };
-        Some(skb)
-    }
-
-    /// Frees the whole write queue, uncharged.
-    pub(crate) fn write_queue_purge(&self) {
-        while self.write_queue_pop().is_some() {}
     }
 
     /// Whether buffers may grow: the family is not under memory pressure

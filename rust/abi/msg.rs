@@ -28,7 +28,11 @@ impl MsgHdr {
 
     /// Fills `len` bytes at `offset` of `skb` (linear or paged) from the
     /// user's buffers.
-    pub(crate) fn copy_to_skb(&mut self, skb: *mut bindings::sk_buff, offset: usize, len: usize) -> Result {
+    ///
+    /// # Safety
+    ///
+    /// `skb` must be valid and unshared, owned by the caller.
+    pub(super) unsafe fn copy_to_skb(&mut self, skb: *mut bindings::sk_buff, offset: usize, len: usize) -> Result {
         let off = i32::try_from(offset).map_err(|_| EINVAL)?;
         let len = i32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: valid msghdr; `skb` is valid and unshared (the caller
@@ -37,7 +41,12 @@ impl MsgHdr {
     }
 
     /// Copies `len` bytes at `offset` of `skb` to the user's buffers.
-    pub(crate) fn copy_from_skb(&mut self, skb: *const bindings::sk_buff, offset: usize, len: usize) -> Result {
+    ///
+    /// # Safety
+    ///
+    /// `skb` must be valid for the call (held queued, or owned, by the
+    /// caller).
+    pub(super) unsafe fn copy_from_skb(&mut self, skb: *const bindings::sk_buff, offset: usize, len: usize) -> Result {
         let off = i32::try_from(offset).map_err(|_| EINVAL)?;
         let len = i32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: valid msghdr; `skb` is valid (callers hold it queued).

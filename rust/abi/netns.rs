@@ -146,6 +146,10 @@ pub(crate) fn state<T: PernetState>(net: &Net) -> &T {
 struct Adapter<T>(PhantomData<T>);
 
 impl<T: PernetState> Adapter<T> {
+    /// # Safety
+    ///
+    /// Called by the pernet registration (`ops.init` through the C helper) for
+    /// a namespace being created, before anything else can see its state.
     unsafe extern "C" fn init(_net: *mut bindings::net) -> *mut ffi::c_void {
         match KBox::try_pin_init(T::new(), GFP_KERNEL) {
             // SAFETY: the state is never moved out of its allocation: the
@@ -156,6 +160,10 @@ impl<T: PernetState> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called once per namespace being dismantled, with the pointer `init`
+    /// returned for it (or null), after nothing uses it any more.
     unsafe extern "C" fn exit(_net: *mut bindings::net, state: *mut ffi::c_void) {
         if !state.is_null() {
             // SAFETY: `init` made `state` with `KBox::into_raw`; the
@@ -164,6 +172,10 @@ impl<T: PernetState> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the seq-file code of `/proc/net/af_custom_stat` with a valid
+    /// `seq_file` and the state `init` made for a live namespace.
     unsafe extern "C" fn stat_show(seq: *mut bindings::seq_file, state: *mut ffi::c_void) -> ffi::c_int {
         from_result(|| {
             // SAFETY: `state` is the `T` that `init` made; the namespace
@@ -174,6 +186,11 @@ impl<T: PernetState> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the `/proc/net/af_custom` seq-file walk with a valid
+    /// `seq_file` and a sock of ours from the namespace's list, under the
+    /// list lock (so alive for the call).
     unsafe extern "C" fn sock_show(seq: *mut bindings::seq_file, sk: *mut bindings::sock, sl: ffi::c_int) {
         // SAFETY: the C side passes a sock of ours from the namespace's list,
         // under the list lock: `sk_destruct` unlinks it under the same lock

@@ -18,6 +18,10 @@ static PACKET_TYPE: StaticCell<bindings::packet_type> = StaticCell::zeroed();
 struct Adapter<T>(PhantomData<T>);
 
 impl<T: FrameHandler> Adapter<T> {
+    /// # Safety
+    ///
+    /// Called by the stack as our `packet_type.func`, in softirq, with a valid
+    /// skb (one reference, now ours) and the device it arrived on.
     unsafe extern "C" fn func(
         skb: *mut bindings::sk_buff,
         dev: *mut bindings::net_device,

@@ -104,7 +104,8 @@ impl SkBuff {
     /// Fills `len` bytes at `offset` (linear or paged) from the user's
     /// buffers of `msg` (`EFAULT` on a bad address).
     pub(crate) fn copy_from_msg(&mut self, offset: usize, msg: &mut super::msg::MsgHdr, len: usize) -> Result {
-        msg.copy_to_skb(self.0.as_ptr(), offset, len)
+        // SAFETY: `self` is valid and unshared (type invariant), ours.
+        unsafe { msg.copy_to_skb(self.0.as_ptr(), offset, len) }
     }
 
     /// Appends references to `n` bytes at `offset` of the paged send
@@ -257,15 +258,18 @@ fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Re
     kernel::error::to_result(unsafe { bindings::afc_skb_copy_bits(skb, off, out.as_mut_ptr().cast(), len) })
 }
 
-/// An skb queue of a socket (`sk_receive_queue`, `sk_write_queue`); the
-/// queue's own spinlock makes each call atomic, and the socket's owner is
-/// the only one who adds, removes or walks (see `sock`).
+/// An skb queue of a socket (`sk_receive_queue`, `sk_write_queue`),
+/// reached only through the socket owner's [`super::sock::SockQueues`]:
+/// the queue's own spinlock makes each call atomic (softirq readers such
+/// as `poll` only peek), and `&mut self` on every call that adds, removes
+/// or walks means one user at a time, so nothing is popped while a walk
+/// holds a buffer.
 ///
 /// # Invariants
 ///
-/// `self.0` is a valid `sk_buff_head` for `'a`.
-#[derive(Clone, Copy)]
-pub(crate) struct SkbQueue<'a>(NonNull<bindings::sk_buff_head>, core::marker::PhantomData<&'a ()>);
+/// `self.0` is a valid `sk_buff_head` for `'a`, and no other `SkbQueue`
+/// of the same queue exists while this one does.
+pub(crate) struct SkbQueue<'a>(NonNull<bindings::sk_buff_head>, core::marker::PhantomData<&'a mut ()>);
 
 /// A buffer inside an [`SkbQueue`], borrowed while the owner walks it.
 pub(crate) struct QueuedSkb<'a>(NonNull<bindings::sk_buff>, core::marker::PhantomData<&'a ()>);
@@ -283,7 +287,8 @@ impl<'a> QueuedSkb<'a> {
 
     /// Copies `len` bytes at `offset` to the user's buffers of `msg`.
     pub(crate) fn copy_to_msg(&self, offset: usize, msg: &mut super::msg::MsgHdr, len: usize) -> Result {
-        msg.copy_from_skb(self.0.as_ptr(), offset, len)
+        // SAFETY: a queued skb is valid while queued (owner's walk).
+        unsafe { msg.copy_from_skb(self.0.as_ptr(), offset, len) }
     }
 
     /// Drops `n` bytes from the front (the buffer stays queued).
@@ -305,27 +310,34 @@ impl<'a> QueuedSkb<'a> {
 impl<'a> SkbQueue<'a> {
     /// # Safety
     ///
-    /// `q` must be a valid, initialised queue for `'a`.
-    pub(crate) unsafe fn from_raw(q: *mut bindings::sk_buff_head) -> Self {
+    /// `q` must be a valid, initialised queue for `'a`, and the caller
+    /// its owner: no other `SkbQueue` of it may exist meanwhile.
+    pub(super) unsafe fn from_raw(q: *mut bindings::sk_buff_head) -> Self {
         // SAFETY: valid per the caller; never NULL (a struct field).
         Self(unsafe { NonNull::new_unchecked(q) }, core::marker::PhantomData)
     }
 
     /// Appends `skb` (the queue owns it from now on).
-    pub(crate) fn push(&self, skb: SkBuff) {
+    pub(crate) fn push(&mut self, skb: SkBuff) {
         // SAFETY: valid queue (invariant); the skb's ownership moves in.
         unsafe { bindings::afc_skb_queue_tail(self.0.as_ptr(), skb.into_raw()) }
     }
 
+    /// Frees every buffer.
+    pub(crate) fn purge(&mut self) {
+        // SAFETY: valid queue (invariant); each buffer is unlinked, then
+        // freed (uncharged by its destructor).
+        unsafe { bindings::afc_skb_queue_purge(self.0.as_ptr()) }
+    }
+
     /// Removes and returns the first buffer.
-    pub(crate) fn pop(&self) -> Option<SkBuff> {
+    pub(crate) fn pop(&mut self) -> Option<SkBuff> {
         // SAFETY: valid queue; a dequeued skb is unlinked and ours.
         unsafe { SkBuff::from_raw_owned(bindings::afc_skb_dequeue(self.0.as_ptr())) }
     }
 
-    /// The buffers in order, borrowed: only the socket's owner may walk,
-    /// and it must not pop while walking (the borrow of `&mut self` sees
-    /// to that).
+    /// The buffers in order, borrowed: nothing pops while the walk lives
+    /// (the borrow of `&mut self` sees to that).
     pub(crate) fn walk(&mut self) -> QueueWalk<'_> {
         // SAFETY: valid queue (invariant).
         let first = unsafe { bindings::afc_skb_peek(self.0.as_ptr()) };
@@ -335,7 +347,7 @@ impl<'a> SkbQueue<'a> {
     /// Calls `f(buffer, offset, n)` for each piece of the byte range
     /// `[offset, offset + len)` of the queue's data, in order; returns
     /// how many bytes the pieces covered (less than `len` when the queue
-    /// is shorter).  The caller owns the queue (see the type's notes).
+    /// is shorter).
     pub(crate) fn for_range(
         &mut self,
         mut offset: usize,

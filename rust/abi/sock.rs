@@ -16,8 +16,11 @@
 //!   ([`Sock::bh_lock`], a [`BhSockGuard`] whose `locked()` is `None` when a
 //!   process owns it).
 //!
-//! Everything else of the `struct sock` (queues, counters, flags, wait
-//! queue) is the kernel's and safe to use from any context.
+//! The skb queues are reached only through [`SockQueues`], which lives in
+//! that locked state, so only the owner reaches them.  Everything else of
+//! the `struct sock` (counters, flags, wait queue) is the kernel's and
+//! safe to use from any context.  The module's whole lock order and who
+//! holds socket references: `socket` ("Locking", "References").
 
 
 use super::netns::Net;
@@ -36,8 +39,9 @@ pub(crate) trait SockData: Sized + Send + Sync {
     type Locked: Send;
     /// Makes the state of a new socket.
     fn new() -> Self;
-    /// Makes the locked part of the state of a new socket.
-    fn new_locked() -> Self::Locked;
+    /// Makes the locked part of the state of a new socket, which keeps
+    /// `queues`, the only way to its skb queues.
+    fn new_locked(queues: SockQueues) -> Self::Locked;
     /// A frame put on the backlog while a process owned the socket; called
     /// from `release_sock`, socket owned.
     fn backlog_rcv(sk: &Sock<'_, Self>, locked: &mut Self::Locked, skb: SkBuff);
@@ -61,6 +65,86 @@ pub(crate) struct SockObj<T: SockData> {
     locked: UnsafeCell<T::Locked>,
 }
 
+/// The way to a socket's skb queues, made once per socket by
+/// [`SockObj::init`] and kept in its locked state ([`SockData::new_locked`]):
+/// only who holds that state mutably -- the socket's owner, through
+/// [`SockGuard`], [`BhSockGuard::locked`] or a callback that runs owned --
+/// reaches a queue, one user at a time (`&mut self`).  Not `Clone`.
+///
+/// # Invariants
+///
+/// `self.0` is a live sock of ours, and this is its only `SockQueues`
+/// (bar the destructor's, made after this one is dropped).
+pub(crate) struct SockQueues(NonNull<bindings::sock>);
+
+// SAFETY: a `SockQueues` only names the queues of a sock; the kernel's
+// socket discipline lets whichever CPU owns the socket use them, and the
+// locked state that holds it moves between owners as a whole.
+unsafe impl Send for SockQueues {}
+
+impl SockQueues {
+    /// `sk_receive_queue`: in-order received data, charged to the socket.
+    pub(crate) fn receive(&mut self) -> SkbQueue<'_> {
+        // SAFETY: the queue lives as long as the sock (type invariant),
+        // and `&mut self` makes this the only handle to it meanwhile.
+        unsafe { SkbQueue::from_raw(bindings::afc_sk_receive_queue(self.0.as_ptr())) }
+    }
+
+    /// `sk_write_queue`: data sent and not yet acknowledged, kept in step
+    /// with `sk_wmem_queued` ([`WriteQueue`]).
+    pub(crate) fn write(&mut self) -> WriteQueue<'_> {
+        // SAFETY: as for `receive`.
+        let q = unsafe { SkbQueue::from_raw(bindings::afc_sk_write_queue(self.0.as_ptr())) };
+        WriteQueue { q, sk: self.0 }
+    }
+}
+
+/// The write queue: buffers go in charged and come out uncharged, so
+/// `sk_wmem_queued` and the forward allocation always match the queue.
+pub(crate) struct WriteQueue<'a> {
+    q: SkbQueue<'a>,
+    sk: NonNull<bindings::sock>,
+}
+
+impl WriteQueue<'_> {
+    /// Appends `skb`, charged (after [`Sock::wmem_schedule`] reserved its
+    /// truesize).
+    pub(crate) fn push(&mut self, skb: SkBuff) {
+        // SAFETY: valid sock (the `SockQueues` invariant) and skb; the
+        // holder of the queues owns the socket.
+        unsafe { bindings::afc_sk_wq_charge(self.sk.as_ptr(), skb.as_ptr()) };
+        self.q.push(skb);
+    }
+
+    /// Removes the first buffer, uncharged.
+    pub(crate) fn pop(&mut self) -> Option<SkBuff> {
+        let skb = self.q.pop()?;
+        // SAFETY: valid sock; `skb` was charged when it was pushed.
+        unsafe { bindings::afc_sk_wq_uncharge(self.sk.as_ptr(), skb.as_ptr()) };
+        Some(skb)
+    }
+
+    /// Frees every buffer, uncharged.
+    pub(crate) fn purge(&mut self) {
+        while self.pop().is_some() {}
+    }
+
+    /// The first buffer, borrowed (to drop acknowledged bytes from it).
+    pub(crate) fn front(&mut self) -> Option<super::skb::QueuedSkb<'_>> {
+        self.q.walk().next()
+    }
+
+    /// See [`SkbQueue::for_range`].
+    pub(crate) fn for_range(
+        &mut self,
+        offset: usize,
+        len: usize,
+        f: impl FnMut(&super::skb::QueuedSkb<'_>, usize, usize) -> Result,
+    ) -> Result<usize> {
+        self.q.for_range(offset, len, f)
+    }
+}
+
 impl<T: SockData> SockObj<T> {
     /// Initialises the Rust state of a fresh `sk`, its destructor and timer.
     ///
@@ -74,7 +158,9 @@ impl<T: SockData> SockObj<T> {
         // SAFETY: `obj` is a valid allocation of `SockObj<T>` (caller).
         unsafe {
             core::ptr::addr_of_mut!((*obj).data).write(T::new());
-            core::ptr::addr_of_mut!((*obj).locked).write(UnsafeCell::new(T::new_locked()));
+            // INVARIANT: the one `SockQueues` of this sock.
+            let queues = SockQueues(NonNull::new_unchecked(sk));
+            core::ptr::addr_of_mut!((*obj).locked).write(UnsafeCell::new(T::new_locked(queues)));
             // INVARIANT: data is initialised before the destructor that
             // drops it is installed.
             (*sk).sk_destruct = Some(sk_destruct::<T>);
@@ -399,20 +485,6 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sk_write_space(self.as_ptr()) }
     }
 
-    // ---- queues ----
-
-    /// `sk_receive_queue`: in-order received data.
-    pub(crate) fn receive_queue(&self) -> SkbQueue<'a> {
-        // SAFETY: the queue lives as long as the sock (type invariant).
-        unsafe { SkbQueue::from_raw(bindings::afc_sk_receive_queue(self.as_ptr())) }
-    }
-
-    /// `sk_write_queue`: data sent and not yet acknowledged.
-    pub(crate) fn write_queue(&self) -> SkbQueue<'a> {
-        // SAFETY: the queue lives as long as the sock (type invariant).
-        unsafe { SkbQueue::from_raw(bindings::afc_sk_write_queue(self.as_ptr())) }
-    }
-
     /// Charges `skb` to the receive side (`skb_set_owner_r`).
     pub(crate) fn charge_rmem(&self, skb: &mut SkBuff) {
         // SAFETY: both are valid; the skb is ours and not owned by a sock.
@@ -629,6 +701,11 @@ impl<T: SockData> Drop for BhSockGuard<'_, T> {
 }
 
 /// Drops the Rust state of a socket when its last reference goes.
+///
+/// # Safety
+///
+/// Installed as `sk_destruct` by `SockObj::init`; the kernel calls it once,
+/// when the last reference to the sock is put.
 pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock) {
     let obj = sk.cast::<SockObj<T>>();
     // SAFETY: installed as `sk_destruct` only after `SockObj::init`; called
@@ -636,18 +713,24 @@ pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock
     unsafe {
         bindings::afc_sock_unlink(sk);
         bindings::afc_sk_dst_reset(sk);
-        bindings::afc_skb_queue_purge(bindings::afc_sk_receive_queue(sk));
-        if let Some(s) = Sock::<T>::from_raw(sk) {
-            s.write_queue_purge();
-        }
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).data));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).locked));
+        // The state (and its `SockQueues`) is gone: this is the queues'
+        // last user.
+        let mut queues = SockQueues(NonNull::new_unchecked(sk));
+        queues.receive().purge();
+        queues.write().purge();
         // Every buffer is freed: the charges must all be back.
         bindings::afc_sk_mem_destruct(sk);
     }
 }
 
 /// `backlog_rcv` of `struct proto`.
+///
+/// # Safety
+///
+/// Called by `release_sock` (`sk_backlog_rcv`) for one of our socks, still
+/// owned by the caller, with a frame it queued on the backlog (ours now).
 pub(crate) unsafe extern "C" fn backlog_rcv<T: SockData>(sk: *mut bindings::sock, skb: *mut bindings::sk_buff) -> ffi::c_int {
     // SAFETY: `release_sock` calls it for one of our socks, owned by the
     // caller, with a frame it put on the backlog (ownership passes to us).
@@ -661,6 +744,11 @@ pub(crate) unsafe extern "C" fn backlog_rcv<T: SockData>(sk: *mut bindings::sock
 }
 
 /// `release_cb` of `struct proto`.
+///
+/// # Safety
+///
+/// Called by `release_sock` for one of our socks, still owned by the
+/// caller, bottom halves off.
 pub(crate) unsafe extern "C" fn release_cb<T: SockData>(sk: *mut bindings::sock) {
     // SAFETY: `release_sock` calls it for one of our socks, still owned.
     unsafe {
@@ -672,6 +760,11 @@ pub(crate) unsafe extern "C" fn release_cb<T: SockData>(sk: *mut bindings::sock)
 }
 
 /// `keepalive` of `struct proto` (from `sock_setsockopt`, socket owned).
+///
+/// # Safety
+///
+/// Called by `sk_setsockopt` (`SO_KEEPALIVE`) for one of our socks with
+/// the socket lock owned.
 pub(crate) unsafe extern "C" fn keepalive<T: SockData>(sk: *mut bindings::sock, on: ffi::c_int) {
     // SAFETY: `sk_setsockopt` calls it for one of our socks with the lock owned.
     unsafe {
@@ -683,6 +776,11 @@ pub(crate) unsafe extern "C" fn keepalive<T: SockData>(sk: *mut bindings::sock, 
 }
 
 /// `set_rcvlowat` of `proto_ops` (from `sk_setsockopt`, socket owned).
+///
+/// # Safety
+///
+/// Called by `sk_setsockopt` (`SO_RCVLOWAT`) for one of our socks with the
+/// socket lock owned and `val` not negative.
 pub(crate) unsafe extern "C" fn set_rcvlowat<T: SockData>(sk: *mut bindings::sock, val: ffi::c_int) -> ffi::c_int {
     // SAFETY: `sk_setsockopt` calls it for one of our socks (the
     // `proto_ops` are ours) with the socket lock owned (`sockopt_lock_sock`:
@@ -699,6 +797,12 @@ pub(crate) unsafe extern "C" fn set_rcvlowat<T: SockData>(sk: *mut bindings::soc
 
 /// The socket timer's callback: runs `T::timer`, then drops the reference
 /// the pending timer held.
+///
+/// # Safety
+///
+/// The `sk_timer` callback of our socks: called in softirq with the timer
+/// of a sock of ours, armed by `sk_reset_timer`, which took a reference
+/// for it.
 unsafe extern "C" fn timer_fn<T: SockData>(t: *mut bindings::timer_list) {
     // SAFETY: `t` is the `sk_timer` of one of our socks, armed by
     // `sk_reset_timer`, which took a reference for it.

@@ -15,17 +15,35 @@ pub(crate) struct StaticCell<T>(UnsafeCell<T>);
 // pointer to them; at all other times they are only read.
 unsafe impl<T> Sync for StaticCell<T> {}
 
-impl<T> StaticCell<T> {
-    /// Makes an all-zero cell (valid for the plain C structures used here).
+/// Types for which all-zero bytes are a valid value.
+///
+/// # Safety
+///
+/// Only for types made of integers, raw pointers, `Option<fn>` and arrays
+/// or structs of those (bindgen's plain C structures).
+pub(crate) unsafe trait AllZeroValid {}
+
+// SAFETY: bindgen structures of integers, raw pointers and `Option<fn>`.
+unsafe impl AllZeroValid for crate::abi::bindings::net_proto_family {}
+// SAFETY: as above.
+unsafe impl AllZeroValid for crate::abi::bindings::proto_ops {}
+// SAFETY: as above.
+unsafe impl AllZeroValid for crate::abi::bindings::proto {}
+// SAFETY: as above.
+unsafe impl AllZeroValid for crate::abi::bindings::packet_type {}
+
+impl<T: AllZeroValid> StaticCell<T> {
+    /// Makes an all-zero cell.
     pub(crate) const fn zeroed() -> Self {
-        // SAFETY: only instantiated with bindgen C structures made of
-        // integers, raw pointers and `Option<fn>`, for which all-zero
-        // bytes are a valid value.
+        // SAFETY: all-zero bytes are a valid `T` (`AllZeroValid`).
         Self(UnsafeCell::new(unsafe {
             core::mem::MaybeUninit::zeroed().assume_init()
         }))
     }
 
+}
+
+impl<T> StaticCell<T> {
     /// Returns the raw pointer handed to C.
     pub(crate) fn get(&self) -> *mut T {
         self.0.get()

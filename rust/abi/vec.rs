@@ -9,8 +9,11 @@ pub(crate) fn retain_copy<T: Copy>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) {
     let mut kept = 0;
     let s = v.as_mut_slice();
     for i in 0..s.len() {
-        if keep(&s[i]) {
-            s[kept] = s[i];
+        let Some(&x) = s.get(i) else { break };
+        if keep(&x) {
+            if let Some(slot) = s.get_mut(kept) {
+                *slot = x;
+            }
             kept += 1;
         }
     }
@@ -70,6 +73,23 @@ pub(crate) fn insert<T>(v: &mut KVec<T>, i: usize, x: T, flags: kernel::alloc::F
         let p = v.as_mut_ptr().add(i);
         core::ptr::copy(p, p.add(1), len - i);
         core::ptr::write(p, x);
+        v.set_len(len + 1);
+    }
+    Ok(())
+}
+
+/// Appends `x`, or gives it back when there is no memory for it, so that a
+/// caller holding a lock can drop it after unlocking (a value whose drop
+/// may put a last reference must not be dropped under a bucket lock).
+pub(crate) fn try_push<T>(v: &mut KVec<T>, x: T, flags: kernel::alloc::Flags) -> core::result::Result<(), T> {
+    if v.reserve(1, flags).is_err() {
+        return Err(x);
+    }
+    let len = v.len();
+    // SAFETY: capacity is at least `len + 1` (reserved above); `x` is
+    // written into the first unused slot before the length covers it.
+    unsafe {
+        core::ptr::write(v.as_mut_ptr().add(len), x);
         v.set_len(len + 1);
     }
     Ok(())

@@ -8,6 +8,7 @@
 
 #![allow(
     clippy::all,
+    clippy::indexing_slicing,
     dead_code,
     missing_docs,
     non_camel_case_types,

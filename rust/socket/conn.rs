@@ -11,8 +11,8 @@
 use super::listen::Parent;
 use super::{AfcSock, AfcSockLocked, Role};
 use crate::abi::mem;
-use crate::abi::skb::SkBuff;
-use crate::abi::sock::Sock;
+use crate::abi::skb::{SkBuff, SkbQueue};
+use crate::abi::sock::{Sock, SockQueues};
 use crate::abi::time::now_us;
 use crate::abi::uapi;
 use crate::abi::vec;
@@ -133,7 +133,8 @@ pub(crate) fn now() -> Instant {
 /// Returns `true` when the segment is a SYN for a new incarnation of a
 /// TIME_WAIT tuple, which the caller should give to the listener.
 pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h: &Header, mut skb: SkBuff) -> bool {
-    let Role::Conn(c) = &mut st.role else {
+    let AfcSockLocked { role, queues, .. } = st;
+    let Role::Conn(c) = role else {
         // A listener or idle socket in the established table cannot be;
         // the frame is dropped.
         return false;
@@ -164,7 +165,7 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     if !room {
         // Tiny segments cost far more memory than their bytes: copy them
         // into page-sized buffers and look again (`tcp_collapse`).
-        collapse_receive_queue(sk);
+        collapse_receive_queue(sk, queues);
         room = sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb);
     }
     let out = if room {
@@ -177,14 +178,14 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         // The room reserved for data the core refused goes back.
         sk.mem_reclaim();
     }
-    drop_acked(sk, out.acked);
+    drop_acked(queues, out.acked);
     match out.data {
         DataAction::None => {}
         DataAction::Append { offset: _, skip, len } => {
             skb.pull(HEADER_LEN + skip as usize);
             skb.trim(len as usize);
             sk.charge_rmem(&mut skb);
-            sk.receive_queue().push(skb);
+            queues.receive().push(skb);
             c.recv_end += u64::from(len);
         }
         DataAction::Store { offset, skip, len } => {
@@ -205,7 +206,7 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         let end = o + seg.len() as u64;
         if end > c.recv_end {
             seg.pull((c.recv_end - o) as usize);
-            sk.receive_queue().push(seg);
+            queues.receive().push(seg);
             c.recv_end = end;
         }
     }
@@ -275,8 +276,8 @@ const COLLAPSE_CHUNK: usize = 3584;
 /// one and a half times their payload) into buffers of up to [`COLLAPSE_CHUNK`] bytes, in
 /// order (`tcp_collapse`): each new buffer is charged before the old
 /// ones it replaces are freed, and a buffer that cannot be copied stays.
-fn collapse_receive_queue(sk: &Sock<'_, AfcSock>) {
-    let mut q = sk.receive_queue();
+fn collapse_receive_queue(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues) {
+    let mut q = queues.receive();
     let count = q.walk().count();
     let mut acc: Option<(SkBuff, usize)> = None;
     for _ in 0..count {
@@ -286,12 +287,12 @@ fn collapse_receive_queue(sk: &Sock<'_, AfcSock>) {
         // memory is overhead (a partly filled chunk included).
         let small = len < COLLAPSE_CHUNK && skb.truesize() > len.saturating_mul(3) / 2;
         if !small {
-            flush_collapsed(&q, &mut acc);
+            flush_collapsed(&mut q, &mut acc);
             q.push(skb);
             continue;
         }
         if acc.as_ref().is_some_and(|(_, used)| used + len > COLLAPSE_CHUNK) {
-            flush_collapsed(&q, &mut acc);
+            flush_collapsed(&mut q, &mut acc);
         }
         if acc.is_none() {
             match SkBuff::alloc_frame(COLLAPSE_CHUNK) {
@@ -313,15 +314,15 @@ fn collapse_receive_queue(sk: &Sock<'_, AfcSock>) {
             *used += len;
             drop(skb);
         } else {
-            flush_collapsed(&q, &mut acc);
+            flush_collapsed(&mut q, &mut acc);
             q.push(skb);
         }
     }
-    flush_collapsed(&q, &mut acc);
+    flush_collapsed(&mut q, &mut acc);
 }
 
 /// Queues the buffer being collapsed into, cut to what it holds.
-fn flush_collapsed(q: &crate::abi::skb::SkbQueue<'_>, acc: &mut Option<(SkBuff, usize)>) {
+fn flush_collapsed(q: &mut SkbQueue<'_>, acc: &mut Option<(SkBuff, usize)>) {
     if let Some((mut b, used)) = acc.take() {
         if used > 0 {
             b.trim(used);
@@ -350,16 +351,16 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
 
 /// Frees acknowledged bytes from the front of the write queue (freeing a
 /// buffer uncharges it and wakes writers, `sock_wfree`).
-fn drop_acked(sk: &Sock<'_, AfcSock>, mut acked: u32) {
-    let mut q = sk.write_queue();
+fn drop_acked(queues: &mut SockQueues, mut acked: u32) {
+    let mut q = queues.write();
     while acked > 0 {
-        let Some(mut head) = q.walk().next() else { break };
+        let Some(mut head) = q.front() else { break };
         let len = head.len() as u32;
         if len > acked {
             head.pull(acked as usize);
             break;
         }
-        drop(sk.write_queue_pop());
+        drop(q.pop());
         acked -= len;
     }
 }
@@ -417,10 +418,11 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
 /// Sends what the core has to send, re-arms the timer, and tidies up a
 /// connection that reached CLOSED.
 pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
-    let Role::Conn(c) = &mut st.role else { return };
+    let AfcSockLocked { role, queues, .. } = st;
+    let Role::Conn(c) = role else { return };
     let t = now();
     while let Some(tx) = c.conn.poll_transmit(t) {
-        transmit(sk, c, &tx);
+        transmit(sk, queues, c, &tx);
     }
     let retrans = c.conn.stats().retrans_segs;
     if retrans != c.retrans_counted {
@@ -428,7 +430,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         c.retrans_counted = retrans;
     }
     if c.conn.state() == State::Closed {
-        finish(sk, c);
+        finish(sk, queues, c);
         return;
     }
     if c.conn.state().receives_data() {
@@ -461,17 +463,17 @@ pub(crate) const PAGED_MIN: usize = 2048;
 /// Sends one segment: the header, then bytes of the write queue, by
 /// page reference where it can (no copy: the receiver queues the very
 /// pages `sendmsg` filled), else by copy.
-fn transmit(sk: &Sock<'_, AfcSock>, c: &mut ConnState, tx: &Transmit) {
+fn transmit(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState, tx: &Transmit) {
     let offset = tx.offset as usize;
     let len = usize::from(tx.header.payload_len);
     let paged = if len >= PAGED_MIN {
-        tx::send_paged(Via::Sock(sk, c.gso), &tx.header, c.loopback, |frame| attach_from_write_queue(sk, offset, len, frame))
+        tx::send_paged(Via::Sock(sk, c.gso), &tx.header, c.loopback, |frame| attach_from_write_queue(queues, offset, len, frame))
     } else {
         None
     };
     let sent = match paged {
         Some(sent) => sent,
-        None => tx::send(Via::Sock(sk, c.gso), &tx.header, c.loopback, |out| copy_from_write_queue(sk, offset, out)),
+        None => tx::send(Via::Sock(sk, c.gso), &tx.header, c.loopback, |out| copy_from_write_queue(queues, offset, out)),
     };
     if matches!(sent, Sent::NoRoute) && sk.dead() {
         // No route any more (the device went, e.g. with its namespace):
@@ -482,8 +484,8 @@ fn transmit(sk: &Sock<'_, AfcSock>, c: &mut ConnState, tx: &Transmit) {
 
 /// Adds references to `len` bytes at `offset` of the write queue to
 /// `frame`; `Err` if some of them are not in pages.
-fn attach_from_write_queue(sk: &Sock<'_, AfcSock>, offset: usize, len: usize, frame: &mut SkBuff) -> Result {
-    let done = sk.write_queue().for_range(offset, len, |skb, off, n| {
+fn attach_from_write_queue(queues: &mut SockQueues, offset: usize, len: usize, frame: &mut SkBuff) -> Result {
+    let done = queues.write().for_range(offset, len, |skb, off, n| {
         if !skb.is_paged() {
             return Err(EINVAL);
         }
@@ -493,9 +495,9 @@ fn attach_from_write_queue(sk: &Sock<'_, AfcSock>, offset: usize, len: usize, fr
 }
 
 /// Copies `out.len()` bytes at `offset` of the write queue into `out`.
-fn copy_from_write_queue(sk: &Sock<'_, AfcSock>, offset: usize, out: &mut [u8]) -> Result {
+fn copy_from_write_queue(queues: &mut SockQueues, offset: usize, out: &mut [u8]) -> Result {
     let mut at = 0;
-    let done = sk.write_queue().for_range(offset, out.len(), |skb, off, n| {
+    let done = queues.write().for_range(offset, out.len(), |skb, off, n| {
         let r = out.get_mut(at..at + n).ok_or(EINVAL).and_then(|dst| skb.copy_out(off, dst));
         at += n;
         r
@@ -509,7 +511,7 @@ fn copy_from_write_queue(sk: &Sock<'_, AfcSock>, offset: usize, out: &mut [u8]) 
 /// The established table's reference is dropped here; every caller holds
 /// another one (the socket's, the timer's, or a lookup's), so the sock
 /// outlives the lock its caller holds.
-fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+fn finish(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState) {
     sk.stop_timer();
     sk.dst_reset();
     c.armed = None;
@@ -517,7 +519,7 @@ fn finish(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
         c.hashed = false;
         drop(netns::of(sk.net()).tables.remove_established(&c.conn.tuple(), sk.id()));
     }
-    sk.write_queue_purge();
+    queues.write().purge();
     sk.data().queued.store(0, Ordering::Relaxed);
     c.ofo = KVec::new();
     uncount_orphan(c);

@@ -146,7 +146,7 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             continue;
         }
         skb.trim(taken);
-        sk.write_queue_push(skb);
+        st.queues.write().push(skb);
         sent += taken;
         conn::drive(sk, g.locked());
     }
@@ -175,7 +175,8 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
     let mut copied = 0usize;
     loop {
         // Copy what is queued, in order.
-        let mut q = sk.receive_queue();
+        let st = g.locked();
+        let mut q = st.queues.receive();
         if peek {
             // Each pass copies the queue again from the start, after what
             // earlier passes copied.
@@ -201,7 +202,6 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
                 taken += n;
             }
             if taken > 0 {
-                let st = g.locked();
                 if let Role::Conn(c) = &mut st.role {
                     conn::reader_took(sk, c, taken as u32);
                     c.conn.consume(taken as u32);
@@ -216,7 +216,7 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         }
         // A zero-length read with data queued returns 0 at once (TCP's
         // loop runs while `len > 0`); an empty queue waits as for any read.
-        if len == 0 && q.walk().next().is_some() {
+        if len == 0 && g.locked().queues.receive().walk().next().is_some() {
             break;
         }
         if copied > 0 && (sk.err() != 0 || sk.shutdown_bits() & RCV_SHUTDOWN != 0 || signal_pending()) {

@@ -125,22 +125,25 @@ impl Parent {
     /// keeps no link to the listener (the queue holds the child), so that
     /// nothing but half-open children keeps a listener's sock alive.
     pub(crate) fn queue_established(self, sk: &Sock<'_, AfcSock>) -> bool {
-        let queued = self.queue.with(|s| {
-            drop(s.forget_half_open(sk.id()));
-            if s.queues.state() != State::Listen || s.ready.push(sk.to_ref(), GFP_ATOMIC).is_err() {
+        let (queued, unused) = self.queue.with(|s| {
+            let half_open = s.forget_half_open(sk.id());
+            let pushed = if s.queues.state() == State::Listen { vec::try_push(&mut s.ready, sk.to_ref(), GFP_ATOMIC) } else { Ok(()) };
+            if s.queues.state() != State::Listen || pushed.is_err() {
                 s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
-                return false;
+                return (false, (half_open, pushed.err()));
             }
             s.queues.on_established();
             self.queue.publish(s);
-            true
+            (true, (half_open, None))
         });
+        // References are put outside the queue lock (see "References").
+        drop(unused);
         if queued {
             self.queue.listener.sock().data_ready();
             return true;
         }
         let Some(found) = sibling_for(sk, self.queue.group()) else { return false };
-        let moved = adopt(&found.queue, sk.to_ref());
+        let moved = adopt(&found.queue, &sk.to_ref());
         if moved {
             netns::of(sk.net()).stats.inc(Stat::AcceptQueueMigrations);
         }
@@ -179,18 +182,19 @@ fn sibling_for(sk: &Sock<'_, AfcSock>, group: u64) -> Option<FoundListener> {
 
 /// Puts an established child on `queue` (a sibling of its listener);
 /// `false` if that queue is closed or full.
-fn adopt(queue: &AcceptQueue, child: SockRef<AfcSock>) -> bool {
-    let ok = queue.with(|s| {
+fn adopt(queue: &AcceptQueue, child: &SockRef<AfcSock>) -> bool {
+    let (ok, unused) = queue.with(|s| {
         if !s.queues.adopt_established() {
-            return false;
+            return (false, None);
         }
-        if s.ready.push(child, GFP_ATOMIC).is_err() {
+        if let Err(c) = vec::try_push(&mut s.ready, child.clone(), GFP_ATOMIC) {
             s.queues.on_accept_queue_died();
-            return false;
+            return (false, Some(c));
         }
         queue.publish(s);
-        true
+        (true, None)
     });
+    drop(unused);
     if ok {
         queue.listener.sock().data_ready();
     }
@@ -199,17 +203,19 @@ fn adopt(queue: &AcceptQueue, child: SockRef<AfcSock>) -> bool {
 
 /// Puts a half-open child on `queue` (a sibling of its closing
 /// listener); `false` if that queue is closed or its SYN queue full.
-fn adopt_half_open(queue: &AcceptQueue, child: SockRef<AfcSock>) -> bool {
-    queue.with(|s| {
+fn adopt_half_open(queue: &AcceptQueue, child: &SockRef<AfcSock>) -> bool {
+    let (ok, unused) = queue.with(|s| {
         if !s.queues.adopt_half_open() {
-            return false;
+            return (false, None);
         }
-        if s.half_open.push(child, GFP_ATOMIC).is_err() {
+        if let Err(c) = vec::try_push(&mut s.half_open, child.clone(), GFP_ATOMIC) {
             s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
-            return false;
+            return (false, Some(c));
         }
-        true
-    })
+        (true, None)
+    });
+    drop(unused);
+    ok
 }
 
 /// Half-open connections a listener holds: the backlog, but at least 256
@@ -311,6 +317,7 @@ pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Re
 
 /// What closing a listener leaves to do once its socket lock is
 /// released: each child needs its own socket lock, and no code holds two.
+#[derive(Default)]
 #[must_use = "call finish() after releasing the listener's lock"]
 pub(crate) struct ClosedListener {
     /// The closed accept queue (`None`: the socket was not listening).
@@ -319,12 +326,6 @@ pub(crate) struct ClosedListener {
     reset: KVec<SockRef<AfcSock>>,
     /// Half-open children: to a sibling of the reuseport group, or reset.
     half_open: KVec<SockRef<AfcSock>>,
-}
-
-impl Default for ClosedListener {
-    fn default() -> Self {
-        Self { queue: None, reset: KVec::new(), half_open: KVec::new() }
-    }
 }
 
 /// Stops listening (close, or shutdown with `SHUT_RD`): unhashes the
@@ -357,7 +358,7 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     let mut reset = KVec::new();
     for c in taken {
         let moved = match sibling_for(&c.sock(), l.queue.group()) {
-            Some(found) => adopt(&found.queue, c.clone()),
+            Some(found) => adopt(&found.queue, &c),
             None => false,
         };
         l.queue.with(|s| if moved { s.queues.on_migrated_out(true) } else { s.queues.on_reset_on_close(true) });
@@ -403,7 +404,7 @@ impl ClosedListener {
             if !cs.parent.as_ref().is_some_and(|p| p.of(&queue)) {
                 continue;
             }
-            let sibling = sibling_for(&csk, queue.group()).filter(|f| adopt_half_open(&f.queue, c.clone()));
+            let sibling = sibling_for(&csk, queue.group()).filter(|f| adopt_half_open(&f.queue, c));
             let moved = sibling.is_some();
             queue.with(|s| if moved { s.queues.on_migrated_out(false) } else { s.queues.on_reset_on_close(false) });
             cs.parent = sibling.map(|f| Parent { queue: f.queue });
@@ -599,13 +600,15 @@ fn new_child(
     // queue lock `close_listener` closes it with: a child its close did
     // not see would outlive it, holding its sock.  A closed listener (or
     // no memory for the entry) resets the child at once.
-    let queued = l.queue.with(|s| {
-        let ok = s.queues.state() == State::Listen && s.half_open.push(child.clone(), GFP_ATOMIC).is_ok();
+    let (queued, unused) = l.queue.with(|s| {
+        let pushed = if s.queues.state() == State::Listen { vec::try_push(&mut s.half_open, child.clone(), GFP_ATOMIC) } else { Ok(()) };
+        let ok = s.queues.state() == State::Listen && pushed.is_ok();
         if !ok {
             s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
         }
-        ok
+        (ok, pushed.err())
     });
+    drop(unused);
     if !queued {
         if let Role::Conn(c) = &mut st.role {
             c.parent = None;

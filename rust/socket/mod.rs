@@ -13,27 +13,75 @@
 //! `sk_wmem_alloc`), `sk_receive_queue` (in order, unread, charged to
 //! `sk_rmem_alloc`) and an out-of-order list (`conn.rs`).
 //!
-//! # Locking
+//! # Locking (the one statement of it: other files point here)
 //!
-//! - The socket lock (`lock_sock`, or `bh_lock_sock` in softirq when no
-//!   process owns the socket) guards `AfcSockLocked`: the role (idle,
-//!   listener, connection), addresses, options, the `Connection`.
-//! - A listener's accept queue ([`AcceptQueue`]) has its own bottom-half
-//!   spinlock, so that a child connection completing its handshake in
-//!   softirq queues itself without the listener's socket lock (as TCP's
-//!   `rskq_lock`).  The listener table holds the queue beside the socket.
-//! - The lookup tables' bucket locks (`tables`) and the bind table mutex
-//!   (`bind_table`, process context only).
+//! The locks, outermost first:
 //!
-//! Order: socket lock, then accept-queue lock, then a bucket lock.  No
-//! code holds two socket locks at once: closing a listener takes its
-//! queued children out under its lock and resets them after releasing it.
+//! 1. **The socket lock.** Process context owns a socket with `lock_sock`
+//!    ([`Sock::lock`], a `SockGuard`); softirq code (the frame handler
+//!    `rx`, the socket timer) takes `bh_lock_sock` and, when a process
+//!    owns the socket, leaves the frame on the backlog (run by
+//!    `release_sock` through `backlog_rcv`, still owned) or sets a
+//!    deferred bit (done in `release_cb`).  It guards [`AfcSockLocked`]:
+//!    role, addresses, options, the `Connection`, and the socket's skb
+//!    queues, which are reachable only through its `queues` field
+//!    (`abi::sock::SockQueues`), so only by the owner: the compiler, not
+//!    this comment, keeps a queue from being touched unlocked.  No code
+//!    holds two socket locks: a listener's children are taken out of its
+//!    queue under its lock and locked one by one after it is released.
+//! 2. **The bind-table mutex** (`bind_table`, one per namespace): process
+//!    context only (`bind`, `listen`, `connect`, `accept`, `close`),
+//!    under the socket lock; never from softirq.
+//! 3. **Leaves, never nested in each other:** a lookup table's bucket lock
+//!    (`tables`: a bottom-half spinlock per bucket; the bind-table mutex
+//!    may be held, to ask whether an orphan's connection still lives) and
+//!    a listener's accept-queue lock ([`AcceptQueue`], a bottom-half
+//!    spinlock, taken with the listener's or a child's socket lock held or
+//!    with none, so that a child completing its handshake in softirq
+//!    queues itself without its listener's socket lock, as TCP's
+//!    `rskq_lock`).  Nothing is taken while a leaf is held, and no socket
+//!    or accept-queue reference is put under one (a last put frees a sock
+//!    or a queue of children): entries removed or refused come out of the
+//!    closure and are dropped after unlocking (`vec::try_push` gives a
+//!    value back when there is no memory for it).
 //!
-//! Softirq: the frame handler (`rx`), the socket timer and `release_cb`
-//! run with bottom halves off; they never sleep and allocate with
-//! `GFP_ATOMIC`.  Work that finds the socket owned by a process goes to
-//! the backlog (frames) or a deferred bit (timer), done at `release_sock`.
+//! Everything else is atomic: counters (`stats`), the orphan count, the
+//! RST limiter's slots, the published `sk_ack_backlog`, `AfcSock`'s fields.
 //!
+//! Contexts: `proto_ops` calls run in process context and may sleep
+//! (see "Sleeping"); the frame handler (`rx`), the socket timer and
+//! `release_cb` run with bottom halves off, never sleep, and allocate
+//! with `GFP_ATOMIC`; the `/proc` readers walk the namespace's socket
+//! list under its spinlock (`socks_lock` in the C helpers, a leaf as
+//! well: `sk_alloc`'s link and `sk_destruct`'s unlink take it alone) and
+//! read sockets' atomics only.
+//!
+//! # References (who keeps a socket alive)
+//!
+//! A socket is freed (`sk_destruct`, which drops the Rust state) when its
+//! last reference is put.  Holders:
+//!
+//! - the `struct socket` (the user's file) from `socket()`/`accept()` to
+//!   `close()`;
+//! - the established table, from the connection's insert until it reaches
+//!   CLOSED (`conn::finish`): this is what keeps an orphan (closed by its
+//!   user, still finishing) and a TIME_WAIT connection alive;
+//! - the listener table, a listener's entry (with its accept queue) from
+//!   `listen()` until its role ends;
+//! - an accept queue's `ready` list (established children, until
+//!   `accept()` or the listener's close) and `half_open` list (SYN_RECV
+//!   children);
+//! - an [`AcceptQueue`] holds its listener's sock, and is held by the
+//!   listener's role, the listener-table entry and each half-open child's
+//!   `listen::Parent`: the listener <-> queue cycle ends when the role does
+//!   (close or shutdown resets or hands on every child, so nothing keeps a
+//!   closed listener, and the module, alive);
+//! - a pending timer (`sk_reset_timer` holds one while armed);
+//! - a lookup's result (`SockRef`, `FoundListener`), for as long as the
+//!   frame handler works on it.
+//!
+//! Each socket holds its network namespace and the module.
+
 //! # Sleeping
 //!
 //! A call that sleeps (`connect`, `accept`, `sendmsg`, `recvmsg`, the
@@ -74,7 +122,7 @@ use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
 use crate::abi::family::{OptVal, SocketFamily};
 use crate::abi::msg::MsgHdr;
 use crate::abi::skb::SkBuff;
-use crate::abi::sock::{Sock, SockData, Socket};
+use crate::abi::sock::{Sock, SockData, SockQueues, Socket};
 use crate::abi::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
 use crate::proto::tuple::Endpoint;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -154,6 +202,9 @@ pub(crate) struct AfcSockLocked {
     /// something else meanwhile (see "Sleeping" above).
     incarnation: u32,
     pub(crate) opts: opts::Opts,
+    /// The socket's skb queues: reachable only here, so only by the
+    /// socket's owner.
+    pub(crate) queues: SockQueues,
 }
 
 impl AfcSockLocked {
@@ -183,8 +234,9 @@ impl SockData for AfcSock {
         }
     }
 
-    fn new_locked() -> AfcSockLocked {
+    fn new_locked(queues: SockQueues) -> AfcSockLocked {
         AfcSockLocked {
+            queues,
             local: None,
             bound: false,
             peer: None,

@@ -70,7 +70,7 @@ impl FourTuple {
     }
 
     /// Returns the 12 bytes hashed for this tuple (addresses, then ports, big-endian).
-    pub fn to_bytes(&self) -> [u8; 12] {
+    pub fn to_bytes(self) -> [u8; 12] {
         let la = self.local.addr.to_be_bytes();
         let ra = self.remote.addr.to_be_bytes();
         let lp = self.local.port.to_be_bytes();

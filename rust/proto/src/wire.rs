@@ -314,7 +314,7 @@ impl Header {
     }
 
     /// Returns the header's bytes with a zero checksum, without validation.
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+    pub fn to_bytes(self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0] = VERSION;
         b[FLAGS_OFFSET] = self.flags.0;
