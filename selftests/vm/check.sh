@@ -23,7 +23,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # The programs also run in their TCP mode (see below) on the normal kernel;
 # stream_stress@inet is left to hand runs (335 s in the VM: TCP's 200 ms
 # minimum RTO under the loss tests), as is sysfuzz@inet.
-AFC_TCP_TESTS="${AFC_TCP_TESTS-stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet}"
+AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet}"
 if [ -e $KMEMLEAK ]; then
     AFC_TCP_TESTS="${AFC_TCP_TESTS_DEBUG:-}"
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
