@@ -10,6 +10,7 @@
 
 use super::listen::Parent;
 use super::{AfcSock, AfcSockLocked, Role};
+use crate::abi::errno::{ECONNREFUSED, ECONNRESET, ETIMEDOUT};
 use crate::abi::mem;
 use crate::abi::skb::{SkBuff, SkbQueue};
 use crate::abi::sock::{Sock, SockQueues};
@@ -365,6 +366,16 @@ fn drop_acked(queues: &mut SockQueues, mut acked: u32) {
     }
 }
 
+/// The errno a failed connection reports (`SO_ERROR`, and the call that
+/// finds it), as TCP's.
+pub(crate) fn conn_error(e: ConnError) -> Error {
+    match e {
+        ConnError::Refused => ECONNREFUSED(),
+        ConnError::Reset => ECONNRESET(),
+        ConnError::TimedOut => ETIMEDOUT(),
+    }
+}
+
 /// Acts on what the core reported.
 pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: Events) {
     let Role::Conn(c) = &mut st.role else { return };
@@ -409,7 +420,8 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
                 // A reset after the peer's FIN (CLOSE_WAIT) is a broken
                 // pipe to the writer, as `tcp_reset` reports it.
                 let reset_after_fin = e == ConnError::Reset && c.conn.peer_closed();
-                sk.set_err(if reset_after_fin { EPIPE.to_errno().abs() } else { e.errno() });
+                let err = if reset_after_fin { EPIPE } else { conn_error(e) };
+                sk.set_err(err.to_errno().abs());
             }
         }
     }

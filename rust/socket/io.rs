@@ -133,7 +133,7 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             Ok(n) => n as usize,
             Err(SendError::Failed(e)) => {
                 let _ = sk.take_err();
-                return if sent > 0 { Ok(sent) } else { Err(Error::from_errno(-e.errno())) };
+                return if sent > 0 { Ok(sent) } else { Err(conn::conn_error(e)) };
             }
             Err(_) => return if sent > 0 { Ok(sent) } else { Err(stream_error(sk, flags)) },
         };

@@ -139,7 +139,9 @@ impl Config {
     }
 }
 
-/// Why a connection failed, as the socket layer reports it (`SO_ERROR`).
+/// Why a connection failed; the socket layer reports it (`SO_ERROR`) as
+/// the errno named on each variant (the mapping is the socket layer's:
+/// `socket::conn::conn_error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnError {
     /// The peer refused the connection (RST in answer to our SYN): `ECONNREFUSED`.
@@ -148,17 +150,6 @@ pub enum ConnError {
     Reset,
     /// Retransmissions, probes or keepalives went unanswered: `ETIMEDOUT`.
     TimedOut,
-}
-
-impl ConnError {
-    /// Returns the Linux errno value (positive).
-    pub const fn errno(self) -> i32 {
-        match self {
-            ConnError::Refused => 111,
-            ConnError::Reset => 104,
-            ConnError::TimedOut => 110,
-        }
-    }
 }
 
 /// Why [`Connection::enqueue`] refused data.
