@@ -317,25 +317,38 @@ pub struct Connection {
     /// The application closed the socket; nobody reads any more.
     pub(super) orphaned: bool,
 
-    // Send sequence space (RFC 793 names).
+    /// The send side: sequence space (RFC 793 names), window, congestion
+    /// control, retransmission.
+    pub(super) snd: SendState,
+    /// The receive side: sequence space, window, reassembly, ACK policy.
+    pub(super) rcv: RecvState,
+    /// The timers' deadlines and the times they count from.
+    pub(super) timers: Timers,
+
+    pub(super) stats: ConnStats,
+}
+
+/// The send side of a [`Connection`].
+#[derive(Clone, Debug)]
+pub struct SendState {
     pub(super) iss: Seq,
-    pub(super) snd_una: Seq,
-    pub(super) snd_nxt: Seq,
+    pub(super) una: Seq,
+    pub(super) nxt: Seq,
     /// Highest sequence number sent plus one; `snd_nxt` falls back below it after a timeout.
-    pub(super) snd_max: Seq,
+    pub(super) max: Seq,
     pub(super) syn_acked: bool,
     pub(super) syn_pending: bool,
     /// Bytes in the caller's send buffer (queued, not yet acknowledged).
-    pub(super) snd_queued: u32,
+    pub(super) queued: u32,
     pub(super) fin_queued: bool,
     pub(super) fin_acked: bool,
     /// Peer's receive window in bytes (scaled).
-    pub(super) snd_wnd: u32,
-    pub(super) max_snd_wnd: u32,
-    pub(super) snd_wl1: Seq,
-    pub(super) snd_wl2: Seq,
-    pub(super) snd_wscale: u8,
-    pub(super) send_mss: u32,
+    pub(super) wnd: u32,
+    pub(super) max_wnd: u32,
+    pub(super) wl1: Seq,
+    pub(super) wl2: Seq,
+    pub(super) wscale: u8,
+    pub(super) mss: u32,
     pub(super) cwnd: u32,
     pub(super) ssthresh: u32,
     pub(super) dup_acks: u8,
@@ -348,28 +361,28 @@ pub struct Connection {
     pub(super) rtt_timing: Option<(Seq, Instant)>,
     /// Consecutive retransmission timeouts.
     pub(super) retries: u8,
-    pub(super) rto_deadline: Option<Instant>,
-    pub(super) persist_deadline: Option<Instant>,
-    pub(super) persist_backoff: u8,
     /// Unanswered window or keepalive probes.
     pub(super) probes_out: u8,
     pub(super) force_send: bool,
     pub(super) probe_pending: bool,
     pub(super) rst_pending: Option<Header>,
+}
 
-    // Receive sequence space.
+/// The receive side of a [`Connection`].
+#[derive(Clone, Debug)]
+pub struct RecvState {
     pub(super) irs: Seq,
-    pub(super) rcv_nxt: Seq,
+    pub(super) nxt: Seq,
     /// Stream offset of `rcv_nxt` (bytes received in order so far).
-    pub(super) rcv_offset: u64,
+    pub(super) offset: u64,
     /// Right edge of the largest window advertised.
-    pub(super) rcv_adv: Seq,
+    pub(super) adv: Seq,
     /// `rcv_nxt` when we last sent an acknowledgement (TCP's `rcv_wup`):
     /// the window last advertised is `rcv_adv - rcv_wup`.
-    pub(super) rcv_wup: Seq,
-    pub(super) rcv_wscale: u8,
+    pub(super) wup: Seq,
+    pub(super) wscale: u8,
     /// In-order bytes handed to the caller and not yet read by the application.
-    pub(super) rcv_unread: u32,
+    pub(super) unread: u32,
     pub(super) assembler: Assembler,
     /// Stream offset of a FIN received ahead of missing data.
     pub(super) fin_offset: Option<u64>,
@@ -378,21 +391,25 @@ pub struct Connection {
     /// Data was dropped for want of receive memory: the next segment
     /// advertises a zero window, shrinking the one offered (Linux's
     /// `ICSK_ACK_NOMEM`), so the peer stops and waits for our update.
-    pub(super) rcv_nomem: bool,
-    pub(super) delack_deadline: Option<Instant>,
+    pub(super) nomem: bool,
     pub(super) unacked_segs: u8,
+    pub(super) challenge_start: Instant,
+    pub(super) challenge_count: u32,
+    pub(super) last_oow_ack: Option<Instant>,
+}
 
-    // Other timers.
+/// The timers of a [`Connection`]: each deadline is `None` when the timer is off.
+#[derive(Clone, Debug)]
+pub struct Timers {
+    pub(super) rto_deadline: Option<Instant>,
+    pub(super) persist_deadline: Option<Instant>,
+    pub(super) persist_backoff: u8,
+    pub(super) delack_deadline: Option<Instant>,
     pub(super) tw_deadline: Option<Instant>,
     pub(super) fw2_deadline: Option<Instant>,
     pub(super) ka_deadline: Option<Instant>,
     pub(super) last_recv: Instant,
     pub(super) last_probe: Instant,
-    pub(super) challenge_start: Instant,
-    pub(super) challenge_count: u32,
-    pub(super) last_oow_ack: Option<Instant>,
-
-    pub(super) stats: ConnStats,
 }
 
 /// Returns the smallest window scale that lets a 16-bit window cover `buf` bytes.
@@ -417,58 +434,64 @@ impl Connection {
             passive: false,
             error: None,
             orphaned: false,
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_max: iss,
-            syn_acked: false,
-            syn_pending: false,
-            snd_queued: 0,
-            fin_queued: false,
-            fin_acked: false,
-            snd_wnd: 0,
-            max_snd_wnd: 0,
-            snd_wl1: Seq(0),
-            snd_wl2: Seq(0),
-            snd_wscale: 0,
-            send_mss,
-            cwnd: cfg.initial_cwnd.max(1).saturating_mul(send_mss),
-            ssthresh: MAX_SEND_QUEUE,
-            dup_acks: 0,
-            recover: None,
-            rexmit_head: false,
-            rtt: RttEstimator::new(cfg.rto_initial_us, cfg.rto_min_us, cfg.rto_max_us),
-            rtt_timing: None,
-            retries: 0,
-            rto_deadline: None,
-            persist_deadline: None,
-            persist_backoff: 0,
-            probes_out: 0,
-            force_send: false,
-            probe_pending: false,
-            rst_pending: None,
-            irs: Seq(0),
-            rcv_nxt: Seq(0),
-            rcv_offset: 0,
-            rcv_adv: Seq(0),
-            rcv_wup: Seq(0),
-            rcv_wscale: wscale_for(cfg.recv_buf.max(cfg.recv_buf_max)),
-            rcv_unread: 0,
-            assembler: Assembler::new(),
-            fin_offset: None,
-            fin_received: false,
-            ack_now: false,
-            rcv_nomem: false,
-            delack_deadline: None,
-            unacked_segs: 0,
-            tw_deadline: None,
-            fw2_deadline: None,
-            ka_deadline: None,
-            last_recv: now,
-            last_probe: now,
-            challenge_start: now,
-            challenge_count: 0,
-            last_oow_ack: None,
+            snd: SendState {
+                iss,
+                una: iss,
+                nxt: iss,
+                max: iss,
+                syn_acked: false,
+                syn_pending: false,
+                queued: 0,
+                fin_queued: false,
+                fin_acked: false,
+                wnd: 0,
+                max_wnd: 0,
+                wl1: Seq(0),
+                wl2: Seq(0),
+                wscale: 0,
+                mss: send_mss,
+                cwnd: cfg.initial_cwnd.max(1).saturating_mul(send_mss),
+                ssthresh: MAX_SEND_QUEUE,
+                dup_acks: 0,
+                recover: None,
+                rexmit_head: false,
+                rtt: RttEstimator::new(cfg.rto_initial_us, cfg.rto_min_us, cfg.rto_max_us),
+                rtt_timing: None,
+                retries: 0,
+                probes_out: 0,
+                force_send: false,
+                probe_pending: false,
+                rst_pending: None,
+            },
+            rcv: RecvState {
+                irs: Seq(0),
+                nxt: Seq(0),
+                offset: 0,
+                adv: Seq(0),
+                wup: Seq(0),
+                wscale: wscale_for(cfg.recv_buf.max(cfg.recv_buf_max)),
+                unread: 0,
+                assembler: Assembler::new(),
+                fin_offset: None,
+                fin_received: false,
+                ack_now: false,
+                nomem: false,
+                unacked_segs: 0,
+                challenge_start: now,
+                challenge_count: 0,
+                last_oow_ack: None,
+            },
+            timers: Timers {
+                rto_deadline: None,
+                persist_deadline: None,
+                persist_backoff: 0,
+                delack_deadline: None,
+                tw_deadline: None,
+                fw2_deadline: None,
+                ka_deadline: None,
+                last_recv: now,
+                last_probe: now,
+            },
             stats: ConnStats::default(),
         }
     }
@@ -479,7 +502,7 @@ impl Connection {
     pub fn connect(cfg: Config, tuple: FourTuple, iss: Seq, now: Instant) -> Connection {
         let mut c = Connection::blank(cfg, tuple, iss, now);
         c.state = State::SynSent;
-        c.syn_pending = true;
+        c.snd.syn_pending = true;
         c
     }
 
@@ -505,7 +528,7 @@ impl Connection {
         c.state = State::SynRecv;
         c.passive = true;
         c.take_peer_syn(syn);
-        c.syn_pending = true;
+        c.snd.syn_pending = true;
         Some(c)
     }
 
@@ -540,33 +563,33 @@ impl Connection {
     ) -> Option<Connection> {
         let mut c = Connection::accept(cfg, tuple, cookie, syn, now)?;
         c.syn_segment(now)?;
-        c.rtt_timing = None;
+        c.snd.rtt_timing = None;
         Some(c)
     }
 
     /// Records what the peer's SYN tells us: its ISN, window, scale and MSS.
     pub(super) fn take_peer_syn(&mut self, syn: &Header) {
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq.wrapping_add(1);
-        self.rcv_offset = 0;
+        self.rcv.irs = syn.seq;
+        self.rcv.nxt = syn.seq.wrapping_add(1);
+        self.rcv.offset = 0;
         // The window our own SYN offers (unscaled) counts from the peer's ISN + 1.
-        self.rcv_adv = self.rcv_nxt.wrapping_add(self.syn_window());
-        self.rcv_wup = self.rcv_nxt;
-        self.snd_wscale = syn.wscale.min(MAX_WSCALE);
+        self.rcv.adv = self.rcv.nxt.wrapping_add(self.syn_window());
+        self.rcv.wup = self.rcv.nxt;
+        self.snd.wscale = syn.wscale.min(MAX_WSCALE);
         let peer_mss = u32::from(syn.mss.clamp(MIN_MSS, MAX_PAYLOAD as u16));
-        self.send_mss = peer_mss.min(u32::from(self.cfg.mss));
-        self.cwnd = self.cfg.initial_cwnd.max(1).saturating_mul(self.send_mss);
-        self.snd_wnd = u32::from(syn.window);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = syn.seq;
-        self.snd_wl2 = syn.ack;
+        self.snd.mss = peer_mss.min(u32::from(self.cfg.mss));
+        self.snd.cwnd = self.cfg.initial_cwnd.max(1).saturating_mul(self.snd.mss);
+        self.snd.wnd = u32::from(syn.window);
+        self.snd.max_wnd = self.snd.wnd;
+        self.snd.wl1 = syn.seq;
+        self.snd.wl2 = syn.ack;
     }
 
     /// Returns the window a SYN or SYN-ACK offers: unscaled, so at most 65535.
     pub(super) fn syn_window(&self) -> u32 {
         self.cfg
             .recv_buf
-            .saturating_sub(self.rcv_unread)
+            .saturating_sub(self.rcv.unread)
             .min(u32::from(u16::MAX))
     }
 
@@ -582,11 +605,11 @@ impl Connection {
         if self.state == State::Closed {
             return Err(SendError::NotConnected);
         }
-        if self.fin_queued || !self.state.sends_data() {
+        if self.snd.fin_queued || !self.state.sends_data() {
             return Err(SendError::Shutdown);
         }
-        let accepted = n.min(MAX_SEND_QUEUE.saturating_sub(self.snd_queued));
-        self.snd_queued = self.snd_queued.saturating_add(accepted);
+        let accepted = n.min(MAX_SEND_QUEUE.saturating_sub(self.snd.queued));
+        self.snd.queued = self.snd.queued.saturating_add(accepted);
         Ok(accepted)
     }
 
@@ -594,11 +617,11 @@ impl Connection {
     ///
     /// The window reopens; if it grew enough a window update is queued.
     pub fn consume(&mut self, n: u32) {
-        self.rcv_unread = self.rcv_unread.saturating_sub(n);
+        self.rcv.unread = self.rcv.unread.saturating_sub(n);
         // An acknowledgement of two or more segments held back while the
         // window shrank goes out with the read (`__tcp_cleanup_rbuf`).
-        if self.state.receives_data() && (self.unacked_segs >= 2 || self.window_update_due()) {
-            self.ack_now = true;
+        if self.state.receives_data() && (self.rcv.unacked_segs >= 2 || self.window_update_due()) {
+            self.rcv.ack_now = true;
         }
     }
 
@@ -607,13 +630,13 @@ impl Connection {
     /// In SYN_SENT the FIN waits for the handshake to finish.
     pub fn shutdown_write(&mut self) {
         match self.state {
-            State::SynSent => self.fin_queued = true,
+            State::SynSent => self.snd.fin_queued = true,
             State::SynRecv | State::Established => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.state = State::FinWait1;
             }
             State::CloseWait => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.state = State::LastAck;
             }
             _ => {}
@@ -631,7 +654,7 @@ impl Connection {
             self.state,
             State::Closed | State::Listen | State::SynSent | State::TimeWait
         );
-        if self.rcv_unread > 0 && synced_or_half {
+        if self.rcv.unread > 0 && synced_or_half {
             self.stats.abort_on_close = self.stats.abort_on_close.wrapping_add(1);
             self.abort();
             return;
@@ -639,7 +662,7 @@ impl Connection {
         match self.state {
             State::SynSent => self.enter_closed(),
             State::SynRecv | State::Established | State::CloseWait => self.shutdown_write(),
-            State::FinWait2 => self.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us)),
+            State::FinWait2 => self.timers.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us)),
             _ => {}
         }
     }
@@ -650,7 +673,7 @@ impl Connection {
             State::Closed | State::Listen => {}
             State::SynSent | State::TimeWait => self.enter_closed(),
             _ => {
-                self.rst_pending = Some(self.reset_header());
+                self.snd.rst_pending = Some(self.reset_header());
                 self.enter_closed();
             }
         }
@@ -675,39 +698,39 @@ impl Connection {
     pub fn set_recv_buf(&mut self, bytes: u32) {
         self.cfg.recv_buf = bytes.clamp(1, MAX_RECV_BUF);
         if self.state.receives_data() && self.window_update_due() {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
     }
 
     /// Moves to CLOSED and forgets everything but a pending RST, the error and the counters.
     pub(super) fn enter_closed(&mut self) {
         self.state = State::Closed;
-        self.syn_pending = false;
-        self.ack_now = false;
-        self.rexmit_head = false;
-        self.force_send = false;
-        self.probe_pending = false;
-        self.rto_deadline = None;
-        self.persist_deadline = None;
-        self.delack_deadline = None;
-        self.tw_deadline = None;
-        self.fw2_deadline = None;
-        self.ka_deadline = None;
-        self.assembler.clear();
-        self.fin_offset = None;
+        self.snd.syn_pending = false;
+        self.rcv.ack_now = false;
+        self.snd.rexmit_head = false;
+        self.snd.force_send = false;
+        self.snd.probe_pending = false;
+        self.timers.rto_deadline = None;
+        self.timers.persist_deadline = None;
+        self.timers.delack_deadline = None;
+        self.timers.tw_deadline = None;
+        self.timers.fw2_deadline = None;
+        self.timers.ka_deadline = None;
+        self.rcv.assembler.clear();
+        self.rcv.fin_offset = None;
     }
 
     /// Moves to TIME_WAIT and starts its timer.
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
-        self.rto_deadline = None;
-        self.persist_deadline = None;
-        self.ka_deadline = None;
-        self.fw2_deadline = None;
-        self.rexmit_head = false;
-        self.force_send = false;
-        self.probe_pending = false;
-        self.tw_deadline = Some(now.after(self.cfg.time_wait_us));
+        self.timers.rto_deadline = None;
+        self.timers.persist_deadline = None;
+        self.timers.ka_deadline = None;
+        self.timers.fw2_deadline = None;
+        self.snd.rexmit_head = false;
+        self.snd.force_send = false;
+        self.snd.probe_pending = false;
+        self.timers.tw_deadline = Some(now.after(self.cfg.time_wait_us));
     }
 
     /// Returns the current state.
@@ -742,48 +765,49 @@ impl Connection {
 
     /// Returns the number of bytes in the caller's send buffer (queued and unacknowledged).
     pub fn send_queued(&self) -> u32 {
-        self.snd_queued
+        self.snd.queued
     }
 
     /// Returns the number of queued bytes never sent yet.
     pub fn unsent(&self) -> u32 {
-        self.snd_queued
-            .saturating_sub(self.data_offset(self.snd_max))
+        self.snd
+            .queued
+            .saturating_sub(self.data_offset(self.snd.max))
     }
 
     /// Returns the number of received in-order bytes the application has not read.
     pub fn unread(&self) -> u32 {
-        self.rcv_unread
+        self.rcv.unread
     }
 
     /// Returns the stream offset up to which data has arrived in order.
     pub fn readable_end(&self) -> u64 {
-        self.rcv_offset
+        self.rcv.offset
     }
 
     /// Returns whether the peer's FIN has arrived (reads hit end-of-file after the queued data).
     pub fn peer_closed(&self) -> bool {
-        self.fin_received
+        self.rcv.fin_received
     }
 
     /// Returns whether all queued data and our FIN (if any) are acknowledged.
     pub fn all_acked(&self) -> bool {
-        self.snd_una == self.snd_max && self.snd_queued == 0
+        self.snd.una == self.snd.max && self.snd.queued == 0
     }
 
     /// Returns the segment payload size in use toward the peer.
     pub fn send_mss(&self) -> u32 {
-        self.send_mss
+        self.snd.mss
     }
 
     /// Returns the peer's advertised window in bytes.
     pub fn send_window(&self) -> u32 {
-        self.snd_wnd
+        self.snd.wnd
     }
 
     /// Returns the congestion window in bytes.
     pub fn cwnd(&self) -> u32 {
-        self.cwnd
+        self.snd.cwnd
     }
 
     /// Returns whether the window we advertise is zero once scaled: the
@@ -792,15 +816,15 @@ impl Connection {
     /// `SO_RCVLOWAT`, as Linux's `tcp_epollin_ready`).
     pub fn recv_window_shut(&self) -> bool {
         self.recv_window()
-            .checked_shr(u32::from(self.rcv_wscale))
+            .checked_shr(u32::from(self.rcv.wscale))
             .unwrap_or(0)
             == 0
     }
 
     /// Returns the receive window currently offered to the peer, in bytes.
     pub fn recv_window(&self) -> u32 {
-        if self.rcv_adv.gt(self.rcv_nxt) {
-            self.rcv_adv.since(self.rcv_nxt)
+        if self.rcv.adv.gt(self.rcv.nxt) {
+            self.rcv.adv.since(self.rcv.nxt)
         } else {
             0
         }
@@ -808,32 +832,32 @@ impl Connection {
 
     /// Returns the out-of-order ranges held, as stream offsets.
     pub fn ooo_ranges(&self) -> &[(u64, u64)] {
-        self.assembler.ranges()
+        self.rcv.assembler.ranges()
     }
 
     /// Returns the RTT estimator (smoothed RTT, variation, RTO).
     pub fn rtt(&self) -> &RttEstimator {
-        &self.rtt
+        &self.snd.rtt
     }
 
     /// Returns the next sequence number expected from the peer (RCV.NXT).
     pub fn rcv_nxt(&self) -> Seq {
-        self.rcv_nxt
+        self.rcv.nxt
     }
 
     /// Returns the oldest unacknowledged sequence number (SND.UNA).
     pub fn snd_una(&self) -> Seq {
-        self.snd_una
+        self.snd.una
     }
 
     /// Returns the next sequence number to send (SND.NXT).
     pub fn snd_nxt(&self) -> Seq {
-        self.snd_nxt
+        self.snd.nxt
     }
 
     /// Returns the initial send sequence number.
     pub fn iss(&self) -> Seq {
-        self.iss
+        self.snd.iss
     }
 
     /// Returns the counters.
@@ -843,10 +867,10 @@ impl Connection {
 
     /// Returns the sequence number of the first byte in the send buffer.
     pub(super) fn data_front(&self) -> Seq {
-        if self.syn_acked {
-            self.snd_una
+        if self.snd.syn_acked {
+            self.snd.una
         } else {
-            self.iss.wrapping_add(1)
+            self.snd.iss.wrapping_add(1)
         }
     }
 
@@ -862,12 +886,12 @@ impl Connection {
 
     /// Returns the sequence number our FIN occupies (meaningful once `fin_queued`).
     pub(super) fn fin_seq(&self) -> Seq {
-        self.data_front().wrapping_add(self.snd_queued)
+        self.data_front().wrapping_add(self.snd.queued)
     }
 
     /// Returns whether our FIN has been sent at least once.
     pub(super) fn fin_sent(&self) -> bool {
-        self.fin_queued && (self.fin_acked || self.snd_max.gt(self.fin_seq()))
+        self.snd.fin_queued && (self.snd.fin_acked || self.snd.max.gt(self.fin_seq()))
     }
 }
 
@@ -896,11 +920,11 @@ mod tests {
         let mut cfg = Config::new(1460);
         cfg.recv_buf = 60_000;
         let c = Connection::connect(cfg, t, Seq(0), Instant(0));
-        assert_eq!(c.rcv_wscale, 0);
+        assert_eq!(c.rcv.wscale, 0);
         // A buffer that may grow to 3 MiB (SO_RCVLOWAT) needs scale 6 from the start.
         cfg.recv_buf_max = 3 << 20;
         let c = Connection::connect(cfg, t, Seq(0), Instant(0));
-        assert_eq!(c.rcv_wscale, 6);
-        assert!(u32::from(u16::MAX) << c.rcv_wscale >= 3 << 20);
+        assert_eq!(c.rcv.wscale, 6);
+        assert!(u32::from(u16::MAX) << c.rcv.wscale >= 3 << 20);
     }
 }

@@ -32,7 +32,7 @@ impl Connection {
                 _ => self.rx_synchronized(h, now, &mut out),
             }
         }
-        out.readable_end = self.rcv_offset;
+        out.readable_end = self.rcv.offset;
         if self.state != State::Closed {
             self.update_timers(now);
         }
@@ -56,18 +56,18 @@ impl Connection {
         }
         let out = self.on_segment(&bare, now);
         if h.payload_len > 0 && self.state.receives_data() && !h.flags.rst() {
-            self.ack_now = true;
-            self.rcv_nomem = true;
+            self.rcv.ack_now = true;
+            self.rcv.nomem = true;
         }
         out
     }
 
     fn rx_syn_sent(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
         let f = h.flags;
-        if f.ack() && !(h.ack.gt(self.iss) && h.ack.le(self.snd_max)) {
+        if f.ack() && !(h.ack.gt(self.snd.iss) && h.ack.le(self.snd.max)) {
             // An ACK for something we never sent: an old duplicate. Reset it.
             if !f.rst() {
-                self.rst_pending = Some(self.reset_to_ack(h));
+                self.snd.rst_pending = Some(self.reset_to_ack(h));
             }
             return;
         }
@@ -85,20 +85,20 @@ impl Connection {
             return;
         }
         self.take_peer_syn(h);
-        self.last_recv = now;
+        self.timers.last_recv = now;
         if f.ack() {
             // SYN-ACK: our SYN is acknowledged.
             self.ack_new_data(h.ack, now, out);
             self.state = State::Established;
-            self.ack_now = true;
-            if self.fin_queued {
+            self.rcv.ack_now = true;
+            if self.snd.fin_queued {
                 self.state = State::FinWait1;
             }
         } else {
             // Simultaneous open: answer with SYN-ACK (our SYN again, now acknowledging theirs).
             self.state = State::SynRecv;
-            self.syn_pending = true;
-            self.snd_nxt = self.iss;
+            self.snd.syn_pending = true;
+            self.snd.nxt = self.snd.iss;
         }
     }
 
@@ -116,12 +116,12 @@ impl Connection {
     fn rx_synchronized(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
         let f = h.flags;
         // The peer did not see our SYN-ACK and sent its SYN again.
-        if self.state == State::SynRecv && f.syn() && !f.ack() && h.seq == self.irs {
-            self.syn_pending = true;
+        if self.state == State::SynRecv && f.syn() && !f.ack() && h.seq == self.rcv.irs {
+            self.snd.syn_pending = true;
             return;
         }
         // A new incarnation of the connection (its ISN is past everything of the old one).
-        if self.state == State::TimeWait && f.syn() && !f.ack() && h.seq.gt(self.rcv_nxt) {
+        if self.state == State::TimeWait && f.syn() && !f.ack() && h.seq.gt(self.rcv.nxt) {
             out.events.insert(Events::TIME_WAIT_REUSE);
             out.events.insert(Events::CLOSED);
             self.enter_closed();
@@ -141,18 +141,18 @@ impl Connection {
                     self.enter_time_wait(now);
                 }
             }
-            if h.seq.lt(self.rcv_nxt) {
+            if h.seq.lt(self.rcv.nxt) {
                 self.stats.dup_data = self.stats.dup_data.wrapping_add(1);
             } else {
                 self.stats.out_of_window = self.stats.out_of_window.wrapping_add(1);
             }
             return;
         }
-        self.last_recv = now;
-        self.probes_out = 0;
+        self.timers.last_recv = now;
+        self.snd.probes_out = 0;
 
         if f.rst() {
-            if h.seq == self.rcv_nxt {
+            if h.seq == self.rcv.nxt {
                 self.rx_reset(out);
             } else {
                 self.challenge_ack(now);
@@ -168,14 +168,14 @@ impl Connection {
         }
 
         if self.state == State::SynRecv {
-            if h.ack.gt(self.snd_una) && h.ack.le(self.snd_max) {
+            if h.ack.gt(self.snd.una) && h.ack.le(self.snd.max) {
                 self.state = State::Established;
             } else {
-                self.rst_pending = Some(self.reset_to_ack(h));
+                self.snd.rst_pending = Some(self.reset_to_ack(h));
                 return;
             }
         }
-        if h.ack.gt(self.snd_max) || h.ack.lt(self.snd_una.wrapping_sub(self.max_snd_wnd)) {
+        if h.ack.gt(self.snd.max) || h.ack.lt(self.snd.una.wrapping_sub(self.snd.max_wnd)) {
             // RFC 5961 section 5.2: acknowledges data never sent, or far too old.
             // Answer (rate-limited), do not believe.
             self.oow_ack(h, now);
@@ -186,7 +186,7 @@ impl Connection {
             State::Closed => return,
             State::TimeWait => {
                 if f.fin() {
-                    self.ack_now = true;
+                    self.rcv.ack_now = true;
                     self.enter_time_wait(now);
                 }
                 return;
@@ -205,7 +205,7 @@ impl Connection {
     fn acceptable(&self, h: &Header) -> bool {
         let wnd = self.recv_window();
         let end = h.seq.wrapping_add(h.seq_len());
-        end.ge(self.rcv_nxt) && h.seq.le(self.rcv_nxt.wrapping_add(wnd))
+        end.ge(self.rcv.nxt) && h.seq.le(self.rcv.nxt.wrapping_add(wnd))
     }
 
     /// Answers an unacceptable segment with an ACK, rate-limiting answers to pure ACKs.
@@ -216,26 +216,26 @@ impl Connection {
     fn oow_ack(&mut self, h: &Header, now: Instant) {
         let pure = h.payload_len == 0 && !h.flags.syn() && !h.flags.fin();
         if pure {
-            if let Some(last) = self.last_oow_ack {
+            if let Some(last) = self.rcv.last_oow_ack {
                 if now.since(last) < self.cfg.oow_ack_interval_us {
                     self.stats.oow_acks_skipped = self.stats.oow_acks_skipped.wrapping_add(1);
                     return;
                 }
             }
-            self.last_oow_ack = Some(now);
+            self.rcv.last_oow_ack = Some(now);
         }
-        self.ack_now = true;
+        self.rcv.ack_now = true;
     }
 
     /// Sends a challenge ACK (RFC 5961), at most `challenge_ack_limit` per second.
     fn challenge_ack(&mut self, now: Instant) {
-        if now.since(self.challenge_start) >= super::time::SEC {
-            self.challenge_start = now;
-            self.challenge_count = 0;
+        if now.since(self.rcv.challenge_start) >= super::time::SEC {
+            self.rcv.challenge_start = now;
+            self.rcv.challenge_count = 0;
         }
-        if self.challenge_count < self.cfg.challenge_ack_limit {
-            self.challenge_count = self.challenge_count.saturating_add(1);
-            self.ack_now = true;
+        if self.rcv.challenge_count < self.cfg.challenge_ack_limit {
+            self.rcv.challenge_count = self.rcv.challenge_count.saturating_add(1);
+            self.rcv.ack_now = true;
             self.stats.challenge_acks = self.stats.challenge_acks.wrapping_add(1);
         }
     }
@@ -258,24 +258,24 @@ impl Connection {
     fn rx_ack(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
         let ack = h.ack;
         let wnd = u32::from(h.window)
-            .checked_shl(u32::from(self.snd_wscale))
+            .checked_shl(u32::from(self.snd.wscale))
             .unwrap_or(0);
-        if ack.gt(self.snd_una) {
+        if ack.gt(self.snd.una) {
             self.ack_new_data(ack, now, out);
-        } else if ack == self.snd_una
+        } else if ack == self.snd.una
             && h.payload_len == 0
             && !h.flags.fin()
-            && self.snd_max != self.snd_una
-            && wnd == self.snd_wnd
+            && self.snd.max != self.snd.una
+            && wnd == self.snd.wnd
         {
             self.dup_ack();
         }
         // RFC 793 window update rule: only from a segment no older than the last one used.
-        if self.snd_wl1.lt(h.seq) || (self.snd_wl1 == h.seq && self.snd_wl2.le(ack)) {
-            self.snd_wnd = wnd;
-            self.snd_wl1 = h.seq;
-            self.snd_wl2 = ack;
-            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+        if self.snd.wl1.lt(h.seq) || (self.snd.wl1 == h.seq && self.snd.wl2.le(ack)) {
+            self.snd.wnd = wnd;
+            self.snd.wl1 = h.seq;
+            self.snd.wl2 = ack;
+            self.snd.max_wnd = self.snd.max_wnd.max(wnd);
         }
     }
 
@@ -283,47 +283,47 @@ impl Connection {
     pub(super) fn ack_new_data(&mut self, ack: Seq, now: Instant, out: &mut SegmentOutcome) {
         let fin_seq = self.fin_seq();
         let fin_was_sent = self.fin_sent();
-        let mut acked = ack.since(self.snd_una);
-        if !self.syn_acked {
-            self.syn_acked = true;
+        let mut acked = ack.since(self.snd.una);
+        if !self.snd.syn_acked {
+            self.snd.syn_acked = true;
             acked = acked.saturating_sub(1);
             out.events.insert(Events::CONNECTED);
         }
-        let fin_now_acked = fin_was_sent && !self.fin_acked && ack == fin_seq.wrapping_add(1);
+        let fin_now_acked = fin_was_sent && !self.snd.fin_acked && ack == fin_seq.wrapping_add(1);
         if fin_now_acked {
-            self.fin_acked = true;
+            self.snd.fin_acked = true;
             acked = acked.saturating_sub(1);
         }
-        let data = acked.min(self.snd_queued);
-        self.snd_queued = self.snd_queued.saturating_sub(data);
+        let data = acked.min(self.snd.queued);
+        self.snd.queued = self.snd.queued.saturating_sub(data);
         out.acked = out.acked.saturating_add(data);
         if data > 0 {
             out.events.insert(Events::WRITABLE);
         }
-        self.snd_una = ack;
-        if self.snd_nxt.lt(ack) {
-            self.snd_nxt = ack;
+        self.snd.una = ack;
+        if self.snd.nxt.lt(ack) {
+            self.snd.nxt = ack;
         }
-        if let Some((end, sent)) = self.rtt_timing {
+        if let Some((end, sent)) = self.snd.rtt_timing {
             if ack.ge(end) {
-                self.rtt.sample(now.since(sent));
-                self.rtt_timing = None;
+                self.snd.rtt.sample(now.since(sent));
+                self.snd.rtt_timing = None;
             }
         }
-        self.retries = 0;
-        self.dup_acks = 0;
+        self.snd.retries = 0;
+        self.snd.dup_acks = 0;
         self.grow_cwnd(data, ack);
-        self.rto_deadline = if self.snd_una == self.snd_max {
+        self.timers.rto_deadline = if self.snd.una == self.snd.max {
             None
         } else {
-            Some(now.after(self.rtt.rto()))
+            Some(now.after(self.snd.rtt.rto()))
         };
         if fin_now_acked {
             match self.state {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.orphaned {
-                        self.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us));
+                        self.timers.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us));
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -338,27 +338,28 @@ impl Connection {
 
     /// Opens the congestion window after `data` bytes were acknowledged (RFC 5681, NewReno exit).
     fn grow_cwnd(&mut self, data: u32, ack: Seq) {
-        let mss = self.send_mss;
-        if let Some(recover) = self.recover {
+        let mss = self.snd.mss;
+        if let Some(recover) = self.snd.recover {
             if ack.ge(recover) {
-                self.recover = None;
-                self.cwnd = self.ssthresh.max(mss);
+                self.snd.recover = None;
+                self.snd.cwnd = self.snd.ssthresh.max(mss);
             } else {
                 // Partial ACK (RFC 6582): the next hole is lost too; resend it now.
-                self.rexmit_head = true;
+                self.snd.rexmit_head = true;
             }
             return;
         }
-        let inc = if self.cwnd < self.ssthresh {
+        let inc = if self.snd.cwnd < self.snd.ssthresh {
             data.min(mss)
         } else {
             u64::from(mss)
                 .saturating_mul(u64::from(mss))
-                .checked_div(u64::from(self.cwnd))
+                .checked_div(u64::from(self.snd.cwnd))
                 .unwrap_or(1)
                 .clamp(1, u64::from(mss)) as u32
         };
-        self.cwnd = self
+        self.snd.cwnd = self
+            .snd
             .cwnd
             .saturating_add(inc)
             .min(super::conn::MAX_SEND_QUEUE);
@@ -366,38 +367,38 @@ impl Connection {
 
     /// Counts a duplicate ACK; the third starts a fast retransmit (RFC 5681 section 3.2).
     fn dup_ack(&mut self) {
-        self.dup_acks = self.dup_acks.saturating_add(1);
-        if self.dup_acks == 3 && self.recover.is_none() {
-            let flight = self.snd_max.since(self.snd_una);
-            self.ssthresh = (flight / 2).max(self.send_mss.saturating_mul(2));
-            self.cwnd = self.ssthresh;
-            self.recover = Some(self.snd_max);
-            self.rexmit_head = true;
-            self.rtt_timing = None;
+        self.snd.dup_acks = self.snd.dup_acks.saturating_add(1);
+        if self.snd.dup_acks == 3 && self.snd.recover.is_none() {
+            let flight = self.snd.max.since(self.snd.una);
+            self.snd.ssthresh = (flight / 2).max(self.snd.mss.saturating_mul(2));
+            self.snd.cwnd = self.snd.ssthresh;
+            self.snd.recover = Some(self.snd.max);
+            self.snd.rexmit_head = true;
+            self.snd.rtt_timing = None;
             self.stats.fast_retrans = self.stats.fast_retrans.wrapping_add(1);
         }
     }
 
     /// Places the payload and FIN of an acceptable segment.
     fn rx_data(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
-        if !self.state.receives_data() || self.fin_received {
+        if !self.state.receives_data() || self.rcv.fin_received {
             if h.payload_len > 0 {
-                self.ack_now = true;
+                self.rcv.ack_now = true;
             }
             return;
         }
         let payload = u32::from(h.payload_len);
         // Trim what is already received from the head.
-        let (skip, start_rel) = if h.seq.lt(self.rcv_nxt) {
-            (self.rcv_nxt.since(h.seq), 0u32)
+        let (skip, start_rel) = if h.seq.lt(self.rcv.nxt) {
+            (self.rcv.nxt.since(h.seq), 0u32)
         } else {
-            (0u32, h.seq.since(self.rcv_nxt))
+            (0u32, h.seq.since(self.rcv.nxt))
         };
         let fresh = payload.saturating_sub(skip);
-        let start = self.rcv_offset.saturating_add(u64::from(start_rel));
+        let start = self.rcv.offset.saturating_add(u64::from(start_rel));
         // Trim to the window, and to a FIN already seen.
         let mut limit = self.recv_window().saturating_sub(start_rel);
-        if let Some(fo) = self.fin_offset {
+        if let Some(fo) = self.rcv.fin_offset {
             limit = limit.min(u32::try_from(fo.saturating_sub(start)).unwrap_or(u32::MAX));
         }
         let len = fresh.min(limit);
@@ -405,49 +406,56 @@ impl Connection {
         if self.orphaned && fresh > 0 {
             // Nobody will read this: tell the peer (Linux `TCPAbortOnData`).
             self.stats.abort_on_data = self.stats.abort_on_data.wrapping_add(1);
-            self.rst_pending = Some(self.reset_header());
+            self.snd.rst_pending = Some(self.reset_header());
             out.events.insert(Events::CLOSED);
             self.enter_closed();
             return;
         }
 
-        if h.flags.fin() && len == fresh && self.fin_offset.is_none() {
+        if h.flags.fin() && len == fresh && self.rcv.fin_offset.is_none() {
             let fin_seq = h.seq.wrapping_add(payload);
-            if fin_seq.ge(self.rcv_nxt) {
+            if fin_seq.ge(self.rcv.nxt) {
                 let fo = self
-                    .rcv_offset
-                    .saturating_add(u64::from(fin_seq.since(self.rcv_nxt)));
-                let beyond = self.assembler.ranges().last().is_some_and(|&(_, e)| e > fo);
+                    .rcv
+                    .offset
+                    .saturating_add(u64::from(fin_seq.since(self.rcv.nxt)));
+                let beyond = self
+                    .rcv
+                    .assembler
+                    .ranges()
+                    .last()
+                    .is_some_and(|&(_, e)| e > fo);
                 if !beyond {
-                    self.fin_offset = Some(fo);
+                    self.rcv.fin_offset = Some(fo);
                 }
             }
         }
 
         if len > 0 && start_rel == 0 {
-            let filled_hole = !self.assembler.is_empty();
+            let filled_hole = !self.rcv.assembler.is_empty();
             out.data = DataAction::Append {
-                offset: self.rcv_offset,
+                offset: self.rcv.offset,
                 skip,
                 len,
             };
             self.advance_in_order(u64::from(len));
-            let end = self.assembler.advance(self.rcv_offset);
-            self.advance_in_order(end.saturating_sub(self.rcv_offset));
+            let end = self.rcv.assembler.advance(self.rcv.offset);
+            self.advance_in_order(end.saturating_sub(self.rcv.offset));
             out.events.insert(Events::READABLE);
             if filled_hole {
-                self.ack_now = true;
+                self.rcv.ack_now = true;
             } else {
                 self.schedule_ack(now);
             }
         } else if len > 0 {
             match self
+                .rcv
                 .assembler
                 .first_gap(start, start.saturating_add(u64::from(len)))
             {
                 None => self.stats.dup_data = self.stats.dup_data.wrapping_add(1),
                 Some((g0, g1)) => {
-                    if self.assembler.insert(g0, g1).is_ok() {
+                    if self.rcv.assembler.insert(g0, g1).is_ok() {
                         out.data = DataAction::Store {
                             offset: g0,
                             skip: skip.saturating_add(g0.saturating_sub(start) as u32),
@@ -460,17 +468,17 @@ impl Connection {
                 }
             }
             // A duplicate ACK tells the sender about the hole at once.
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         } else if payload > 0 {
             if fresh == 0 {
                 self.stats.dup_data = self.stats.dup_data.wrapping_add(1);
             } else {
                 self.stats.out_of_window = self.stats.out_of_window.wrapping_add(1);
             }
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
 
-        if self.fin_offset == Some(self.rcv_offset) {
+        if self.rcv.fin_offset == Some(self.rcv.offset) {
             self.rx_fin(now, out);
         }
     }
@@ -478,9 +486,9 @@ impl Connection {
     /// Moves the in-order point forward by `n` bytes the caller now holds.
     fn advance_in_order(&mut self, n: u64) {
         let n32 = u32::try_from(n).unwrap_or(u32::MAX);
-        self.rcv_nxt = self.rcv_nxt.wrapping_add(n32);
-        self.rcv_offset = self.rcv_offset.saturating_add(n);
-        self.rcv_unread = self.rcv_unread.saturating_add(n32);
+        self.rcv.nxt = self.rcv.nxt.wrapping_add(n32);
+        self.rcv.offset = self.rcv.offset.saturating_add(n);
+        self.rcv.unread = self.rcv.unread.saturating_add(n32);
     }
 
     /// Decides whether in-order data is acknowledged now or after the delayed-ACK timeout.
@@ -493,25 +501,26 @@ impl Connection {
     /// RTO, early enough that the sender never retransmits for want of
     /// it. On a busy bulk transfer this saves most pure ACKs.
     fn schedule_ack(&mut self, now: Instant) {
-        self.unacked_segs = self.unacked_segs.saturating_add(1);
-        if self.cfg.ack_delay_us == 0 || (self.unacked_segs >= 2 && !self.window_shrinking()) {
-            self.ack_now = true;
-        } else if self.unacked_segs >= 2 {
+        self.rcv.unacked_segs = self.rcv.unacked_segs.saturating_add(1);
+        if self.cfg.ack_delay_us == 0 || (self.rcv.unacked_segs >= 2 && !self.window_shrinking()) {
+            self.rcv.ack_now = true;
+        } else if self.rcv.unacked_segs >= 2 {
             let d = self.cfg.ack_delay_us.min(self.cfg.rto_min_us / 4).max(1);
             let at = now.after(d);
-            self.delack_deadline = Some(self.delack_deadline.map_or(at, |x| x.min(at)));
-        } else if self.delack_deadline.is_none() {
-            self.delack_deadline = Some(now.after(self.cfg.ack_delay_us));
+            self.timers.delack_deadline =
+                Some(self.timers.delack_deadline.map_or(at, |x| x.min(at)));
+        } else if self.timers.delack_deadline.is_none() {
+            self.timers.delack_deadline = Some(now.after(self.cfg.ack_delay_us));
         }
     }
 
     /// Acts on the peer's FIN, now that all data before it has arrived.
     fn rx_fin(&mut self, now: Instant, out: &mut SegmentOutcome) {
-        self.fin_received = true;
-        self.fin_offset = None;
-        self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
-        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
-        self.ack_now = true;
+        self.rcv.fin_received = true;
+        self.rcv.fin_offset = None;
+        self.rcv.nxt = self.rcv.nxt.wrapping_add(1);
+        self.rcv.adv = self.rcv.adv.max(self.rcv.nxt);
+        self.rcv.ack_now = true;
         out.events.insert(Events::PEER_CLOSED);
         match self.state {
             State::Established => self.state = State::CloseWait,

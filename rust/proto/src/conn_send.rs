@@ -58,7 +58,7 @@ impl Connection {
     /// checksum (unless the device is loopback), and send it. Call this until
     /// it returns `None` after every event, then re-arm the timer.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        if let Some(h) = self.rst_pending.take() {
+        if let Some(h) = self.snd.rst_pending.take() {
             self.stats.out_rsts = self.stats.out_rsts.wrapping_add(1);
             return Some(self.count_out(Transmit {
                 header: h,
@@ -68,7 +68,7 @@ impl Connection {
         let t = match self.state {
             State::Closed | State::Listen => None,
             State::SynSent => self.syn_segment(now),
-            _ if !self.syn_acked => self.syn_segment(now).or_else(|| self.ack_if_due()),
+            _ if !self.snd.syn_acked => self.syn_segment(now).or_else(|| self.ack_if_due()),
             State::TimeWait => self.ack_if_due(),
             _ => self.synchronized_segment(now),
         };
@@ -86,16 +86,16 @@ impl Connection {
     /// Returns a header from us to the peer with ACK, our `rcv_nxt` and window.
     fn ack_header(&mut self, seq: Seq) -> Header {
         let window = self.select_window();
-        self.ack_now = false;
-        self.delack_deadline = None;
-        self.unacked_segs = 0;
-        self.rcv_wup = self.rcv_nxt;
+        self.rcv.ack_now = false;
+        self.timers.delack_deadline = None;
+        self.rcv.unacked_segs = 0;
+        self.rcv.wup = self.rcv.nxt;
         Header {
             flags: Flags::ACK,
             src: self.tuple.local,
             dst: self.tuple.remote,
             seq,
-            ack: self.rcv_nxt,
+            ack: self.rcv.nxt,
             window,
             ..Header::default()
         }
@@ -107,53 +107,54 @@ impl Connection {
             flags: Flags::RST,
             src: self.tuple.local,
             dst: self.tuple.remote,
-            seq: self.snd_max,
+            seq: self.snd.max,
             ..Header::default()
         };
         if self.state != State::SynSent {
             h.flags = h.flags.with(Flags::ACK);
-            h.ack = self.rcv_nxt;
+            h.ack = self.rcv.nxt;
         }
         h
     }
 
     /// Returns the SYN (or SYN-ACK once the peer's SYN is known) if one is due.
     pub(super) fn syn_segment(&mut self, now: Instant) -> Option<Transmit> {
-        if !self.syn_pending {
+        if !self.snd.syn_pending {
             return None;
         }
-        self.syn_pending = false;
+        self.snd.syn_pending = false;
         let peer_known = self.state != State::SynSent;
         let window = self.syn_window();
         let mut h = Header {
             flags: Flags::SYN,
             src: self.tuple.local,
             dst: self.tuple.remote,
-            seq: self.iss,
+            seq: self.snd.iss,
             window: window as u16,
-            wscale: self.rcv_wscale,
+            wscale: self.rcv.wscale,
             mss: self.cfg.mss,
             ..Header::default()
         };
         if peer_known {
             h.flags = h.flags.with(Flags::ACK);
-            h.ack = self.rcv_nxt;
-            let edge = self.rcv_nxt.wrapping_add(window);
-            self.rcv_adv = self.rcv_adv.max(edge);
-            self.ack_now = false;
-            self.delack_deadline = None;
+            h.ack = self.rcv.nxt;
+            let edge = self.rcv.nxt.wrapping_add(window);
+            self.rcv.adv = self.rcv.adv.max(edge);
+            self.rcv.ack_now = false;
+            self.timers.delack_deadline = None;
         }
-        let end = self.iss.wrapping_add(1);
-        if self.snd_max == self.iss {
-            self.rtt_timing = Some((end, now));
+        let end = self.snd.iss.wrapping_add(1);
+        if self.snd.max == self.snd.iss {
+            self.snd.rtt_timing = Some((end, now));
         } else {
             self.stats.retrans_segs = self.stats.retrans_segs.wrapping_add(1);
-            self.rtt_timing = None;
+            self.snd.rtt_timing = None;
         }
-        self.snd_nxt = end;
-        self.snd_max = self.snd_max.max(end);
-        if self.rto_deadline.is_none() {
-            self.rto_deadline = Some(now.after(self.rtt.backed_off(u32::from(self.retries))));
+        self.snd.nxt = end;
+        self.snd.max = self.snd.max.max(end);
+        if self.timers.rto_deadline.is_none() {
+            self.timers.rto_deadline =
+                Some(now.after(self.snd.rtt.backed_off(u32::from(self.snd.retries))));
         }
         Some(Transmit {
             header: h,
@@ -162,28 +163,28 @@ impl Connection {
     }
 
     fn synchronized_segment(&mut self, now: Instant) -> Option<Transmit> {
-        if self.rexmit_head {
-            self.rexmit_head = false;
+        if self.snd.rexmit_head {
+            self.snd.rexmit_head = false;
             if let Some(t) = self.retransmit_front(now) {
                 return Some(t);
             }
         }
         let plan = self.send_plan();
-        let forced = self.force_send;
-        self.force_send = false;
+        let forced = self.snd.force_send;
+        self.snd.force_send = false;
         if plan.len > 0 && (plan.allowed || forced) {
             if forced && !plan.allowed {
                 self.stats.window_probes = self.stats.window_probes.wrapping_add(1);
             }
-            return Some(self.data_segment(self.snd_nxt, plan.len, plan.fin, now));
+            return Some(self.data_segment(self.snd.nxt, plan.len, plan.fin, now));
         }
         if plan.len == 0 && plan.fin {
-            return Some(self.data_segment(self.snd_nxt, 0, true, now));
+            return Some(self.data_segment(self.snd.nxt, 0, true, now));
         }
-        if self.probe_pending {
-            self.probe_pending = false;
+        if self.snd.probe_pending {
+            self.snd.probe_pending = false;
             // An old sequence number: the peer must answer with an ACK and its window.
-            let h = self.ack_header(self.snd_una.wrapping_sub(1));
+            let h = self.ack_header(self.snd.una.wrapping_sub(1));
             return Some(Transmit {
                 header: h,
                 offset: 0,
@@ -194,7 +195,7 @@ impl Connection {
 
     /// Returns a pure ACK if one is owed.
     fn ack_if_due(&mut self) -> Option<Transmit> {
-        if !self.ack_now {
+        if !self.rcv.ack_now {
             return None;
         }
         let h = self.ack_header(self.acceptable_seq());
@@ -212,11 +213,11 @@ impl Connection {
     /// right edge of the peer's window (Linux `tcp_acceptable_seq`), so the
     /// ACK is never out of window on the right either.
     fn acceptable_seq(&self) -> Seq {
-        let edge = self.snd_una.wrapping_add(self.snd_wnd);
-        if self.syn_acked && self.snd_max.gt(edge) {
-            edge.max(self.snd_una)
+        let edge = self.snd.una.wrapping_add(self.snd.wnd);
+        if self.snd.syn_acked && self.snd.max.gt(edge) {
+            edge.max(self.snd.una)
         } else {
-            self.snd_max
+            self.snd.max
         }
     }
 
@@ -228,7 +229,7 @@ impl Connection {
             fin: false,
             unsent: 0,
         };
-        if !self.syn_acked
+        if !self.snd.syn_acked
             || !matches!(
                 self.state,
                 State::Established
@@ -240,29 +241,29 @@ impl Connection {
         {
             return none;
         }
-        let offset = self.snd_nxt.since(self.snd_una);
-        if offset > self.snd_queued {
+        let offset = self.snd.nxt.since(self.snd.una);
+        if offset > self.snd.queued {
             // Everything including the FIN is in flight.
             return none;
         }
-        let unsent = self.snd_queued.saturating_sub(offset);
+        let unsent = self.snd.queued.saturating_sub(offset);
         let in_flight = offset;
-        let wnd = self.snd_wnd.min(self.cwnd);
+        let wnd = self.snd.wnd.min(self.snd.cwnd);
         let usable = wnd.saturating_sub(in_flight);
-        let len = unsent.min(usable).min(self.send_mss);
-        let fin_pending = self.fin_queued && !self.fin_acked;
+        let len = unsent.min(usable).min(self.snd.mss);
+        let fin_pending = self.snd.fin_queued && !self.snd.fin_acked;
         let fin = fin_pending && len == unsent;
-        let retransmitting = self.snd_nxt.lt(self.snd_max);
-        let nothing_unacked = self.snd_una == self.snd_max;
+        let retransmitting = self.snd.nxt.lt(self.snd.max);
+        let nothing_unacked = self.snd.una == self.snd.max;
         let allowed = len > 0
-            && (len == self.send_mss
+            && (len == self.snd.mss
                 || retransmitting
                 || (len == unsent && (self.cfg.nodelay || nothing_unacked || fin_pending))
                 // Nothing in flight and the window is the limit: no ACK will
                 // come to open it further, so send what fits (as Linux does;
                 // the receiver's SWS avoidance keeps the window from being silly).
-                || (nothing_unacked && len == usable && len < self.send_mss)
-                || (self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2));
+                || (nothing_unacked && len == usable && len < self.snd.mss)
+                || (self.snd.max_wnd > 0 && len >= self.snd.max_wnd / 2));
         SendPlan {
             len,
             allowed,
@@ -273,24 +274,25 @@ impl Connection {
 
     /// Builds a segment of `len` bytes at `seq` (at or after `snd_una`) and records it as sent.
     fn data_segment(&mut self, seq: Seq, len: u32, fin: bool, now: Instant) -> Transmit {
-        let offset = seq.since(self.snd_una);
+        let offset = seq.since(self.snd.una);
         let mut h = self.ack_header(seq);
         h.payload_len = len as u16;
         if fin {
             h.flags = h.flags.with(Flags::FIN);
         }
         let end = seq.wrapping_add(len).wrapping_add(u32::from(fin));
-        if seq.lt(self.snd_max) {
+        if seq.lt(self.snd.max) {
             self.stats.retrans_segs = self.stats.retrans_segs.wrapping_add(1);
             // Karn: a retransmitted segment's ACK says nothing about the RTT.
-            self.rtt_timing = None;
-        } else if self.rtt_timing.is_none() {
-            self.rtt_timing = Some((end, now));
+            self.snd.rtt_timing = None;
+        } else if self.snd.rtt_timing.is_none() {
+            self.snd.rtt_timing = Some((end, now));
         }
-        self.snd_max = self.snd_max.max(end);
-        self.snd_nxt = self.snd_nxt.max(end);
-        if self.rto_deadline.is_none() {
-            self.rto_deadline = Some(now.after(self.rtt.backed_off(u32::from(self.retries))));
+        self.snd.max = self.snd.max.max(end);
+        self.snd.nxt = self.snd.nxt.max(end);
+        if self.timers.rto_deadline.is_none() {
+            self.timers.rto_deadline =
+                Some(now.after(self.snd.rtt.backed_off(u32::from(self.snd.retries))));
         }
         Transmit { header: h, offset }
     }
@@ -305,22 +307,23 @@ impl Connection {
     /// count as in flight (`snd_nxt` stays put), so the first window update
     /// sends them again at once.
     fn retransmit_front(&mut self, now: Instant) -> Option<Transmit> {
-        if self.snd_una == self.snd_max {
+        if self.snd.una == self.snd.max {
             return None;
         }
-        let probe = self.snd_wnd == 0;
-        let mut len = self.snd_queued.min(self.send_mss);
+        let probe = self.snd.wnd == 0;
+        let mut len = self.snd.queued.min(self.snd.mss);
         if !probe {
-            len = len.min(self.snd_wnd);
+            len = len.min(self.snd.wnd);
         }
-        let fin = self.fin_queued && !self.fin_acked && len == self.snd_queued && self.fin_sent();
+        let fin =
+            self.snd.fin_queued && !self.snd.fin_acked && len == self.snd.queued && self.fin_sent();
         if len == 0 && !fin {
             return None;
         }
-        let nxt = self.snd_nxt;
-        let t = self.data_segment(self.snd_una, len, fin, now);
+        let nxt = self.snd.nxt;
+        let t = self.data_segment(self.snd.una, len, fin, now);
         if probe && len > 0 {
-            self.snd_nxt = nxt;
+            self.snd.nxt = nxt;
         }
         Some(t)
     }
@@ -333,19 +336,20 @@ impl Connection {
     /// grows only in steps of at least `min(recv_buf / 2, mss)` (receiver-side
     /// silly window avoidance, RFC 1122 section 4.2.3.3).
     pub(super) fn select_window(&mut self) -> u16 {
-        if self.rcv_nomem {
+        if self.rcv.nomem {
             // Out of receive memory: a zero window, its right edge pulled
             // back to what was received (as Linux's `tcp_select_window`).
-            self.rcv_nomem = false;
-            self.rcv_adv = self.rcv_nxt;
+            self.rcv.nomem = false;
+            self.rcv.adv = self.rcv.nxt;
             return 0;
         }
         let wnd = self.window_to_offer();
-        let field = (wnd >> self.rcv_wscale).min(u32::from(u16::MAX));
+        let field = (wnd >> self.rcv.wscale).min(u32::from(u16::MAX));
         let edge = self
-            .rcv_nxt
-            .wrapping_add(field.checked_shl(u32::from(self.rcv_wscale)).unwrap_or(0));
-        self.rcv_adv = self.rcv_adv.max(edge);
+            .rcv
+            .nxt
+            .wrapping_add(field.checked_shl(u32::from(self.rcv.wscale)).unwrap_or(0));
+        self.rcv.adv = self.rcv.adv.max(edge);
         field as u16
     }
 
@@ -354,8 +358,8 @@ impl Connection {
     /// budget (as Linux's window stays at `rcv_ssthresh` until the free
     /// space falls below it).
     pub(super) fn window_shrinking(&self) -> bool {
-        let last = if self.rcv_adv.gt(self.rcv_wup) {
-            self.rcv_adv.since(self.rcv_wup)
+        let last = if self.rcv.adv.gt(self.rcv.wup) {
+            self.rcv.adv.since(self.rcv.wup)
         } else {
             0
         };
@@ -365,9 +369,9 @@ impl Connection {
 
     /// Returns the free buffer space rounded down to the window scale.
     fn window_available(&self) -> u32 {
-        let s = u32::from(self.rcv_wscale);
+        let s = u32::from(self.rcv.wscale);
         let cap = u32::from(u16::MAX).checked_shl(s).unwrap_or(0);
-        let free = self.cfg.recv_buf.saturating_sub(self.rcv_unread).min(cap);
+        let free = self.cfg.recv_buf.saturating_sub(self.rcv.unread).min(cap);
         (free >> s).checked_shl(s).unwrap_or(0)
     }
 
