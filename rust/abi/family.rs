@@ -5,7 +5,8 @@
 
 use super::msg::MsgHdr;
 use super::uapi::{SOL_SOCKET, SO_REUSEPORT};
-use super::sock::{Sock, SockData, SockObj, Socket};
+use super::sock::{Sock, SockData, SockObj};
+use super::socket::Socket;
 use super::{proto, static_cell::StaticCell};
 use crate::abi::bindings;
 use core::marker::PhantomData;

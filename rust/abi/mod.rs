@@ -24,6 +24,7 @@ pub(crate) mod proto;
 pub(crate) mod route;
 pub(crate) mod skb;
 pub(crate) mod sock;
+pub(crate) mod socket;
 pub(crate) mod static_cell;
 pub(crate) mod time;
 pub(crate) mod uapi;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Sockets: the `struct sock` with the module's state behind it, and the
-//! `struct socket` the VFS hands to `proto_ops`.
+//! Sockets: the `struct sock` with the module's state behind it (`SockObj`,
+//! borrowed as [`Sock`], counted as [`SockRef`]).  Its locks are in
+//! `lock`, its skb queues in `queues`, the callbacks the kernel calls on it
+//! in `callbacks`; the `struct socket` of `proto_ops` is `abi::socket`.
 //!
 //! # Locking (the kernel's socket lock discipline, `include/net/sock.h`)
 //!
@@ -23,13 +25,12 @@
 //! holds socket references: `socket` ("Locking", "References").
 
 
-use super::netns::Net;
-use super::skb::{SkBuff, SkbQueue};
+use crate::abi::netns::Net;
+use crate::abi::skb::SkBuff;
 use crate::abi::bindings;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use kernel::types::Opaque;
 use kernel::{ffi, prelude::*};
 
 /// The Rust state of a socket, kept in the same allocation as its
@@ -65,85 +66,15 @@ pub(crate) struct SockObj<T: SockData> {
     locked: UnsafeCell<T::Locked>,
 }
 
-/// The way to a socket's skb queues, made once per socket by
-/// [`SockObj::init`] and kept in its locked state ([`SockData::new_locked`]):
-/// only who holds that state mutably -- the socket's owner, through
-/// [`SockGuard`], [`BhSockGuard::locked`] or a callback that runs owned --
-/// reaches a queue, one user at a time (`&mut self`).  Not `Clone`.
-///
-/// # Invariants
-///
-/// `self.0` is a live sock of ours, and this is its only `SockQueues`
-/// (bar the destructor's, made after this one is dropped).
-pub(crate) struct SockQueues(NonNull<bindings::sock>);
+mod callbacks;
+mod lock;
+mod queues;
 
-// SAFETY: a `SockQueues` only names the queues of a sock; the kernel's
-// socket discipline lets whichever CPU owns the socket use them, and the
-// locked state that holds it moves between owners as a whole.
-unsafe impl Send for SockQueues {}
-
-impl SockQueues {
-    /// `sk_receive_queue`: in-order received data, charged to the socket.
-    pub(crate) fn receive(&mut self) -> SkbQueue<'_> {
-        // SAFETY: the queue lives as long as the sock (type invariant),
-        // and `&mut self` makes this the only handle to it meanwhile.
-        unsafe { SkbQueue::from_raw(bindings::afc_sk_receive_queue(self.0.as_ptr())) }
-    }
-
-    /// `sk_write_queue`: data sent and not yet acknowledged, kept in step
-    /// with `sk_wmem_queued` ([`WriteQueue`]).
-    pub(crate) fn write(&mut self) -> WriteQueue<'_> {
-        // SAFETY: as for `receive`.
-        let q = unsafe { SkbQueue::from_raw(bindings::afc_sk_write_queue(self.0.as_ptr())) };
-        WriteQueue { q, sk: self.0 }
-    }
-}
-
-/// The write queue: buffers go in charged and come out uncharged, so
-/// `sk_wmem_queued` and the forward allocation always match the queue.
-pub(crate) struct WriteQueue<'a> {
-    q: SkbQueue<'a>,
-    sk: NonNull<bindings::sock>,
-}
-
-impl WriteQueue<'_> {
-    /// Appends `skb`, charged (after [`Sock::wmem_schedule`] reserved its
-    /// truesize).
-    pub(crate) fn push(&mut self, skb: SkBuff) {
-        // SAFETY: valid sock (the `SockQueues` invariant) and skb; the
-        // holder of the queues owns the socket.
-        unsafe { bindings::afc_sk_wq_charge(self.sk.as_ptr(), skb.as_ptr()) };
-        self.q.push(skb);
-    }
-
-    /// Removes the first buffer, uncharged.
-    pub(crate) fn pop(&mut self) -> Option<SkBuff> {
-        let skb = self.q.pop()?;
-        // SAFETY: valid sock; `skb` was charged when it was pushed.
-        unsafe { bindings::afc_sk_wq_uncharge(self.sk.as_ptr(), skb.as_ptr()) };
-        Some(skb)
-    }
-
-    /// Frees every buffer, uncharged.
-    pub(crate) fn purge(&mut self) {
-        while self.pop().is_some() {}
-    }
-
-    /// The first buffer, borrowed (to drop acknowledged bytes from it).
-    pub(crate) fn front(&mut self) -> Option<super::skb::QueuedSkb<'_>> {
-        self.q.walk().next()
-    }
-
-    /// See [`SkbQueue::for_range`].
-    pub(crate) fn for_range(
-        &mut self,
-        offset: usize,
-        len: usize,
-        f: impl FnMut(&super::skb::QueuedSkb<'_>, usize, usize) -> Result,
-    ) -> Result<usize> {
-        self.q.for_range(offset, len, f)
-    }
-}
+pub(crate) use callbacks::{backlog_rcv, keepalive, release_cb, set_rcvlowat, sk_destruct};
+use callbacks::timer_fn;
+use crate::abi::socket::Socket;
+pub(crate) use lock::SockGuard;
+pub(crate) use queues::SockQueues;
 
 impl<T: SockData> SockObj<T> {
     /// Initialises the Rust state of a fresh `sk`, its destructor and timer.
@@ -265,23 +196,6 @@ impl<'a, T: SockData> Sock<'a, T> {
     pub(crate) fn set_reuseport(&self, on: bool) {
         // SAFETY: the sock is valid (type invariant).
         unsafe { bindings::afc_sk_set_reuseport(self.as_ptr(), on) }
-    }
-
-    /// Takes the socket lock (`lock_sock`, may sleep): process context only.
-    pub(crate) fn lock(&self) -> SockGuard<'_, T> {
-        // SAFETY: the sock is valid; process context is the caller's duty
-        // (every `proto_ops` callback runs there).
-        unsafe { bindings::afc_lock_sock(self.as_ptr()) };
-        // INVARIANT: the lock is held until the guard drops.
-        SockGuard(self.0, PhantomData)
-    }
-
-    /// Takes the socket's spinlock (`bh_lock_sock`): softirq context only.
-    pub(crate) fn bh_lock(&self) -> BhSockGuard<'_, T> {
-        // SAFETY: the sock is valid; bottom halves are off in softirq.
-        unsafe { bindings::afc_bh_lock_sock(self.as_ptr()) };
-        // INVARIANT: the spinlock is held until the guard drops.
-        BhSockGuard(self.0, PhantomData)
     }
 
     // ---- state the kernel's common code reads (poll, /proc, sockopts) ----
@@ -618,277 +532,3 @@ impl<T: SockData> Drop for SockRef<T> {
         unsafe { bindings::afc_sock_put(self.0.as_ptr().cast()) };
     }
 }
-
-/// The socket lock held (`lock_sock`); released on drop.
-///
-/// # Invariants
-///
-/// The current task owns the socket lock of the live `SockObj` `self.0`.
-pub(crate) struct SockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
-
-impl<'a, T: SockData> SockGuard<'a, T> {
-    /// The socket.
-    pub(crate) fn sock(&self) -> Sock<'a, T> {
-        Sock(self.0, PhantomData)
-    }
-
-    /// The state only the lock owner may touch.
-    pub(crate) fn locked(&mut self) -> &mut T::Locked {
-        // SAFETY: the lock is ours (type invariant), so nobody else touches
-        // `locked`; `&mut self` makes the borrow unique among our own.
-        unsafe { &mut *(*self.0.as_ptr()).locked.get() }
-    }
-
-    /// Sleeps until woken, a signal, or `timeo` jiffies pass; the lock is
-    /// released meanwhile (the backlog is processed) and held again on
-    /// return.  Returns the time left.
-    pub(crate) fn wait(&mut self, timeo: i64) -> i64 {
-        let t = ffi::c_long::try_from(timeo).unwrap_or(ffi::c_long::MAX);
-        // SAFETY: we own the lock (type invariant); no borrow of `locked`
-        // survives (`&mut self`).
-        unsafe { bindings::afc_sk_wait(self.0.as_ptr().cast(), t) as i64 }
-    }
-}
-
-impl<T: SockData> Drop for SockGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: we own the lock (type invariant).
-        unsafe { bindings::afc_release_sock(self.0.as_ptr().cast()) };
-    }
-}
-
-/// The socket spinlock held (`bh_lock_sock`) in softirq; released on drop.
-///
-/// # Invariants
-///
-/// The current CPU holds the spinlock of the live `SockObj` `self.0`.
-pub(crate) struct BhSockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
-
-impl<'a, T: SockData> BhSockGuard<'a, T> {
-    /// The owner's state, unless a process owns the socket now.
-    pub(crate) fn locked(&mut self) -> Option<&mut T::Locked> {
-        // SAFETY: the sock is valid (type invariant).
-        if unsafe { bindings::afc_sock_owned_by_user(self.0.as_ptr().cast()) } {
-            return None;
-        }
-        // SAFETY: we hold the spinlock and no process owns the socket, so
-        // we are its owner until the guard drops; `&mut self` keeps the
-        // borrow unique.
-        Some(unsafe { &mut *(*self.0.as_ptr()).locked.get() })
-    }
-
-
-    /// Queues `skb` on the backlog for the owner; gives it back when the
-    /// backlog is over its limit.
-    pub(crate) fn add_backlog(&mut self, skb: SkBuff) -> core::result::Result<(), SkBuff> {
-        let raw = skb.as_ptr();
-        // SAFETY: we hold the spinlock; on success the backlog owns the skb
-        // (freed by `release_sock` through `backlog_rcv`).
-        if unsafe { bindings::afc_sk_add_backlog(self.0.as_ptr().cast(), raw) } == 0 {
-            core::mem::forget(skb);
-            Ok(())
-        } else {
-            Err(skb)
-        }
-    }
-}
-
-impl<T: SockData> Drop for BhSockGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: we hold the spinlock (type invariant).
-        unsafe { bindings::afc_bh_unlock_sock(self.0.as_ptr().cast()) };
-    }
-}
-
-/// Drops the Rust state of a socket when its last reference goes.
-///
-/// # Safety
-///
-/// Installed as `sk_destruct` by `SockObj::init`; the kernel calls it once,
-/// when the last reference to the sock is put.
-pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock) {
-    let obj = sk.cast::<SockObj<T>>();
-    // SAFETY: installed as `sk_destruct` only after `SockObj::init`; called
-    // once, when the last reference is gone, so nothing else sees the state.
-    unsafe {
-        bindings::afc_sock_unlink(sk);
-        bindings::afc_sk_dst_reset(sk);
-        core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).data));
-        core::ptr::drop_in_place(core::ptr::addr_of_mut!((*obj).locked));
-        // The state (and its `SockQueues`) is gone: this is the queues'
-        // last user.
-        let mut queues = SockQueues(NonNull::new_unchecked(sk));
-        queues.receive().purge();
-        queues.write().purge();
-        // Every buffer is freed: the charges must all be back.
-        bindings::afc_sk_mem_destruct(sk);
-    }
-}
-
-/// `backlog_rcv` of `struct proto`.
-///
-/// # Safety
-///
-/// Called by `release_sock` (`sk_backlog_rcv`) for one of our socks, still
-/// owned by the caller, with a frame it queued on the backlog (ours now).
-pub(crate) unsafe extern "C" fn backlog_rcv<T: SockData>(sk: *mut bindings::sock, skb: *mut bindings::sk_buff) -> ffi::c_int {
-    // SAFETY: `release_sock` calls it for one of our socks, owned by the
-    // caller, with a frame it put on the backlog (ownership passes to us).
-    unsafe {
-        let obj = sk.cast::<SockObj<T>>();
-        if let (Some(s), Some(skb)) = (Sock::<T>::from_raw(sk), SkBuff::from_raw_owned(skb)) {
-            T::backlog_rcv(&s, &mut *(*obj).locked.get(), skb);
-        }
-    }
-    0
-}
-
-/// `release_cb` of `struct proto`.
-///
-/// # Safety
-///
-/// Called by `release_sock` for one of our socks, still owned by the
-/// caller, bottom halves off.
-pub(crate) unsafe extern "C" fn release_cb<T: SockData>(sk: *mut bindings::sock) {
-    // SAFETY: `release_sock` calls it for one of our socks, still owned.
-    unsafe {
-        let obj = sk.cast::<SockObj<T>>();
-        if let Some(s) = Sock::<T>::from_raw(sk) {
-            T::release_cb(&s, &mut *(*obj).locked.get());
-        }
-    }
-}
-
-/// `keepalive` of `struct proto` (from `sock_setsockopt`, socket owned).
-///
-/// # Safety
-///
-/// Called by `sk_setsockopt` (`SO_KEEPALIVE`) for one of our socks with
-/// the socket lock owned.
-pub(crate) unsafe extern "C" fn keepalive<T: SockData>(sk: *mut bindings::sock, on: ffi::c_int) {
-    // SAFETY: `sk_setsockopt` calls it for one of our socks with the lock owned.
-    unsafe {
-        let obj = sk.cast::<SockObj<T>>();
-        if let Some(s) = Sock::<T>::from_raw(sk) {
-            T::keepalive(&s, &mut *(*obj).locked.get(), on != 0);
-        }
-    }
-}
-
-/// `set_rcvlowat` of `proto_ops` (from `sk_setsockopt`, socket owned).
-///
-/// # Safety
-///
-/// Called by `sk_setsockopt` (`SO_RCVLOWAT`) for one of our socks with the
-/// socket lock owned and `val` not negative.
-pub(crate) unsafe extern "C" fn set_rcvlowat<T: SockData>(sk: *mut bindings::sock, val: ffi::c_int) -> ffi::c_int {
-    // SAFETY: `sk_setsockopt` calls it for one of our socks (the
-    // `proto_ops` are ours) with the socket lock owned (`sockopt_lock_sock`:
-    // SO_RCVLOWAT is not among the options set without the lock), and
-    // `val >= 0` (negative values are turned into `INT_MAX` before).
-    unsafe {
-        let obj = sk.cast::<SockObj<T>>();
-        match Sock::<T>::from_raw(sk) {
-            Some(s) => kernel::error::from_result(|| T::set_rcvlowat(&s, &mut *(*obj).locked.get(), val.max(0)).map(|()| 0)),
-            None => EINVAL.to_errno(),
-        }
-    }
-}
-
-/// The socket timer's callback: runs `T::timer`, then drops the reference
-/// the pending timer held.
-///
-/// # Safety
-///
-/// The `sk_timer` callback of our socks: called in softirq with the timer
-/// of a sock of ours, armed by `sk_reset_timer`, which took a reference
-/// for it.
-unsafe extern "C" fn timer_fn<T: SockData>(t: *mut bindings::timer_list) {
-    // SAFETY: `t` is the `sk_timer` of one of our socks, armed by
-    // `sk_reset_timer`, which took a reference for it.
-    unsafe {
-        let sk = bindings::afc_sk_from_timer(t);
-        if let Some(s) = Sock::<T>::from_raw(sk) {
-            T::timer(&s);
-        }
-        bindings::afc_sock_put(sk);
-    }
-}
-
-/// `struct socket` states (`socket_state`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub(crate) enum SocketState {
-    Unconnected = 1,
-    Connecting = 2,
-    Connected = 3,
-    Disconnecting = 4,
-}
-
-/// A `struct socket`, borrowed for the duration of a `proto_ops` call.
-///
-/// # Invariants
-///
-/// Wraps a valid `struct socket` that outlives the borrow.
-#[repr(transparent)]
-pub(crate) struct Socket(Opaque<bindings::socket>);
-
-impl Socket {
-    /// Borrows a socket from a raw pointer.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be valid for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::socket) -> &'a Self {
-        // SAFETY: transparent wrapper; validity guaranteed by the caller.
-        unsafe { &*ptr.cast() }
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut bindings::socket {
-        self.0.get()
-    }
-
-    /// The socket type (`SOCK_STREAM`, ...).
-    pub(crate) fn type_(&self) -> u32 {
-        // SAFETY: the socket is valid (type invariant).
-        unsafe { (*self.0.get()).type_ as u32 }
-    }
-
-    /// `socket->state`.
-    pub(crate) fn state(&self) -> SocketState {
-        // SAFETY: the socket is valid (type invariant).
-        match unsafe { bindings::afc_socket_state(self.0.get()) } {
-            2 => SocketState::Connecting,
-            3 => SocketState::Connected,
-            4 => SocketState::Disconnecting,
-            _ => SocketState::Unconnected,
-        }
-    }
-
-    /// Sets `socket->state` (callers hold the socket lock).
-    pub(crate) fn set_state(&self, state: SocketState) {
-        // SAFETY: the socket is valid (type invariant).
-        unsafe { bindings::afc_sk_set_socket_state(self.0.get(), state as i32) }
-    }
-
-}
-
-/// A signal is pending for the current task.
-pub(crate) fn signal_pending() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { bindings::afc_signal_pending() }
-}
-
-/// The errno for a wait cut short by a signal (`sock_intr_errno`).
-pub(crate) fn intr_errno(timeo: i64) -> Error {
-    let t = ffi::c_long::try_from(timeo).unwrap_or(ffi::c_long::MAX);
-    // SAFETY: no preconditions.
-    Error::from_errno(unsafe { bindings::afc_sock_intr_errno(t) })
-}
-
-/// Sends `SIGPIPE` to the current task (a write on a closed stream).
-pub(crate) fn send_sigpipe() {
-    // SAFETY: no preconditions.
-    unsafe { bindings::afc_send_sigpipe() }
-}
-

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The socket lock: owned by a process (`lock_sock`, [`SockGuard`]) or by
+//! softirq code (`bh_lock_sock`, [`BhSockGuard`]).
+
+use super::{Sock, SockData, SockObj};
+use crate::abi::skb::SkBuff;
+use crate::abi::bindings;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::ffi;
+
+impl<'a, T: SockData> Sock<'a, T> {
+    /// Takes the socket lock (`lock_sock`, may sleep): process context only.
+    pub(crate) fn lock(&self) -> SockGuard<'_, T> {
+        // SAFETY: the sock is valid; process context is the caller's duty
+        // (every `proto_ops` callback runs there).
+        unsafe { bindings::afc_lock_sock(self.as_ptr()) };
+        // INVARIANT: the lock is held until the guard drops.
+        SockGuard(self.0, PhantomData)
+    }
+
+    /// Takes the socket's spinlock (`bh_lock_sock`): softirq context only.
+    pub(crate) fn bh_lock(&self) -> BhSockGuard<'_, T> {
+        // SAFETY: the sock is valid; bottom halves are off in softirq.
+        unsafe { bindings::afc_bh_lock_sock(self.as_ptr()) };
+        // INVARIANT: the spinlock is held until the guard drops.
+        BhSockGuard(self.0, PhantomData)
+    }
+}
+
+/// The socket lock held (`lock_sock`); released on drop.
+///
+/// # Invariants
+///
+/// The current task owns the socket lock of the live `SockObj` `self.0`.
+pub(crate) struct SockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
+
+impl<'a, T: SockData> SockGuard<'a, T> {
+    /// The socket.
+    pub(crate) fn sock(&self) -> Sock<'a, T> {
+        Sock(self.0, PhantomData)
+    }
+
+    /// The state only the lock owner may touch.
+    pub(crate) fn locked(&mut self) -> &mut T::Locked {
+        // SAFETY: the lock is ours (type invariant), so nobody else touches
+        // `locked`; `&mut self` makes the borrow unique among our own.
+        unsafe { &mut *(*self.0.as_ptr()).locked.get() }
+    }
+
+    /// Sleeps until woken, a signal, or `timeo` jiffies pass; the lock is
+    /// released meanwhile (the backlog is processed) and held again on
+    /// return.  Returns the time left.
+    pub(crate) fn wait(&mut self, timeo: i64) -> i64 {
+        let t = ffi::c_long::try_from(timeo).unwrap_or(ffi::c_long::MAX);
+        // SAFETY: we own the lock (type invariant); no borrow of `locked`
+        // survives (`&mut self`).
+        unsafe { bindings::afc_sk_wait(self.0.as_ptr().cast(), t) as i64 }
+    }
+}
+
+impl<T: SockData> Drop for SockGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: we own the lock (type invariant).
+        unsafe { bindings::afc_release_sock(self.0.as_ptr().cast()) };
+    }
+}
+
+/// The socket spinlock held (`bh_lock_sock`) in softirq; released on drop.
+///
+/// # Invariants
+///
+/// The current CPU holds the spinlock of the live `SockObj` `self.0`.
+pub(crate) struct BhSockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
+
+impl<'a, T: SockData> BhSockGuard<'a, T> {
+    /// The owner's state, unless a process owns the socket now.
+    pub(crate) fn locked(&mut self) -> Option<&mut T::Locked> {
+        // SAFETY: the sock is valid (type invariant).
+        if unsafe { bindings::afc_sock_owned_by_user(self.0.as_ptr().cast()) } {
+            return None;
+        }
+        // SAFETY: we hold the spinlock and no process owns the socket, so
+        // we are its owner until the guard drops; `&mut self` keeps the
+        // borrow unique.
+        Some(unsafe { &mut *(*self.0.as_ptr()).locked.get() })
+    }
+
+
+    /// Queues `skb` on the backlog for the owner; gives it back when the
+    /// backlog is over its limit.
+    pub(crate) fn add_backlog(&mut self, skb: SkBuff) -> core::result::Result<(), SkBuff> {
+        let raw = skb.as_ptr();
+        // SAFETY: we hold the spinlock; on success the backlog owns the skb
+        // (freed by `release_sock` through `backlog_rcv`).
+        if unsafe { bindings::afc_sk_add_backlog(self.0.as_ptr().cast(), raw) } == 0 {
+            core::mem::forget(skb);
+            Ok(())
+        } else {
+            Err(skb)
+        }
+    }
+}
+
+impl<T: SockData> Drop for BhSockGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: we hold the spinlock (type invariant).
+        unsafe { bindings::afc_bh_unlock_sock(self.0.as_ptr().cast()) };
+    }
+}

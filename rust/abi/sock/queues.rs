@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A socket's skb queues, reachable only by its owner.
+
+use crate::abi::bindings;
+use crate::abi::skb::{QueuedSkb, SkBuff, SkbQueue};
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// The way to a socket's skb queues, made once per socket by
+/// [`SockObj::init`] and kept in its locked state ([`SockData::new_locked`]):
+/// only who holds that state mutably -- the socket's owner, through
+/// [`SockGuard`], [`BhSockGuard::locked`] or a callback that runs owned --
+/// reaches a queue, one user at a time (`&mut self`).  Not `Clone`.
+///
+/// # Invariants
+///
+/// `self.0` is a live sock of ours, and this is its only `SockQueues`
+/// (bar the destructor's, made after this one is dropped).
+pub(crate) struct SockQueues(pub(super) NonNull<bindings::sock>);
+
+// SAFETY: a `SockQueues` only names the queues of a sock; the kernel's
+// socket discipline lets whichever CPU owns the socket use them, and the
+// locked state that holds it moves between owners as a whole.
+unsafe impl Send for SockQueues {}
+
+impl SockQueues {
+    /// `sk_receive_queue`: in-order received data, charged to the socket.
+    pub(crate) fn receive(&mut self) -> SkbQueue<'_> {
+        // SAFETY: the queue lives as long as the sock (type invariant),
+        // and `&mut self` makes this the only handle to it meanwhile.
+        unsafe { SkbQueue::from_raw(bindings::afc_sk_receive_queue(self.0.as_ptr())) }
+    }
+
+    /// `sk_write_queue`: data sent and not yet acknowledged, kept in step
+    /// with `sk_wmem_queued` ([`WriteQueue`]).
+    pub(crate) fn write(&mut self) -> WriteQueue<'_> {
+        // SAFETY: as for `receive`.
+        let q = unsafe { SkbQueue::from_raw(bindings::afc_sk_write_queue(self.0.as_ptr())) };
+        WriteQueue { q, sk: self.0 }
+    }
+}
+
+/// The write queue: buffers go in charged and come out uncharged, so
+/// `sk_wmem_queued` and the forward allocation always match the queue.
+pub(crate) struct WriteQueue<'a> {
+    q: SkbQueue<'a>,
+    sk: NonNull<bindings::sock>,
+}
+
+impl WriteQueue<'_> {
+    /// Appends `skb`, charged (after [`Sock::wmem_schedule`] reserved its
+    /// truesize).
+    pub(crate) fn push(&mut self, skb: SkBuff) {
+        // SAFETY: valid sock (the `SockQueues` invariant) and skb; the
+        // holder of the queues owns the socket.
+        unsafe { bindings::afc_sk_wq_charge(self.sk.as_ptr(), skb.as_ptr()) };
+        self.q.push(skb);
+    }
+
+    /// Removes the first buffer, uncharged.
+    pub(crate) fn pop(&mut self) -> Option<SkBuff> {
+        let skb = self.q.pop()?;
+        // SAFETY: valid sock; `skb` was charged when it was pushed.
+        unsafe { bindings::afc_sk_wq_uncharge(self.sk.as_ptr(), skb.as_ptr()) };
+        Some(skb)
+    }
+
+    /// Frees every buffer, uncharged.
+    pub(crate) fn purge(&mut self) {
+        while self.pop().is_some() {}
+    }
+
+    /// The first buffer, borrowed (to drop acknowledged bytes from it).
+    pub(crate) fn front(&mut self) -> Option<QueuedSkb<'_>> {
+        self.q.walk().next()
+    }
+
+    /// See [`SkbQueue::for_range`].
+    pub(crate) fn for_range(
+        &mut self,
+        offset: usize,
+        len: usize,
+        f: impl FnMut(&QueuedSkb<'_>, usize, usize) -> Result,
+    ) -> Result<usize> {
+        self.q.for_range(offset, len, f)
+    }
+}
