@@ -72,7 +72,7 @@ pub(crate) mod proto {
 }
 
 use abi::{
-    family::FamilyRegistration, gso::OffloadRegistration, netns::PernetRegistration, packet::PacketRegistration,
+    family::FamilyRegistration, gso::OffloadRegistration, pernet::PernetRegistration, packet::PacketRegistration,
     proto::ProtoRegistration, uapi,
 };
 use kernel::{c_str, prelude::*};

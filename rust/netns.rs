@@ -2,8 +2,11 @@
 
 //! The module's state of one network namespace.
 
-use crate::abi::netns::{self, random_u64, Net, PernetState, SeqFile};
-pub(crate) use crate::abi::netns::max_orphans;
+use crate::abi::netns::Net;
+use crate::abi::pernet::{self, PernetState};
+use crate::abi::random::random_u64;
+use crate::abi::seq_file::SeqFile;
+pub(crate) use crate::abi::pernet::max_orphans;
 use crate::bind_table::BindTable;
 use crate::proto::ingress::RstLimiter;
 use crate::proto::ports::ephemeral_offset;
@@ -98,5 +101,5 @@ impl PernetState for NetState {
 
 /// The state of namespace `net`.
 pub(crate) fn of(net: &Net) -> &NetState {
-    netns::state::<NetState>(net)
+    pernet::state::<NetState>(net)
 }

@@ -5,7 +5,7 @@
 
 use super::{addr, AfcSock, AfcSockLocked, Role};
 use crate::abi::errno::{EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
-use crate::abi::{netns::random_u64, sock::Sock};
+use crate::abi::{random::random_u64, sock::Sock};
 use crate::netns;
 use crate::proto::bind::Binding;
 use crate::proto::ports::PortRange;

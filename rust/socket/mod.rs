@@ -114,8 +114,10 @@ mod control;
 mod io;
 mod listen;
 mod opts;
+mod proc;
 
 pub(crate) use conn::{orphan_count, segment_arrived};
+pub(crate) use proc::proc_line;
 pub(crate) use listen::{listener_ack, listener_syn, AcceptQueue};
 
 use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
@@ -143,28 +145,6 @@ pub(crate) struct AfcSock {
     window_low: AtomicBool,
     /// Bytes sent and not yet acknowledged, or not yet sent (for `/proc`).
     queued: AtomicU32,
-}
-
-/// One line of `/proc/net/af_custom`, in the format of `/proc/net/tcp`:
-/// addresses as `%08X:%04X` of the network-order address and host-order
-/// port, the state as its TCP number, then send and receive queue bytes
-/// (for a listener: its backlog and accept queue length, as `ss -lt`
-/// shows them), uid, inode, and the reuseport group (0: none).
-pub(crate) fn proc_line(w: &mut impl core::fmt::Write, sk: &Sock<'_, AfcSock>, sl: i32) -> core::fmt::Result {
-    let ((la, lp), (ra, rp)) = sk.addrs();
-    let state = sk.state();
-    let (tx, rx) = if state == crate::proto::state::State::Listen.as_u8() {
-        let max = sk.ack_backlog_max();
-        (max, sk.ack_backlog())
-    } else {
-        (sk.data().queued.load(Ordering::Relaxed), sk.data().unread.load(Ordering::Relaxed))
-    };
-    let state = if state == 0 { crate::proto::state::State::Closed.as_u8() } else { state };
-    writeln!(
-        w,
-        "{:4}: {:08X}:{:04X} {:08X}:{:04X} {:02X} {:08X}:{:08X} {:5} {:8} {}",
-        sl, la.to_be(), lp, ra.to_be(), rp, state, tx, rx, sk.uid(), sk.inode(), 0
-    )
 }
 
 /// Publishes the socket's addresses for lockless readers.

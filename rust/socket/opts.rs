@@ -13,7 +13,7 @@ use crate::abi::uapi;
 use crate::abi::sock::Sock;
 use crate::proto::buffers;
 use crate::proto::conn::{Config, Keepalive};
-use crate::proto::time::{MS, SEC};
+use crate::proto::time::SEC;
 use kernel::prelude::*;
 
 /// `SOL_AF_CUSTOM` and its options (`uapi/linux/af_custom.h`), as `int`s.
@@ -23,11 +23,6 @@ const AFC_KEEPIDLE: i32 = uapi::AFC_KEEPIDLE as i32;
 const AFC_KEEPINTVL: i32 = uapi::AFC_KEEPINTVL as i32;
 const AFC_KEEPCNT: i32 = uapi::AFC_KEEPCNT as i32;
 const AFC_SYNCNT: i32 = uapi::AFC_SYNCNT as i32;
-
-/// How long TIME_WAIT lasts.  Frames never cross a router (on-link peers
-/// only), so a segment's lifetime is bounded by the link's queues, far
-/// below TCP's 60 s; docs/DESIGN.md explains the choice.
-const TIME_WAIT_US: u64 = 2 * SEC;
 
 /// The protocol-level options of a socket (children inherit a listener's).
 #[derive(Clone, Copy)]
@@ -78,7 +73,8 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     } else {
         route.mtu
     };
-    let mut c = Config::new(Config::mss_for_mtu(mtu));
+    // The timers' settings for on-link peers are the core's (`Config::on_link`).
+    let mut c = Config::on_link(Config::mss_for_mtu(mtu));
     c.recv_buf = buffers::window_for(sk.rcvbuf());
     // The window scale is chosen for the largest buffer the connection
     // may grow to, as `tcp_select_initial_window` (SO_RCVLOWAT grows it).
@@ -87,11 +83,6 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     c.syn_retries = o.syncnt;
     c.synack_retries = 5;
     c.keepalive = sk.keepopen().then(|| o.keepalive());
-    c.time_wait_us = TIME_WAIT_US;
-    c.ack_delay_us = 40 * MS;
-    // Peers are on-link: round trips are microseconds, so the 200 ms floor
-    // of TCP's RTO (made for the Internet) only stalls loss recovery.
-    c.rto_min_us = 20 * MS;
     c
 }
 

@@ -123,6 +123,20 @@ impl Config {
         }
     }
 
+    /// Returns what AF_CUSTOM uses for a device whose largest payload is
+    /// `mss`: [`Config::new`]'s Linux defaults, but for peers on the link
+    /// (frames never cross a router).  A segment's lifetime is bounded by
+    /// the link's queues, far below TCP's 60 s, so TIME_WAIT lasts 2 s
+    /// (docs/DESIGN.md explains the choice); round trips are microseconds,
+    /// so the 200 ms floor of TCP's RTO (made for the Internet) only
+    /// stalls loss recovery: 20 ms.
+    pub const fn on_link(mss: u16) -> Config {
+        let mut c = Config::new(mss);
+        c.time_wait_us = 2 * SEC;
+        c.rto_min_us = 20 * MS;
+        c
+    }
+
     /// Returns the MSS for a device MTU: the MTU minus the header, at most [`MAX_PAYLOAD`].
     pub const fn mss_for_mtu(mtu: u32) -> u16 {
         let room = mtu.saturating_sub(HEADER_LEN as u32);

@@ -735,3 +735,20 @@ fn data_without_room_is_dropped_but_its_ack_is_taken() {
     let o = b.conn.on_segment(h, t0());
     assert!(matches!(o.data, afc_proto::conn::DataAction::Append { .. }));
 }
+
+/// The settings the Linux module gives every connection (peers on the
+/// link): Linux's defaults but for TIME_WAIT (2 s) and the RTO floor
+/// (20 ms), in one place (`Config::on_link`).
+#[test]
+fn on_link_config_differs_from_linux_only_in_time_wait_and_rto_floor() {
+    use afc_proto::time::{MS, SEC};
+    let linux = afc_proto::conn::Config::new(1468);
+    let mut ours = afc_proto::conn::Config::on_link(1468);
+    assert_eq!(ours.time_wait_us, 2 * SEC);
+    assert_eq!(ours.rto_min_us, 20 * MS);
+    assert_eq!(linux.time_wait_us, 60 * SEC);
+    assert_eq!(linux.rto_min_us, 200 * MS);
+    ours.time_wait_us = linux.time_wait_us;
+    ours.rto_min_us = linux.rto_min_us;
+    assert_eq!(format!("{ours:?}"), format!("{linux:?}"));
+}

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's per-namespace state (`register_pernet_subsys` through the
+//! C helper), its `/proc/net` files, and the family-wide sysctls.
+
+use crate::abi::bindings;
+use crate::abi::netns::Net;
+use crate::abi::seq_file::SeqFile;
+use core::marker::PhantomData;
+use kernel::{error::from_result, ffi, prelude::*};
+
+/// The per-namespace state of the module.
+pub(crate) trait PernetState: Sized + Send + Sync {
+    /// The sockets listed in `/proc/net/af_custom`.
+    type Sock: super::sock::SockData;
+    /// Writes the `/proc/net/af_custom` line of `sk` (slot `sl`); called
+    /// with the namespace's sock list locked, bottom halves off: lockless
+    /// reads only.
+    fn show_sock(seq: &mut SeqFile, sk: &super::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result;
+    /// Makes the state of a new namespace, in place.
+    fn new() -> impl PinInit<Self, Error>;
+    /// Writes the contents of `/proc/net/af_custom_stat`.
+    fn show_stat(&self, seq: &mut SeqFile) -> core::fmt::Result;
+}
+
+/// Looks up the module's state of a namespace.
+///
+/// Only valid while a `PernetRegistration<T>` is alive, which holds for all
+/// callers because they are reached through registrations dropped before
+/// it (see `crate::AfCustom`'s field order).
+pub(crate) fn state<T: PernetState>(net: &Net) -> &T {
+    // SAFETY: while the pernet registration of `T` is alive every live
+    // namespace has a `T` made by `Adapter::init` (init ran before the
+    // namespace became visible, exit runs after it is gone).
+    unsafe { &*bindings::afc_net_data(net.as_ptr()).cast::<T>() }
+}
+
+struct Adapter<T>(PhantomData<T>);
+
+impl<T: PernetState> Adapter<T> {
+    /// # Safety
+    ///
+    /// Called by the pernet registration (`ops.init` through the C helper) for
+    /// a namespace being created, before anything else can see its state.
+    unsafe extern "C" fn init(_net: *mut bindings::net) -> *mut ffi::c_void {
+        match KBox::try_pin_init(T::new(), GFP_KERNEL) {
+            // SAFETY: the state is never moved out of its allocation: the
+            // raw pointer is only dereferenced in place and finally handed
+            // back to `KBox::from_raw` in `exit`.
+            Ok(b) => KBox::into_raw(unsafe { core::pin::Pin::into_inner_unchecked(b) }).cast(),
+            Err(_) => core::ptr::null_mut(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called once per namespace being dismantled, with the pointer `init`
+    /// returned for it (or null), after nothing uses it any more.
+    unsafe extern "C" fn exit(_net: *mut bindings::net, state: *mut ffi::c_void) {
+        if !state.is_null() {
+            // SAFETY: `init` made `state` with `KBox::into_raw`; the
+            // namespace is being dismantled, so nothing uses it any more.
+            drop(unsafe { KBox::from_raw(state.cast::<T>()) });
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the seq-file code of `/proc/net/af_custom_stat` with a valid
+    /// `seq_file` and the state `init` made for a live namespace.
+    unsafe extern "C" fn stat_show(seq: *mut bindings::seq_file, state: *mut ffi::c_void) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: `state` is the `T` that `init` made; the namespace
+            // is alive while its /proc file is read.
+            let state = unsafe { &*state.cast::<T>() };
+            state.show_stat(&mut SeqFile(seq)).map_err(|_| ENOMEM)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the `/proc/net/af_custom` seq-file walk with a valid
+    /// `seq_file` and a sock of ours from the namespace's list, under the
+    /// list lock (so alive for the call).
+    unsafe extern "C" fn sock_show(seq: *mut bindings::seq_file, sk: *mut bindings::sock, sl: ffi::c_int) {
+        // SAFETY: the C side passes a sock of ours from the namespace's list,
+        // under the list lock: `sk_destruct` unlinks it under the same lock
+        // before its memory goes, so it is alive for the call.
+        if let Some(s) = unsafe { super::sock::Sock::<T::Sock>::from_raw(sk) } {
+            let _ = T::show_sock(&mut SeqFile(seq), &s, sl);
+        }
+    }
+
+    const CALLBACKS: bindings::afc_pernet_callbacks = bindings::afc_pernet_callbacks {
+        init: Some(Self::init),
+        exit: Some(Self::exit),
+        stat_show: Some(Self::stat_show),
+        sock_show: Some(Self::sock_show),
+    };
+}
+
+/// Registration of the per-namespace state; unregisters on drop.
+pub(crate) struct PernetRegistration<T: PernetState>(PhantomData<T>);
+
+impl<T: PernetState> PernetRegistration<T> {
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: `CALLBACKS` is a promoted constant with static lifetime;
+        // the callbacks match the C prototypes.
+        kernel::error::to_result(unsafe { bindings::afc_pernet_register(&Adapter::<T>::CALLBACKS) })?;
+        Ok(Self(PhantomData))
+    }
+}
+
+impl<T: PernetState> Drop for PernetRegistration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`; runs exit() for every namespace.
+        unsafe { bindings::afc_pernet_unregister() };
+    }
+}
+
+/// The most orphaned sockets the family keeps (`net.af_custom.max_orphans`,
+/// writable in the initial namespace only, as `tcp_max_orphans`).
+pub(crate) fn max_orphans() -> u32 {
+    // SAFETY: reads an int sysctl; no preconditions.
+    let m = unsafe { bindings::afc_max_orphans_sysctl() };
+    u32::try_from(m).unwrap_or(0)
+}
