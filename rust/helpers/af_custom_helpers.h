@@ -2,9 +2,10 @@
 /*
  * C side of af_custom.ko: wrappers for static inline kernel functions the
  * Rust code needs, the module parameter, and the per-netns /proc glue.
- * Everything here is declared for bindgen and defined in
- * af_custom_helpers.c.  The Rust abstraction layer (rust/abi/) is the only
- * caller.
+ * Everything here is declared for bindgen and defined in the helper file
+ * of its subject (module.c, net.c, skb.c, sock.c, pernet.c, bhlock.c,
+ * gso.c, route.c, mem.c).  The Rust abstraction layer (rust/abi/) is the
+ * only caller.
  */
 #ifndef AF_CUSTOM_HELPERS_H
 #define AF_CUSTOM_HELPERS_H
@@ -105,7 +106,7 @@ struct mem_cgroup *afc_memcg_enter(const struct sock *parent);
 void afc_memcg_leave(struct mem_cgroup *old);
 void afc_sk_inherit_memcg(struct sock *child, const struct sock *parent);
 
-/* Stream sockets (see the comments in af_custom_helpers.c). */
+/* Stream sockets (sock.c, skb.c). */
 struct socket;
 struct file;
 struct poll_table_struct;

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef AFC_INTERNAL_H
+#define AFC_INTERNAL_H
+/* What the C helpers share among themselves (not seen by bindgen). */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/netdevice.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/skbuff.h>
+#include <linux/skbuff_ref.h>
+#include <net/checksum.h>
+#include <net/gso.h>
+#include <linux/unaligned.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <linux/random.h>
+#include <net/route.h>
+#include <net/sock.h>
+#include <linux/filter.h>
+#include <net/ip.h>
+#include <net/arp.h>
+#include <net/neighbour.h>
+#include <linux/sched/signal.h>
+#include <linux/poll.h>
+#include <linux/sockptr.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/mm.h>
+#include <linux/log2.h>
+#include <linux/hash.h>
+#include "../uapi/linux/af_custom.h"
+#include "af_custom_helpers.h"
+
+/* gso.c: whether a device takes our GSO frames. */
+bool afc_dev_gso_ok(const struct net_device *dev);
+
+#endif

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Routes and sending: the route toward a peer, and a frame out of its
+ * device through the neighbour layer.
+ * (Thin by design: what Rust cannot do in 6.12. Declarations in
+ * af_custom_helpers.h, read by bindgen.)
+ */
+#include "afc_internal.h"
+
+/* Routing: the source address, MTU and device kind toward `daddr`. */
+int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out,
+	      unsigned int *mtu, bool *loopback, unsigned int *gso_size)
+{
+	struct flowi4 fl4 = { .flowi4_oif = oif, .daddr = daddr, .saddr = saddr };
+	struct rtable *rt = ip_route_output_key(net, &fl4);
+
+	if (IS_ERR(rt))
+		return PTR_ERR(rt);
+	if (rt->rt_type != RTN_UNICAST && rt->rt_type != RTN_LOCAL) {
+		ip_rt_put(rt);
+		return -ENETUNREACH;
+	}
+	*src_out = fl4.saddr;
+	*mtu = dst_mtu(&rt->dst);
+	*loopback = !!(rt->dst.dev->flags & IFF_LOOPBACK);
+	*gso_size = !*loopback && afc_dev_gso_ok(rt->dst.dev) && *mtu > AFC_WIRE_HDR_LEN ?
+		    *mtu - AFC_WIRE_HDR_LEN : 0;
+	ip_rt_put(rt);
+	return 0;
+}
+/* Sends a frame whose network header is our header over rt's device: the
+ * ARP neighbour entry gives the hardware address (the frame waits in the
+ * neighbour's queue while it resolves; arp_solicit() reads the source
+ * address at offset 12 of our header).  The neighbour's cached hard header
+ * carries ETH_P_IP, so the cache is skipped: the header is built from
+ * skb->protocol.  Consumes skb, not rt. */
+static int afc_xmit_rt(struct rtable *rt, struct sk_buff *skb)
+{
+	struct neighbour *neigh;
+	bool is_v6gw = false;
+	int err;
+
+	skb->dev = rt->dst.dev;
+	skb->protocol = htons(ETH_P_AF_CUSTOM);
+	skb_reset_network_header(skb);
+	rcu_read_lock();
+	neigh = ip_neigh_for_gw(rt, skb, &is_v6gw);
+	if (IS_ERR(neigh)) {
+		rcu_read_unlock();
+		kfree_skb(skb);
+		return -EHOSTUNREACH;
+	}
+	local_bh_disable();
+	err = neigh_output(neigh, skb, true);
+	local_bh_enable();
+	rcu_read_unlock();
+	return err < 0 ? err : 0;
+}
+/* A frame with no socket (an RST): a route lookup for it alone. */
+int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr)
+{
+	struct flowi4 fl4 = { .daddr = daddr, .saddr = saddr };
+	struct rtable *rt;
+	int err;
+
+	rt = ip_route_output_key(net, &fl4);
+	if (IS_ERR(rt)) {
+		kfree_skb(skb);
+		return PTR_ERR(rt);
+	}
+	err = afc_xmit_rt(rt, skb);
+	ip_rt_put(rt);
+	return err;
+}
+/* A connection's frame: the route is cached in sk_dst_cache (as TCP's
+ * sk_setup_caps), looked up again only when the routing tables changed
+ * (the dst check fails) or the bound device did (sock_bindtoindex resets
+ * the cache).  A device-bound socket's route goes out of that device
+ * (flowi4_oif, as ip_route_connect).  The caller owns sk (lock_sock or
+ * bh_lock_sock), which keeps the cached dst alive without a reference of
+ * our own. */
+int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr)
+{
+	struct rtable *rt = (struct rtable *)__sk_dst_check(sk, 0);
+
+	if (!rt) {
+		struct flowi4 fl4 = { .flowi4_oif = READ_ONCE(sk->sk_bound_dev_if),
+				      .daddr = daddr, .saddr = saddr };
+
+		rt = ip_route_output_key(sock_net(sk), &fl4);
+		if (IS_ERR(rt)) {
+			kfree_skb(skb);
+			return PTR_ERR(rt);
+		}
+		sk_dst_set(sk, &rt->dst);
+	}
+	return afc_xmit_rt(rt, skb);
+}
+/* Drops the cached route (connection closed, or the socket freed). */
+void afc_sk_dst_reset(struct sock *sk) { sk_dst_reset(sk); }

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Socket buffers: allocation, trimming, page fragments, checksums, queues,
+ * copies to and from the user.
+ * (Thin by design: what Rust cannot do in 6.12. Declarations in
+ * af_custom_helpers.h, read by bindgen.)
+ */
+#include "afc_internal.h"
+
+/* The receive path owns what it queues: an unshared skb whose frag
+ * descriptors are its own (a clone, e.g. from netem duplication or a
+ * shared skb, gets a private head first), so that afc_skb_pull() may
+ * edit them.  A frag list (no device here builds one for us) is
+ * linearised. */
+struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
+{
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		return NULL;
+	if ((skb_cloned(skb) && skb_unclone(skb, GFP_ATOMIC)) ||
+	    (skb_has_frag_list(skb) && skb_linearize(skb))) {
+		kfree_skb(skb);
+		return NULL;
+	}
+	/* A GSO frame from a veth peer is taken whole: it is data now. */
+	if (skb_is_gso(skb))
+		skb_gso_reset(skb);
+	return skb;
+}
+int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
+unsigned int afc_skb_len(const struct sk_buff *skb) { return skb->len; }
+const unsigned char *afc_skb_data(const struct sk_buff *skb) { return skb->data; }
+void afc_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
+/* Socket buffers. */
+struct sk_buff *afc_alloc_frame(unsigned int len)
+{
+	struct sk_buff *skb = alloc_skb(MAX_HEADER + len, GFP_ATOMIC);
+
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, MAX_HEADER);
+	skb_reset_network_header(skb);
+	skb_put(skb, len);
+	skb->protocol = htons(ETH_P_AF_CUSTOM);
+	return skb;
+}
+struct sk_buff *afc_sock_wmalloc(struct sock *sk, unsigned int len)
+{
+	struct sk_buff *skb = sock_wmalloc(sk, len, 1, sk->sk_allocation);
+
+	if (skb)
+		skb_put(skb, len);
+	return skb;
+}
+unsigned char *afc_skb_data_mut(struct sk_buff *skb) { return skb->data; }
+/* Drops len bytes from the front of skb, linear part first, then paged
+ * fragments, without copying (tcp_output.c's __pskb_trim_head).  The
+ * module's skbs are never clones (send buffers are its own; the receive
+ * path unclones), so the fragment descriptors are private. */
+void afc_skb_pull(struct sk_buff *skb, unsigned int len)
+{
+	struct skb_shared_info *sh = skb_shinfo(skb);
+	unsigned int head = skb_headlen(skb), eat, i, k = 0;
+
+	len = min(len, skb->len);
+	if (len <= head) {
+		__skb_pull(skb, len);
+		return;
+	}
+	if (WARN_ON_ONCE(skb_cloned(skb) || skb_has_frag_list(skb))) {
+		pskb_pull(skb, len);
+		return;
+	}
+	__skb_pull(skb, head);
+	eat = len - head;
+	for (i = 0; i < sh->nr_frags; i++) {
+		unsigned int size = skb_frag_size(&sh->frags[i]);
+
+		if (size <= eat) {
+			skb_frag_unref(skb, i);
+			eat -= size;
+		} else {
+			sh->frags[k] = sh->frags[i];
+			if (eat) {
+				skb_frag_off_add(&sh->frags[k], eat);
+				skb_frag_size_sub(&sh->frags[k], eat);
+				eat = 0;
+			}
+			k++;
+		}
+	}
+	sh->nr_frags = k;
+	skb->data_len -= len - head;
+	skb->len = skb->data_len;
+}
+/* Cuts skb to len bytes, linear or paged (never fails on an skb that is
+ * not a clone, which the module's are not). */
+void afc_skb_trim(struct sk_buff *skb, unsigned int len)
+{
+	WARN_ON_ONCE(pskb_trim(skb, len));
+}
+unsigned int afc_skb_headlen(const struct sk_buff *skb) { return skb_headlen(skb); }
+/* A send buffer of len bytes held in page fragments (no linear part),
+ * charged to sk like sock_wmalloc(): frames reference its pages instead
+ * of copying them (afc_skb_ref_frags). */
+struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len)
+{
+	struct sk_buff *skb;
+	int err;
+
+	skb = alloc_skb_with_frags(0, len, PAGE_ALLOC_COSTLY_ORDER, &err, sk->sk_allocation);
+	if (!skb)
+		return NULL;
+	/* alloc_skb_with_frags() leaves the lengths to its caller. */
+	skb->data_len = len;
+	skb->len = len;
+	skb_set_owner_w(skb, sk);
+	return skb;
+}
+/* Fills len bytes at offset of skb (linear or paged) from the user. */
+int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len)
+{
+	return skb_copy_datagram_from_iter(skb, offset, &msg->msg_iter, len);
+}
+/* Appends to frame references to len bytes at off of src's page
+ * fragments (src has no linear data): the payload is not copied.
+ * -EMSGSIZE when frame runs out of fragment slots, -EINVAL when src is
+ * not a paged send buffer or is shorter; frame keeps the references it
+ * took either way (freeing it drops them). */
+int afc_skb_ref_frags(struct sk_buff *frame, const struct sk_buff *src, unsigned int off, unsigned int len)
+{
+	const struct skb_shared_info *s = skb_shinfo(src);
+	struct skb_shared_info *d = skb_shinfo(frame);
+	unsigned int i, added = 0;
+
+	if (skb_headlen(src) || skb_has_frag_list(src))
+		return -EINVAL;
+	for (i = 0; i < s->nr_frags && added < len; i++) {
+		unsigned int size = skb_frag_size(&s->frags[i]), n;
+		skb_frag_t *f;
+
+		if (off >= size) {
+			off -= size;
+			continue;
+		}
+		if (d->nr_frags >= MAX_SKB_FRAGS)
+			return -EMSGSIZE;
+		n = min(size - off, len - added);
+		f = &d->frags[d->nr_frags++];
+		*f = s->frags[i];
+		skb_frag_off_add(f, off);
+		skb_frag_size_set(f, n);
+		__skb_frag_ref(f);
+		frame->len += n;
+		frame->data_len += n;
+		frame->truesize += n;
+		added += n;
+		off = 0;
+	}
+	return added == len ? 0 : -EINVAL;
+}
+/* The frame checksum is the Internet checksum over header and payload,
+ * stored at field (zero while summing; a computed zero is sent as 0xffff,
+ * since zero means "not computed").  That is exactly what the generic
+ * CHECKSUM_PARTIAL contract computes from csum_start to the end into
+ * csum_start + csum_offset.  A GSO frame leaves with it pending: veth
+ * hands it on whole and the receiver trusts a pending sum of ours
+ * (wire::receive_checksum_policy); anything else that must cut it calls
+ * afc_gso_segment(), which sums each piece. */
+void afc_skb_csum_offload(struct sk_buff *skb, unsigned int field)
+{
+	skb->ip_summed = CHECKSUM_PARTIAL;
+	skb->csum_start = skb_headroom(skb);
+	skb->csum_offset = field;
+}
+/* Every other frame leaves with its checksum computed here: a device's
+ * NETIF_F_HW_CSUM is a promise about protocols it knows, and a frame that
+ * a veth peer bridges on would reach a tap or NIC still pending (virtio's
+ * NEEDS_CSUM at offset 14, which a guest's or host's virtio_net_hdr_to_skb
+ * refuses as shorter than an IP header). */
+int afc_skb_csum_fill(struct sk_buff *skb, unsigned int field)
+{
+	afc_skb_csum_offload(skb, field);
+	return skb_checksum_help(skb);
+}
+/* Whether a received frame's checksum is still pending (CHECKSUM_PARTIAL),
+ * and if so where: *start, csum_start's offset from skb->data (our
+ * header), and *field, csum_offset.  The receiver decides what to trust
+ * (wire::receive_checksum_policy); CHECKSUM_UNNECESSARY is reported as
+ * nothing pending, since no device checks a sum it does not know. */
+bool afc_skb_csum_pending(const struct sk_buff *skb, int *start, unsigned int *field)
+{
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		return false;
+	*start = skb_checksum_start_offset(skb);
+	*field = skb->csum_offset;
+	return true;
+}
+/* Whether the frame (header and payload) sums to zero. */
+bool afc_skb_csum_ok(struct sk_buff *skb)
+{
+	return !csum_fold(skb_checksum(skb, 0, skb->len, 0));
+}
+int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len) { return skb_copy_bits(skb, offset, to, len); }
+void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
+unsigned int afc_skb_pkt_type(const struct sk_buff *skb) { return skb->pkt_type; }
+void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { skb_queue_tail(q, skb); }
+struct sk_buff *afc_skb_peek(struct sk_buff_head *q) { return skb_peek(q); }
+struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) { return skb_peek_next(skb, q); }
+struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q) { return skb_dequeue(q); }
+void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
+int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
+size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The `struct sock` and `struct socket`: fields, locks, waits, the timer,
+ * children made in softirq, socket filters, options.
+ * (Thin by design: what Rust cannot do in 6.12. Declarations in
+ * af_custom_helpers.h, read by bindgen.)
+ */
+#include "afc_internal.h"
+
+void afc_sock_put(struct sock *sk) { sock_put(sk); }
+void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
+struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }
+void afc_lock_sock(struct sock *sk) { lock_sock(sk); }
+void afc_release_sock(struct sock *sk) { release_sock(sk); }
+unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
+unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
+bool afc_sock_reuseaddr(const struct sock *sk) { return sk->sk_reuse != SK_NO_REUSE; }
+void afc_sk_set_addrs(struct sock *sk, __be32 saddr, u16 sport, __be32 daddr, __be16 dport)
+{
+	WRITE_ONCE(sk->sk_rcv_saddr, saddr);
+	WRITE_ONCE(sk->sk_num, sport);
+	WRITE_ONCE(sk->sk_daddr, daddr);
+	WRITE_ONCE(sk->sk_dport, dport);
+}
+void afc_sk_addrs(const struct sock *sk, __be32 *saddr, u16 *sport, __be32 *daddr, __be16 *dport)
+{
+	*saddr = READ_ONCE(sk->sk_rcv_saddr);
+	*sport = READ_ONCE(sk->sk_num);
+	*daddr = READ_ONCE(sk->sk_daddr);
+	*dport = READ_ONCE(sk->sk_dport);
+}
+unsigned long afc_sock_i_ino(struct sock *sk) { return sock_i_ino(sk); }
+
+/* Socket state, waiting, the timer and the queues: thin wrappers of
+ * static inlines and macros; rust/abi/ documents when each may be called. */
+int afc_sk_state(const struct sock *sk) { return READ_ONCE(sk->sk_state); }
+void afc_sk_set_state(struct sock *sk, int state) { WRITE_ONCE(sk->sk_state, state); }
+int afc_sk_shutdown(const struct sock *sk) { return READ_ONCE(sk->sk_shutdown); }
+void afc_sk_add_shutdown(struct sock *sk, int bits) { WRITE_ONCE(sk->sk_shutdown, sk->sk_shutdown | bits); }
+void afc_sk_clear_shutdown(struct sock *sk) { WRITE_ONCE(sk->sk_shutdown, 0); }
+int afc_sk_err(const struct sock *sk) { return READ_ONCE(sk->sk_err); }
+void afc_sk_set_err(struct sock *sk, int err) { WRITE_ONCE(sk->sk_err, err); sk_error_report(sk); }
+int afc_sock_error(struct sock *sk) { return sock_error(sk); }
+int afc_sk_rcvbuf(const struct sock *sk) { return READ_ONCE(sk->sk_rcvbuf); }
+int afc_sk_sndbuf(const struct sock *sk) { return READ_ONCE(sk->sk_sndbuf); }
+void afc_sk_set_bufs(struct sock *sk, int rcvbuf, int sndbuf) { WRITE_ONCE(sk->sk_rcvbuf, rcvbuf); WRITE_ONCE(sk->sk_sndbuf, sndbuf); }
+int afc_sk_rmem_alloc(const struct sock *sk) { return atomic_read(&sk->sk_rmem_alloc); }
+int afc_sk_wmem_alloc(const struct sock *sk) { return sk_wmem_alloc_get(sk); }
+int afc_sock_rcvlowat(const struct sock *sk, bool waitall, int len) { return sock_rcvlowat(sk, waitall, len); }
+int afc_sk_rcvlowat(const struct sock *sk) { return READ_ONCE(sk->sk_rcvlowat); }
+void afc_sk_set_rcvlowat(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvlowat, val); }
+void afc_sk_set_rcvbuf(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvbuf, val); }
+bool afc_sk_rcvbuf_locked(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks) & SOCK_RCVBUF_LOCK; }
+long afc_sock_rcvtimeo(const struct sock *sk, bool nonblock) { return sock_rcvtimeo(sk, nonblock); }
+long afc_sock_sndtimeo(const struct sock *sk, bool nonblock) { return sock_sndtimeo(sk, nonblock); }
+bool afc_sock_linger(const struct sock *sk, long *lingertime)
+{
+	*lingertime = READ_ONCE(sk->sk_lingertime);
+	return sock_flag(sk, SOCK_LINGER);
+}
+bool afc_sock_keepopen(const struct sock *sk) { return sock_flag(sk, SOCK_KEEPOPEN); }
+bool afc_sock_dead(const struct sock *sk) { return sock_flag(sk, SOCK_DEAD); }
+void afc_sk_data_ready(struct sock *sk) { sk->sk_data_ready(sk); }
+void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
+void afc_sk_write_space(struct sock *sk) { sk->sk_write_space(sk); }
+void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max)
+{
+	WRITE_ONCE(sk->sk_ack_backlog, len);
+	WRITE_ONCE(sk->sk_max_ack_backlog, max);
+}
+unsigned int afc_sk_ack_backlog(const struct sock *sk) { return READ_ONCE(sk->sk_ack_backlog); }
+unsigned int afc_sk_max_ack_backlog(const struct sock *sk) { return READ_ONCE(sk->sk_max_ack_backlog); }
+void afc_sock_hold(struct sock *sk) { sock_hold(sk); }
+void afc_bh_lock_sock(struct sock *sk) { bh_lock_sock(sk); }
+void afc_bh_unlock_sock(struct sock *sk) { bh_unlock_sock(sk); }
+bool afc_sock_owned_by_user(const struct sock *sk) { return sock_owned_by_user_nocheck(sk); }
+int afc_sk_add_backlog(struct sock *sk, struct sk_buff *skb)
+{
+	return sk_add_backlog(sk, skb, READ_ONCE(sk->sk_rcvbuf) + READ_ONCE(sk->sk_sndbuf));
+}
+void afc_sk_set_socket_state(struct socket *sock, int state) { sock->state = state; }
+int afc_socket_state(const struct socket *sock) { return sock->state; }
+/* Sleeps on the socket's wait queue until woken, a signal, or `timeo`
+ * jiffies; the caller owns the socket lock, which is released meanwhile
+ * (so the backlog is processed first) and owned again on return. */
+long afc_sk_wait(struct sock *sk, long timeo)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+
+	add_wait_queue(sk_sleep(sk), &wait);
+	release_sock(sk);
+	timeo = wait_woken(&wait, TASK_INTERRUPTIBLE, timeo);
+	lock_sock(sk);
+	remove_wait_queue(sk_sleep(sk), &wait);
+	return timeo;
+}
+bool afc_signal_pending(void) { return signal_pending(current); }
+int afc_sock_intr_errno(long timeo) { return sock_intr_errno(timeo); }
+void afc_send_sigpipe(void) { send_sig(SIGPIPE, current, 0); }
+void afc_sock_poll_wait(struct file *file, struct socket *sock, struct poll_table_struct *p) { sock_poll_wait(file, sock, p); }
+/* The socket's one timer (sk_timer); sk_reset_timer holds a reference. */
+void afc_sk_timer_setup(struct sock *sk, void (*fn)(struct timer_list *)) { timer_setup(&sk->sk_timer, fn, 0); }
+struct sock *afc_sk_from_timer(struct timer_list *t) { return from_timer((struct sock *)NULL, t, sk_timer); }
+void afc_sk_reset_timer(struct sock *sk, unsigned long expires) { sk_reset_timer(sk, &sk->sk_timer, expires); }
+void afc_sk_stop_timer(struct sock *sk) { sk_stop_timer(sk, &sk->sk_timer); }
+struct sk_buff_head *afc_sk_receive_queue(struct sock *sk) { return &sk->sk_receive_queue; }
+struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_queue; }
+/* Whether a child could be charged for its listener's socket filter:
+ * sk_filter_charge()'s test on a new socket (nothing charged yet). */
+static bool afc_sk_filter_fits(struct sock *parent)
+{
+	int optmem_max = READ_ONCE(sock_net(parent)->core.sysctl_optmem_max);
+	struct sk_filter *filter;
+	bool ok = true;
+
+	rcu_read_lock();
+	filter = rcu_dereference(parent->sk_filter);
+	if (filter)
+		ok = bpf_prog_size(filter->prog->len) < optmem_max;
+	rcu_read_unlock();
+	return ok;
+}
+/* The child shares its listener's socket filter, charged to the child's
+ * option memory, as sk_clone_lock() does (sk_filter_charge() is not
+ * exported; __sk_destruct() uncharges and releases it).  A filter being
+ * freed (its listener detached it meanwhile) is not taken. */
+static void afc_sk_inherit_filter(struct sock *sk, struct sock *parent)
+{
+	struct sk_filter *filter;
+
+	rcu_read_lock();
+	filter = rcu_dereference(parent->sk_filter);
+	if (filter && refcount_inc_not_zero(&filter->refcnt)) {
+		atomic_add(bpf_prog_size(filter->prog->len), &sk->sk_omem_alloc);
+		RCU_INIT_POINTER(sk->sk_filter, filter);
+		if (sock_flag(parent, SOCK_FILTER_LOCKED))
+			sock_set_flag(sk, SOCK_FILTER_LOCKED);
+	}
+	rcu_read_unlock();
+}
+/* A child socket of a listener, made in softirq (no struct socket yet).
+ * It inherits what sk_clone_lock() would copy for TCP: owner, buffers,
+ * timeouts, the SO_KEEPALIVE/SO_LINGER settings, the bound device and the
+ * socket filter.  NULL if the child could not be charged for the filter
+ * (TCP drops the clone then too). */
+struct sock *afc_sk_alloc_child(struct sock *parent)
+{
+	/* The child's sock is charged to its listener's memory cgroup (mem.c). */
+	struct mem_cgroup *old;
+	struct sock *sk;
+
+	if (!afc_sk_filter_fits(parent))
+		return NULL;
+	old = afc_memcg_enter(parent);
+	sk = sk_alloc(sock_net(parent), parent->sk_family, GFP_ATOMIC, parent->sk_prot, 0);
+
+	afc_memcg_leave(old);
+	if (!sk)
+		return NULL;
+	afc_sk_inherit_memcg(sk, parent);
+	sock_init_data(NULL, sk);
+	sk->sk_type = parent->sk_type;
+	sk->sk_protocol = parent->sk_protocol;
+	sk->sk_uid = parent->sk_uid;
+	sk->sk_reuse = parent->sk_reuse;
+	sk->sk_reuseport = parent->sk_reuseport;
+	sk->sk_rcvbuf = READ_ONCE(parent->sk_rcvbuf);
+	sk->sk_sndbuf = READ_ONCE(parent->sk_sndbuf);
+	sk->sk_userlocks = parent->sk_userlocks;
+	sk->sk_rcvlowat = READ_ONCE(parent->sk_rcvlowat);
+	sk->sk_rcvtimeo = READ_ONCE(parent->sk_rcvtimeo);
+	sk->sk_sndtimeo = READ_ONCE(parent->sk_sndtimeo);
+	sk->sk_lingertime = READ_ONCE(parent->sk_lingertime);
+	sk->sk_mark = READ_ONCE(parent->sk_mark);
+	if (sock_flag(parent, SOCK_KEEPOPEN))
+		sock_set_flag(sk, SOCK_KEEPOPEN);
+	if (sock_flag(parent, SOCK_LINGER))
+		sock_set_flag(sk, SOCK_LINGER);
+	sk->sk_bound_dev_if = READ_ONCE(parent->sk_bound_dev_if);
+	afc_sk_inherit_filter(sk, parent);
+	return sk;
+}
+void afc_sock_graft(struct sock *sk, struct socket *parent) { sock_graft(sk, parent); }
+/* SOL_SOCKET options reach proto_ops.setsockopt (for SO_REUSEPORT, which
+ * the common code refuses for non-inet sockets), as MPTCP does. */
+void afc_socket_custom_sockopt(struct socket *sock) { set_bit(SOCK_CUSTOM_SOCKOPT, &sock->flags); }
+void afc_sk_set_reuseport(struct sock *sk, bool on) { sk->sk_reuseport = on; }
+bool afc_sk_reuseport(const struct sock *sk) { return sk->sk_reuseport; }
+int afc_accept_arg_flags(const struct proto_accept_arg *arg) { return arg->flags; }
+/* The device a socket is bound to (SO_BINDTODEVICE, SO_BINDTOIFINDEX:
+ * set by sock_setsockopt), 0 for none; read without the socket lock, as
+ * the IPv4 lookups read it. */
+int afc_sk_bound_dev_if(const struct sock *sk) { return READ_ONCE(sk->sk_bound_dev_if); }
+bool afc_sockopt_binds_device(int name) { return name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX; }
+/* Runs the socket's filter (SO_ATTACH_FILTER/SO_ATTACH_BPF) and the LSM
+ * per-packet hook on a received frame (data at our header), as
+ * tcp_filter(): 0 to keep it, an error to drop it.  The cap is the whole
+ * frame: a filter may drop a segment but not cut it short (the header's
+ * length and checksum cover the whole payload). */
+int afc_sk_filter(struct sock *sk, struct sk_buff *skb) { return sk_filter_trim_cap(sk, skb, skb->len); }
