@@ -5,6 +5,7 @@
 use super::netns::Net;
 use super::skb::SkBuff;
 use crate::abi::bindings;
+use crate::proto::wire::HEADER_LEN;
 use kernel::prelude::*;
 
 /// What the route toward a peer says.
@@ -29,11 +30,13 @@ impl Net {
         let mut out_src = 0u32;
         let mut mtu = 0u32;
         let mut loopback = false;
-        let mut gso = 0u32;
+        let mut gso_ok = false;
         // SAFETY: valid namespace (type invariant); out-pointers writable.
         kernel::error::to_result(unsafe {
-            bindings::afc_route(self.as_ptr(), oif, dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback, &mut gso)
+            bindings::afc_route(self.as_ptr(), oif, dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback, &mut gso_ok)
         })?;
+        // A GSO frame's pieces are wire frames of the device's MTU.
+        let gso = if gso_ok { mtu.saturating_sub(HEADER_LEN as u32) } else { 0 };
         Ok(Route { src: u32::from_be(out_src), mtu, loopback, gso })
     }
 

@@ -163,8 +163,13 @@ impl SkBuff {
     /// Marks a frame (header, then payload) for segmentation into wire
     /// frames of `gso_size` payload bytes (`afc_gso_segment`).
     pub(crate) fn set_gso(&mut self, gso_size: u32) {
+        if gso_size == 0 {
+            return;
+        }
+        let payload = (self.len() as u32).saturating_sub(crate::proto::wire::HEADER_LEN as u32);
+        let segs = payload.div_ceil(gso_size);
         // SAFETY: valid and unshared (type invariant); a fresh frame of ours.
-        unsafe { bindings::afc_skb_set_gso(self.0.as_ptr(), gso_size) }
+        unsafe { bindings::afc_skb_set_gso(self.0.as_ptr(), gso_size, segs) }
     }
 
     /// Whether the frame's destination hardware address is this host's

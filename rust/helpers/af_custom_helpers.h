@@ -203,7 +203,7 @@ void afc_bh_locks_free(spinlock_t *locks);
 void afc_spin_lock_bh(spinlock_t *l);
 void afc_spin_unlock_bh(spinlock_t *l);
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu,
-	      bool *loopback, unsigned int *gso_size);
+	      bool *loopback, bool *gso_ok);
 int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 void afc_sk_dst_reset(struct sock *sk);
@@ -211,17 +211,18 @@ int afc_sk_bound_dev_if(const struct sock *sk);
 bool afc_sockopt_binds_device(int name);
 int afc_sk_filter(struct sock *sk, struct sk_buff *skb);
 
-/* The frame header fields the GSO segmenter rewrites (the layout is the
- * protocol core's, rust/proto/src/wire.rs; abi/gso.rs asserts they agree). */
+/* The frame header's length, which the GSO segmenter pulls before cutting
+ * (the layout is the protocol core's, rust/proto/src/wire.rs, and only it
+ * rewrites the pieces' headers; abi/gso.rs asserts the length agrees). */
 #define AFC_WIRE_HDR_LEN	32
-#define AFC_WIRE_FLAGS_OFF	1
-#define AFC_WIRE_FLAG_FIN	0x04
-#define AFC_WIRE_LEN_OFF	8
-#define AFC_WIRE_CSUM_OFF	10
-#define AFC_WIRE_SEQ_OFF	20
 
 int afc_offload_register(void);
 void afc_offload_unregister(void);
-void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size);
+void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size, unsigned int gso_segs);
+struct sk_buff *afc_skb_next(const struct sk_buff *skb);
+int afc_skb_network_offset(const struct sk_buff *skb);
+unsigned char *afc_skb_network_header(const struct sk_buff *skb);
+u16 afc_skb_piece_sum(struct sk_buff *skb, int off);
+void afc_skb_csum_none(struct sk_buff *skb);
 
 #endif

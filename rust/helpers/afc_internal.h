@@ -33,6 +33,8 @@
 #include "af_custom_helpers.h"
 
 /* gso.c: whether a device takes our GSO frames. */
+/* rust/abi/gso.rs: rewrites the headers of the pieces of a cut GSO frame. */
+int afc_gso_fix_pieces(struct sk_buff *segs);
 bool afc_dev_gso_ok(const struct net_device *dev);
 
 #endif

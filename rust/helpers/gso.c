@@ -36,29 +36,26 @@ bool afc_dev_gso_ok(const struct net_device *dev)
 /* Marks a frame (our header, then payload, checksum pending as
  * CHECKSUM_PARTIAL) for segmentation into frames of gso_size payload
  * bytes; afc_gso_segment() computes each piece's checksum if it is cut. */
-void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size)
+void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size, unsigned int gso_segs)
 {
 	struct skb_shared_info *sh = skb_shinfo(skb);
 
 	sh->gso_size = gso_size;
 	sh->gso_type = SKB_GSO_SCTP;
-	sh->gso_segs = DIV_ROUND_UP(skb->len - AFC_WIRE_HDR_LEN, gso_size);
+	sh->gso_segs = gso_segs;
 }
 /* Cuts a GSO frame (data at our header) into frames of gso_size payload
- * bytes, each with the header copied and its payload length, sequence
- * number, FIN (last only) and checksum rewritten. */
+ * bytes with skb_segment(), which copies the header into each piece; the
+ * pieces' headers are then rewritten (payload length, sequence number,
+ * FIN on the last only, checksum) by the Rust side, which alone knows the
+ * header's layout (afc_gso_fix_pieces, rust/abi/gso.rs). */
 static struct sk_buff *afc_gso_segment(struct sk_buff *skb, netdev_features_t features)
 {
-	struct sk_buff *segs, *seg;
-	u8 flags, *h;
-	u32 seq;
+	struct sk_buff *segs;
 
 	if (!pskb_may_pull(skb, AFC_WIRE_HDR_LEN))
 		return ERR_PTR(-EINVAL);
 	skb_reset_network_header(skb);
-	h = skb->data;
-	flags = h[AFC_WIRE_FLAGS_OFF];
-	seq = get_unaligned_be32(h + AFC_WIRE_SEQ_OFF);
 	__skb_pull(skb, AFC_WIRE_HDR_LEN);
 	/* skb_segment() leaves skb->data at the MAC header (it pushes the
 	 * headers back itself), and skb_mac_gso_segment() moves it there in
@@ -66,25 +63,26 @@ static struct sk_buff *afc_gso_segment(struct sk_buff *skb, netdev_features_t fe
 	segs = skb_segment(skb, features);
 	if (IS_ERR_OR_NULL(segs))
 		return segs;
-	for (seg = segs; seg; seg = seg->next) {
-		int noff = skb_network_offset(seg);
-		unsigned int plen = seg->len - noff - AFC_WIRE_HDR_LEN;
-		__sum16 c;
-
-		h = skb_network_header(seg);
-		put_unaligned_be16(plen, h + AFC_WIRE_LEN_OFF);
-		put_unaligned_be32(seq, h + AFC_WIRE_SEQ_OFF);
-		h[AFC_WIRE_FLAGS_OFF] = seg->next ? flags & ~AFC_WIRE_FLAG_FIN : flags;
-		memset(h + AFC_WIRE_CSUM_OFF, 0, sizeof(c));
-		c = csum_fold(skb_checksum(seg, noff, seg->len - noff, 0));
-		if (!c)
-			c = CSUM_MANGLED_0;
-		memcpy(h + AFC_WIRE_CSUM_OFF, &c, sizeof(c));
-		seg->ip_summed = CHECKSUM_NONE;
-		seq += plen;
+	if (afc_gso_fix_pieces(segs)) {
+		kfree_skb_list(segs);
+		return ERR_PTR(-EINVAL);
 	}
 	return segs;
 }
+
+/* What afc_gso_fix_pieces reads of a piece: the next one, where our
+ * header is (linear: skb_segment copies headers into each head), and the
+ * sum of the piece from our header on, folded (in host order, as the
+ * header's big-endian field reads). */
+struct sk_buff *afc_skb_next(const struct sk_buff *skb) { return skb->next; }
+int afc_skb_network_offset(const struct sk_buff *skb) { return skb_network_offset(skb); }
+unsigned char *afc_skb_network_header(const struct sk_buff *skb) { return skb_network_header(skb); }
+u16 afc_skb_piece_sum(struct sk_buff *skb, int off)
+{
+	return be16_to_cpu((__force __be16)csum_fold(skb_checksum(skb, off, skb->len - off, 0)));
+}
+void afc_skb_csum_none(struct sk_buff *skb) { skb->ip_summed = CHECKSUM_NONE; }
+
 static struct packet_offload afc_offload __read_mostly = {
 	.type = cpu_to_be16(ETH_P_AF_CUSTOM),
 	.priority = 30,

@@ -7,9 +7,10 @@
  */
 #include "afc_internal.h"
 
-/* Routing: the source address, MTU and device kind toward `daddr`. */
+/* Routing: the source address, MTU and device kind toward `daddr`
+ * (whether it is a loopback, whether it takes our GSO frames). */
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out,
-	      unsigned int *mtu, bool *loopback, unsigned int *gso_size)
+	      unsigned int *mtu, bool *loopback, bool *gso_ok)
 {
 	struct flowi4 fl4 = { .flowi4_oif = oif, .daddr = daddr, .saddr = saddr };
 	struct rtable *rt = ip_route_output_key(net, &fl4);
@@ -23,8 +24,7 @@ int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_
 	*src_out = fl4.saddr;
 	*mtu = dst_mtu(&rt->dst);
 	*loopback = !!(rt->dst.dev->flags & IFF_LOOPBACK);
-	*gso_size = !*loopback && afc_dev_gso_ok(rt->dst.dev) && *mtu > AFC_WIRE_HDR_LEN ?
-		    *mtu - AFC_WIRE_HDR_LEN : 0;
+	*gso_ok = !*loopback && afc_dev_gso_ok(rt->dst.dev);
 	ip_rt_put(rt);
 	return 0;
 }

@@ -390,6 +390,22 @@ impl Header {
     }
 }
 
+/// The header of one piece of a segment cut to the device's frame size
+/// (GSO): `whole` is the segment's header as sent (the segmenter copies it
+/// into every piece), and the piece carries `len` payload bytes from
+/// `offset` bytes into the segment's payload.  Payload length and sequence
+/// number follow the piece and a FIN stays only on the last piece; the
+/// checksum is computed over the piece afterwards.
+pub fn gso_piece(whole: &Header, offset: u32, len: u16, last: bool) -> Header {
+    let mut h = *whole;
+    h.payload_len = len;
+    h.seq = whole.seq.wrapping_add(offset);
+    if !last {
+        h.flags = Flags(whole.flags.0 & !Flags::FIN.0);
+    }
+    h
+}
+
 /// Returns the checksum field of a frame, or zero if the frame is too short.
 pub fn frame_checksum_field(frame: &[u8]) -> u16 {
     match frame.get(CHECKSUM_OFFSET..CHECKSUM_OFFSET.wrapping_add(2)) {

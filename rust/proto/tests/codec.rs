@@ -6,9 +6,9 @@ use afc_proto::checksum::{checksum, Checksum};
 use afc_proto::seq::Seq;
 use afc_proto::tuple::Endpoint;
 use afc_proto::wire::{
-    fill_checksum, frame_checksum_field, receive_checksum_policy, store_checksum, ChecksumPolicy,
-    ChecksumState, Flags, Header, WireError, CHECKSUM_OFFSET, DADDR_OFFSET, HEADER_LEN,
-    MAX_PAYLOAD, SADDR_OFFSET,
+    fill_checksum, frame_checksum_field, gso_piece, receive_checksum_policy, store_checksum,
+    ChecksumPolicy, ChecksumState, Flags, Header, WireError, CHECKSUM_OFFSET, DADDR_OFFSET,
+    HEADER_LEN, MAX_PAYLOAD, SADDR_OFFSET,
 };
 use support::rng::Rng;
 
@@ -453,4 +453,33 @@ fn receive_checksum_policy_trusts_only_loopback_and_our_own_pending_sum() {
         );
         assert_eq!(receive_checksum_policy(true, foreign), Trust);
     }
+}
+
+/// A segment cut into device-sized pieces (GSO, docs/DESIGN.md): the
+/// pieces cover the payload in order, each parses with its own length and
+/// checksum, and only the last keeps the FIN.
+#[test]
+fn gso_pieces_cover_the_segment_and_keep_fin_last() {
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut whole = data_header(payload.len() as u16);
+    whole.flags = Flags::ACK.with(Flags::FIN);
+    whole.seq = Seq(0xffff_f000); // wraps within the segment
+    let piece_len = 1468usize;
+    let mut at = 0usize;
+    let mut pieces = 0;
+    while at < payload.len() {
+        let n = piece_len.min(payload.len() - at);
+        let last = at + n == payload.len();
+        let h = gso_piece(&whole, at as u32, n as u16, last);
+        let f = frame(&h, &payload[at..at + n], true);
+        let (back, p) = Header::parse(&f, ChecksumPolicy::Verify).unwrap();
+        assert_eq!(back.seq, whole.seq.wrapping_add(at as u32));
+        assert_eq!(p, &payload[at..at + n]);
+        assert_eq!(back.flags.fin(), last, "FIN on piece at {at}");
+        assert!(back.flags.ack());
+        assert_eq!(back.ack, whole.ack);
+        at += n;
+        pieces += 1;
+    }
+    assert_eq!(pieces, payload.len().div_ceil(piece_len));
 }
