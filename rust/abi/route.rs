@@ -22,6 +22,20 @@ pub(crate) struct Route {
     pub(crate) gso: u32,
 }
 
+/// The payload per wire frame of the GSO frames a connection sends over a
+/// device, or 0 for none: only over a veth (whose peer takes them whole,
+/// and which hands them on only to devices that cut them in software:
+/// `rust/helpers/gso.c`), never over loopback (one frame is already up to
+/// 64 KiB there), only if the device takes them (`SG` and the borrowed GSO
+/// type, which `ethtool -K` may turn off), and only with `gso=1`.
+fn gso_size(enabled: bool, loopback: bool, veth: bool, takes_gso: bool, mtu: u32) -> u32 {
+    if enabled && !loopback && veth && takes_gso {
+        mtu.saturating_sub(HEADER_LEN as u32)
+    } else {
+        0
+    }
+}
+
 impl Net {
     /// Looks up the route to `dst` from `src` (0: let the route choose),
     /// out of device `oif` (0: any; a device-bound socket's
@@ -30,13 +44,24 @@ impl Net {
         let mut out_src = 0u32;
         let mut mtu = 0u32;
         let mut loopback = false;
-        let mut gso_ok = false;
+        let (mut veth, mut takes_gso) = (false, false);
         // SAFETY: valid namespace (type invariant); out-pointers writable.
         kernel::error::to_result(unsafe {
-            bindings::afc_route(self.as_ptr(), oif, dst.to_be(), src.to_be(), &mut out_src, &mut mtu, &mut loopback, &mut gso_ok)
+            bindings::afc_route(
+                self.as_ptr(),
+                oif,
+                dst.to_be(),
+                src.to_be(),
+                &mut out_src,
+                &mut mtu,
+                &mut loopback,
+                &mut veth,
+                &mut takes_gso,
+            )
         })?;
-        // A GSO frame's pieces are wire frames of the device's MTU.
-        let gso = if gso_ok { mtu.saturating_sub(HEADER_LEN as u32) } else { 0 };
+        // SAFETY: reads a module parameter.
+        let enabled = unsafe { bindings::afc_gso_param() };
+        let gso = gso_size(enabled, loopback, veth, takes_gso, mtu);
         Ok(Route { src: u32::from_be(out_src), mtu, loopback, gso })
     }
 

@@ -32,9 +32,9 @@
 #include "../uapi/linux/af_custom.h"
 #include "af_custom_helpers.h"
 
-/* gso.c: whether a device takes our GSO frames. */
+/* gso.c: what the GSO decision needs to know of a device. */
+void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *takes_gso);
 /* rust/abi/gso.rs: rewrites the headers of the pieces of a cut GSO frame. */
 int afc_gso_fix_pieces(struct sk_buff *segs);
-bool afc_dev_gso_ok(const struct net_device *dev);
 
 #endif

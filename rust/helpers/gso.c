@@ -7,14 +7,15 @@
  */
 #include "afc_internal.h"
 
-/* Segmentation offload (gso=1, the default): over a veth device a
- * connection sends frames of up to 64 KiB marked GSO with gso_size the
- * device's payload per wire frame; veth forwards them unsegmented to its
- * peer (NETIF_F_GSO_SOFTWARE), whose frame handler takes them whole.
- * Whatever must cut such a frame (netem corrupting it, or any device
- * without the GSO type's feature, such as every NIC behind a bridge the
- * veth peer is a port of) calls afc_gso_segment() through the
- * packet_offload below.  The GSO type is borrowed to pass the feature
+/* Segmentation offload (gso=1, the default; which devices get GSO frames
+ * is decided in rust/abi/route.rs from the facts below): over a veth
+ * device a connection sends frames of up to 64 KiB marked GSO with
+ * gso_size the device's payload per wire frame; veth forwards them
+ * unsegmented to its peer (NETIF_F_GSO_SOFTWARE), whose frame handler
+ * takes them whole.  Whatever must cut such a frame (netem corrupting it,
+ * or any device without the GSO type's feature, such as every NIC behind
+ * a bridge the veth peer is a port of) calls afc_gso_segment() through
+ * the packet_offload below.  The GSO type is borrowed to pass the feature
  * checks, and it is SCTP's: NETIF_F_GSO_SCTP is a software-only feature
  * (veth, bridge, bonding, macvlan...; no NIC driver in 6.12 advertises it)
  * and carries no frag_list meaning (unlike FRAGLIST, which skb_copy()
@@ -24,14 +25,14 @@
 static bool gso = true;
 module_param(gso, bool, 0644);
 MODULE_PARM_DESC(gso, "send 64 KiB GSO frames over veth (default on)");
-static bool afc_dev_is_veth(const struct net_device *dev)
+bool afc_gso_param(void) { return READ_ONCE(gso); }
+
+/* What the GSO decision needs to know of a device: whether it is a veth,
+ * and whether it takes frames in pieces (SG) of the borrowed GSO type. */
+void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *takes_gso)
 {
-	return dev->rtnl_link_ops && !strcmp(dev->rtnl_link_ops->kind, "veth");
-}
-bool afc_dev_gso_ok(const struct net_device *dev)
-{
-	return READ_ONCE(gso) && afc_dev_is_veth(dev) &&
-	       (dev->features & (NETIF_F_SG | NETIF_F_GSO_SCTP)) == (NETIF_F_SG | NETIF_F_GSO_SCTP);
+	*veth = dev->rtnl_link_ops && !strcmp(dev->rtnl_link_ops->kind, "veth");
+	*takes_gso = (dev->features & (NETIF_F_SG | NETIF_F_GSO_SCTP)) == (NETIF_F_SG | NETIF_F_GSO_SCTP);
 }
 /* Marks a frame (our header, then payload, checksum pending as
  * CHECKSUM_PARTIAL) for segmentation into frames of gso_size payload
