@@ -142,7 +142,7 @@ impl<F: SocketFamily> Adapter<F> {
             unsafe {
                 bindings::afc_lock_sock(sk);
                 bindings::afc_sock_orphan(sk);
-                bindings::afc_release_sock(sk);
+                bindings::release_sock(sk);
                 (*sock).sk = core::ptr::null_mut();
                 bindings::afc_sock_put(sk);
             }

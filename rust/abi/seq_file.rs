@@ -12,7 +12,7 @@ impl core::fmt::Write for SeqFile {
         // SAFETY: `self.0` is the seq_file of the running show() callback
         // (only the show callbacks of `pernet` make a `SeqFile`), and `s` is valid
         // for `s.len()` bytes.
-        unsafe { bindings::afc_seq_write(self.0, s.as_ptr().cast(), s.len()) };
+        unsafe { bindings::seq_write(self.0, s.as_ptr().cast(), s.len()) };
         Ok(())
     }
 }

@@ -260,7 +260,7 @@ fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Re
     let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
     // SAFETY: `skb` is valid (callers' invariants); `out` is writable for
     // `len` bytes; skb_copy_bits checks the range against the skb.
-    kernel::error::to_result(unsafe { bindings::afc_skb_copy_bits(skb, off, out.as_mut_ptr().cast(), len) })
+    kernel::error::to_result(unsafe { bindings::skb_copy_bits(skb, off, out.as_mut_ptr().cast(), len) })
 }
 
 /// An skb queue of a socket (`sk_receive_queue`, `sk_write_queue`),
@@ -325,7 +325,7 @@ impl<'a> SkbQueue<'a> {
     /// Appends `skb` (the queue owns it from now on).
     pub(crate) fn push(&mut self, skb: SkBuff) {
         // SAFETY: valid queue (invariant); the skb's ownership moves in.
-        unsafe { bindings::afc_skb_queue_tail(self.0.as_ptr(), skb.into_raw()) }
+        unsafe { bindings::skb_queue_tail(self.0.as_ptr(), skb.into_raw()) }
     }
 
     /// Frees every buffer.
@@ -338,7 +338,7 @@ impl<'a> SkbQueue<'a> {
     /// Removes and returns the first buffer.
     pub(crate) fn pop(&mut self) -> Option<SkBuff> {
         // SAFETY: valid queue; a dequeued skb is unlinked and ours.
-        unsafe { SkBuff::from_raw_owned(bindings::afc_skb_dequeue(self.0.as_ptr())) }
+        unsafe { SkBuff::from_raw_owned(bindings::skb_dequeue(self.0.as_ptr())) }
     }
 
     /// The buffers in order, borrowed: nothing pops while the walk lives

@@ -229,7 +229,6 @@ void *afc_net_data(const struct net *net)
 {
 	return ((struct afc_net *)net_generic(net, afc_net_id))->state;
 }
-void afc_seq_write(struct seq_file *seq, const char *buf, size_t len) { seq_write(seq, buf, len); }
 static int afc_stat_seq_show(struct seq_file *seq, void *v)
 {
 	return afc_pernet_cb->stat_show(seq, afc_net_data(seq_file_single_net(seq)));

@@ -201,13 +201,10 @@ bool afc_skb_csum_ok(struct sk_buff *skb)
 {
 	return !csum_fold(skb_checksum(skb, 0, skb->len, 0));
 }
-int afc_skb_copy_bits(const struct sk_buff *skb, int offset, void *to, int len) { return skb_copy_bits(skb, offset, to, len); }
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
 unsigned int afc_skb_pkt_type(const struct sk_buff *skb) { return skb->pkt_type; }
-void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { skb_queue_tail(q, skb); }
 struct sk_buff *afc_skb_peek(struct sk_buff_head *q) { return skb_peek(q); }
 struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) { return skb_peek_next(skb, q); }
-struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q) { return skb_dequeue(q); }
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }

@@ -11,7 +11,6 @@ void afc_sock_put(struct sock *sk) { sock_put(sk); }
 void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
 struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }
 void afc_lock_sock(struct sock *sk) { lock_sock(sk); }
-void afc_release_sock(struct sock *sk) { release_sock(sk); }
 unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
 unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
 bool afc_sock_reuseaddr(const struct sock *sk) { return sk->sk_reuse != SK_NO_REUSE; }
@@ -29,7 +28,6 @@ void afc_sk_addrs(const struct sock *sk, __be32 *saddr, u16 *sport, __be32 *dadd
 	*daddr = READ_ONCE(sk->sk_daddr);
 	*dport = READ_ONCE(sk->sk_dport);
 }
-unsigned long afc_sock_i_ino(struct sock *sk) { return sock_i_ino(sk); }
 
 /* Socket state, waiting, the timer and the queues: thin wrappers of
  * static inlines and macros; rust/abi/ documents when each may be called. */
@@ -99,10 +97,9 @@ int afc_sock_intr_errno(long timeo) { return sock_intr_errno(timeo); }
 void afc_send_sigpipe(void) { send_sig(SIGPIPE, current, 0); }
 void afc_sock_poll_wait(struct file *file, struct socket *sock, struct poll_table_struct *p) { sock_poll_wait(file, sock, p); }
 /* The socket's one timer (sk_timer); sk_reset_timer holds a reference. */
+struct timer_list *afc_sk_timer(struct sock *sk) { return &sk->sk_timer; }
 void afc_sk_timer_setup(struct sock *sk, void (*fn)(struct timer_list *)) { timer_setup(&sk->sk_timer, fn, 0); }
 struct sock *afc_sk_from_timer(struct timer_list *t) { return from_timer((struct sock *)NULL, t, sk_timer); }
-void afc_sk_reset_timer(struct sock *sk, unsigned long expires) { sk_reset_timer(sk, &sk->sk_timer, expires); }
-void afc_sk_stop_timer(struct sock *sk) { sk_stop_timer(sk, &sk->sk_timer); }
 struct sk_buff_head *afc_sk_receive_queue(struct sock *sk) { return &sk->sk_receive_queue; }
 struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_queue; }
 /* Whether a child could be charged for its listener's socket filter:

@@ -63,7 +63,7 @@ impl<'a, T: SockData> SockGuard<'a, T> {
 impl<T: SockData> Drop for SockGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: we own the lock (type invariant).
-        unsafe { bindings::afc_release_sock(self.0.as_ptr().cast()) };
+        unsafe { bindings::release_sock(self.0.as_ptr().cast()) };
     }
 }
 

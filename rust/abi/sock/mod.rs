@@ -240,7 +240,7 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// The inode number of the socket's file (0 once orphaned).
     pub(crate) fn inode(&self) -> u64 {
         // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_i_ino(self.as_ptr()) as u64 }
+        unsafe { bindings::sock_i_ino(self.as_ptr()) as u64 }
     }
 
     /// Clears `sk_shutdown` (a socket made reusable after a failed connect).
@@ -467,13 +467,13 @@ impl<'a, T: SockData> Sock<'a, T> {
         // SAFETY: no preconditions.
         let expires = unsafe { bindings::afc_jiffies().wrapping_add(bindings::afc_usecs_to_jiffies(delta)) };
         // SAFETY: the sock is valid and its timer set up in `SockObj::init`.
-        unsafe { bindings::afc_sk_reset_timer(self.as_ptr(), expires) }
+        unsafe { bindings::sk_reset_timer(self.as_ptr(), bindings::afc_sk_timer(self.as_ptr()), expires) }
     }
 
     /// Stops the socket timer (dropping its reference if it was pending).
     pub(crate) fn stop_timer(&self) {
         // SAFETY: the sock is valid and its timer set up.
-        unsafe { bindings::afc_sk_stop_timer(self.as_ptr()) }
+        unsafe { bindings::sk_stop_timer(self.as_ptr(), bindings::afc_sk_timer(self.as_ptr())) }
     }
 
     /// Makes a child socket of this listener for a connection request
