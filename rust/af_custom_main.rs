@@ -56,6 +56,7 @@ pub(crate) mod proto {
     pub(crate) mod conn_recv;
     pub(crate) mod conn_send;
     pub(crate) mod conn_timer;
+    pub(crate) mod defaults;
     pub(crate) mod ingress;
     pub(crate) mod isn;
     pub(crate) mod listener;

@@ -3,7 +3,8 @@
 //! The module's state of one network namespace.
 
 use crate::abi::netns::Net;
-use crate::abi::pernet::{self, PernetState};
+use crate::abi::pernet::{self, NetDefaults, PernetState};
+use crate::proto::defaults;
 use crate::abi::random::random_u64;
 use crate::abi::seq_file::SeqFile;
 pub(crate) use crate::abi::pernet::max_orphans;
@@ -62,6 +63,15 @@ impl NetState {
 
 impl PernetState for NetState {
     type Sock = crate::socket::AfcSock;
+
+    const DEFAULTS: NetDefaults = NetDefaults {
+        port_range: (defaults::PORT_RANGE.lo(), defaults::PORT_RANGE.hi()),
+        rmem_default: defaults::RMEM_DEFAULT,
+        wmem_default: defaults::WMEM_DEFAULT,
+        orphan_retries: defaults::ORPHAN_RETRIES,
+        syncookies: defaults::SYNCOOKIES.as_sysctl(),
+        rst_ratelimit: defaults::RST_RATELIMIT,
+    };
 
     fn show_sock(seq: &mut SeqFile, sk: &crate::abi::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result {
         crate::socket::proc_line(seq, sk, sl)

@@ -9,8 +9,20 @@ use crate::abi::seq_file::SeqFile;
 use core::marker::PhantomData;
 use kernel::{error::from_result, ffi, prelude::*};
 
+/// The initial values of a new namespace's `net.af_custom` sysctls.
+pub(crate) struct NetDefaults {
+    pub(crate) port_range: (u16, u16),
+    pub(crate) rmem_default: u32,
+    pub(crate) wmem_default: u32,
+    pub(crate) orphan_retries: u8,
+    pub(crate) syncookies: i32,
+    pub(crate) rst_ratelimit: u32,
+}
+
 /// The per-namespace state of the module.
 pub(crate) trait PernetState: Sized + Send + Sync {
+    /// The initial values of a new namespace's sysctls.
+    const DEFAULTS: NetDefaults;
     /// The sockets listed in `/proc/net/af_custom`.
     type Sock: super::sock::SockData;
     /// Writes the `/proc/net/af_custom` line of `sk` (slot `sl`); called
@@ -93,11 +105,29 @@ impl<T: PernetState> Adapter<T> {
     }
 
     const CALLBACKS: bindings::afc_pernet_callbacks = bindings::afc_pernet_callbacks {
+        defaults: bindings::afc_net_defaults {
+            port_lo: T::DEFAULTS.port_range.0 as ffi::c_int,
+            port_hi: T::DEFAULTS.port_range.1 as ffi::c_int,
+            rmem_default: clamp_int(T::DEFAULTS.rmem_default),
+            wmem_default: clamp_int(T::DEFAULTS.wmem_default),
+            orphan_retries: T::DEFAULTS.orphan_retries as ffi::c_int,
+            syncookies: T::DEFAULTS.syncookies,
+            rst_ratelimit: clamp_int(T::DEFAULTS.rst_ratelimit),
+        },
         init: Some(Self::init),
         exit: Some(Self::exit),
         stat_show: Some(Self::stat_show),
         sock_show: Some(Self::sock_show),
     };
+}
+
+/// `v` as a C int, at most `INT_MAX`.
+const fn clamp_int(v: u32) -> ffi::c_int {
+    if v > ffi::c_int::MAX as u32 {
+        ffi::c_int::MAX
+    } else {
+        v as ffi::c_int
+    }
 }
 
 /// Registration of the per-namespace state; unregisters on drop.

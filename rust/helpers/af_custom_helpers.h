@@ -51,7 +51,13 @@ u64 afc_random_u64(void);
  * generic block and handed to exit() and to stat_show(), the show()
  * callback of /proc/net/af_custom_stat.  One registration at a time.
  */
+/* The initial values of a new namespace's net.af_custom sysctls (the
+ * protocol core's defaults, rust/proto/src/defaults.rs). */
+struct afc_net_defaults {
+	int port_lo, port_hi, rmem_default, wmem_default, orphan_retries, syncookies, rst_ratelimit;
+};
 struct afc_pernet_callbacks {
+	struct afc_net_defaults defaults;
 	void *(*init)(struct net *net);
 	void (*exit)(struct net *net, void *state);
 	int (*stat_show)(struct seq_file *seq, void *state);

@@ -354,13 +354,13 @@ static int __net_init afc_pernet_init(struct net *net)
 	spin_lock_init(&an->socks_lock);
 	for (i = 0; i < AFC_SOCK_CHAINS; i++)
 		INIT_HLIST_HEAD(&an->socks[i]);
-	an->port_range[0] = 32768;
-	an->port_range[1] = 60999;
-	/* tcp_rmem[1] and tcp_wmem[1]; buffers grow from there (autotuning). */
-	an->rmem_default = 131072;
-	an->wmem_default = 16384;
-	an->syncookies = 1;
-	an->rst_ratelimit = 1000;
+	an->port_range[0] = afc_pernet_cb->defaults.port_lo;
+	an->port_range[1] = afc_pernet_cb->defaults.port_hi;
+	an->rmem_default = afc_pernet_cb->defaults.rmem_default;
+	an->wmem_default = afc_pernet_cb->defaults.wmem_default;
+	an->orphan_retries = afc_pernet_cb->defaults.orphan_retries;
+	an->syncookies = afc_pernet_cb->defaults.syncookies;
+	an->rst_ratelimit = afc_pernet_cb->defaults.rst_ratelimit;
 	if (afc_sysctl_register(net, an))
 		return -ENOMEM;
 

@@ -73,6 +73,15 @@ pub enum SyncookieMode {
 }
 
 impl SyncookieMode {
+    /// Returns the sysctl's value for the mode.
+    pub const fn as_sysctl(self) -> i32 {
+        match self {
+            SyncookieMode::Never => 0,
+            SyncookieMode::OnOverflow => 1,
+            SyncookieMode::Always => 2,
+        }
+    }
+
     /// Returns the mode of the sysctl's value (anything above 2 is 2, below 0 is 0).
     pub fn from_sysctl(v: i32) -> SyncookieMode {
         match v {
