@@ -1,12 +1,13 @@
 #!/bin/bash
 # Builds af_custom.ko against a kernel built by build-kernel.sh.
 #
-#   scripts/build-module.sh KERNEL_BUILD_DIR [normal|debug|clippy]
+#   scripts/build-module.sh KERNEL_BUILD_DIR [normal|debug]
 #
-# clippy: the normal kernel's build once more under the kernel's CLIPPY=1
-# (Debian's clippy for the kernel's rustc), which checks the kernel
-# crate, the protocol core included under its own lints; every warning is
-# printed and the build fails on any.
+# With AFC_CLIPPY=1 (make check sets it) the normal flavour is built under
+# the kernel's CLIPPY=1 (Debian's clippy for the kernel's rustc), which
+# lints the kernel crate, the protocol core under its own lints included;
+# any warning fails the build and removes the crate's object, so that the
+# next build lints it again.  The VM tests then reuse that very build.
 #
 # The module sources are mirrored (mtimes kept, so Kbuild rebuilds only
 # what changed) into build/module-FLAVOUR/, so that the normal and debug
@@ -17,7 +18,8 @@ KOBJ="${1:?usage: build-module.sh KERNEL_BUILD_DIR [flavour]}"
 FLAVOUR="${2:-normal}"
 OUT="$TOP/build/module-$FLAVOUR"
 LLVM_ARGS=(); [ "$FLAVOUR" = debug ] && LLVM_ARGS=(LLVM=1)
-CLIPPY_ARGS=(); [ "$FLAVOUR" = clippy ] && CLIPPY_ARGS=(CLIPPY=1 CLIPPY_DRIVER="$CLIPPY_KERNEL")
+CLIPPY_ARGS=()
+[ "${AFC_CLIPPY:-0}" = 1 ] && [ "$FLAVOUR" = normal ] && CLIPPY_ARGS=(CLIPPY=1 CLIPPY_DRIVER="$CLIPPY_KERNEL")
 
 mkdir -p "$OUT"
 rsync -a --delete --exclude bindings_generated.rs --exclude target/ --exclude fuzz/ --exclude tests/ \
@@ -25,17 +27,11 @@ rsync -a --delete --exclude bindings_generated.rs --exclude target/ --exclude fu
     "$TOP/rust/" "$OUT/rust/"
 # Kbuild-generated and compiled files live beside the sources: keep them.
 rsync -a "$TOP/Kbuild" "$OUT/Kbuild"
-if [ "$FLAVOUR" = clippy ]; then
-    # Every Rust file again, so that each is linted.
-    find "$OUT" -name '*.o' -delete
-    make -s -C "$KOBJ" M="$OUT" ARCH=x86_64 "${CLIPPY_ARGS[@]}" \
-        RUSTC="$RUSTC_KERNEL" HOSTRUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" -j"$JOBS" modules 2>&1 |
-        tee "$OUT/clippy.log" >&2
-    if grep -qE '^(warning|error)' "$OUT/clippy.log"; then
-        die "clippy found the above in the kernel crate"
-    fi
-else
-    make -s -C "$KOBJ" M="$OUT" ARCH=x86_64 "${LLVM_ARGS[@]}" \
-        RUSTC="$RUSTC_KERNEL" HOSTRUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" -j"$JOBS" modules >&2
+make -s -C "$KOBJ" M="$OUT" ARCH=x86_64 "${LLVM_ARGS[@]}" "${CLIPPY_ARGS[@]}" \
+    RUSTC="$RUSTC_KERNEL" HOSTRUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" -j"$JOBS" modules 2>&1 |
+    tee "$OUT/build.log" >&2
+if ((${#CLIPPY_ARGS[@]})) && grep -qE '^(warning|error)' "$OUT/build.log"; then
+    rm -f "$OUT/af_custom.ko" "$OUT/rust/af_custom_main.o"
+    die "clippy found the above in the kernel crate"
 fi
 echo "$OUT/af_custom.ko"
