@@ -9,6 +9,7 @@ FLAVOUR="${1:-normal}"
 KOBJ="$("$TOP/scripts/build-kernel.sh" "$FLAVOUR")"
 KO="$("$TOP/scripts/build-module.sh" "$KOBJ" "$FLAVOUR")"
 TESTS="$("$TOP/scripts/build-tests.sh" "$KOBJ")"
+[ -f "$KO" ] || die "no module was built (got '$KO')"
 GUEST="${GUEST_SCRIPT:-$TOP/selftests/vm/check.sh}"
 LOG="$TOP/build/vm-$FLAVOUR.log"
 # AFC_TESTS="stream bind" runs only those test programs (the guest's list).
@@ -22,11 +23,13 @@ files=("$KO:/afc/af_custom.ko")
 for t in "$TESTS"/*; do files+=("$t:/afc/tests/$(basename "$t")"); done
 
 [ "$FLAVOUR" = debug ] && export VM_MEM="${VM_MEM:-2G}" VM_TIMEOUT="${VM_TIMEOUT:-1800}"
+# A console left by an earlier run must never be read as this one's.
+rm -f "$LOG"
 set +e
 "$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$LOG" "$GUEST" "${files[@]}" >&2
 rc=$?
 set -e
-summary="$(grep -a '^AFC-SUMMARY' "$LOG" | tail -1 || true)"
+summary="$(grep -a '^AFC-SUMMARY' "$LOG" 2>/dev/null | tail -1 || true)"
 p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$summary"); p=${p:-0}
 f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$summary"); f=${f:-0}
 s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$summary"); s=${s:-0}
@@ -39,7 +42,7 @@ esac
 if [ "$FLAVOUR" = debug ]; then
     for marker in "Good, all [0-9]* testcases passed" "KernelAddressSanitizer initialized" \
                   "kmemleak: Kernel memory leak detector initialized" "ok - vm.kmemleak_clean"; do
-        if grep -aq "$marker" "$LOG"; then
+        if grep -aq "$marker" "$LOG" 2>/dev/null; then
             log "debug check active: $(grep -a -o -m1 "$marker" "$LOG")"
         else
             log "debug check missing from the console: '$marker'"; f=$((f + 1))
