@@ -116,7 +116,9 @@ pub fn global_ceiling(per_sec: u32) -> u32 {
 fn count_in(cur: u64, sec: u64, count_bits: u32) -> u64 {
     let csec = (cur >> count_bits) & ((1 << SEC_BITS) - 1);
     if csec == sec {
-        cur & ((1 << count_bits) - 1)
+        cur & 1u64
+            .checked_shl(count_bits)
+            .map_or(u64::MAX, |v| v.wrapping_sub(1))
     } else {
         0
     }
