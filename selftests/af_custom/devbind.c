@@ -18,12 +18,14 @@
  *   receiving socket drops every segment before it is queued: no data
  *   arrives; detached, the sender's retransmission delivers it.  On a
  *   listener it drops SYNs.  Children inherit a listener's filter.
+ *   TIME_WAIT is never filtered.
  */
 #include <net/if.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <linux/filter.h>
 #include <linux/sockios.h>
+#include <sched.h>
 #include "afc_test.h"
 #include "kselftest_harness.h"
 
@@ -489,6 +491,84 @@ TEST_F(filter, listener_filter)
 	/* SO_GET_FILTER with no room gives the filter's length. */
 	EXPECT_EQ(0, getsockopt(s, SOL_SOCKET, SO_GET_FILTER, all, &len)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(1, len) TH_LOG("the child did not inherit its listener's filter");
+	close(s);
+	close(c);
+	close(l);
+}
+
+/* Rows of the calling thread's namespace's /proc/net/af_custom (or
+ * /proc/net/tcp) with local port lport in state st (hex, TCP's numbers). */
+static int rows_in_state(unsigned int lport, unsigned int st)
+{
+	FILE *f = fopen(afc_inet() ? "/proc/thread-self/net/tcp" : "/proc/thread-self/net/af_custom", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int p, s;
+
+		if (sscanf(line, " %*d: %*X:%X %*X:%*X %X", &p, &s) == 2 && p == lport && s == st)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* TIME_WAIT runs no filter (TCP's timewait socket has none): the server
+ * shuts down first; its ACK of the client's FIN is lost (netem on va), so
+ * the client, in LAST_ACK, retransmits its FIN; meanwhile the server's
+ * socket, in TIME_WAIT, gets a drop-all filter.  The retransmitted FIN
+ * must still be answered: the client leaves LAST_ACK. */
+#define ST_LAST_ACK 9
+TEST_F_TIMEOUT(dev, time_wait_is_not_filtered, 120)
+{
+	long long drops = 0, end;
+	int l, c, s, cport, n;
+	char ch;
+
+	l = listener_on(NULL, PORT);
+	ASSERT_LE(0, l);
+	c = connect_from(&self->n, self->n.b, NULL, "10.77.0.1", PORT, 10000);
+	ASSERT_LE(0, c) TH_LOG("connect: %s", strerror(errno));
+	cport = afc_port(c, 0);
+	s = accept_within(l, 10000);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, fcntl(s, F_SETFL, 0));
+	ASSERT_EQ(0, fcntl(c, F_SETFL, 0));
+	ASSERT_EQ(0, shutdown(s, SHUT_WR));
+	ASSERT_EQ(0, recv(c, &ch, 1, 0)) TH_LOG("the client saw no FIN");
+	/* The server's FIN is acknowledged (FIN_WAIT_2) before the loss. */
+	usleep(300 * 1000);
+	ASSERT_EQ(0, afc_sh("tc qdisc add dev va root netem loss 100%%"));
+	ASSERT_EQ(0, shutdown(c, SHUT_WR));
+	ASSERT_EQ(0, recv(s, &ch, 1, 0)) TH_LOG("the server saw no FIN");
+	/* Now in TIME_WAIT, the ACK lost: a filter that drops everything. */
+	ASSERT_EQ(0, attach_ret(s, 0));
+	ASSERT_EQ(0, setns(self->n.b, CLONE_NEWNET));
+	n = rows_in_state(cport, ST_LAST_ACK);
+	ASSERT_EQ(0, setns(self->n.a, CLONE_NEWNET));
+	ASSERT_EQ(1, n) TH_LOG("the client is not in LAST_ACK");
+	if (!afc_inet())
+		drops = afc_stat("FilterDrops");
+	ASSERT_EQ(0, afc_sh("tc qdisc del dev va root"));
+
+	/* The client's FIN retransmission (backed off, within seconds). */
+	end = now_ms() + 60000;
+	ASSERT_EQ(0, setns(self->n.b, CLONE_NEWNET));
+	while ((n = rows_in_state(cport, ST_LAST_ACK)) == 1 && now_ms() < end)
+		usleep(50 * 1000);
+	ASSERT_EQ(0, setns(self->n.a, CLONE_NEWNET));
+	TH_LOG("the client left LAST_ACK after %lld ms", now_ms() - (end - 60000));
+	EXPECT_EQ(0, n) TH_LOG("the TIME_WAIT end never answered the retransmitted FIN");
+	if (!afc_inet()) {
+		EXPECT_EQ(drops, afc_stat("FilterDrops")) TH_LOG("TIME_WAIT frames were filtered");
+	}
 	close(s);
 	close(c);
 	close(l);
