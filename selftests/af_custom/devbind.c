@@ -12,7 +12,8 @@
  * - A listener bound to a device matches only SYNs that arrive on it;
  *   two listeners may share a port on different devices (bind conflicts
  *   ignore sockets bound to other devices), and each gets its own
- *   device's connections; children inherit the device.
+ *   device's connections; children inherit the device.  Reuseport
+ *   groups never span devices.
  * - A device-bound socket's connect() routes out of that device.
  * - A socket filter (SO_ATTACH_FILTER, classic BPF "ret #0") on the
  *   receiving socket drops every segment before it is queued: no data
@@ -330,6 +331,45 @@ TEST_F(dev, bound_listener_preferred)
 	close(c2);
 	close(llo);
 	close(lany);
+}
+
+/* Listeners that share a port with SO_REUSEPORT on different devices form
+ * two groups (Linux's reuseport groups require the same sk_bound_dev_if):
+ * when the lo-bound listener closes with a connection queued, the
+ * connection may move only within its group, never to the va-bound
+ * listener (TCP with net.ipv4.tcp_migrate_req=1, as AF_CUSTOM always
+ * migrates). */
+TEST_F(dev, reuseport_groups_split_by_device)
+{
+	int llo, lva, c, s;
+
+	if (afc_inet())
+		ASSERT_EQ(0, afc_sh("echo 1 > /proc/sys/net/ipv4/tcp_migrate_req"));
+	llo = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(llo, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(llo, "lo"));
+	ASSERT_EQ(0, afc_bind(llo, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(llo, 16));
+	lva = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(lva, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(lva, "va"));
+	ASSERT_EQ(0, afc_bind(lva, "0.0.0.0", PORT)) TH_LOG("bind on va beside lo: %s", strerror(errno));
+	ASSERT_EQ(0, listen(lva, 16));
+
+	c = connect_from(&self->n, self->n.a, NULL, "127.0.0.1", PORT, 10000);
+	ASSERT_LE(0, c) TH_LOG("connect over lo: %s", strerror(errno));
+	{
+		struct pollfd p = { .fd = llo, .events = POLLIN };
+
+		ASSERT_EQ(1, poll(&p, 1, 10000)) TH_LOG("the lo connection never reached llo's accept queue");
+	}
+	close(llo);
+	s = accept_within(lva, 500);
+	EXPECT_EQ(-1, s) TH_LOG("a connection over lo moved to the listener bound to va");
+	if (s >= 0)
+		close(s);
+	close(c);
+	close(lva);
 }
 
 /* ---- routes ------------------------------------------------------------- */
