@@ -226,7 +226,8 @@ impl Tables {
     /// The listener for a SYN from `src` to `dst` that arrived on device
     /// `dif`: of the listeners on `dst`'s port that match (address `dst`'s
     /// or the wildcard, device `dif` or none), the group that scores best
-    /// (`proto::bind::listener_score`).  In a reuseport group the shard
+    /// (`proto::bind::listener_score`; of groups that score alike, the
+    /// first in the bucket).  In a reuseport group the shard
     /// with the shortest accept queue that has room wins, ties broken by a
     /// hash of the 4-tuple (`proto::reuseport`); a full group still yields
     /// a shard, whose queue then refuses the SYN and counts it.
@@ -237,7 +238,12 @@ impl Tables {
                 listener_score(e.local.addr, e.local.port, e.sk.sock().bound_dev_if(), dst.addr, dst.port, dif)
             };
             let best = b.iter().filter_map(score).max()?;
-            pick_shard(b.iter().filter(|e| score(e) == Some(best)), hash)
+            // Listeners of one score may be several groups (a device
+            // changed after listen()), even of different owners: the
+            // first one's group takes the SYN, as TCP's lookup returns
+            // the first group it meets.
+            let group = b.iter().find(|e| score(e) == Some(best))?.queue.group();
+            pick_shard(b.iter().filter(|e| score(e) == Some(best) && e.queue.group() == group), hash)
         })
     }
 

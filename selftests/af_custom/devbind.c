@@ -13,7 +13,8 @@
  *   two listeners may share a port on different devices (bind conflicts
  *   ignore sockets bound to other devices), and each gets its own
  *   device's connections; children inherit the device.  Reuseport
- *   groups never span devices.
+ *   groups never span devices; of two groups that score alike, one takes
+ *   every SYN.
  * - A device-bound socket's connect() routes out of that device.
  * - A socket filter (SO_ATTACH_FILTER, classic BPF "ret #0") on the
  *   receiving socket drops every segment before it is queued: no data
@@ -370,6 +371,52 @@ TEST_F(dev, reuseport_groups_split_by_device)
 		close(s);
 	close(c);
 	close(lva);
+}
+
+/* Two single-listener groups on one address, port and device (the first
+ * moved to va after listening): equal scores.  As TCP, every SYN goes to
+ * one group, the first best; never spread over both (that would hand one
+ * owner's connections to the other's group). */
+TEST_F(dev, equal_groups_do_not_share_connections)
+{
+	int l1, l2, n1 = 0, n2 = 0, s;
+	int c[4];
+
+	l1 = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(l1, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(l1, "lo"));
+	ASSERT_EQ(0, afc_bind(l1, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(l1, 16));
+	l2 = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(l2, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(l2, "va"));
+	ASSERT_EQ(0, afc_bind(l2, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(l2, 16));
+	ASSERT_EQ(0, bind_dev(l1, "va")) TH_LOG("SO_BINDTODEVICE on a listener: %s", strerror(errno));
+
+	for (int i = 0; i < 4; i++) {
+		c[i] = connect_from(&self->n, self->n.b, NULL, "10.77.0.1", PORT, 10000);
+		ASSERT_LE(0, c[i]) TH_LOG("connect %d over veth: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < 4; i++) {
+		s = accept_within(l1, 200);
+		if (s >= 0) {
+			n1++;
+			close(s);
+		}
+		s = accept_within(l2, 200);
+		if (s >= 0) {
+			n2++;
+			close(s);
+		}
+	}
+	TH_LOG("first listener %d, second %d", n1, n2);
+	EXPECT_EQ(4, n1 + n2);
+	EXPECT_TRUE(n1 == 0 || n2 == 0) TH_LOG("two groups shared the connections: %d and %d", n1, n2);
+	for (int i = 0; i < 4; i++)
+		close(c[i]);
+	close(l1);
+	close(l2);
 }
 
 /* ---- routes ------------------------------------------------------------- */
