@@ -6,6 +6,7 @@ use crate::abi::netns::{self, random_u64, Net, PernetState, SeqFile};
 pub(crate) use crate::abi::netns::max_orphans;
 use crate::bind_table::BindTable;
 use crate::proto::ingress::RstLimiter;
+use crate::proto::listener::GroupCookieTimes;
 use crate::proto::ports::ephemeral_offset;
 use crate::proto::siphash::SipKey;
 use crate::proto::tuple::Endpoint;
@@ -31,6 +32,9 @@ pub(crate) struct NetState {
     /// The per-destination limit of RSTs answering frames for nobody
     /// (bounded: a fixed table of slots, see `proto::ingress`).
     rst_limit: RstLimiter,
+    /// When each reuseport group last sent a SYN cookie: any shard of
+    /// the group checks cookies while one may be valid (`socket::listen`).
+    pub(crate) cookie_times: GroupCookieTimes,
     /// The counter added to each ephemeral port search's start (RFC 6056
     /// algorithm 3's `next_ephemeral`).
     port_perturb: AtomicU32,
@@ -73,6 +77,7 @@ impl PernetState for NetState {
             tables: Tables::new(key),
             secret,
             rst_limit: RstLimiter::new(SipKey::from_u64(random_u64(), random_u64())),
+            cookie_times: GroupCookieTimes::new(),
             port_perturb: AtomicU32::new(0),
         }? Error)
     }

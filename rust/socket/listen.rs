@@ -455,6 +455,7 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
         SynVerdict::Admit => {}
         SynVerdict::SendCookie => {
             ns.stats.inc(Stat::SyncookiesSent);
+            ns.cookie_times.sent(l.queue.group(), t);
             send_cookie(&l, h, loopback, t);
             return;
         }
@@ -509,7 +510,10 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
     let ns = netns::of(net);
     let mode = SyncookieMode::from_sysctl(net.syncookies());
     let t = conn::now();
-    if !l.queue.with(|s| s.queues.cookie_check_wanted(mode, t)) {
+    // The ACK may reach another shard of a reuseport group than its SYN
+    // did: any shard checks cookies while one of its group may be valid.
+    let group_last = ns.cookie_times.last(l.queue.group());
+    if !l.queue.with(|s| s.queues.cookie_check_wanted_in_group(mode, t, group_last)) {
         return false;
     }
     let tuple = FourTuple::new(h.dst, h.src);
