@@ -502,8 +502,9 @@ FIXTURE_TEARDOWN(filter)
 }
 
 /* "ret #0" on the receiving socket stops its data; detached, the sender's
- * retransmission brings every byte. */
-TEST_F(filter, drop_all_stops_data)
+ * retransmission brings every byte (waited for up to 30 s: the test's
+ * own timeout must leave room for that and the set-up). */
+TEST_F_TIMEOUT(filter, drop_all_stops_data, 120)
 {
 	int ns = variant->veth ? self->n.b : self->n.a;
 	char out[1000], in[1000];
