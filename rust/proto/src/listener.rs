@@ -151,7 +151,7 @@ pub const GROUP_COOKIE_SLOTS: usize = 64;
 /// chosen by its number (groups are numbered in sequence, so the groups
 /// alive at once rarely share one). Groups that share a slot share the
 /// time: one may check cookies while it need not, which costs a check
-/// (and a forger a try, at 2^-23), never a connection; no group ever
+/// (and a forger a try, at 2^-19), never a connection; no group ever
 /// misses a time it set.
 pub struct GroupCookieTimes {
     slots: [AtomicU64; GROUP_COOKIE_SLOTS],
