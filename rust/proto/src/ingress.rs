@@ -130,20 +130,24 @@ fn count_in(cur: u64, sec: u64, count_bits: u32) -> u64 {
 /// most [`global_ceiling`]`(per_sec)`.
 ///
 /// State is bounded: [`RST_LIMIT_SLOTS`] slots of one `u64` each (the
-/// second and the count so far), the slot chosen by a keyed hash of the
-/// destination, and one `u64` for the namespace.  Destinations whose
-/// hashes collide share one count: no frame, from whatever source, resets
-/// a slot's count within its second, so spoofed frames interleaved with a
-/// victim's cannot buy the victim more RSTs (the collisions are
-/// unpredictable from outside, the key being secret).  The ceiling is
-/// counted only for RSTs that pass their destination's limit, so one
-/// sender flooding closed ports spends at most `per_sec` of it and
-/// starves nobody; only a flood forged from at least
-/// [`GLOBAL_DESTINATIONS`] slots' worth of sources reaches it (bounded
-/// state cannot tell those apart from genuine destinations, and the
-/// ceiling is what bounds the RSTs such a flood draws; ICMP's global
-/// limit does the same).  Lock-free: a race between two CPUs on one word
-/// may miscount one RST.
+/// second and the count so far) and one `u64` for the namespace.  Each
+/// destination has two slots, chosen by two parts of a keyed hash of it
+/// (a count-min sketch): its count is the smaller of its slots' counts,
+/// and an RST sent raises both to at least that plus one.  A slot's count
+/// is never below that of any destination that uses it, and no frame,
+/// from whatever source, lowers one within its second: so no destination
+/// ever gets more than `per_sec`, and spoofed frames interleaved with a
+/// victim's cannot buy the victim more RSTs.  A destination shares a
+/// flooder's count only if both its slots are the flooder's (one in
+/// 65,536 with two random slots out of 256; unpredictable from outside,
+/// the key being secret), so one sender flooding closed ports starves
+/// nobody else.  The ceiling is counted only for RSTs that pass their
+/// destination's limit, so such a sender spends at most `per_sec` of it;
+/// only a flood forged from at least [`GLOBAL_DESTINATIONS`] slots' worth
+/// of sources reaches it (bounded state cannot tell those apart from
+/// genuine destinations, and the ceiling is what bounds the RSTs such a
+/// flood draws; ICMP's global limit does the same).  Lock-free: a race
+/// between two CPUs on one word may miscount one RST.
 pub struct RstLimiter {
     key: SipKey,
     slots: [AtomicU64; RST_LIMIT_SLOTS],
@@ -163,22 +167,28 @@ impl RstLimiter {
         }
     }
 
-    /// The slot of destination `dst`.
-    fn slot(&self, dst: u32) -> Option<&AtomicU64> {
+    /// The two slots of destination `dst`: two parts of one keyed hash.
+    fn slot_indices(&self, dst: u32) -> [usize; 2] {
         let h = siphash24(&self.key, &dst.to_be_bytes());
-        self.slots.get((h as usize) & (RST_LIMIT_SLOTS - 1))
+        [
+            (h as usize) & (RST_LIMIT_SLOTS - 1),
+            ((h >> 32) as usize) & (RST_LIMIT_SLOTS - 1),
+        ]
     }
 
     /// Whether one more RST may go to `dst` (host order) in second
-    /// `now_sec`, at most `per_sec` per second to its slot (capped at
-    /// 16383) and [`global_ceiling`]`(per_sec)` in all; counts it if so.
+    /// `now_sec`, at most `per_sec` per second to it (capped at 16383)
+    /// and [`global_ceiling`]`(per_sec)` in all; counts it if so.
     pub fn allow(&self, dst: u32, now_sec: u64, per_sec: u32) -> bool {
-        let Some(slot) = self.slot(dst) else {
+        let [i0, i1] = self.slot_indices(dst);
+        let (Some(s0), Some(s1)) = (self.slots.get(i0), self.slots.get(i1)) else {
             return false;
         };
         let limit = u64::from(per_sec.min(MAX_PER_SEC));
         let sec = now_sec & ((1 << SEC_BITS) - 1);
-        let used = count_in(slot.load(Ordering::Relaxed), sec, COUNT_BITS);
+        let c0 = count_in(s0.load(Ordering::Relaxed), sec, COUNT_BITS);
+        let c1 = count_in(s1.load(Ordering::Relaxed), sec, COUNT_BITS);
+        let used = c0.min(c1);
         if used >= limit {
             return false;
         }
@@ -186,10 +196,11 @@ impl RstLimiter {
         if all >= u64::from(global_ceiling(per_sec)) {
             return false;
         }
-        slot.store(
-            (sec << COUNT_BITS) | used.saturating_add(1),
-            Ordering::Relaxed,
-        );
+        // Conservative update: each slot to at least the new count, none
+        // lowered (a slot another destination counts higher keeps it).
+        let next = used.saturating_add(1);
+        s0.store((sec << COUNT_BITS) | c0.max(next), Ordering::Relaxed);
+        s1.store((sec << COUNT_BITS) | c1.max(next), Ordering::Relaxed);
         self.global.store(
             (sec << GLOBAL_COUNT_BITS) | all.saturating_add(1),
             Ordering::Relaxed,
@@ -282,10 +293,10 @@ mod tests {
     #[test]
     fn colliding_destination_shares_the_count() {
         let l = RstLimiter::new(SipKey::from_u64(3, 4));
-        let slot_of = |a: u32| l.slot(a).map(|s| s as *const AtomicU64);
+        // A destination whose two slots are both A's (one in 65,536).
         let other = (1u32..)
             .map(|i| A.wrapping_add(i))
-            .find(|&a| slot_of(a) == slot_of(A))
+            .find(|&a| l.slot_indices(a) == l.slot_indices(A))
             .unwrap();
         while l.allow(A, 1, 10) {}
         // A colliding destination shares the spent count: frames "from"
@@ -301,6 +312,27 @@ mod tests {
             l.allow(0x0b00_0000 | i, 1, 10);
             assert!(!l.allow(A, 1, 10), "A's budget was refreshed by source {i}");
         }
+    }
+
+    #[test]
+    fn a_destination_sharing_one_slot_is_not_starved() {
+        // A floods; B shares one of A's two slots but not the other: B
+        // still gets its RSTs (with one slot per destination, one in 256
+        // destinations would be starved by any one flooder).
+        let l = RstLimiter::new(SipKey::from_u64(9, 10));
+        let [a0, a1] = l.slot_indices(A);
+        let b = (1u32..)
+            .map(|i| B.wrapping_add(i))
+            .find(|&b| {
+                let [b0, b1] = l.slot_indices(b);
+                b0 == a0 && b1 != a1 && b1 != a0
+            })
+            .unwrap();
+        while l.allow(A, 1, 10) {}
+        assert!(
+            l.allow(b, 1, 10),
+            "a destination sharing one slot was starved"
+        );
     }
 
     #[test]
@@ -321,12 +353,14 @@ mod tests {
         // One sender flooding closed ports spends its own budget only:
         // it never reaches the ceiling, so a genuine RST still goes out.
         let l = RstLimiter::new(SipKey::from_u64(7, 8));
-        let slot_of = |a: u32| l.slot(a).map(|s| s as *const AtomicU64);
         let ok = (0..1_000_000).filter(|_| l.allow(A, 9, 1000)).count();
         assert_eq!(ok, 1000);
         let b = (1u32..)
             .map(|i| B.wrapping_add(i))
-            .find(|&b| slot_of(b) != slot_of(A))
+            .find(|&b| {
+                let a = l.slot_indices(A);
+                l.slot_indices(b).iter().all(|i| !a.contains(i))
+            })
             .unwrap();
         assert!(
             l.allow(b, 9, 1000),
