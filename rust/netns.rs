@@ -10,6 +10,7 @@ use crate::abi::seq_file::SeqFile;
 pub(crate) use crate::abi::pernet::max_orphans;
 use crate::bind_table::BindTable;
 use crate::proto::ingress::RstLimiter;
+use crate::proto::listener::GroupCookieTimes;
 use crate::proto::ports::ephemeral_offset;
 use crate::proto::siphash::SipKey;
 use crate::proto::tuple::Endpoint;
@@ -35,6 +36,9 @@ pub(crate) struct NetState {
     /// The per-destination limit of RSTs answering frames for nobody
     /// (bounded: a fixed table of slots, see `proto::ingress`).
     rst_limit: RstLimiter,
+    /// When each reuseport group last sent a SYN cookie: any shard of
+    /// the group checks cookies while one may be valid (`socket::listen`).
+    pub(crate) cookie_times: GroupCookieTimes,
     /// The counter added to each ephemeral port search's start (RFC 6056
     /// algorithm 3's `next_ephemeral`).
     port_perturb: AtomicU32,
@@ -86,6 +90,7 @@ impl PernetState for NetState {
             tables: Tables::new(key),
             secret,
             rst_limit: RstLimiter::new(SipKey::from_u64(random_u64(), random_u64())),
+            cookie_times: GroupCookieTimes::new(),
             port_perturb: AtomicU32::new(0),
         }? Error)
     }

@@ -10,7 +10,7 @@
 //! in case it completes a handshake answered with a SYN cookie; a socket
 //! bound to a device matches only frames that arrived on it (`tables`).
 //! The socket's filter (and the LSM hook) may drop the frame
-//! (`FilterDrops`), as `tcp_filter`; else the socket gets it under
+//! (`FilterDrops`), as `tcp_filter`, but not in TIME_WAIT (as TCP); else the socket gets it under
 //! `bh_lock_sock`, or on its backlog while a process owns it.  A frame for
 //! nobody is answered with an RST, never to a broadcast or multicast
 //! address, rate-limited per destination.
@@ -74,16 +74,19 @@ impl FrameHandler for Rx {
         let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
         if let Some(sk) = state.tables.lookup_established(&tuple, dif) {
             let s = sk.sock();
-            // A SYN that may reopen a TIME_WAIT tuple goes to the listener
-            // (below) once the connection has seen it: its listener's
-            // filter is asked first, as TCP's (TIME_WAIT is not filtered).
-            if syn && s.state() == State::TimeWait.as_u8() {
+            // TIME_WAIT is never filtered (TCP's timewait socket has no
+            // filter): its answers, such as the ACK of a retransmitted
+            // FIN, must go out.  A SYN that may reopen its tuple goes to
+            // the listener (below) once the connection has seen it: its
+            // listener's filter is asked first, as TCP's.
+            let time_wait = s.state() == State::TimeWait.as_u8();
+            if syn && time_wait {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
                     if !filter(state, &l.sk.sock(), &mut skb) {
                         return;
                     }
                 }
-            } else if !filter(state, &s, &mut skb) {
+            } else if !time_wait && !filter(state, &s, &mut skb) {
                 return;
             }
             let mut g = s.bh_lock();

@@ -44,7 +44,7 @@ use crate::abi::sock::SockRef;
 use crate::abi::vec::{swap_remove, try_push};
 use crate::proto::bind::{bound_dev_eq, listener_score};
 use crate::proto::siphash::SipKey;
-use crate::proto::reuseport::{select_shard, ShardInfo};
+use crate::proto::reuseport::{may_join, select_shard, Member, ShardInfo};
 use crate::proto::state::State;
 use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose};
 use crate::socket::{AcceptQueue, AfcSock};
@@ -192,25 +192,23 @@ impl Tables {
     /// `EINVAL` if the socket has an entry there already (one per socket).
     ///
     /// Its queue joins the reuseport group of a listener already on
-    /// `local` if both have `SO_REUSEPORT` and one owner (bind let them
-    /// share the port), as `inet_reuseport_add_sock`; otherwise it starts
+    /// `local` if both have `SO_REUSEPORT`, one owner (bind let them
+    /// share the port) and one bound device (none, or the same), as
+    /// `inet_reuseport_add_sock` requires; otherwise it starts
     /// a group of its own, with a number never used before.  The group
     /// outlives no member: once its last listener closed, a new listener
     /// on the address (whoever owns it) starts a new group, so a closed
     /// listener's children never reach it ([`Tables::lookup_group`]).
     pub(crate) fn insert_listener(&self, local: Endpoint, sk: SockRef<AfcSock>, queue: Arc<AcceptQueue>) -> Result {
-        let (id, reuseport, kuid) = {
+        let (id, me) = {
             let s = sk.sock();
-            (s.id(), s.reuseport(), s.kuid())
+            (s.id(), member(&sk))
         };
         let (r, unused) = self.set()?.listeners.with(self.lst_bucket(local.port), |b| {
             if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
                 return (Err(EINVAL), Some(Listening { local, sk, queue }));
             }
-            let joined = b.iter().find(|e| {
-                let o = e.sk.sock();
-                reuseport && e.local == local && o.reuseport() && o.kuid() == kuid
-            });
+            let joined = b.iter().find(|e| e.local == local && may_join(member(&e.sk), me));
             let group = match joined {
                 Some(e) => e.queue.group(),
                 None => NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
@@ -239,7 +237,8 @@ impl Tables {
     /// The listener for a SYN from `src` to `dst` that arrived on device
     /// `dif`: of the listeners on `dst`'s port that match (address `dst`'s
     /// or the wildcard, device `dif` or none), the group that scores best
-    /// (`proto::bind::listener_score`).  In a reuseport group the shard
+    /// (`proto::bind::listener_score`; of groups that score alike, the
+    /// first in the bucket).  In a reuseport group the shard
     /// with the shortest accept queue that has room wins, ties broken by a
     /// hash of the 4-tuple (`proto::reuseport`); a full group still yields
     /// a shard, whose queue then refuses the SYN and counts it.
@@ -250,7 +249,12 @@ impl Tables {
                 listener_score(e.local.addr, e.local.port, e.sk.sock().bound_dev_if(), dst.addr, dst.port, dif)
             };
             let best = b.iter().filter_map(score).max()?;
-            pick_shard(b.iter().filter(|e| score(e) == Some(best)), hash)
+            // Listeners of one score may be several groups (a device
+            // changed after listen()), even of different owners: the
+            // first one's group takes the SYN, as TCP's lookup returns
+            // the first group it meets.
+            let group = b.iter().find(|e| score(e) == Some(best))?.queue.group();
+            pick_shard(b.iter().filter(|e| score(e) == Some(best) && e.queue.group() == group), hash)
         })
     }
 
@@ -265,6 +269,12 @@ impl Tables {
             pick_shard(b.iter().filter(|e| e.local.port == dst.port && e.queue.group() == group), hash)
         })
     }
+}
+
+/// What decides whether `sk` may join a reuseport group (`proto::reuseport::may_join`).
+fn member(sk: &SockRef<AfcSock>) -> Member {
+    let s = sk.sock();
+    Member { uid: s.kuid(), dev: s.bound_dev_if(), reuseport: s.reuseport() }
 }
 
 fn dev_matches(sk: &SockRef<AfcSock>, dif: i32) -> bool {

@@ -102,52 +102,51 @@ void afc_sk_timer_setup(struct sock *sk, void (*fn)(struct timer_list *)) { time
 struct sock *afc_sk_from_timer(struct timer_list *t) { return from_timer((struct sock *)NULL, t, sk_timer); }
 struct sk_buff_head *afc_sk_receive_queue(struct sock *sk) { return &sk->sk_receive_queue; }
 struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_queue; }
-/* Whether a child could be charged for its listener's socket filter:
- * sk_filter_charge()'s test on a new socket (nothing charged yet). */
-static bool afc_sk_filter_fits(struct sock *parent)
+/* The child shares its listener's socket filter, charged to the child's
+ * option memory, as sk_clone_lock() does with sk_filter_charge() (not
+ * exported; __sk_destruct() uncharges and releases it): the filter is
+ * read once, in one RCU section, and both the reference and the charge
+ * must succeed.  The reference fails for a filter being freed (its
+ * listener replaced or detached it after we read the pointer), the
+ * charge if the filter no longer fits optmem_max: false then, and the
+ * caller frees the child, as sk_clone_lock() frees the clone (the SYN
+ * is dropped and retransmitted), rather than let a child live without
+ * the filter its listener had. */
+static bool afc_sk_inherit_filter(struct sock *sk, struct sock *parent)
 {
-	int optmem_max = READ_ONCE(sock_net(parent)->core.sysctl_optmem_max);
+	int optmem_max = READ_ONCE(sock_net(sk)->core.sysctl_optmem_max);
 	struct sk_filter *filter;
 	bool ok = true;
 
 	rcu_read_lock();
 	filter = rcu_dereference(parent->sk_filter);
-	if (filter)
-		ok = bpf_prog_size(filter->prog->len) < optmem_max;
+	if (filter) {
+		u32 size = bpf_prog_size(filter->prog->len);
+
+		ok = size < optmem_max && refcount_inc_not_zero(&filter->refcnt);
+		if (ok) {
+			atomic_add(size, &sk->sk_omem_alloc);
+			RCU_INIT_POINTER(sk->sk_filter, filter);
+			if (sock_flag(parent, SOCK_FILTER_LOCKED))
+				sock_set_flag(sk, SOCK_FILTER_LOCKED);
+		}
+	}
 	rcu_read_unlock();
 	return ok;
 }
-/* The child shares its listener's socket filter, charged to the child's
- * option memory, as sk_clone_lock() does (sk_filter_charge() is not
- * exported; __sk_destruct() uncharges and releases it).  A filter being
- * freed (its listener detached it meanwhile) is not taken. */
-static void afc_sk_inherit_filter(struct sock *sk, struct sock *parent)
-{
-	struct sk_filter *filter;
 
-	rcu_read_lock();
-	filter = rcu_dereference(parent->sk_filter);
-	if (filter && refcount_inc_not_zero(&filter->refcnt)) {
-		atomic_add(bpf_prog_size(filter->prog->len), &sk->sk_omem_alloc);
-		RCU_INIT_POINTER(sk->sk_filter, filter);
-		if (sock_flag(parent, SOCK_FILTER_LOCKED))
-			sock_set_flag(sk, SOCK_FILTER_LOCKED);
-	}
-	rcu_read_unlock();
-}
 /* A child socket of a listener, made in softirq (no struct socket yet).
  * It inherits what sk_clone_lock() would copy for TCP: owner, buffers,
  * timeouts, the SO_KEEPALIVE/SO_LINGER settings, the bound device and the
- * socket filter.  NULL if the child could not be charged for the filter
- * (TCP drops the clone then too). */
+ * socket filter.  NULL if the child could not take the filter (TCP frees
+ * the clone then too): the child is freed before anything else knows it
+ * (its sk_destruct is still sock_init_data's, which does nothing). */
 struct sock *afc_sk_alloc_child(struct sock *parent)
 {
 	/* The child's sock is charged to its listener's memory cgroup (mem.c). */
 	struct mem_cgroup *old;
 	struct sock *sk;
 
-	if (!afc_sk_filter_fits(parent))
-		return NULL;
 	old = afc_memcg_enter(parent);
 	sk = sk_alloc(sock_net(parent), parent->sk_family, GFP_ATOMIC, parent->sk_prot, 0);
 
@@ -174,7 +173,10 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 	if (sock_flag(parent, SOCK_LINGER))
 		sock_set_flag(sk, SOCK_LINGER);
 	sk->sk_bound_dev_if = READ_ONCE(parent->sk_bound_dev_if);
-	afc_sk_inherit_filter(sk, parent);
+	if (!afc_sk_inherit_filter(sk, parent)) {
+		sk_free(sk);
+		return NULL;
+	}
 	return sk;
 }
 void afc_sock_graft(struct sock *sk, struct socket *parent) { sock_graft(sk, parent); }

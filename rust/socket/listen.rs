@@ -28,7 +28,7 @@ use crate::abi::socket::{intr_errno, signal_pending, Socket, SocketState};
 use crate::abi::uapi::O_NONBLOCK;
 use crate::abi::vec;
 use crate::netns;
-use crate::proto::conn::{Config, Connection};
+use crate::proto::conn::{rcv_wscale_for, Config, Connection};
 use crate::proto::isn::initial_seq;
 use crate::proto::listener::{AckVerdict, CookieVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
 use crate::proto::state::State;
@@ -457,6 +457,7 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
         SynVerdict::Admit => {}
         SynVerdict::SendCookie => {
             ns.stats.inc(Stat::SyncookiesSent);
+            ns.cookie_times.sent(l.queue.group(), t);
             send_cookie(&l, h, loopback, t);
             return;
         }
@@ -490,12 +491,15 @@ fn send_cookie(l: &FoundListener, h: &Header, loopback: bool, t: Instant) {
         return;
     };
     // The child built from the cookie takes its configuration from a
-    // socket that inherits the listener's buffers (`alloc_child`), so it
-    // offers the window and scale this SYN-ACK announces.
+    // socket that inherits the listener's buffers (`alloc_child`) when
+    // the ACK comes, and its window scale from the cookie.
     let opts = l.queue.with(|s| s.opts);
     let cfg = super::opts::config(&lsk, &opts, &route);
-    let cookie = make_cookie(&ns.secret, &tuple, h, t);
-    if let Some(synack) = Connection::cookie_syn_ack(cfg, tuple, cookie, h, t) {
+    // The cookie carries the window scale this SYN-ACK announces, so the
+    // child uses it whatever its buffers are when the ACK comes.
+    let ws = rcv_wscale_for(&cfg);
+    let cookie = make_cookie(&ns.secret, &tuple, h, ws, t);
+    if let Some(synack) = Connection::cookie_syn_ack(cfg, tuple, cookie, h, ws, t) {
         let _ = tx::send(tx::Via::Route(net), &synack, loopback || route.loopback, |_| Ok(()));
     }
 }
@@ -511,7 +515,10 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
     let ns = netns::of(net);
     let mode = SyncookieMode::from_sysctl(net.syncookies());
     let t = conn::now();
-    if !l.queue.with(|s| s.queues.cookie_check_wanted(mode, t)) {
+    // The ACK may reach another shard of a reuseport group than its SYN
+    // did: any shard checks cookies while one of its group may be valid.
+    let group_last = ns.cookie_times.last(l.queue.group());
+    if !l.queue.with(|s| s.queues.cookie_check_wanted_in_group(mode, t, group_last)) {
         return false;
     }
     let tuple = FourTuple::new(h.dst, h.src);
@@ -533,7 +540,7 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
     let Some(data) = data else { return true };
     let syn = syn_of(h, data);
     let cookie = h.ack.wrapping_sub(1);
-    new_child(&l, tuple, loopback, |cfg| Connection::from_cookie(cfg, tuple, cookie, &syn, t), |csk, st| {
+    new_child(&l, tuple, loopback, |cfg| Connection::from_cookie(cfg, tuple, cookie, &syn, data.our_wscale, t), |csk, st| {
         let _ = conn::segment_arrived(csk, st, h, skb);
     });
     true

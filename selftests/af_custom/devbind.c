@@ -12,18 +12,22 @@
  * - A listener bound to a device matches only SYNs that arrive on it;
  *   two listeners may share a port on different devices (bind conflicts
  *   ignore sockets bound to other devices), and each gets its own
- *   device's connections; children inherit the device.
+ *   device's connections; children inherit the device.  Reuseport
+ *   groups never span devices; of two groups that score alike, one takes
+ *   every SYN.
  * - A device-bound socket's connect() routes out of that device.
  * - A socket filter (SO_ATTACH_FILTER, classic BPF "ret #0") on the
  *   receiving socket drops every segment before it is queued: no data
  *   arrives; detached, the sender's retransmission delivers it.  On a
  *   listener it drops SYNs.  Children inherit a listener's filter.
+ *   TIME_WAIT is never filtered.
  */
 #include <net/if.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <linux/filter.h>
 #include <linux/sockios.h>
+#include <sched.h>
 #include "afc_test.h"
 #include "kselftest_harness.h"
 
@@ -330,6 +334,91 @@ TEST_F(dev, bound_listener_preferred)
 	close(lany);
 }
 
+/* Listeners that share a port with SO_REUSEPORT on different devices form
+ * two groups (Linux's reuseport groups require the same sk_bound_dev_if):
+ * when the lo-bound listener closes with a connection queued, the
+ * connection may move only within its group, never to the va-bound
+ * listener (TCP with net.ipv4.tcp_migrate_req=1, as AF_CUSTOM always
+ * migrates). */
+TEST_F(dev, reuseport_groups_split_by_device)
+{
+	int llo, lva, c, s;
+
+	if (afc_inet())
+		ASSERT_EQ(0, afc_sh("echo 1 > /proc/sys/net/ipv4/tcp_migrate_req"));
+	llo = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(llo, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(llo, "lo"));
+	ASSERT_EQ(0, afc_bind(llo, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(llo, 16));
+	lva = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(lva, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(lva, "va"));
+	ASSERT_EQ(0, afc_bind(lva, "0.0.0.0", PORT)) TH_LOG("bind on va beside lo: %s", strerror(errno));
+	ASSERT_EQ(0, listen(lva, 16));
+
+	c = connect_from(&self->n, self->n.a, NULL, "127.0.0.1", PORT, 10000);
+	ASSERT_LE(0, c) TH_LOG("connect over lo: %s", strerror(errno));
+	{
+		struct pollfd p = { .fd = llo, .events = POLLIN };
+
+		ASSERT_EQ(1, poll(&p, 1, 10000)) TH_LOG("the lo connection never reached llo's accept queue");
+	}
+	close(llo);
+	s = accept_within(lva, 500);
+	EXPECT_EQ(-1, s) TH_LOG("a connection over lo moved to the listener bound to va");
+	if (s >= 0)
+		close(s);
+	close(c);
+	close(lva);
+}
+
+/* Two single-listener groups on one address, port and device (the first
+ * moved to va after listening): equal scores.  As TCP, every SYN goes to
+ * one group, the first best; never spread over both (that would hand one
+ * owner's connections to the other's group). */
+TEST_F(dev, equal_groups_do_not_share_connections)
+{
+	int l1, l2, n1 = 0, n2 = 0, s;
+	int c[4];
+
+	l1 = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(l1, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(l1, "lo"));
+	ASSERT_EQ(0, afc_bind(l1, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(l1, 16));
+	l2 = afc_tsocket_flags(SOCK_NONBLOCK);
+	ASSERT_EQ(0, afc_setint(l2, SOL_SOCKET, SO_REUSEPORT, 1));
+	ASSERT_EQ(0, bind_dev(l2, "va"));
+	ASSERT_EQ(0, afc_bind(l2, "0.0.0.0", PORT));
+	ASSERT_EQ(0, listen(l2, 16));
+	ASSERT_EQ(0, bind_dev(l1, "va")) TH_LOG("SO_BINDTODEVICE on a listener: %s", strerror(errno));
+
+	for (int i = 0; i < 4; i++) {
+		c[i] = connect_from(&self->n, self->n.b, NULL, "10.77.0.1", PORT, 10000);
+		ASSERT_LE(0, c[i]) TH_LOG("connect %d over veth: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < 4; i++) {
+		s = accept_within(l1, 200);
+		if (s >= 0) {
+			n1++;
+			close(s);
+		}
+		s = accept_within(l2, 200);
+		if (s >= 0) {
+			n2++;
+			close(s);
+		}
+	}
+	TH_LOG("first listener %d, second %d", n1, n2);
+	EXPECT_EQ(4, n1 + n2);
+	EXPECT_TRUE(n1 == 0 || n2 == 0) TH_LOG("two groups shared the connections: %d and %d", n1, n2);
+	for (int i = 0; i < 4; i++)
+		close(c[i]);
+	close(l1);
+	close(l2);
+}
+
 /* ---- routes ------------------------------------------------------------- */
 
 /* In namespace b the server is reachable over vb only: a client bound to
@@ -413,8 +502,9 @@ FIXTURE_TEARDOWN(filter)
 }
 
 /* "ret #0" on the receiving socket stops its data; detached, the sender's
- * retransmission brings every byte. */
-TEST_F(filter, drop_all_stops_data)
+ * retransmission brings every byte (waited for up to 30 s: the test's
+ * own timeout must leave room for that and the set-up). */
+TEST_F_TIMEOUT(filter, drop_all_stops_data, 120)
 {
 	int ns = variant->veth ? self->n.b : self->n.a;
 	char out[1000], in[1000];
@@ -489,6 +579,84 @@ TEST_F(filter, listener_filter)
 	/* SO_GET_FILTER with no room gives the filter's length. */
 	EXPECT_EQ(0, getsockopt(s, SOL_SOCKET, SO_GET_FILTER, all, &len)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(1, len) TH_LOG("the child did not inherit its listener's filter");
+	close(s);
+	close(c);
+	close(l);
+}
+
+/* Rows of the calling thread's namespace's /proc/net/af_custom (or
+ * /proc/net/tcp) with local port lport in state st (hex, TCP's numbers). */
+static int rows_in_state(unsigned int lport, unsigned int st)
+{
+	FILE *f = fopen(afc_inet() ? "/proc/thread-self/net/tcp" : "/proc/thread-self/net/af_custom", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int p, s;
+
+		if (sscanf(line, " %*d: %*X:%X %*X:%*X %X", &p, &s) == 2 && p == lport && s == st)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* TIME_WAIT runs no filter (TCP's timewait socket has none): the server
+ * shuts down first; its ACK of the client's FIN is lost (netem on va), so
+ * the client, in LAST_ACK, retransmits its FIN; meanwhile the server's
+ * socket, in TIME_WAIT, gets a drop-all filter.  The retransmitted FIN
+ * must still be answered: the client leaves LAST_ACK. */
+#define ST_LAST_ACK 9
+TEST_F_TIMEOUT(dev, time_wait_is_not_filtered, 120)
+{
+	long long drops = 0, end;
+	int l, c, s, cport, n;
+	char ch;
+
+	l = listener_on(NULL, PORT);
+	ASSERT_LE(0, l);
+	c = connect_from(&self->n, self->n.b, NULL, "10.77.0.1", PORT, 10000);
+	ASSERT_LE(0, c) TH_LOG("connect: %s", strerror(errno));
+	cport = afc_port(c, 0);
+	s = accept_within(l, 10000);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, fcntl(s, F_SETFL, 0));
+	ASSERT_EQ(0, fcntl(c, F_SETFL, 0));
+	ASSERT_EQ(0, shutdown(s, SHUT_WR));
+	ASSERT_EQ(0, recv(c, &ch, 1, 0)) TH_LOG("the client saw no FIN");
+	/* The server's FIN is acknowledged (FIN_WAIT_2) before the loss. */
+	usleep(300 * 1000);
+	ASSERT_EQ(0, afc_sh("tc qdisc add dev va root netem loss 100%%"));
+	ASSERT_EQ(0, shutdown(c, SHUT_WR));
+	ASSERT_EQ(0, recv(s, &ch, 1, 0)) TH_LOG("the server saw no FIN");
+	/* Now in TIME_WAIT, the ACK lost: a filter that drops everything. */
+	ASSERT_EQ(0, attach_ret(s, 0));
+	ASSERT_EQ(0, setns(self->n.b, CLONE_NEWNET));
+	n = rows_in_state(cport, ST_LAST_ACK);
+	ASSERT_EQ(0, setns(self->n.a, CLONE_NEWNET));
+	ASSERT_EQ(1, n) TH_LOG("the client is not in LAST_ACK");
+	if (!afc_inet())
+		drops = afc_stat("FilterDrops");
+	ASSERT_EQ(0, afc_sh("tc qdisc del dev va root"));
+
+	/* The client's FIN retransmission (backed off, within seconds). */
+	end = now_ms() + 60000;
+	ASSERT_EQ(0, setns(self->n.b, CLONE_NEWNET));
+	while ((n = rows_in_state(cport, ST_LAST_ACK)) == 1 && now_ms() < end)
+		usleep(50 * 1000);
+	ASSERT_EQ(0, setns(self->n.a, CLONE_NEWNET));
+	TH_LOG("the client left LAST_ACK after %lld ms", now_ms() - (end - 60000));
+	EXPECT_EQ(0, n) TH_LOG("the TIME_WAIT end never answered the retransmitted FIN");
+	if (!afc_inet()) {
+		EXPECT_EQ(drops, afc_stat("FilterDrops")) TH_LOG("TIME_WAIT frames were filtered");
+	}
 	close(s);
 	close(c);
 	close(l);

@@ -17,7 +17,8 @@
  * The other tests: the sysctl (default 1, range 0..2, per namespace);
  * syncookies=2 sends a cookie for every SYN and the connection works
  * (counters SyncookiesSent/SyncookiesRecv); a forged ACK with no valid
- * cookie counts SyncookiesFailed and makes no connection.
+ * cookie counts SyncookiesFailed and makes no connection; in a reuseport
+ * group every shard checks the group's cookies.
  *
  * AFC_TEST_FAMILY=inet runs the same bodies over TCP: the flood and the
  * forged ACK are then IPv4/TCP frames, the counters come from
@@ -435,6 +436,92 @@ TEST_F_TIMEOUT(flood, always_cookies_connection_works_forged_ack_fails, 120)
 	EXPECT_EQ(-1, accept(l, NULL, NULL));
 	EXPECT_EQ(EAGAIN, errno);
 	close(l);
+}
+
+/*
+ * A reuseport group under cookies: the final ACK may reach another shard
+ * than its SYN did (AF_CUSTOM picks the shard with the shortest accept
+ * queue, which the other connects' ACKs change meanwhile), and that shard
+ * must check the cookie too (Linux keeps the "cookie sent recently" time
+ * per group, reuse->synq_overflow_ts).  syncookies=2 answers every SYN
+ * with a cookie; the client is 50 ms away (netem on vb), and makes
+ * RP_CONNECTS nonblocking connects at once, so that all their SYNs reach
+ * empty queues and all their ACKs reach filling ones; fewer connects than
+ * shards, so that most ACKs reach a shard that got no SYN.  Every connect
+ * must reach an accept queue, none draw an RST (before the group kept its
+ * cookie time: 5 of 8 accepted, the other 3 ACKs were never checked).
+ */
+#define RP_SHARDS	16
+#define RP_CONNECTS	8
+
+TEST_F_TIMEOUT(flood, reuseport_group_cookies_complete_every_connect, 120)
+{
+	int l[RP_SHARDS], port = 0, accepted = 0, st;
+	long long failed0, sent0, t0;
+	pid_t cli;
+
+	ASSERT_EQ(0, write_syncookies("2"));
+	for (int i = 0; i < RP_SHARDS; i++) {
+		l[i] = afc_tsocket();
+		ASSERT_LE(0, l[i]);
+		ASSERT_EQ(0, afc_setint(l[i], SOL_SOCKET, SO_REUSEPORT, 1));
+		ASSERT_EQ(0, afc_bind(l[i], SRV_IP, port)) TH_LOG("bind: %s", strerror(errno));
+		port = afc_port(l[i], 0);
+		ASSERT_EQ(0, listen(l[i], 64));
+		ASSERT_EQ(0, fcntl(l[i], F_SETFL, O_NONBLOCK));
+	}
+	failed0 = stat_of("SyncookiesFailed");
+	sent0 = stat_of("SyncookiesSent");
+	ASSERT_EQ(0, afc_sh_in(self->n.b, self->n.a, "tc qdisc add dev vb root netem delay 50ms limit 10000"));
+	cli = fork_in_b(self);
+	ASSERT_LE(0, cli);
+	if (cli == 0) {
+		int fd[RP_CONNECTS];
+
+		for (int i = 0; i < RP_CONNECTS; i++) {
+			fd[i] = afc_tsocket_flags(SOCK_NONBLOCK);
+			if (fd[i] < 0 || (afc_connect(fd[i], SRV_IP, port) && errno != EINPROGRESS))
+				_exit(2);
+		}
+		for (int i = 0; i < RP_CONNECTS; i++) {
+			struct pollfd pfd = { .fd = fd[i], .events = POLLOUT };
+			socklen_t len = sizeof(int);
+			int err = 0;
+
+			/* Connected or not, the server's count is what is tested. */
+			if (poll(&pfd, 1, 10000) == 1)
+				getsockopt(fd[i], SOL_SOCKET, SO_ERROR, &err, &len);
+		}
+		/* Hold the connections until the server has counted them. */
+		sleep(30);
+		_exit(0);
+	}
+	t0 = now_ms();
+	while (accepted < RP_CONNECTS && now_ms() - t0 < 10000) {
+		struct pollfd pfd[RP_SHARDS];
+
+		for (int i = 0; i < RP_SHARDS; i++)
+			pfd[i] = (struct pollfd){ .fd = l[i], .events = POLLIN };
+		if (poll(pfd, RP_SHARDS, 100) <= 0)
+			continue;
+		for (int i = 0; i < RP_SHARDS; i++) {
+			int s;
+
+			while ((s = accept(l[i], NULL, NULL)) >= 0) {
+				accepted++;
+				close(s);
+			}
+		}
+	}
+	TH_LOG("%d of %d connects accepted; SyncookiesSent +%lld, SyncookiesFailed +%lld", accepted,
+	       RP_CONNECTS, stat_of("SyncookiesSent") - sent0, stat_of("SyncookiesFailed") - failed0);
+	EXPECT_EQ(RP_CONNECTS, accepted);
+	EXPECT_EQ(failed0, stat_of("SyncookiesFailed"));
+	EXPECT_LE(sent0 + RP_CONNECTS, stat_of("SyncookiesSent"));
+	kill(cli, SIGKILL);
+	ASSERT_EQ(cli, waitpid(cli, &st, 0));
+	for (int i = 0; i < RP_SHARDS; i++)
+		close(l[i]);
 }
 
 TEST_F_TIMEOUT(flood, legit_connects_survive_spoofed_syn_flood, 300)

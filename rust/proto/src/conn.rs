@@ -435,6 +435,13 @@ pub fn wscale_for(buf: u32) -> u8 {
     s
 }
 
+/// Returns the window scale a connection with configuration `cfg`
+/// announces in its SYN or SYN-ACK: the smallest that covers the largest
+/// receive buffer it may grow to.
+pub fn rcv_wscale_for(cfg: &Config) -> u8 {
+    wscale_for(cfg.recv_buf.clamp(1, MAX_RECV_BUF).max(cfg.recv_buf_max))
+}
+
 impl Connection {
     fn blank(cfg: Config, tuple: FourTuple, iss: Seq, now: Instant) -> Connection {
         let mut cfg = cfg;
@@ -483,7 +490,7 @@ impl Connection {
                 offset: 0,
                 adv: Seq(0),
                 wup: Seq(0),
-                wscale: wscale_for(cfg.recv_buf.max(cfg.recv_buf_max)),
+                wscale: rcv_wscale_for(&cfg),
                 unread: 0,
                 assembler: Assembler::new(),
                 fin_offset: None,
@@ -548,16 +555,20 @@ impl Connection {
 
     /// Returns the SYN-ACK a listener sends statelessly for `syn`, with the SYN cookie `cookie` as ISN.
     ///
-    /// It is the SYN-ACK [`Connection::accept`] would send first; the
-    /// connection is not kept ([`super::syncookie`]).
+    /// It is the SYN-ACK [`Connection::accept`] would send first, but
+    /// announcing window scale `rcv_wscale`, the one the cookie carries
+    /// (normally [`rcv_wscale_for`] `cfg`); the connection is not kept
+    /// ([`super::syncookie`]).
     pub fn cookie_syn_ack(
         cfg: Config,
         tuple: FourTuple,
         cookie: Seq,
         syn: &Header,
+        rcv_wscale: u8,
         now: Instant,
     ) -> Option<Header> {
         let mut c = Connection::accept(cfg, tuple, cookie, syn, now)?;
+        c.rcv.wscale = rcv_wscale.min(MAX_WSCALE);
         c.poll_transmit(now).map(|t| t.header)
     }
 
@@ -567,15 +578,20 @@ impl Connection {
     /// our ISN. The result is in SYN_RECV as if its SYN-ACK had just been
     /// sent (its retransmission timer runs, no RTT sample is taken from
     /// it); the caller then gives it the ACK through
-    /// [`Connection::on_segment`], which completes the handshake.
+    /// [`Connection::on_segment`], which completes the handshake. Its
+    /// window scale is `rcv_wscale`, the one the cookie carries and the
+    /// SYN-ACK announced, whatever `cfg`'s buffers say now (they may have
+    /// changed since the SYN-ACK).
     pub fn from_cookie(
         cfg: Config,
         tuple: FourTuple,
         cookie: Seq,
         syn: &Header,
+        rcv_wscale: u8,
         now: Instant,
     ) -> Option<Connection> {
         let mut c = Connection::accept(cfg, tuple, cookie, syn, now)?;
+        c.rcv.wscale = rcv_wscale.min(MAX_WSCALE);
         c.syn_segment(now)?;
         c.snd.rtt_timing = None;
         Some(c)
@@ -833,6 +849,11 @@ impl Connection {
             .checked_shr(u32::from(self.rcv.wscale))
             .unwrap_or(0)
             == 0
+    }
+
+    /// Returns the window scale applied to the windows we advertise.
+    pub fn recv_wscale(&self) -> u8 {
+        self.rcv.wscale
     }
 
     /// Returns the receive window currently offered to the peer, in bytes.

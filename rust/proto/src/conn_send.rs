@@ -331,7 +331,7 @@ impl Connection {
     /// Returns the receive window the next segment advertises, and records its right edge.
     ///
     /// The window is the free receive buffer (`recv_buf - unread`), rounded
-    /// down to the window scale. It never moves its right edge left (but
+    /// up to the window scale. It never moves its right edge left (but
     /// for the zero window after data dropped for want of memory), and it
     /// grows only in steps of at least `min(recv_buf / 2, mss)` (receiver-side
     /// silly window avoidance, RFC 1122 section 4.2.3.3).
@@ -367,12 +367,17 @@ impl Connection {
         avail < last && avail < self.cfg.recv_buf / 2
     }
 
-    /// Returns the free buffer space rounded down to the window scale.
+    /// Returns the free buffer space rounded up to the window scale (as
+    /// `__tcp_select_window` aligns it): a budget of a few segments
+    /// (memory pressure) under one unit of a large scale must not round
+    /// to a zero window. The peer may send up to one unit beyond the
+    /// budget, as TCP's may.
     fn window_available(&self) -> u32 {
         let s = u32::from(self.rcv.wscale);
         let cap = u32::from(u16::MAX).checked_shl(s).unwrap_or(0);
         let free = self.cfg.recv_buf.saturating_sub(self.rcv.unread).min(cap);
-        (free >> s).checked_shl(s).unwrap_or(0)
+        let unit = 1u32.checked_shl(s).unwrap_or(1);
+        free.div_ceil(unit).checked_shl(s).unwrap_or(cap).min(cap)
     }
 
     fn window_to_offer(&self) -> u32 {

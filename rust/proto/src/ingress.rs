@@ -100,22 +100,62 @@ const MAX_PER_SEC: u32 = (1 << COUNT_BITS) - 1;
 const COUNT_BITS: u32 = 14;
 const SEC_BITS: u32 = 18;
 
+/// How many destinations at their full rate the namespace-wide ceiling
+/// lets through in one second.
+pub const GLOBAL_DESTINATIONS: u32 = 16;
+
+/// The namespace-wide ceiling of RSTs per second for a per-destination
+/// limit of `per_sec`: [`GLOBAL_DESTINATIONS`] times it, so that one
+/// destination (one sender flooding closed ports) can never spend it.
+pub fn global_ceiling(per_sec: u32) -> u32 {
+    per_sec.min(MAX_PER_SEC).saturating_mul(GLOBAL_DESTINATIONS)
+}
+
+/// The count of packed word `cur` (second in the bits above
+/// `count_bits`) in second `sec`: zero if it counts an earlier second.
+fn count_in(cur: u64, sec: u64, count_bits: u32) -> u64 {
+    let csec = (cur >> count_bits) & ((1 << SEC_BITS) - 1);
+    if csec == sec {
+        cur & 1u64
+            .checked_shl(count_bits)
+            .map_or(u64::MAX, |v| v.wrapping_sub(1))
+    } else {
+        0
+    }
+}
+
 /// The limit of RSTs answering frames for nobody, per destination
-/// address: each destination may receive `per_sec` of them in each
-/// second (a fixed one-second window).
+/// address and per namespace: each destination may receive `per_sec` of
+/// them in each second (a fixed one-second window), and all together at
+/// most [`global_ceiling`]`(per_sec)`.
 ///
 /// State is bounded: [`RST_LIMIT_SLOTS`] slots of one `u64` each (the
-/// destination, the second and the count so far), the slot chosen by a
-/// keyed hash of the destination.  A destination whose slot holds another
-/// one takes the slot over with a fresh budget, so no sender, however
-/// many frames it sends or addresses it forges, can spend the budget of
-/// another destination; it can only make colliding destinations share
-/// evictions, each still limited to `per_sec` while it holds the slot.
-/// Lock-free: a race between two CPUs on one slot may miscount one RST.
+/// second and the count so far) and one `u64` for the namespace.  Each
+/// destination has two slots, chosen by two parts of a keyed hash of it
+/// (a count-min sketch): its count is the smaller of its slots' counts,
+/// and an RST sent raises both to at least that plus one.  A slot's count
+/// is never below that of any destination that uses it, and no frame,
+/// from whatever source, lowers one within its second: so no destination
+/// ever gets more than `per_sec`, and spoofed frames interleaved with a
+/// victim's cannot buy the victim more RSTs.  A destination shares a
+/// flooder's count only if both its slots are the flooder's (one in
+/// 65,536 with two random slots out of 256; unpredictable from outside,
+/// the key being secret), so one sender flooding closed ports starves
+/// nobody else.  The ceiling is counted only for RSTs that pass their
+/// destination's limit, so such a sender spends at most `per_sec` of it;
+/// only a flood forged from at least [`GLOBAL_DESTINATIONS`] slots' worth
+/// of sources reaches it (bounded state cannot tell those apart from
+/// genuine destinations, and the ceiling is what bounds the RSTs such a
+/// flood draws; ICMP's global limit does the same).  Lock-free: a race
+/// between two CPUs on one word may miscount one RST.
 pub struct RstLimiter {
     key: SipKey,
     slots: [AtomicU64; RST_LIMIT_SLOTS],
+    global: AtomicU64,
 }
+
+/// Bits of the namespace-wide count.
+const GLOBAL_COUNT_BITS: u32 = 32;
 
 impl RstLimiter {
     /// An empty limiter whose slots are chosen by a hash keyed with `key`.
@@ -123,37 +163,48 @@ impl RstLimiter {
         Self {
             key,
             slots: [const { AtomicU64::new(0) }; RST_LIMIT_SLOTS],
+            global: AtomicU64::new(0),
         }
     }
 
-    /// The slot of destination `dst`.
-    fn slot(&self, dst: u32) -> Option<&AtomicU64> {
+    /// The two slots of destination `dst`: two parts of one keyed hash.
+    fn slot_indices(&self, dst: u32) -> [usize; 2] {
         let h = siphash24(&self.key, &dst.to_be_bytes());
-        self.slots.get((h as usize) & (RST_LIMIT_SLOTS - 1))
+        [
+            (h as usize) & (RST_LIMIT_SLOTS - 1),
+            ((h >> 32) as usize) & (RST_LIMIT_SLOTS - 1),
+        ]
     }
 
     /// Whether one more RST may go to `dst` (host order) in second
-    /// `now_sec`, at most `per_sec` per second (capped at 16383); counts
-    /// it if so.
+    /// `now_sec`, at most `per_sec` per second to it (capped at 16383)
+    /// and [`global_ceiling`]`(per_sec)` in all; counts it if so.
     pub fn allow(&self, dst: u32, now_sec: u64, per_sec: u32) -> bool {
-        let Some(slot) = self.slot(dst) else {
+        let [i0, i1] = self.slot_indices(dst);
+        let (Some(s0), Some(s1)) = (self.slots.get(i0), self.slots.get(i1)) else {
             return false;
         };
-        let limit = per_sec.min(MAX_PER_SEC);
+        let limit = u64::from(per_sec.min(MAX_PER_SEC));
         let sec = now_sec & ((1 << SEC_BITS) - 1);
-        let cur = slot.load(Ordering::Relaxed);
-        let (addr, csec, count) = (
-            (cur >> 32) as u32,
-            (cur >> COUNT_BITS) & ((1 << SEC_BITS) - 1),
-            (cur as u32) & MAX_PER_SEC,
-        );
-        // Another destination's slot, or an earlier second: a fresh budget.
-        let used = if addr == dst && csec == sec { count } else { 0 };
+        let c0 = count_in(s0.load(Ordering::Relaxed), sec, COUNT_BITS);
+        let c1 = count_in(s1.load(Ordering::Relaxed), sec, COUNT_BITS);
+        let used = c0.min(c1);
         if used >= limit {
             return false;
         }
-        let next = (u64::from(dst) << 32) | (sec << COUNT_BITS) | u64::from(used.saturating_add(1));
-        slot.store(next, Ordering::Relaxed);
+        let all = count_in(self.global.load(Ordering::Relaxed), sec, GLOBAL_COUNT_BITS);
+        if all >= u64::from(global_ceiling(per_sec)) {
+            return false;
+        }
+        // Conservative update: each slot to at least the new count, none
+        // lowered (a slot another destination counts higher keeps it).
+        let next = used.saturating_add(1);
+        s0.store((sec << COUNT_BITS) | c0.max(next), Ordering::Relaxed);
+        s1.store((sec << COUNT_BITS) | c1.max(next), Ordering::Relaxed);
+        self.global.store(
+            (sec << GLOBAL_COUNT_BITS) | all.saturating_add(1),
+            Ordering::Relaxed,
+        );
         true
     }
 }
@@ -240,16 +291,80 @@ mod tests {
     }
 
     #[test]
-    fn colliding_destination_gets_a_fresh_budget() {
+    fn colliding_destination_shares_the_count() {
         let l = RstLimiter::new(SipKey::from_u64(3, 4));
-        let slot_of = |a: u32| l.slot(a).map(|s| s as *const AtomicU64);
+        // A destination whose two slots are both A's (one in 65,536).
         let other = (1u32..)
             .map(|i| A.wrapping_add(i))
-            .find(|&a| slot_of(a) == slot_of(A))
+            .find(|&a| l.slot_indices(a) == l.slot_indices(A))
             .unwrap();
         while l.allow(A, 1, 10) {}
-        assert!(l.allow(other, 1, 10), "a colliding destination was starved");
-        // A took the slot back: a fresh budget for it too.
-        assert!(l.allow(A, 1, 10));
+        // A colliding destination shares the spent count: frames "from"
+        // it cannot refresh A's budget.
+        assert!(
+            !l.allow(other, 1, 10),
+            "a colliding destination got a fresh budget"
+        );
+        assert!(!l.allow(A, 1, 10), "A's budget was refreshed");
+        // Spoofed frames from many sources interleaved with A's: A still
+        // gets nothing more this second.
+        for i in 0..10_000u32 {
+            l.allow(0x0b00_0000 | i, 1, 10);
+            assert!(!l.allow(A, 1, 10), "A's budget was refreshed by source {i}");
+        }
+    }
+
+    #[test]
+    fn a_destination_sharing_one_slot_is_not_starved() {
+        // A floods; B shares one of A's two slots but not the other: B
+        // still gets its RSTs (with one slot per destination, one in 256
+        // destinations would be starved by any one flooder).
+        let l = RstLimiter::new(SipKey::from_u64(9, 10));
+        let [a0, a1] = l.slot_indices(A);
+        let b = (1u32..)
+            .map(|i| B.wrapping_add(i))
+            .find(|&b| {
+                let [b0, b1] = l.slot_indices(b);
+                b0 == a0 && b1 != a1 && b1 != a0
+            })
+            .unwrap();
+        while l.allow(A, 1, 10) {}
+        assert!(
+            l.allow(b, 1, 10),
+            "a destination sharing one slot was starved"
+        );
+    }
+
+    #[test]
+    fn global_ceiling_bounds_all_destinations() {
+        let l = RstLimiter::new(SipKey::from_u64(5, 6));
+        // Every destination has budget of its own left, but the
+        // namespace sends at most the ceiling per second.
+        let ok = (0..1_000_000u32)
+            .filter(|&i| l.allow(0x0c00_0000 | i, 3, 1000))
+            .count();
+        assert_eq!(ok, global_ceiling(1000) as usize);
+        // The next second the ceiling is fresh.
+        assert!(l.allow(A, 4, 1000));
+    }
+
+    #[test]
+    fn one_flooder_starves_nobody() {
+        // One sender flooding closed ports spends its own budget only:
+        // it never reaches the ceiling, so a genuine RST still goes out.
+        let l = RstLimiter::new(SipKey::from_u64(7, 8));
+        let ok = (0..1_000_000).filter(|_| l.allow(A, 9, 1000)).count();
+        assert_eq!(ok, 1000);
+        let b = (1u32..)
+            .map(|i| B.wrapping_add(i))
+            .find(|&b| {
+                let a = l.slot_indices(A);
+                l.slot_indices(b).iter().all(|i| !a.contains(i))
+            })
+            .unwrap();
+        assert!(
+            l.allow(b, 9, 1000),
+            "one flooder starved another destination"
+        );
     }
 }

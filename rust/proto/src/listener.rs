@@ -38,6 +38,7 @@ use super::reuseport::ShardInfo;
 use super::state::State;
 use super::syncookie::{SyncookieMode, COOKIE_PERIOD_US, MAX_COOKIE_AGE};
 use super::time::Instant;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// What to do with a SYN that reached the listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +132,63 @@ pub struct ListenQueues {
     /// When the last SYN cookie was sent: cookies are checked until they expire.
     last_cookie: Option<Instant>,
     stats: ListenStats,
+}
+
+/// Whether a cookie sent at `sent` may still be valid at `now`.
+fn cookie_recent(sent: Instant, now: Instant) -> bool {
+    let window = COOKIE_PERIOD_US.saturating_mul(u64::from(MAX_COOKIE_AGE));
+    now.micros().saturating_sub(sent.micros()) <= window
+}
+
+/// Slots of a [`GroupCookieTimes`] (a power of two).
+pub const GROUP_COOKIE_SLOTS: usize = 64;
+
+/// When each reuseport group last sent a SYN cookie (Linux's
+/// `reuse->synq_overflow_ts`), for
+/// [`ListenQueues::cookie_check_wanted_in_group`].
+///
+/// Bounded and lock-free: [`GROUP_COOKIE_SLOTS`] words, a group's slot
+/// chosen by its number (groups are numbered in sequence, so the groups
+/// alive at once rarely share one). Groups that share a slot share the
+/// time: one may check cookies while it need not, which costs a check
+/// (and a forger a try, at 2^-19), never a connection; no group ever
+/// misses a time it set.
+pub struct GroupCookieTimes {
+    slots: [AtomicU64; GROUP_COOKIE_SLOTS],
+}
+
+impl GroupCookieTimes {
+    /// No group has sent a cookie.
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { AtomicU64::new(0) }; GROUP_COOKIE_SLOTS],
+        }
+    }
+
+    fn slot(&self, group: u64) -> Option<&AtomicU64> {
+        self.slots.get((group as usize) & (GROUP_COOKIE_SLOTS - 1))
+    }
+
+    /// Group `group` sent a cookie at `now`.
+    pub fn sent(&self, group: u64, now: Instant) {
+        if let Some(s) = self.slot(group) {
+            // Stored plus one: zero is "never". A later time only, so a
+            // racing older store cannot hide a newer one for long.
+            s.fetch_max(now.micros().saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// When group `group` (or one sharing its slot) last sent a cookie.
+    pub fn last(&self, group: u64) -> Option<Instant> {
+        let v = self.slot(group)?.load(Ordering::Relaxed);
+        v.checked_sub(1).map(Instant)
+    }
+}
+
+impl Default for GroupCookieTimes {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 fn inc(c: &mut u64) {
@@ -245,12 +303,30 @@ impl ListenQueues {
     /// Only while cookies this listener sent may still be valid (TCP's
     /// `tcp_synq_no_recent_overflow`), and never with cookies off.
     pub fn cookie_check_wanted(&self, mode: SyncookieMode, now: Instant) -> bool {
-        let window = COOKIE_PERIOD_US.saturating_mul(u64::from(MAX_COOKIE_AGE));
         mode != SyncookieMode::Never
             && self.state == State::Listen
-            && self
-                .last_cookie
-                .is_some_and(|t| now.micros().saturating_sub(t.micros()) <= window)
+            && self.last_cookie.is_some_and(|t| cookie_recent(t, now))
+    }
+
+    /// Whether an ACK for no connection should have its SYN cookie
+    /// checked by this listener, a shard of a reuseport group that last
+    /// sent a cookie at `group_last` ([`GroupCookieTimes::last`]).
+    ///
+    /// The ACK of a handshake may reach another shard than its SYN did
+    /// (shards are chosen by accept queue length, which changes between
+    /// SYN and ACK), so a shard checks cookies while any shard of its
+    /// group may have sent a valid one (Linux keeps the time per group,
+    /// `reuse->synq_overflow_ts`).
+    pub fn cookie_check_wanted_in_group(
+        &self,
+        mode: SyncookieMode,
+        now: Instant,
+        group_last: Option<Instant>,
+    ) -> bool {
+        self.cookie_check_wanted(mode, now)
+            || (mode != SyncookieMode::Never
+                && self.state == State::Listen
+                && group_last.is_some_and(|t| cookie_recent(t, now)))
     }
 
     /// Counts a checked SYN cookie (`valid` or not) and decides the ACK's fate.
@@ -419,6 +495,32 @@ mod tests {
         assert_eq!(syn(&mut l), SynVerdict::Admit);
         l.on_established();
         assert_eq!(syn(&mut l), SynVerdict::DropAcceptQueueFull);
+    }
+
+    #[test]
+    fn any_shard_of_a_group_checks_its_cookies() {
+        // Shard a answers a SYN with a cookie; the ACK reaches shard b,
+        // which sent none: b must check it while the group's cookie may
+        // be valid, and not once it expired.
+        let now = Instant(1000);
+        let times = GroupCookieTimes::new();
+        let (g, other) = (7, 8);
+        let mut a = ListenQueues::new(4, 2);
+        let b = ListenQueues::new(4, 2);
+        assert_eq!(a.on_syn(SyncookieMode::Always, now), SynVerdict::SendCookie);
+        times.sent(g, now);
+        assert!(!b.cookie_check_wanted(SyncookieMode::Always, now));
+        assert!(b.cookie_check_wanted_in_group(SyncookieMode::Always, now, times.last(g)));
+        assert!(!b.cookie_check_wanted_in_group(SyncookieMode::Always, now, times.last(other)));
+        assert!(!b.cookie_check_wanted_in_group(
+            SyncookieMode::Always,
+            Instant(1001 + 2 * COOKIE_PERIOD_US),
+            times.last(g)
+        ));
+        assert!(!b.cookie_check_wanted_in_group(SyncookieMode::Never, now, times.last(g)));
+        // An older time never hides a newer one.
+        times.sent(g, Instant(10));
+        assert_eq!(times.last(g), Some(now));
     }
 
     #[test]

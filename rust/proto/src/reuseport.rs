@@ -5,8 +5,9 @@
 //! queue, so a slow acceptor does not collect more work; among equally short
 //! queues the keyed hash of the 4-tuple decides, so the choice is spread but
 //! not predictable from outside. Shards at their backlog are skipped. Only
-//! sockets of the same owner (uid) may join, which stops another user from
-//! stealing a service's connections (Linux's rule). When a shard closes, its
+//! sockets of the same owner (uid) and bound device may join, which stops
+//! another user from stealing a service's connections and connections from
+//! moving across devices (Linux's rules). When a shard closes, its
 //! queued connections move to a sibling instead of being reset (as Linux's
 //! `net.ipv4.tcp_migrate_req = 1`).
 
@@ -70,9 +71,25 @@ pub fn select_shard_excluding(
     None
 }
 
-/// Returns whether a socket owned by `uid` with `SO_REUSEPORT` set may join a group owned by `group_uid`.
-pub fn may_join(group_uid: u32, uid: u32, reuseport: bool) -> bool {
-    reuseport && group_uid == uid
+/// What decides whether a listener may join another's reuseport group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its owner (`sk_uid`).
+    pub uid: u32,
+    /// The device it is bound to (`sk_bound_dev_if`, 0: none).
+    pub dev: i32,
+    /// Whether it has `SO_REUSEPORT` set.
+    pub reuseport: bool,
+}
+
+/// Returns whether listener `new` may join the group of listener
+/// `member` on the same address and port: both with `SO_REUSEPORT`, of
+/// one owner (which stops another user from stealing a service's
+/// connections) and bound to the same device or both to none (so that
+/// connections never move across devices within a group), as
+/// `inet_reuseport_add_sock` requires.
+pub fn may_join(member: Member, new: Member) -> bool {
+    member.reuseport && new.reuseport && member.uid == new.uid && member.dev == new.dev
 }
 
 /// Returns the sibling that takes a connection queued on closing shard `closing`, if any has room.
@@ -128,8 +145,41 @@ mod tests {
 
     #[test]
     fn same_owner_only() {
-        assert!(may_join(1000, 1000, true));
-        assert!(!may_join(1000, 1001, true));
-        assert!(!may_join(1000, 1000, false));
+        let m = Member {
+            uid: 1000,
+            dev: 0,
+            reuseport: true,
+        };
+        assert!(may_join(m, m));
+        assert!(!may_join(m, Member { uid: 1001, ..m }));
+        assert!(!may_join(
+            m,
+            Member {
+                reuseport: false,
+                ..m
+            }
+        ));
+        assert!(!may_join(
+            Member {
+                reuseport: false,
+                ..m
+            },
+            m
+        ));
+    }
+
+    #[test]
+    fn same_device_only() {
+        let lo = Member {
+            uid: 1000,
+            dev: 1,
+            reuseport: true,
+        };
+        let va = Member { dev: 2, ..lo };
+        let none = Member { dev: 0, ..lo };
+        assert!(may_join(lo, lo));
+        assert!(!may_join(lo, va), "bound to another device");
+        assert!(!may_join(none, lo), "bound where the group is not");
+        assert!(!may_join(lo, none), "unbound beside a bound group");
     }
 }

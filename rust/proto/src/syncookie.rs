@@ -9,7 +9,10 @@
 //! from the ACK and the cookie alone. As in TCP (`net/ipv4/syncookies.c`),
 //! the cookie carries what the handshake must remember of the SYN: the
 //! peer's MSS (as an index into [`MSS_TABLE`], rounded down) and its window
-//! scale (all 15 values, where TCP needs the timestamp option for it).
+//! scale (all 15 values, where TCP needs the timestamp option for it); and
+//! what the SYN-ACK announced that the listener could not otherwise
+//! remember: our own window scale (TCP recomputes it from the buffers at
+//! ACK time, which disagrees with the SYN-ACK if they changed meanwhile).
 //!
 //! The 32-bit cookie, before masking (most significant bit first):
 //!
@@ -17,8 +20,9 @@
 //! |-------|---------------------------------------------------------|
 //! | 31–30 | the low 2 bits of the counter `c` (minutes, [`COOKIE_PERIOD_US`]) |
 //! | 29–27 | MSS index                                               |
-//! | 26–23 | window scale (0–14)                                     |
-//! | 22–0  | MAC: the low 23 bits of SipHash-2-4 over the tuple, the peer's ISN, the full counter `c`, the MSS index and the window scale |
+//! | 26–23 | the peer's window scale (0–14)                          |
+//! | 22–19 | our window scale (0–14), as the SYN-ACK announced it    |
+//! | 18–0  | MAC: the low 19 bits of SipHash-2-4 over the tuple, the peer's ISN, the full counter `c`, the MSS index and both window scales |
 //!
 //! The word is then XORed with a second keyed hash of the tuple and the
 //! peer's ISN (the mask), so the ISN shows no structure. Both hashes use
@@ -29,7 +33,8 @@
 //! [`MAX_COOKIE_AGE`] since it was made (60 to 120 seconds, TCP's
 //! `MAX_SYNCOOKIE_AGE` with its one-minute counter); an older one finds a
 //! counter whose MAC does not match. A forger who does not know the secret
-//! hits a valid cookie with probability 2^-23 per guess at best.
+//! hits a valid cookie with probability 2^-19 per guess at best (about
+//! 2^-20 counting the counter bits and scales a guess must also get right).
 
 use super::seq::Seq;
 use super::siphash::{siphash24, SipKey};
@@ -58,7 +63,7 @@ pub const MSS_TABLE: [u16; 8] = [
     MAX_PAYLOAD as u16,
 ];
 
-const MAC_BITS: u32 = 23;
+const MAC_BITS: u32 = 19;
 const MAC_MASK: u32 = (1 << MAC_BITS) - 1;
 
 /// `net.af_custom.syncookies`: when a listener answers with a cookie.
@@ -99,6 +104,8 @@ pub struct CookieData {
     pub mss: u16,
     /// The peer's window scale.
     pub wscale: u8,
+    /// Our window scale, as the SYN-ACK announced it.
+    pub our_wscale: u8,
 }
 
 /// Why a cookie was refused.
@@ -126,12 +133,12 @@ fn mask(key: &SipKey, tuple: &FourTuple, peer_isn: Seq) -> u32 {
     siphash24(key, &buf) as u32
 }
 
-fn mac(key: &SipKey, tuple: &FourTuple, peer_isn: Seq, count: u32, mss_idx: u8, wscale: u8) -> u32 {
+fn mac(key: &SipKey, tuple: &FourTuple, peer_isn: Seq, count: u32, fields: [u8; 3]) -> u32 {
     let t = tuple.to_bytes();
     let s = peer_isn.0.to_be_bytes();
     let c = count.to_be_bytes();
-    let f = [mss_idx, wscale];
-    let mut buf = [0u8; 23];
+    let f = fields;
+    let mut buf = [0u8; 24];
     buf[0] = HashPurpose::Cookie as u8;
     let fields = t.iter().chain(s.iter()).chain(c.iter()).chain(f.iter());
     for (dst, src) in buf.iter_mut().skip(1).zip(fields) {
@@ -151,15 +158,25 @@ pub fn mss_index(mss: u16) -> u8 {
     idx
 }
 
-/// Returns the cookie (our ISN) answering `syn`, a SYN on `tuple` (local = the listener's end), at `now`.
-pub fn make_cookie(key: &SipKey, tuple: &FourTuple, syn: &Header, now: Instant) -> Seq {
+/// Returns the cookie (our ISN) answering `syn`, a SYN on `tuple` (local
+/// = the listener's end), at `now`, with a SYN-ACK that announces window
+/// scale `our_wscale`.
+pub fn make_cookie(
+    key: &SipKey,
+    tuple: &FourTuple,
+    syn: &Header,
+    our_wscale: u8,
+    now: Instant,
+) -> Seq {
     let count = counter(now);
     let idx = mss_index(syn.mss);
     let ws = syn.wscale.min(MAX_WSCALE);
+    let ours = our_wscale.min(MAX_WSCALE);
     let word = ((count & 3) << 30)
         | (u32::from(idx) << 27)
         | (u32::from(ws) << 23)
-        | mac(key, tuple, syn.seq, count, idx, ws);
+        | (u32::from(ours) << 19)
+        | mac(key, tuple, syn.seq, count, [idx, ws, ours]);
     Seq(word ^ mask(key, tuple, syn.seq))
 }
 
@@ -184,16 +201,21 @@ pub fn check_cookie(
     let count = now_count.wrapping_sub(age);
     let idx = ((word >> 27) & 7) as u8;
     let ws = ((word >> 23) & 0xf) as u8;
-    if ws > MAX_WSCALE {
+    let ours = ((word >> 19) & 0xf) as u8;
+    if ws > MAX_WSCALE || ours > MAX_WSCALE {
         return Err(CookieError::Invalid);
     }
-    if word & MAC_MASK != mac(key, tuple, peer_isn, count, idx, ws) {
+    if word & MAC_MASK != mac(key, tuple, peer_isn, count, [idx, ws, ours]) {
         return Err(CookieError::Invalid);
     }
     let mss = *MSS_TABLE
         .get(usize::from(idx))
         .ok_or(CookieError::Invalid)?;
-    Ok(CookieData { mss, wscale: ws })
+    Ok(CookieData {
+        mss,
+        wscale: ws,
+        our_wscale: ours,
+    })
 }
 
 /// Returns the SYN a valid cookie stands for: what [`super::conn::Connection::accept`] takes.
@@ -271,9 +293,13 @@ mod tests {
             (10, 1),
         ] {
             let s = syn(1000, mss, ws);
-            let c = make_cookie(&k, &tuple(), &s, now);
+            let c = make_cookie(&k, &tuple(), &s, 5, now);
             let d = check_cookie(&k, &tuple(), &ack_for(&s, c), now).unwrap();
             assert_eq!(d.wscale, ws);
+            assert_eq!(d.our_wscale, 5);
+            let ours = make_cookie(&k, &tuple(), &s, ws, now);
+            let d = check_cookie(&k, &tuple(), &ack_for(&s, ours), now).unwrap();
+            assert_eq!(d.our_wscale, ws);
             assert_eq!(d.mss, MSS_TABLE[usize::from(mss_index(mss))]);
             assert!(d.mss <= mss.max(MIN_MSS));
         }
@@ -287,7 +313,7 @@ mod tests {
     fn wscale_above_max_is_clamped() {
         let k = key();
         let s = syn(5, 1468, 200);
-        let c = make_cookie(&k, &tuple(), &s, Instant(0));
+        let c = make_cookie(&k, &tuple(), &s, 5, Instant(0));
         assert_eq!(
             check_cookie(&k, &tuple(), &ack_for(&s, c), Instant(0))
                 .unwrap()
@@ -301,7 +327,7 @@ mod tests {
         let k = key();
         let s = syn(1000, 1468, 7);
         let now = Instant(MIN);
-        let c = make_cookie(&k, &tuple(), &s, now);
+        let c = make_cookie(&k, &tuple(), &s, 5, now);
         let a = ack_for(&s, c);
         assert!(check_cookie(&k, &tuple(), &a, now).is_ok());
         assert!(check_cookie(&SipKey::from_u64(1, 2), &tuple(), &a, now).is_err());
@@ -321,7 +347,7 @@ mod tests {
         let k = key();
         let s = syn(77, 1468, 7);
         let made = Instant(10 * MIN + MIN / 2);
-        let c = make_cookie(&k, &tuple(), &s, made);
+        let c = make_cookie(&k, &tuple(), &s, 5, made);
         let a = ack_for(&s, c);
         // Same minute and the next: valid (at least 60 s, at most 120 s).
         assert!(check_cookie(&k, &tuple(), &a, made).is_ok());
@@ -356,11 +382,11 @@ mod tests {
         let k = key();
         let s = syn(1000, 1468, 7);
         let now = Instant(3 * MIN);
-        let c = make_cookie(&k, &tuple(), &s, now);
+        let c = make_cookie(&k, &tuple(), &s, 5, now);
         let m = mask(&k, &tuple(), s.seq);
         let word = c.0 ^ m;
         // Each MSS index, window scale and counter other than the real one.
-        for bit in 23..32 {
+        for bit in 19..32 {
             let forged = Seq((word ^ (1 << bit)) ^ m);
             assert!(
                 check_cookie(&k, &tuple(), &ack_for(&s, forged), now).is_err(),
@@ -372,14 +398,16 @@ mod tests {
             let r = check_cookie(&k, &tuple(), &ack_for(&s, Seq(w ^ m)), now);
             assert_eq!(r.is_ok(), idx == 4, "index {idx}");
         }
-        // A window scale of 15 is refused before the MAC.
-        let w = word | (0xf << 23);
-        assert_eq!(
-            check_cookie(&k, &tuple(), &ack_for(&s, Seq(w ^ m)), now),
-            Err(CookieError::Invalid)
-        );
+        // A window scale of 15, the peer's or ours, is refused before the MAC.
+        for shift in [23, 19] {
+            let w = word | (0xf << shift);
+            assert_eq!(
+                check_cookie(&k, &tuple(), &ack_for(&s, Seq(w ^ m)), now),
+                Err(CookieError::Invalid)
+            );
+        }
         // Any MAC bit.
-        for bit in 0..23 {
+        for bit in 0..19 {
             let forged = Seq((word ^ (1 << bit)) ^ m);
             assert_eq!(
                 check_cookie(&k, &tuple(), &ack_for(&s, forged), now),
@@ -394,31 +422,39 @@ mod tests {
         let now = Instant(7 * MIN);
         // The peer's ISN at the top: its ACK's sequence number wraps to 0.
         let s = syn(u32::MAX, 1468, 7);
-        let c = make_cookie(&k, &tuple(), &s, now);
+        let c = make_cookie(&k, &tuple(), &s, 5, now);
         let a = ack_for(&s, c);
         assert_eq!(a.seq, Seq(0));
         assert!(check_cookie(&k, &tuple(), &a, now).is_ok());
         // A cookie of 0xffffffff: the ACK acknowledges 0. Find a peer ISN
-        // whose valid cookie is that (one in about 2^23), and a time whose
+        // whose valid cookie is that (one in about 2^19), and a time whose
         // counter matches its counter bits.
         let mut found = false;
-        for isn in 0..(1u32 << 26) {
+        for isn in 0..(1u32 << 24) {
             let word = !mask(&k, &tuple(), Seq(isn));
-            let (idx, ws) = (((word >> 27) & 7) as u8, ((word >> 23) & 0xf) as u8);
+            let (idx, ws, ours) = (
+                ((word >> 27) & 7) as u8,
+                ((word >> 23) & 0xf) as u8,
+                ((word >> 19) & 0xf) as u8,
+            );
             let count = 100 + (word >> 30);
-            if ws > MAX_WSCALE || mac(&k, &tuple(), Seq(isn), count, idx, ws) != word & MAC_MASK {
+            if ws > MAX_WSCALE
+                || ours > MAX_WSCALE
+                || mac(&k, &tuple(), Seq(isn), count, [idx, ws, ours]) != word & MAC_MASK
+            {
                 continue;
             }
             let at = Instant(u64::from(count) * MIN + 5);
             let s = syn(isn, MSS_TABLE[usize::from(idx)], ws);
-            assert_eq!(make_cookie(&k, &tuple(), &s, at), Seq(u32::MAX));
+            assert_eq!(make_cookie(&k, &tuple(), &s, ours, at), Seq(u32::MAX));
             let a = ack_for(&s, Seq(u32::MAX));
             assert_eq!(a.ack, Seq(0));
             assert_eq!(
                 check_cookie(&k, &tuple(), &a, at),
                 Ok(CookieData {
                     mss: s.mss,
-                    wscale: ws
+                    wscale: ws,
+                    our_wscale: ours,
                 })
             );
             found = true;
@@ -430,7 +466,8 @@ mod tests {
                 &a,
                 CookieData {
                     mss: 1468,
-                    wscale: 7
+                    wscale: 7,
+                    our_wscale: 0,
                 }
             )
             .seq,
@@ -441,7 +478,8 @@ mod tests {
     #[test]
     fn random_acks_rarely_pass() {
         // 2^20 forged ACKs with random ack numbers for one tuple and ISN:
-        // about 2^20 * 2/4 * 2^-23 = 1/16 expected to pass; allow a few.
+        // about 2^20 * 2/4 * (15/16)^2 * 2^-19 = 0.9 expected to pass;
+        // allow a few.
         let k = key();
         let now = Instant(20 * MIN);
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -467,14 +505,15 @@ mod tests {
 
     #[test]
     fn cookie_connection_completes_on_the_ack() {
-        use super::super::conn::{Config, Connection, Events};
+        use super::super::conn::{rcv_wscale_for, Config, Connection, Events};
         use super::super::state::State;
         let k = key();
         let now = Instant(2 * MIN);
         let cfg = Config::new(1468);
         let s = syn(1000, 1468, 7);
-        let c = make_cookie(&k, &tuple(), &s, now);
-        let synack = Connection::cookie_syn_ack(cfg, tuple(), c, &s, now).unwrap();
+        let ws = rcv_wscale_for(&cfg);
+        let c = make_cookie(&k, &tuple(), &s, ws, now);
+        let synack = Connection::cookie_syn_ack(cfg, tuple(), c, &s, ws, now).unwrap();
         assert!(synack.flags.syn() && synack.flags.ack());
         assert_eq!((synack.seq, synack.ack), (c, Seq(1001)));
         assert_eq!((synack.src, synack.dst), (tuple().local, tuple().remote));
@@ -483,7 +522,9 @@ mod tests {
         let mut ack = ack_for(&s, c);
         ack.payload_len = 10;
         let d = check_cookie(&k, &tuple(), &ack, later).unwrap();
-        let mut conn = Connection::from_cookie(cfg, tuple(), c, &syn_of(&ack, d), later).unwrap();
+        let mut conn =
+            Connection::from_cookie(cfg, tuple(), c, &syn_of(&ack, d), d.our_wscale, later)
+                .unwrap();
         assert_eq!(conn.state(), State::SynRecv);
         // Nothing to send: the SYN-ACK went out statelessly.
         assert!(conn.poll_transmit(later).is_none());
@@ -497,11 +538,38 @@ mod tests {
         // No RTT sample from a handshake whose SYN-ACK time we did not keep.
         assert_eq!(conn.rtt().srtt(), None);
         // A connection that never sees its ACK retransmits its SYN-ACK, as any half-open one.
-        let mut lone = Connection::from_cookie(cfg, tuple(), c, &syn_of(&ack, d), later).unwrap();
+        let mut lone =
+            Connection::from_cookie(cfg, tuple(), c, &syn_of(&ack, d), d.our_wscale, later)
+                .unwrap();
         let t = lone.poll_timeout().unwrap();
         lone.on_timeout(t);
         let again = lone.poll_transmit(t).unwrap().header;
         assert!(again.flags.syn() && again.flags.ack() && again.seq == c);
+    }
+
+    #[test]
+    fn cookie_connection_keeps_the_announced_window_scale() {
+        // The listener's buffer grows between the SYN-ACK (1 MiB: scale
+        // 5) and the ACK (8 MiB: scale 8): the connection must scale its
+        // windows as the SYN-ACK announced, or the peer reads every window
+        // field 8 times too small (or, the other way, too large).
+        use super::super::conn::{rcv_wscale_for, Config, Connection};
+        let k = key();
+        let now = Instant(2 * MIN);
+        let mut before = Config::new(1468);
+        before.recv_buf = 1 << 20;
+        let mut after = before;
+        after.recv_buf = 8 << 20;
+        let s = syn(1000, 1468, 7);
+        let ws = rcv_wscale_for(&before);
+        let c = make_cookie(&k, &tuple(), &s, ws, now);
+        let synack = Connection::cookie_syn_ack(before, tuple(), c, &s, ws, now).unwrap();
+        assert_eq!((synack.wscale, rcv_wscale_for(&after)), (5, 8));
+        let ack = ack_for(&s, c);
+        let d = check_cookie(&k, &tuple(), &ack, now).unwrap();
+        let conn = Connection::from_cookie(after, tuple(), c, &syn_of(&ack, d), d.our_wscale, now)
+            .unwrap();
+        assert_eq!(conn.recv_wscale(), synack.wscale);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod support;
 
+use afc_proto::buffers::pressure_budget;
 use afc_proto::conn::{wscale_for, Config, Keepalive};
 use afc_proto::seq::Seq;
 use afc_proto::state::State;
@@ -490,6 +491,35 @@ fn a_read_reopens_a_window_held_to_a_few_segments() {
     let acks = out(&mut b, t0());
     assert_eq!(acks.len(), 1, "the read sends a window update");
     assert!(acks[0].0.window > 0);
+}
+
+#[test]
+fn a_large_window_scale_keeps_a_pressure_window_open() {
+    // A buffer that may grow to 300 MiB scales the window by 2^13; under
+    // memory pressure the budget is four segments beyond what is unread
+    // (`buffers::pressure_budget`), 4,000 bytes: less than one unit of
+    // the scale. Rounded down it would be a zero window for ever (the
+    // reader has read everything); `__tcp_select_window` rounds it up.
+    let mut c = cfg();
+    c.recv_buf_max = 300 << 20;
+    let budget = pressure_budget(1 << 20, 0, 1000);
+    c.recv_buf = budget;
+    let (mut a, mut b) = established_with(cfg(), c, Seq(3));
+    assert_eq!(wscale_for(c.recv_buf_max), 13);
+    a.write(&pattern(20_000)).unwrap();
+    for _ in 0..20 {
+        pump(&mut a, &mut b, t0());
+        b.read(usize::MAX);
+        b.conn
+            .set_recv_buf(pressure_budget(1 << 20, b.conn.unread(), 1000));
+    }
+    assert_eq!(b.conn.unread(), 0);
+    assert!(b.conn.recv_window() > 0, "the window stayed shut");
+    assert!(
+        a.send_buf.is_empty(),
+        "{} bytes never sent",
+        a.send_buf.len()
+    );
 }
 
 #[test]

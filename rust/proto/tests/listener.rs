@@ -193,8 +193,16 @@ fn reuseport_group_requires_same_owner() {
     let other = Binding { uid: 1001, ..same };
     assert!(!bind_conflict(&owner, &same));
     assert!(bind_conflict(&owner, &other));
-    assert!(afc_proto::reuseport::may_join(1000, 1000, true));
-    assert!(!afc_proto::reuseport::may_join(1000, 1001, true));
+    let m = afc_proto::reuseport::Member {
+        uid: 1000,
+        dev: 0,
+        reuseport: true,
+    };
+    assert!(afc_proto::reuseport::may_join(m, m));
+    assert!(!afc_proto::reuseport::may_join(
+        m,
+        afc_proto::reuseport::Member { uid: 1001, ..m }
+    ));
 }
 
 #[test]

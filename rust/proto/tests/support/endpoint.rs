@@ -16,7 +16,7 @@
 //!   the receive queue up to [`SegmentOutcome::readable_end`].
 
 use afc_proto::conn::{
-    Config, Connection, DataAction, Events, SegmentOutcome, SendError, Transmit,
+    wscale_for, Config, Connection, DataAction, Events, SegmentOutcome, SendError, Transmit,
 };
 use afc_proto::state::State;
 use afc_proto::time::Instant;
@@ -184,11 +184,15 @@ impl Endpoint {
             "send buffer disagrees"
         );
         // The window's right edge never moves left, so after the buffer
-        // shrinks, what was offered before may still arrive.
+        // shrinks, what was offered before may still arrive; and a scaled
+        // window is rounded up to its unit, so up to one unit less a byte
+        // beyond the buffer may arrive too (as TCP's).
         self.peak_recv_buf = self.peak_recv_buf.max(self.conn.config().recv_buf);
+        let c = self.conn.config();
+        let unit = 1usize << wscale_for(c.recv_buf.max(c.recv_buf_max));
         let held = self.recv_q.len() + self.ofo_bytes();
         assert!(
-            held <= self.peak_recv_buf as usize,
+            held < self.peak_recv_buf as usize + unit,
             "receive memory {held} above the buffer {}: {:?}",
             self.peak_recv_buf,
             self.conn
