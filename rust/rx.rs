@@ -35,6 +35,10 @@ impl FrameHandler for Rx {
         let net = dev.net();
         let state = netns::of(net);
         if skb.for_other_host() {
+            // Addressed to another host's MAC (a promiscuous device, a
+            // shared segment): not ours, counted as the device's
+            // `rx_otherhost_dropped` counts them for IPv4.
+            state.stats.inc(Stat::InOtherHost);
             return;
         }
         let Some((h, checksum_field)) = read_header(&mut skb) else {

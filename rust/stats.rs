@@ -16,9 +16,10 @@ macro_rules! stats {
 
 stats! {
     InSegs: "Frames received that passed validation.",
-    InErrs: "Frames received that failed validation (runt, bad version, bad length).",
+    InErrs: "Frames received that failed validation (any rule of docs/PROTOCOL.md 1.2 but the checksum: runt, version, flags, fields, length).",
     InCsumErrors: "Frames received with a bad checksum.",
     InNoSocket: "Valid frames that matched no socket.",
+    InOtherHost: "Frames addressed to another host's hardware address, dropped unread (not in InSegs).",
     InMartians: "Frames from a device other than loopback with a martian source or destination, dropped (docs/PROTOCOL.md, ingress rules; not in InSegs).",
     OutSegs: "Frames sent.",
     OutRsts: "RST frames sent.",
