@@ -49,7 +49,9 @@
  *
  * AFC_FUZZ_SEED replays a run's generator decisions (the sequence numbers
  * aimed at live connections are relative to their ISNs, which differ per
- * run); AFC_FUZZ_FRAMES sets the total frame count.
+ * run); AFC_FUZZ_FRAMES sets the total frame count.  AFC_FUZZ_PLANT=1
+ * tests the test: halfway, one RST at exactly the next sequence number
+ * of a connection; the run must then fail and name that frame.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -161,9 +163,9 @@ struct tlog {
 	uint16_t plen;
 };
 
-enum { M_RANDOM_SEQ, M_INWIN, M_LEFT, M_RIGHT, M_OTHER };
+enum { M_RANDOM_SEQ, M_INWIN, M_LEFT, M_RIGHT, M_OTHER, M_PLANT };
 static const char *const mode_name[] = { "random-seq", "in-window", "left-of-window",
-					 "right-of-window", "mutated" };
+					 "right-of-window", "mutated", "planted" };
 
 /* What the module must do with a frame. */
 enum cls { C_OTHERHOST, C_ERR, C_CSUM, C_MART, C_SEG, C_N };
@@ -195,6 +197,9 @@ struct ff {
 	int stop, quiet;
 	unsigned long iter;
 	long long drain_ms;
+	long long rate;		/* bytes/s each direction may stream; 0: no limit */
+	long long t_start;	/* ms, when the pump started */
+	long long t_setup;	/* ms, when the fixture's set-up started */
 	int drain_timeout;
 	/* accept and connect threads */
 	int stop_aux;
@@ -222,11 +227,14 @@ static void *pump_main(void *arg)
 		struct pollfd p[2 * NCONN];
 		int stopping = LOAD(f->stop), quiet = LOAD(f->quiet), open = 0;
 
+		long long budget = f->rate ? f->rate * (now_ms() - f->t_start) / 1000 : -1;
+
 		for (int i = 0; i < 2 * NCONN; i++) {
 			struct end *e = &f->c[i / 2].e[i % 2];
+			int may = budget < 0 || (long long)f->c[i / 2].written[i % 2] < budget;
 
 			p[i].fd = e->dead ? -1 : e->fd;
-			p[i].events = POLLIN | (!stopping && !quiet ? POLLOUT : 0);
+			p[i].events = POLLIN | (!stopping && !quiet && may ? POLLOUT : 0);
 			p[i].revents = 0;
 			open += !e->dead;
 		}
@@ -267,7 +275,7 @@ static void *pump_main(void *arg)
 					continue;
 				}
 			}
-			if ((p[i].revents & POLLOUT) && !stopping && !LOAD(f->quiet)) {
+			if ((p[i].revents & POLLOUT) && (p[i].events & POLLOUT) && !stopping && !LOAD(f->quiet)) {
 				pattern(stream_id(f, i / 2, me), c->written[me], wb, WCHUNK);
 				n = send(e->fd, wb, WCHUNK, MSG_DONTWAIT | MSG_NOSIGNAL);
 				if (n > 0) {
@@ -837,6 +845,7 @@ FIXTURE_SETUP(fuzz)
 	const char *srv, *cli;
 
 	memset(f, 0, sizeof(*f));
+	f->t_setup = now_ms();
 	f->veth = variant->veth;
 	f->seed = afc_env_long("AFC_FUZZ_SEED", 0);
 	if (!f->seed) {
@@ -849,15 +858,22 @@ FIXTURE_SETUP(fuzz)
 		ASSERT_EQ(0, afc_veth_setup(&f->n));
 		ASSERT_EQ(0, afc_sh("ip link set va mtu 9000"));
 		ASSERT_EQ(0, afc_sh_in(f->n.b, f->n.a, "ip link set vb mtu 9000"));
-		/* Spoofed sources: neighbours at a MAC nobody has, in both namespaces. */
-		for (int i = 0; i < SPOOF_N; i++) {
-			char cmd[160];
+		/* Spoofed sources: neighbours at a MAC nobody has, in both
+		 * namespaces (one ip process each: forks are slow in the VM). */
+		for (int side = 0; side < 2; side++) {
+			char path[64], cmd[128];
+			FILE *fp;
 
-			snprintf(cmd, sizeof(cmd), "ip neigh replace 10.77.0.%d lladdr 02:77:00:00:00:99 dev %s nud permanent",
-				 100 + i, "vb");
-			ASSERT_EQ(0, afc_sh_in(f->n.b, f->n.a, cmd));
-			ASSERT_EQ(0, afc_sh("ip neigh replace 10.77.0.%d lladdr 02:77:00:00:00:99 dev va nud permanent",
-					    100 + i));
+			snprintf(path, sizeof(path), "/tmp/framefuzz-neigh.%d", getpid());
+			fp = fopen(path, "w");
+			ASSERT_NE(NULL, fp);
+			for (int i = 0; i < SPOOF_N; i++)
+				fprintf(fp, "neigh replace 10.77.0.%d lladdr 02:77:00:00:00:99 dev %s nud permanent\n",
+					100 + i, side ? "vb" : "va");
+			fclose(fp);
+			snprintf(cmd, sizeof(cmd), "ip -batch %s", path);
+			ASSERT_EQ(0, side ? afc_sh_in(f->n.b, f->n.a, cmd) : afc_sh("%s", cmd));
+			unlink(path);
 		}
 		srv = "10.77.0.2";
 		cli = "10.77.0.1";
@@ -960,28 +976,35 @@ FIXTURE_TEARDOWN(fuzz)
 	afc_nets_close(&f->n);
 }
 
-/* Prints the logged frames that could have harmed direction d of connection c. */
+/*
+ * Prints the logged frames that could have harmed direction d of
+ * connection c: first those whose sequence number lay where the
+ * receiver's next sequence number could be when they were made (an RST
+ * there may have been exactly it), then a count of those that were
+ * inside the window after it (RSTs and SYNs of quiet chunks: challenge
+ * ACKs, never resets).
+ */
 static void name_suspects(struct ff *f, int c, int d)
 {
-	size_t shown = 0, total = 0;
+	size_t near = 0, inwin = 0;
+	uint32_t wnd = 65535u << f->c[c].ws[1 - d];
 
-	for (size_t i = 0; i < f->nlog; i++) {
-		struct tlog *l = &f->log[i];
-		uint32_t wnd = 65535u << f->c[c].ws[1 - d];
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < f->nlog; i++) {
+			struct tlog *l = &f->log[i];
+			int at_next = (uint32_t)(l->seq + l->plen - l->lo) <= (l->hi - l->lo) + l->plen;
+			int in_wnd = (uint32_t)(l->seq - l->lo) <= (l->hi - l->lo) + wnd;
 
-		if (l->conn != c || l->dir != d)
-			continue;
-		/* could it have been in the window (or at the next sequence number)? */
-		if ((uint32_t)(l->seq + l->plen + 1 - l->lo) > (l->hi - l->lo) + wnd + l->plen + 1)
-			continue;
-		total++;
-		if (shown++ < 20)
-			fprintf(stderr, "#   frame %u (seed %#llx): flags %#x seq %u len %u (%s), rcv_nxt was in [%u, %u]\n",
-				l->idx, (unsigned long long)f->seed, l->flags, l->seq, l->plen,
-				mode_name[l->mode], l->lo, l->hi);
-	}
-	fprintf(stderr, "# connection %d direction %d: %zu frames aimed at it could have been in its window\n",
-		c, d, total);
+			if (l->conn != c || l->dir != d || (pass ? at_next || !in_wnd : !at_next))
+				continue;
+			if (pass ? inwin++ < 5 : near++ < 20)
+				fprintf(stderr, "#   frame %u (seed %#llx): flags %#x seq %u len %u (%s), rcv_nxt was in [%u, %u]%s\n",
+					l->idx, (unsigned long long)f->seed, l->flags, l->seq, l->plen,
+					mode_name[l->mode], l->lo, l->hi,
+					pass ? "" : ": could have been at the next sequence number");
+		}
+	fprintf(stderr, "# connection %d direction %d: %zu frames aimed at it could have been at its next sequence number, %zu more inside its window\n",
+		c, d, near, inwin);
 }
 
 TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
@@ -998,13 +1021,18 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 	int *fr_t = calloc(CHUNK + 2, sizeof(int)), *fr_c = calloc(CHUNK + 2, sizeof(int));
 	struct gen g = { .f = f };
 	long long sent = 0;
-	int chunk = 0;
+	int chunk = 0, plant = !!getenv("AFC_FUZZ_PLANT");
 
 	ASSERT_NE(NULL, arena);
 	g.r.s = f->seed ^ (f->veth ? 0x7665746800000000ULL : 0);
-	fprintf(stderr, "# seed %#llx (replay: AFC_FUZZ_SEED=%#llx), %lld frames over %s\n",
-		(unsigned long long)f->seed, (unsigned long long)f->seed, frames, f->veth ? "veth" : "lo");
+	fprintf(stderr, "# seed %#llx (replay: AFC_FUZZ_SEED=%#llx), %lld frames over %s (set-up took %lld ms)\n",
+		(unsigned long long)f->seed, (unsigned long long)f->seed, frames, f->veth ? "veth" : "lo",
+		t0 - f->t_setup);
 	f->drain_ms = debug ? 180000 : 60000;
+	/* The streams need not be fast, only live: on the debug kernel they
+	 * would take the CPU the frames need. */
+	f->rate = afc_env_long("AFC_FUZZ_STREAM_RATE", debug ? 65536 : 0);
+	f->t_start = now_ms();
 	afc_pin_cpu(0);
 	for (int i = 0; i < f->nt; i++) {
 		ASSERT_EQ(0, read_counts(f->statfd[f->t[i].rns], &base[f->t[i].rns]));
@@ -1021,6 +1049,37 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 
 		if (quiet)
 			ASSERT_EQ(0, pump_quiet(f, 1));
+		if (quiet && plant && sent >= frames / 2) {
+			/* The test of the test: an RST at exactly the next
+			 * sequence number must reset the connection, and the
+			 * test must fail and name the frame. */
+			struct target *t = &f->t[0];
+			int d = f->c[0].e[1].ns == t->rns ? 0 : 1;
+			uint8_t *fr = arena;
+			long long tw = now_ms();
+
+			while (LOAD(f->c[0].rd[d]) != LOAD(f->c[0].written[d]) && now_ms() - tw < 10000)
+				usleep(1000);
+			memset(fr, 0, ETH_HLEN);
+			memcpy(fr, t->mac, ETH_ALEN);
+			fr[12] = ETH_P_AF_CUSTOM >> 8;
+			fr[13] = ETH_P_AF_CUSTOM & 0xff;
+			put_hdr(fr + ETH_HLEN, AFC_F_RST, 0, f->c[0].e[d].port, f->c[0].e[1 - d].port, 0,
+				f->c[0].e[d].addr, f->c[0].e[1 - d].addr,
+				f->c[0].isn[d] + 1 + (uint32_t)f->c[0].written[d], 0, 0, 0);
+			afc_csum_set(fr + ETH_HLEN, AFC_HDR_LEN);
+			g.idx = sent;
+			log_tuple(&g, 0, d, fr + ETH_HLEN, M_PLANT);
+			fprintf(stderr, "# AFC_FUZZ_PLANT: frame %lld is an RST at the next sequence number of connection 0 direction %d\n",
+				sent, d);
+			fr_t[0] = 0;
+			fr_c[0] = C_SEG;
+			iov[0].iov_base = fr;
+			iov[0].iov_len = ETH_HLEN + AFC_HDR_LEN;
+			used = 64;
+			n = 1;
+			plant = 0;
+		}
 		for (; n < CHUNK && sent + n < frames; n++) {
 			int ti = below(&g.r, f->nt), other = 0, mode = M_OTHER, c = -1, d = 0, kind;
 			struct target *t = &f->t[ti];
@@ -1183,11 +1242,12 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 		sent += n - f->nt;
 		chunk++;
 	}
-	long long tf = now_ms();
+	long long tf = now_ms(), td;
 
 	/* The end: stop writing, read everything, check. */
 	STORE(f->stop, 1);
 	pthread_join(pump, NULL);
+	td = now_ms();
 	STORE(f->stop_aux, 1);
 	pthread_join(acc, NULL);
 	pthread_join(con, NULL);
@@ -1246,7 +1306,8 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 		(void)harmed;
 	}
 	EXPECT_LT(0, f->conn_ok);
-	fprintf(stderr, "# fixture took %lld ms\n", now_ms() - t0);
+	fprintf(stderr, "# fixture took %lld ms: frames %lld, drain %lld, the rest %lld\n", now_ms() - t0,
+		tf - t0, td - tf, now_ms() - td);
 	free(arena);
 	free(mm);
 	free(iov);
