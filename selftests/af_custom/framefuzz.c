@@ -443,6 +443,20 @@ static int src_not_unicast(const struct ff *f, const struct target *t, uint32_t 
 	return a == t->own || a == 0x0a4d00ffu;
 }
 
+/* Whether the receiver checks the checksum of the frames sent to t: off
+ * loopback (PROTOCOL.md 1.3; frames from AF_PACKET arrive on veth with
+ * no checksum state, so veth checks them). */
+static int csum_checked(const struct target *t)
+{
+	return !t->lo;
+}
+
+/* Whether the receiver applies the ingress (martian) rules: off loopback. */
+static int martians_checked(const struct target *t)
+{
+	return !t->lo;
+}
+
 /* Class of a frame (after the Ethernet header) sent to t with dest MAC kind. */
 static enum cls classify(const struct ff *f, const struct target *t, int otherhost,
 			 const uint8_t *b, size_t len)
@@ -453,10 +467,10 @@ static enum cls classify(const struct ff *f, const struct target *t, int otherho
 		return C_OTHERHOST;
 	if (afc_hdr_valid(b, len))
 		return C_ERR;
-	if (t->lo)
-		return C_SEG;	/* loopback: neither checksum nor martians */
-	if (!afc_csum_verify(b, AFC_HDR_LEN + afc_get16(b + 8)))
+	if (csum_checked(t) && !afc_csum_verify(b, AFC_HDR_LEN + afc_get16(b + 8)))
 		return C_CSUM;
+	if (!martians_checked(t))
+		return C_SEG;
 	src = afc_get32(b + 12);
 	dst = afc_get32(b + 16);
 	if (src >> 24 == 0 || src >> 24 == 127 || src >> 28 == 0xe || src == 0xffffffffu ||
