@@ -116,8 +116,9 @@ static void rbytes(struct rng *r, uint8_t *b, size_t len)
 /*
  * A length in 0..max, mostly short: most frames are small, some large,
  * a few (0.2 %) up to max (64 KiB on lo).  Those few are kept few: on the
- * debug kernel each frame above 9000 bytes over lo cost about 0.3 s
- * (1 % of them made the lo fixture 122-170 s instead of 58 s).
+ * debug kernel, lo with 1 % of them took 122-170 s, capped at 9000 bytes
+ * 58 s (on a shared host: a hint that they cost up to 0.3 s each there,
+ * not a clean measurement).
  */
 static size_t rlen(struct rng *r, size_t max)
 {
