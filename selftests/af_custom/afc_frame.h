@@ -106,4 +106,81 @@ static inline int afc_inject(const char *ifname, const void *data, size_t len)
 	return ret;
 }
 
+/* The ones' complement sum of len bytes (not complemented, folded). */
+static inline uint16_t afc_sum16(const uint8_t *p, size_t len)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (p[i] << 8) | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+/* The receiver's checksum test (docs/PROTOCOL.md 1.3) of a frame of
+ * `len` bytes (header and payload): field non-zero, and the frame with
+ * its field sums to 0xffff. */
+static inline int afc_csum_verify(const uint8_t *f, size_t len)
+{
+	return len >= AFC_HDR_LEN && (f[10] | f[11]) && afc_sum16(f, len) == 0xffff;
+}
+
+/* Stores the right checksum of header + payload (len bytes) in the field. */
+static inline void afc_csum_set(uint8_t *f, size_t len)
+{
+	f[10] = f[11] = 0;
+	afc_put16(f + 10, afc_csum(f, len));
+}
+
+static inline uint16_t afc_get16(const uint8_t *b) { return b[0] << 8 | b[1]; }
+static inline uint32_t afc_get32(const uint8_t *b) { return (uint32_t)afc_get16(b) << 16 | afc_get16(b + 2); }
+
+/* The unicast rule of the address fields (PROTOCOL.md 1.1), host order. */
+static inline int afc_addr_unicast(uint32_t a)
+{
+	return a >> 24 != 0 && !(a >> 24 >= 224 && a >> 24 <= 239) && a != 0xffffffffu;
+}
+
+/*
+ * Header::parse_prefix of docs/PROTOCOL.md 1.2 (steps 1-7, not the
+ * checksum) on a received frame of `len` bytes: 0 if the module takes its
+ * header, -1 if it rejects it (InErrs).
+ */
+static inline int afc_hdr_valid(const uint8_t *f, size_t len)
+{
+	uint8_t fl;
+	uint16_t plen;
+
+	if (len < AFC_HDR_LEN || f[0] != 1 || f[29])
+		return -1;
+	fl = f[1];
+	if (fl & 0xf0)
+		return -1;
+	if ((fl & AFC_F_SYN) && (fl & (AFC_F_RST | AFC_F_FIN)))
+		return -1;
+	if (!(fl & (AFC_F_ACK | AFC_F_SYN | AFC_F_RST)))
+		return -1;
+	if (!(fl & AFC_F_ACK) && afc_get32(f + 24))
+		return -1;
+	if (!afc_get16(f + 4) || !afc_get16(f + 6))
+		return -1;
+	if (!afc_addr_unicast(afc_get32(f + 12)) || !afc_addr_unicast(afc_get32(f + 16)))
+		return -1;
+	plen = afc_get16(f + 8);
+	if (plen > 65535 - AFC_HDR_LEN || ((fl & (AFC_F_SYN | AFC_F_RST)) && plen))
+		return -1;
+	if (fl & AFC_F_SYN) {
+		if (f[28] > 14 || afc_get16(f + 30) < 64)
+			return -1;
+	} else if (f[28] || afc_get16(f + 30)) {
+		return -1;
+	}
+	if (len < (size_t)AFC_HDR_LEN + plen)
+		return -1;
+	return 0;
+}
+
 #endif

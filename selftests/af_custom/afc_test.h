@@ -278,4 +278,23 @@ static inline ssize_t send_all(int fd, const void *buf, size_t len)
 	return done;
 }
 
+/* The value of environment variable name (strtol base 0), or def. */
+static inline long long afc_env_long(const char *name, long long def)
+{
+	const char *e = getenv(name);
+
+	return e && *e ? strtoll(e, NULL, 0) : def;
+}
+
+/* Pins the calling thread to CPU cpu (modulo the CPUs there are); 0 or -1. */
+static inline int afc_pin_cpu(int cpu)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(n > 0 ? cpu % n : 0, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
 #endif

@@ -30,6 +30,7 @@ if [ -e $KMEMLEAK ]; then
     export AFC_NETNS_COUNT="${AFC_NETNS_COUNT:-200}"
     export AFC_SYNFLOOD_SECONDS="${AFC_SYNFLOOD_SECONDS:-8}" AFC_SYNFLOOD_CONNECTS="${AFC_SYNFLOOD_CONNECTS:-60}"
     export AFC_SYSFUZZ_SECONDS="${AFC_SYSFUZZ_SECONDS:-20}" AFC_SYSFUZZ_STUCK_S="${AFC_SYSFUZZ_STUCK_S:-60}"
+    export AFC_FUZZ_FRAMES="${AFC_FUZZ_FRAMES:-60000}"
     AFC_TEST_TIMEOUT="${AFC_TEST_TIMEOUT:-1200}"
 fi
 
@@ -47,7 +48,7 @@ wait_module_idle() {
 # module_pin unloads and reloads the module: it runs last.  NAME@inet runs
 # program NAME in its TCP mode (AFC_TEST_FAMILY=inet): the same test bodies
 # against AF_INET/TCP, which is how their expectations stay TCP's.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload $AFC_TCP_TESTS module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload framefuzz $AFC_TCP_TESTS module_pin}; do
     echo "# ---- $t"
     prog=${t%@inet}
     fam=; [ "$prog" != "$t" ] && fam=inet
