@@ -25,6 +25,7 @@ stats! {
     OutRsts: "RST frames sent.",
     OutPureAcks: "Frames sent that carry only an acknowledgement or a window update (no data, SYN, FIN or RST).",
     RetransSegs: "Frames retransmitted.",
+    ChallengeAcks: "Challenge ACKs sent (RFC 5961: an in-window RST or any SYN on a synchronised connection), within their per-second limit (TCPChallengeACK).",
     ActiveOpens: "Connections opened by connect().",
     PassiveOpens: "Connections opened by a listener.",
     AttemptFails: "connect() attempts that failed.",

@@ -53,6 +53,8 @@ pub(crate) struct ConnState {
     pub(crate) was_established: bool,
     /// The core's retransmission count already added to `RetransSegs`.
     retrans_counted: u64,
+    /// The core's challenge ACK count already added to `ChallengeAcks`.
+    challenge_counted: u64,
     /// The deadline the socket timer is armed for (re-armed only when the
     /// core's changes: `mod_timer` on every segment showed in profiles).
     armed: Option<u64>,
@@ -118,6 +120,7 @@ impl ConnState {
             hashed: false,
             was_established: false,
             retrans_counted: 0,
+            challenge_counted: 0,
             armed: None,
             rcv_space,
             sndbuf_cwnd: 0,
@@ -436,10 +439,14 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     while let Some(tx) = c.conn.poll_transmit(t) {
         transmit(sk, queues, c, &tx);
     }
-    let retrans = c.conn.stats().retrans_segs;
+    let (retrans, challenges) = (c.conn.stats().retrans_segs, c.conn.stats().challenge_acks);
     if retrans != c.retrans_counted {
         netns::of(sk.net()).stats.add(Stat::RetransSegs, retrans.wrapping_sub(c.retrans_counted));
         c.retrans_counted = retrans;
+    }
+    if challenges != c.challenge_counted {
+        netns::of(sk.net()).stats.add(Stat::ChallengeAcks, challenges.wrapping_sub(c.challenge_counted));
+        c.challenge_counted = challenges;
     }
     if c.conn.state() == State::Closed {
         finish(sk, queues, c);
