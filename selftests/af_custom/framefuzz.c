@@ -38,10 +38,12 @@
  * InMartians (off lo only), or InSegs.  The main thread is pinned to one
  * CPU, so its frames are processed in order; each chunk ends with a
  * marker frame (bad version) for each receiving namespace, and before the
- * next chunk the counters InOtherHost, InErrs, InCsumErrors and InMartians must equal
+ * next chunk the counters InErrs, InCsumErrors and InMartians must equal
  * the fuzzer's expectation exactly (a misclassified frame is named by its
  * chunk); at the end InSegs must have grown by at least the frames that
- * are valid.  Live traffic never adds to the rejection counters.
+ * are valid, and InOtherHost by at least the frames sent to another MAC
+ * (over veth the module's answers to spoofed sources add to it).  Live
+ * traffic never adds to the other rejection counters.
  * Afterwards every live connection must have carried exactly the pattern,
  * full length, both ways, and none may have been reset.  Frames aimed at
  * a live tuple are logged; should a connection be reset or corrupted,
@@ -1250,7 +1252,7 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 				int eq = 1, over = 0;
 
 				ASSERT_EQ(0, read_counts(f->statfd[ns], &now[ns]));
-				for (int k = C_OTHERHOST; k <= C_MART; k++) {
+				for (int k = C_ERR; k <= C_MART; k++) {
 					eq &= now[ns].v[k] == exp[ns].v[k];
 					over |= now[ns].v[k] > exp[ns].v[k];
 				}
@@ -1330,7 +1332,10 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 	for (int i = 0; i < f->nt; i++) {
 		int ns = f->t[i].rns;
 
-		EXPECT_EQ(exp[ns].v[C_OTHERHOST], now[ns].v[C_OTHERHOST]);
+		/* From below only: over veth the module's own answers to spoofed
+		 * sources (SYN-ACKs, RSTs toward a MAC nobody has) reach the
+		 * other namespace as frames for another host too. */
+		EXPECT_LE(exp[ns].v[C_OTHERHOST], now[ns].v[C_OTHERHOST]);
 		EXPECT_EQ(exp[ns].v[C_ERR], now[ns].v[C_ERR]);
 		EXPECT_EQ(exp[ns].v[C_CSUM], now[ns].v[C_CSUM]);
 		EXPECT_EQ(exp[ns].v[C_MART], now[ns].v[C_MART]);
