@@ -37,6 +37,7 @@ pub mod conn_timer;
 pub mod ingress;
 pub mod isn;
 pub mod listener;
+pub mod opts;
 pub mod ports;
 pub mod reuseport;
 pub mod rtt;
