@@ -7,7 +7,11 @@
 
 use super::conn::{ConnError, Connection, Events};
 use super::state::State;
-use super::time::{earliest, expired, Instant};
+use super::time::{earliest, expired, Instant, MS};
+
+/// The least time a corked partial segment is held (tcp(7): "a 200
+/// millisecond ceiling on the time for which output is corked").
+pub const CORK_CEILING_US: u64 = 200 * MS;
 
 impl Connection {
     /// Returns when [`Connection::on_timeout`] must next be called, if ever.
@@ -228,10 +232,15 @@ impl Connection {
         let stuck = idle_sender && plan.unsent > 0 && !plan.allowed;
         if stuck {
             if self.timers.persist_deadline.is_none() {
-                let wait = self
+                let mut wait = self
                     .snd
                     .rtt
                     .backed_off(u32::from(self.timers.persist_backoff));
+                if self.cfg.cork || self.snd.more {
+                    // Corked data goes after TCP's 200 ms ceiling (its
+                    // probe timer, at least `TCP_RTO_MIN`), not sooner.
+                    wait = wait.max(CORK_CEILING_US);
+                }
                 self.timers.persist_deadline = Some(now.after(wait));
             }
         } else {

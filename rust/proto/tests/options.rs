@@ -16,7 +16,10 @@ fn data_segs(frames: &[(Header, Vec<u8>)]) -> Vec<(Header, Vec<u8>)> {
 
 #[test]
 fn cork_holds_partial_segments_until_uncorked() {
-    let (mut a, mut b) = established();
+    let mut c = cfg();
+    c.rto_min_us = 20 * MS;
+    c.rto_initial_us = 20 * MS;
+    let (mut a, mut b) = established_with(c, cfg(), afc_proto::seq::Seq(0x1000));
     // No-delay would send each write at once; the cork wins.
     a.conn.set_nodelay(true);
     a.conn.set_cork(true);
@@ -24,9 +27,9 @@ fn cork_holds_partial_segments_until_uncorked() {
         a.write(&[7u8; 10]).unwrap();
         assert!(data_segs(&out(&mut a, t0())).is_empty(), "held under the cork");
     }
-    // Only the persist timer would let them go (TCP's probe timer gives
-    // the cork its 200 ms ceiling), not before a retransmission timeout.
-    assert!(a.conn.poll_timeout().unwrap().since(t0()) >= 200 * MS);
+    // Only the persist timer lets them go, after TCP's 200 ms ceiling
+    // even when the RTO is shorter (20 ms on the link).
+    assert_eq!(a.conn.poll_timeout().unwrap().since(t0()), 200 * MS);
     // A full segment goes at once, its tail stays.
     a.write(&[8u8; 1000]).unwrap();
     let segs = data_segs(&out(&mut a, t0()));
