@@ -52,8 +52,8 @@ pub(crate) enum OptGet {
     Int(i32),
     /// A NUL-padded name of up to 16 bytes (`TCP_CONGESTION`).
     Name([u8; 16]),
-    /// A `struct tcp_info` (`TCP_INFO`).
-    TcpInfo(TcpInfo),
+    /// A `struct tcp_info` (`TCP_INFO`), boxed: 248 bytes.
+    TcpInfo(KBox<TcpInfo>),
 }
 
 /// `struct tcp_info` (`linux/tcp.h`), as the bindings lay it out.
@@ -385,7 +385,7 @@ impl<F: SocketFamily> Adapter<F> {
                     kernel::error::to_result(unsafe { bindings::afc_getsockopt_put_int(val, len, v) })?
                 }
                 OptGet::Name(n) => put(n.as_ptr().cast(), n.len())?,
-                OptGet::TcpInfo(i) => put((&raw const i).cast(), core::mem::size_of::<TcpInfo>())?,
+                OptGet::TcpInfo(i) => put((&raw const *i).cast(), core::mem::size_of::<TcpInfo>())?,
             }
             Ok(0)
         })

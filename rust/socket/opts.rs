@@ -278,38 +278,43 @@ pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Resul
                 Role::Conn(c) => c.conn.info(conn::now()),
                 _ => Info::idle(state),
             };
-            return Ok(OptGet::TcpInfo(tcp_info(&info)));
+            return Ok(OptGet::TcpInfo(tcp_info(&info)?));
         }
         _ => return Err(ENOPROTOOPT()),
     }))
 }
 
 /// `TCP_INFO`'s structure from the core's numbers.
-fn tcp_info(i: &Info) -> TcpInfo {
-    let mut t = TcpInfo::default();
-    t.tcpi_state = i.state;
-    t.tcpi_retransmits = i.retransmits;
-    t.tcpi_probes = i.probes;
-    t.tcpi_backoff = i.retransmits;
+fn tcp_info(i: &Info) -> Result<KBox<TcpInfo>> {
+    let mut t = KBox::new(
+        TcpInfo {
+            tcpi_state: i.state,
+            tcpi_retransmits: i.retransmits,
+            tcpi_probes: i.probes,
+            tcpi_backoff: i.retransmits,
+            tcpi_rto: i.rto_us,
+            tcpi_ato: i.ato_us,
+            tcpi_snd_mss: i.snd_mss,
+            tcpi_rcv_mss: i.rcv_mss,
+            tcpi_advmss: i.rcv_mss,
+            tcpi_unacked: i.unacked,
+            tcpi_last_ack_recv: i.last_recv_ms,
+            tcpi_rtt: i.rtt_us,
+            tcpi_rttvar: i.rttvar_us,
+            tcpi_snd_ssthresh: i.snd_ssthresh,
+            tcpi_snd_cwnd: i.snd_cwnd,
+            tcpi_total_retrans: i.total_retrans,
+            tcpi_segs_out: i.segs_out,
+            tcpi_segs_in: i.segs_in,
+            tcpi_notsent_bytes: i.notsent_bytes,
+            tcpi_snd_wnd: i.snd_wnd,
+            tcpi_rcv_wnd: i.rcv_wnd,
+            tcpi_total_rto: i.total_rto,
+            ..TcpInfo::default()
+        },
+        GFP_KERNEL,
+    )?;
     t.set_tcpi_snd_wscale(i.snd_wscale);
     t.set_tcpi_rcv_wscale(i.rcv_wscale);
-    t.tcpi_rto = i.rto_us;
-    t.tcpi_ato = i.ato_us;
-    t.tcpi_snd_mss = i.snd_mss;
-    t.tcpi_rcv_mss = i.rcv_mss;
-    t.tcpi_advmss = i.rcv_mss;
-    t.tcpi_unacked = i.unacked;
-    t.tcpi_last_ack_recv = i.last_recv_ms;
-    t.tcpi_rtt = i.rtt_us;
-    t.tcpi_rttvar = i.rttvar_us;
-    t.tcpi_snd_ssthresh = i.snd_ssthresh;
-    t.tcpi_snd_cwnd = i.snd_cwnd;
-    t.tcpi_total_retrans = i.total_retrans;
-    t.tcpi_segs_out = i.segs_out;
-    t.tcpi_segs_in = i.segs_in;
-    t.tcpi_notsent_bytes = i.notsent_bytes;
-    t.tcpi_snd_wnd = i.snd_wnd;
-    t.tcpi_rcv_wnd = i.rcv_wnd;
-    t.tcpi_total_rto = i.total_rto;
-    t
+    Ok(t)
 }

@@ -310,8 +310,27 @@ TEST_F(sockopts, maxseg_clamps)
 	ASSERT_EQ(c, get_info(_metadata, k.c).tcpi_snd_mss);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = i * 7;
-	ASSERT_EQ(sizeof(buf), send_all(k.s, buf, sizeof(buf)));
-	read_exact(_metadata, k.c, got, sizeof(got));
+	/* Written and read in turns (neither end blocks on the other). */
+	size_t sent = 0, rcvd = 0;
+	long long t0 = now_ms();
+
+	while (rcvd < sizeof(got)) {
+		ssize_t n;
+
+		if (sent < sizeof(buf)) {
+			n = send(k.s, buf + sent, sizeof(buf) - sent, MSG_DONTWAIT);
+			ASSERT_TRUE(n > 0 || errno == EAGAIN) TH_LOG("send: %s", strerror(errno));
+			if (n > 0)
+				sent += n;
+		}
+		n = recv(k.c, got + rcvd, sizeof(got) - rcvd, MSG_DONTWAIT);
+		ASSERT_TRUE(n > 0 || errno == EAGAIN) TH_LOG("recv: %zd %s", n, strerror(errno));
+		if (n > 0)
+			rcvd += n;
+		else
+			usleep(1000);
+		ASSERT_GT(30000, now_ms() - t0) TH_LOG("stalled: sent %zu, received %zu", sent, rcvd);
+	}
 	ASSERT_EQ(0, memcmp(buf, got, sizeof(buf)));
 	close_conn(&k);
 }
