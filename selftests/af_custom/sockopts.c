@@ -477,6 +477,32 @@ TEST_F(sockopts, defer_accept_waits_for_data)
 	close_conn(&k);
 }
 
+/* TCP: once the deferral (1 s here) has passed, the connection is offered
+ * to accept without data (TCP: after one SYN-ACK retransmission). */
+TEST_F(sockopts, defer_accept_times_out)
+{
+	struct conn k = { .l = -1, .c = -1, .s = -1 };
+	struct pollfd p;
+	long long t0;
+	char buf[4];
+
+	k.l = mk_listener(_metadata, variant->srv, &k.port);
+	ASSERT_EQ(0, afc_setint(k.l, OPT, AFC_DEFER_ACCEPT, 1));
+	k.c = CLI_SOCKET(0);
+	t0 = now_ms();
+	ASSERT_EQ(0, afc_connect(k.c, variant->srv, k.port));
+	p = (struct pollfd){ .fd = k.l, .events = POLLIN };
+	ASSERT_EQ(1, poll(&p, 1, 15000));
+	TH_LOG("offered after %lld ms", now_ms() - t0);
+	ASSERT_LE(800, now_ms() - t0);
+	k.s = accept(k.l, NULL, NULL);
+	ASSERT_LE(0, k.s);
+	EXPECT_ERRNO(EAGAIN, recv(k.s, buf, sizeof(buf), MSG_DONTWAIT));
+	ASSERT_EQ(2, send(k.c, "hi", 2, 0));
+	read_exact(_metadata, k.s, buf, 2);
+	close_conn(&k);
+}
+
 /* ---- not-sent low-water mark ------------------------------------------------------
  * TCP: with TCP_NOTSENT_LOWAT 4096 and a peer that does not read (small
  * receive buffer), nonblocking writes stop with EAGAIN once 4096 bytes
