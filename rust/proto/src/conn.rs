@@ -741,7 +741,9 @@ impl Connection {
     /// Acknowledges at once whatever received data is owed an ACK
     /// (`TCP_QUICKACK`); true when an ACK is now due.
     pub fn quickack(&mut self) -> bool {
-        if self.state.receives_data() && (self.rcv.unacked_segs > 0 || self.timers.delack_deadline.is_some()) {
+        if self.state.receives_data()
+            && (self.rcv.unacked_segs > 0 || self.timers.delack_deadline.is_some())
+        {
             self.rcv.ack_now = true;
         }
         self.rcv.ack_now

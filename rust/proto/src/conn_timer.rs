@@ -88,7 +88,8 @@ impl Connection {
             // The head was sent one (unbacked) timeout ago, or SYN's
             // first try: the user timeout counts from there.
             let rto = self.snd.rtt.backed_off(u32::from(self.snd.retries));
-            self.timers.retrans_stamp = Some(Instant::from_micros(now.micros().saturating_sub(rto)));
+            self.timers.retrans_stamp =
+                Some(Instant::from_micros(now.micros().saturating_sub(rto)));
         }
         self.snd.retries = self.snd.retries.saturating_add(1);
         let limit = if self.snd.syn_acked && self.orphaned {

@@ -149,16 +149,21 @@ impl Connection {
             probes: self.snd.probes_out,
             rcv_wscale: self.rcv.wscale,
             snd_wscale: self.snd.wscale,
-            rto_us: u32::try_from(self.snd.rtt.backed_off(u32::from(self.snd.retries))).unwrap_or(u32::MAX),
+            rto_us: u32::try_from(self.snd.rtt.backed_off(u32::from(self.snd.retries)))
+                .unwrap_or(u32::MAX),
             ato_us: u32::try_from(self.cfg.ack_delay_us).unwrap_or(u32::MAX),
             snd_mss: self.snd.mss,
             rcv_mss: u32::from(self.cfg.mss),
-            unacked: in_flight.saturating_add(mss.saturating_sub(1)).checked_div(mss).unwrap_or(0),
+            unacked: in_flight
+                .saturating_add(mss.saturating_sub(1))
+                .checked_div(mss)
+                .unwrap_or(0),
             rtt_us: u32::try_from(self.snd.rtt.srtt().unwrap_or(0)).unwrap_or(u32::MAX),
             rttvar_us: u32::try_from(self.snd.rtt.rttvar()).unwrap_or(u32::MAX),
             snd_ssthresh: self.snd.ssthresh.checked_div(mss).unwrap_or(0),
             snd_cwnd: self.snd.cwnd.checked_div(mss).unwrap_or(0),
-            last_recv_ms: u32::try_from(now.since(self.timers.last_recv) / 1000).unwrap_or(u32::MAX),
+            last_recv_ms: u32::try_from(now.since(self.timers.last_recv) / 1000)
+                .unwrap_or(u32::MAX),
             total_retrans: u32::try_from(self.stats.retrans_segs).unwrap_or(u32::MAX),
             segs_out: self.stats.out_segs as u32,
             segs_in: self.stats.in_segs as u32,
@@ -191,8 +196,22 @@ mod tests {
     #[test]
     fn defer_accept_rounds_as_tcp() {
         // secs_to_retrans / retrans_to_secs with a 1 s first timeout.
-        for (set, back) in [(0, 0), (-5, 0), (1, 1), (2, 3), (3, 3), (5, 7), (7, 7), (8, 15), (30, 31)] {
-            assert_eq!(defer_retrans_to_secs(defer_secs_to_retrans(set)), back, "{set}");
+        for (set, back) in [
+            (0, 0),
+            (-5, 0),
+            (1, 1),
+            (2, 3),
+            (3, 3),
+            (5, 7),
+            (7, 7),
+            (8, 15),
+            (30, 31),
+        ] {
+            assert_eq!(
+                defer_retrans_to_secs(defer_secs_to_retrans(set)),
+                back,
+                "{set}"
+            );
         }
         // Backoff stops at 120 s per timeout.
         assert_eq!(defer_retrans_to_secs(8), 1 + 2 + 4 + 8 + 16 + 32 + 64 + 120);

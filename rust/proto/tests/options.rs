@@ -11,7 +11,11 @@ use afc_proto::wire::Header;
 use support::pair::*;
 
 fn data_segs(frames: &[(Header, Vec<u8>)]) -> Vec<(Header, Vec<u8>)> {
-    frames.iter().filter(|(h, _)| h.payload_len > 0).cloned().collect()
+    frames
+        .iter()
+        .filter(|(h, _)| h.payload_len > 0)
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -25,7 +29,10 @@ fn cork_holds_partial_segments_until_uncorked() {
     a.conn.set_cork(true);
     for _ in 0..10 {
         a.write(&[7u8; 10]).unwrap();
-        assert!(data_segs(&out(&mut a, t0())).is_empty(), "held under the cork");
+        assert!(
+            data_segs(&out(&mut a, t0())).is_empty(),
+            "held under the cork"
+        );
     }
     // Only the persist timer lets them go, after TCP's 200 ms ceiling
     // even when the RTO is shorter (20 ms on the link).

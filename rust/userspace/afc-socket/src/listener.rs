@@ -74,7 +74,12 @@ impl Listener {
     /// many seconds (rounded up to 1, 3, 7, 15... as TCP's; 0: off).
     pub fn set_defer_accept(&self, secs: u32) -> io::Result<()> {
         let level = crate::addr::mode()?.opt_level();
-        sys::setsockopt(self.fd.as_fd(), level, crate::AFC_DEFER_ACCEPT, secs.min(i32::MAX as u32) as libc::c_int)
+        sys::setsockopt(
+            self.fd.as_fd(),
+            level,
+            crate::AFC_DEFER_ACCEPT,
+            secs.min(i32::MAX as u32) as libc::c_int,
+        )
     }
 
     /// Reads `AFC_DEFER_ACCEPT` (seconds, as rounded).

@@ -171,7 +171,8 @@ impl Stream {
     /// Reads `AFC_CONGESTION` (`TCP_CONGESTION`): the congestion control's
     /// name ("reno" on AF_CUSTOM).
     pub fn congestion(&self) -> io::Result<String> {
-        let name: [u8; 16] = sys::getsockopt(self.fd.as_fd(), mode()?.opt_level(), crate::AFC_CONGESTION)?;
+        let name: [u8; 16] =
+            sys::getsockopt(self.fd.as_fd(), mode()?.opt_level(), crate::AFC_CONGESTION)?;
         let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
         Ok(String::from_utf8_lossy(&name[..end]).into_owned())
     }

@@ -165,7 +165,8 @@ fn options() {
     assert!(c.cork().unwrap());
     c.set_cork(false).unwrap();
     assert_eq!(c.user_timeout().unwrap(), None);
-    c.set_user_timeout(Some(Duration::from_millis(1500))).unwrap();
+    c.set_user_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     assert_eq!(c.user_timeout().unwrap(), Some(Duration::from_millis(1500)));
     c.set_notsent_lowat(4096).unwrap();
     assert_eq!(c.notsent_lowat().unwrap(), 4096);
