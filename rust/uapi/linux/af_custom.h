@@ -175,9 +175,12 @@ struct sockaddr_custom {
  * the rest, which has no meaning here, is zero.  The copy is truncated
  * to optlen, and optlen says how much was written.
  *
- * AFC_QUICKACK: nonzero sends any acknowledgement owed at once and
- * leaves the socket in quick-ACK mode; zero asks for delayed ACKs.  Not
- * permanent, as TCP_QUICKACK: read, it tells the mode now.
+ * AFC_QUICKACK: nonzero sends any acknowledgement owed at once; read,
+ * it tells the mode as TCP_QUICKACK does (1 on a new socket, 0 after
+ * setting 0; an even nonzero value acknowledges and then reads 0 if an
+ * acknowledgement was owed).  AF_CUSTOM's acknowledgement policy does
+ * not otherwise change with it: every second segment is acknowledged at
+ * once, a lone one within 40 ms.
  *
  * AFC_CONGESTION: a string, the congestion control's name.  AF_CUSTOM
  * has one, NewReno, named "reno" (at most 16 bytes, as
@@ -192,7 +195,7 @@ struct sockaddr_custom {
  * AFC_CORK: nonzero holds back partial segments: only full ones are
  * sent, until the option is cleared (which sends what is held) or the
  * connection is shut down for writing.  As TCP's, what is held goes
- * anyway after a retransmission timeout (TCP's 200 ms ceiling).
+ * anyway after 200 ms (the ceiling tcp(7) names).
  * send(2)'s MSG_MORE corks the data of that call the same way, until a
  * send without it.
  *
