@@ -451,6 +451,30 @@ TEST_F_TIMEOUT(sockopts, user_timeout_aborts, 60)
 	close_conn(&k);
 }
 
+/* TCP: the user timeout bounds connect() too: with every SYN lost and
+ * TCP_SYNCNT at 6 (two minutes of retries), connect fails with ETIMEDOUT
+ * about 1.5 s after it started. */
+TEST_F_TIMEOUT(sockopts, user_timeout_bounds_connect, 60)
+{
+	int fd;
+	long long t0, took;
+
+	if (!variant->veth)
+		SKIP(return, "needs a link to silence");
+	ASSERT_EQ(0, afc_sh_in(self->n.a, self->n.a, "tc qdisc add dev va root netem loss 100%"));
+	fd = afc_tsocket();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, afc_setint(fd, OPT, AFC_SYNCNT, 6));
+	ASSERT_EQ(0, afc_setint(fd, OPT, AFC_USER_TIMEOUT, 1500));
+	t0 = now_ms();
+	EXPECT_ERRNO(ETIMEDOUT, afc_connect(fd, "10.77.0.2", 9000));
+	took = now_ms() - t0;
+	TH_LOG("connect gave up after %lld ms", took);
+	ASSERT_LE(1400, took);
+	ASSERT_GT(15000, took);
+	close(fd);
+}
+
 /* ---- deferred accept -----------------------------------------------------------
  * TCP: with TCP_DEFER_ACCEPT on the listener, a connection whose client
  * has sent nothing is not offered to accept (poll shows no POLLIN); the
