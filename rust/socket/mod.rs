@@ -70,7 +70,8 @@
 //!   `listen()` until its role ends;
 //! - an accept queue's `ready` list (established children, until
 //!   `accept()` or the listener's close) and `half_open` list (SYN_RECV
-//!   children);
+//!   children, and established ones `AFC_DEFER_ACCEPT` holds back until
+//!   data comes: `conn::hand_to_listener` moves them on);
 //! - an [`AcceptQueue`] holds its listener's sock, and is held by the
 //!   listener's role, the listener-table entry and each half-open child's
 //!   `listen::Parent`: the listener <-> queue cycle ends when the role does
