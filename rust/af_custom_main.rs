@@ -60,6 +60,7 @@ pub(crate) mod proto {
     pub(crate) mod ingress;
     pub(crate) mod isn;
     pub(crate) mod listener;
+    pub(crate) mod opts;
     pub(crate) mod ports;
     pub(crate) mod reuseport;
     pub(crate) mod rtt;

@@ -27,7 +27,37 @@ impl OptVal {
         kernel::error::to_result(unsafe { bindings::afc_sockptr_get_int(self.ptr, self.len, &mut v) })?;
         Ok(v)
     }
+
+    /// The length the caller gave.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Copies the first bytes of the value into `out` (as many as both
+    /// hold); returns how many (`EFAULT` on a bad address).
+    pub(crate) fn bytes(&self, out: &mut [u8]) -> Result<usize> {
+        let size = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        // SAFETY: `ptr`/`len` are the caller's option buffer as the socket
+        // layer passed them; the helper copies at most `size` bytes into
+        // `out`, which holds that many.
+        let n = unsafe { bindings::afc_sockptr_get_bytes(self.ptr, self.len, out.as_mut_ptr().cast(), size) };
+        kernel::error::to_result(n.min(0))?;
+        Ok(n as usize)
+    }
 }
+
+/// A `getsockopt` value for the user.
+pub(crate) enum OptGet {
+    /// An `int` (truncated to a shorter `optlen`).
+    Int(i32),
+    /// A NUL-padded name of up to 16 bytes (`TCP_CONGESTION`).
+    Name([u8; 16]),
+    /// A `struct tcp_info` (`TCP_INFO`), boxed: 248 bytes.
+    TcpInfo(KBox<TcpInfo>),
+}
+
+/// `struct tcp_info` (`linux/tcp.h`), as the bindings lay it out.
+pub(crate) type TcpInfo = bindings::tcp_info;
 
 /// What a socket family implements; called from the `proto_ops` adapter
 /// in process context with no lock held.
@@ -61,8 +91,8 @@ pub(crate) trait SocketFamily {
     /// `SO_REUSEPORT`, and after the common code set them, for
     /// `SO_BINDTODEVICE` and `SO_BINDTOIFINDEX`.
     fn setsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32, val: &OptVal) -> Result;
-    /// `getsockopt(2)` for levels other than `SOL_SOCKET` (`int` options).
-    fn getsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32) -> Result<i32>;
+    /// `getsockopt(2)` for levels other than `SOL_SOCKET`.
+    fn getsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32) -> Result<OptGet>;
     /// `sendmsg(2)`: returns the bytes taken.
     fn sendmsg(sk: &Sock<'_, Self::Data>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize>;
     /// `recvmsg(2)`: returns the bytes copied.
@@ -343,10 +373,20 @@ impl<F: SocketFamily> Adapter<F> {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
             let sk = unsafe { sk_of::<F::Data>(sock) }?;
-            let v = F::getsockopt(&sk, level, name)?;
-            // SAFETY: user pointers as the socket layer passed them; the
-            // helper checks and copies.
-            kernel::error::to_result(unsafe { bindings::afc_getsockopt_put_int(val, len, v) })?;
+            let put = |buf: *const ffi::c_void, size: usize| {
+                // SAFETY: user pointers as the socket layer passed them;
+                // `buf` holds `size` bytes; the helper checks and copies.
+                kernel::error::to_result(unsafe { bindings::afc_getsockopt_put_bytes(val, len, buf, size as u32) })
+            };
+            match F::getsockopt(&sk, level, name)? {
+                OptGet::Int(v) => {
+                    // SAFETY: user pointers as the socket layer passed
+                    // them; the helper checks and copies.
+                    kernel::error::to_result(unsafe { bindings::afc_getsockopt_put_int(val, len, v) })?
+                }
+                OptGet::Name(n) => put(n.as_ptr().cast(), n.len())?,
+                OptGet::TcpInfo(i) => put((&raw const *i).cast(), core::mem::size_of::<TcpInfo>())?,
+            }
             Ok(0)
         })
     }
@@ -408,6 +448,8 @@ impl<F: SocketFamily> FamilyRegistration<F> {
             (*ops).sendmsg = Some(Adapter::<F>::sendmsg);
             (*ops).recvmsg = Some(Adapter::<F>::recvmsg);
             (*ops).set_rcvlowat = Some(super::sock::set_rcvlowat::<F::Data>);
+            // `SO_PEEK_OFF`, as TCP's (`recvmsg` reads `sk_peek_off`).
+            (*ops).set_peek_off = Some(bindings::sk_set_peek_off);
             (*ops).mmap = Some(bindings::sock_no_mmap);
             (*fam).family = family;
             (*fam).create = Some(Adapter::<F>::create);

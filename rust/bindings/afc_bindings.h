@@ -16,6 +16,7 @@
 #include <linux/skbuff.h>
 #include <linux/seq_file.h>
 #include <net/sock.h>
+#include <linux/tcp.h>
 #include <net/net_namespace.h>
 #include "../uapi/linux/af_custom.h"
 #include "../helpers/af_custom_helpers.h"

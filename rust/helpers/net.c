@@ -47,3 +47,25 @@ int afc_getsockopt_put_int(char __user *optval, int __user *optlen, int val)
 		return -EFAULT;
 	return copy_to_user(optval, &val, len) ? -EFAULT : 0;
 }
+/* A byte option (TCP_INFO, TCP_CONGESTION): truncated to *optlen, which
+ * then says how much was written, as do_tcp_getsockopt. */
+int afc_getsockopt_put_bytes(char __user *optval, int __user *optlen, const void *buf, unsigned int size)
+{
+	int len;
+
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (len < 0)
+		return -EINVAL;
+	len = min_t(unsigned int, len, size);
+	if (put_user(len, optlen))
+		return -EFAULT;
+	return copy_to_user(optval, buf, len) ? -EFAULT : 0;
+}
+/* Copies up to size bytes of a setsockopt value; returns how many. */
+int afc_sockptr_get_bytes(sockptr_t optval, unsigned int optlen, void *buf, unsigned int size)
+{
+	unsigned int n = min(optlen, size);
+
+	return copy_from_sockptr(buf, optval, n) ? -EFAULT : (int)n;
+}

@@ -47,6 +47,9 @@ int afc_sk_wmem_alloc(const struct sock *sk) { return sk_wmem_alloc_get(sk); }
 int afc_sock_rcvlowat(const struct sock *sk, bool waitall, int len) { return sock_rcvlowat(sk, waitall, len); }
 int afc_sk_rcvlowat(const struct sock *sk) { return READ_ONCE(sk->sk_rcvlowat); }
 void afc_sk_set_rcvlowat(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvlowat, val); }
+int afc_sk_peek_offset(const struct sock *sk, int flags) { return sk_peek_offset(sk, flags); }
+void afc_sk_peek_offset_fwd(struct sock *sk, int val) { sk_peek_offset_fwd(sk, val); }
+void afc_sk_peek_offset_bwd(struct sock *sk, int val) { sk_peek_offset_bwd(sk, val); }
 void afc_sk_set_rcvbuf(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvbuf, val); }
 bool afc_sk_rcvbuf_locked(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks) & SOCK_RCVBUF_LOCK; }
 long afc_sock_rcvtimeo(const struct sock *sk, bool nonblock) { return sock_rcvtimeo(sk, nonblock); }
@@ -61,6 +64,18 @@ bool afc_sock_dead(const struct sock *sk) { return sock_flag(sk, SOCK_DEAD); }
 void afc_sk_data_ready(struct sock *sk) { sk->sk_data_ready(sk); }
 void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
 void afc_sk_write_space(struct sock *sk) { sk->sk_write_space(sk); }
+void afc_sk_wake_writers(struct sock *sk)
+{
+	struct socket_wq *wq;
+
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_poll(&wq->wait, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+	if (wq && wq->fasync_list && !(sk->sk_shutdown & SEND_SHUTDOWN))
+		sock_wake_async(wq, SOCK_WAKE_SPACE, POLL_OUT);
+	rcu_read_unlock();
+}
 void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max)
 {
 	WRITE_ONCE(sk->sk_ack_backlog, len);

@@ -31,7 +31,9 @@ pub(crate) fn bind(sk: &Sock<'_, AfcSock>, bytes: &[u8]) -> Result {
     if st.local.is_some() || !matches!(st.role, super::Role::Idle) {
         return Err(EINVAL);
     }
-    claim(sk, st, want).and_then(|ok| if ok { Ok(()) } else { Err(EADDRINUSE()) })
+    claim(sk, st, want).and_then(|ok| if ok { Ok(()) } else { Err(EADDRINUSE()) })?;
+    st.port_locked = want.port != 0;
+    Ok(())
 }
 
 /// Claims `want` (port 0: an ephemeral port) in the bind table; `false`

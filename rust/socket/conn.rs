@@ -21,7 +21,7 @@ use crate::netns;
 use crate::proto::buffers::{self, RcvSpace};
 use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
-use crate::proto::time::Instant;
+use crate::proto::time::{earliest, Instant, SEC};
 use crate::proto::wire::{Header, HEADER_LEN};
 use crate::tx::{self, Sent, Via};
 use crate::stats::Stat;
@@ -51,6 +51,10 @@ pub(crate) struct ConnState {
     pub(crate) hashed: bool,
     /// Whether the handshake completed at some point (for error reports).
     pub(crate) was_established: bool,
+    /// An established child held back from `accept()` until data comes
+    /// (`AFC_DEFER_ACCEPT`) or this time passes; it stays on its
+    /// listener's half-open list meanwhile, as TCP's request sock does.
+    defer_until: Option<Instant>,
     /// The core's retransmission count already added to `RetransSegs`.
     retrans_counted: u64,
     /// The core's challenge ACK count already added to `ChallengeAcks`.
@@ -119,6 +123,7 @@ impl ConnState {
             parent,
             hashed: false,
             was_established: false,
+            defer_until: None,
             retrans_counted: 0,
             challenge_counted: 0,
             armed: None,
@@ -348,7 +353,12 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         drive(sk, st);
         return;
     }
-    let ev = c.conn.on_timeout(now());
+    let t = now();
+    if c.defer_until.is_some_and(|d| d <= t) {
+        // `AFC_DEFER_ACCEPT`'s time is up: accept() gets it without data.
+        hand_to_listener(sk, c);
+    }
+    let ev = c.conn.on_timeout(t);
     handle_events(sk, st, ev);
     drive(sk, st);
 }
@@ -379,6 +389,20 @@ pub(crate) fn conn_error(e: ConnError) -> Error {
     }
 }
 
+/// Queues an established child for `accept()` (its listener's queue or
+/// a sibling's), or resets it if nobody takes it.
+fn hand_to_listener(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+    c.defer_until = None;
+    match c.parent.take() {
+        Some(p) => {
+            if !p.queue_established(sk) {
+                c.conn.abort();
+            }
+        }
+        None => sk.state_change(),
+    }
+}
+
 /// Acts on what the core reported.
 pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: Events) {
     let Role::Conn(c) = &mut st.role else { return };
@@ -388,16 +412,17 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
     if ev.contains(Events::CONNECTED) {
         c.was_established = true;
         sk.set_state(c.conn.state().as_u8());
-        match c.parent.take() {
-            // A child: queue it for accept() (its listener's queue or a
-            // sibling's), or reset it if nobody takes it.
-            Some(p) => {
-                if !p.queue_established(sk) {
-                    c.conn.abort();
-                }
-            }
-            None => sk.state_change(),
+        let defer = st.opts.defer_accept;
+        if c.parent.is_some() && defer > 0 && c.conn.unread() == 0 && !c.conn.peer_closed() {
+            // `AFC_DEFER_ACCEPT`: a bare ACK does not make the child
+            // acceptable; data, a FIN or the deadline will.
+            let secs = u64::try_from(crate::proto::opts::defer_retrans_to_secs(defer)).unwrap_or(0);
+            c.defer_until = Some(now().after(secs.saturating_mul(SEC)));
+        } else {
+            hand_to_listener(sk, c);
         }
+    } else if c.defer_until.is_some() && (ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED)) {
+        hand_to_listener(sk, c);
     }
     if ev.contains(Events::PEER_CLOSED) {
         sk.add_shutdown(RCV_SHUTDOWN);
@@ -459,7 +484,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
         uncount_orphan(c);
     }
-    let deadline = c.conn.poll_timeout().map(|d| d.micros());
+    let deadline = earliest(c.conn.poll_timeout(), c.defer_until).map(|d| d.micros());
     if deadline != c.armed {
         match deadline {
             Some(d) => sk.reset_timer(d),
@@ -471,6 +496,13 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
     sk.data().window_low.store(c.conn.recv_window_shut(), Ordering::Relaxed);
     sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
+    // Writers held by `AFC_NOTSENT_LOWAT` wake once the unsent bytes
+    // fall below it (`sk_stream_write_space`'s doubled test).
+    let was_full = sk.data().notsent_full(true);
+    sk.data().notsent.store(c.conn.unsent(), Ordering::Relaxed);
+    if was_full && !sk.data().notsent_full(true) {
+        sk.wake_writers();
+    }
 }
 
 /// Payloads at least this long are sent as references to the write
@@ -540,10 +572,12 @@ fn finish(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState) {
     }
     queues.write().purge();
     sk.data().queued.store(0, Ordering::Relaxed);
+    sk.data().notsent.store(0, Ordering::Relaxed);
     c.ofo = KVec::new();
     uncount_orphan(c);
     if let Some(p) = c.parent.take() {
-        if !c.was_established {
+        // Never queued for accept() (half-open, or held by `AFC_DEFER_ACCEPT`).
+        if !c.was_established || c.defer_until.take().is_some() {
             p.half_open_gone(sk, c.conn.error().is_some());
         }
     }

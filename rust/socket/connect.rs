@@ -3,9 +3,9 @@
 //! `connect(2)`, with the states and errnos of `__inet_stream_connect`.
 
 use super::conn::{self, ConnState};
-use crate::abi::uapi::O_NONBLOCK;
-use super::{addr, bind, AfcSock, AfcSockLocked, Role};
-use crate::abi::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, ECONNREFUSED, EINPROGRESS, EISCONN, ENETUNREACH};
+use crate::abi::uapi::{AF_UNSPEC, O_NONBLOCK};
+use super::{addr, bind, listen, AfcSock, AfcSockLocked, Role};
+use crate::abi::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, ECONNREFUSED, ECONNRESET, EINPROGRESS, EISCONN, ENETUNREACH};
 use crate::abi::sock::{Sock, SockGuard};
 use crate::abi::socket::{intr_errno, signal_pending, Socket, SocketState};
 use crate::netns;
@@ -22,6 +22,12 @@ use kernel::prelude::*;
 const PORT_TRIES: usize = 32;
 
 pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags: u32) -> Result {
+    // As `inet_stream_connect`: the family is read first, and AF_UNSPEC
+    // disconnects.
+    let Some(&[f0, f1]) = bytes.get(..2) else { return Err(EINVAL) };
+    if u16::from_ne_bytes([f0, f1]) == AF_UNSPEC as u16 {
+        return disconnect(sk, sock);
+    }
     let remote = addr::decode(bytes, sk.family())?;
     let mut g = sk.lock();
     let err = match sock.state() {
@@ -144,5 +150,44 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     let _ = sk.take_err();
     ns.stats.inc(Stat::ActiveOpens);
     conn::drive(sk, st);
+    Ok(())
+}
+
+/// `connect(2)` with an AF_UNSPEC address, as `tcp_disconnect`: a
+/// listener stops listening (its queue is reset), a connection is reset
+/// (RST to the peer where TCP sends one, `ECONNRESET` left in `SO_ERROR`)
+/// and forgotten with its queues; the socket may then connect or listen
+/// again.  The local address and port stay only if the user bound a
+/// port explicitly (TCP's `SOCK_BINDPORT_LOCK`; TCP would also keep an
+/// address bound with port 0, which this does not).
+fn disconnect(sk: &Sock<'_, AfcSock>, sock: &Socket) -> Result {
+    let mut g = sk.lock();
+    let children = listen::close_listener(sk, g.locked());
+    let st = g.locked();
+    if let Role::Conn(c) = &st.role {
+        let reset = matches!(
+            c.conn.state(),
+            State::Established | State::CloseWait | State::FinWait1 | State::FinWait2 | State::SynRecv | State::SynSent
+        );
+        conn::abort(sk, st);
+        if reset {
+            sk.set_err(ECONNRESET().to_errno().abs());
+        }
+        drop(st.set_role(Role::Idle));
+        st.queues.receive().purge();
+        sk.data().unread.store(0, core::sync::atomic::Ordering::Relaxed);
+    }
+    st.peer = None;
+    if !st.port_locked {
+        bind::unbind_locked(sk, st);
+        st.local = None;
+    }
+    super::publish_addrs(sk, st);
+    sk.set_state(State::Closed.as_u8());
+    sk.clear_shutdown();
+    sock.set_state(SocketState::Unconnected);
+    sk.state_change();
+    drop(g);
+    children.finish();
     Ok(())
 }

@@ -139,7 +139,9 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
         if shut & SEND_SHUTDOWN == 0 {
             // Writable while at most half the send buffer is in use, the
             // threshold at which `sock_def_write_space` wakes writers.
-            if (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64 {
+            // And, with `AFC_NOTSENT_LOWAT`, while fewer than half of it
+            // are unsent (`__sk_stream_is_writeable(sk, 1)`).
+            if (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64 && !sk.data().notsent_full(true) {
                 mask |= POLLOUT | POLLWRNORM;
             }
         } else {

@@ -7,7 +7,7 @@ use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use super::{AfcSock, Role};
 use crate::abi::errno::{ENOTCONN, EOPNOTSUPP};
 use crate::abi::msg::MsgHdr;
-use crate::abi::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
+use crate::abi::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
 use crate::abi::sock::{Sock, SockGuard};
 use crate::abi::socket::{intr_errno, send_sigpipe, signal_pending};
 use crate::proto::conn::SendError;
@@ -80,6 +80,11 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
     // A large write goes in pages, all of it (its small tail too: a
     // segment straddling a linear buffer would have to be copied).
     let paged = len >= conn::PAGED_MIN;
+    // `MSG_MORE` holds this call's partial segment as the cork does,
+    // until a send without it (`tcp_push` with `TCP_NAGLE_CORK`).
+    if let Role::Conn(c) = &mut g.locked().role {
+        c.conn.set_more(flags & MSG_MORE != 0);
+    }
     loop {
         if let Err(e) = wait_connected(&mut g, &mut timeo, flags) {
             return if sent > 0 { Ok(sent) } else { Err(e) };
@@ -90,7 +95,13 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         if sent == len {
             return Ok(sent);
         }
-        let space = (sk.sndbuf() as usize).saturating_sub(sk.wmem_alloc() as usize);
+        // No room: the send buffer is full, or `AFC_NOTSENT_LOWAT` bytes
+        // wait to be sent (`sk_stream_memory_free`).
+        let space = if sk.data().notsent_full(false) {
+            0
+        } else {
+            (sk.sndbuf() as usize).saturating_sub(sk.wmem_alloc() as usize)
+        };
         if space == 0 {
             // Full: push what is queued, then wait for acknowledgements.
             conn::drive(sk, g.locked());
@@ -174,14 +185,20 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
     let target = sk.rcvlowat(flags & MSG_WAITALL != 0, len);
     let mut timeo = sk.rcvtimeo(flags & MSG_DONTWAIT != 0);
     let mut copied = 0usize;
+    // Where a peek starts (`SO_PEEK_OFF`), read once as `tcp_recvmsg` does.
+    let peek_start = if peek { sk.peek_offset(flags) } else { 0 };
     loop {
         // Copy what is queued, in order.
         let st = g.locked();
         let mut q = st.queues.receive();
         if peek {
-            // Each pass copies the queue again from the start, after what
-            // earlier passes copied.
-            copied += q.for_range(copied, len - copied, |skb, off, n| if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) })?;
+            // Each pass copies the queue again from the start, after the
+            // peek offset (`SO_PEEK_OFF`, moved on by what was peeked, as
+            // `tcp_recvmsg`) and what earlier passes copied.
+            let from = peek_start.saturating_add(copied);
+            let n = q.for_range(from, len - copied, |skb, off, n| if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) })?;
+            sk.move_peek_offset(n, true);
+            copied += n;
         } else {
             let mut taken = 0usize;
             while copied < len {
@@ -203,6 +220,7 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
                 taken += n;
             }
             if taken > 0 {
+                sk.move_peek_offset(taken, false);
                 if let Role::Conn(c) = &mut st.role {
                     conn::reader_took(sk, c, taken as u32);
                     c.conn.consume(taken as u32);
@@ -212,7 +230,9 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
                 conn::drive(sk, st);
             }
         }
-        if copied >= target || (peek && copied > 0) {
+        // A peek waits for its target as a read does (`MSG_WAITALL`:
+        // the whole count), as `tcp_recvmsg`.
+        if copied >= target {
             break;
         }
         // A zero-length read with data queued returns 0 at once (TCP's

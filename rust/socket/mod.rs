@@ -70,7 +70,8 @@
 //!   `listen()` until its role ends;
 //! - an accept queue's `ready` list (established children, until
 //!   `accept()` or the listener's close) and `half_open` list (SYN_RECV
-//!   children);
+//!   children, and established ones `AFC_DEFER_ACCEPT` holds back until
+//!   data comes: `conn::hand_to_listener` moves them on);
 //! - an [`AcceptQueue`] holds its listener's sock, and is held by the
 //!   listener's role, the listener-table entry and each half-open child's
 //!   `listen::Parent`: the listener <-> queue cycle ends when the role does
@@ -121,7 +122,7 @@ pub(crate) use proc::proc_line;
 pub(crate) use listen::{listener_ack, listener_syn, AcceptQueue};
 
 use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
-use crate::abi::family::{OptVal, SocketFamily};
+use crate::abi::family::{OptGet, OptVal, SocketFamily};
 use crate::abi::msg::MsgHdr;
 use crate::abi::skb::SkBuff;
 use crate::abi::sock::{Sock, SockData, SockQueues};
@@ -145,6 +146,21 @@ pub(crate) struct AfcSock {
     window_low: AtomicBool,
     /// Bytes sent and not yet acknowledged, or not yet sent (for `/proc`).
     queued: AtomicU32,
+    /// Bytes queued and not yet sent (for `poll` and `AFC_NOTSENT_LOWAT`).
+    notsent: AtomicU32,
+    /// `AFC_NOTSENT_LOWAT` (0: none), read without the lock as TCP's.
+    notsent_lowat: AtomicU32,
+}
+
+impl AfcSock {
+    /// Whether the unsent bytes are at `AFC_NOTSENT_LOWAT` or over it, as
+    /// `tcp_stream_memory_free` (`wake`: the doubled test that `poll` and
+    /// wake-ups use, so a woken writer finds room for a while).
+    pub(crate) fn notsent_full(&self, wake: bool) -> bool {
+        let lowat = self.notsent_lowat.load(Ordering::Relaxed);
+        let n = u64::from(self.notsent.load(Ordering::Relaxed)) << u32::from(wake);
+        lowat != 0 && n >= u64::from(lowat)
+    }
 }
 
 /// Publishes the socket's addresses for lockless readers.
@@ -171,6 +187,9 @@ pub(crate) struct AfcSockLocked {
     /// Whether `local` is a claim in the bind table (children share their
     /// listener's claim and hold none).
     pub(crate) bound: bool,
+    /// The user bound a port (not 0): it stays through a disconnect
+    /// (TCP's `SOCK_BINDPORT_LOCK`).
+    pub(crate) port_locked: bool,
     /// The peer, once connected.
     pub(crate) peer: Option<Endpoint>,
     /// What the socket is.  Replaced only through
@@ -211,6 +230,8 @@ impl SockData for AfcSock {
             deferred: AtomicU32::new(0),
             unread: AtomicU32::new(0),
             queued: AtomicU32::new(0),
+            notsent: AtomicU32::new(0),
+            notsent_lowat: AtomicU32::new(0),
             window_low: AtomicBool::new(false),
         }
     }
@@ -220,6 +241,7 @@ impl SockData for AfcSock {
             queues,
             local: None,
             bound: false,
+            port_locked: false,
             peer: None,
             role: Role::Idle,
             incarnation: 0,
@@ -320,7 +342,7 @@ impl SocketFamily for AfCustomFamily {
         opts::setsockopt(sk, level, name, val)
     }
 
-    fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Result<i32> {
+    fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Result<OptGet> {
         opts::getsockopt(sk, level, name)
     }
 

@@ -7,13 +7,16 @@
 
 use super::{conn, AfcSock, AfcSockLocked, Role};
 use crate::abi::errno::ENOPROTOOPT;
-use crate::abi::family::OptVal;
+use crate::abi::family::{OptGet, OptVal, TcpInfo};
 use crate::abi::route::Route;
 use crate::abi::uapi;
 use crate::abi::sock::Sock;
 use crate::proto::buffers;
 use crate::proto::conn::{Config, Keepalive};
-use crate::proto::time::SEC;
+use crate::proto::opts::{self as popts, Info};
+use crate::proto::state::State;
+use crate::proto::time::{MS, SEC};
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// `SOL_AF_CUSTOM` and its options (`uapi/linux/af_custom.h`), as `int`s.
@@ -23,6 +26,14 @@ const AFC_KEEPIDLE: i32 = uapi::AFC_KEEPIDLE as i32;
 const AFC_KEEPINTVL: i32 = uapi::AFC_KEEPINTVL as i32;
 const AFC_KEEPCNT: i32 = uapi::AFC_KEEPCNT as i32;
 const AFC_SYNCNT: i32 = uapi::AFC_SYNCNT as i32;
+const AFC_MAXSEG: i32 = uapi::AFC_MAXSEG as i32;
+const AFC_CORK: i32 = uapi::AFC_CORK as i32;
+const AFC_DEFER_ACCEPT: i32 = uapi::AFC_DEFER_ACCEPT as i32;
+const AFC_INFO: i32 = uapi::AFC_INFO as i32;
+const AFC_QUICKACK: i32 = uapi::AFC_QUICKACK as i32;
+const AFC_CONGESTION: i32 = uapi::AFC_CONGESTION as i32;
+const AFC_USER_TIMEOUT: i32 = uapi::AFC_USER_TIMEOUT as i32;
+const AFC_NOTSENT_LOWAT: i32 = uapi::AFC_NOTSENT_LOWAT as i32;
 
 /// The protocol-level options of a socket (children inherit a listener's).
 #[derive(Clone, Copy)]
@@ -32,11 +43,32 @@ pub(crate) struct Opts {
     pub(crate) keepintvl_s: u32,
     pub(crate) keepcnt: u8,
     pub(crate) syncnt: u8,
+    /// `AFC_MAXSEG`: the MSS clamp (0: none).
+    pub(crate) user_mss: u16,
+    /// `AFC_CORK`.
+    pub(crate) cork: bool,
+    /// `AFC_QUICKACK`'s mode as read back (TCP's "not in pingpong mode").
+    pub(crate) quickack: bool,
+    /// `AFC_DEFER_ACCEPT`, as a count of SYN-ACK timeouts (TCP's `rskq_defer_accept`).
+    pub(crate) defer_accept: u8,
+    /// `AFC_USER_TIMEOUT`, milliseconds (0: none).
+    pub(crate) user_timeout_ms: u32,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { nodelay: false, keepidle_s: 7200, keepintvl_s: 75, keepcnt: 9, syncnt: 6 }
+        Self {
+            nodelay: false,
+            keepidle_s: 7200,
+            keepintvl_s: 75,
+            keepcnt: 9,
+            syncnt: 6,
+            user_mss: 0,
+            cork: false,
+            quickack: true,
+            defer_accept: 0,
+            user_timeout_ms: 0,
+        }
     }
 }
 
@@ -74,7 +106,7 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
         route.mtu
     };
     // The timers' settings for on-link peers are the core's (`Config::on_link`).
-    let mut c = Config::on_link(Config::mss_for_mtu(mtu));
+    let mut c = Config::on_link(popts::clamp_mss(Config::mss_for_mtu(mtu), o.user_mss));
     c.recv_buf = buffers::window_for(sk.rcvbuf());
     // The window scale is chosen for the largest buffer the connection
     // may grow to, as `tcp_select_initial_window` (SO_RCVLOWAT grows it).
@@ -83,6 +115,8 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     c.syn_retries = o.syncnt;
     c.synack_retries = 5;
     c.keepalive = sk.keepopen().then(|| o.keepalive());
+    c.cork = o.cork;
+    c.user_timeout_us = u64::from(o.user_timeout_ms) * MS;
     c
 }
 
@@ -141,11 +175,36 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
     if level != SOL_AF_CUSTOM {
         return Err(ENOPROTOOPT());
     }
+    if name == AFC_CONGESTION {
+        // A string, as `do_tcp_setsockopt` reads it before any `int`.
+        if val.len() < 1 {
+            return Err(EINVAL);
+        }
+        let mut buf = [0u8; popts::CA_NAME_MAX - 1];
+        let n = val.bytes(&mut buf)?;
+        return if popts::congestion_known(buf.get(..n).unwrap_or(&[])) { Ok(()) } else { Err(ENOENT) };
+    }
     let v = val.int()?;
+    if name == AFC_NOTSENT_LOWAT {
+        // As TCP's (`tp->notsent_lowat`, a u32): writers look again.
+        sk.data().notsent_lowat.store(v as u32, Ordering::Relaxed);
+        sk.wake_writers();
+        return Ok(());
+    }
     let mut g = sk.lock();
     let st = g.locked();
+    let mut quickack_now = false;
     match name {
         AFC_NODELAY => st.opts.nodelay = v != 0,
+        AFC_MAXSEG => st.opts.user_mss = popts::user_mss(v).ok_or(EINVAL)?,
+        AFC_CORK => st.opts.cork = v != 0,
+        AFC_QUICKACK => {
+            st.opts.quickack = v != 0;
+            quickack_now = v != 0;
+        }
+        AFC_DEFER_ACCEPT => st.opts.defer_accept = popts::defer_secs_to_retrans(v),
+        AFC_USER_TIMEOUT if v >= 0 => st.opts.user_timeout_ms = v as u32,
+        AFC_USER_TIMEOUT => return Err(EINVAL),
         AFC_KEEPIDLE if (1..=32767).contains(&v) => st.opts.keepidle_s = v as u32,
         AFC_KEEPINTVL if (1..=32767).contains(&v) => st.opts.keepintvl_s = v as u32,
         AFC_KEEPCNT if (1..=127).contains(&v) => st.opts.keepcnt = v as u8,
@@ -158,9 +217,17 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
         Role::Listener(l) => l.set_opts(opts),
         Role::Conn(c) => {
             c.conn.set_nodelay(opts.nodelay);
+            c.conn.set_cork(opts.cork);
+            c.conn.set_user_timeout(u64::from(opts.user_timeout_ms) * MS);
+            // As `__tcp_sock_set_quickack`: an even nonzero value sends
+            // the ACK owed, then goes back to delayed ACKs.
+            if quickack_now && c.conn.quickack() && v & 1 == 0 {
+                st.opts.quickack = false;
+            }
             if sk.keepopen() {
                 c.conn.set_keepalive(Some(opts.keepalive()));
             }
+            // Clearing the cork (or no-delay) sends what was held.
             conn::drive(sk, st);
         }
         Role::Idle => {}
@@ -168,18 +235,86 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
     Ok(())
 }
 
-pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Result<i32> {
+pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Result<OptGet> {
     if level != SOL_AF_CUSTOM {
         return Err(ENOPROTOOPT());
     }
+    if name == AFC_CONGESTION {
+        let mut n = [0u8; popts::CA_NAME_MAX];
+        for (d, s) in n.iter_mut().zip(popts::CONGESTION_NAME) {
+            *d = *s;
+        }
+        return Ok(OptGet::Name(n));
+    }
+    if name == AFC_NOTSENT_LOWAT {
+        return Ok(OptGet::Int(sk.data().notsent_lowat.load(Ordering::Relaxed) as i32));
+    }
     let mut g = sk.lock();
-    let o = g.locked().opts;
-    Ok(match name {
+    let st = g.locked();
+    let o = st.opts;
+    let live = match &st.role {
+        Role::Conn(c) if c.conn.state() != State::Closed => Some(&c.conn),
+        _ => None,
+    };
+    Ok(OptGet::Int(match name {
         AFC_NODELAY => o.nodelay as i32,
         AFC_KEEPIDLE => o.keepidle_s as i32,
         AFC_KEEPINTVL => o.keepintvl_s as i32,
         AFC_KEEPCNT => o.keepcnt.into(),
         AFC_SYNCNT => o.syncnt.into(),
+        // As TCP's: the MSS in use, or the clamp (else 536) before.
+        AFC_MAXSEG => match live {
+            Some(c) => c.send_mss() as i32,
+            None if o.user_mss != 0 => o.user_mss.into(),
+            None => popts::MSS_DEFAULT as i32,
+        },
+        AFC_CORK => o.cork as i32,
+        AFC_QUICKACK => o.quickack as i32,
+        AFC_DEFER_ACCEPT => popts::defer_retrans_to_secs(o.defer_accept),
+        AFC_USER_TIMEOUT => o.user_timeout_ms as i32,
+        AFC_INFO => {
+            let state = State::from_u8(sk.state()).unwrap_or(State::Closed);
+            let info = match &st.role {
+                Role::Conn(c) => c.conn.info(conn::now()),
+                _ => Info::idle(state),
+            };
+            return Ok(OptGet::TcpInfo(tcp_info(&info)?));
+        }
         _ => return Err(ENOPROTOOPT()),
-    })
+    }))
+}
+
+/// `TCP_INFO`'s structure from the core's numbers.
+fn tcp_info(i: &Info) -> Result<KBox<TcpInfo>> {
+    let mut t = KBox::new(
+        TcpInfo {
+            tcpi_state: i.state,
+            tcpi_retransmits: i.retransmits,
+            tcpi_probes: i.probes,
+            tcpi_backoff: i.retransmits,
+            tcpi_rto: i.rto_us,
+            tcpi_ato: i.ato_us,
+            tcpi_snd_mss: i.snd_mss,
+            tcpi_rcv_mss: i.rcv_mss,
+            tcpi_advmss: i.rcv_mss,
+            tcpi_unacked: i.unacked,
+            tcpi_last_ack_recv: i.last_recv_ms,
+            tcpi_rtt: i.rtt_us,
+            tcpi_rttvar: i.rttvar_us,
+            tcpi_snd_ssthresh: i.snd_ssthresh,
+            tcpi_snd_cwnd: i.snd_cwnd,
+            tcpi_total_retrans: i.total_retrans,
+            tcpi_segs_out: i.segs_out,
+            tcpi_segs_in: i.segs_in,
+            tcpi_notsent_bytes: i.notsent_bytes,
+            tcpi_snd_wnd: i.snd_wnd,
+            tcpi_rcv_wnd: i.rcv_wnd,
+            tcpi_total_rto: i.total_rto,
+            ..TcpInfo::default()
+        },
+        GFP_KERNEL,
+    )?;
+    t.set_tcpi_snd_wscale(i.snd_wscale);
+    t.set_tcpi_rcv_wscale(i.rcv_wscale);
+    Ok(t)
 }

@@ -303,6 +303,28 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sock_rcvlowat(self.as_ptr(), waitall, len).max(1) as usize }
     }
 
+    /// Where a `MSG_PEEK` read starts (`SO_PEEK_OFF`, 0 when unset or
+    /// without `MSG_PEEK`), as `sk_peek_offset`.
+    pub(crate) fn peek_offset(&self, flags: u32) -> usize {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_peek_offset(self.as_ptr(), flags as i32).max(0) as usize }
+    }
+
+    /// Moves `SO_PEEK_OFF` (if set) forward past `n` bytes peeked
+    /// (`sk_peek_offset_fwd`) or, `forward` false, back by `n` bytes read
+    /// (`sk_peek_offset_bwd`).
+    pub(crate) fn move_peek_offset(&self, n: usize, forward: bool) {
+        let n = i32::try_from(n).unwrap_or(i32::MAX);
+        // SAFETY: the sock is valid (type invariant); the caller owns it.
+        unsafe {
+            if forward {
+                bindings::afc_sk_peek_offset_fwd(self.as_ptr(), n)
+            } else {
+                bindings::afc_sk_peek_offset_bwd(self.as_ptr(), n)
+            }
+        }
+    }
+
     /// Sets `SO_RCVLOWAT` (0 means 1, as `sock_setsockopt`).
     pub(crate) fn set_rcvlowat(&self, val: u32) {
         let v = i32::try_from(val.max(1)).unwrap_or(i32::MAX);
@@ -391,6 +413,13 @@ impl<'a, T: SockData> Sock<'a, T> {
     pub(crate) fn state_change(&self) {
         // SAFETY: the sock is valid (type invariant).
         unsafe { bindings::afc_sk_state_change(self.as_ptr()) }
+    }
+
+    /// Wakes writers and `POLLOUT` pollers whatever the send buffer's
+    /// use (`AFC_NOTSENT_LOWAT` opened), as `sk_stream_write_space`.
+    pub(crate) fn wake_writers(&self) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_wake_writers(self.as_ptr()) }
     }
 
     /// Send space opened: `sk_write_space`.

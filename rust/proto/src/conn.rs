@@ -96,6 +96,13 @@ pub struct Config {
     /// Least time between ACKs answering out-of-window pure ACKs (Linux
     /// `tcp_invalid_ratelimit`: 500 ms), which breaks ACK loops.
     pub oow_ack_interval_us: u64,
+    /// How long sent data (or a SYN) may stay unacknowledged before the
+    /// connection fails with a timeout, in microseconds (`TCP_USER_TIMEOUT`);
+    /// zero: the retry counts decide.
+    pub user_timeout_us: u64,
+    /// Hold partial segments until a full one can go or the cork comes
+    /// off (`TCP_CORK`).
+    pub cork: bool,
 }
 
 impl Config {
@@ -120,6 +127,8 @@ impl Config {
             initial_cwnd: 10,
             challenge_ack_limit: 100,
             oow_ack_interval_us: 500 * MS,
+            user_timeout_us: 0,
+            cork: false,
         }
     }
 
@@ -380,6 +389,9 @@ pub struct SendState {
     pub(super) force_send: bool,
     pub(super) probe_pending: bool,
     pub(super) rst_pending: Option<Header>,
+    /// The data queued last came with `MSG_MORE`: hold a partial segment
+    /// as under the cork, until a write without it.
+    pub(super) more: bool,
 }
 
 /// The receive side of a [`Connection`].
@@ -424,6 +436,10 @@ pub struct Timers {
     pub(super) ka_deadline: Option<Instant>,
     pub(super) last_recv: Instant,
     pub(super) last_probe: Instant,
+    /// When the oldest unacknowledged segment was first sent, once it
+    /// has timed out (TCP's `retrans_stamp`): the user timeout counts
+    /// from here.
+    pub(super) retrans_stamp: Option<Instant>,
 }
 
 /// Returns the smallest window scale that lets a 16-bit window cover `buf` bytes.
@@ -483,6 +499,7 @@ impl Connection {
                 force_send: false,
                 probe_pending: false,
                 rst_pending: None,
+                more: false,
             },
             rcv: RecvState {
                 irs: Seq(0),
@@ -512,6 +529,7 @@ impl Connection {
                 ka_deadline: None,
                 last_recv: now,
                 last_probe: now,
+                retrans_stamp: None,
             },
             stats: ConnStats::default(),
         }
@@ -717,6 +735,34 @@ impl Connection {
     /// Turns Nagle coalescing off (`true`) or on; turning it off lets a held segment go.
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
+    }
+
+    /// Turns the cork (`TCP_CORK`) on or off; taking it off lets a held
+    /// partial segment go (`tcp_push_pending_frames`).
+    pub fn set_cork(&mut self, cork: bool) {
+        self.cfg.cork = cork;
+    }
+
+    /// Says whether the data queued last came with `MSG_MORE` (held like
+    /// corked data until a write without it).
+    pub fn set_more(&mut self, more: bool) {
+        self.snd.more = more;
+    }
+
+    /// Sets the user timeout (`TCP_USER_TIMEOUT`) in microseconds; zero: none.
+    pub fn set_user_timeout(&mut self, us: u64) {
+        self.cfg.user_timeout_us = us;
+    }
+
+    /// Acknowledges at once whatever received data is owed an ACK
+    /// (`TCP_QUICKACK`); true when an ACK is now due.
+    pub fn quickack(&mut self) -> bool {
+        if self.state.receives_data()
+            && (self.rcv.unacked_segs > 0 || self.timers.delack_deadline.is_some())
+        {
+            self.rcv.ack_now = true;
+        }
+        self.rcv.ack_now
     }
 
     /// Enables keepalive with the given settings, or disables it.

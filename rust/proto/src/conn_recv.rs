@@ -311,6 +311,7 @@ impl Connection {
             }
         }
         self.snd.retries = 0;
+        self.timers.retrans_stamp = None;
         self.snd.dup_acks = 0;
         self.grow_cwnd(data, ack);
         self.timers.rto_deadline = if self.snd.una == self.snd.max {

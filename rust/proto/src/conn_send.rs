@@ -255,15 +255,19 @@ impl Connection {
         let fin = fin_pending && len == unsent;
         let retransmitting = self.snd.nxt.lt(self.snd.max);
         let nothing_unacked = self.snd.una == self.snd.max;
+        // Corked (`TCP_CORK`, or `MSG_MORE` on the last write): only full
+        // segments go, and the tail when the FIN follows it.
+        let corked = self.cfg.cork || self.snd.more;
         let allowed = len > 0
             && (len == self.snd.mss
                 || retransmitting
-                || (len == unsent && (self.cfg.nodelay || nothing_unacked || fin_pending))
+                || (corked && fin_pending && len == unsent)
+                || (!corked && len == unsent && (self.cfg.nodelay || nothing_unacked || fin_pending))
                 // Nothing in flight and the window is the limit: no ACK will
                 // come to open it further, so send what fits (as Linux does;
                 // the receiver's SWS avoidance keeps the window from being silly).
-                || (nothing_unacked && len == usable && len < self.snd.mss)
-                || (self.snd.max_wnd > 0 && len >= self.snd.max_wnd / 2));
+                || (nothing_unacked && len == usable && len < self.snd.mss && len < unsent)
+                || (!corked && self.snd.max_wnd > 0 && len >= self.snd.max_wnd / 2));
         SendPlan {
             len,
             allowed,

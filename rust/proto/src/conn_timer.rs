@@ -7,7 +7,11 @@
 
 use super::conn::{ConnError, Connection, Events};
 use super::state::State;
-use super::time::{earliest, expired, Instant};
+use super::time::{earliest, expired, Instant, MS};
+
+/// The least time a corked partial segment is held (tcp(7): "a 200
+/// millisecond ceiling on the time for which output is corked").
+pub const CORK_CEILING_US: u64 = 200 * MS;
 
 impl Connection {
     /// Returns when [`Connection::on_timeout`] must next be called, if ever.
@@ -80,6 +84,13 @@ impl Connection {
         if self.snd.syn_acked && self.snd.una == self.snd.max {
             return;
         }
+        if self.timers.retrans_stamp.is_none() {
+            // The head was sent one (unbacked) timeout ago, or SYN's
+            // first try: the user timeout counts from there.
+            let rto = self.snd.rtt.backed_off(u32::from(self.snd.retries));
+            self.timers.retrans_stamp =
+                Some(Instant::from_micros(now.micros().saturating_sub(rto)));
+        }
         self.snd.retries = self.snd.retries.saturating_add(1);
         let limit = if self.snd.syn_acked && self.orphaned {
             // Linux `tcp_write_timeout`: a dead socket's retries are
@@ -96,7 +107,10 @@ impl Connection {
         // that keeps answering is alive however long its reader sleeps, so
         // count unanswered probes (reset by any acceptable segment) instead.
         let zero_window = self.snd.syn_acked && self.snd.wnd == 0 && !self.orphaned;
-        let give_up = if zero_window {
+        let give_up = if let Some(left) = self.user_time_left(now) {
+            // `TCP_USER_TIMEOUT` replaces the counts (`retransmits_timed_out`).
+            left == 0
+        } else if zero_window {
             self.snd.probes_out = self.snd.probes_out.saturating_add(1);
             self.snd.probes_out > self.cfg.data_retries
         } else {
@@ -125,8 +139,21 @@ impl Connection {
             // The head goes out even into a zero window: it doubles as a window probe.
             self.snd.rexmit_head = true;
         }
-        self.timers.rto_deadline =
-            Some(now.after(self.snd.rtt.backed_off(u32::from(self.snd.retries))));
+        let mut rto = self.snd.rtt.backed_off(u32::from(self.snd.retries));
+        if let Some(left) = self.user_time_left(now) {
+            // Fire no later than the user timeout (`tcp_clamp_rto_to_user_timeout`).
+            rto = rto.min(left).max(1);
+        }
+        self.timers.rto_deadline = Some(now.after(rto));
+    }
+
+    /// Returns what is left of the user timeout (`TCP_USER_TIMEOUT`) at
+    /// `now`, counted from when the oldest unacknowledged segment was first
+    /// sent; `None` when no user timeout is set or nothing timed out yet.
+    pub(super) fn user_time_left(&self, now: Instant) -> Option<u64> {
+        let limit = self.cfg.user_timeout_us;
+        let stamp = self.timers.retrans_stamp?;
+        (limit > 0).then(|| stamp.after(limit).since(now))
     }
 
     /// The persist timer expired: probe the zero window, or push what fits (RFC 1122 4.2.2.17).
@@ -143,7 +170,14 @@ impl Connection {
             return;
         }
         self.snd.probes_out = self.snd.probes_out.saturating_add(1);
-        if self.snd.probes_out > self.cfg.data_retries {
+        let timed_out = if self.cfg.user_timeout_us > 0 {
+            // As `tcp_probe_timer`: the user timeout counts from the
+            // last segment the peer sent.
+            now.since(self.timers.last_recv) >= self.cfg.user_timeout_us
+        } else {
+            self.snd.probes_out > self.cfg.data_retries
+        };
+        if timed_out {
             self.fail(ev);
             return;
         }
@@ -172,7 +206,15 @@ impl Connection {
         if now.since(self.timers.last_recv) < ka.idle_us && self.snd.probes_out == 0 {
             return;
         }
-        if self.snd.probes_out >= ka.probes {
+        // With a user timeout, it decides once a probe went unanswered
+        // (`tcp_keepalive_timer`).
+        let ut = self.cfg.user_timeout_us;
+        let dead = if ut > 0 && self.snd.probes_out > 0 {
+            now.since(self.timers.last_recv) >= ut
+        } else {
+            self.snd.probes_out >= ka.probes
+        };
+        if dead {
             // Linux resets a connection whose keepalives went unanswered.
             self.snd.rst_pending = Some(self.reset_header());
             self.fail(ev);
@@ -191,10 +233,15 @@ impl Connection {
         let stuck = idle_sender && plan.unsent > 0 && !plan.allowed;
         if stuck {
             if self.timers.persist_deadline.is_none() {
-                let wait = self
+                let mut wait = self
                     .snd
                     .rtt
                     .backed_off(u32::from(self.timers.persist_backoff));
+                if self.cfg.cork || self.snd.more {
+                    // Corked data goes after TCP's 200 ms ceiling (its
+                    // probe timer, at least `TCP_RTO_MIN`), not sooner.
+                    wait = wait.max(CORK_CEILING_US);
+                }
                 self.timers.persist_deadline = Some(now.after(wait));
             }
         } else {

@@ -38,6 +38,7 @@ pub mod defaults;
 pub mod ingress;
 pub mod isn;
 pub mod listener;
+pub mod opts;
 pub mod ports;
 pub mod reuseport;
 pub mod rtt;

@@ -147,4 +147,69 @@ struct sockaddr_custom {
 #define AFC_KEEPCNT		6	/* unanswered probes before the connection drops (1..127) */
 #define AFC_SYNCNT		7	/* SYN retransmissions before connect() fails with ETIMEDOUT (1..127) */
 
+/*
+ * More options at level SOL_AF_CUSTOM, with the semantics and errnos of
+ * the TCP option of the same number.  An option number AF_CUSTOM does
+ * not know is ENOPROTOOPT; an optlen shorter than the option's value
+ * (an int, unless said otherwise) is EINVAL.
+ *
+ * AFC_MAXSEG: the largest segment payload (MSS).  Read on a connection,
+ * it is the MSS in use; on a socket not yet connected, the value set
+ * with it, else 536 (TCP_MSS_DEFAULT).  Setting it before connect(2) or
+ * listen(2) clamps the MSS the connection announces (0: no clamp;
+ * otherwise 88..32767, EINVAL outside).
+ *
+ * AFC_DEFER_ACCEPT: seconds a listener waits for data on a new
+ * connection before accept(2) (and poll's POLLIN on the listener) sees
+ * it; 0 (the default) turns it off.  As TCP's, the time is rounded up
+ * to the SYN-ACK retransmission schedule (1, 3, 7, 15, ... seconds) and
+ * read back so rounded; once it has passed, the connection is handed to
+ * accept(2) without data.
+ *
+ * AFC_INFO (read only): a struct tcp_info (linux/tcp.h) describing the
+ * connection: state (TCP numbers), retransmits, probes, backoff, window
+ * scales, rto, ato, snd_mss, rcv_mss, advmss, unacked, last_ack_recv,
+ * rtt, rttvar, snd_ssthresh, snd_cwnd, total_retrans, segs_out,
+ * segs_in, notsent_bytes, snd_wnd, rcv_wnd and total_rto are filled
+ * (times in microseconds but last_ack_recv in milliseconds, as TCP's);
+ * the rest, which has no meaning here, is zero.  The copy is truncated
+ * to optlen, and optlen says how much was written.
+ *
+ * AFC_QUICKACK: nonzero sends any acknowledgement owed at once; read,
+ * it tells the mode as TCP_QUICKACK does (1 on a new socket, 0 after
+ * setting 0; an even nonzero value acknowledges and then reads 0 if an
+ * acknowledgement was owed).  AF_CUSTOM's acknowledgement policy does
+ * not otherwise change with it: every second segment is acknowledged at
+ * once, a lone one within 40 ms.
+ *
+ * AFC_CONGESTION: a string, the congestion control's name.  AF_CUSTOM
+ * has one, NewReno, named "reno" (at most 16 bytes, as
+ * TCP_CA_NAME_MAX); setting any other name fails with ENOENT, as TCP
+ * does for an algorithm it does not have.  An empty optlen is EINVAL.
+ *
+ * AFC_USER_TIMEOUT: milliseconds that sent data (or a SYN) may stay
+ * unacknowledged, or that window or keepalive probes may go unanswered,
+ * before the connection is dropped with ETIMEDOUT; 0 (the default)
+ * leaves it to the retry counts.  Negative is EINVAL.
+ *
+ * AFC_CORK: nonzero holds back partial segments: only full ones are
+ * sent, until the option is cleared (which sends what is held) or the
+ * connection is shut down for writing.  As TCP's, what is held goes
+ * anyway after 200 ms (the ceiling tcp(7) names).
+ * send(2)'s MSG_MORE corks the data of that call the same way, until a
+ * send without it.
+ *
+ * AFC_NOTSENT_LOWAT: poll(2) reports POLLOUT, and a blocked writer
+ * wakes, only when fewer than this many bytes are queued and not yet
+ * sent; 0 (the default) means no such limit.
+ */
+#define AFC_MAXSEG		2	/* MSS: read the one in use, clamp before connect (88..32767, 0) */
+#define AFC_CORK		3	/* nonzero: send only full segments until cleared */
+#define AFC_DEFER_ACCEPT	9	/* seconds to wait for data before accept() sees a connection */
+#define AFC_INFO		11	/* struct tcp_info (read only) */
+#define AFC_QUICKACK		12	/* nonzero: acknowledge at once */
+#define AFC_CONGESTION		13	/* string: the congestion control, "reno" */
+#define AFC_USER_TIMEOUT	18	/* ms unacknowledged before ETIMEDOUT (0: off) */
+#define AFC_NOTSENT_LOWAT	25	/* POLLOUT only below this many unsent bytes (0: off) */
+
 #endif /* _UAPI_LINUX_AF_CUSTOM_H */

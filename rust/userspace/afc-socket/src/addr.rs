@@ -22,6 +22,22 @@ pub const SOL_AF_CUSTOM: libc::c_int = 283;
 
 /// Option `AFC_NODELAY` at level [`SOL_AF_CUSTOM`]: like `TCP_NODELAY`.
 pub const AFC_NODELAY: libc::c_int = 1;
+/// Option `AFC_MAXSEG`: like `TCP_MAXSEG` (the MSS; a clamp before connect).
+pub const AFC_MAXSEG: libc::c_int = 2;
+/// Option `AFC_CORK`: like `TCP_CORK` (only full segments until cleared).
+pub const AFC_CORK: libc::c_int = 3;
+/// Option `AFC_DEFER_ACCEPT`: like `TCP_DEFER_ACCEPT` (seconds, on a listener).
+pub const AFC_DEFER_ACCEPT: libc::c_int = 9;
+/// Option `AFC_INFO`: like `TCP_INFO` (a `struct tcp_info`, read only).
+pub const AFC_INFO: libc::c_int = 11;
+/// Option `AFC_QUICKACK`: like `TCP_QUICKACK`.
+pub const AFC_QUICKACK: libc::c_int = 12;
+/// Option `AFC_CONGESTION`: like `TCP_CONGESTION` (a name; AF_CUSTOM's is "reno").
+pub const AFC_CONGESTION: libc::c_int = 13;
+/// Option `AFC_USER_TIMEOUT`: like `TCP_USER_TIMEOUT` (milliseconds).
+pub const AFC_USER_TIMEOUT: libc::c_int = 18;
+/// Option `AFC_NOTSENT_LOWAT`: like `TCP_NOTSENT_LOWAT` (bytes).
+pub const AFC_NOTSENT_LOWAT: libc::c_int = 25;
 
 /// The name of the test hook's environment variable; see [`family()`].
 pub const FAMILY_ENV: &str = "AFC_FAMILY";
@@ -188,6 +204,14 @@ impl Mode {
         match self {
             Mode::Custom(f) => f,
             Mode::Inet => libc::AF_INET,
+        }
+    }
+
+    /// The level of the protocol options: their numbers are TCP's.
+    pub(crate) fn opt_level(self) -> libc::c_int {
+        match self {
+            Mode::Custom(_) => SOL_AF_CUSTOM,
+            Mode::Inet => libc::IPPROTO_TCP,
         }
     }
 

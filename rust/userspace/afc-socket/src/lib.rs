@@ -69,7 +69,9 @@ mod stream;
 mod sys;
 
 pub use addr::{
-    family, is_inet_test_mode, SockAddr, AFC_NODELAY, FAMILY_ENV, FAMILY_PATH, SOL_AF_CUSTOM,
+    family, is_inet_test_mode, SockAddr, AFC_CONGESTION, AFC_CORK, AFC_DEFER_ACCEPT, AFC_INFO,
+    AFC_MAXSEG, AFC_NODELAY, AFC_NOTSENT_LOWAT, AFC_QUICKACK, AFC_USER_TIMEOUT, FAMILY_ENV,
+    FAMILY_PATH, SOL_AF_CUSTOM,
 };
 pub use listener::{Incoming, Listener, DEFAULT_BACKLOG};
 pub use stream::Stream;

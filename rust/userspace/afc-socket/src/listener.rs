@@ -69,6 +69,26 @@ impl Listener {
         sys::name(self.fd.as_fd(), false)
     }
 
+    /// Sets `AFC_DEFER_ACCEPT` (`TCP_DEFER_ACCEPT`): a connection is
+    /// offered to `accept` only once data has come, or after about this
+    /// many seconds (rounded up to 1, 3, 7, 15... as TCP's; 0: off).
+    pub fn set_defer_accept(&self, secs: u32) -> io::Result<()> {
+        let level = crate::addr::mode()?.opt_level();
+        sys::setsockopt(
+            self.fd.as_fd(),
+            level,
+            crate::AFC_DEFER_ACCEPT,
+            secs.min(i32::MAX as u32) as libc::c_int,
+        )
+    }
+
+    /// Reads `AFC_DEFER_ACCEPT` (seconds, as rounded).
+    pub fn defer_accept(&self) -> io::Result<u32> {
+        let level = crate::addr::mode()?.opt_level();
+        let v: libc::c_int = sys::getsockopt(self.fd.as_fd(), level, crate::AFC_DEFER_ACCEPT)?;
+        Ok(v.max(0) as u32)
+    }
+
     /// Moves the listener into or out of nonblocking mode.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         sys::set_nonblocking(self.fd.as_fd(), nonblocking)

@@ -114,6 +114,69 @@ impl Stream {
         Ok(v != 0)
     }
 
+    fn set_opt(&self, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+        sys::setsockopt(self.fd.as_fd(), mode()?.opt_level(), name, v)
+    }
+
+    fn opt(&self, name: libc::c_int) -> io::Result<libc::c_int> {
+        sys::getsockopt(self.fd.as_fd(), mode()?.opt_level(), name)
+    }
+
+    /// Sets `AFC_CORK` (`TCP_CORK`): `true` sends only full segments
+    /// until it is set back to `false`, which sends what was held.
+    pub fn set_cork(&self, cork: bool) -> io::Result<()> {
+        self.set_opt(crate::AFC_CORK, cork.into())
+    }
+
+    /// Reads `AFC_CORK`.
+    pub fn cork(&self) -> io::Result<bool> {
+        Ok(self.opt(crate::AFC_CORK)? != 0)
+    }
+
+    /// Sets `AFC_USER_TIMEOUT` (`TCP_USER_TIMEOUT`): how long sent data may
+    /// stay unacknowledged before the connection fails with `TimedOut`
+    /// (`None`: the retry counts decide). Whole milliseconds.
+    pub fn set_user_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+        let ms = dur.map_or(0, |d| d.as_millis().min(i32::MAX as u128) as libc::c_int);
+        self.set_opt(crate::AFC_USER_TIMEOUT, ms)
+    }
+
+    /// Reads `AFC_USER_TIMEOUT` (`None`: not set).
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        let ms = self.opt(crate::AFC_USER_TIMEOUT)?;
+        Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+    }
+
+    /// Sets `AFC_QUICKACK` (`TCP_QUICKACK`): `true` acknowledges at once.
+    pub fn set_quickack(&self, on: bool) -> io::Result<()> {
+        self.set_opt(crate::AFC_QUICKACK, on.into())
+    }
+
+    /// Sets `AFC_NOTSENT_LOWAT` (`TCP_NOTSENT_LOWAT`): the socket is
+    /// writable only while fewer bytes than this wait unsent (0: no limit).
+    pub fn set_notsent_lowat(&self, bytes: u32) -> io::Result<()> {
+        self.set_opt(crate::AFC_NOTSENT_LOWAT, bytes as libc::c_int)
+    }
+
+    /// Reads `AFC_NOTSENT_LOWAT`.
+    pub fn notsent_lowat(&self) -> io::Result<u32> {
+        Ok(self.opt(crate::AFC_NOTSENT_LOWAT)? as u32)
+    }
+
+    /// Reads `AFC_MAXSEG` (`TCP_MAXSEG`): the MSS the connection sends with.
+    pub fn maxseg(&self) -> io::Result<u32> {
+        Ok(self.opt(crate::AFC_MAXSEG)? as u32)
+    }
+
+    /// Reads `AFC_CONGESTION` (`TCP_CONGESTION`): the congestion control's
+    /// name ("reno" on AF_CUSTOM).
+    pub fn congestion(&self) -> io::Result<String> {
+        let name: [u8; 16] =
+            sys::getsockopt(self.fd.as_fd(), mode()?.opt_level(), crate::AFC_CONGESTION)?;
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        Ok(String::from_utf8_lossy(&name[..end]).into_owned())
+    }
+
     /// Sets `SO_RCVTIMEO`: a blocking read that waits longer fails with
     /// `WouldBlock` (`EAGAIN`, as std reports it on Linux). `None` waits
     /// forever; `Some(Duration::ZERO)` is `InvalidInput`.

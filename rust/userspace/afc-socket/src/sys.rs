@@ -173,7 +173,7 @@ pub(crate) fn getsockopt<T: Copy>(
     level: libc::c_int,
     name: libc::c_int,
 ) -> io::Result<T> {
-    // SAFETY: only used with plain C types (int, timeval).
+    // SAFETY: only used with plain C types (int, timeval, byte arrays).
     let mut val: T = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: the pointer and len describe val.

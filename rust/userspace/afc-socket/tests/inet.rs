@@ -159,6 +159,24 @@ fn options() {
     assert!(!c.nodelay().unwrap());
     assert!(c.take_error().unwrap().is_none());
 
+    // The protocol options of issue 16, at IPPROTO_TCP under the hook.
+    assert!(!c.cork().unwrap());
+    c.set_cork(true).unwrap();
+    assert!(c.cork().unwrap());
+    c.set_cork(false).unwrap();
+    assert_eq!(c.user_timeout().unwrap(), None);
+    c.set_user_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    assert_eq!(c.user_timeout().unwrap(), Some(Duration::from_millis(1500)));
+    c.set_notsent_lowat(4096).unwrap();
+    assert_eq!(c.notsent_lowat().unwrap(), 4096);
+    c.set_quickack(true).unwrap();
+    assert!(c.maxseg().unwrap() > 0);
+    assert!(!c.congestion().unwrap().is_empty());
+    let l = Listener::bind(SockAddr::localhost(0)).unwrap();
+    l.set_defer_accept(5).unwrap();
+    assert_eq!(l.defer_accept().unwrap(), 7, "rounded up as TCP's");
+
     assert_eq!(c.read_timeout().unwrap(), None);
     let t = Duration::from_millis(50);
     c.set_read_timeout(Some(t)).unwrap();

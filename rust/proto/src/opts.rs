@@ -1,0 +1,230 @@
+//! The protocol options' rules that are not a connection's state:
+//! `TCP_MAXSEG`'s bounds, `TCP_DEFER_ACCEPT`'s rounding, the congestion
+//! control's name and `TCP_INFO`'s numbers.
+
+use super::conn::Connection;
+use super::state::State;
+use super::time::Instant;
+use super::wire::{MAX_PAYLOAD, MIN_MSS};
+
+/// What `TCP_MAXSEG` reports before a connection has an MSS (`TCP_MSS_DEFAULT`).
+pub const MSS_DEFAULT: u32 = 536;
+/// The smallest MSS `TCP_MAXSEG` accepts (`TCP_MIN_MSS`).
+pub const USER_MSS_MIN: i32 = 88;
+/// The largest MSS `TCP_MAXSEG` accepts (`MAX_TCP_WINDOW`).
+pub const USER_MSS_MAX: i32 = 32767;
+
+/// Checks a `TCP_MAXSEG` value as `do_tcp_setsockopt`: 0 (no clamp) or
+/// 88..=32767; `None` means `EINVAL`.
+pub fn user_mss(val: i32) -> Option<u16> {
+    if val == 0 || (USER_MSS_MIN..=USER_MSS_MAX).contains(&val) {
+        u16::try_from(val).ok()
+    } else {
+        None
+    }
+}
+
+/// The MSS a connection announces: the device's, clamped by a user MSS
+/// (not below the protocol's least, [`MIN_MSS`]).
+pub fn clamp_mss(device: u16, user: u16) -> u16 {
+    let m = if user == 0 { device } else { device.min(user) };
+    m.clamp(MIN_MSS, MAX_PAYLOAD as u16)
+}
+
+/// The name of the one congestion control (NewReno, RFC 6582), as
+/// `TCP_CONGESTION` reports it.
+pub const CONGESTION_NAME: &[u8] = b"reno";
+/// The size of `TCP_CONGESTION`'s name buffer (`TCP_CA_NAME_MAX`).
+pub const CA_NAME_MAX: usize = 16;
+
+/// Whether `name` (as given to `TCP_CONGESTION`, possibly NUL-terminated)
+/// names the one algorithm; any other is `ENOENT`, as TCP answers for an
+/// algorithm it does not know.
+pub fn congestion_known(name: &[u8]) -> bool {
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    name.get(..end) == Some(CONGESTION_NAME)
+}
+
+/// The SYN-ACK timeout that `TCP_DEFER_ACCEPT` counts in, in seconds
+/// (`TCP_TIMEOUT_INIT`).
+const DEFER_TIMEOUT_S: i32 = 1;
+/// The most a retransmission timeout backs off to, in seconds (`TCP_RTO_MAX`).
+const DEFER_RTO_MAX_S: i32 = 120;
+
+/// `TCP_DEFER_ACCEPT`'s seconds as the number of SYN-ACK timeouts that
+/// cover them (`secs_to_retrans`): 0 for none, 1 for up to 1 s, 2 up to
+/// 3 s, 3 up to 7 s...
+pub fn defer_secs_to_retrans(seconds: i32) -> u8 {
+    if seconds <= 0 {
+        return 0;
+    }
+    let mut res = 1u8;
+    let mut timeout = DEFER_TIMEOUT_S;
+    let mut period = timeout;
+    while seconds > period && res < u8::MAX {
+        res = res.saturating_add(1);
+        timeout = timeout.saturating_mul(2).min(DEFER_RTO_MAX_S);
+        period = period.saturating_add(timeout);
+    }
+    res
+}
+
+/// The seconds that `retrans` SYN-ACK timeouts last (`retrans_to_secs`):
+/// what `TCP_DEFER_ACCEPT` reads back.
+pub fn defer_retrans_to_secs(retrans: u8) -> i32 {
+    if retrans == 0 {
+        return 0;
+    }
+    let mut timeout = DEFER_TIMEOUT_S;
+    let mut period = timeout;
+    for _ in 1..retrans {
+        timeout = timeout.saturating_mul(2).min(DEFER_RTO_MAX_S);
+        period = period.saturating_add(timeout);
+    }
+    period
+}
+
+/// The numbers of `TCP_INFO` that mean something here (the rest are 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Info {
+    /// The state, numbered as TCP's (`tcpi_state`).
+    pub state: u8,
+    /// Consecutive timeouts (`tcpi_retransmits`, `tcpi_backoff`).
+    pub retransmits: u8,
+    /// Unanswered window or keepalive probes (`tcpi_probes`).
+    pub probes: u8,
+    /// Window scales: ours and the peer's (`tcpi_rcv_wscale`, `tcpi_snd_wscale`).
+    pub rcv_wscale: u8,
+    pub snd_wscale: u8,
+    /// Retransmission timeout, microseconds (`tcpi_rto`).
+    pub rto_us: u32,
+    /// Delayed-ACK timeout, microseconds (`tcpi_ato`).
+    pub ato_us: u32,
+    /// MSS we send and that we announced (`tcpi_snd_mss`, `tcpi_rcv_mss`, `tcpi_advmss`).
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
+    /// Segments in flight (`tcpi_unacked`).
+    pub unacked: u32,
+    /// Smoothed RTT and its variance, microseconds (`tcpi_rtt`, `tcpi_rttvar`).
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    /// Slow-start threshold and congestion window, in segments.
+    pub snd_ssthresh: u32,
+    pub snd_cwnd: u32,
+    /// Milliseconds since the last segment from the peer (`tcpi_last_ack_recv`).
+    pub last_recv_ms: u32,
+    /// Retransmitted segments, in total (`tcpi_total_retrans`).
+    pub total_retrans: u32,
+    /// Segments sent and received (`tcpi_segs_out`, `tcpi_segs_in`).
+    pub segs_out: u32,
+    pub segs_in: u32,
+    /// Bytes queued and not yet sent (`tcpi_notsent_bytes`).
+    pub notsent_bytes: u32,
+    /// The peer's window and ours (`tcpi_snd_wnd`, `tcpi_rcv_wnd`).
+    pub snd_wnd: u32,
+    pub rcv_wnd: u32,
+    /// Timeouts in total (`tcpi_total_rto`).
+    pub total_rto: u16,
+}
+
+impl Info {
+    /// The numbers of a socket with no connection in `state` (TCP's number).
+    pub fn idle(state: State) -> Info {
+        Info {
+            state: state.as_u8(),
+            snd_mss: MSS_DEFAULT,
+            ..Info::default()
+        }
+    }
+}
+
+impl Connection {
+    /// Returns `TCP_INFO`'s numbers for this connection at `now`.
+    pub fn info(&self, now: Instant) -> Info {
+        let mss = self.snd.mss.max(1);
+        let in_flight = self.snd.max.since(self.snd.una);
+        Info {
+            state: self.state.as_u8(),
+            retransmits: self.snd.retries,
+            probes: self.snd.probes_out,
+            rcv_wscale: self.rcv.wscale,
+            snd_wscale: self.snd.wscale,
+            rto_us: u32::try_from(self.snd.rtt.backed_off(u32::from(self.snd.retries)))
+                .unwrap_or(u32::MAX),
+            ato_us: u32::try_from(self.cfg.ack_delay_us).unwrap_or(u32::MAX),
+            snd_mss: self.snd.mss,
+            rcv_mss: u32::from(self.cfg.mss),
+            unacked: in_flight
+                .saturating_add(mss.saturating_sub(1))
+                .checked_div(mss)
+                .unwrap_or(0),
+            rtt_us: u32::try_from(self.snd.rtt.srtt().unwrap_or(0)).unwrap_or(u32::MAX),
+            rttvar_us: u32::try_from(self.snd.rtt.rttvar()).unwrap_or(u32::MAX),
+            snd_ssthresh: self.snd.ssthresh.checked_div(mss).unwrap_or(0),
+            snd_cwnd: self.snd.cwnd.checked_div(mss).unwrap_or(0),
+            last_recv_ms: u32::try_from(now.since(self.timers.last_recv) / 1000)
+                .unwrap_or(u32::MAX),
+            total_retrans: u32::try_from(self.stats.retrans_segs).unwrap_or(u32::MAX),
+            segs_out: self.stats.out_segs as u32,
+            segs_in: self.stats.in_segs as u32,
+            notsent_bytes: self.unsent(),
+            snd_wnd: self.snd.wnd,
+            rcv_wnd: self.recv_window(),
+            total_rto: u16::try_from(self.stats.timeouts).unwrap_or(u16::MAX),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maxseg_bounds_are_tcps() {
+        assert_eq!(user_mss(0), Some(0));
+        assert_eq!(user_mss(88), Some(88));
+        assert_eq!(user_mss(32767), Some(32767));
+        assert_eq!(user_mss(87), None);
+        assert_eq!(user_mss(-1), None);
+        assert_eq!(user_mss(32768), None);
+        assert_eq!(clamp_mss(1468, 0), 1468);
+        assert_eq!(clamp_mss(1468, 1000), 1000);
+        assert_eq!(clamp_mss(1468, 88), 88);
+        assert_eq!(clamp_mss(1468, 9000), 1468);
+    }
+
+    #[test]
+    fn defer_accept_rounds_as_tcp() {
+        // secs_to_retrans / retrans_to_secs with a 1 s first timeout.
+        for (set, back) in [
+            (0, 0),
+            (-5, 0),
+            (1, 1),
+            (2, 3),
+            (3, 3),
+            (5, 7),
+            (7, 7),
+            (8, 15),
+            (30, 31),
+        ] {
+            assert_eq!(
+                defer_retrans_to_secs(defer_secs_to_retrans(set)),
+                back,
+                "{set}"
+            );
+        }
+        // Backoff stops at 120 s per timeout.
+        assert_eq!(defer_retrans_to_secs(8), 1 + 2 + 4 + 8 + 16 + 32 + 64 + 120);
+        assert_eq!(defer_secs_to_retrans(i32::MAX), u8::MAX);
+    }
+
+    #[test]
+    fn congestion_names() {
+        assert!(congestion_known(b"reno"));
+        assert!(congestion_known(b"reno\0junk"));
+        assert!(!congestion_known(b"cubic"));
+        assert!(!congestion_known(b"ren"));
+        assert!(!congestion_known(b""));
+        assert!(CONGESTION_NAME.len() < CA_NAME_MAX);
+    }
+}

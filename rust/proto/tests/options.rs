@@ -1,0 +1,178 @@
+//! The protocol options that change a connection's behaviour: the cork
+//! and `MSG_MORE` (`TCP_CORK`), the user timeout (`TCP_USER_TIMEOUT`),
+//! quick ACKs (`TCP_QUICKACK`) and `TCP_INFO`'s numbers.
+
+mod support;
+
+use afc_proto::conn::ConnError;
+use afc_proto::state::State;
+use afc_proto::time::{MS, SEC};
+use afc_proto::wire::Header;
+use support::pair::*;
+
+fn data_segs(frames: &[(Header, Vec<u8>)]) -> Vec<(Header, Vec<u8>)> {
+    frames
+        .iter()
+        .filter(|(h, _)| h.payload_len > 0)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn cork_holds_partial_segments_until_uncorked() {
+    let mut c = cfg();
+    c.rto_min_us = 20 * MS;
+    c.rto_initial_us = 20 * MS;
+    let (mut a, mut b) = established_with(c, cfg(), afc_proto::seq::Seq(0x1000));
+    // No-delay would send each write at once; the cork wins.
+    a.conn.set_nodelay(true);
+    a.conn.set_cork(true);
+    for _ in 0..10 {
+        a.write(&[7u8; 10]).unwrap();
+        assert!(
+            data_segs(&out(&mut a, t0())).is_empty(),
+            "held under the cork"
+        );
+    }
+    // Only the persist timer lets them go, after TCP's 200 ms ceiling
+    // even when the RTO is shorter (20 ms on the link).
+    assert_eq!(a.conn.poll_timeout().unwrap().since(t0()), 200 * MS);
+    // A full segment goes at once, its tail stays.
+    a.write(&[8u8; 1000]).unwrap();
+    let segs = data_segs(&out(&mut a, t0()));
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0].0.payload_len, 1000);
+    feed(&mut b, &segs, t0());
+    feed(&mut a, &out(&mut b, t0()), t0());
+    assert!(data_segs(&out(&mut a, t0())).is_empty(), "100 bytes held");
+    a.conn.set_cork(false);
+    let segs = data_segs(&out(&mut a, t0()));
+    assert_eq!(segs.len(), 1, "uncorking flushes the tail in one segment");
+    assert_eq!(segs[0].0.payload_len, 100);
+}
+
+#[test]
+fn cork_lets_the_fin_carry_the_tail() {
+    let (mut a, _b) = established();
+    a.conn.set_cork(true);
+    a.write(b"tail").unwrap();
+    assert!(out(&mut a, t0()).is_empty());
+    a.conn.shutdown_write();
+    let segs = out(&mut a, t0());
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0].0.payload_len, 4);
+    assert!(segs[0].0.flags.fin());
+}
+
+#[test]
+fn msg_more_holds_until_a_write_without_it() {
+    let (mut a, _b) = established();
+    a.conn.set_nodelay(true);
+    a.conn.set_more(true);
+    a.write(b"head ").unwrap();
+    assert!(data_segs(&out(&mut a, t0())).is_empty());
+    a.conn.set_more(false);
+    a.write(b"body").unwrap();
+    let segs = data_segs(&out(&mut a, t0()));
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0].0.payload_len, 9);
+}
+
+#[test]
+fn user_timeout_aborts_unacknowledged_data_in_time() {
+    let (mut a, _b) = established();
+    a.conn.set_nodelay(true);
+    a.conn.set_user_timeout(3 * SEC);
+    a.write(b"lost").unwrap();
+    let mut now = t0();
+    assert_eq!(data_segs(&out(&mut a, now)).len(), 1);
+    while a.state() != State::Closed {
+        now = a.conn.poll_timeout().expect("timer");
+        a.on_timeout(now);
+        out(&mut a, now);
+        assert!(now.since(t0()) <= 3 * SEC, "no later than the user timeout");
+    }
+    assert_eq!(a.conn.error(), Some(ConnError::TimedOut));
+    // Exactly at the user timeout (the RTO is clamped to it), far before
+    // the 15 retries' minutes.
+    assert_eq!(now.since(t0()), 3 * SEC);
+}
+
+#[test]
+fn user_timeout_bounds_connect() {
+    let mut a = client();
+    a.conn.set_user_timeout(2500 * MS);
+    let mut now = t0();
+    out(&mut a, now);
+    while a.state() != State::Closed {
+        now = a.conn.poll_timeout().expect("timer");
+        a.on_timeout(now);
+        out(&mut a, now);
+    }
+    assert_eq!(a.conn.error(), Some(ConnError::TimedOut));
+    assert_eq!(now.since(t0()), 2500 * MS);
+}
+
+#[test]
+fn user_timeout_restarts_when_data_is_acknowledged() {
+    let (mut a, mut b) = established();
+    a.conn.set_nodelay(true);
+    a.conn.set_user_timeout(SEC);
+    a.write(b"one").unwrap();
+    let segs = out(&mut a, t0());
+    // A timeout, then the peer answers the retransmission.
+    let t1 = a.conn.poll_timeout().unwrap();
+    a.on_timeout(t1);
+    let re = out(&mut a, t1);
+    assert_eq!(data_segs(&re).len(), 1);
+    feed(&mut b, &segs, t1);
+    feed(&mut a, &out(&mut b, t1), t1);
+    assert_eq!(a.state(), State::Established);
+    // New data later gets its own full second.
+    let t2 = t1.after(10 * SEC);
+    a.write(b"two").unwrap();
+    out(&mut a, t2);
+    let mut now = t2;
+    while a.state() != State::Closed {
+        now = a.conn.poll_timeout().unwrap();
+        a.on_timeout(now);
+        out(&mut a, now);
+    }
+    assert_eq!(now.since(t2), SEC);
+}
+
+#[test]
+fn quickack_sends_an_owed_ack_now() {
+    let mut c = cfg();
+    c.ack_delay_us = 40 * MS;
+    let (mut a, mut b) = established_with(cfg(), c, afc_proto::seq::Seq(0x1000));
+    a.conn.set_nodelay(true);
+    a.write(b"x").unwrap();
+    feed(&mut b, &out(&mut a, t0()), t0());
+    // One segment: its ACK is delayed.
+    assert!(out(&mut b, t0()).is_empty());
+    assert!(b.conn.quickack());
+    let acks = out(&mut b, t0());
+    assert_eq!(acks.len(), 1);
+    assert!(acks[0].0.flags.ack());
+    // Nothing owed: nothing to send.
+    assert!(!b.conn.quickack());
+}
+
+#[test]
+fn info_reports_the_connection() {
+    let (mut a, mut b) = established();
+    a.conn.set_nodelay(true);
+    a.write(&[1u8; 2500]).unwrap();
+    let segs = out(&mut a, t0());
+    let i = a.conn.info(t0());
+    assert_eq!(i.state, State::Established.as_u8());
+    assert_eq!(i.snd_mss, 1000);
+    assert_eq!(i.unacked, 3);
+    assert_eq!(i.notsent_bytes, 0);
+    assert!(i.snd_cwnd >= 3);
+    feed(&mut b, &segs, t0());
+    feed(&mut a, &out(&mut b, t0()), t0());
+    assert_eq!(a.conn.info(t0()).unacked, 0);
+    assert!(a.conn.info(t0()).segs_out >= 4);
+}
