@@ -8,16 +8,18 @@
 //!
 //! Layers, top to bottom: this file; the socket layer (`socket`) and the
 //! receive path (`rx`); the protocol core (`proto`, pure Rust shared with
-//! the host crate `afc-proto`); the abstractions (`abi`), the only place
-//! with `unsafe`; the generated bindings (`abi::bindings`, private to it).
+//! the host crate `afc-proto`); the safe abstractions over the kernel's C
+//! API (`abstractions`: sock, socket, skb, net device, net, pernet, proc
+//! files...), the only place with `unsafe`; the generated bindings
+//! (`abstractions::bindings`, private to it).
 
 // No panics in kernel code: no unwrap, expect, panic or panicking index
 // anywhere in the crate (clippy, the kernel's CLIPPY=1, in `make check`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-// Only `abi` may hold `unsafe` code, and only it sees the bindings (a
-// private module of `abi`): the build, not a comment, keeps the rest safe.
-mod abi;
+// Only `abstractions` may hold `unsafe` code, and only it sees the bindings (a
+// private module of `abstractions`): the build, not a comment, keeps the rest safe.
+mod abstractions;
 #[forbid(unsafe_code)]
 mod bind_table;
 #[forbid(unsafe_code)]
@@ -73,7 +75,7 @@ pub(crate) mod proto {
     pub(crate) mod wire;
 }
 
-use abi::{
+use abstractions::{
     family::FamilyRegistration, gso::OffloadRegistration, pernet::PernetRegistration, packet::PacketRegistration,
     proto::ProtoRegistration, uapi,
 };

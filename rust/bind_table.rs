@@ -28,7 +28,7 @@
 //! a claim whose connection is gone conflicts with nothing and is swept
 //! from its bucket at the next change there.
 
-use crate::abi::vec::retain_copy;
+use crate::abstractions::vec::retain_copy;
 use crate::proto::bind::{bind_conflict, connect_may_share, Binding};
 use crate::proto::ports::{pick_ephemeral_port, PortRange};
 use crate::proto::state::State;

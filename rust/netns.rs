@@ -2,12 +2,12 @@
 
 //! The module's state of one network namespace.
 
-use crate::abi::netns::Net;
-use crate::abi::pernet::{self, NetDefaults, PernetState};
+use crate::abstractions::netns::Net;
+use crate::abstractions::pernet::{self, NetDefaults, PernetState};
 use crate::proto::defaults;
-use crate::abi::random::random_u64;
-use crate::abi::seq_file::SeqFile;
-pub(crate) use crate::abi::pernet::max_orphans;
+use crate::abstractions::random::random_u64;
+use crate::abstractions::seq_file::SeqFile;
+pub(crate) use crate::abstractions::pernet::max_orphans;
 use crate::bind_table::BindTable;
 use crate::proto::ingress::RstLimiter;
 use crate::proto::listener::GroupCookieTimes;
@@ -60,7 +60,7 @@ impl NetState {
         if per_sec == 0 {
             return true;
         }
-        let sec = crate::abi::time::now_us() / 1_000_000;
+        let sec = crate::abstractions::time::now_us() / 1_000_000;
         self.rst_limit.allow(dst, sec, per_sec)
     }
 }
@@ -77,7 +77,7 @@ impl PernetState for NetState {
         rst_ratelimit: defaults::RST_RATELIMIT,
     };
 
-    fn show_sock(seq: &mut SeqFile, sk: &crate::abi::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result {
+    fn show_sock(seq: &mut SeqFile, sk: &crate::abstractions::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result {
         crate::socket::proc_line(seq, sk, sl)
     }
 
@@ -100,7 +100,7 @@ impl PernetState for NetState {
         self.stats.show(seq)?;
         // Family-wide memory, as /proc/net/protocols and sockstat show
         // TCP's: sockets allocated, pages charged, under pressure.
-        let (pages, socks, pressure) = crate::abi::mem::stats();
+        let (pages, socks, pressure) = crate::abstractions::mem::stats();
         writeln!(seq, "Sockets: {}", socks)?;
         writeln!(seq, "MemoryPages: {}", pages)?;
         writeln!(seq, "MemoryPressure: {}", pressure as u8)?;

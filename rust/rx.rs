@@ -15,13 +15,13 @@
 //! nobody is answered with an RST, never to a broadcast or multicast
 //! address, rate-limited per destination.
 
-use crate::abi::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
+use crate::abstractions::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
 use crate::proto::ingress::{martian, martian_source_type, may_answer_with_rst};
 use crate::proto::wire::{frame_checksum_field, receive_checksum_policy, ChecksumPolicy, ChecksumState, Header, HEADER_LEN};
 use crate::tx;
-use crate::abi::sock::Sock;
+use crate::abstractions::sock::Sock;
 use crate::proto::state::State;
 use crate::proto::tuple::FourTuple;
 use crate::socket::{self, AfcSock};
@@ -165,7 +165,7 @@ pub(crate) fn read_header(skb: &mut SkBuff) -> Option<(Header, u16)> {
 /// Whether a frame that came from a device other than loopback is a
 /// martian: by its addresses alone, then by the type of its source (one
 /// FIB lookup in the local table).
-fn is_martian(net: &crate::abi::netns::Net, h: &Header) -> bool {
+fn is_martian(net: &crate::abstractions::netns::Net, h: &Header) -> bool {
     martian(h.src.addr, h.dst.addr).is_some() || martian_source_type(net.addr_type(h.src.addr))
 }
 
@@ -173,7 +173,7 @@ fn is_martian(net: &crate::abi::netns::Net, h: &Header) -> bool {
 /// or came from or went to a broadcast or multicast address (or someone
 /// else's: `tcp_v4_send_reset` answers only `RTN_LOCAL` routes).  RSTs
 /// off loopback are limited per destination (`NetState::rst_allowed`).
-fn send_reset(net: &crate::abi::netns::Net, state: &NetState, h: &Header, loopback: bool) {
+fn send_reset(net: &crate::abstractions::netns::Net, state: &NetState, h: &Header, loopback: bool) {
     let Some(r) = reset_reply(h) else { return };
     if !may_answer_with_rst(h.src.addr, net.addr_type(h.src.addr), net.addr_type(h.dst.addr)) {
         return;

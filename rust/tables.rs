@@ -6,7 +6,7 @@
 //! # Locking
 //!
 //! Each table is an array of buckets, each behind its own bottom-half
-//! spinlock (`abi::bhlock`): a lookup takes one bucket lock, never a
+//! spinlock (`abstractions::bhlock`): a lookup takes one bucket lock, never a
 //! table-wide one, and returns a counted reference to the socket, taken
 //! under the bucket lock, so the socket outlives the lookup whatever
 //! happens to the table afterwards.  A bucket lock is a leaf; where it
@@ -20,7 +20,7 @@
 //! mutex, charged to that task's memory cgroup), not with the namespace: a
 //! namespace that never binds one has no tables, and a lookup there finds
 //! nothing, as there is nothing to find.  Once made, the tables stay until
-//! the namespace goes, and are read without locks (`abi::once`).
+//! the namespace goes, and are read without locks (`abstractions::once`).
 //! Buckets are chosen by a keyed hash (SipHash, secret per namespace) of
 //! the 4-tuple, or of the port for listeners, so that a specific-address
 //! listener and the wildcard one on the same port share a bucket and the
@@ -38,10 +38,10 @@
 //! connections may hold one 4-tuple when the later one is bound to a
 //! device the earlier one is not bound to (`__inet_check_established`).
 
-use crate::abi::bhlock::{BhLockArray, LockClass};
-use crate::abi::once::OnceBox;
-use crate::abi::sock::SockRef;
-use crate::abi::vec::{swap_remove, try_push};
+use crate::abstractions::bhlock::{BhLockArray, LockClass};
+use crate::abstractions::once::OnceBox;
+use crate::abstractions::sock::SockRef;
+use crate::abstractions::vec::{swap_remove, try_push};
 use crate::proto::bind::{bound_dev_eq, listener_score};
 use crate::proto::siphash::SipKey;
 use crate::proto::reuseport::{may_join, select_shard, Member, ShardInfo};
@@ -87,7 +87,7 @@ static TABLE_SETS: AtomicUsize = AtomicUsize::new(0);
 impl TableSet {
     /// Makes the buckets with the counts of the module parameters.
     fn new() -> Result<KBox<Self>> {
-        let (est, lst) = crate::abi::uapi::table_buckets();
+        let (est, lst) = crate::abstractions::uapi::table_buckets();
         let set = Self {
             established: BhLockArray::new(est, LockClass::Established, KVec::new)?,
             listeners: BhLockArray::new(lst, LockClass::Listeners, KVec::new)?,

@@ -5,9 +5,9 @@
 //! in or referenced by page, checksum unless the peer is over loopback),
 //! count it, route it out.
 
-use crate::abi::netns::Net;
-use crate::abi::skb::SkBuff;
-use crate::abi::sock::Sock;
+use crate::abstractions::netns::Net;
+use crate::abstractions::skb::SkBuff;
+use crate::abstractions::sock::Sock;
 use crate::socket::AfcSock;
 use crate::netns;
 use crate::proto::wire::{Header, CHECKSUM_OFFSET, HEADER_LEN};

@@ -4,7 +4,7 @@
  * Rust code needs, the module parameter, and the per-netns /proc glue.
  * Everything here is declared for bindgen and defined in the helper file
  * of its subject (module.c, net.c, skb.c, sock.c, pernet.c, bhlock.c,
- * gso.c, route.c, mem.c).  The Rust abstraction layer (rust/abi/) is the
+ * gso.c, route.c, mem.c).  The Rust abstraction layer (rust/abstractions/) is the
  * only caller.
  */
 #ifndef AF_CUSTOM_HELPERS_H
@@ -219,7 +219,7 @@ int afc_sk_filter(struct sock *sk, struct sk_buff *skb);
 
 /* The frame header's length, which the GSO segmenter pulls before cutting
  * (the layout is the protocol core's, rust/proto/src/wire.rs, and only it
- * rewrites the pieces' headers; abi/gso.rs asserts the length agrees). */
+ * rewrites the pieces' headers; abstractions/gso.rs asserts the length agrees). */
 #define AFC_WIRE_HDR_LEN	32
 
 int afc_offload_register(void);

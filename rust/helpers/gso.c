@@ -8,7 +8,7 @@
 #include "afc_internal.h"
 
 /* Segmentation offload (gso=1, the default; which devices get GSO frames
- * is decided in rust/abi/route.rs from the facts below): over a veth
+ * is decided in rust/abstractions/route.rs from the facts below): over a veth
  * device a connection sends frames of up to 64 KiB marked GSO with
  * gso_size the device's payload per wire frame; veth forwards them
  * unsegmented to its peer (NETIF_F_GSO_SOFTWARE), whose frame handler
@@ -49,7 +49,7 @@ void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size, unsigned int gs
  * bytes with skb_segment(), which copies the header into each piece; the
  * pieces' headers are then rewritten (payload length, sequence number,
  * FIN on the last only, checksum) by the Rust side, which alone knows the
- * header's layout (afc_gso_fix_pieces, rust/abi/gso.rs). */
+ * header's layout (afc_gso_fix_pieces, rust/abstractions/gso.rs). */
 static struct sk_buff *afc_gso_segment(struct sk_buff *skb, netdev_features_t features)
 {
 	struct sk_buff *segs;

@@ -4,7 +4,7 @@
  * include/net/sock.h): the `struct proto` memory fields, the global
  * limits `net.af_custom.mem` (pages: min, pressure, max), `rmem` and
  * `wmem` (bytes: min, default, max), and the charge/uncharge wrappers the
- * Rust abstraction layer (rust/abi/mem.rs) calls.
+ * Rust abstraction layer (rust/abstractions/mem.rs) calls.
  *
  * Every byte a socket queues is charged to the family's
  * `memory_allocated` and, through `sk_memcg`, to the owner's memory

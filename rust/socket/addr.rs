@@ -3,7 +3,7 @@
 //! `struct sockaddr_custom`: laid out like `sockaddr_in` (family, port,
 //! IPv4 address, 8 bytes of zero padding), port and address big-endian.
 
-use crate::abi::errno::EAFNOSUPPORT;
+use crate::abstractions::errno::EAFNOSUPPORT;
 use crate::proto::tuple::Endpoint;
 use kernel::prelude::*;
 

@@ -4,8 +4,8 @@
 //! binds of `connect` and `listen`.
 
 use super::{addr, AfcSock, AfcSockLocked, Role};
-use crate::abi::errno::{EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
-use crate::abi::{random::random_u64, sock::Sock};
+use crate::abstractions::errno::{EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
+use crate::abstractions::{random::random_u64, sock::Sock};
 use crate::netns;
 use crate::proto::bind::Binding;
 use crate::proto::ports::PortRange;

@@ -10,13 +10,13 @@
 
 use super::listen::Parent;
 use super::{AfcSock, AfcSockLocked, Role};
-use crate::abi::errno::{ECONNREFUSED, ECONNRESET, ETIMEDOUT};
-use crate::abi::mem;
-use crate::abi::skb::{SkBuff, SkbQueue};
-use crate::abi::sock::{Sock, SockQueues};
-use crate::abi::time::now_us;
-use crate::abi::uapi;
-use crate::abi::vec;
+use crate::abstractions::errno::{ECONNREFUSED, ECONNRESET, ETIMEDOUT};
+use crate::abstractions::mem;
+use crate::abstractions::skb::{SkBuff, SkbQueue};
+use crate::abstractions::sock::{Sock, SockQueues};
+use crate::abstractions::time::now_us;
+use crate::abstractions::uapi;
+use crate::abstractions::vec;
 use crate::netns;
 use crate::proto::buffers::{self, RcvSpace};
 use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};

@@ -3,11 +3,11 @@
 //! `connect(2)`, with the states and errnos of `__inet_stream_connect`.
 
 use super::conn::{self, ConnState};
-use crate::abi::uapi::{AF_UNSPEC, O_NONBLOCK};
+use crate::abstractions::uapi::{AF_UNSPEC, O_NONBLOCK};
 use super::{addr, bind, listen, AfcSock, AfcSockLocked, Role};
-use crate::abi::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, ECONNREFUSED, ECONNRESET, EINPROGRESS, EISCONN, ENETUNREACH};
-use crate::abi::sock::{Sock, SockGuard};
-use crate::abi::socket::{intr_errno, signal_pending, Socket, SocketState};
+use crate::abstractions::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, ECONNREFUSED, ECONNRESET, EINPROGRESS, EISCONN, ENETUNREACH};
+use crate::abstractions::sock::{Sock, SockGuard};
+use crate::abstractions::socket::{intr_errno, signal_pending, Socket, SocketState};
 use crate::netns;
 use crate::proto::conn::Connection;
 use crate::proto::isn::initial_seq;

@@ -3,13 +3,13 @@
 //! `close(2)`, `shutdown(2)`, `poll(2)` and `ioctl(2)`.
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
-use crate::abi::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
-use crate::abi::uapi::{SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
+use crate::abstractions::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
+use crate::abstractions::uapi::{SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
 use super::{bind, listen, AfcSock, Role};
-use crate::abi::errno::{ECONNRESET, ENOTCONN};
-use crate::abi::family::no_ioctl;
-use crate::abi::sock::Sock;
-use crate::abi::socket::{signal_pending, Socket, SocketState};
+use crate::abstractions::errno::{ECONNRESET, ENOTCONN};
+use crate::abstractions::family::no_ioctl;
+use crate::abstractions::sock::Sock;
+use crate::abstractions::socket::{signal_pending, Socket, SocketState};
 use crate::proto::state::State;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;

@@ -5,11 +5,11 @@
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use super::{AfcSock, Role};
-use crate::abi::errno::{ENOTCONN, EOPNOTSUPP};
-use crate::abi::msg::MsgHdr;
-use crate::abi::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
-use crate::abi::sock::{Sock, SockGuard};
-use crate::abi::socket::{intr_errno, send_sigpipe, signal_pending};
+use crate::abstractions::errno::{ENOTCONN, EOPNOTSUPP};
+use crate::abstractions::msg::MsgHdr;
+use crate::abstractions::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
+use crate::abstractions::sock::{Sock, SockGuard};
+use crate::abstractions::socket::{intr_errno, send_sigpipe, signal_pending};
 use crate::proto::conn::SendError;
 use crate::proto::state::State;
 use core::sync::atomic::Ordering;

@@ -21,12 +21,12 @@
 
 use super::conn::{self, ConnState};
 use super::{bind, AfcSock, AfcSockLocked, Role};
-use crate::abi::bhlock::{BhLockArray, LockClass};
-use crate::abi::skb::SkBuff;
-use crate::abi::sock::{Sock, SockRef};
-use crate::abi::socket::{intr_errno, signal_pending, Socket, SocketState};
-use crate::abi::uapi::O_NONBLOCK;
-use crate::abi::vec;
+use crate::abstractions::bhlock::{BhLockArray, LockClass};
+use crate::abstractions::skb::SkBuff;
+use crate::abstractions::sock::{Sock, SockRef};
+use crate::abstractions::socket::{intr_errno, signal_pending, Socket, SocketState};
+use crate::abstractions::uapi::O_NONBLOCK;
+use crate::abstractions::vec;
 use crate::netns;
 use crate::proto::conn::{rcv_wscale_for, Config, Connection};
 use crate::proto::isn::initial_seq;

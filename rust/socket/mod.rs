@@ -7,7 +7,7 @@
 //! A socket is a `struct sock` (allocated by `sk_alloc` from our `struct
 //! proto`'s slab, initialised by `sock_init_data`) followed by its Rust
 //! state: [`AfcSock`] (shared, atomics and locks of its own) and
-//! [`AfcSockLocked`] (touched only by the socket's owner, see `abi::sock`).
+//! [`AfcSockLocked`] (touched only by the socket's owner, see `abstractions::sock`).
 //! A connection's protocol state is a `proto::conn::Connection`; its bytes
 //! live in `sk_write_queue` (sent, unacknowledged, charged to
 //! `sk_wmem_alloc`), `sk_receive_queue` (in order, unread, charged to
@@ -25,7 +25,7 @@
 //!    deferred bit (done in `release_cb`).  It guards [`AfcSockLocked`]:
 //!    role, addresses, options, the `Connection`, and the socket's skb
 //!    queues, which are reachable only through its `queues` field
-//!    (`abi::sock::SockQueues`), so only by the owner: the compiler, not
+//!    (`abstractions::sock::SockQueues`), so only by the owner: the compiler, not
 //!    this comment, keeps a queue from being touched unlocked.  No code
 //!    holds two socket locks: a listener's children are taken out of its
 //!    queue under its lock and locked one by one after it is released.
@@ -121,13 +121,13 @@ pub(crate) use conn::{orphan_count, segment_arrived};
 pub(crate) use proc::proc_line;
 pub(crate) use listen::{listener_ack, listener_syn, AcceptQueue};
 
-use crate::abi::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
-use crate::abi::family::{OptGet, OptVal, SocketFamily};
-use crate::abi::msg::MsgHdr;
-use crate::abi::skb::SkBuff;
-use crate::abi::sock::{Sock, SockData, SockQueues};
-use crate::abi::socket::Socket;
-use crate::abi::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
+use crate::abstractions::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
+use crate::abstractions::family::{OptGet, OptVal, SocketFamily};
+use crate::abstractions::msg::MsgHdr;
+use crate::abstractions::skb::SkBuff;
+use crate::abstractions::sock::{Sock, SockData, SockQueues};
+use crate::abstractions::socket::Socket;
+use crate::abstractions::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
 use crate::proto::tuple::Endpoint;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;

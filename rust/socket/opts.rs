@@ -6,11 +6,11 @@
 //! the socket layer reads their results from the `struct sock`.
 
 use super::{conn, AfcSock, AfcSockLocked, Role};
-use crate::abi::errno::ENOPROTOOPT;
-use crate::abi::family::{OptGet, OptVal, TcpInfo};
-use crate::abi::route::Route;
-use crate::abi::uapi;
-use crate::abi::sock::Sock;
+use crate::abstractions::errno::ENOPROTOOPT;
+use crate::abstractions::family::{OptGet, OptVal, TcpInfo};
+use crate::abstractions::route::Route;
+use crate::abstractions::uapi;
+use crate::abstractions::sock::Sock;
 use crate::proto::buffers;
 use crate::proto::conn::{Config, Keepalive};
 use crate::proto::opts::{self as popts, Info};
@@ -124,7 +124,7 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
 /// with `SO_RCVBUF`, else `net.af_custom.rmem[2]` (6 MiB, as TCP's
 /// `tcp_rmem[2]`; or more if set so).
 fn rcvbuf_max(sk: &Sock<'_, AfcSock>) -> u32 {
-    if sk.rcvbuf_locked() { sk.rcvbuf() } else { sk.rcvbuf().max(crate::abi::mem::buf_max().0) }
+    if sk.rcvbuf_locked() { sk.rcvbuf() } else { sk.rcvbuf().max(crate::abstractions::mem::buf_max().0) }
 }
 
 /// `SO_RCVLOWAT` (lock owned), as `tcp_set_rcvlowat`: the mark is capped

@@ -4,7 +4,7 @@
 //! socket-list lock: atomics only, no socket lock).
 
 use super::AfcSock;
-use crate::abi::sock::Sock;
+use crate::abstractions::sock::Sock;
 use crate::proto::state::State;
 use core::sync::atomic::Ordering;
 

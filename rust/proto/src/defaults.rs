@@ -1,7 +1,7 @@
 //! The defaults of the per-namespace settings (`net.af_custom.*`), each
 //! Linux's for TCP where TCP has one; the module hands them to its sysctl
 //! tables when a namespace is made (`rust/helpers/pernet.c` takes them from
-//! `abi::pernet`; docs/DESIGN.md, "C helpers").
+//! `abstractions::pernet`; docs/DESIGN.md, "C helpers").
 
 use super::ports::PortRange;
 use super::syncookie::SyncookieMode;

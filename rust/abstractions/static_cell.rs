@@ -24,13 +24,13 @@ unsafe impl<T> Sync for StaticCell<T> {}
 pub(crate) unsafe trait AllZeroValid {}
 
 // SAFETY: bindgen structures of integers, raw pointers and `Option<fn>`.
-unsafe impl AllZeroValid for crate::abi::bindings::net_proto_family {}
+unsafe impl AllZeroValid for crate::abstractions::bindings::net_proto_family {}
 // SAFETY: as above.
-unsafe impl AllZeroValid for crate::abi::bindings::proto_ops {}
+unsafe impl AllZeroValid for crate::abstractions::bindings::proto_ops {}
 // SAFETY: as above.
-unsafe impl AllZeroValid for crate::abi::bindings::proto {}
+unsafe impl AllZeroValid for crate::abstractions::bindings::proto {}
 // SAFETY: as above.
-unsafe impl AllZeroValid for crate::abi::bindings::packet_type {}
+unsafe impl AllZeroValid for crate::abstractions::bindings::packet_type {}
 
 impl<T: AllZeroValid> StaticCell<T> {
     /// Makes an all-zero cell.

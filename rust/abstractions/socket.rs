@@ -3,7 +3,7 @@
 //! The `struct socket` the VFS hands to `proto_ops`, and the calling
 //! task's signals.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use kernel::types::Opaque;
 use kernel::{ffi, prelude::*};
 

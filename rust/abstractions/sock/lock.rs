@@ -4,8 +4,8 @@
 //! softirq code (`bh_lock_sock`, [`BhSockGuard`]).
 
 use super::{Sock, SockData, SockObj};
-use crate::abi::skb::SkBuff;
-use crate::abi::bindings;
+use crate::abstractions::skb::SkBuff;
+use crate::abstractions::bindings;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::ffi;

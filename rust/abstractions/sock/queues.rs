@@ -2,8 +2,8 @@
 
 //! A socket's skb queues, reachable only by its owner.
 
-use crate::abi::bindings;
-use crate::abi::skb::{QueuedSkb, SkBuff, SkbQueue};
+use crate::abstractions::bindings;
+use crate::abstractions::skb::{QueuedSkb, SkBuff, SkbQueue};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 

@@ -3,7 +3,7 @@
 //! Sockets: the `struct sock` with the module's state behind it (`SockObj`,
 //! borrowed as [`Sock`], counted as [`SockRef`]).  Its locks are in
 //! `lock`, its skb queues in `queues`, the callbacks the kernel calls on it
-//! in `callbacks`; the `struct socket` of `proto_ops` is `abi::socket`.
+//! in `callbacks`; the `struct socket` of `proto_ops` is `abstractions::socket`.
 //!
 //! # Locking (the kernel's socket lock discipline, `include/net/sock.h`)
 //!
@@ -25,9 +25,9 @@
 //! holds socket references: `socket` ("Locking", "References").
 
 
-use crate::abi::netns::Net;
-use crate::abi::skb::SkBuff;
-use crate::abi::bindings;
+use crate::abstractions::netns::Net;
+use crate::abstractions::skb::SkBuff;
+use crate::abstractions::bindings;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -72,7 +72,7 @@ mod queues;
 
 pub(crate) use callbacks::{backlog_rcv, keepalive, release_cb, set_rcvlowat, sk_destruct};
 use callbacks::timer_fn;
-use crate::abi::socket::Socket;
+use crate::abstractions::socket::Socket;
 pub(crate) use lock::SockGuard;
 pub(crate) use queues::SockQueues;
 

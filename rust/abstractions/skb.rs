@@ -2,7 +2,7 @@
 
 //! Owned socket buffers and the network devices they arrive on.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::types::Opaque;

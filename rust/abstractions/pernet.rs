@@ -3,9 +3,9 @@
 //! The module's per-namespace state (`register_pernet_subsys` through the
 //! C helper), its `/proc/net` files, and the family-wide sysctls.
 
-use crate::abi::bindings;
-use crate::abi::netns::Net;
-use crate::abi::seq_file::SeqFile;
+use crate::abstractions::bindings;
+use crate::abstractions::netns::Net;
+use crate::abstractions::seq_file::SeqFile;
 use core::marker::PhantomData;
 use kernel::{error::from_result, ffi, prelude::*};
 

@@ -6,7 +6,7 @@
 //! from the module's own bindings. The others (`EINVAL`, `ENOMEM`,
 //! `EACCES`, ...) are the kernel crate's, through its prelude.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use kernel::error::Error;
 
 macro_rules! errnos {

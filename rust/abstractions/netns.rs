@@ -2,7 +2,7 @@
 
 //! A network namespace (`struct net`), borrowed.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use crate::proto::ingress::AddrType;
 use kernel::types::Opaque;
 

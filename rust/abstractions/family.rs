@@ -8,7 +8,7 @@ use super::uapi::{SOL_SOCKET, SO_REUSEPORT};
 use super::sock::{Sock, SockData, SockObj};
 use super::socket::Socket;
 use super::{proto, static_cell::StaticCell};
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use core::marker::PhantomData;
 use kernel::{error::code::ENOIOCTLCMD, error::from_result, ffi, prelude::*, ThisModule};
 

@@ -2,7 +2,7 @@
 
 //! The clock the protocol core runs on: microseconds of `ktime_get`.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 
 /// Microseconds since boot (monotonic).
 pub(crate) fn now_us() -> u64 {

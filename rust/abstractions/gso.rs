@@ -6,7 +6,7 @@
 //! piece's header by the core's rule (`wire::gso_piece`); this also
 //! registers the segmenter for as long as the module lives.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use crate::proto::wire::{self, Header, HEADER_LEN};
 use kernel::{ffi, prelude::*};
 

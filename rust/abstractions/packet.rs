@@ -3,7 +3,7 @@
 //! The frame handler for our EtherType (`struct packet_type`).
 
 use super::{skb::NetDevice, skb::SkBuff, static_cell::StaticCell};
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use core::marker::PhantomData;
 use kernel::{ffi, prelude::*};
 

@@ -4,7 +4,7 @@
 
 use super::netns::Net;
 use super::skb::SkBuff;
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use crate::proto::wire::HEADER_LEN;
 use kernel::prelude::*;
 

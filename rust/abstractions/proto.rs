@@ -3,7 +3,7 @@
 //! The `struct proto` of the family: slab cache and accounting of socks.
 
 use super::{sock, sock::SockData, sock::SockObj, static_cell::StaticCell};
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use core::marker::PhantomData;
 use kernel::{prelude::*, ThisModule};
 

@@ -8,7 +8,7 @@
 //! lockdep class ([`LockClass`]); taking a lock of one class inside a lock
 //! of another is fine, nesting two of one class is not done anywhere.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use kernel::alloc::KVVec;

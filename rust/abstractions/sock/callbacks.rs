@@ -4,8 +4,8 @@
 //! socket timer's), each handing the owned state to [`SockData`].
 
 use super::{Sock, SockData, SockObj, SockQueues};
-use crate::abi::skb::SkBuff;
-use crate::abi::bindings;
+use crate::abstractions::skb::SkBuff;
+use crate::abstractions::bindings;
 use core::ptr::NonNull;
 use kernel::{ffi, prelude::*};
 

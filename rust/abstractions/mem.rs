@@ -12,7 +12,7 @@
 
 use super::skb::SkBuff;
 use super::sock::{Sock, SockData};
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 
 /// `SOCK_SNDBUF_LOCK` of `sk_userlocks`: the user set the size,
 /// autotuning leaves it alone.

@@ -2,7 +2,7 @@
 
 //! `struct msghdr`: the user's buffers of `sendmsg`/`recvmsg`.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 use kernel::prelude::*;
 
 /// A message header, borrowed for a `sendmsg`/`recvmsg` call.

@@ -2,7 +2,7 @@
 
 //! Random numbers from the kernel's CRNG.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 
 /// A random 64-bit number from the kernel's CRNG.
 pub(crate) fn random_u64() -> u64 {

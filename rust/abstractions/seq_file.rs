@@ -2,7 +2,7 @@
 
 //! A `seq_file` (a `/proc` file being read), written as text.
 
-use crate::abi::bindings;
+use crate::abstractions::bindings;
 
 /// A `seq_file` being filled by a `/proc` show callback.
 pub(crate) struct SeqFile(pub(super) *mut bindings::seq_file);
