@@ -52,4 +52,27 @@ impl MsgHdr {
         // SAFETY: valid msghdr; `skb` is valid (callers hold it queued).
         kernel::error::to_result(unsafe { bindings::afc_skb_copy_datagram_msg(skb, off, self.0, len) })
     }
+
+    /// Appends a control message (`put_cmsg`): `MSG_CTRUNC` is set in the
+    /// user's flags when the control buffer is too short for it (what
+    /// fits is copied, as for any socket); nothing is written past `data`.
+    pub(crate) fn put_cmsg(&mut self, level: i32, ty: i32, data: &[u8]) {
+        let Ok(len) = i32::try_from(data.len()) else { return };
+        // SAFETY: valid msghdr (type invariant); `data` is `len` readable
+        // bytes, copied before the call returns.  An error (a fault on the
+        // user's buffer) leaves the message out, as `put_cmsg`'s callers
+        // in the kernel do.
+        let _ = unsafe { bindings::afc_put_cmsg(self.0, level, ty, len, data.as_ptr().cast()) };
+    }
+
+    /// Appends the receive timestamps the socket asked for
+    /// (`tcp_recv_timestamp`), for a buffer stamped `ns` (nothing for 0).
+    ///
+    /// # Safety
+    ///
+    /// `sk` must be a valid sock.
+    pub(super) unsafe fn recv_timestamp(&mut self, sk: *const bindings::sock, ns: i64) {
+        // SAFETY: valid msghdr (type invariant) and sock (the caller's).
+        unsafe { bindings::afc_recv_timestamp(self.0, sk, ns) }
+    }
 }

@@ -63,6 +63,18 @@ impl SkBuff {
         self.0.as_ptr()
     }
 
+    /// The receive timestamp (`skb->tstamp`, nanoseconds; 0: none).
+    pub(crate) fn tstamp(&self) -> i64 {
+        // SAFETY: the skb is valid (type invariant).
+        unsafe { bindings::afc_skb_tstamp(self.0.as_ptr()) }
+    }
+
+    /// Sets the receive timestamp (a buffer made of received ones).
+    pub(crate) fn set_tstamp(&mut self, ns: i64) {
+        // SAFETY: the skb is valid and ours (type invariant).
+        unsafe { bindings::afc_skb_set_tstamp(self.0.as_ptr(), ns) }
+    }
+
     /// Gives up ownership, returning the raw pointer.
     pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
         let p = self.0.as_ptr();
@@ -280,6 +292,19 @@ pub(crate) struct SkbQueue<'a>(NonNull<bindings::sk_buff_head>, core::marker::Ph
 pub(crate) struct QueuedSkb<'a>(NonNull<bindings::sk_buff>, core::marker::PhantomData<&'a ()>);
 
 impl<'a> QueuedSkb<'a> {
+    /// The receive timestamp (`skb->tstamp`, nanoseconds of
+    /// CLOCK_REALTIME; 0 when not stamped).
+    pub(crate) fn tstamp(&self) -> i64 {
+        // SAFETY: a queued skb is valid while queued (owner's walk).
+        unsafe { bindings::afc_skb_tstamp(self.0.as_ptr()) }
+    }
+
+    /// The index of the device the buffer arrived on (`skb_iif`).
+    pub(crate) fn iif(&self) -> i32 {
+        // SAFETY: as for `tstamp`.
+        unsafe { bindings::afc_skb_iif(self.0.as_ptr()) }
+    }
+
     pub(crate) fn len(&self) -> usize {
         // SAFETY: a queued skb is valid while queued (owner's walk).
         unsafe { bindings::afc_skb_len(self.0.as_ptr()) as usize }

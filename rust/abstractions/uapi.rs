@@ -5,7 +5,7 @@
 
 pub(crate) use crate::abstractions::bindings::{AFCPROTO_STREAM, AF_MAX, ETH_P_AF_CUSTOM};
 pub(crate) use crate::abstractions::bindings::{AFC_KEEPCNT, AFC_KEEPIDLE, AFC_KEEPINTVL, AFC_NODELAY, AFC_SYNCNT, SOL_AF_CUSTOM};
-pub(crate) use crate::abstractions::bindings::{AFC_CONGESTION, AFC_CORK, AFC_DEFER_ACCEPT, AFC_INFO, AFC_MAXSEG, AFC_NOTSENT_LOWAT, AFC_QUICKACK, AFC_USER_TIMEOUT};
+pub(crate) use crate::abstractions::bindings::{AFC_CONGESTION, AFC_CORK, AFC_DEFER_ACCEPT, AFC_INFO, AFC_MAXSEG, AFC_NOTSENT_LOWAT, AFC_PKTINFO, AFC_QUICKACK, AFC_USER_TIMEOUT};
 pub(crate) use crate::abstractions::bindings::{AF_UNSPEC, MSG_MORE};
 pub(crate) use crate::abstractions::bindings::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, O_NONBLOCK};
 pub(crate) use crate::abstractions::bindings::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};

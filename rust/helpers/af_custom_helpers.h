@@ -192,6 +192,13 @@ struct sk_buff_head *afc_sk_receive_queue(struct sock *sk);
 struct sk_buff_head *afc_sk_write_queue(struct sock *sk);
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len);
 size_t afc_msg_data_left(struct msghdr *msg);
+/* Receive timestamps, the ingress device, control messages (skb.c, sock.c). */
+void afc_skb_rx_stamp(struct sk_buff *skb, const struct sock *sk);
+s64 afc_skb_tstamp(const struct sk_buff *skb);
+void afc_skb_set_tstamp(struct sk_buff *skb, s64 ns);
+int afc_skb_iif(const struct sk_buff *skb);
+void afc_recv_timestamp(struct msghdr *msg, const struct sock *sk, s64 ns);
+int afc_put_cmsg(struct msghdr *msg, int level, int type, int len, const void *data);
 struct sock *afc_sk_alloc_child(struct sock *parent);
 void afc_sock_graft(struct sock *sk, struct socket *parent);
 void afc_socket_custom_sockopt(struct socket *sock);

@@ -28,6 +28,7 @@
 #include <linux/vmalloc.h>
 #include <linux/mm.h>
 #include <linux/log2.h>
+#include <linux/net_tstamp.h>
 #include <linux/hash.h>
 #include "../uapi/linux/af_custom.h"
 #include "af_custom_helpers.h"

@@ -208,3 +208,22 @@ struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) {
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
+
+/*
+ * Receive timestamps and the ingress device of queued data (recvmsg's
+ * control messages, io.rs).  A frame is stamped as IPv4's input does
+ * (ip_rcv_core: a forwarded frame's delivery time becomes a receive
+ * stamp) and, when its socket asks for receive stamps and the stack has
+ * not stamped it yet (netstamp_needed_key is switched on from a work
+ * item after the first such setsockopt), now, at its arrival.
+ */
+void afc_skb_rx_stamp(struct sk_buff *skb, const struct sock *sk)
+{
+	skb_clear_delivery_time(skb);
+	if (!skb->tstamp &&
+	    (sock_flag(sk, SOCK_RCVTSTAMP) || sock_flag(sk, SOCK_TIMESTAMPING_RX_SOFTWARE)))
+		__net_timestamp(skb);
+}
+s64 afc_skb_tstamp(const struct sk_buff *skb) { return ktime_to_ns(skb->tstamp); }
+void afc_skb_set_tstamp(struct sk_buff *skb, s64 ns) { skb->tstamp = ns_to_ktime(ns); }
+int afc_skb_iif(const struct sk_buff *skb) { return skb->skb_iif; }

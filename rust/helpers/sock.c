@@ -212,3 +212,67 @@ bool afc_sockopt_binds_device(int name) { return name == SO_BINDTODEVICE || name
  * frame: a filter may drop a segment but not cut it short (the header's
  * length and checksum cover the whole payload). */
 int afc_sk_filter(struct sock *sk, struct sk_buff *skb) { return sk_filter_trim_cap(sk, skb, skb->len); }
+
+/*
+ * tcp_recv_timestamp (net/ipv4/tcp.c, not exported), for a software
+ * receive stamp `ns` (the last buffer read from): SO_TIMESTAMP(NS)
+ * (old or new layout, as the socket asked) and SO_TIMESTAMPING's
+ * software receive stamp.  put_cmsg sets MSG_CTRUNC when the control
+ * buffer is short.
+ */
+void afc_recv_timestamp(struct msghdr *msg, const struct sock *sk, s64 ns)
+{
+	struct scm_timestamping_internal tss;
+	int new_tstamp = sock_flag(sk, SOCK_TSTAMP_NEW);
+	u32 tsflags = READ_ONCE(sk->sk_tsflags);
+
+	if (!ns)
+		return;
+	memset(&tss, 0, sizeof(tss));
+	tss.ts[0] = ktime_to_timespec64(ns_to_ktime(ns));
+	if (sock_flag(sk, SOCK_RCVTSTAMP)) {
+		if (sock_flag(sk, SOCK_RCVTSTAMPNS)) {
+			if (new_tstamp) {
+				struct __kernel_timespec kts = {
+					.tv_sec = tss.ts[0].tv_sec,
+					.tv_nsec = tss.ts[0].tv_nsec,
+				};
+				put_cmsg(msg, SOL_SOCKET, SO_TIMESTAMPNS_NEW, sizeof(kts), &kts);
+			} else {
+				struct __kernel_old_timespec ts_old = {
+					.tv_sec = tss.ts[0].tv_sec,
+					.tv_nsec = tss.ts[0].tv_nsec,
+				};
+				put_cmsg(msg, SOL_SOCKET, SO_TIMESTAMPNS_OLD, sizeof(ts_old), &ts_old);
+			}
+		} else {
+			if (new_tstamp) {
+				struct __kernel_sock_timeval stv = {
+					.tv_sec = tss.ts[0].tv_sec,
+					.tv_usec = tss.ts[0].tv_nsec / 1000,
+				};
+				put_cmsg(msg, SOL_SOCKET, SO_TIMESTAMP_NEW, sizeof(stv), &stv);
+			} else {
+				struct __kernel_old_timeval tv = {
+					.tv_sec = tss.ts[0].tv_sec,
+					.tv_usec = tss.ts[0].tv_nsec / 1000,
+				};
+				put_cmsg(msg, SOL_SOCKET, SO_TIMESTAMP_OLD, sizeof(tv), &tv);
+			}
+		}
+	}
+	if (tsflags & SOF_TIMESTAMPING_SOFTWARE &&
+	    (tsflags & SOF_TIMESTAMPING_RX_SOFTWARE ||
+	     !(tsflags & SOF_TIMESTAMPING_OPT_RX_FILTER))) {
+		if (new_tstamp)
+			put_cmsg_scm_timestamping64(msg, &tss);
+		else
+			put_cmsg_scm_timestamping(msg, &tss);
+	}
+}
+
+/* put_cmsg: MSG_CTRUNC when the control buffer is short. */
+int afc_put_cmsg(struct msghdr *msg, int level, int type, int len, const void *data)
+{
+	return put_cmsg(msg, level, type, len, (void *)data);
+}

@@ -193,6 +193,8 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         DataAction::Append { offset: _, skip, len } => {
             skb.pull(HEADER_LEN + skip as usize);
             skb.trim(len as usize);
+            // Receive timestamp, for `recvmsg`'s control messages.
+            sk.rx_stamp(&mut skb);
             sk.charge_rmem(&mut skb);
             queues.receive().push(skb);
             c.recv_end += u64::from(len);
@@ -200,6 +202,8 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         DataAction::Store { offset, skip, len } => {
             skb.pull(HEADER_LEN + skip as usize);
             skb.trim(len as usize);
+            // Receive timestamp, for `recvmsg`'s control messages.
+            sk.rx_stamp(&mut skb);
             sk.charge_rmem(&mut skb);
             let at = c.ofo.iter().position(|(o, _)| *o > offset).unwrap_or(c.ofo.len());
             // Out of memory: the core counts the bytes stored; dropping
@@ -321,6 +325,9 @@ fn collapse_receive_queue(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues) {
         let copied = b.linear_mut().get_mut(*used..*used + len).map(|dst| skb.copy_out(0, dst));
         if matches!(copied, Some(Ok(()))) {
             *used += len;
+            // The copy keeps the latest receive timestamp of what it
+            // holds: a read reports the stamp of the last buffer read.
+            b.set_tstamp(skb.tstamp());
             drop(skb);
         } else {
             flush_collapsed(&mut q, &mut acc);

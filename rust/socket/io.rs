@@ -4,14 +4,16 @@
 //! waits and errnos.
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
-use super::{AfcSock, Role};
+use super::{addr, opts, AfcSock, Role};
 use crate::abstractions::errno::{ENOTCONN, EOPNOTSUPP};
 use crate::abstractions::msg::MsgHdr;
 use crate::abstractions::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
+use crate::abstractions::skb::QueuedSkb;
 use crate::abstractions::sock::{Sock, SockGuard};
 use crate::abstractions::socket::{intr_errno, send_sigpipe, signal_pending};
 use crate::proto::conn::SendError;
 use crate::proto::state::State;
+use crate::proto::tuple::Endpoint;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
@@ -164,7 +166,56 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
     }
 }
 
+/// What a read learnt for its control messages: of the last buffer it
+/// read from, the receive timestamp (the last nonzero one, as
+/// `tcp_recvmsg` keeps `tss` for buffers that have one) and the ingress
+/// device; and, with `AFC_PKTINFO`, the connection's addresses.
+#[derive(Default)]
+struct Ancillary {
+    tstamp: i64,
+    iif: Option<i32>,
+    addrs: Option<(Endpoint, Endpoint)>,
+}
+
+impl Ancillary {
+    fn saw(&mut self, skb: &QueuedSkb<'_>) {
+        let t = skb.tstamp();
+        if t != 0 {
+            self.tstamp = t;
+        }
+        self.iif = Some(skb.iif());
+    }
+
+    /// Appends the control messages, after the socket lock is released
+    /// as `tcp_recvmsg` does: the timestamps the socket asked for, then
+    /// `struct afc_pktinfo` (ifindex, local, peer; no padding, every byte
+    /// written).  A short control buffer gets `MSG_CTRUNC` (`put_cmsg`).
+    fn put(&self, sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr) {
+        let Some(iif) = self.iif else { return };
+        sk.put_recv_timestamp(msg, self.tstamp);
+        if let Some((local, peer)) = self.addrs {
+            let mut info = [0u8; 4 + 2 * addr::LEN];
+            let mut a = [0u8; addr::LEN];
+            info[..4].copy_from_slice(&iif.to_ne_bytes());
+            addr::encode(local, sk.family(), &mut a);
+            info[4..4 + addr::LEN].copy_from_slice(&a);
+            addr::encode(peer, sk.family(), &mut a);
+            info[4 + addr::LEN..].copy_from_slice(&a);
+            msg.put_cmsg(opts::SOL, opts::AFC_PKTINFO, &info);
+        }
+    }
+}
+
 pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+    let mut anc = Ancillary::default();
+    let n = recvmsg_locked(sk, msg, len, flags, &mut anc)?;
+    anc.put(sk, msg);
+    Ok(n)
+}
+
+/// `recvmsg` under the socket lock (`tcp_recvmsg_locked`); `anc`
+/// collects what the control messages report.
+fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32, anc: &mut Ancillary) -> Result<usize> {
     if flags & MSG_OOB != 0 {
         return Err(EINVAL);
     }
@@ -182,6 +233,12 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         Role::Conn(_) => {}
         _ => return Err(ENOTCONN()),
     }
+    if g.locked().opts.pktinfo {
+        let st = g.locked();
+        if let (Some(l), Some(p)) = (st.local, st.peer) {
+            anc.addrs = Some((l, p));
+        }
+    }
     let target = sk.rcvlowat(flags & MSG_WAITALL != 0, len);
     let mut timeo = sk.rcvtimeo(flags & MSG_DONTWAIT != 0);
     let mut copied = 0usize;
@@ -196,7 +253,10 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             // peek offset (`SO_PEEK_OFF`, moved on by what was peeked, as
             // `tcp_recvmsg`) and what earlier passes copied.
             let from = peek_start.saturating_add(copied);
-            let n = q.for_range(from, len - copied, |skb, off, n| if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) })?;
+            let n = q.for_range(from, len - copied, |skb, off, n| {
+                anc.saw(skb);
+                if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) }
+            })?;
             sk.move_peek_offset(n, true);
             copied += n;
         } else {
@@ -211,6 +271,7 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
                     }
                     break;
                 }
+                anc.saw(&head);
                 if n == l {
                     drop(q.pop());
                 } else {

@@ -34,6 +34,8 @@ const AFC_QUICKACK: i32 = uapi::AFC_QUICKACK as i32;
 const AFC_CONGESTION: i32 = uapi::AFC_CONGESTION as i32;
 const AFC_USER_TIMEOUT: i32 = uapi::AFC_USER_TIMEOUT as i32;
 const AFC_NOTSENT_LOWAT: i32 = uapi::AFC_NOTSENT_LOWAT as i32;
+pub(crate) const AFC_PKTINFO: i32 = uapi::AFC_PKTINFO as i32;
+pub(crate) const SOL: i32 = SOL_AF_CUSTOM;
 
 /// The protocol-level options of a socket (children inherit a listener's).
 #[derive(Clone, Copy)]
@@ -53,6 +55,8 @@ pub(crate) struct Opts {
     pub(crate) defer_accept: u8,
     /// `AFC_USER_TIMEOUT`, milliseconds (0: none).
     pub(crate) user_timeout_ms: u32,
+    /// `AFC_PKTINFO`: `recvmsg` returns a `struct afc_pktinfo`.
+    pub(crate) pktinfo: bool,
 }
 
 impl Default for Opts {
@@ -68,6 +72,7 @@ impl Default for Opts {
             quickack: true,
             defer_accept: 0,
             user_timeout_ms: 0,
+            pktinfo: false,
         }
     }
 }
@@ -205,6 +210,7 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
         AFC_DEFER_ACCEPT => st.opts.defer_accept = popts::defer_secs_to_retrans(v),
         AFC_USER_TIMEOUT if v >= 0 => st.opts.user_timeout_ms = v as u32,
         AFC_USER_TIMEOUT => return Err(EINVAL),
+        AFC_PKTINFO => st.opts.pktinfo = v != 0,
         AFC_KEEPIDLE if (1..=32767).contains(&v) => st.opts.keepidle_s = v as u32,
         AFC_KEEPINTVL if (1..=32767).contains(&v) => st.opts.keepintvl_s = v as u32,
         AFC_KEEPCNT if (1..=127).contains(&v) => st.opts.keepcnt = v as u8,
@@ -272,6 +278,7 @@ pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Resul
         AFC_QUICKACK => o.quickack as i32,
         AFC_DEFER_ACCEPT => popts::defer_retrans_to_secs(o.defer_accept),
         AFC_USER_TIMEOUT => o.user_timeout_ms as i32,
+        AFC_PKTINFO => o.pktinfo as i32,
         AFC_INFO => {
             let state = State::from_u8(sk.state()).unwrap_or(State::Closed);
             let info = match &st.role {

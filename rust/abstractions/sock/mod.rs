@@ -428,6 +428,22 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sk_write_space(self.as_ptr()) }
     }
 
+    /// Stamps a received data buffer as IPv4's input does (a delivery
+    /// time becomes a receive stamp) and, if this socket asks for receive
+    /// timestamps and the stack has not stamped it, with the time now.
+    pub(crate) fn rx_stamp(&self, skb: &mut SkBuff) {
+        // SAFETY: both are valid; the skb is ours.
+        unsafe { bindings::afc_skb_rx_stamp(skb.as_ptr(), self.as_ptr()) }
+    }
+
+    /// Appends to `msg` the receive timestamps this socket asked for
+    /// (`SO_TIMESTAMP`, `SO_TIMESTAMPNS`, `SO_TIMESTAMPING`), as
+    /// `tcp_recv_timestamp` does for the last buffer read, stamped `ns`.
+    pub(crate) fn put_recv_timestamp(&self, msg: &mut crate::abstractions::msg::MsgHdr, ns: i64) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { msg.recv_timestamp(self.as_ptr(), ns) }
+    }
+
     /// Charges `skb` to the receive side (`skb_set_owner_r`).
     pub(crate) fn charge_rmem(&self, skb: &mut SkBuff) {
         // SAFETY: both are valid; the skb is ours and not owned by a sock.

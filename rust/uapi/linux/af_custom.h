@@ -212,4 +212,35 @@ struct sockaddr_custom {
 #define AFC_USER_TIMEOUT	18	/* ms unacknowledged before ETIMEDOUT (0: off) */
 #define AFC_NOTSENT_LOWAT	25	/* POLLOUT only below this many unsent bytes (0: off) */
 
+
+/*
+ * Ancillary data on recvmsg(2).
+ *
+ * Receive timestamps are those of TCP: with SO_TIMESTAMP (a struct
+ * timeval, cmsg type SCM_TIMESTAMP), SO_TIMESTAMPNS (a struct timespec,
+ * SCM_TIMESTAMPNS) or SO_TIMESTAMPING with SOF_TIMESTAMPING_RX_SOFTWARE |
+ * SOF_TIMESTAMPING_SOFTWARE (a struct scm_timestamping, SCM_TIMESTAMPING,
+ * the software stamp in ts[0]) set at SOL_SOCKET, each recvmsg that
+ * returns data carries the time (CLOCK_REALTIME) at which the last
+ * buffer it read from arrived, at level SOL_SOCKET.
+ *
+ * AFC_PKTINFO (an int at SOL_AF_CUSTOM; nonzero turns it on; the number
+ * of IP_PKTINFO, which it resembles): each recvmsg that returns data
+ * carries a struct afc_pktinfo (level SOL_AF_CUSTOM, cmsg type
+ * AFC_PKTINFO): the index of the interface the last buffer read arrived
+ * on (that of "lo" for the namespace's own addresses) and the
+ * connection's local and peer addresses.  An accepted socket inherits
+ * the setting of its listener.
+ *
+ * A control buffer too short for a message gets MSG_CTRUNC in msg_flags
+ * (and as much of the message as fits, as for any socket).
+ */
+#define AFC_PKTINFO		8	/* nonzero: recvmsg returns a struct afc_pktinfo */
+
+struct afc_pktinfo {
+	int			ipi_ifindex;	/* ingress interface index */
+	struct sockaddr_custom	ipi_local;	/* the connection's local address */
+	struct sockaddr_custom	ipi_peer;	/* the connection's peer address */
+};
+
 #endif /* _UAPI_LINUX_AF_CUSTOM_H */
