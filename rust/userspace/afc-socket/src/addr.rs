@@ -38,6 +38,11 @@ pub const AFC_CONGESTION: libc::c_int = 13;
 pub const AFC_USER_TIMEOUT: libc::c_int = 18;
 /// Option `AFC_NOTSENT_LOWAT`: like `TCP_NOTSENT_LOWAT` (bytes).
 pub const AFC_NOTSENT_LOWAT: libc::c_int = 25;
+/// Option `AFC_PKTINFO` (the number of `IP_PKTINFO`): `recvmsg` returns a
+/// control message (level `SOL_AF_CUSTOM`, type `AFC_PKTINFO`) holding a
+/// `struct afc_pktinfo`: the ingress ifindex (an `i32`), then the local
+/// and the peer address (`struct sockaddr_custom` each).
+pub const AFC_PKTINFO: libc::c_int = 8;
 
 /// The name of the test hook's environment variable; see [`family()`].
 pub const FAMILY_ENV: &str = "AFC_FAMILY";

@@ -1,7 +1,7 @@
 //! [`Stream`]: a connected AF_CUSTOM stream socket, like
 //! [`std::net::TcpStream`].
 
-use crate::addr::{mode, SockAddr};
+use crate::addr::{mode, Mode, SockAddr};
 use crate::sys;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -161,6 +161,25 @@ impl Stream {
     /// Reads `AFC_NOTSENT_LOWAT`.
     pub fn notsent_lowat(&self) -> io::Result<u32> {
         Ok(self.opt(crate::AFC_NOTSENT_LOWAT)? as u32)
+    }
+
+    /// Sets `AFC_PKTINFO`: `recvmsg` then returns the ingress interface
+    /// and the connection's addresses (AF_CUSTOM only; TCP has no twin).
+    /// In the TCP test mode it fails with `ENOPROTOOPT` (number 8 at
+    /// `IPPROTO_TCP` is `TCP_LINGER2`, not this).
+    pub fn set_pktinfo(&self, on: bool) -> io::Result<()> {
+        if matches!(mode()?, Mode::Inet) {
+            return Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT));
+        }
+        self.set_opt(crate::AFC_PKTINFO, on.into())
+    }
+
+    /// Reads `AFC_PKTINFO` (`ENOPROTOOPT` in the TCP test mode).
+    pub fn pktinfo(&self) -> io::Result<bool> {
+        if matches!(mode()?, Mode::Inet) {
+            return Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT));
+        }
+        Ok(self.opt(crate::AFC_PKTINFO)? != 0)
     }
 
     /// Reads `AFC_MAXSEG` (`TCP_MAXSEG`): the MSS the connection sends with.
