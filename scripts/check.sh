@@ -49,8 +49,8 @@ if [ "$FLAVOUR" = normal ]; then
     fi
 
     if [ -x "$TOP/scripts/fuzz.sh" ]; then
-        log "fuzzing each target for ${FUZZ_SECONDS:-20} s"
-        if "$TOP/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}" 2>&1 | tee "$logdir/fuzz.log" | tail -5; then
+        log "fuzzing each target for ${FUZZ_SECONDS:-10} s"
+        if "$TOP/scripts/fuzz.sh" "${FUZZ_SECONDS:-10}" 2>&1 | tee "$logdir/fuzz.log" | tail -5; then
             passed=$((passed + 1)); echo "ok - fuzz (no finding)"
         else
             failed=$((failed + 1)); echo "not ok - fuzz (see $logdir/fuzz.log)"
