@@ -33,10 +33,10 @@ struct afc_hdr_fields {
 static inline void afc_put16(uint8_t *b, uint16_t v) { b[0] = v >> 8; b[1] = v; }
 static inline void afc_put32(uint8_t *b, uint32_t v) { afc_put16(b, v >> 16); afc_put16(b + 2, v); }
 
-/* RFC 1071 checksum over header and payload; stored never as zero. */
-static inline uint16_t afc_csum(const uint8_t *p, size_t len)
+/* The ones' complement sum of len bytes (not complemented, folded). */
+static inline uint16_t afc_sum16(const uint8_t *p, size_t len)
 {
-	uint32_t sum = 0;
+	uint64_t sum = 0;
 
 	for (size_t i = 0; i + 1 < len; i += 2)
 		sum += (p[i] << 8) | p[i + 1];
@@ -44,7 +44,14 @@ static inline uint16_t afc_csum(const uint8_t *p, size_t len)
 		sum += p[len - 1] << 8;
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
-	sum = ~sum & 0xffff;
+	return sum;
+}
+
+/* RFC 1071 checksum over header and payload; stored never as zero. */
+static inline uint16_t afc_csum(const uint8_t *p, size_t len)
+{
+	uint16_t sum = ~afc_sum16(p, len);
+
 	return sum ? sum : 0xffff;
 }
 
@@ -104,20 +111,6 @@ static inline int afc_inject(const char *ifname, const void *data, size_t len)
 	ret = afc_inject_fd(fd, ifname, data, len);
 	close(fd);
 	return ret;
-}
-
-/* The ones' complement sum of len bytes (not complemented, folded). */
-static inline uint16_t afc_sum16(const uint8_t *p, size_t len)
-{
-	uint64_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (p[i] << 8) | p[i + 1];
-	if (len & 1)
-		sum += p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
 }
 
 /* The receiver's checksum test (docs/PROTOCOL.md 1.3) of a frame of

@@ -140,8 +140,7 @@ static void tap_judge(struct tap_seen *t, uint8_t *buf, int n)
 			t->pending_ours++;
 		else
 			t->pending_elsewhere++;
-	} else if (afc_csum(f, len) != 0xffff) {
-		/* A frame whose field is right sums (field included) to 0. */
+	} else if (!afc_csum_verify(f, len)) {
 		t->csum_bad++;
 	}
 }
