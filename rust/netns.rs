@@ -73,6 +73,7 @@ impl PernetState for NetState {
         rmem_default: defaults::RMEM_DEFAULT,
         wmem_default: defaults::WMEM_DEFAULT,
         orphan_retries: defaults::ORPHAN_RETRIES,
+        fin_timeout_s: defaults::FIN_TIMEOUT_S,
         syncookies: defaults::SYNCOOKIES.as_sysctl(),
         rst_ratelimit: defaults::RST_RATELIMIT,
     };

@@ -74,6 +74,14 @@ impl Net {
         u8::try_from(r).unwrap_or(u8::MAX)
     }
 
+    /// How long an orphan in FIN_WAIT_2 waits for the peer's FIN, in
+    /// microseconds (`net.af_custom.fin_timeout`, in seconds).
+    pub(crate) fn fin_timeout_us(&self) -> u64 {
+        // SAFETY: as in `port_range`.
+        let s = unsafe { bindings::afc_net_fin_timeout(self.0.get()) };
+        u64::try_from(s).unwrap_or(1).saturating_mul(1_000_000)
+    }
+
     /// When listeners answer with SYN cookies (`net.af_custom.syncookies`:
     /// 0 never, 1 when the SYN queue overflows, 2 always).
     pub(crate) fn syncookies(&self) -> i32 {

@@ -15,6 +15,7 @@ pub(crate) struct NetDefaults {
     pub(crate) rmem_default: u32,
     pub(crate) wmem_default: u32,
     pub(crate) orphan_retries: u8,
+    pub(crate) fin_timeout_s: u32,
     pub(crate) syncookies: i32,
     pub(crate) rst_ratelimit: u32,
 }
@@ -111,6 +112,7 @@ impl<T: PernetState> Adapter<T> {
             rmem_default: clamp_int(T::DEFAULTS.rmem_default),
             wmem_default: clamp_int(T::DEFAULTS.wmem_default),
             orphan_retries: T::DEFAULTS.orphan_retries as ffi::c_int,
+            fin_timeout: clamp_int(T::DEFAULTS.fin_timeout_s),
             syncookies: T::DEFAULTS.syncookies,
             rst_ratelimit: clamp_int(T::DEFAULTS.rst_ratelimit),
         },

@@ -54,7 +54,8 @@ u64 afc_random_u64(void);
 /* The initial values of a new namespace's net.af_custom sysctls (the
  * protocol core's defaults, rust/proto/src/defaults.rs). */
 struct afc_net_defaults {
-	int port_lo, port_hi, rmem_default, wmem_default, orphan_retries, syncookies, rst_ratelimit;
+	int port_lo, port_hi, rmem_default, wmem_default, orphan_retries, fin_timeout, syncookies,
+		rst_ratelimit;
 };
 struct afc_pernet_callbacks {
 	struct afc_net_defaults defaults;
@@ -66,11 +67,13 @@ struct afc_pernet_callbacks {
 	void (*sock_show)(struct seq_file *seq, struct sock *sk, int sl);
 };
 /* net.af_custom sysctls: ip_local_port_range, rmem_default, wmem_default,
- * orphan_retries, rst_ratelimit, max_orphans. */
+ * orphan_retries, fin_timeout, syncookies, rst_ratelimit, max_orphans. */
 void afc_net_port_range(const struct net *net, int *lo, int *hi);
 void afc_net_buf_defaults(const struct net *net, int *rmem, int *wmem);
 /* net.af_custom.orphan_retries (per namespace), max_orphans (global). */
 int afc_net_orphan_retries(const struct net *net);
+/* net.af_custom.fin_timeout (per namespace), in seconds. */
+int afc_net_fin_timeout(const struct net *net);
 int afc_net_syncookies(const struct net *net);
 int afc_max_orphans_sysctl(void);
 /* net.af_custom.rst_ratelimit (per namespace). */
@@ -160,6 +163,9 @@ int afc_sk_add_backlog(struct sock *sk, struct sk_buff *skb);
 void afc_sk_set_socket_state(struct socket *sock, int state);
 int afc_socket_state(const struct socket *sock);
 long afc_sk_wait(struct sock *sk, long timeo);
+void afc_sk_wait_add(struct sock *sk, struct wait_queue_entry *w);
+long afc_sk_wait_sleep(struct sock *sk, struct wait_queue_entry *w, long timeo);
+void afc_sk_wait_remove(struct sock *sk, struct wait_queue_entry *w);
 bool afc_signal_pending(void);
 int afc_sock_intr_errno(long timeo);
 void afc_send_sigpipe(void);

@@ -29,18 +29,22 @@ struct afc_net {
 	int rmem_default;
 	int wmem_default;
 	int orphan_retries;
+	int fin_timeout;
 	int syncookies;
 	int rst_ratelimit;
 	struct ctl_table_header *sysctl;
 };
 static int afc_port_min = 1, afc_port_max = 65535;
 static int afc_buf_min = 4096;
-static int afc_zero, afc_two = 2, afc_u8_max = 255, afc_int_max = INT_MAX, afc_rst_max = 16383;
+static int afc_zero, afc_one = 1, afc_two = 2, afc_u8_max = 255, afc_int_max = INT_MAX, afc_rst_max = 16383;
 /* net.af_custom.max_orphans: family-wide, as net.ipv4.tcp_max_orphans,
  * and so writable only in the initial namespace (the last entry of the
  * template, left out of every other namespace's copy).  Set at
  * registration from the memory size, as tcp_init() does. */
 static int afc_max_orphans;
+/* A day: the core counts microseconds in 64 bits, any int would do, but
+ * a FIN_WAIT_2 orphan that waits longer is a leak by another name. */
+static int afc_fin_timeout_max = 86400;
 /* Ports below this need CAP_NET_BIND_SERVICE (rust/socket/bind.rs). */
 #define AFC_PROT_SOCK 1024
 
@@ -104,6 +108,17 @@ static struct ctl_table afc_sysctl_template[] = {
 		.extra2 = &afc_u8_max,
 	},
 	{
+		/* As net.ipv4.tcp_fin_timeout: seconds an orphan in
+		 * FIN_WAIT_2 waits for the peer's FIN (at least 3.5 RTOs,
+		 * rust/proto/src/conn.rs). */
+		.procname = "fin_timeout",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = &afc_one,
+		.extra2 = &afc_fin_timeout_max,
+	},
+	{
 		/* As net.ipv4.tcp_syncookies: 0 never, 1 (default) when the
 		 * SYN queue overflows, 2 always (rust/proto/src/syncookie.rs). */
 		.procname = "syncookies",
@@ -159,6 +174,13 @@ int afc_net_orphan_retries(const struct net *net)
 
 	return READ_ONCE(an->orphan_retries);
 }
+/* net.af_custom.fin_timeout of the namespace, in seconds. */
+int afc_net_fin_timeout(const struct net *net)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+
+	return READ_ONCE(an->fin_timeout);
+}
 /* net.af_custom.syncookies of the namespace (0, 1 or 2). */
 int afc_net_syncookies(const struct net *net)
 {
@@ -185,8 +207,9 @@ static int afc_sysctl_register(struct net *net, struct afc_net *an)
 	t[1].data = &an->rmem_default;
 	t[2].data = &an->wmem_default;
 	t[3].data = &an->orphan_retries;
-	t[4].data = &an->syncookies;
-	t[5].data = &an->rst_ratelimit;
+	t[4].data = &an->fin_timeout;
+	t[5].data = &an->syncookies;
+	t[6].data = &an->rst_ratelimit;
 	/* max_orphans (last) is global: only the initial namespace shows it. */
 	an->sysctl = register_net_sysctl_sz(net, "net/af_custom", t,
 					    ARRAY_SIZE(afc_sysctl_template) - !net_eq(net, &init_net));
@@ -359,6 +382,7 @@ static int __net_init afc_pernet_init(struct net *net)
 	an->rmem_default = afc_pernet_cb->defaults.rmem_default;
 	an->wmem_default = afc_pernet_cb->defaults.wmem_default;
 	an->orphan_retries = afc_pernet_cb->defaults.orphan_retries;
+	an->fin_timeout = afc_pernet_cb->defaults.fin_timeout;
 	an->syncookies = afc_pernet_cb->defaults.syncookies;
 	an->rst_ratelimit = afc_pernet_cb->defaults.rst_ratelimit;
 	if (afc_sysctl_register(net, an))

@@ -107,6 +107,26 @@ long afc_sk_wait(struct sock *sk, long timeo)
 	remove_wait_queue(sk_sleep(sk), &wait);
 	return timeo;
 }
+/* afc_sk_wait() in three steps, for a waiter that must be on the wait
+ * queue before it looks at what it waits for (inet_csk_wait_for_connect()):
+ * add, then sleep as often as needed, then remove. */
+void afc_sk_wait_add(struct sock *sk, struct wait_queue_entry *w)
+{
+	init_wait(w);
+	w->func = woken_wake_function;
+	add_wait_queue(sk_sleep(sk), w);
+}
+long afc_sk_wait_sleep(struct sock *sk, struct wait_queue_entry *w, long timeo)
+{
+	release_sock(sk);
+	timeo = wait_woken(w, TASK_INTERRUPTIBLE, timeo);
+	lock_sock(sk);
+	return timeo;
+}
+void afc_sk_wait_remove(struct sock *sk, struct wait_queue_entry *w)
+{
+	remove_wait_queue(sk_sleep(sk), w);
+}
 bool afc_signal_pending(void) { return signal_pending(current); }
 int afc_sock_intr_errno(long timeo) { return sock_intr_errno(timeo); }
 void afc_send_sigpipe(void) { send_sig(SIGPIPE, current, 0); }

@@ -26,6 +26,7 @@ pub(crate) fn release(sk: &Sock<'_, AfcSock>) {
             c.conn.abort();
         } else {
             c.conn.set_orphan_retries(sk.net().orphan_retries());
+            c.conn.set_fin_timeout(sk.net().fin_timeout_us());
             c.conn.close(conn::now());
         }
         sk.add_shutdown(SHUTDOWN_MASK);

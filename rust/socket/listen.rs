@@ -279,9 +279,12 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
 /// `accept(2)`.
 pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Result {
     let mut g = sk.lock();
-    let mut timeo = sk.rcvtimeo(flags & O_NONBLOCK != 0);
-    let child = loop {
-        let Role::Listener(l) = &g.locked().role else { return Err(EINVAL) };
+    let timeo = sk.rcvtimeo(flags & O_NONBLOCK != 0);
+    // Children join the queue from softirq without this socket's lock:
+    // on the wait queue before looking (`wait_for`), or a child that
+    // comes in between is slept through.
+    let child = g.wait_for(timeo, |g, timeo| {
+        let Role::Listener(l) = &g.locked().role else { return Some(Err(EINVAL)) };
         let q = l.queue.clone();
         let got = q.with(|s| {
             let c = vec::remove(&mut s.ready, 0)?;
@@ -290,16 +293,16 @@ pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Re
             Some(c)
         });
         if let Some(c) = got {
-            break c;
+            return Some(Ok(c));
         }
         if timeo == 0 {
-            return Err(EAGAIN);
+            return Some(Err(EAGAIN));
         }
         if signal_pending() {
-            return Err(intr_errno(timeo));
+            return Some(Err(intr_errno(timeo)));
         }
-        timeo = g.wait(timeo);
-    };
+        None
+    })?;
     drop(g);
     {
         let csk = child.sock();

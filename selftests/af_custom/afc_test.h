@@ -263,6 +263,14 @@ static inline long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+static inline long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
 /* Sends all of buf (MSG_NOSIGNAL); returns len or -1. */
 static inline ssize_t send_all(int fd, const void *buf, size_t len)
 {

@@ -16,6 +16,7 @@
  * - the audit: recv/send/accept blocked while another thread shuts the
  *   socket down.
  * - issue 12 defect 7: those children move only within the group.
+ * - an orphan in FIN_WAIT_2 ends after its namespace's fin_timeout.
  *
  * Family as in afc_test.h: AFC_TEST_FAMILY=inet runs the family-agnostic
  * tests over TCP; the /proc and reference-count checks, and the tests
@@ -62,19 +63,22 @@ static long refcnt(void)
 	return v;
 }
 
-enum { ST_EST = 1, ST_SYN_SENT = 2, ST_SYN_RECV = 3, ST_CLOSE = 7, ST_LISTEN = 10 };
+enum { ST_EST = 1, ST_SYN_SENT = 2, ST_SYN_RECV = 3, ST_FIN_WAIT2 = 5, ST_CLOSE = 7, ST_LISTEN = 10 };
 
 struct prow {
 	unsigned lport, state;
 	unsigned long inode;
 };
 
-/* Rows of /proc/net/af_custom of the calling thread's namespace whose
- * local port is lport (0: every row) and state is state (0: any), and
- * whose inode is ino (ULONG_MAX: any).  -1 if it cannot be read. */
+/* Rows of /proc/net/af_custom (TCP: /proc/net/tcp) of the calling
+ * thread's namespace whose local port is lport (0: every row) and state
+ * is state (0: any), and whose inode is ino (ULONG_MAX: any).  -1 if it
+ * cannot be read. */
 static int rows_count(unsigned lport, unsigned state, unsigned long ino)
 {
-	FILE *f = fopen("/proc/thread-self/net/af_custom", "r");
+	FILE *f = fopen(afc_inet() ? "/proc/thread-self/net/tcp" : "/proc/thread-self/net/af_custom", "r");
+	const char *fmt = afc_inet() ? " %*d: %*X:%X %*X:%*X %X %*X:%*X %*X:%*X %*X %*u %*u %lu"
+				     : " %*d: %*X:%X %*X:%*X %X %*X:%*X %*u %lu";
 	char line[512];
 	int n = 0;
 
@@ -87,7 +91,7 @@ static int rows_count(unsigned lport, unsigned state, unsigned long ino)
 	while (fgets(line, sizeof(line), f)) {
 		struct prow p = { 0 };
 
-		if (sscanf(line, " %*d: %*X:%X %*X:%*X %X %*X:%*X %*u %lu", &p.lport, &p.state, &p.inode) != 3)
+		if (sscanf(line, fmt, &p.lport, &p.state, &p.inode) != 3)
 			continue;
 		n += (!lport || p.lport == lport) && (!state || p.state == state) &&
 		     (ino == (unsigned long)-1 || p.inode == ino);
@@ -570,6 +574,58 @@ TEST_F_TIMEOUT(lt, listener_close_during_syn_flood, 300)
 	TH_LOG("%ld SYNs injected", f.sent);
 	ASSERT_LT(0, f.sent);
 	EXPECT_EQ(0, rows_wait(f.port, 0, -1, 0, 3000)) TH_LOG("rows left on the port");
+	EXPECT_ALL_GONE(self->base, 5000);
+}
+
+/*
+ * An orphan in FIN_WAIT_2 whose peer never closes (it stays in
+ * CLOSE_WAIT) ends after the fin_timeout of its namespace
+ * (net.af_custom.fin_timeout; TCP: net.ipv4.tcp_fin_timeout), not after
+ * the default 60 s; the peer's next data then meets a reset.  (sysfuzz
+ * waited the whole 60 s for such an orphan whose peer's FIN its socket
+ * filter had dropped.)
+ */
+TEST_F_TIMEOUT(lt, fin_timeout_ends_a_fin_wait2_orphan, 60)
+{
+	const char *path = afc_inet() ? "/proc/sys/net/ipv4/tcp_fin_timeout"
+				      : "/proc/sys/net/af_custom/fin_timeout";
+	int l = listener_on(_metadata, 0, 0), port = afc_port(l, 0);
+	int c = afc_socket_in(&self->n, self->n.b, 0), a, fd, err = 0;
+	char saved[32] = "";
+	struct pollfd p = { .events = POLLIN };
+	long long t0, gone;
+	socklen_t len = sizeof(err);
+	ssize_t r;
+
+	ASSERT_LE(0, c);
+	fd = open(path, O_RDWR);
+	ASSERT_LE(0, fd) TH_LOG("%s: %s", path, strerror(errno));
+	r = read(fd, saved, sizeof(saved) - 1);
+	ASSERT_LT(0, r);
+	ASSERT_EQ(2, pwrite(fd, "2\n", 2, 0)) TH_LOG("write %s: %s", path, strerror(errno));
+	ASSERT_EQ(0, afc_connect(c, "10.77.0.1", port));
+	a = accept_wait(l, 10000);
+	ASSERT_LE(0, a);
+	close(a);
+	t0 = now_ms();
+	/* The orphan reaches FIN_WAIT_2 once c acknowledges its FIN. */
+	EXPECT_EQ(1, rows_wait(port, ST_FIN_WAIT2, -1, 1, 2000)) TH_LOG("no FIN_WAIT_2 orphan on port %d", port);
+	EXPECT_EQ(0, rows_wait(port, ST_FIN_WAIT2, -1, 0, 10000)) TH_LOG("FIN_WAIT_2 orphan still there after 10 s");
+	gone = now_ms() - t0;
+	TH_LOG("the FIN_WAIT_2 orphan went %lld ms after close (fin_timeout 2 s)", gone);
+	EXPECT_LE(1500, gone) TH_LOG("gone before its time");
+	EXPECT_GE(5000, gone);
+	/* Nothing is left to take c's data: it is reset, in CLOSE_WAIT
+	 * with EPIPE (tcp_reset()). */
+	EXPECT_EQ(1, send(c, "x", 1, MSG_NOSIGNAL));
+	p.fd = c;
+	EXPECT_EQ(1, poll(&p, 1, 5000));
+	EXPECT_EQ(0, getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len));
+	EXPECT_EQ(EPIPE, err) TH_LOG("SO_ERROR %s", strerror(err));
+	EXPECT_EQ((ssize_t)strlen(saved), pwrite(fd, saved, strlen(saved), 0));
+	close(fd);
+	close(c);
+	close(l);
 	EXPECT_ALL_GONE(self->base, 5000);
 }
 

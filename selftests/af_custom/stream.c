@@ -311,6 +311,76 @@ TEST_F(stream, accept_blocks_until_connect)
 	close(s); close(lt.fd); close(l);
 }
 
+/* One thread accepts (SO_RCVTIMEO 5 s bounds each call), after a pause
+ * that varies from round to round (0 to 2 ms, about how long a handshake
+ * takes in the VM), so that accept() begins at every point of the
+ * handshake the other thread starts as soon as the previous connection
+ * was taken. */
+struct acceptor {
+	pthread_t th;
+	int l, rounds, err;
+	int got;	/* accepted so far (atomic) */
+};
+
+static void *acceptor_fn(void *p)
+{
+	struct acceptor *a = p;
+
+	for (int i = 0; i < a->rounds; i++) {
+		int s;
+
+		for (long long t = now_us() + i * 37 % 2000; now_us() < t;)
+			;
+		s = accept(a->l, NULL, NULL);
+
+		if (s < 0) {
+			a->err = errno;
+			break;
+		}
+		close(s);
+		__atomic_store_n(&a->got, i + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/*
+ * Every connection wakes a thread asleep in accept(), whenever it
+ * completes.  The CI run of 2026-12-05 lost one: a connection completed
+ * between accept()'s look at the empty queue and its going on the wait
+ * queue, and accept() slept on (rust_stream.incoming_sequential_clients
+ * failed after its 10 s read timeout).  AFC_ACCEPT_ROUNDS (default 500).
+ */
+TEST_F_TIMEOUT(stream, accept_wakes_for_each_connection, 300)
+{
+	struct acceptor a = { .rounds = afc_env_long("AFC_ACCEPT_ROUNDS", 500) };
+	struct timeval tv = { .tv_sec = 5 };
+	int port = 0, i;
+
+	a.l = mk_listener(_metadata, variant->srv, &port);
+	ASSERT_EQ(0, setsockopt(a.l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	ASSERT_EQ(0, pthread_create(&a.th, NULL, acceptor_fn, &a));
+	for (i = 0; i < a.rounds; i++) {
+		int c = CLI_SOCKET(0);
+		long long end;
+
+		if (c < 0 || afc_connect(c, variant->srv, port)) {
+			TH_LOG("round %d: connect: %s", i, strerror(errno));
+			close(c);
+			break;
+		}
+		close(c);
+		end = now_ms() + 10000;
+		while (__atomic_load_n(&a.got, __ATOMIC_ACQUIRE) == i && !a.err && now_ms() < end)
+			;
+		if (__atomic_load_n(&a.got, __ATOMIC_ACQUIRE) != i + 1)
+			break;
+	}
+	pthread_join(a.th, NULL);
+	EXPECT_EQ(a.rounds, i) TH_LOG("round %d: accept: %s", i, a.err ? strerror(a.err) : "did not return");
+	EXPECT_EQ(a.rounds, a.got);
+	close(a.l);
+}
+
 TEST_F(stream, accept4_flags_apply_to_new_fd)
 {
 	int port = 0, l = mk_listener(_metadata, variant->srv, &port), c[3], s;

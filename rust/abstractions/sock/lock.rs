@@ -7,8 +7,10 @@ use super::{Sock, SockData, SockObj};
 use crate::abstractions::skb::SkBuff;
 use crate::abstractions::bindings;
 use core::marker::PhantomData;
+use core::pin::pin;
 use core::ptr::NonNull;
 use kernel::ffi;
+use kernel::types::Opaque;
 
 impl<'a, T: SockData> Sock<'a, T> {
     /// Takes the socket lock (`lock_sock`, may sleep): process context only.
@@ -49,9 +51,40 @@ impl<'a, T: SockData> SockGuard<'a, T> {
         unsafe { &mut *(*self.0.as_ptr()).locked.get() }
     }
 
+    /// Runs `step` (given the time left) until it returns `Some`, sleeping
+    /// between runs as [`Self::wait`] does; returns what `step` returned.
+    ///
+    /// The caller goes on the socket's wait queue before the first `step`
+    /// and stays there until this returns (`inet_csk_wait_for_connect`),
+    /// so a wake-up that comes after a `step` found nothing and before the
+    /// sleep ends that sleep at once.  Use it where what is waited for
+    /// changes without the socket lock (the accept queue, filled by the
+    /// children's softirq): [`Self::wait`] looks first and goes on the
+    /// queue after, and would sleep through such a wake-up.
+    pub(crate) fn wait_for<R>(&mut self, mut timeo: i64, mut step: impl FnMut(&mut Self, i64) -> Option<R>) -> R {
+        let entry = pin!(Opaque::<bindings::wait_queue_entry>::uninit());
+        let sk = self.0.as_ptr().cast();
+        // SAFETY: we own the lock (type invariant); the entry is pinned on
+        // this stack frame and leaves the queue below, before the frame ends.
+        unsafe { bindings::afc_sk_wait_add(sk, entry.get()) };
+        let r = loop {
+            if let Some(r) = step(self, timeo) {
+                break r;
+            }
+            let t = ffi::c_long::try_from(timeo).unwrap_or(ffi::c_long::MAX);
+            // SAFETY: we own the lock; the entry is on the queue (added above).
+            timeo = unsafe { bindings::afc_sk_wait_sleep(sk, entry.get(), t) } as i64;
+        };
+        // SAFETY: the entry was added above and is still on the queue.
+        unsafe { bindings::afc_sk_wait_remove(sk, entry.get()) };
+        r
+    }
+
     /// Sleeps until woken, a signal, or `timeo` jiffies pass; the lock is
     /// released meanwhile (the backlog is processed) and held again on
-    /// return.  Returns the time left.
+    /// return.  Returns the time left.  The caller looked at what it waits
+    /// for before it goes on the wait queue: only for what changes under
+    /// the socket lock (or through the backlog); else [`Self::wait_for`].
     pub(crate) fn wait(&mut self, timeo: i64) -> i64 {
         let t = ffi::c_long::try_from(timeo).unwrap_or(ffi::c_long::MAX);
         // SAFETY: we own the lock (type invariant); no borrow of `locked`

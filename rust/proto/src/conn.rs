@@ -122,7 +122,7 @@ impl Config {
             data_retries: 15,
             orphan_retries: 0,
             time_wait_us: 60 * SEC,
-            fin_wait2_us: 60 * SEC,
+            fin_wait2_us: (super::defaults::FIN_TIMEOUT_S as u64).saturating_mul(SEC),
             keepalive: None,
             initial_cwnd: 10,
             challenge_ack_limit: 100,
@@ -710,9 +710,19 @@ impl Connection {
         match self.state {
             State::SynSent => self.enter_closed(),
             State::SynRecv | State::Established | State::CloseWait => self.shutdown_write(),
-            State::FinWait2 => self.timers.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us)),
+            State::FinWait2 => self.timers.fw2_deadline = Some(now.after(self.fin_wait2_time())),
             _ => {}
         }
+    }
+
+    /// How long an orphan in FIN_WAIT_2 waits for the peer's FIN
+    /// (`tcp_fin_time`): the setting, but never under 3.5 RTOs, so that
+    /// a FIN the peer retransmits still finds the socket.
+    pub(super) fn fin_wait2_time(&self) -> u64 {
+        let rto = self.snd.rtt.rto();
+        self.cfg
+            .fin_wait2_us
+            .max(rto.saturating_mul(4).saturating_sub(rto / 2))
     }
 
     /// Aborts the connection: sends RST if the peer knows of it, and goes to CLOSED.
@@ -730,6 +740,13 @@ impl Connection {
     /// Sets how many probes or retransmissions an orphan may send (`tcp_orphan_retries`).
     pub fn set_orphan_retries(&mut self, retries: u8) {
         self.cfg.orphan_retries = retries;
+    }
+
+    /// Sets how long an orphan in FIN_WAIT_2 waits for the peer's FIN
+    /// (`tcp_fin_timeout`), in microseconds; an orphan already waiting
+    /// keeps its deadline.
+    pub fn set_fin_timeout(&mut self, us: u64) {
+        self.cfg.fin_wait2_us = us;
     }
 
     /// Turns Nagle coalescing off (`true`) or on; turning it off lets a held segment go.

@@ -324,7 +324,7 @@ impl Connection {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.orphaned {
-                        self.timers.fw2_deadline = Some(now.after(self.cfg.fin_wait2_us));
+                        self.timers.fw2_deadline = Some(now.after(self.fin_wait2_time()));
                     }
                 }
                 State::Closing => self.enter_time_wait(now),

@@ -14,6 +14,9 @@ pub const RMEM_DEFAULT: u32 = 128 * 1024;
 pub const WMEM_DEFAULT: u32 = 16 * 1024;
 /// `net.af_custom.orphan_retries` (`tcp_orphan_retries`; 0 means 8).
 pub const ORPHAN_RETRIES: u8 = 0;
+/// `net.af_custom.fin_timeout`: seconds an orphan in FIN_WAIT_2 waits
+/// for the peer's FIN (`tcp_fin_timeout`).
+pub const FIN_TIMEOUT_S: u32 = 60;
 /// `net.af_custom.syncookies` (`tcp_syncookies`: cookies when the SYN queue overflows).
 pub const SYNCOOKIES: SyncookieMode = SyncookieMode::OnOverflow;
 /// `net.af_custom.rst_ratelimit`: RSTs per destination per second for
@@ -26,12 +29,13 @@ mod tests {
 
     /// Linux's values for TCP: `ip_local_port_range` 32768 60999,
     /// `tcp_rmem[1]` 131072, `tcp_wmem[1]` 16384, `tcp_orphan_retries` 0,
-    /// `tcp_syncookies` 1.
+    /// `tcp_fin_timeout` 60, `tcp_syncookies` 1.
     #[test]
     fn defaults_are_linux_tcps() {
         assert_eq!((PORT_RANGE.lo(), PORT_RANGE.hi()), (32768, 60999));
         assert_eq!((RMEM_DEFAULT, WMEM_DEFAULT), (131_072, 16_384));
         assert_eq!(ORPHAN_RETRIES, 0);
+        assert_eq!(FIN_TIMEOUT_S, 60);
         assert_eq!(SYNCOOKIES.as_sysctl(), 1);
         assert_eq!(
             SyncookieMode::from_sysctl(SYNCOOKIES.as_sysctl()),

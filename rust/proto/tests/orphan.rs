@@ -1,7 +1,8 @@
 //! Orphans (connections whose socket was closed) give up on a peer that
 //! keeps them alive: after `orphan_retries` window probes or retransmissions
 //! whatever the answers, as Linux kills dead sockets after
-//! `tcp_orphan_retries` (`tcp_probe_timer`, `tcp_write_timeout`).
+//! `tcp_orphan_retries` (`tcp_probe_timer`, `tcp_write_timeout`); and in
+//! FIN_WAIT_2 after `fin_timeout` (`tcp_fin_timeout`).
 
 mod support;
 
@@ -149,4 +150,48 @@ fn non_orphan_retransmits_data_retries_times() {
 #[test]
 fn config_default_orphan_retries_is_linux_default() {
     assert_eq!(Config::new(1000).orphan_retries, 0);
+}
+
+/// `net.af_custom.fin_timeout` (`tcp_fin_timeout`) sets the orphan's
+/// wait, never below 3.5 RTOs (`tcp_fin_time`); both for an orphan made in
+/// FIN_WAIT_2 and for one that gets there.
+#[test]
+fn fin_timeout_sets_the_orphan_wait_with_a_floor_of_three_and_a_half_rtos() {
+    for (setting, shut_first) in [
+        (2_000_000u64, true),
+        (2_000_000, false),
+        (1, true),
+        (1, false),
+    ] {
+        let (mut a, mut b) = established();
+        a.conn.set_fin_timeout(setting);
+        if shut_first {
+            // In FIN_WAIT_2 before close(): the timer starts at close().
+            a.conn.shutdown_write();
+            pump(&mut a, &mut b, t0());
+            assert_eq!(a.state(), State::FinWait2);
+            assert_eq!(
+                a.conn.poll_timeout(),
+                None,
+                "no FIN_WAIT_2 timer before close()"
+            );
+            a.conn.close(t0());
+        } else {
+            a.conn.close(t0());
+            pump(&mut a, &mut b, t0());
+            assert_eq!(a.state(), State::FinWait2);
+        }
+        let rto = u64::from(a.conn.info(t0()).rto_us);
+        assert!(rto > 0);
+        let want = setting.max(rto * 4 - rto / 2);
+        let d = a.conn.poll_timeout().expect("orphan FIN_WAIT_2 timer");
+        assert_eq!(
+            d.since(t0()),
+            want,
+            "setting {setting} us, shut first {shut_first}"
+        );
+        assert!(!a.on_timeout(t0().after(want - 1)).contains(Events::CLOSED));
+        assert!(a.on_timeout(d).contains(Events::CLOSED));
+        assert_eq!(a.state(), State::Closed);
+    }
 }
