@@ -96,6 +96,14 @@
 //! end.  `close` cannot race with a caller of the same socket (the VFS
 //! releases a socket after its last call returns), only with softirq.
 //!
+//! What a sleeper waits for changes either under its socket lock (softirq
+//! defers to the backlog while a process owns the socket, and the backlog
+//! runs in `release_sock`, after the sleeper is on the wait queue: the
+//! plain `SockGuard::wait`) or without it: the accept queue, which
+//! children fill from their own softirq under the queue's lock.  `accept`
+//! therefore goes on the wait queue before it looks (`SockGuard::wait_for`,
+//! as `inet_csk_wait_for_connect`); looking first lost a wake-up.
+//!
 //! # Lifetimes
 //!
 //! What a socket owns is tied to its role: a listener owns its
