@@ -1,0 +1,35 @@
+#!/bin/bash
+# The tests between hosts (issue 14): two guests of the normal or debug
+# kernel on two shared segments (virtio-net and e1000, qemu/run-hosts.sh),
+# each running selftests/vm/hosts.sh.  Prints "VM: passed=N failed=N
+# skipped=N" added up over the guests' consoles (build/hosts-FLAVOUR/).
+#
+#   scripts/hosts-tests.sh [normal|debug]
+source "$(dirname "$0")/lib.sh"
+FLAVOUR="${1:-normal}"
+KOBJ="$("$TOP/scripts/build-kernel.sh" "$FLAVOUR")"
+KO="$("$TOP/scripts/build-module.sh" "$KOBJ" "$FLAVOUR")"
+TESTS="$("$TOP/scripts/build-tests.sh" "$KOBJ")"
+[ -f "$KO" ] || die "no module was built (got '$KO')"
+LOGDIR="$TOP/build/hosts-$FLAVOUR"
+rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
+[ "$FLAVOUR" = debug ] && export VM_MEM="${VM_MEM:-1G}" VM_TIMEOUT="${VM_TIMEOUT:-1800}"
+set +e
+"$TOP/qemu/run-hosts.sh" "$KOBJ/arch/x86/boot/bzImage" "$LOGDIR" 2 "$TOP/selftests/vm/hosts.sh" \
+    "$KO:/afc/af_custom.ko" "$TESTS/hosts:/afc/tests/hosts" >&2
+rc=$?
+set -e
+p=0; f=0; s=0
+for l in "$LOGDIR"/host-*.log; do
+    summary="$(grep -a '^AFC-SUMMARY' "$l" 2>/dev/null | tail -1 || true)"
+    [ -n "$summary" ] || { log "$(basename "$l"): no AFC-SUMMARY"; f=$((f + 1)); continue; }
+    p=$((p + $(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$summary")))
+    f=$((f + $(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$summary")))
+    s=$((s + $(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$summary")))
+done
+case $rc in
+0) ;;
+99) log "a kernel reported a problem during the run: counted as a failure"; f=$((f + 1)) ;;
+*) [ "$f" = 0 ] && f=1 ;;
+esac
+echo "VM: passed=$p failed=$f skipped=$s"
