@@ -150,6 +150,8 @@ pub(crate) struct AfcSock {
     notsent: AtomicU32,
     /// `AFC_NOTSENT_LOWAT` (0: none), read without the lock as TCP's.
     notsent_lowat: AtomicU32,
+    /// The timer, RTO, window... of the `/proc` line (`proc::proc_line`).
+    proc: proc::ProcAtomics,
 }
 
 impl AfcSock {
@@ -233,6 +235,7 @@ impl SockData for AfcSock {
             notsent: AtomicU32::new(0),
             notsent_lowat: AtomicU32::new(0),
             window_low: AtomicBool::new(false),
+            proc: proc::ProcAtomics::new(),
         }
     }
 

@@ -87,7 +87,7 @@ static int rows_count(unsigned lport, unsigned state, unsigned long ino)
 	while (fgets(line, sizeof(line), f)) {
 		struct prow p = { 0 };
 
-		if (sscanf(line, " %*d: %*X:%X %*X:%*X %X %*X:%*X %*u %lu", &p.lport, &p.state, &p.inode) != 3)
+		if (sscanf(line, " %*d: %*X:%X %*X:%*X %X %*X:%*X %*X:%*X %*X %*u %*d %lu", &p.lport, &p.state, &p.inode) != 3)
 			continue;
 		n += (!lport || p.lport == lport) && (!state || p.state == state) &&
 		     (ino == (unsigned long)-1 || p.inode == ino);
