@@ -243,7 +243,10 @@ impl Connection {
         } else if t.persist_deadline.is_some() {
             (ProcRow::TIMER_PROBE0, t.persist_deadline)
         } else if t.ka_deadline.is_some() || t.fw2_deadline.is_some() {
-            (ProcRow::TIMER_KEEPALIVE, earliest(t.ka_deadline, t.fw2_deadline))
+            (
+                ProcRow::TIMER_KEEPALIVE,
+                earliest(t.ka_deadline, t.fw2_deadline),
+            )
         } else {
             (ProcRow::TIMER_NONE, None)
         };

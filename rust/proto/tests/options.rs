@@ -224,5 +224,8 @@ fn proc_row_names_the_timer_as_tcp_does() {
     assert_eq!(r.timer, ProcRow::TIMER_TIME_WAIT);
     assert_eq!(r.timer_at, a.conn.poll_timeout());
     let idle = ProcRow::idle(SEC, 10);
-    assert_eq!((idle.timer, idle.cwnd, idle.ssthresh, idle.rto_us), (0, 10, -1, SEC));
+    assert_eq!(
+        (idle.timer, idle.cwnd, idle.ssthresh, idle.rto_us),
+        (0, 10, -1, SEC)
+    );
 }
