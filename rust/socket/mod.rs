@@ -283,6 +283,10 @@ impl SockData for AfcSock {
     fn set_rcvlowat(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, val: i32) -> Result {
         opts::set_rcvlowat(sk, st, val)
     }
+
+    fn ioctl(sk: &Sock<'_, Self>, cmd: u32) -> Result<i32> {
+        control::ioctl(sk, cmd)
+    }
 }
 
 /// The AF_CUSTOM family.
