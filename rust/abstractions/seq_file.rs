@@ -10,7 +10,8 @@ pub(crate) struct SeqFile(pub(super) *mut bindings::seq_file);
 
 impl SeqFile {
     /// Writes `" REFCNT PTR"`, the sock's reference count and its address
-    /// as `%pK` prints it (hashed, or zeros under `kptr_restrict`), as
+    /// as `%pK` prints it (hashed, zeros under `kptr_restrict`, or
+    /// `(____ptrval____)` before the random pool is ready), as
     /// `/proc/net/tcp` does after the inode.
     pub(crate) fn sock_ref<T: SockData>(&mut self, sk: &Sock<'_, T>) {
         // SAFETY: `self.0` is the seq_file of the running show() callback;
