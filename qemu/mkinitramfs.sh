@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds the guest's initramfs (an uncompressed cpio) from busybox-static,
-# the host's iproute2 `ip` and `tc` (netem-capable) with the shared
+# the host's iproute2 `ip`, `tc` (netem-capable) and `ss` with the shared
 # libraries they need, and the files given as SRC:DEST arguments.
 #
 #   qemu/mkinitramfs.sh OUT.cpio GUEST_SCRIPT [SRC:DEST ...]
@@ -33,7 +33,7 @@ copy_with_libs() {
 # busybox's, without veth or netns); the host's dash honours PATH.
 rm -f "$ROOT/bin/sh"
 copy_with_libs /bin/dash /bin/sh
-for tool in ip tc; do
+for tool in ip tc ss; do
     path="$(command -v "$tool" || true)"
     [ -n "$path" ] || die "$tool not found on the host (Debian package iproute2)"
     rm -f "$ROOT/bin/$tool"

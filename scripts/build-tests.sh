@@ -11,10 +11,17 @@ OUT="$TOP/build/tests"
 mkdir -p "$OUT"
 CFLAGS=(-O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-clobbered -static -pthread
         -I"$KSRC/tools/testing/selftests" -I"$TOP/rust/uapi" -D_GNU_SOURCE)
+# uring.c links liburing statically (Debian's liburing-dev, setup-host.sh).
+LIBURING=/usr/lib/x86_64-linux-gnu/liburing.a
 for c in "$TOP"/selftests/af_custom/*.c; do
     bin="$OUT/$(basename "$c" .c)"
+    libs=()
+    if [ "$(basename "$c")" = uring.c ]; then
+        [ -f "$LIBURING" ] || die "$LIBURING missing: apt-get install liburing-dev (scripts/setup-host.sh)"
+        libs=(-luring)
+    fi
     if [ ! -x "$bin" ] || [ -n "$(find "$TOP/selftests/af_custom" "$TOP/rust/uapi" -newer "$bin" -type f)" ]; then
-        gcc "${CFLAGS[@]}" -o "$bin" "$c"
+        gcc "${CFLAGS[@]}" -o "$bin" "$c" "${libs[@]}"
     fi
 done
 ( cd "$TOP" && cargo build -q --release -p afc-selftests )

@@ -5,7 +5,8 @@ source "$(dirname "$0")/lib.sh"
 
 PKGS=(linux-source-6.12 rustc-web rust-web-src rust-web-clippy libclang-dev clang lld llvm
       flex bison bc libelf-dev libssl-dev cpio kmod qemu-system-x86
-      busybox-static dwarves iproute2 rsync make gcc libc6-dev python3 xz-utils)
+      busybox-static dwarves iproute2 rsync make gcc libc6-dev python3 xz-utils
+      liburing-dev)
 # The Ethernet segment of the multi-host runner (qemu/run-hosts.sh).
 PKGS+=(vde2)
 

@@ -37,6 +37,7 @@ impl<T: SockData> ProtoRegistration<T> {
             (*p).backlog_rcv = Some(sock::backlog_rcv::<T>);
             (*p).release_cb = Some(sock::release_cb::<T>);
             (*p).keepalive = Some(sock::keepalive::<T>);
+            (*p).ioctl = Some(sock::ioctl::<T>);
             // Memory accounting (mem.c): limits, counters, sysctls.
             kernel::error::to_result(bindings::afc_proto_mem_setup(p))?;
         }

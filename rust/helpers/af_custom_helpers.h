@@ -66,6 +66,8 @@ struct afc_pernet_callbacks {
 	 * with the namespace's sock list locked (bottom halves off). */
 	void (*sock_show)(struct seq_file *seq, struct sock *sk, int sl);
 };
+/* " refcnt %pK" of sk, as /proc/net/tcp prints them after the inode. */
+void afc_seq_sock_ref(struct seq_file *seq, const struct sock *sk);
 /* net.af_custom sysctls: ip_local_port_range, rmem_default, wmem_default,
  * orphan_retries, fin_timeout, syncookies, rst_ratelimit, max_orphans. */
 void afc_net_port_range(const struct net *net, int *lo, int *hi);

@@ -353,12 +353,19 @@ static void afc_seq_stop(struct seq_file *seq, void *v)
 	if (v && v != SEQ_START_TOKEN)
 		spin_unlock_bh(&afc_seq_net(seq)->socks_lock);
 }
+
+void afc_seq_sock_ref(struct seq_file *seq, const struct sock *sk)
+{
+	seq_printf(seq, " %d %pK", refcount_read(&sk->sk_refcnt), sk);
+}
+
 static int afc_seq_show(struct seq_file *seq, void *v)
 {
 	struct afc_seq_iter *it = seq->private;
 
 	if (v == SEQ_START_TOKEN)
-		seq_puts(seq, "  sl  local_address rem_address   st tx_queue rx_queue   uid  inode reuseport\n");
+		seq_puts(seq, "  sl  local_address rem_address   st tx_queue "
+			 "rx_queue tr tm->when retrnsmt   uid  timeout inode\n");
 	else
 		afc_pernet_cb->sock_show(seq, v, it->num);
 	return 0;

@@ -503,6 +503,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
     sk.data().window_low.store(c.conn.recv_window_shut(), Ordering::Relaxed);
     sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
+    sk.data().proc.publish(&c.conn.proc_row());
     // Writers held by `AFC_NOTSENT_LOWAT` wake once the unsent bytes
     // fall below it (`sk_stream_write_space`'s doubled test).
     let was_full = sk.data().notsent_full(true);

@@ -158,6 +158,8 @@ pub(crate) struct AfcSock {
     notsent: AtomicU32,
     /// `AFC_NOTSENT_LOWAT` (0: none), read without the lock as TCP's.
     notsent_lowat: AtomicU32,
+    /// The timer, RTO, window... of the `/proc` line (`proc::proc_line`).
+    proc: proc::ProcAtomics,
 }
 
 impl AfcSock {
@@ -241,6 +243,7 @@ impl SockData for AfcSock {
             notsent: AtomicU32::new(0),
             notsent_lowat: AtomicU32::new(0),
             window_low: AtomicBool::new(false),
+            proc: proc::ProcAtomics::new(),
         }
     }
 
@@ -287,6 +290,10 @@ impl SockData for AfcSock {
 
     fn set_rcvlowat(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, val: i32) -> Result {
         opts::set_rcvlowat(sk, st, val)
+    }
+
+    fn ioctl(sk: &Sock<'_, Self>, cmd: u32) -> Result<i32> {
+        control::ioctl(sk, cmd)
     }
 }
 

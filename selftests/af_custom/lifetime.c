@@ -77,8 +77,6 @@ struct prow {
 static int rows_count(unsigned lport, unsigned state, unsigned long ino)
 {
 	FILE *f = fopen(afc_inet() ? "/proc/thread-self/net/tcp" : "/proc/thread-self/net/af_custom", "r");
-	const char *fmt = afc_inet() ? " %*d: %*X:%X %*X:%*X %X %*X:%*X %*X:%*X %*X %*u %*u %lu"
-				     : " %*d: %*X:%X %*X:%*X %X %*X:%*X %*u %lu";
 	char line[512];
 	int n = 0;
 
@@ -91,7 +89,7 @@ static int rows_count(unsigned lport, unsigned state, unsigned long ino)
 	while (fgets(line, sizeof(line), f)) {
 		struct prow p = { 0 };
 
-		if (sscanf(line, fmt, &p.lport, &p.state, &p.inode) != 3)
+		if (sscanf(line, " %*d: %*X:%X %*X:%*X %X %*X:%*X %*X:%*X %*X %*u %*d %lu", &p.lport, &p.state, &p.inode) != 3)
 			continue;
 		n += (!lport || p.lport == lport) && (!state || p.state == state) &&
 		     (ino == (unsigned long)-1 || p.inode == ino);

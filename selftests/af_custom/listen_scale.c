@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -121,14 +122,18 @@ static int accept_wait(int l, int ms)
 }
 
 /*
- * Rows of /proc/net/af_custom (or, under inet, /proc/net/tcp, whose first
- * columns have the same meaning) of the calling thread's namespace.
+ * Rows of /proc/net/af_custom (or, under inet, /proc/net/tcp, whose
+ * columns it has) of the calling thread's namespace.
  */
+#define PROC_TCP_HEADER "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+
 struct prow {
 	uint32_t laddr, raddr;
 	unsigned lport, rport, state, txq, rxq, uid;
+	unsigned timer, when, retrans;
+	int probes;
 	unsigned long inode;
-	int cols;		/* conversions matched: 10 with the reuseport column */
+	int cols;		/* conversions matched: 19, /proc/net/tcp's columns */
 	int used;		/* matched by a check */
 };
 
@@ -165,16 +170,17 @@ static int rows_read(struct rows *t)
 	}
 	while (fgets(line, sizeof(line), f)) {
 		struct prow p = { 0 };
-		int grp;
+		/* The columns past the inode, as ss reads them; the sock's
+		 * address (%pK) is "(____ptrval____)" until the kernel's
+		 * random pool is ready (for TCP's too), so it is skipped. */
+		int refcnt, qack, ssthresh;
+		unsigned long rto, ato;
+		unsigned cwnd;
 
-		if (afc_inet())
-			p.cols = sscanf(line, " %*d: %X:%X %X:%X %X %X:%X %*X:%*X %*X %u %*d %lu",
-					&p.laddr, &p.lport, &p.raddr, &p.rport, &p.state,
-					&p.txq, &p.rxq, &p.uid, &p.inode) + 1;
-		else
-			p.cols = sscanf(line, " %*d: %X:%X %X:%X %X %X:%X %u %lu %d",
-					&p.laddr, &p.lport, &p.raddr, &p.rport, &p.state,
-					&p.txq, &p.rxq, &p.uid, &p.inode, &grp);
+		p.cols = sscanf(line, " %*d: %X:%X %X:%X %X %X:%X %X:%X %X %u %d %lu %d %*s %lu %lu %d %u %d",
+				&p.laddr, &p.lport, &p.raddr, &p.rport, &p.state, &p.txq, &p.rxq,
+				&p.timer, &p.when, &p.retrans, &p.uid, &p.probes, &p.inode,
+				&refcnt, &rto, &ato, &qack, &cwnd, &ssthresh);
 		if (t->n == cap) {
 			cap = cap ? cap * 2 : 64;
 			t->r = realloc(t->r, cap * sizeof(*t->r));
@@ -1333,7 +1339,7 @@ static void check_rows(struct __test_metadata *_metadata, struct expect *e, int 
 	struct rows t = { 0 };
 
 	ASSERT_LE(0, rows_read(&t));
-	ASSERT_NE(NULL, strstr(t.header, "local_address")) TH_LOG("header: %s", t.header);
+	ASSERT_EQ(0, strncmp(t.header, PROC_TCP_HEADER, strlen(PROC_TCP_HEADER))) TH_LOG("header: %s", t.header);
 	for (int i = 0; i < ne; i++) {
 		struct prow *p = e[i].ino ? row_by_inode(&t, e[i].ino)
 					  : row_by_tuple(&t, e[i].la, e[i].lp, e[i].ra, e[i].rp);
@@ -1341,7 +1347,7 @@ static void check_rows(struct __test_metadata *_metadata, struct expect *e, int 
 		ASSERT_NE(NULL, p) TH_LOG("no row for %s", e[i].what);
 		ASSERT_EQ(0, p->used) TH_LOG("%s matched a row twice", e[i].what);
 		p->used = 1;
-		ASSERT_EQ(10, p->cols) TH_LOG("%s: %d columns parsed", e[i].what, p->cols);
+		ASSERT_EQ(19, p->cols) TH_LOG("%s: %d columns parsed", e[i].what, p->cols);
 		ASSERT_EQ(e[i].state, p->state) TH_LOG("%s", e[i].what);
 		ASSERT_EQ(e[i].la, p->laddr) TH_LOG("%s", e[i].what);
 		ASSERT_EQ(e[i].lp, p->lport) TH_LOG("%s", e[i].what);
@@ -1412,6 +1418,8 @@ TEST_F_TIMEOUT(lo, proc_rows_match_sockets, 120)
 		unsigned long ino;
 		char x;
 
+		close(to_child[1]);	/* a parent that dies ends the child */
+		close(from_child[0]);
 		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
 			_exit(10);
 		fd = afc_tsocket();
@@ -1469,6 +1477,24 @@ TEST_F_TIMEOUT(lo, proc_rows_match_sockets, 120)
 	}
 	ASSERT_EQ(ST_TIME_WAIT, tw) TH_LOG("active closer not in TIME_WAIT");
 	{
+		/* The timer columns: TIME_WAIT's (tr 3) with its time left
+		 * (2 s at most, in 1/100 s); an idle connection shows none. */
+		struct rows t = { 0 };
+		struct prow *p;
+
+		ASSERT_LT(0, rows_read(&t));
+		p = row_by_tuple(&t, lo, port, lo, p1);
+		ASSERT_NE(NULL, p);
+		EXPECT_EQ(3, p->timer);
+		EXPECT_GE(200, p->when);
+		EXPECT_EQ(0, p->retrans);
+		p = row_by_tuple(&t, lo, p2, lo, port);
+		ASSERT_NE(NULL, p);
+		EXPECT_EQ(0, p->timer);
+		EXPECT_EQ(0, p->when);
+		rows_free(&t);
+	}
+	{
 		struct expect e[] = {
 			{ ino_of(u), 0, 0, 0, 0, ST_CLOSE, 0, 0, 0, "unbound socket" },
 			{ ino_of(b), lo, 0, bport, 0, ST_CLOSE, 0, 0, 0, "bound socket" },
@@ -1484,6 +1510,136 @@ TEST_F_TIMEOUT(lo, proc_rows_match_sockets, 120)
 	close(b);
 	close(c2);
 	close(l);
+}
+
+/* ---- ss(8) reads those rows ------------------------------------------------ */
+
+/* One socket as `ss -tanpe` prints it. */
+struct ss_row {
+	char state[16], local[64], peer[64], comm[32];
+	int pid, fd, used;
+	unsigned uid;
+	unsigned long ino;
+};
+
+/* Runs cmd and parses ss's lines into r (at most max); the count or -1. */
+static int ss_rows(const char *cmd, struct ss_row *r, int max)
+{
+	FILE *f = popen(cmd, "r");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		struct ss_row x = { 0 };
+		const char *p;
+
+		fprintf(stderr, "# %s", line);
+		if (sscanf(line, "%15s %*u %*u %63s %63s", x.state, x.local, x.peer) != 3 ||
+		    !strcmp(x.state, "State"))
+			continue;
+		p = strstr(line, "users:((\"");
+		if (p)
+			sscanf(p, "users:((\"%31[^\"]\",pid=%d,fd=%d))", x.comm, &x.pid, &x.fd);
+		p = strstr(line, " uid:");
+		if (p)
+			sscanf(p, " uid:%u", &x.uid);
+		p = strstr(line, " ino:");
+		if (p)
+			sscanf(p, " ino:%lu", &x.ino);
+		if (n < max)
+			r[n] = x;
+		n++;
+	}
+	return pclose(f) ? -1 : n;
+}
+
+/*
+ * `PROC_NET_TCP=/proc/net/af_custom ss -4tanpe` (ss reads /proc/net/tcp's
+ * format for a family it does not know) lists a listener and both ends of
+ * a connection with their ports, states, owner's uid, inode and process,
+ * exactly as it lists TCP's from /proc/net/tcp (the inet run).
+ */
+TEST_F_TIMEOUT(lo, ss_lists_uid_inode_and_process, 120)
+{
+	struct {
+		int port, cport, fd[3];
+		unsigned long ino[3];
+	} c = { 0 };
+	int to_child[2], from_child[2], st, n;
+	struct ss_row r[8];
+	char cmd[256], want[3][64], wpeer[3][64];
+	const char *wstate[3] = { "LISTEN", "ESTAB", "ESTAB" };
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(from_child));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char x;
+
+		close(to_child[1]);	/* a parent that dies ends the child */
+		close(from_child[0]);
+		if (prctl(PR_SET_NAME, "afc_ss_owner") || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(10);
+		c.fd[0] = afc_tsocket();
+		if (c.fd[0] < 0 || afc_bind(c.fd[0], "127.0.0.1", 0) || listen(c.fd[0], 5))
+			_exit(11);
+		c.port = afc_port(c.fd[0], 0);
+		c.fd[1] = afc_tsocket();
+		if (c.fd[1] < 0 || afc_connect(c.fd[1], "127.0.0.1", c.port))
+			_exit(12);
+		c.fd[2] = accept(c.fd[0], NULL, NULL);
+		if (c.fd[2] < 0)
+			_exit(13);
+		c.cport = afc_port(c.fd[1], 0);
+		for (int i = 0; i < 3; i++)
+			c.ino[i] = ino_of(c.fd[i]);
+		if (write(from_child[1], &c, sizeof(c)) != sizeof(c))
+			_exit(14);
+		if (read(to_child[0], &x, 1) != 1)
+			_exit(15);
+		_exit(0);
+	}
+	close(to_child[0]);
+	close(from_child[1]);
+	n = read(from_child[0], &c, sizeof(c));
+	if (n != sizeof(c)) {
+		waitpid(pid, &st, 0);
+		ASSERT_EQ(sizeof(c), n) TH_LOG("child exited %d", WEXITSTATUS(st));
+	}
+	snprintf(cmd, sizeof(cmd), "PROC_NET_TCP=%s ss -4tanpe",
+		 afc_inet() ? "/proc/net/tcp" : "/proc/net/af_custom");
+	n = ss_rows(cmd, r, 8);
+	ASSERT_EQ(1, write(to_child[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(3, n) TH_LOG("%s: want a listener and two connected ends (is ss in the image?)", cmd);
+	snprintf(want[0], 64, "127.0.0.1:%d", c.port);
+	snprintf(wpeer[0], 64, "0.0.0.0:*");
+	snprintf(want[1], 64, "127.0.0.1:%d", c.cport);
+	snprintf(wpeer[1], 64, "127.0.0.1:%d", c.port);
+	snprintf(want[2], 64, "127.0.0.1:%d", c.port);
+	snprintf(wpeer[2], 64, "127.0.0.1:%d", c.cport);
+	for (int i = 0; i < 3; i++) {
+		struct ss_row *x = NULL;
+
+		for (int j = 0; j < n; j++)
+			if (!strcmp(r[j].local, want[i]) && !strcmp(r[j].peer, wpeer[i]))
+				x = &r[j];
+		ASSERT_NE(NULL, x) TH_LOG("no line %s %s", want[i], wpeer[i]);
+		ASSERT_EQ(0, x->used);
+		x->used = 1;
+		EXPECT_STREQ(wstate[i], x->state);
+		EXPECT_EQ(65534, x->uid) TH_LOG("%s", want[i]);
+		EXPECT_EQ(c.ino[i], x->ino) TH_LOG("%s", want[i]);
+		EXPECT_STREQ("afc_ss_owner", x->comm) TH_LOG("%s", want[i]);
+		EXPECT_EQ(pid, x->pid) TH_LOG("%s", want[i]);
+		EXPECT_EQ(c.fd[i], x->fd) TH_LOG("%s", want[i]);
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -84,6 +84,27 @@ pub(crate) unsafe extern "C" fn keepalive<T: SockData>(sk: *mut bindings::sock, 
     }
 }
 
+/// `ioctl` of `struct proto`: io_uring's socket commands
+/// (`io_uring_cmd_sock`: `SIOCINQ`, `SIOCOUTQ`) reach it, not
+/// `proto_ops.ioctl`.
+///
+/// # Safety
+///
+/// Called in process context for one of our socks (held by the file the
+/// command came through) with `karg` pointing to a kernel int.
+pub(crate) unsafe extern "C" fn ioctl<T: SockData>(sk: *mut bindings::sock, cmd: ffi::c_int, karg: *mut ffi::c_int) -> ffi::c_int {
+    // SAFETY: one of our socks, alive for the call (see above).
+    let Some(s) = (unsafe { Sock::<T>::from_raw(sk) }) else {
+        return EINVAL.to_errno();
+    };
+    kernel::error::from_result(|| {
+        let v = T::ioctl(&s, cmd as u32)?;
+        // SAFETY: `karg` is the caller's kernel int (see above).
+        unsafe { *karg = v };
+        Ok(0)
+    })
+}
+
 /// `set_rcvlowat` of `proto_ops` (from `sk_setsockopt`, socket owned).
 ///
 /// # Safety

@@ -56,6 +56,10 @@ pub(crate) trait SockData: Sized + Send + Sync {
     /// `SO_RCVLOWAT` is set to `val` (never negative; socket owned): store
     /// it with [`Sock::set_rcvlowat`], and whatever follows from it.
     fn set_rcvlowat(sk: &Sock<'_, Self>, locked: &mut Self::Locked, val: i32) -> Result;
+    /// `struct proto`'s `ioctl` (io_uring's `SIOCINQ`/`SIOCOUTQ` socket
+    /// commands; process context, no lock held): the int `cmd` answers,
+    /// or `ENOIOCTLCMD`.
+    fn ioctl(sk: &Sock<'_, Self>, cmd: u32) -> Result<i32>;
 }
 
 /// The object `sk_alloc` allocates for our `struct proto` (`obj_size`).
@@ -70,7 +74,7 @@ mod callbacks;
 mod lock;
 mod queues;
 
-pub(crate) use callbacks::{backlog_rcv, keepalive, release_cb, set_rcvlowat, sk_destruct};
+pub(crate) use callbacks::{backlog_rcv, ioctl, keepalive, release_cb, set_rcvlowat, sk_destruct};
 use callbacks::timer_fn;
 use crate::abstractions::socket::Socket;
 pub(crate) use lock::SockGuard;

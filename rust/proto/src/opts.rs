@@ -1,10 +1,11 @@
 //! The protocol options' rules that are not a connection's state:
 //! `TCP_MAXSEG`'s bounds, `TCP_DEFER_ACCEPT`'s rounding, the congestion
-//! control's name and `TCP_INFO`'s numbers.
+//! control's name, `TCP_INFO`'s numbers and the trailing columns of a
+//! `/proc/net/tcp` line.
 
-use super::conn::Connection;
+use super::conn::{Connection, MAX_SEND_QUEUE};
 use super::state::State;
-use super::time::Instant;
+use super::time::{earliest, Instant};
 use super::wire::{MAX_PAYLOAD, MIN_MSS};
 
 /// What `TCP_MAXSEG` reports before a connection has an MSS (`TCP_MSS_DEFAULT`).
@@ -171,6 +172,99 @@ impl Connection {
             snd_wnd: self.snd.wnd,
             rcv_wnd: self.recv_window(),
             total_rto: u16::try_from(self.stats.timeouts).unwrap_or(u16::MAX),
+        }
+    }
+}
+
+/// The numbers of a socket's `/proc/net/tcp` line past the addresses and
+/// queues (`get_tcp4_sock`): which timer runs and when it fires, the
+/// retransmission and probe counts, RTO, ATO, congestion window and
+/// slow-start threshold. The module publishes them for its lockless
+/// `/proc/net/af_custom` reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcRow {
+    /// The `tr` column: [`ProcRow::TIMER_NONE`] and the others, TCP's numbers.
+    pub timer: u8,
+    /// When that timer fires (`tm->when` is the time left), if one runs.
+    pub timer_at: Option<Instant>,
+    /// Consecutive timeouts (`retrnsmt`, `icsk_retransmits`).
+    pub retransmits: u8,
+    /// Unanswered window or keepalive probes (the `timeout` column, `icsk_probes_out`).
+    pub probes: u8,
+    /// Retransmission timeout, backed off, and delayed-ACK timeout, microseconds.
+    pub rto_us: u64,
+    pub ato_us: u64,
+    /// Congestion window in segments.
+    pub cwnd: u32,
+    /// Slow-start threshold in segments, -1 while in the initial slow
+    /// start (as `tcp_in_initial_slowstart`).
+    pub ssthresh: i32,
+}
+
+impl ProcRow {
+    /// `tr` 0: no timer TCP shows (a delayed ACK alone shows none, as TCP's).
+    pub const TIMER_NONE: u8 = 0;
+    /// `tr` 1: retransmission.
+    pub const TIMER_RETRANS: u8 = 1;
+    /// `tr` 2: keepalive (TCP's orphaned FIN_WAIT_2 runs on it too).
+    pub const TIMER_KEEPALIVE: u8 = 2;
+    /// `tr` 3: TIME_WAIT.
+    pub const TIMER_TIME_WAIT: u8 = 3;
+    /// `tr` 4: zero-window probe.
+    pub const TIMER_PROBE0: u8 = 4;
+
+    /// A socket without a connection (new, bound, listening), as TCP
+    /// shows one: no timer, the initial RTO and congestion window, and
+    /// the initial slow start.
+    pub fn idle(rto_initial_us: u64, initial_cwnd: u32) -> ProcRow {
+        ProcRow {
+            timer: Self::TIMER_NONE,
+            timer_at: None,
+            retransmits: 0,
+            probes: 0,
+            rto_us: rto_initial_us,
+            ato_us: 0,
+            cwnd: initial_cwnd,
+            ssthresh: -1,
+        }
+    }
+}
+
+impl Connection {
+    /// Returns the numbers of this connection's `/proc/net/tcp` line.
+    pub fn proc_row(&self) -> ProcRow {
+        let t = &self.timers;
+        // `get_tcp4_sock`: a pending retransmission or window probe first,
+        // then the keepalive timer; TIME_WAIT as `get_timewait4_sock`.
+        let (timer, timer_at) = if t.tw_deadline.is_some() {
+            (ProcRow::TIMER_TIME_WAIT, t.tw_deadline)
+        } else if t.rto_deadline.is_some() {
+            (ProcRow::TIMER_RETRANS, t.rto_deadline)
+        } else if t.persist_deadline.is_some() {
+            (ProcRow::TIMER_PROBE0, t.persist_deadline)
+        } else if t.ka_deadline.is_some() || t.fw2_deadline.is_some() {
+            (
+                ProcRow::TIMER_KEEPALIVE,
+                earliest(t.ka_deadline, t.fw2_deadline),
+            )
+        } else {
+            (ProcRow::TIMER_NONE, None)
+        };
+        let mss = self.snd.mss.max(1);
+        let ssthresh = if self.snd.ssthresh >= MAX_SEND_QUEUE {
+            -1
+        } else {
+            i32::try_from(self.snd.ssthresh.checked_div(mss).unwrap_or(0)).unwrap_or(i32::MAX)
+        };
+        ProcRow {
+            timer,
+            timer_at,
+            retransmits: self.snd.retries,
+            probes: self.snd.probes_out,
+            rto_us: self.snd.rtt.backed_off(u32::from(self.snd.retries)),
+            ato_us: self.cfg.ack_delay_us,
+            cwnd: self.snd.cwnd.checked_div(mss).unwrap_or(0),
+            ssthresh,
         }
     }
 }

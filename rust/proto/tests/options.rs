@@ -176,3 +176,56 @@ fn info_reports_the_connection() {
     assert_eq!(a.conn.info(t0()).unacked, 0);
     assert!(a.conn.info(t0()).segs_out >= 4);
 }
+
+#[test]
+fn proc_row_names_the_timer_as_tcp_does() {
+    use afc_proto::conn::Keepalive;
+    use afc_proto::opts::ProcRow;
+
+    let (mut a, mut b) = established();
+    let r = a.conn.proc_row();
+    assert_eq!((r.timer, r.timer_at), (ProcRow::TIMER_NONE, None));
+    assert_eq!((r.retransmits, r.probes), (0, 0));
+    assert_eq!(r.cwnd, 10, "the initial window, in segments");
+    assert_eq!(r.ssthresh, -1, "initial slow start");
+    assert_eq!(r.rto_us, u64::from(a.conn.info(t0()).rto_us));
+    // Data in flight: the retransmission timer, at the core's deadline.
+    a.conn.set_nodelay(true);
+    a.write(&[1u8; 100]).unwrap();
+    let segs = out(&mut a, t0());
+    let r = a.conn.proc_row();
+    assert_eq!(r.timer, ProcRow::TIMER_RETRANS);
+    assert_eq!(r.timer_at, a.conn.poll_timeout());
+    // A timeout: one retransmission counted, the RTO backed off.
+    let at = r.timer_at.unwrap();
+    a.conn.on_timeout(at);
+    let again = out(&mut a, at);
+    let r2 = a.conn.proc_row();
+    assert_eq!(r2.retransmits, 1);
+    assert_eq!(r2.rto_us, 2 * r.rto_us);
+    assert!(r2.ssthresh >= 2, "a timeout ends the initial slow start");
+    // Acknowledged, with keepalive on: the keepalive timer.
+    a.conn.set_keepalive(Some(Keepalive::linux_default()));
+    feed(&mut b, &segs, at);
+    feed(&mut b, &again, at);
+    feed(&mut a, &out(&mut b, at), at);
+    let r = a.conn.proc_row();
+    assert_eq!(r.timer, ProcRow::TIMER_KEEPALIVE);
+    assert_eq!(r.retransmits, 0);
+    // The side that closes first ends in TIME_WAIT.
+    a.conn.set_keepalive(None);
+    assert_eq!(b.read(1000).len(), 100);
+    a.conn.close(at);
+    pump(&mut a, &mut b, at);
+    b.conn.close(at);
+    pump(&mut a, &mut b, at);
+    assert_eq!(a.state(), State::TimeWait);
+    let r = a.conn.proc_row();
+    assert_eq!(r.timer, ProcRow::TIMER_TIME_WAIT);
+    assert_eq!(r.timer_at, a.conn.poll_timeout());
+    let idle = ProcRow::idle(SEC, 10);
+    assert_eq!(
+        (idle.timer, idle.cwnd, idle.ssthresh, idle.rto_us),
+        (0, 10, -1, SEC)
+    );
+}
