@@ -45,34 +45,64 @@ wait_module_idle() {
     done
 }
 
-# module_pin unloads and reloads the module: it runs last.  NAME@inet runs
-# program NAME in its TCP mode (AFC_TEST_FAMILY=inet): the same test bodies
-# against AF_INET/TCP, which is how their expectations stay TCP's.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring $AFC_TCP_TESTS module_pin}; do
-    echo "# ---- $t"
-    prog=${t%@inet}
-    fam=; [ "$prog" != "$t" ] && fam=inet
-    [ "$t" = module_pin ] && wait_module_idle
-    t0=$(cut -d' ' -f1 /proc/uptime)
-    AFC_TEST_FAMILY=$fam timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$prog" > /tmp/out 2>&1
-    rc=$?
-    cat /tmp/out
-    echo "# $t took $(echo "$t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{ printf "%.0f", $2 - $1 }') s"
-    totals="$(grep '^# Totals:' /tmp/out | tail -1)"
-    if [ -z "$totals" ]; then
-        echo "# $t exited $rc without a Totals line"
-        fail=$((fail + 1))
-        continue
-    fi
-    p=$(echo "$totals" | sed -n 's/.* pass:\([0-9]*\).*/\1/p')
-    f=$(echo "$totals" | sed -n 's/.* fail:\([0-9]*\).*/\1/p')
-    s=$(echo "$totals" | sed -n 's/.*skip:\([0-9]*\).*/\1/p')
-    e=$(echo "$totals" | sed -n 's/.*error:\([0-9]*\).*/\1/p')
-    pass=$((pass + p)); fail=$((fail + f + e)); skip=$((skip + s))
-    if [ "$rc" != 0 ] && [ "$f" = 0 ] && [ "$e" = 0 ]; then
-        echo "# $t exited $rc"; fail=$((fail + 1))
-    fi
-done
+# Runs the test programs named in "$@" one after another, printing their
+# output, and adds their counts to pass/fail/skip of the calling shell.
+# NAME@inet runs program NAME in its TCP mode (AFC_TEST_FAMILY=inet): the
+# same test bodies against AF_INET/TCP, which is how their expectations
+# stay TCP's.  $out is this list's scratch file.
+run_list() {
+    out=$1; shift
+    for t in "$@"; do
+        echo "# ---- $t"
+        prog=${t%@inet}
+        fam=; [ "$prog" != "$t" ] && fam=inet
+        [ "$t" = module_pin ] && wait_module_idle
+        t0=$(cut -d' ' -f1 /proc/uptime)
+        AFC_TEST_FAMILY=$fam timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$prog" > "$out" 2>&1
+        rc=$?
+        cat "$out"
+        echo "# $t took $(echo "$t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{ printf "%.0f", $2 - $1 }') s"
+        totals="$(grep '^# Totals:' "$out" | tail -1)"
+        if [ -z "$totals" ]; then
+            echo "# $t exited $rc without a Totals line"
+            fail=$((fail + 1))
+            continue
+        fi
+        p=$(echo "$totals" | sed -n 's/.* pass:\([0-9]*\).*/\1/p')
+        f=$(echo "$totals" | sed -n 's/.* fail:\([0-9]*\).*/\1/p')
+        s=$(echo "$totals" | sed -n 's/.*skip:\([0-9]*\).*/\1/p')
+        e=$(echo "$totals" | sed -n 's/.*error:\([0-9]*\).*/\1/p')
+        pass=$((pass + p)); fail=$((fail + f + e)); skip=$((skip + s))
+        if [ "$rc" != 0 ] && [ "$f" = 0 ] && [ "$e" = 0 ]; then
+            echo "# $t exited $rc"; fail=$((fail + 1))
+        fi
+    done
+}
+
+AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring"
+if [ -n "${AFC_TESTS:-}" ]; then
+    run_list /tmp/out $AFC_TESTS
+elif [ -n "$AFC_TCP_TESTS" ] && [ "${AFC_TCP_PARALLEL:-1}" = 1 ]; then
+    # The TCP-mode programs run beside the AF_CUSTOM ones (they share
+    # nothing: each test makes its own namespaces, TCP's sysctls are not
+    # ours, and no AF_CUSTOM socket of theirs moves the module's count),
+    # their output kept and printed after; AFC_TCP_PARALLEL=0 runs them
+    # after the others instead.
+    ( pass=0; fail=0; skip=0
+      run_list /tmp/out.tcp $AFC_TCP_TESTS > /tmp/tcp.log 2>&1
+      echo "$pass $fail $skip" > /tmp/tcp.counts ) &
+    tcp_pid=$!
+    run_list /tmp/out $AFC_LIST
+    wait $tcp_pid
+    echo "# ---- the TCP-mode programs, run beside the above"
+    cat /tmp/tcp.log
+    read -r p f s < /tmp/tcp.counts || { p=0; f=1; s=0; }
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+else
+    run_list /tmp/out $AFC_LIST $AFC_TCP_TESTS
+fi
+# module_pin unloads and reloads the module: it runs last.
+[ -z "${AFC_TESTS:-}" ] && run_list /tmp/out module_pin
 
 wait_module_idle
 if rmmod af_custom; then result module_unloads_after_tests ok; else result module_unloads_after_tests fail; fi
