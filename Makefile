@@ -2,7 +2,7 @@
 # needs; kernels are cached outside the repo ($AFC_CACHE, default
 # ~/.cache/af_custom).
 
-.PHONY: all setup kernel kernel-debug module tests run check check-debug fuzz vm bench clean
+.PHONY: all setup kernel kernel-debug module tests run check check-debug fuzz vm bench install clean
 
 all: module
 
@@ -46,6 +46,13 @@ bench: setup
 # Run your own guest script: make vm SCRIPT=path/to/script.sh
 vm: setup
 	@GUEST_SCRIPT="$${SCRIPT:?set SCRIPT=guest script}" scripts/vm-tests.sh normal
+
+# The manual page and the uapi header (PREFIX, default /usr/local).
+# The module itself is built for the project's 6.12 kernel, not the host's.
+PREFIX ?= /usr/local
+install:
+	install -D -m 644 docs/af_custom.7 $(DESTDIR)$(PREFIX)/share/man/man7/af_custom.7
+	install -D -m 644 rust/uapi/linux/af_custom.h $(DESTDIR)$(PREFIX)/include/linux/af_custom.h
 
 clean:
 	rm -rf build target

@@ -48,6 +48,12 @@ if [ "$FLAVOUR" = normal ]; then
         failed=$((failed + 1)); echo "not ok - rustfmt (see $logdir/fmt.log)"
     fi
 
+    if "$TOP/scripts/check-manpage.sh"; then
+        passed=$((passed + 1)); echo "ok - man page"
+    else
+        failed=$((failed + 1)); echo "not ok - man page (docs/af_custom.7)"
+    fi
+
     if [ -x "$TOP/scripts/fuzz.sh" ]; then
         log "fuzzing each target for ${FUZZ_SECONDS:-10} s"
         if "$TOP/scripts/fuzz.sh" "${FUZZ_SECONDS:-10}" 2>&1 | tee "$logdir/fuzz.log" | tail -5; then
