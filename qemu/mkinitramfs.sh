@@ -33,7 +33,7 @@ copy_with_libs() {
 # busybox's, without veth or netns); the host's dash honours PATH.
 rm -f "$ROOT/bin/sh"
 copy_with_libs /bin/dash /bin/sh
-for tool in ip tc ss; do
+for tool in ip tc ss socat; do
     path="$(command -v "$tool" || true)"
     [ -n "$path" ] || die "$tool not found on the host (Debian package iproute2)"
     rm -f "$ROOT/bin/$tool"

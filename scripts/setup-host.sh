@@ -9,6 +9,8 @@ PKGS=(linux-source-6.12 rustc-web rust-web-src rust-web-clippy libclang-dev clan
       liburing-dev)
 # The Ethernet segment of the multi-host runner (qemu/run-hosts.sh).
 PKGS+=(vde2)
+# socat in the VM image (selftests/af_custom/socat.c).
+PKGS+=(socat)
 
 missing=()
 for p in "${PKGS[@]}"; do
