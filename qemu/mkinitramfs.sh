@@ -39,6 +39,25 @@ for tool in ip tc ss socat; do
     rm -f "$ROOT/bin/$tool"
     copy_with_libs "$path" "/sbin/$tool"
 done
+# Python for afc.py's tests (selftests/python): the interpreter and the
+# standard library without its tests, GUI, packaging and a few large
+# packages no test imports (about 28 MB with the interpreter).
+PY=/usr/bin/python3.11
+if [ -x "$PY" ]; then
+    copy_with_libs "$PY" /usr/bin/python3
+    mkdir -p "$ROOT/usr/lib"
+    rsync -a --exclude=test --exclude=tests --exclude=idlelib --exclude=tkinter --exclude=ensurepip \
+        --exclude=lib2to3 --exclude=pydoc_data --exclude=dist-packages --exclude=site-packages \
+        --exclude='config-3.11-*' --exclude=turtledemo --exclude=distutils --exclude='_test*.so' \
+        /usr/lib/python3.11 "$ROOT/usr/lib/"
+    for so in "$ROOT"/usr/lib/python3.11/lib-dynload/*.so; do
+        { ldd "$so" 2>/dev/null || true; } | { grep -oE '/[^ ]+' || true; } | while read -r lib; do
+            [ -e "$ROOT$lib" ] && continue
+            mkdir -p "$ROOT$(dirname "$lib")"
+            cp -Ln "$lib" "$ROOT$lib"
+        done
+    done
+fi
 # netem's distribution tables.
 [ -d /usr/lib/tc ] && mkdir -p "$ROOT/usr/lib" && cp -r /usr/lib/tc "$ROOT/usr/lib/tc"
 

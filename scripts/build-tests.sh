@@ -29,4 +29,7 @@ TARGET="${CARGO_TARGET_DIR:-$TOP/target}"
 for b in "$TOP"/selftests/rust/src/bin/*.rs; do
     cp "$TARGET/release/$(basename "$b" .rs)" "$OUT/"
 done
+# afc.py and its tests (Python, run by the guest's python3).
+cp "$TOP/rust/userspace/python/afc.py" "$OUT/afc.py"
+install -m 755 "$TOP/selftests/python/python_afc.py" "$OUT/python_afc"
 echo "$OUT"
