@@ -33,7 +33,7 @@ copy_with_libs() {
 # busybox's, without veth or netns); the host's dash honours PATH.
 rm -f "$ROOT/bin/sh"
 copy_with_libs /bin/dash /bin/sh
-for tool in ip tc ss socat; do
+for tool in ip tc ss socat tcpdump; do
     path="$(command -v "$tool" || true)"
     [ -n "$path" ] || die "$tool not found on the host (Debian package iproute2)"
     rm -f "$ROOT/bin/$tool"
@@ -67,6 +67,9 @@ for spec in "$@"; do
     copy_with_libs "$src" "$dst"
 done
 
+# Users that tools look up by name (tcpdump drops to its own user).
+printf 'root:x:0:0:root:/root:/bin/sh\ntcpdump:x:104:104::/nonexistent:/bin/false\nnobody:x:65534:65534::/nonexistent:/bin/false\n' > "$ROOT/etc/passwd"
+printf 'root:x:0:\ntcpdump:x:104:\nnogroup:x:65534:\n' > "$ROOT/etc/group"
 cp "$GUEST" "$ROOT/afc/guest.sh"
 cat > "$ROOT/init" <<'INIT'
 #!/bin/sh

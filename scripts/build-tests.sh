@@ -32,4 +32,6 @@ done
 # afc.py and its tests (Python, run by the guest's python3).
 cp "$TOP/rust/userspace/python/afc.py" "$OUT/afc.py"
 install -m 755 "$TOP/selftests/python/python_afc.py" "$OUT/python_afc"
+# The capture for the host's dissector test (scripts/check-dissector.sh).
+install -m 755 "$TOP/selftests/vm/capture.sh" "$OUT/capture"
 echo "$OUT"

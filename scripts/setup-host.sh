@@ -9,8 +9,9 @@ PKGS=(linux-source-6.12 rustc-web rust-web-src rust-web-clippy libclang-dev clan
       liburing-dev)
 # The Ethernet segment of the multi-host runner (qemu/run-hosts.sh).
 PKGS+=(vde2)
-# socat in the VM image (selftests/af_custom/socat.c).
-PKGS+=(socat)
+# socat and tcpdump in the VM image (selftests/af_custom/socat.c,
+# selftests/vm/capture.sh); tshark for the dissector's host test.
+PKGS+=(socat tcpdump tshark)
 
 missing=()
 for p in "${PKGS[@]}"; do
