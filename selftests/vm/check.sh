@@ -24,8 +24,12 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # stream_stress@inet is left to hand runs (335 s in the VM: TCP's 200 ms
 # minimum RTO under the loss tests), as is sysfuzz@inet.
 AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet sockopts@inet cmsg@inet uring@inet socat@inet python_afc@inet}"
+# The ecosystem's tools (socat, Python, the capture for the dissector)
+# drive kernel paths the C tests already cover: normal kernel only.
+AFC_TOOL_TESTS="${AFC_TOOL_TESTS-socat python_afc capture}"
 if [ -e $KMEMLEAK ]; then
     AFC_TCP_TESTS="${AFC_TCP_TESTS_DEBUG:-}"
+    AFC_TOOL_TESTS="${AFC_TOOL_TESTS_DEBUG:-}"
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
     export AFC_NETNS_COUNT="${AFC_NETNS_COUNT:-200}"
     export AFC_SYNFLOOD_SECONDS="${AFC_SYNFLOOD_SECONDS:-8}" AFC_SYNFLOOD_CONNECTS="${AFC_SYNFLOOD_CONNECTS:-60}"
@@ -79,7 +83,7 @@ run_list() {
     done
 }
 
-AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring socat python_afc capture"
+AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring $AFC_TOOL_TESTS"
 if [ -n "${AFC_TESTS:-}" ]; then
     run_list /tmp/out $AFC_TESTS
 elif [ -n "$AFC_TCP_TESTS" ] && [ "${AFC_TCP_PARALLEL:-1}" = 1 ]; then
