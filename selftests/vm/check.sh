@@ -23,7 +23,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # The programs also run in their TCP mode (see below) on the normal kernel;
 # stream_stress@inet is left to hand runs (335 s in the VM: TCP's 200 ms
 # minimum RTO under the loss tests), as is sysfuzz@inet.
-AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet sockopts@inet cmsg@inet}"
+AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet sockopts@inet cmsg@inet urgent@inet}"
 if [ -e $KMEMLEAK ]; then
     AFC_TCP_TESTS="${AFC_TCP_TESTS_DEBUG:-}"
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
@@ -48,7 +48,7 @@ wait_module_idle() {
 # module_pin unloads and reloads the module: it runs last.  NAME@inet runs
 # program NAME in its TCP mode (AFC_TEST_FAMILY=inet): the same test bodies
 # against AF_INET/TCP, which is how their expectations stay TCP's.
-for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg $AFC_TCP_TESTS module_pin}; do
+for t in ${AFC_TESTS:-socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg urgent $AFC_TCP_TESTS module_pin}; do
     echo "# ---- $t"
     prog=${t%@inet}
     fam=; [ "$prog" != "$t" ] && fam=inet
