@@ -192,11 +192,15 @@ pub(crate) fn ioctl(sk: &Sock<'_, AfcSock>, cmd: u32) -> Result<i32> {
             _ => 0,
         });
     }
-    match &g.locked().role {
+    match &mut g.locked().role {
         Role::Listener(_) => Err(EINVAL),
         Role::Idle => Ok(0),
         Role::Conn(c) => Ok(match cmd {
-            SIOCINQ => c.conn.unread(),
+            SIOCINQ => {
+                // Up to an out-of-band urgent byte (`tcp_inq`).
+                c.conn.set_urgent_inline(sk.urg_inline());
+                c.conn.inq()
+            }
             SIOCOUTQ => c.conn.send_queued(),
             _ => c.conn.unsent(),
         } as i32),

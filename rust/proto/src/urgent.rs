@@ -97,6 +97,22 @@ impl Connection {
         self.rcv.offset.saturating_sub(u64::from(self.rcv.unread))
     }
 
+    /// Returns the bytes a read may return now (`SIOCINQ`, `tcp_inq`):
+    /// those before an out-of-band urgent byte that has arrived, else
+    /// everything unread.
+    pub fn inq(&self) -> u32 {
+        let pos = self.read_offset();
+        if !self.rcv.urg_inline
+            && self.rcv.urg != Urgent::None
+            && self.rcv.urg_offset >= pos
+            && self.rcv.urg_offset < self.rcv.offset
+        {
+            u32::try_from(self.rcv.urg_offset.saturating_sub(pos)).unwrap_or(u32::MAX)
+        } else {
+            self.rcv.unread
+        }
+    }
+
     /// Returns whether the read position is at the urgent mark (`SIOCATMARK`).
     pub fn at_mark(&self) -> bool {
         self.rcv.urg != Urgent::None && self.rcv.urg_offset == self.read_offset()
@@ -176,7 +192,9 @@ impl Connection {
         }
         // Is the urgent byte in this segment, and inside the window?
         let ahead = self.rcv.urg_offset.saturating_sub(self.rcv.offset);
-        let Ok(ahead) = u32::try_from(ahead) else { return };
+        let Ok(ahead) = u32::try_from(ahead) else {
+            return;
+        };
         if ahead >= self.recv_window() {
             return;
         }

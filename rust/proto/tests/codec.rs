@@ -370,7 +370,11 @@ fn urgent_pointer_rules() {
     // At or before the sequence number: it would point at a byte the
     // segment follows.
     for d in [0u32, 0x8000_0000, 0xffff_ffff] {
-        assert_eq!(with(seq.wrapping_add(d)), Err(WireError::BadField), "+{d:#x}");
+        assert_eq!(
+            with(seq.wrapping_add(d)),
+            Err(WireError::BadField),
+            "+{d:#x}"
+        );
     }
     // Without URG the four bytes must be zero (a pointer alone is no URG).
     let mut f = base.clone();

@@ -15,12 +15,12 @@
 //!   overlapping another); after every segment the in-order part is moved to
 //!   the receive queue up to [`SegmentOutcome::readable_end`].
 
-use afc_proto::urgent::ReadLimit;
 use afc_proto::conn::{
     wscale_for, Config, Connection, DataAction, Events, SegmentOutcome, SendError, Transmit,
 };
 use afc_proto::state::State;
 use afc_proto::time::Instant;
+use afc_proto::urgent::ReadLimit;
 use afc_proto::wire::{fill_checksum, ChecksumPolicy, Header, WireError, HEADER_LEN};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -162,7 +162,10 @@ impl Endpoint {
             self.conn.set_urgent_byte(payload[i as usize]);
         }
         let gone = (out.discard_front as usize).min(self.recv_q.len());
-        assert_eq!(gone, out.discard_front as usize, "discarding unqueued bytes");
+        assert_eq!(
+            gone, out.discard_front as usize,
+            "discarding unqueued bytes"
+        );
         self.recv_q.drain(..gone);
         let acked = (out.acked as usize).min(self.send_buf.len());
         assert_eq!(
