@@ -312,6 +312,33 @@ TEST_F(urgent, errnos)
 	close(fresh);
 }
 
+/* An accepted socket inherits its listener's SO_OOBINLINE (sk_clone_lock). */
+TEST_F(urgent, accepted_socket_inherits_oobinline)
+{
+	int one = 1, v = 0, c2, s2;
+	socklen_t len = sizeof(v);
+	char buf[8];
+
+	ASSERT_EQ(0, setsockopt(self->l, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)));
+	c2 = afc_socket_in(&self->n, self->n.b, 0);
+	ASSERT_LE(0, c2);
+	ASSERT_EQ(0, afc_connect(c2, variant->srv, self->port)) TH_LOG("connect: %s", strerror(errno));
+	s2 = accept(self->l, NULL, NULL);
+	ASSERT_LE(0, s2);
+	ASSERT_EQ(0, getsockopt(s2, SOL_SOCKET, SO_OOBINLINE, &v, &len));
+	EXPECT_EQ(1, v);
+	ASSERT_EQ(2, send(c2, "a!", 2, MSG_OOB));
+	ASSERT_EQ(0, wait_sent(c2));
+	EXPECT_EQ(2, inq(s2));
+	EXPECT_EQ(-EINVAL, oob(s2, 0));
+	ASSERT_EQ(1, recv(s2, buf, sizeof(buf), MSG_DONTWAIT));
+	EXPECT_EQ(1, atmark(s2));
+	ASSERT_EQ(1, recv(s2, buf, sizeof(buf), MSG_DONTWAIT));
+	EXPECT_EQ('!', buf[0]);
+	close(c2);
+	close(s2);
+}
+
 static volatile sig_atomic_t sigurgs;
 
 static void on_sigurg(int sig)
