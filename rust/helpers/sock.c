@@ -188,6 +188,8 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 		sock_set_flag(sk, SOCK_KEEPOPEN);
 	if (sock_flag(parent, SOCK_LINGER))
 		sock_set_flag(sk, SOCK_LINGER);
+	if (sock_flag(parent, SOCK_URGINLINE))
+		sock_set_flag(sk, SOCK_URGINLINE);
 	sk->sk_bound_dev_if = READ_ONCE(parent->sk_bound_dev_if);
 	if (!afc_sk_inherit_filter(sk, parent)) {
 		sk_free(sk);
