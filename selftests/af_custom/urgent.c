@@ -312,6 +312,67 @@ TEST_F(urgent, errnos)
 	close(fresh);
 }
 
+static volatile sig_atomic_t sigurgs;
+
+static void on_sigurg(int sig)
+{
+	(void)sig;
+	sigurgs++;
+}
+
+/*
+ * The mark before its byte: the receiver's window is shut, so the urgent
+ * byte waits at the sender, but the pointer reaches the receiver on the
+ * window probe at snd_una (tcp_write_wakeup).  recv(MSG_OOB) is then
+ * EAGAIN (not EINVAL) and SIGURG has gone; once the reader makes room the
+ * byte follows.
+ */
+TEST_F(urgent, mark_before_its_byte_is_eagain)
+{
+	struct sigaction sa = { .sa_handler = on_sigurg };
+	int small = 2048, big = 1 << 20, got = 0, r = -EINVAL;
+	struct timeval tv = { .tv_sec = 10 };
+	static char data[40000];
+	long long end;
+
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGURG, &sa, NULL));
+	sigurgs = 0;
+	ASSERT_EQ(0, fcntl(self->s, F_SETOWN, getpid()));
+	ASSERT_EQ(0, setsockopt(self->s, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
+	ASSERT_EQ(0, setsockopt(self->s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	ASSERT_EQ(0, setsockopt(self->c, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)));
+	memset(data, 'd', sizeof(data));
+	ASSERT_EQ(sizeof(data), send(self->c, data, sizeof(data), MSG_DONTWAIT));
+	/* The window shuts with most of it still at the sender. */
+	usleep(300 * 1000);
+	ASSERT_EQ(1, send(self->c, "!", 1, MSG_OOB | MSG_DONTWAIT));
+	end = now_ms() + WAIT_MS;
+	while ((r = oob(self->s, 0)) == -EINVAL && now_ms() < end)
+		usleep(5000);
+	EXPECT_EQ(-EAGAIN, r);
+	EXPECT_EQ(-EAGAIN, oob(self->s, MSG_PEEK));
+	EXPECT_EQ(1, sigurgs);
+	EXPECT_EQ(0, atmark(self->s));
+	EXPECT_EQ(0, events_now(self->s) & POLLPRI);
+	/* Read everything before the mark: the byte follows. */
+	while (got < (int)sizeof(data)) {
+		ssize_t n = recv(self->s, data, sizeof(data) - got, 0);
+
+		ASSERT_LT(0, n) TH_LOG("after %d bytes: %s", got, strerror(errno));
+		got += n;
+	}
+	EXPECT_EQ(1, atmark(self->s));
+	/*
+	 * POLLIN may come too: with a buffer this small TCP calls a window
+	 * below one segment readable whatever SO_RCVLOWAT (tcp_epollin_ready).
+	 */
+	ASSERT_EQ(POLLPRI, wait_pri(self->s) & POLLPRI);
+	EXPECT_EQ('!', oob(self->s, 0));
+	EXPECT_EQ(1, sigurgs);
+	signal(SIGURG, SIG_DFL);
+}
+
 /* An accepted socket inherits its listener's SO_OOBINLINE (sk_clone_lock). */
 TEST_F(urgent, accepted_socket_inherits_oobinline)
 {
@@ -337,14 +398,6 @@ TEST_F(urgent, accepted_socket_inherits_oobinline)
 	EXPECT_EQ('!', buf[0]);
 	close(c2);
 	close(s2);
-}
-
-static volatile sig_atomic_t sigurgs;
-
-static void on_sigurg(int sig)
-{
-	(void)sig;
-	sigurgs++;
 }
 
 /* SIGURG goes to the F_SETOWN owner, once per urgent byte. */
