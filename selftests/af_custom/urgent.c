@@ -21,7 +21,12 @@
 #include "afc_test.h"
 #include "kselftest_harness.h"
 
-/* Bound of every wait for the peer's bytes (a slow TCG VM). */
+/*
+ * Bound of every wait for the peer's bytes (a slow TCG VM).  A test has
+ * up to three such waits, and the veth fixture alone took over 20 s on
+ * the debug kernel of a loaded host: each test may take 90 s (the
+ * harness's default is 30).
+ */
 #define WAIT_MS 10000
 
 FIXTURE(urgent) {
@@ -149,7 +154,7 @@ static int oob(int fd, int more)
  * The urgent byte out of band: the read before it stops at the mark,
  * recv(MSG_OOB) returns it once, and the stream goes on without it.
  */
-TEST_F(urgent, out_of_band)
+TEST_F_TIMEOUT(urgent, out_of_band, 90)
 {
 	char buf[100];
 
@@ -186,7 +191,7 @@ TEST_F(urgent, out_of_band)
 }
 
 /* With SO_OOBINLINE the urgent byte is data; the read still stops at the mark. */
-TEST_F(urgent, inline_mark)
+TEST_F_TIMEOUT(urgent, inline_mark, 90)
 {
 	int one = 1;
 	char buf[100];
@@ -213,7 +218,7 @@ TEST_F(urgent, inline_mark)
  * A peek stops at the mark and steps over an out-of-band byte, as a read
  * does; a read past the mark loses an urgent byte not read out of band.
  */
-TEST_F(urgent, peek_at_the_mark)
+TEST_F_TIMEOUT(urgent, peek_at_the_mark, 90)
 {
 	char buf[100];
 
@@ -241,7 +246,7 @@ TEST_F(urgent, peek_at_the_mark)
  * A later urgent byte supersedes an unread one: the first becomes data
  * (the mark moved on), only the last is read out of band.
  */
-TEST_F(urgent, superseded)
+TEST_F_TIMEOUT(urgent, superseded, 90)
 {
 	char buf[100];
 
@@ -264,7 +269,7 @@ TEST_F(urgent, superseded)
  * A new mark while the read position is at an unread out-of-band byte:
  * that byte leaves the stream (it is never read as data).
  */
-TEST_F(urgent, superseded_at_the_mark)
+TEST_F_TIMEOUT(urgent, superseded_at_the_mark, 90)
 {
 	char buf[100];
 
@@ -288,7 +293,7 @@ TEST_F(urgent, superseded_at_the_mark)
 }
 
 /* recv(MSG_OOB)'s errnos: none yet, a listener, an unconnected socket. */
-TEST_F(urgent, errnos)
+TEST_F_TIMEOUT(urgent, errnos, 90)
 {
 	int fresh = afc_tsocket();
 	char buf[8];
@@ -327,7 +332,7 @@ static void on_sigurg(int sig)
  * EAGAIN (not EINVAL) and SIGURG has gone; once the reader makes room the
  * byte follows.
  */
-TEST_F(urgent, mark_before_its_byte_is_eagain)
+TEST_F_TIMEOUT(urgent, mark_before_its_byte_is_eagain, 90)
 {
 	struct sigaction sa = { .sa_handler = on_sigurg };
 	int small = 2048, big = 1 << 20, got = 0, r = -EINVAL;
@@ -374,7 +379,7 @@ TEST_F(urgent, mark_before_its_byte_is_eagain)
 }
 
 /* An accepted socket inherits its listener's SO_OOBINLINE (sk_clone_lock). */
-TEST_F(urgent, accepted_socket_inherits_oobinline)
+TEST_F_TIMEOUT(urgent, accepted_socket_inherits_oobinline, 90)
 {
 	int one = 1, v = 0, c2, s2;
 	socklen_t len = sizeof(v);
@@ -401,7 +406,7 @@ TEST_F(urgent, accepted_socket_inherits_oobinline)
 }
 
 /* SIGURG goes to the F_SETOWN owner, once per urgent byte. */
-TEST_F(urgent, sigurg_to_owner)
+TEST_F_TIMEOUT(urgent, sigurg_to_owner, 90)
 {
 	struct sigaction sa = { .sa_handler = on_sigurg };
 	long long end;
