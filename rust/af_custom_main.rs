@@ -72,6 +72,7 @@ pub(crate) mod proto {
     pub(crate) mod syncookie;
     pub(crate) mod time;
     pub(crate) mod tuple;
+    pub(crate) mod urgent;
     pub(crate) mod wire;
 }
 

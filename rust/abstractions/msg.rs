@@ -53,6 +53,21 @@ impl MsgHdr {
         kernel::error::to_result(unsafe { bindings::afc_skb_copy_datagram_msg(skb, off, self.0, len) })
     }
 
+    /// Copies `data` to the user's buffers (`memcpy_to_msg`).
+    pub(crate) fn copy_bytes(&mut self, data: &[u8]) -> Result {
+        let len = i32::try_from(data.len()).map_err(|_| EINVAL)?;
+        // SAFETY: valid msghdr (type invariant); `data` is `len` readable
+        // bytes, copied before the call returns.
+        let r = unsafe { bindings::afc_memcpy_to_msg(self.0, data.as_ptr().cast(), len) };
+        kernel::error::to_result(r)
+    }
+
+    /// Adds `flags` to the flags `recvmsg` returns (`msg_flags`).
+    pub(crate) fn add_flags(&mut self, flags: u32) {
+        // SAFETY: valid msghdr (type invariant).
+        unsafe { bindings::afc_msg_add_flags(self.0, flags) }
+    }
+
     /// Appends a control message (`put_cmsg`): `MSG_CTRUNC` is set in the
     /// user's flags when the control buffer is too short for it (what
     /// fits is copied, as for any socket); nothing is written past `data`.

@@ -8,9 +8,9 @@ pub(crate) use crate::abstractions::bindings::{AFC_KEEPCNT, AFC_KEEPIDLE, AFC_KE
 pub(crate) use crate::abstractions::bindings::{AFC_CONGESTION, AFC_CORK, AFC_DEFER_ACCEPT, AFC_INFO, AFC_MAXSEG, AFC_NOTSENT_LOWAT, AFC_PKTINFO, AFC_QUICKACK, AFC_USER_TIMEOUT};
 pub(crate) use crate::abstractions::bindings::{AF_UNSPEC, MSG_MORE};
 pub(crate) use crate::abstractions::bindings::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, O_NONBLOCK};
-pub(crate) use crate::abstractions::bindings::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
+pub(crate) use crate::abstractions::bindings::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM};
 pub(crate) use crate::abstractions::bindings::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, SOL_SOCKET, SO_REUSEPORT};
-pub(crate) use crate::abstractions::bindings::{FIONREAD as SIOCINQ, SIOCOUTQNSD, TIOCOUTQ as SIOCOUTQ};
+pub(crate) use crate::abstractions::bindings::{FIONREAD as SIOCINQ, SIOCATMARK, SIOCOUTQNSD, TIOCOUTQ as SIOCOUTQ};
 
 /// `SOCK_STREAM` of `enum sock_type`.
 pub(crate) const SOCK_STREAM: u32 = crate::abstractions::bindings::sock_type_SOCK_STREAM;

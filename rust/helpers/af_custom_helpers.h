@@ -150,6 +150,7 @@ long afc_sock_sndtimeo(const struct sock *sk, bool nonblock);
 bool afc_sock_linger(const struct sock *sk, long *lingertime);
 bool afc_sock_keepopen(const struct sock *sk);
 bool afc_sock_dead(const struct sock *sk);
+bool afc_sock_urginline(const struct sock *sk);
 void afc_sk_data_ready(struct sock *sk);
 void afc_sk_state_change(struct sock *sk);
 void afc_sk_write_space(struct sock *sk);
@@ -200,6 +201,8 @@ struct sk_buff_head *afc_sk_receive_queue(struct sock *sk);
 struct sk_buff_head *afc_sk_write_queue(struct sock *sk);
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len);
 size_t afc_msg_data_left(struct msghdr *msg);
+int afc_memcpy_to_msg(struct msghdr *msg, const void *data, int len);
+void afc_msg_add_flags(struct msghdr *msg, unsigned int flags);
 /* Receive timestamps, the ingress device, control messages (skb.c, sock.c). */
 void afc_skb_rx_stamp(struct sk_buff *skb, const struct sock *sk);
 s64 afc_skb_tstamp(const struct sk_buff *skb);

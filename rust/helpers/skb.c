@@ -208,6 +208,8 @@ struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) {
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
+int afc_memcpy_to_msg(struct msghdr *msg, const void *data, int len) { return memcpy_to_msg(msg, (void *)data, len); }
+void afc_msg_add_flags(struct msghdr *msg, unsigned int flags) { msg->msg_flags |= flags; }
 
 /*
  * Receive timestamps and the ingress device of queued data (recvmsg's

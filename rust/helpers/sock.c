@@ -61,6 +61,7 @@ bool afc_sock_linger(const struct sock *sk, long *lingertime)
 }
 bool afc_sock_keepopen(const struct sock *sk) { return sock_flag(sk, SOCK_KEEPOPEN); }
 bool afc_sock_dead(const struct sock *sk) { return sock_flag(sk, SOCK_DEAD); }
+bool afc_sock_urginline(const struct sock *sk) { return sock_flag(sk, SOCK_URGINLINE); }
 void afc_sk_data_ready(struct sock *sk) { sk->sk_data_ready(sk); }
 void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
 void afc_sk_write_space(struct sock *sk) { sk->sk_write_space(sk); }
@@ -207,6 +208,8 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 		sock_set_flag(sk, SOCK_KEEPOPEN);
 	if (sock_flag(parent, SOCK_LINGER))
 		sock_set_flag(sk, SOCK_LINGER);
+	if (sock_flag(parent, SOCK_URGINLINE))
+		sock_set_flag(sk, SOCK_URGINLINE);
 	sk->sk_bound_dev_if = READ_ONCE(parent->sk_bound_dev_if);
 	if (!afc_sk_inherit_filter(sk, parent)) {
 		sk_free(sk);

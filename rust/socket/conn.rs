@@ -177,12 +177,26 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         collapse_receive_queue(sk, queues);
         room = sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb);
     }
+    c.conn.set_urgent_inline(sk.urg_inline());
     let out = if room {
         c.conn.on_segment(h, t)
     } else {
         stats().inc(Stat::RcvMemDrops);
         c.conn.on_segment_without_room(h, t)
     };
+    // The urgent byte, read before the payload is trimmed (`tcp_urg`);
+    // an out-of-band byte a newer mark superseded leaves the stream.
+    let mut urgent_arrived = false;
+    if let Some(i) = out.urgent_byte {
+        let mut b = [0u8; 1];
+        if skb.copy_out(HEADER_LEN + i as usize, &mut b).is_ok() {
+            c.conn.set_urgent_byte(b[0]);
+            urgent_arrived = true;
+        }
+    }
+    if out.discard_front > 0 {
+        discard_front(queues, out.discard_front as usize);
+    }
     if room && h.payload_len > 0 && matches!(out.data, DataAction::None) {
         // The room reserved for data the core refused goes back.
         sk.mem_reclaim();
@@ -224,9 +238,29 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
         }
     }
     let reuse = out.events.contains(Events::TIME_WAIT_REUSE);
+    sk.data().publish_urgent(&c.conn);
+    if urgent_arrived && !sk.dead() {
+        // `POLLPRI` now (`tcp_urg` wakes readers).
+        sk.data_ready();
+    }
     handle_events(sk, st, out.events);
     drive(sk, st);
     reuse
+}
+
+/// Drops `n` bytes from the front of the receive queue unread.
+fn discard_front(queues: &mut SockQueues, mut n: usize) {
+    let mut q = queues.receive();
+    while n > 0 {
+        let Some(mut head) = q.walk().next() else { break };
+        let l = head.len();
+        if l > n {
+            head.pull(n);
+            break;
+        }
+        drop(q.pop());
+        n -= l;
+    }
 }
 
 /// Follows the receive buffer (`SO_RCVBUF`, autotuning) and the memory
@@ -435,6 +469,10 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
         sk.add_shutdown(RCV_SHUTDOWN);
         sk.state_change();
     }
+    if ev.contains(Events::URGENT) {
+        // A new urgent pointer: `SIGURG` to the owner (`tcp_check_urg`).
+        sk.send_sigurg();
+    }
     if ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED) {
         // Published before the wake-up that makes `poll` look at them.
         sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
@@ -502,6 +540,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     sk.set_state(c.conn.state().as_u8());
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
     sk.data().window_low.store(c.conn.recv_window_shut(), Ordering::Relaxed);
+    sk.data().publish_urgent(&c.conn);
     sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
     sk.data().proc.publish(&c.conn.proc_row());
     // Writers held by `AFC_NOTSENT_LOWAT` wake once the unsent bytes

@@ -3,9 +3,9 @@
 //! `close(2)`, `shutdown(2)`, `poll(2)` and `ioctl(2)`.
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
-use crate::abstractions::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, POLLRDNORM, POLLWRNORM};
-use crate::abstractions::uapi::{SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
-use super::{bind, listen, AfcSock, Role};
+use crate::abstractions::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM};
+use crate::abstractions::uapi::{SIOCATMARK, SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
+use super::{bind, listen, AfcSock, Role, URG_AT_MARK_OOB, URG_VALID};
 use crate::abstractions::errno::{ECONNRESET, ENOTCONN};
 use crate::abstractions::family::no_ioctl;
 use crate::abstractions::sock::Sock;
@@ -134,8 +134,14 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
     }
     if !matches!(state, Some(State::SynSent | State::SynRecv)) {
         let unread = sk.data().unread.load(Ordering::Relaxed);
-        if readable(sk, unread) {
+        let urg = sk.data().urgent_bits();
+        // At an out-of-band urgent byte one byte more is wanted: the
+        // urgent byte is no data (`tcp_poll`).
+        if readable(sk, unread, u32::from(urg & URG_AT_MARK_OOB != 0)) {
             mask |= POLLIN | POLLRDNORM;
+        }
+        if urg & URG_VALID != 0 {
+            mask |= POLLPRI;
         }
         if shut & SEND_SHUTDOWN == 0 {
             // Writable while at most half the send buffer is in use, the
@@ -162,28 +168,40 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
 /// above 7/8 of the buffer) or the window offered is closed
 /// (`tcp_epollin_ready`: the window's rounding to its scale and silly
 /// window avoidance may leave the last bytes below a mark unsendable).
-fn readable(sk: &Sock<'_, AfcSock>, unread: u32) -> bool {
+fn readable(sk: &Sock<'_, AfcSock>, unread: u32, extra: u32) -> bool {
     if unread == 0 {
         return false;
     }
     let rcvbuf = sk.rcvbuf();
-    unread as usize >= sk.rcvlowat_setting()
+    unread as usize >= sk.rcvlowat_setting().saturating_add(extra as usize)
         || sk.rmem_alloc() > rcvbuf - rcvbuf / 8
         || sk.data().window_low.load(Ordering::Relaxed)
 }
 
 /// `ioctl(2)`: `SIOCINQ` (unread bytes), `SIOCOUTQ` (unacknowledged bytes),
-/// `SIOCOUTQNSD` (bytes not yet sent).
+/// `SIOCOUTQNSD` (bytes not yet sent), `SIOCATMARK` (whether the read
+/// position is at the urgent mark; 0 on any socket without one, a
+/// listener's included, as `tcp_ioctl`).
 pub(crate) fn ioctl(sk: &Sock<'_, AfcSock>, cmd: u32) -> Result<i32> {
-    if !matches!(cmd, SIOCINQ | SIOCOUTQ | SIOCOUTQNSD) {
+    if !matches!(cmd, SIOCINQ | SIOCOUTQ | SIOCOUTQNSD | SIOCATMARK) {
         return Err(no_ioctl());
     }
     let mut g = sk.lock();
-    match &g.locked().role {
+    if cmd == SIOCATMARK {
+        return Ok(match &g.locked().role {
+            Role::Conn(c) => i32::from(c.conn.at_mark()),
+            _ => 0,
+        });
+    }
+    match &mut g.locked().role {
         Role::Listener(_) => Err(EINVAL),
         Role::Idle => Ok(0),
         Role::Conn(c) => Ok(match cmd {
-            SIOCINQ => c.conn.unread(),
+            SIOCINQ => {
+                // Up to an out-of-band urgent byte (`tcp_inq`).
+                c.conn.set_urgent_inline(sk.urg_inline());
+                c.conn.inq()
+            }
             SIOCOUTQ => c.conn.send_queued(),
             _ => c.conn.unsent(),
         } as i32),

@@ -4,14 +4,15 @@
 //! waits and errnos.
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
-use super::{addr, opts, AfcSock, Role};
-use crate::abstractions::errno::{ENOTCONN, EOPNOTSUPP};
+use super::{addr, opts, AfcSock, AfcSockLocked, Role};
+use crate::abstractions::errno::ENOTCONN;
 use crate::abstractions::msg::MsgHdr;
 use crate::abstractions::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
 use crate::abstractions::skb::QueuedSkb;
 use crate::abstractions::sock::{Sock, SockGuard};
 use crate::abstractions::socket::{intr_errno, send_sigpipe, signal_pending};
 use crate::proto::conn::SendError;
+use crate::proto::urgent::{ReadLimit, UrgentRecvError};
 use crate::proto::state::State;
 use crate::proto::tuple::Endpoint;
 use core::sync::atomic::Ordering;
@@ -72,10 +73,21 @@ fn wait_connected(g: &mut SockGuard<'_, AfcSock>, timeo: &mut i64, flags: u32) -
 }
 
 pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
-    if flags & MSG_OOB != 0 {
-        return Err(EOPNOTSUPP());
-    }
     let mut g = sk.lock();
+    let r = sendmsg_locked(sk, &mut g, msg, len, flags);
+    // `MSG_OOB`: the last byte written is urgent (`tcp_push` →
+    // `tcp_mark_urg`, also after a partial write); the last chunk was
+    // marked before it was pushed, this covers a write cut short.
+    if flags & MSG_OOB != 0 && matches!(r, Ok(n) if n > 0) {
+        if let Role::Conn(c) = &mut g.locked().role {
+            c.conn.mark_urgent();
+        }
+        conn::drive(sk, g.locked());
+    }
+    r
+}
+
+fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
     let mut timeo = sk.sndtimeo(flags & MSG_DONTWAIT != 0);
     let mut sent = 0usize;
     let len = len.min(msg.data_left());
@@ -88,7 +100,7 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         c.conn.set_more(flags & MSG_MORE != 0);
     }
     loop {
-        if let Err(e) = wait_connected(&mut g, &mut timeo, flags) {
+        if let Err(e) = wait_connected(g, &mut timeo, flags) {
             return if sent > 0 { Ok(sent) } else { Err(e) };
         }
         if sk.shutdown_bits() & SEND_SHUTDOWN != 0 {
@@ -135,7 +147,7 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
             if signal_pending() {
                 return if sent > 0 { Ok(sent) } else { Err(intr_errno(timeo)) };
             }
-            timeo = wait_slice(&mut g, timeo, MEM_WAIT);
+            timeo = wait_slice(g, timeo, MEM_WAIT);
             continue;
         }
         if let Err(e) = skb.copy_from_msg(0, msg, chunk) {
@@ -162,6 +174,10 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
         skb.trim(taken);
         st.queues.write().push(skb);
         sent += taken;
+        if flags & MSG_OOB != 0 && sent == len {
+            // The write's last byte is urgent: marked before it is pushed.
+            c.conn.mark_urgent();
+        }
         conn::drive(sk, g.locked());
     }
 }
@@ -217,7 +233,7 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
 /// collects what the control messages report.
 fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32, anc: &mut Ancillary) -> Result<usize> {
     if flags & MSG_OOB != 0 {
-        return Err(EINVAL);
+        return recv_urgent(sk, msg, len, flags);
     }
     // Nothing ever goes on the error queue (no transmit timestamps, no
     // zero-copy completions): empty, as `inet_recv_error` finds it.
@@ -244,27 +260,72 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
     let mut copied = 0usize;
     // Where a peek starts (`SO_PEEK_OFF`), read once as `tcp_recvmsg` does.
     let peek_start = if peek { sk.peek_offset(flags) } else { 0 };
+    // Out-of-band urgent bytes a peek stepped over (`urg_hole`).
+    let mut hole = 0usize;
+    let inline = sk.urg_inline();
     loop {
-        // Copy what is queued, in order.
+        // Copy what is queued, in order, up to the urgent mark.
         let st = g.locked();
-        let mut q = st.queues.receive();
+        let AfcSockLocked { role, queues, .. } = &mut *st;
+        let Role::Conn(c) = role else { return Err(ENOTCONN()) };
+        c.conn.set_urgent_inline(inline);
+        let mut q = queues.receive();
+        let base = c.conn.read_offset();
+        let unread = c.conn.unread() as usize;
+        let mut at_mark = false;
         if peek {
             // Each pass copies the queue again from the start, after the
             // peek offset (`SO_PEEK_OFF`, moved on by what was peeked, as
-            // `tcp_recvmsg`) and what earlier passes copied.
-            let from = peek_start.saturating_add(copied);
-            let n = q.for_range(from, len - copied, |skb, off, n| {
-                anc.saw(skb);
-                if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) }
-            })?;
-            sk.move_peek_offset(n, true);
-            copied += n;
+            // `tcp_recvmsg`), what earlier passes copied and the urgent
+            // bytes they stepped over.
+            while copied < len {
+                let from = peek_start.saturating_add(copied).saturating_add(hole);
+                if from >= unread {
+                    break;
+                }
+                let want = match c.conn.read_limit(base + from as u64, copied > 0) {
+                    ReadLimit::Stop => {
+                        at_mark = true;
+                        break;
+                    }
+                    ReadLimit::Skip => {
+                        hole += 1;
+                        continue;
+                    }
+                    ReadLimit::Bytes(m) => (len - copied).min(usize::try_from(m).unwrap_or(usize::MAX)),
+                };
+                let n = q.for_range(from, want, |skb, off, n| {
+                    anc.saw(skb);
+                    if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) }
+                })?;
+                sk.move_peek_offset(n, true);
+                copied += n;
+                if n < want {
+                    break;
+                }
+            }
         } else {
             let mut taken = 0usize;
             while copied < len {
                 let Some(mut head) = q.walk().next() else { break };
                 let l = head.len();
-                let n = l.min(len - copied);
+                let n = match c.conn.read_limit(base + taken as u64, copied > 0) {
+                    ReadLimit::Stop => {
+                        at_mark = true;
+                        break;
+                    }
+                    ReadLimit::Skip => {
+                        // The out-of-band urgent byte is no data: step over it.
+                        if l == 1 {
+                            drop(q.pop());
+                        } else {
+                            head.pull(1);
+                        }
+                        taken += 1;
+                        continue;
+                    }
+                    ReadLimit::Bytes(m) => l.min(len - copied).min(usize::try_from(m).unwrap_or(usize::MAX)),
+                };
                 if let Err(e) = if discard { Ok(()) } else { head.copy_to_msg(0, msg, n) } {
                     if copied == 0 {
                         return Err(e);
@@ -282,14 +343,17 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
             }
             if taken > 0 {
                 sk.move_peek_offset(taken, false);
-                if let Role::Conn(c) = &mut st.role {
-                    conn::reader_took(sk, c, taken as u32);
-                    c.conn.consume(taken as u32);
-                    conn::sync_recv_buf(sk, c);
-                    sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
-                }
+                conn::reader_took(sk, c, taken as u32);
+                c.conn.consume(taken as u32);
+                conn::sync_recv_buf(sk, c);
+                sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+                sk.data().publish_urgent(&c.conn);
                 conn::drive(sk, st);
             }
+        }
+        // A read stops at the urgent mark once it has read something.
+        if at_mark {
+            break;
         }
         // A peek waits for its target as a read does (`MSG_WAITALL`:
         // the whole count), as `tcp_recvmsg`.
@@ -328,4 +392,43 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
         timeo = g.wait(timeo);
     }
     Ok(copied)
+}
+
+/// `recv(MSG_OOB)`, as `tcp_recv_urg`: the urgent byte once, never
+/// blocking.  `EINVAL` without one (none, already read, or inline with
+/// `SO_OOBINLINE`), `EAGAIN` while its pointer came without it (0 once
+/// no more can come); a listener is `ENOTCONN`.  A zero-length buffer
+/// gets `MSG_TRUNC` and 0.
+fn recv_urgent(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+    let mut g = sk.lock();
+    let st = g.locked();
+    let c = match &mut st.role {
+        Role::Conn(c) => c,
+        Role::Listener(_) => return Err(ENOTCONN()),
+        Role::Idle => return Err(EINVAL),
+    };
+    c.conn.set_urgent_inline(sk.urg_inline());
+    let r = c.conn.recv_urgent(flags & MSG_PEEK != 0);
+    sk.data().publish_urgent(&c.conn);
+    match r {
+        Ok(b) => {
+            msg.add_flags(MSG_OOB);
+            if len == 0 {
+                msg.add_flags(MSG_TRUNC);
+                return Ok(0);
+            }
+            if flags & MSG_TRUNC == 0 {
+                msg.copy_bytes(&[b])?;
+            }
+            Ok(1)
+        }
+        Err(UrgentRecvError::Invalid) => Err(EINVAL),
+        Err(UrgentRecvError::NotYet) => {
+            if c.conn.state() == State::Closed || sk.shutdown_bits() & RCV_SHUTDOWN != 0 {
+                Ok(0)
+            } else {
+                Err(EAGAIN)
+            }
+        }
+    }
 }

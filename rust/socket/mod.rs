@@ -137,7 +137,7 @@ use crate::abstractions::sock::{Sock, SockData, SockQueues};
 use crate::abstractions::socket::Socket;
 use crate::abstractions::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
 use crate::proto::tuple::Endpoint;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use kernel::prelude::*;
 
 /// Deferred work bits in [`AfcSock::deferred`].
@@ -160,12 +160,32 @@ pub(crate) struct AfcSock {
     notsent_lowat: AtomicU32,
     /// The timer, RTO, window... of the `/proc` line (`proc::proc_line`).
     proc: proc::ProcAtomics,
+    /// The urgent mark, for `poll` ([`URG_VALID`], [`URG_AT_MARK_OOB`]).
+    urgent: AtomicU8,
 }
+
+/// [`AfcSock::urgent`]: an urgent byte waits to be read out of band (`POLLPRI`).
+pub(crate) const URG_VALID: u8 = 1;
+/// [`AfcSock::urgent`]: the read position is at an out-of-band urgent
+/// byte, which is no readable data (`tcp_poll`'s `target++`).
+pub(crate) const URG_AT_MARK_OOB: u8 = 2;
 
 impl AfcSock {
     /// Whether the unsent bytes are at `AFC_NOTSENT_LOWAT` or over it, as
     /// `tcp_stream_memory_free` (`wake`: the doubled test that `poll` and
     /// wake-ups use, so a woken writer finds room for a while).
+    /// The urgent mark as published ([`URG_VALID`], [`URG_AT_MARK_OOB`]).
+    pub(crate) fn urgent_bits(&self) -> u8 {
+        self.urgent.load(Ordering::Relaxed)
+    }
+
+    /// Publishes the connection's urgent mark for `poll`.
+    pub(crate) fn publish_urgent(&self, conn: &crate::proto::conn::Connection) {
+        let valid = matches!(conn.urgent(), crate::proto::urgent::Urgent::Valid(_));
+        let bits = if valid { URG_VALID } else { 0 } | if conn.at_mark_out_of_band() { URG_AT_MARK_OOB } else { 0 };
+        self.urgent.store(bits, Ordering::Relaxed);
+    }
+
     pub(crate) fn notsent_full(&self, wake: bool) -> bool {
         let lowat = self.notsent_lowat.load(Ordering::Relaxed);
         let n = u64::from(self.notsent.load(Ordering::Relaxed)) << u32::from(wake);
@@ -242,6 +262,7 @@ impl SockData for AfcSock {
             queued: AtomicU32::new(0),
             notsent: AtomicU32::new(0),
             notsent_lowat: AtomicU32::new(0),
+            urgent: AtomicU8::new(0),
             window_low: AtomicBool::new(false),
             proc: proc::ProcAtomics::new(),
         }

@@ -21,6 +21,7 @@
 #define AFC_F_ACK	0x02
 #define AFC_F_FIN	0x04
 #define AFC_F_RST	0x08
+#define AFC_F_URG	0x10
 
 struct afc_hdr_fields {
 	uint8_t version, flags;
@@ -28,6 +29,7 @@ struct afc_hdr_fields {
 	uint32_t saddr, daddr, seq, ack;	/* host order */
 	uint8_t wscale;
 	uint16_t mss;
+	uint32_t urg;	/* with URG on a non-SYN: the urgent pointer (bytes 28-31) */
 };
 
 static inline void afc_put16(uint8_t *b, uint16_t v) { b[0] = v >> 8; b[1] = v; }
@@ -72,6 +74,8 @@ static inline size_t afc_build(uint8_t *buf, const struct afc_hdr_fields *h,
 	afc_put32(buf + 24, h->ack);
 	buf[28] = h->wscale;
 	afc_put16(buf + 30, h->mss);
+	if ((h->flags & AFC_F_URG) && !(h->flags & AFC_F_SYN))
+		afc_put32(buf + 28, h->urg);
 	if (h->payload_len)
 		memcpy(buf + AFC_HDR_LEN, payload, h->payload_len);
 	if (with_csum)
@@ -146,13 +150,19 @@ static inline int afc_hdr_valid(const uint8_t *f, size_t len)
 {
 	uint8_t fl;
 	uint16_t plen;
+	int ptr;	/* bytes 28-31 are the urgent pointer */
 
-	if (len < AFC_HDR_LEN || f[0] != 1 || f[29])
+	if (len < AFC_HDR_LEN || f[0] != 1)
 		return -1;
 	fl = f[1];
-	if (fl & 0xf0)
+	ptr = (fl & AFC_F_URG) && !(fl & AFC_F_SYN);
+	if (!ptr && f[29])
+		return -1;
+	if (fl & 0xe0)
 		return -1;
 	if ((fl & AFC_F_SYN) && (fl & (AFC_F_RST | AFC_F_FIN)))
+		return -1;
+	if ((fl & AFC_F_URG) && (fl & (AFC_F_SYN | AFC_F_RST)))
 		return -1;
 	if (!(fl & (AFC_F_ACK | AFC_F_SYN | AFC_F_RST)))
 		return -1;
@@ -167,6 +177,10 @@ static inline int afc_hdr_valid(const uint8_t *f, size_t len)
 		return -1;
 	if (fl & AFC_F_SYN) {
 		if (f[28] > 14 || afc_get16(f + 30) < 64)
+			return -1;
+	} else if (ptr) {
+		/* The pointer lies after the sequence number (signed difference). */
+		if ((int32_t)(afc_get32(f + 28) - afc_get32(f + 20)) <= 0)
 			return -1;
 	} else if (f[28] || afc_get16(f + 30)) {
 		return -1;

@@ -104,6 +104,42 @@ TEST_F(rx, malformed_frames_are_errors)
 	ASSERT_EQ(errs + 3, wait_stat("InErrs", errs + 3));
 }
 
+/*
+ * URG (0x10) with the urgent pointer in bytes 28-31: valid on a non-SYN,
+ * non-RST frame whose pointer lies after its sequence number; an error
+ * on a SYN or RST, or with a pointer at or before the sequence number.
+ */
+TEST_F(rx, urgent_pointer_rules)
+{
+	struct afc_hdr_fields h;
+	uint8_t buf[64];
+	long long errs = afc_stat("InErrs"), segs = afc_stat("InSegs");
+	size_t len;
+
+	h = valid; h.flags = AFC_F_ACK | AFC_F_URG; h.urg = h.seq + 5;
+	len = afc_build(buf, &h, "hello", 1);
+	ASSERT_EQ(0, afc_hdr_valid(buf, len));
+	ASSERT_EQ(0, afc_inject(self->ifname, buf, len));
+	ASSERT_EQ(segs + 1, wait_stat("InSegs", segs + 1));
+	h.urg = h.seq;
+	len = afc_build(buf, &h, "hello", 1);
+	ASSERT_EQ(-1, afc_hdr_valid(buf, len));
+	ASSERT_EQ(0, afc_inject(self->ifname, buf, len));
+	h.urg = h.seq - 1;
+	len = afc_build(buf, &h, "hello", 1);
+	ASSERT_EQ(0, afc_inject(self->ifname, buf, len));
+	h = valid; h.flags = AFC_F_SYN | AFC_F_URG; h.ack = 0; h.payload_len = 0;
+	h.wscale = 7; h.mss = 1468;
+	len = afc_build(buf, &h, "", 1);
+	ASSERT_EQ(-1, afc_hdr_valid(buf, len));
+	ASSERT_EQ(0, afc_inject(self->ifname, buf, len));
+	h = valid; h.flags = AFC_F_RST | AFC_F_ACK | AFC_F_URG; h.payload_len = 0; h.urg = h.seq + 1;
+	len = afc_build(buf, &h, "", 1);
+	ASSERT_EQ(0, afc_inject(self->ifname, buf, len));
+	ASSERT_EQ(errs + 4, wait_stat("InErrs", errs + 4));
+	ASSERT_EQ(segs + 1, afc_stat("InSegs"));
+}
+
 TEST_F(rx, padding_after_payload_is_ignored)
 {
 	uint8_t buf[128] = { 0 };

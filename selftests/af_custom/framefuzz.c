@@ -624,6 +624,7 @@ static void put_hdr(uint8_t *b, uint8_t flags, uint16_t win, uint16_t sp, uint16
 static const uint8_t valid_flags[] = {
 	AFC_F_SYN, AFC_F_SYN | AFC_F_ACK, AFC_F_ACK, AFC_F_ACK | AFC_F_FIN, AFC_F_RST,
 	AFC_F_RST | AFC_F_ACK, AFC_F_ACK | AFC_F_FIN | AFC_F_RST, AFC_F_RST | AFC_F_FIN,
+	AFC_F_ACK | AFC_F_URG, AFC_F_ACK | AFC_F_URG | AFC_F_FIN,
 };
 
 static uint16_t pick_window(struct gen *g)
@@ -649,6 +650,8 @@ static size_t gen_valid(struct gen *g, const struct target *t, uint8_t *b, size_
 		pick_addr(g, t, 0), pick_addr(g, t, 1), pick_seq(g),
 		(fl & AFC_F_ACK) ? pick_seq(g) : 0, syn ? below(&g->r, 15) : 0,
 		syn ? 64 + below(&g->r, 65536 - 64) : 0);
+	if (fl & AFC_F_URG)	/* the urgent pointer: after the sequence number */
+		afc_put32(b + 28, afc_get32(b + 20) + 1 + below(&g->r, 1 << 20));
 	rbytes(&g->r, b + AFC_HDR_LEN, plen);
 	afc_csum_set(b, AFC_HDR_LEN + plen);
 	return AFC_HDR_LEN + plen;
@@ -662,7 +665,7 @@ static size_t mutate(struct gen *g, const struct target *t, uint8_t *b, size_t l
 	size_t plen;
 
 	for (int i = 0; i < n; i++) {
-		switch (below(&g->r, 19)) {
+		switch (below(&g->r, 20)) {
 		case 0: b[0] = pct(&g->r, 50) ? r32(&g->r) : (uint8_t[]){ 0, 2, 255 }[below(&g->r, 3)]; break;
 		case 1: case 2: b[1] = below(&g->r, 256); break;
 		case 3: afc_put16(b + 2, pct(&g->r, 50) ? 0 : 0xffff); break;
@@ -684,6 +687,7 @@ static size_t mutate(struct gen *g, const struct target *t, uint8_t *b, size_t l
 		case 13: b[28] = pct(&g->r, 50) ? 14 + below(&g->r, 3) : r32(&g->r); break;
 		case 14: afc_put16(b + 30, mss_odd[below(&g->r, 8)]); break;
 		case 15: b[29] = 1 + below(&g->r, 255); break;
+		case 19: afc_put32(b + 28, afc_get32(b + 20) + r32(&g->r)); break; /* an urgent pointer, valid or not */
 		case 16: len = below(&g->r, AFC_HDR_LEN); break;	/* runt */
 		case 17: /* truncated payload */
 			if (len > AFC_HDR_LEN)

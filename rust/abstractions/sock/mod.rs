@@ -389,6 +389,20 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sock_dead(self.as_ptr()) }
     }
 
+    /// Whether urgent data is read inline (`SO_OOBINLINE`, `SOCK_URGINLINE`).
+    pub(crate) fn urg_inline(&self) -> bool {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sock_urginline(self.as_ptr()) }
+    }
+
+    /// Announces urgent data: `SIGURG` to the socket's owner (`F_SETOWN`)
+    /// and `POLL_PRI` to `O_ASYNC` users (`sk_send_sigurg`).
+    pub(crate) fn send_sigurg(&self) {
+        // SAFETY: the sock is valid (type invariant); `sk_send_sigurg`
+        // checks for a socket and a file itself and may run in softirq.
+        unsafe { bindings::sk_send_sigurg(self.as_ptr()) }
+    }
+
     /// The accept queue length `poll` and `/proc` read (`sk_ack_backlog`).
     pub(crate) fn set_ack_backlog(&self, len: u32, max: u32) {
         // SAFETY: the sock is valid (type invariant).

@@ -209,6 +209,8 @@ impl Events {
     pub const CLOSED: Events = Events(1 << 6);
     /// A SYN for a new incarnation hit this TIME_WAIT connection, now CLOSED: give the SYN to the listener.
     pub const TIME_WAIT_REUSE: Events = Events(1 << 7);
+    /// A new urgent pointer arrived: announce urgent data (`SIGURG`).
+    pub const URGENT: Events = Events(1 << 8);
 
     /// Returns whether every event in `other` is present.
     #[inline]
@@ -273,6 +275,14 @@ pub struct SegmentOutcome {
     pub acked: u32,
     /// What happened.
     pub events: Events,
+    /// The urgent byte is this byte of the segment's payload: read it
+    /// and give it to [`Connection::set_urgent_byte`] (before applying
+    /// `data`, which may trim it away).
+    pub urgent_byte: Option<u32>,
+    /// Bytes to drop from the front of the receive queue unread (an
+    /// out-of-band urgent byte a newer mark superseded); `unread` already
+    /// counts them gone.
+    pub discard_front: u32,
 }
 
 /// One segment to send: a header, and which bytes of the send buffer follow it.
@@ -392,6 +402,12 @@ pub struct SendState {
     /// The data queued last came with `MSG_MORE`: hold a partial segment
     /// as under the cork, until a write without it.
     pub(super) more: bool,
+    /// In urgent mode: the sequence number just past the urgent byte
+    /// (Linux's `snd_up`), until the peer acknowledges it.
+    pub(super) up: Option<Seq>,
+    /// The window probe at `snd_una` that carries the urgent pointer went
+    /// out; the usual one at `snd_una - 1` follows (`tcp_write_wakeup`).
+    pub(super) urg_probe_sent: bool,
 }
 
 /// The receive side of a [`Connection`].
@@ -422,6 +438,12 @@ pub struct RecvState {
     pub(super) challenge_start: Instant,
     pub(super) challenge_count: u32,
     pub(super) last_oow_ack: Option<Instant>,
+    /// The urgent mark: what is known of it, and the urgent byte's
+    /// stream offset (`super::urgent`).
+    pub(super) urg: super::urgent::Urgent,
+    pub(super) urg_offset: u64,
+    /// Urgent data is read inline (`SO_OOBINLINE`).
+    pub(super) urg_inline: bool,
 }
 
 /// The timers of a [`Connection`]: each deadline is `None` when the timer is off.
@@ -500,6 +522,8 @@ impl Connection {
                 probe_pending: false,
                 rst_pending: None,
                 more: false,
+                up: None,
+                urg_probe_sent: false,
             },
             rcv: RecvState {
                 irs: Seq(0),
@@ -518,6 +542,9 @@ impl Connection {
                 challenge_start: now,
                 challenge_count: 0,
                 last_oow_ack: None,
+                urg: super::urgent::Urgent::None,
+                urg_offset: 0,
+                urg_inline: false,
             },
             timers: Timers {
                 rto_deadline: None,
@@ -666,6 +693,7 @@ impl Connection {
     /// The window reopens; if it grew enough a window update is queued.
     pub fn consume(&mut self, n: u32) {
         self.rcv.unread = self.rcv.unread.saturating_sub(n);
+        self.urgent_read_moved();
         // An acknowledgement of two or more segments held back while the
         // window shrank goes out with the read (`__tcp_cleanup_rbuf`).
         if self.state.receives_data() && (self.rcv.unacked_segs >= 2 || self.window_update_due()) {
@@ -803,6 +831,7 @@ impl Connection {
         self.snd.rexmit_head = false;
         self.snd.force_send = false;
         self.snd.probe_pending = false;
+        self.snd.up = None;
         self.timers.rto_deadline = None;
         self.timers.persist_deadline = None;
         self.timers.delack_deadline = None;

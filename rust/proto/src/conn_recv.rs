@@ -193,6 +193,9 @@ impl Connection {
             }
             _ => {}
         }
+        if self.state.receives_data() && !self.orphaned {
+            self.rx_urgent(h, out);
+        }
         self.rx_data(h, now, out);
     }
 
@@ -301,6 +304,7 @@ impl Connection {
             out.events.insert(Events::WRITABLE);
         }
         self.snd.una = ack;
+        self.urgent_acked();
         if self.snd.nxt.lt(ack) {
             self.snd.nxt = ack;
         }

@@ -90,7 +90,7 @@ impl Connection {
         self.timers.delack_deadline = None;
         self.rcv.unacked_segs = 0;
         self.rcv.wup = self.rcv.nxt;
-        Header {
+        let mut h = Header {
             flags: Flags::ACK,
             src: self.tuple.local,
             dst: self.tuple.remote,
@@ -98,7 +98,9 @@ impl Connection {
             ack: self.rcv.nxt,
             window,
             ..Header::default()
-        }
+        };
+        self.tx_urgent(&mut h);
+        h
     }
 
     /// Returns the RST that aborts this connection (RST+ACK, sequence `snd_max`).
@@ -182,6 +184,18 @@ impl Connection {
             return Some(self.data_segment(self.snd.nxt, 0, true, now));
         }
         if self.snd.probe_pending {
+            // In urgent mode a probe at `snd_una` first: it is acceptable
+            // to the peer (the one below is not), so the pointer reaches
+            // it even into a zero window (`tcp_write_wakeup`).
+            if !self.snd.urg_probe_sent && self.snd.up.is_some_and(|u| u.gt(self.snd.una)) {
+                self.snd.urg_probe_sent = true;
+                let h = self.ack_header(self.snd.una);
+                return Some(Transmit {
+                    header: h,
+                    offset: 0,
+                });
+            }
+            self.snd.urg_probe_sent = false;
             self.snd.probe_pending = false;
             // An old sequence number: the peer must answer with an ACK and its window.
             let h = self.ack_header(self.snd.una.wrapping_sub(1));
@@ -258,9 +272,11 @@ impl Connection {
         // Corked (`TCP_CORK`, or `MSG_MORE` on the last write): only full
         // segments go, and the tail when the FIN follows it.
         let corked = self.cfg.cork || self.snd.more;
+        // Urgent mode sends at once, Nagle and the cork aside (`tcp_nagle_test`).
         let allowed = len > 0
             && (len == self.snd.mss
                 || retransmitting
+                || self.snd.up.is_some()
                 || (corked && fin_pending && len == unsent)
                 || (!corked && len == unsent && (self.cfg.nodelay || nothing_unacked || fin_pending))
                 // Nothing in flight and the window is the limit: no ACK will

@@ -48,4 +48,5 @@ pub mod state;
 pub mod syncookie;
 pub mod time;
 pub mod tuple;
+pub mod urgent;
 pub mod wire;

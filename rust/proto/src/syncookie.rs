@@ -231,6 +231,7 @@ pub fn syn_of(ack: &Header, data: CookieData) -> Header {
         wscale: data.wscale,
         mss: data.mss,
         payload_len: 0,
+        urg: Seq(0),
     }
 }
 

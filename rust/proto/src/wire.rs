@@ -14,6 +14,7 @@
 //!  12..16 source IPv4        16..20 destination IPv4
 //!  20..24 sequence number    24..28 acknowledgement number
 //!  28     window scale (SYN) 29     reserved (0)     30..32 MSS (SYN)
+//!  28..32 urgent pointer (non-SYN with URG, in place of the three above)
 //! ```
 //!
 //! Decoding checks every field and returns a [`WireError`] for anything
@@ -48,6 +49,8 @@ pub const SEQ_OFFSET: usize = 20;
 pub const SADDR_OFFSET: usize = 12;
 /// Byte offset of the destination IPv4 address (same as `iphdr.daddr`).
 pub const DADDR_OFFSET: usize = 16;
+/// Byte offset of the urgent pointer (big-endian u32; non-SYN with URG).
+pub const URG_OFFSET: usize = 28;
 
 /// The control flags of a segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -64,8 +67,10 @@ impl Flags {
     pub const FIN: Flags = Flags(0x04);
     /// Reset the connection.
     pub const RST: Flags = Flags(0x08);
+    /// Urgent data: [`Header::urg`] is the urgent pointer (never on SYN or RST).
+    pub const URG: Flags = Flags(0x10);
     /// All defined flags; the other bits must be zero.
-    pub const ALL: Flags = Flags(0x0f);
+    pub const ALL: Flags = Flags(0x1f);
 
     /// Returns the flag bits as sent.
     #[inline]
@@ -107,6 +112,12 @@ impl Flags {
     #[inline]
     pub const fn rst(self) -> bool {
         self.contains(Flags::RST)
+    }
+
+    /// Returns whether URG is set.
+    #[inline]
+    pub const fn urg(self) -> bool {
+        self.contains(Flags::URG)
     }
 }
 
@@ -209,6 +220,9 @@ pub struct Header {
     pub wscale: u8,
     /// On SYN: the largest payload the sender can receive; else zero.
     pub mss: u16,
+    /// With URG: the urgent pointer, the sequence number just past the
+    /// urgent byte (RFC 6093's reading), always after `seq`; else zero.
+    pub urg: Seq,
     /// Number of payload bytes that follow the header.
     pub payload_len: u16,
 }
@@ -271,6 +285,10 @@ impl Header {
         if f.syn() && (f.rst() || f.fin()) {
             return Err(WireError::BadFlags);
         }
+        // Urgent data rides on synchronized segments only.
+        if f.urg() && (f.syn() || f.rst()) {
+            return Err(WireError::BadFlags);
+        }
         // Every segment but an opening SYN and some RSTs acknowledges something.
         if !f.ack() && !f.syn() && !f.rst() {
             return Err(WireError::BadFlags);
@@ -295,6 +313,16 @@ impl Header {
                 return Err(WireError::BadField);
             }
         } else if self.wscale != 0 || self.mss != 0 {
+            return Err(WireError::BadField);
+        }
+        // The pointer shares bytes 28-31 with the SYN-only fields: zero
+        // without URG, and with URG past the segment's first byte (one
+        // past the urgent byte, which the segment precedes).
+        if f.urg() {
+            if !self.urg.gt(self.seq) {
+                return Err(WireError::BadField);
+            }
+        } else if self.urg.0 != 0 {
             return Err(WireError::BadField);
         }
         Ok(())
@@ -326,8 +354,12 @@ impl Header {
         put(&mut b, DADDR_OFFSET, &self.dst.addr.to_be_bytes());
         put(&mut b, SEQ_OFFSET, &self.seq.0.to_be_bytes());
         put(&mut b, 24, &self.ack.0.to_be_bytes());
-        b[28] = self.wscale;
-        put(&mut b, 30, &self.mss.to_be_bytes());
+        if self.flags.urg() && !self.flags.syn() {
+            put(&mut b, URG_OFFSET, &self.urg.0.to_be_bytes());
+        } else {
+            b[28] = self.wscale;
+            put(&mut b, 30, &self.mss.to_be_bytes());
+        }
         b
     }
 
@@ -350,19 +382,29 @@ impl Header {
         if b[0] != VERSION {
             return Err(WireError::BadVersion);
         }
-        if b[29] != 0 {
+        let flags = Flags(b[FLAGS_OFFSET]);
+        // Bytes 28-31: the urgent pointer on a non-SYN with URG, else
+        // window scale, a reserved zero byte and MSS.
+        let pointer = flags.urg() && !flags.syn();
+        if !pointer && b[29] != 0 {
             return Err(WireError::BadField);
         }
+        let (wscale, mss, urg) = if pointer {
+            (0, 0, Seq(be32(b, URG_OFFSET)))
+        } else {
+            (b[28], be16(b, 30), Seq(0))
+        };
         let h = Header {
-            flags: Flags(b[FLAGS_OFFSET]),
+            flags,
             window: be16(b, 2),
             src: Endpoint::new(be32(b, SADDR_OFFSET), be16(b, 4)),
             dst: Endpoint::new(be32(b, DADDR_OFFSET), be16(b, 6)),
             payload_len: be16(b, PAYLOAD_LEN_OFFSET),
             seq: Seq(be32(b, SEQ_OFFSET)),
             ack: Seq(be32(b, 24)),
-            wscale: b[28],
-            mss: be16(b, 30),
+            wscale,
+            mss,
+            urg,
         };
         h.validate()?;
         if frame_len < h.frame_len() {
@@ -395,13 +437,19 @@ impl Header {
 /// into every piece), and the piece carries `len` payload bytes from
 /// `offset` bytes into the segment's payload.  Payload length and sequence
 /// number follow the piece and a FIN stays only on the last piece; the
-/// checksum is computed over the piece afterwards.
+/// urgent pointer stays on the pieces that start before it (as TCP puts
+/// it only on segments before the mark); the checksum is computed over
+/// the piece afterwards.
 pub fn gso_piece(whole: &Header, offset: u32, len: u16, last: bool) -> Header {
     let mut h = *whole;
     h.payload_len = len;
     h.seq = whole.seq.wrapping_add(offset);
     if !last {
-        h.flags = Flags(whole.flags.0 & !Flags::FIN.0);
+        h.flags = Flags(h.flags.0 & !Flags::FIN.0);
+    }
+    if h.flags.urg() && !h.urg.gt(h.seq) {
+        h.flags = Flags(h.flags.0 & !Flags::URG.0);
+        h.urg = Seq(0);
     }
     h
 }

@@ -8,7 +8,7 @@ use afc_proto::tuple::Endpoint;
 use afc_proto::wire::{
     fill_checksum, frame_checksum_field, gso_piece, receive_checksum_policy, store_checksum,
     ChecksumPolicy, ChecksumState, Flags, Header, WireError, CHECKSUM_OFFSET, DADDR_OFFSET,
-    HEADER_LEN, MAX_PAYLOAD, SADDR_OFFSET,
+    HEADER_LEN, MAX_PAYLOAD, SADDR_OFFSET, URG_OFFSET,
 };
 use support::rng::Rng;
 
@@ -78,18 +78,33 @@ fn layout_is_as_documented() {
     assert_eq!(f[1], 0x01);
     assert_eq!(f[28], 7);
     assert_eq!(&f[30..32], &1468u16.to_be_bytes());
+
+    // URG (bit 4): the urgent pointer, one past the urgent byte, as a
+    // whole sequence number in bytes 28-31.
+    let urg = Header {
+        flags: Flags::ACK.with(Flags::URG),
+        urg: Seq(0xdead_beef_u32.wrapping_add(3)),
+        ..h
+    };
+    let f = frame(&urg, b"abc", false);
+    assert_eq!(f[1], 0x12, "flags: ACK|URG");
+    assert_eq!(URG_OFFSET, 28);
+    assert_eq!(&f[28..32], &[0xde, 0xad, 0xbe, 0xf2], "urgent pointer");
+    assert_eq!(Header::parse(&f, ChecksumPolicy::Trust).unwrap().0, urg);
 }
 
 #[test]
 fn round_trip_random_headers() {
     let mut rng = Rng::new(42);
     for _ in 0..20_000 {
-        let flags = match rng.below(6) {
+        let flags = match rng.below(8) {
             0 => Flags::SYN,
             1 => Flags::SYN.with(Flags::ACK),
             2 => Flags::ACK,
             3 => Flags::ACK.with(Flags::FIN),
             4 => Flags::RST,
+            5 => Flags::ACK.with(Flags::URG),
+            6 => Flags::ACK.with(Flags::URG).with(Flags::FIN),
             _ => Flags::RST.with(Flags::ACK),
         };
         let syn = flags.syn();
@@ -98,6 +113,7 @@ fn round_trip_random_headers() {
         } else {
             rng.below(300) as u16
         };
+        let seq = Seq(rng.next_u64() as u32);
         let h = Header {
             flags,
             src: Endpoint::new(
@@ -108,7 +124,7 @@ fn round_trip_random_headers() {
                 0x0100_0000 + rng.below(0xdf00_0000) as u32,
                 1 + rng.below(65535) as u16,
             ),
-            seq: Seq(rng.next_u64() as u32),
+            seq,
             ack: if flags.ack() {
                 Seq(rng.next_u64() as u32)
             } else {
@@ -117,6 +133,11 @@ fn round_trip_random_headers() {
             window: rng.next_u64() as u16,
             wscale: if syn { rng.below(15) as u8 } else { 0 },
             mss: if syn { 64 + rng.below(65000) as u16 } else { 0 },
+            urg: if flags.urg() {
+                seq.wrapping_add(1 + rng.below(0x7fff_ffff) as u32)
+            } else {
+                Seq(0)
+            },
             payload_len: len,
         };
         let payload = rng.bytes(usize::from(len));
@@ -200,7 +221,11 @@ fn bad_flags() {
     let base = frame(&data_header(0), &[], false);
     for (flags, want) in [
         (0x10u8, WireError::BadFlags),
+        (0x20 | 0x02, WireError::BadFlags),
         (0x80 | 0x02, WireError::BadFlags),
+        (0x10 | 0x01, WireError::BadFlags),
+        (0x10 | 0x01 | 0x02, WireError::BadFlags),
+        (0x10 | 0x08 | 0x02, WireError::BadFlags),
         (0x01 | 0x08, WireError::BadFlags),
         (0x01 | 0x04, WireError::BadFlags),
         (0x04, WireError::BadFlags),
@@ -319,6 +344,81 @@ fn bad_lengths_and_fields() {
         Header::parse(&syn, ChecksumPolicy::Trust),
         Err(WireError::BadField)
     );
+}
+
+/// The urgent pointer: only with URG, only past the segment's sequence
+/// number (it points one past the urgent byte, which the segment
+/// precedes), never on SYN or RST; with URG byte 29 is part of it.
+#[test]
+fn urgent_pointer_rules() {
+    let base = frame(&data_header(0), &[], false);
+    let seq = 0xdead_beef_u32;
+    let with = |ptr: u32| {
+        let mut f = base.clone();
+        f[1] = 0x12;
+        f[28..32].copy_from_slice(&ptr.to_be_bytes());
+        Header::parse(&f, ChecksumPolicy::Trust).map(|(h, _)| h)
+    };
+    // One past the segment's first byte up to 2^31 - 1 ahead: valid; byte
+    // 29 may then be anything.
+    for d in [1u32, 2, 0x100, 0x0001_0000, 0x7fff_ffff] {
+        let h = with(seq.wrapping_add(d)).unwrap_or_else(|e| panic!("+{d}: {e:?}"));
+        assert!(h.flags.urg());
+        assert_eq!(h.urg, Seq(seq.wrapping_add(d)));
+        assert_eq!((h.wscale, h.mss), (0, 0));
+    }
+    // At or before the sequence number: it would point at a byte the
+    // segment follows.
+    for d in [0u32, 0x8000_0000, 0xffff_ffff] {
+        assert_eq!(
+            with(seq.wrapping_add(d)),
+            Err(WireError::BadField),
+            "+{d:#x}"
+        );
+    }
+    // Without URG the four bytes must be zero (a pointer alone is no URG).
+    let mut f = base.clone();
+    f[28..32].copy_from_slice(&seq.wrapping_add(1).to_be_bytes());
+    assert_eq!(
+        Header::parse(&f, ChecksumPolicy::Trust),
+        Err(WireError::BadField)
+    );
+    // A header with URG and a pointer at its own start, or a pointer
+    // without URG, is never emitted.
+    let mut h = data_header(0);
+    h.flags = Flags::ACK.with(Flags::URG);
+    h.urg = h.seq;
+    assert_eq!(h.emit(&mut [0u8; HEADER_LEN]), Err(WireError::BadField));
+    h.flags = Flags::ACK;
+    h.urg = Seq(seq.wrapping_add(5));
+    assert_eq!(h.emit(&mut [0u8; HEADER_LEN]), Err(WireError::BadField));
+    // SYN with URG is invalid, whatever bytes 28-31 hold.
+    let mut syn = data_header(0);
+    syn.flags = Flags::SYN.with(Flags::URG);
+    syn.ack = Seq(0);
+    syn.mss = 1000;
+    assert_eq!(syn.emit(&mut [0u8; HEADER_LEN]), Err(WireError::BadFlags));
+}
+
+/// GSO pieces keep the urgent pointer while they start before it, and
+/// drop URG from the pieces at or after it (every piece parses).
+#[test]
+fn gso_pieces_keep_urg_only_before_the_pointer() {
+    let payload = vec![7u8; 5000];
+    let mut whole = data_header(payload.len() as u16);
+    whole.flags = Flags::ACK.with(Flags::URG);
+    whole.seq = Seq(0xffff_fc00);
+    // The urgent byte is byte 2999 of the payload: the pointer is one past it.
+    whole.urg = whole.seq.wrapping_add(3000);
+    let mut urgs = Vec::new();
+    for at in (0..5000u32).step_by(1000) {
+        let h = gso_piece(&whole, at, 1000, at == 4000);
+        let f = frame(&h, &payload[..1000], true);
+        let (back, _) = Header::parse(&f, ChecksumPolicy::Verify).unwrap();
+        urgs.push(back.flags.urg().then_some(back.urg));
+    }
+    let u = Some(whole.urg);
+    assert_eq!(urgs, vec![u, u, u, None, None]);
 }
 
 #[test]

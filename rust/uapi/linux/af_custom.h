@@ -243,4 +243,31 @@ struct afc_pktinfo {
 	struct sockaddr_custom	ipi_peer;	/* the connection's peer address */
 };
 
+/*
+ * Urgent data, as TCP's (tcp(7)); there are no constants of its own.
+ *
+ * send(2) with MSG_OOB marks the last byte of that write urgent; a later
+ * urgent write moves the mark on (the earlier urgent byte, if still
+ * unread, becomes ordinary data).  The receiving socket's owner
+ * (fcntl(F_SETOWN)) gets SIGURG when the mark arrives, and poll(2)
+ * reports POLLPRI once the urgent byte has arrived.
+ *
+ * By default the urgent byte is out of band: recv(2) with MSG_OOB
+ * returns it (msg_flags MSG_OOB), once; MSG_PEEK leaves it.  recv(MSG_OOB)
+ * never blocks: EINVAL when there is no urgent byte, when it was read
+ * already or when SO_OOBINLINE is set; EAGAIN when the mark has arrived
+ * but the byte not yet (0 once no more data can come); ENOTCONN on a
+ * listener.  Ordinary reads step over the out-of-band byte, and once a
+ * read has passed the mark the byte is lost to recv(MSG_OOB).  With
+ * SO_OOBINLINE (SOL_SOCKET) the urgent byte is read as data.
+ *
+ * Either way a read that has returned data stops at the mark, the ioctl
+ * SIOCATMARK stores 1 while the read position is at it (0 otherwise, also
+ * on a listener or an unconnected socket), and SIOCINQ counts only the
+ * bytes before an out-of-band urgent byte that has arrived.
+ *
+ * On the wire: flag URG (0x10) and a 32-bit urgent pointer, the sequence
+ * number just past the urgent byte (docs/PROTOCOL.md 1.1, 5.4).
+ */
+
 #endif /* _UAPI_LINUX_AF_CUSTOM_H */

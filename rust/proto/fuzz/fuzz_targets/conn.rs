@@ -6,7 +6,8 @@
 //! (send buffer and receive queue agree with the core, receive memory within
 //! the buffer, valid headers, `poll_transmit` terminates). Unless a crafted
 //! segment was accepted, each side must also receive a prefix of what the
-//! other wrote.
+//! other wrote, less at most one byte per urgent write (an out-of-band
+//! urgent byte that reads step over).
 
 #![no_main]
 
@@ -48,23 +49,49 @@ struct Side {
     ep: Option<Endpoint>,
     written: Vec<u8>,
     read: Vec<u8>,
+    /// Writes whose last byte was marked urgent (`send(MSG_OOB)`).
+    urgent_writes: usize,
 }
 
 impl Side {
-    fn write(&mut self, n: usize) {
+    fn write(&mut self, n: usize, urgent: bool) {
         let Some(ep) = self.ep.as_mut() else { return };
         let start = self.written.len();
         let data: Vec<u8> = (start..start + n).map(|i| (i % 251) as u8).collect();
-        if let Ok(k) = ep.write(&data) {
+        let r = if urgent {
+            ep.write_urgent(&data)
+        } else {
+            ep.write(&data)
+        };
+        if let Ok(k) = r {
             self.written.extend_from_slice(&data[..k]);
+            if urgent && k > 0 {
+                self.urgent_writes += 1;
+            }
         }
     }
+}
+
+/// Returns whether `got` is `sent` in order with at most `skips` bytes left out.
+fn prefix_but_skips(got: &[u8], sent: &[u8], skips: usize) -> bool {
+    let mut left = skips;
+    let mut s = sent.iter();
+    for b in got {
+        loop {
+            match s.next() {
+                Some(x) if x == b => break,
+                Some(_) if left > 0 => left -= 1,
+                _ => return false,
+            }
+        }
+    }
+    true
 }
 
 fn crafted(inp: &mut Input, to: &Endpoint) -> (Header, Vec<u8>) {
     let c = &to.conn;
     let t = c.tuple();
-    let flags = Flags(inp.u8().unwrap_or(2) & 0x0f);
+    let flags = Flags(inp.u8().unwrap_or(2) & 0x1f);
     let seq_off = i32::from(inp.u16().unwrap_or(0) as i16);
     let ack_off = i32::from(inp.u16().unwrap_or(0) as i16);
     let mut h = Header {
@@ -84,6 +111,9 @@ fn crafted(inp: &mut Input, to: &Endpoint) -> (Header, Vec<u8>) {
     }
     if !flags.ack() {
         h.ack = Seq(0);
+    }
+    if flags.urg() {
+        h.urg = h.seq.wrapping_add(u32::from(inp.u16().unwrap_or(0))).wrapping_add(1);
     }
     let payload = vec![0x5a; usize::from(h.payload_len)];
     (h, payload)
@@ -136,11 +166,13 @@ fuzz_target!(|data: &[u8]| {
             ep: Some(Endpoint::new(conn, 1 << 20, false)),
             written: vec![],
             read: vec![],
+            urgent_writes: 0,
         },
         Side {
             ep: None,
             written: vec![],
             read: vec![],
+            urgent_writes: 0,
         },
     ];
     // queues[i] holds frames in flight toward side i.
@@ -207,8 +239,9 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             7 => {
-                let n = usize::from(inp.u16().unwrap_or(0) % 5000);
-                sides[who].write(n);
+                let n = inp.u16().unwrap_or(0);
+                // One write in eight is urgent (`send(MSG_OOB)`).
+                sides[who].write(usize::from(n % 5000), n & 0xe000 == 0xe000);
             }
             8 => {
                 let n = usize::from(inp.u16().unwrap_or(0));
@@ -255,10 +288,14 @@ fuzz_target!(|data: &[u8]| {
             14 => {
                 let b = inp.u8().unwrap_or(0);
                 if let Some(ep) = sides[who].ep.as_mut() {
-                    match b % 3 {
+                    match b % 5 {
                         0 => ep.conn.set_nodelay(b & 0x80 != 0),
                         1 => ep.conn.set_keepalive(None),
-                        _ => ep.conn.set_recv_buf(u32::from(b) * 256),
+                        2 => ep.conn.set_recv_buf(u32::from(b) * 256),
+                        3 => ep.conn.set_urgent_inline(b & 0x80 != 0),
+                        _ => {
+                            let _ = ep.conn.recv_urgent(b & 0x80 != 0);
+                        }
                     }
                 }
             }
@@ -287,7 +324,7 @@ fuzz_target!(|data: &[u8]| {
             let got = &sides[r].read;
             let sent = &sides[w].written;
             assert!(
-                got.len() <= sent.len() && got[..] == sent[..got.len()],
+                prefix_but_skips(got, sent, sides[w].urgent_writes),
                 "stream corrupted"
             );
         }

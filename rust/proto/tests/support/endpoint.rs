@@ -20,6 +20,7 @@ use afc_proto::conn::{
 };
 use afc_proto::state::State;
 use afc_proto::time::Instant;
+use afc_proto::urgent::ReadLimit;
 use afc_proto::wire::{fill_checksum, ChecksumPolicy, Header, WireError, HEADER_LEN};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -92,11 +93,37 @@ impl Endpoint {
         Ok(taken)
     }
 
-    /// The application reads up to `max` bytes (`recv()`); empty means nothing yet, or EOF.
+    /// The application writes and marks the last byte urgent (`send(MSG_OOB)`).
+    pub fn write_urgent(&mut self, data: &[u8]) -> Result<usize, SendError> {
+        let n = self.write(data)?;
+        if n > 0 {
+            self.conn.mark_urgent();
+        }
+        Ok(n)
+    }
+
+    /// The application reads up to `max` bytes (`recv()`); empty means
+    /// nothing yet, or EOF. A read stops at the urgent mark, and skips an
+    /// out-of-band urgent byte it starts at (`read_limit`).
     pub fn read(&mut self, max: usize) -> Vec<u8> {
-        let n = max.min(self.recv_q.len());
-        let out: Vec<u8> = self.recv_q.drain(..n).collect();
-        self.conn.consume(n as u32);
+        let start = self.conn.read_offset();
+        let mut out = Vec::new();
+        let mut taken = 0usize;
+        while out.len() < max && taken < self.recv_q.len() {
+            match self.conn.read_limit(start + taken as u64, !out.is_empty()) {
+                ReadLimit::Stop => break,
+                ReadLimit::Skip => taken += 1,
+                ReadLimit::Bytes(n) => {
+                    let k = (max - out.len())
+                        .min(self.recv_q.len() - taken)
+                        .min(usize::try_from(n).unwrap_or(usize::MAX));
+                    out.extend(self.recv_q.range(taken..taken + k));
+                    taken += k;
+                }
+            }
+        }
+        self.recv_q.drain(..taken);
+        self.conn.consume(taken as u32);
         out
     }
 
@@ -131,6 +158,15 @@ impl Endpoint {
     }
 
     fn apply(&mut self, out: &SegmentOutcome, payload: &[u8]) {
+        if let Some(i) = out.urgent_byte {
+            self.conn.set_urgent_byte(payload[i as usize]);
+        }
+        let gone = (out.discard_front as usize).min(self.recv_q.len());
+        assert_eq!(
+            gone, out.discard_front as usize,
+            "discarding unqueued bytes"
+        );
+        self.recv_q.drain(..gone);
         let acked = (out.acked as usize).min(self.send_buf.len());
         assert_eq!(
             acked, out.acked as usize,

@@ -243,14 +243,14 @@ impl Stream {
         Ok(n as usize)
     }
 
-    fn send(&self, buf: &[u8]) -> io::Result<usize> {
+    fn send(&self, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
         // SAFETY: buf is valid for buf.len() bytes of reads.
         let n = sys::cvt(unsafe {
             libc::send(
                 self.fd.as_raw_fd(),
                 buf.as_ptr().cast(),
                 buf.len(),
-                libc::MSG_NOSIGNAL,
+                libc::MSG_NOSIGNAL | flags,
             )
         })?;
         Ok(n as usize)
@@ -259,6 +259,51 @@ impl Stream {
     /// Reads into `buf` without taking the data off the socket (`MSG_PEEK`).
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv(buf, libc::MSG_PEEK)
+    }
+
+    /// Writes `buf` and marks its last byte urgent (`send(MSG_OOB)`, TCP's
+    /// urgent data); returns how many bytes were written.
+    pub fn send_urgent(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf, libc::MSG_OOB)
+    }
+
+    /// Reads the urgent byte out of band (`recv(MSG_OOB)`): `InvalidInput`
+    /// (`EINVAL`) when there is none, it was read already or urgent data
+    /// is inline; `WouldBlock` when its mark has arrived but the byte not
+    /// yet. Never blocks.
+    pub fn recv_urgent(&self) -> io::Result<u8> {
+        let mut b = [0u8; 1];
+        match self.recv(&mut b, libc::MSG_OOB)? {
+            1 => Ok(b[0]),
+            _ => Err(io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+
+    /// Whether the read position is at the urgent mark (`SIOCATMARK`, from
+    /// `asm-generic/sockios.h`, which the libc crate lacks): a
+    /// read stops there.
+    pub fn at_mark(&self) -> io::Result<bool> {
+        let mut v: libc::c_int = 0;
+        // SAFETY: SIOCATMARK stores one int at the pointer.
+        sys::cvt(unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCATMARK, &mut v) })?;
+        Ok(v != 0)
+    }
+
+    /// Sets `SO_OOBINLINE`: urgent data is read as ordinary data.
+    pub fn set_oob_inline(&self, on: bool) -> io::Result<()> {
+        sys::setsockopt(
+            self.fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_OOBINLINE,
+            libc::c_int::from(on),
+        )
+    }
+
+    /// Reads `SO_OOBINLINE`.
+    pub fn oob_inline(&self) -> io::Result<bool> {
+        let v: libc::c_int =
+            sys::getsockopt(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_OOBINLINE)?;
+        Ok(v != 0)
     }
 }
 
@@ -270,7 +315,7 @@ impl Read for &Stream {
 
 impl Write for &Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.send(buf)
+        self.send(buf, 0)
     }
 
     /// Nothing to do: the kernel owns what was written.
@@ -340,3 +385,6 @@ impl From<Stream> for OwnedFd {
         s.fd
     }
 }
+
+/// `SIOCATMARK` of `asm-generic/sockios.h` (x86, arm and most others).
+const SIOCATMARK: libc::Ioctl = 0x8905;

@@ -303,3 +303,46 @@ fn bind_conflict_and_any() {
     let (_s, peer) = l.accept().unwrap();
     assert_eq!(peer.ip(), std::net::Ipv4Addr::LOCALHOST);
 }
+
+/// Urgent data (`send_urgent`, `recv_urgent`, `at_mark`, `SO_OOBINLINE`),
+/// with TCP's answers.
+#[test]
+fn urgent_data() {
+    inet();
+    let (c, s) = pair();
+    c.set_nodelay(true).unwrap();
+    assert_eq!(
+        s.recv_urgent().unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+    assert!(!s.at_mark().unwrap());
+    (&c).write_all(b"hello").unwrap();
+    assert_eq!(c.send_urgent(b"!").unwrap(), 1);
+    // Wait for the urgent byte (recv_urgent never blocks).
+    let end = Instant::now() + Duration::from_secs(10);
+    let b = loop {
+        match s.recv_urgent() {
+            Ok(b) => break b,
+            Err(e) if Instant::now() < end => {
+                assert!(matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidInput | io::ErrorKind::WouldBlock
+                ));
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(b, b'!');
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        (&s).read(&mut buf).unwrap(),
+        5,
+        "the read stops at the mark"
+    );
+    assert_eq!(&buf[..5], b"hello");
+    assert!(s.at_mark().unwrap());
+    assert!(!s.oob_inline().unwrap());
+    s.set_oob_inline(true).unwrap();
+    assert!(s.oob_inline().unwrap());
+}
