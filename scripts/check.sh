@@ -65,7 +65,7 @@ p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$vm"); f=$(sed -n 's/.*failed=\([0
 s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$vm")
 passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
 
-# Between two guests over virtio-net and e1000 (issue 14; normal kernel:
+# Between three guests over virtio-net and e1000 (issue 14; normal kernel:
 # the debug kernel's run is AFC_HOSTS_DEBUG=1, it does not fit the budget).
 if [ "$FLAVOUR" = normal ] || [ "${AFC_HOSTS_DEBUG:-0}" = 1 ]; then
     log "tests between hosts ($FLAVOUR kernel)"
