@@ -743,13 +743,28 @@ static int old_connection_reset(int fd)
 	return 1;
 }
 
+/* Host 2: host 1 says it reboots, and comes back (a new control
+ * connection) within 600 s. */
+static int wait_for_reboot(void)
+{
+	long long t_gone;
+	char b = 0;
+
+	CHECK(recv(ctl, &b, 1, MSG_WAITALL) == 1 && b == 'R', "host 1 never said it was rebooting");
+	close(ctl);
+	ctl = -1;
+	t_gone = now_ms();
+	CHECK(control_open(1, 600) == 0, "host 1 did not come back within 600 s");
+	printf("# peer_rebooted: host 1 back after %lld ms\n", now_ms() - t_gone);
+	return 1;
+}
+
 /* Host 1 reboots while host 2 holds an established, idle connection to
  * it; host 2 waits for it to come back (afc.boot=2: the module loaded,
  * nothing listening), then sends on the old connection. */
 static int peer_rebooted(void)
 {
 	int fd = connection(virtio_ip[1], AFC_PORT + 8, 3), rc;
-	long long t_gone;
 	char b = 0;
 
 	if (fd < 0)
@@ -761,15 +776,10 @@ static int peer_rebooted(void)
 		pass++;
 		leave("AFC-REBOOT", 'R');
 	}
-	CHECK(send(fd, "a", 1, 0) == 1 && recv(fd, &b, 1, MSG_WAITALL) == 1 && b == 'b',
-	      "exchange: %s", strerror(errno));
-	CHECK(recv(ctl, &b, 1, MSG_WAITALL) == 1 && b == 'R', "host 1 never said it was rebooting");
-	close(ctl);
-	ctl = -1;
-	t_gone = now_ms();
-	CHECK(control_open(1, 600) == 0, "host 1 did not come back within 600 s");
-	printf("# peer_rebooted: host 1 back after %lld ms\n", now_ms() - t_gone);
-	rc = old_connection_reset(fd);
+	rc = send(fd, "a", 1, 0) == 1 && recv(fd, &b, 1, MSG_WAITALL) == 1 && b == 'b';
+	if (!rc)
+		snprintf(why, sizeof(why), "exchange: %s", strerror(errno));
+	rc = rc && wait_for_reboot() && old_connection_reset(fd);
 	close(fd);
 	return rc;
 }
