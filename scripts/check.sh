@@ -80,7 +80,7 @@ if [ "$FLAVOUR" = normal ]; then
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
 fi
 
-# Between two guests over virtio-net and e1000 (issue 14; normal kernel:
+# Between three guests over virtio-net and e1000 (issue 14; normal kernel:
 # the debug kernel's run is AFC_HOSTS_DEBUG=1, it does not fit the budget).
 if [ "$FLAVOUR" = normal ] || [ "${AFC_HOSTS_DEBUG:-0}" = 1 ]; then
     log "tests between hosts ($FLAVOUR kernel)"

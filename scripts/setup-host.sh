@@ -7,7 +7,8 @@ PKGS=(linux-source-6.12 rustc-web rust-web-src rust-web-clippy libclang-dev clan
       flex bison bc libelf-dev libssl-dev cpio kmod qemu-system-x86
       busybox-static dwarves iproute2 rsync make gcc libc6-dev python3 xz-utils
       liburing-dev)
-# The Ethernet segment of the multi-host runner (qemu/run-hosts.sh).
+# The Ethernet segments of the multi-host runner (qemu/run-hosts.sh):
+# vde_plug (Debian vdeplug, which vde2 depends on) and its switch module.
 PKGS+=(vde2)
 # socat and tcpdump in the VM image (selftests/af_custom/socat.c,
 # selftests/vm/capture.sh); tshark for the dissector's host test.

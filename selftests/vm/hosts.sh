@@ -2,11 +2,15 @@
 # Guest side of the multi-host tests (qemu/run-hosts.sh, scripts/hosts-tests.sh):
 # numbers this guest's NICs by driver (virtio-net 10.99.0.N/24, e1000
 # 10.98.0.N/24), runs selftests/af_custom/hosts.c over TCP and then over
-# AF_CUSTOM (the last test pulls host 1's plug), and on the surviving host
-# checks that the module unloads.  Prints one AFC-SUMMARY line.
+# AF_CUSTOM, and on the surviving hosts checks that the module unloads.
+# Host 1 reboots itself in the AF_CUSTOM pass (peer_rebooted); on its
+# second boot (afc.boot=2) it runs the rest of that pass, whose last test
+# pulls its plug.  Each boot prints one AFC-SUMMARY line.
 
 host=$(sed -n 's/.*afc\.host=\([0-9]*\).*/\1/p' /proc/cmdline)
-export AFC_HOST="$host" AFC_MODULE=/afc/af_custom.ko
+hosts=$(sed -n 's/.*afc\.hosts=\([0-9]*\).*/\1/p' /proc/cmdline)
+boot=$(sed -n 's/.*afc\.boot=\([0-9]*\).*/\1/p' /proc/cmdline)
+export AFC_HOST="$host" AFC_HOSTS="${hosts:-2}" AFC_HOSTS_BOOT="${boot:-1}" AFC_MODULE=/afc/af_custom.ko
 for d in /sys/class/net/*; do
     n=${d##*/}
     [ -e "$d/device/driver" ] || continue
@@ -30,21 +34,24 @@ add() { # totals line
     s=$(echo "$1" | sed -n 's/.*skip:\([0-9]*\).*/\1/p')
     pass=$((pass + ${p:-0})); fail=$((fail + ${f:-1})); skip=$((skip + ${s:-0}))
 }
-for fam in inet afc; do
+families="inet afc"
+[ "$AFC_HOSTS_BOOT" = 2 ] && families=afc
+for fam in $families; do
     echo "# ---- hosts ($fam)"
     t0=$(cut -d' ' -f1 /proc/uptime)
     if [ $fam = inet ]; then
         AFC_TEST_FAMILY=inet timeout 600 /afc/tests/hosts 2>&1 | tee /tmp/out
     else
-        # Host 1 ends here, printing its own summary with these prior counts.
-        AFC_HOSTS_PRIOR="$pass $fail $skip" AFC_HOSTS_POWEROFF=1 timeout 600 /afc/tests/hosts 2>&1 | tee /tmp/out
+        # Host 1 ends here (a reboot, then a power-off), printing its own
+        # summary with these prior counts.
+        AFC_HOSTS_PRIOR="$pass $fail $skip" AFC_HOSTS_POWEROFF=1 timeout 900 /afc/tests/hosts 2>&1 | tee /tmp/out
     fi
     echo "# hosts ($fam) took $(echo "$t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{ printf "%.0f", $2 - $1 }') s"
     totals="$(grep '^# Totals:' /tmp/out | tail -1)"
     [ -n "$totals" ] || totals="# Totals: pass:0 fail:1 skip:0"
     add "$totals"
 done
-# Host 1 is gone by now (peer_powered_off); host 2 closed everything.
+# Host 1 is gone by now (peer_powered_off); the others closed everything.
 i=0
 while [ "$(cat /sys/module/af_custom/refcnt 2>/dev/null)" != 0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 if rmmod af_custom; then pass=$((pass + 1)); echo "ok - hosts.module_unloads"; else fail=$((fail + 1)); echo "not ok - hosts.module_unloads"; fi
