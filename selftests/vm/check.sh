@@ -23,7 +23,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # The programs also run in their TCP mode (see below) on the normal kernel;
 # stream_stress@inet is left to hand runs (335 s in the VM: TCP's 200 ms
 # minimum RTO under the loss tests), as is sysfuzz@inet.
-AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet sockopts@inet cmsg@inet uring@inet}"
+AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet sockopts@inet cmsg@inet uring@inet rust_tokio@inet}"
 if [ -e $KMEMLEAK ]; then
     AFC_TCP_TESTS="${AFC_TCP_TESTS_DEBUG:-}"
     export AFC_STRESS_MB="${AFC_STRESS_MB:-4}" AFC_REUSEPORT_CONNS="${AFC_REUSEPORT_CONNS:-1000}"
@@ -79,7 +79,7 @@ run_list() {
     done
 }
 
-AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring"
+AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream rust_tokio stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring"
 if [ -n "${AFC_TESTS:-}" ]; then
     run_list /tmp/out $AFC_TESTS
 elif [ -n "$AFC_TCP_TESTS" ] && [ "${AFC_TCP_PARALLEL:-1}" = 1 ]; then
