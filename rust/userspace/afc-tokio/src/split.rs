@@ -83,11 +83,6 @@ impl OwnedReadHalf {
         // Both halves are gone: `inner` is the last reference.
         Ok(Arc::try_unwrap(inner).unwrap_or_else(|_| unreachable!("both halves were dropped")))
     }
-
-    /// The stream (for addresses and options).
-    pub fn as_ref(&self) -> &Stream {
-        &self.inner
-    }
 }
 
 impl OwnedWriteHalf {
@@ -100,9 +95,18 @@ impl OwnedWriteHalf {
     pub fn forget(mut self) {
         self.shutdown_on_drop = false;
     }
+}
 
+impl AsRef<Stream> for OwnedReadHalf {
     /// The stream (for addresses and options).
-    pub fn as_ref(&self) -> &Stream {
+    fn as_ref(&self) -> &Stream {
+        &self.inner
+    }
+}
+
+impl AsRef<Stream> for OwnedWriteHalf {
+    /// The stream (for addresses and options).
+    fn as_ref(&self) -> &Stream {
         &self.inner
     }
 }

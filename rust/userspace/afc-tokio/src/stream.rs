@@ -150,12 +150,12 @@ impl Stream {
     /// (which clears the readiness, so that [`readable`](Self::readable)
     /// waits for the next data).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.try_io(Interest::READABLE, |s| (&*s).read(buf))
+        self.inner.try_io(Interest::READABLE, |mut s| s.read(buf))
     }
 
     /// Writes what fits without waiting: `WouldBlock` if nothing does.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.try_io(Interest::WRITABLE, |s| (&*s).write(buf))
+        self.inner.try_io(Interest::WRITABLE, |mut s| s.write(buf))
     }
 
     /// Reads into `buf` without taking the data off the socket
@@ -169,7 +169,7 @@ impl Stream {
     /// Reads into `buf`, waiting until there is data (0: end of file).
     pub async fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .async_io(Interest::READABLE, |s| (&*s).read(buf))
+            .async_io(Interest::READABLE, |mut s| s.read(buf))
             .await
     }
 
@@ -194,7 +194,7 @@ impl Stream {
         loop {
             let mut guard = ready!(self.inner.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|s| (&*s.get_ref()).read(unfilled)) {
+            match guard.try_io(|s| Read::read(&mut s.get_ref(), unfilled)) {
                 Ok(Ok(n)) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
@@ -214,7 +214,7 @@ impl Stream {
     ) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.inner.poll_write_ready(cx))?;
-            match guard.try_io(|s| (&*s.get_ref()).write(buf)) {
+            match guard.try_io(|s| Write::write(&mut s.get_ref(), buf)) {
                 Ok(r) => return Poll::Ready(r),
                 Err(_would_block) => continue,
             }

@@ -205,7 +205,9 @@ fn half_close() -> Result<(), String> {
         ensure(back == b"reply", || format!("client read {back:?}"))?;
         // Writing after our own shutdown(Write) fails (EPIPE).
         let e = c.write_all(b"x").await;
-        ensure(e.is_err(), || "write after shutdown(Write) succeeded".into())
+        ensure(e.is_err(), || {
+            "write after shutdown(Write) succeeded".into()
+        })
     })
 }
 
@@ -304,6 +306,123 @@ fn parked_write_woken_by_space() -> Result<(), String> {
     })
 }
 
+fn parked_write_woken_by_reset() -> Result<(), String> {
+    block_on("parked write, reset", async {
+        let (l, addr) = listener(8)?;
+        let (c, s) = tokio::join!(Stream::connect(addr), l.accept());
+        let mut c = c.ctx("connect")?;
+        let (s, _) = s.ctx("accept")?;
+        let writer = tokio::spawn(async move {
+            let chunk = vec![7u8; 64 << 10];
+            loop {
+                if let Err(e) = c.write_all(&chunk).await {
+                    return Ok::<io::Error, String>(e);
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ensure(!writer.is_finished(), || "the writer did not park".into())?;
+        // Closing with unread data resets the connection: the parked
+        // writer must be woken and fail.
+        drop(s);
+        let e = writer.await.map_err(join_err)??;
+        ensure(
+            matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            || format!("parked write after a reset: {e} ({:?})", e.kind()),
+        )
+    })
+}
+
+/// A connect the kernel gives up (one SYN retransmission, about 3 s):
+/// the socket parked in the reactor for writability must be woken, with
+/// `SO_ERROR` `ETIMEDOUT`.
+fn connect_timed_out_by_kernel_wakes() -> Result<(), String> {
+    NETNS
+        .get()
+        .cloned()
+        .unwrap_or_else(|| Err("no namespace".into()))?;
+    let inet = afc_socket::is_inet_test_mode().ctx("family")?;
+    let family = afc_socket::family().ctx("family")?;
+    // AFC_SYNCNT is 7 at SOL_AF_CUSTOM, as TCP_SYNCNT at IPPROTO_TCP.
+    let level = if inet {
+        libc::IPPROTO_TCP
+    } else {
+        afc_socket::SOL_AF_CUSTOM
+    };
+    // SAFETY: plain syscall.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    ensure(fd >= 0, || {
+        format!("socket: {}", io::Error::last_os_error())
+    })?;
+    // SAFETY: fd is ours alone.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    let raw = libc::sockaddr_in {
+        sin_family: family as libc::sa_family_t,
+        sin_port: SILENT.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(SILENT.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let rfd = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: valid pointers and lengths.
+    let r = unsafe {
+        libc::setsockopt(
+            rfd,
+            level,
+            7,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    ensure(r == 0, || {
+        format!("setsockopt SYNCNT: {}", io::Error::last_os_error())
+    })?;
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::connect(
+            rfd,
+            (&raw as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    let err = io::Error::last_os_error();
+    ensure(
+        r == -1 && err.raw_os_error() == Some(libc::EINPROGRESS),
+        || format!("nonblocking connect: {r}, {err}"),
+    )?;
+    block_on("kernel connect timeout", async move {
+        let s = Stream::try_from(fd).ctx("register")?;
+        let t0 = Instant::now();
+        match timeout(Duration::from_secs(30), s.writable()).await {
+            Err(_) => {
+                return Err("not woken 30 s after connect (SYNCNT 1 gives up after ~3 s)".into())
+            }
+            Ok(r) => r.ctx("writable")?,
+        }
+        let e = s.take_error().ctx("SO_ERROR")?;
+        ensure(
+            e.as_ref().map(io::Error::kind) == Some(io::ErrorKind::TimedOut),
+            || {
+                format!(
+                    "woken after {:?} with SO_ERROR {e:?}, want TimedOut",
+                    t0.elapsed()
+                )
+            },
+        )
+    })
+}
+
 fn parked_read_and_accept_woken() -> Result<(), String> {
     block_on("parked read/accept", async {
         let (l, addr) = listener(8)?;
@@ -368,7 +487,10 @@ fn conversions() -> Result<(), String> {
 fn setup_netns() -> Result<(), String> {
     // SAFETY: plain syscall; the process has one thread yet.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!("unshare(CLONE_NEWNET): {}", io::Error::last_os_error()));
+        return Err(format!(
+            "unshare(CLONE_NEWNET): {}",
+            io::Error::last_os_error()
+        ));
     }
     let script = "ip link set lo up && \
         ip link add va address 02:77:00:00:00:01 type veth peer name vb address 02:77:00:00:00:02 && \
@@ -424,6 +546,11 @@ fn main() {
             ("refused", refused),
             ("connect_timeout_dropped", connect_timeout_dropped),
             ("parked_write_woken_by_space", parked_write_woken_by_space),
+            ("parked_write_woken_by_reset", parked_write_woken_by_reset),
+            (
+                "connect_timed_out_by_kernel_wakes",
+                connect_timed_out_by_kernel_wakes,
+            ),
             ("parked_read_and_accept_woken", parked_read_and_accept_woken),
             ("conversions", conversions),
         ],
