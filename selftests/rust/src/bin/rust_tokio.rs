@@ -60,9 +60,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// Runs `f` on a fresh runtime, bounded by [`GUARD`].
 fn block_on<F: Future<Output = Result<(), String>>>(what: &str, f: F) -> Result<(), String> {
     let rt = runtime()?;
+    let t0 = Instant::now();
     rt.block_on(async {
         match timeout(GUARD, f).await {
-            Ok(r) => r,
+            Ok(r) => {
+                println!("# {what}: {} ms", t0.elapsed().as_millis());
+                r
+            }
             Err(_) => Err(format!(
                 "{what}: not done within {} s (a lost wake-up?)",
                 GUARD.as_secs()
@@ -303,6 +307,76 @@ fn parked_write_woken_by_space() -> Result<(), String> {
             Some((i, b)) => Err(format!("byte {i} is {b}")),
             None => Ok(()),
         }
+    })
+}
+
+/// With `AFC_NOTSENT_LOWAT` the socket is writable only while little
+/// waits unsent: each time the peer's reading lets it fall below the mark
+/// the parked writer must be woken.
+fn parked_write_with_notsent_lowat() -> Result<(), String> {
+    const LEN: usize = 4 << 20;
+    block_on("notsent_lowat", async {
+        let (l, addr) = listener(8)?;
+        let (c, s) = tokio::join!(Stream::connect(addr), l.accept());
+        let c = c.ctx("connect")?;
+        let (mut s, _) = s.ctx("accept")?;
+        c.get_ref()
+            .set_notsent_lowat(16 << 10)
+            .ctx("set_notsent_lowat")?;
+        let reader = tokio::spawn(async move {
+            let mut n = 0usize;
+            let mut b = vec![0u8; 64 << 10];
+            loop {
+                match s.read(&mut b).await.ctx("read")? {
+                    0 => return Ok::<usize, String>(n),
+                    k => n += k,
+                }
+            }
+        });
+        let data = vec![5u8; LEN];
+        let (mut off, mut parks) = (0, 0u32);
+        while off < LEN {
+            match c.try_write(&data[off..]) {
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    parks += 1;
+                    c.writable().await.ctx("writable")?;
+                }
+                Err(e) => return Err(format!("try_write: {e}")),
+            }
+        }
+        c.shutdown(Shutdown::Write).ctx("shutdown")?;
+        let n = reader.await.map_err(join_err)??;
+        ensure(n == LEN, || format!("read {n} bytes, want {LEN}"))?;
+        ensure(parks > 0, || "the writer never parked".into())
+    })
+}
+
+/// `AFC_DEFER_ACCEPT`: the connection is offered only once data came;
+/// the data's arrival must wake an accept parked in the reactor.
+fn deferred_accept_woken_by_data() -> Result<(), String> {
+    block_on("defer accept", async {
+        let (l, addr) = listener(8)?;
+        l.get_ref().set_defer_accept(30).ctx("set_defer_accept")?;
+        let l = std::sync::Arc::new(l);
+        let l2 = l.clone();
+        let acc = tokio::spawn(async move { l2.accept().await.ctx("accept") });
+        let mut c = Stream::connect(addr).await.ctx("connect")?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ensure(!acc.is_finished(), || {
+            "accepted before any data came (defer accept off?)".into()
+        })?;
+        c.write_all(b"x").await.ctx("write")?;
+        let t0 = Instant::now();
+        let (mut a, _) = match timeout(Duration::from_secs(15), acc).await {
+            Ok(r) => r.map_err(join_err)??,
+            Err(_) => return Err("accept not woken 15 s after the data came".into()),
+        };
+        let mut b = [0u8; 1];
+        a.read_exact(&mut b).await.ctx("read")?;
+        ensure(&b == b"x", || {
+            format!("read {b:?} after {:?}", t0.elapsed())
+        })
     })
 }
 
@@ -547,6 +621,14 @@ fn main() {
             ("connect_timeout_dropped", connect_timeout_dropped),
             ("parked_write_woken_by_space", parked_write_woken_by_space),
             ("parked_write_woken_by_reset", parked_write_woken_by_reset),
+            (
+                "parked_write_with_notsent_lowat",
+                parked_write_with_notsent_lowat,
+            ),
+            (
+                "deferred_accept_woken_by_data",
+                deferred_accept_woken_by_data,
+            ),
             (
                 "connect_timed_out_by_kernel_wakes",
                 connect_timed_out_by_kernel_wakes,
