@@ -323,7 +323,11 @@ fn parked_write_with_notsent_lowat() -> Result<(), String> {
         c.get_ref()
             .set_notsent_lowat(16 << 10)
             .ctx("set_notsent_lowat")?;
+        // The reader starts late, so that the writer gets ahead of it
+        // and parks on the mark (on loopback a reader that keeps up
+        // leaves nothing unsent); then each read must wake the writer.
         let reader = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
             let mut n = 0usize;
             let mut b = vec![0u8; 64 << 10];
             loop {
@@ -348,6 +352,7 @@ fn parked_write_with_notsent_lowat() -> Result<(), String> {
         c.shutdown(Shutdown::Write).ctx("shutdown")?;
         let n = reader.await.map_err(join_err)??;
         ensure(n == LEN, || format!("read {n} bytes, want {LEN}"))?;
+        println!("# notsent_lowat: the writer parked {parks} times");
         ensure(parks > 0, || "the writer never parked".into())
     })
 }
