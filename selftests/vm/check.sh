@@ -23,7 +23,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # The programs also run in their TCP mode (see below) on the normal kernel;
 # stream_stress@inet is left to hand runs (335 s in the VM: TCP's 200 ms
 # minimum RTO under the loss tests), as is sysfuzz@inet.
-AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet sockopts@inet cmsg@inet uring@inet socat@inet python_afc@inet urgent@inet}"
+AFC_TCP_TESTS="${AFC_TCP_TESTS-bind@inet stream@inet listen_scale@inet memory@inet lifetime@inet devbind@inet sockopts@inet cmsg@inet uring@inet socat@inet python_afc@inet urgent@inet rust_tokio@inet}"
 # The ecosystem's tools (socat, Python, the capture for the dissector)
 # drive kernel paths the C tests already cover: normal kernel only.
 AFC_TOOL_TESTS="${AFC_TOOL_TESTS-socat python_afc capture}"
@@ -35,6 +35,7 @@ if [ -e $KMEMLEAK ]; then
     export AFC_SYNFLOOD_SECONDS="${AFC_SYNFLOOD_SECONDS:-8}" AFC_SYNFLOOD_CONNECTS="${AFC_SYNFLOOD_CONNECTS:-60}"
     export AFC_SYSFUZZ_SECONDS="${AFC_SYSFUZZ_SECONDS:-20}" AFC_SYSFUZZ_STUCK_S="${AFC_SYSFUZZ_STUCK_S:-60}"
     export AFC_FUZZ_FRAMES="${AFC_FUZZ_FRAMES:-100000}"
+    export AFC_TOKIO_CLIENTS="${AFC_TOKIO_CLIENTS:-100}" AFC_TOKIO_CONNECTS="${AFC_TOKIO_CONNECTS:-500}"
     AFC_TEST_TIMEOUT="${AFC_TEST_TIMEOUT:-1200}"
 fi
 
@@ -83,7 +84,7 @@ run_list() {
     done
 }
 
-AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring urgent $AFC_TOOL_TESTS"
+AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream rust_tokio stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring urgent $AFC_TOOL_TESTS"
 if [ -n "${AFC_TESTS:-}" ]; then
     run_list /tmp/out $AFC_TESTS
 elif [ -n "$AFC_TCP_TESTS" ] && [ "${AFC_TCP_PARALLEL:-1}" = 1 ]; then

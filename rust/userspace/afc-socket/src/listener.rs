@@ -54,7 +54,21 @@ impl Listener {
     /// In nonblocking mode, fails with `WouldBlock` when no connection
     /// waits. The new socket is close-on-exec and blocking.
     pub fn accept(&self) -> io::Result<(Stream, SockAddr)> {
-        let (fd, addr) = sys::accept(self.fd.as_fd())?;
+        self.accept_with_flags(0)
+    }
+
+    /// [`accept`](Self::accept) with `accept4(2)` flags for the new
+    /// socket: `libc::SOCK_NONBLOCK` makes it nonblocking from the start
+    /// (what an event loop wants: no window in blocking mode).
+    /// `SOCK_CLOEXEC` is always added; any other bit is `InvalidInput`.
+    pub fn accept_with_flags(&self, flags: libc::c_int) -> io::Result<(Stream, SockAddr)> {
+        if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "accept flags other than SOCK_NONBLOCK and SOCK_CLOEXEC",
+            ));
+        }
+        let (fd, addr) = sys::accept(self.fd.as_fd(), flags)?;
         Ok((Stream::from(fd), addr))
     }
 

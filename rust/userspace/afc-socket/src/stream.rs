@@ -68,6 +68,31 @@ impl Stream {
         Ok(Stream { fd })
     }
 
+    /// Starts a connection to `addr` without waiting: returns a
+    /// nonblocking socket whose `connect(2)` is in progress (or already
+    /// done), for an event loop to finish.
+    ///
+    /// The connection is established once the socket polls writable
+    /// (`POLLOUT`); then [`take_error`](Self::take_error) gives the
+    /// outcome (`None`: connected, else e.g. `ConnectionRefused` or
+    /// `TimedOut`), as for a nonblocking TCP connect. Errors that
+    /// `connect(2)` reports at once (an unreachable address, a bad
+    /// argument) are returned here.
+    pub fn connect_nonblocking(addr: impl Into<SockAddr>) -> io::Result<Stream> {
+        let addr = addr.into();
+        let fd = sys::stream_socket_nonblocking()?;
+        match sys::connect(fd.as_fd(), addr) {
+            Ok(()) => {}
+            // EINTR cannot come from a nonblocking connect, but if it did
+            // the kernel goes on connecting: the same as in progress.
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINPROGRESS)
+                    || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Stream { fd })
+    }
+
     /// The address of the other end.
     pub fn peer_addr(&self) -> io::Result<SockAddr> {
         sys::name(self.fd.as_fd(), true)

@@ -127,8 +127,23 @@ pub(crate) fn name(fd: BorrowedFd<'_>, peer: bool) -> io::Result<SockAddr> {
     SockAddr::from_raw(&ss, len, mode()?.family())
 }
 
-/// `accept4(2)` with `SOCK_CLOEXEC`, retried on `EINTR`.
-pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SockAddr)> {
+/// A new close-on-exec, nonblocking stream socket of the family in use.
+pub(crate) fn stream_socket_nonblocking() -> io::Result<OwnedFd> {
+    let family = mode()?.family();
+    // SAFETY: plain syscall.
+    let fd = cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    })?;
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `accept4(2)` with `SOCK_CLOEXEC` and `flags`, retried on `EINTR`.
+pub(crate) fn accept(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<(OwnedFd, SockAddr)> {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -138,7 +153,7 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SockAddr)> {
             fd.as_raw_fd(),
             (&mut ss as *mut libc::sockaddr_storage).cast(),
             &mut len,
-            libc::SOCK_CLOEXEC,
+            libc::SOCK_CLOEXEC | flags,
         )
     })?;
     // SAFETY: new is a fresh descriptor that nothing else owns.

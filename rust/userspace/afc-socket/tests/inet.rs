@@ -346,3 +346,67 @@ fn urgent_data() {
     s.set_oob_inline(true).unwrap();
     assert!(s.oob_inline().unwrap());
 }
+
+/// Polls `s` for `events` for up to 10 s: the revents.
+fn poll_for(s: &Stream, events: libc::c_short) -> libc::c_short {
+    let mut pfd = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    assert_eq!(n, 1, "poll timed out or failed");
+    pfd.revents
+}
+
+#[test]
+fn connect_nonblocking_then_so_error() {
+    inet();
+    let l = Listener::bind(SockAddr::localhost(0)).unwrap();
+    let addr = l.local_addr().unwrap();
+    let c = Stream::connect_nonblocking(addr).unwrap();
+    assert!(poll_for(&c, libc::POLLOUT) & libc::POLLOUT != 0);
+    assert!(c.take_error().unwrap().is_none());
+    assert_eq!(c.peer_addr().unwrap(), addr);
+    // The socket stays nonblocking: nothing to read is WouldBlock.
+    let e = (&c).read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    let (_s, peer) = l.accept().unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+
+    // Toward a closed port: writable (with an error), SO_ERROR refused.
+    drop(l);
+    let c = Stream::connect_nonblocking(addr).unwrap();
+    poll_for(&c, libc::POLLOUT);
+    let e = c
+        .take_error()
+        .unwrap()
+        .expect("an error for a refused connect");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn accept_with_flags_nonblocking() {
+    inet();
+    let l = Listener::bind(SockAddr::localhost(0)).unwrap();
+    let e = l.accept_with_flags(libc::O_APPEND).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    let c = Stream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept_with_flags(libc::SOCK_NONBLOCK).unwrap();
+    let e = (&s).read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    (&c).write_all(b"x").unwrap();
+    poll_for(&s, libc::POLLIN);
+    let mut b = [0u8; 4];
+    assert_eq!((&s).read(&mut b).unwrap(), 1);
+    // Plain accept still gives a blocking socket (SOCK_CLOEXEC only).
+    let _c2 = Stream::connect(l.local_addr().unwrap()).unwrap();
+    let (s2, _) = l.accept().unwrap();
+    // SAFETY: plain fcntl on a valid descriptor.
+    let fl = unsafe { libc::fcntl(s2.as_raw_fd(), libc::F_GETFL) };
+    assert_eq!(fl & libc::O_NONBLOCK, 0);
+    // SAFETY: as above.
+    let fd = unsafe { libc::fcntl(s2.as_raw_fd(), libc::F_GETFD) };
+    assert_ne!(fd & libc::FD_CLOEXEC, 0);
+}
