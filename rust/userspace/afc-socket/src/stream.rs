@@ -212,6 +212,13 @@ impl Stream {
         Ok(self.opt(crate::AFC_MAXSEG)? as u32)
     }
 
+    /// Reads `AFC_INFO` (`TCP_INFO`): the connection's `struct tcp_info`
+    /// (state, RTT, RTO, windows, segment and retransmission counts; what
+    /// has no meaning for AF_CUSTOM is zero).
+    pub fn info(&self) -> io::Result<libc::tcp_info> {
+        sys::getsockopt(self.fd.as_fd(), mode()?.opt_level(), crate::AFC_INFO)
+    }
+
     /// Reads `AFC_CONGESTION` (`TCP_CONGESTION`): the congestion control's
     /// name ("reno" on AF_CUSTOM).
     pub fn congestion(&self) -> io::Result<String> {

@@ -410,3 +410,18 @@ fn accept_with_flags_nonblocking() {
     let fd = unsafe { libc::fcntl(s2.as_raw_fd(), libc::F_GETFD) };
     assert_ne!(fd & libc::FD_CLOEXEC, 0);
 }
+
+/// `info()` (`AFC_INFO`, TCP_INFO over TCP): an established connection
+/// with a measured RTT and a sane MSS.
+#[test]
+fn info_of_an_established_connection() {
+    inet();
+    let (c, s) = pair();
+    (&c).write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    (&s).read_exact(&mut b).unwrap();
+    let i = c.info().unwrap();
+    assert_eq!(i.tcpi_state, 1, "ESTABLISHED");
+    assert!(i.tcpi_snd_mss >= 64, "snd_mss {}", i.tcpi_snd_mss);
+    assert!(i.tcpi_rto > 0, "rto {}", i.tcpi_rto);
+}
