@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include "afc_test.h"
 #include "afc_frame.h"
 #include "kselftest_harness.h"
@@ -168,6 +169,7 @@ struct call {
 	ssize_t ret;
 	int err;
 	volatile int started, done;
+	volatile pid_t tid;
 	size_t len;
 	char *buf;
 };
@@ -178,6 +180,7 @@ static void *call_fn(void *p)
 {
 	struct call *c = p;
 
+	c->tid = gettid();
 	c->started = 1;
 	switch (c->op) {
 	case OP_CONNECT:
@@ -202,6 +205,53 @@ static int call_start(struct call *c)
 {
 	c->started = c->done = 0;
 	return pthread_create(&c->th, NULL, call_fn, c);
+}
+
+/* The system call each OP makes (x86-64; glibc's accept() may use accept4). */
+static int call_in_syscall(const struct call *c, long nr)
+{
+	switch (c->op) {
+	case OP_CONNECT: return nr == SYS_connect;
+	case OP_RECV: return nr == SYS_recvfrom;
+	case OP_SEND: return nr == SYS_sendto;
+	case OP_ACCEPT: return nr == SYS_accept || nr == SYS_accept4;
+	}
+	return 0;
+}
+
+/* 1 once the call's thread sleeps in its system call (state S in it, from
+ * /proc), 0 if it returned or ms passed first.  A fixed pause is not
+ * enough on a loaded host: the thread may not even have reached the call
+ * (and a shutdown() before it turns the expected errno into another). */
+static int call_sleeping(struct call *c, int ms)
+{
+	long long end = now_ms() + ms;
+
+	while (!c->done && now_ms() < end) {
+		char path[64], buf[256] = "";
+		long nr = -1;
+		char st = 0;
+		FILE *f;
+
+		if (c->tid) {
+			snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)c->tid);
+			if ((f = fopen(path, "r"))) {
+				if (fscanf(f, "%ld", &nr) != 1)
+					nr = -1;
+				fclose(f);
+			}
+			snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)c->tid);
+			if ((f = fopen(path, "r"))) {
+				if (fgets(buf, sizeof(buf), f) && strrchr(buf, ')'))
+					st = strrchr(buf, ')')[2];
+				fclose(f);
+			}
+			if (st == 'S' && call_in_syscall(c, nr))
+				return 1;
+		}
+		usleep(2000);
+	}
+	return 0;
 }
 
 /* Joins the call if it returns within ms: 0, else -1 (left running). */
@@ -650,8 +700,7 @@ TEST_F_TIMEOUT(lt, recv_while_connecting_then_shutdown, 60)
 
 	c.fd = connecting_socket(_metadata);
 	ASSERT_EQ(0, call_start(&c));
-	usleep(200000);
-	ASSERT_FALSE(c.done) TH_LOG("recv did not block: %zd %s", c.ret, strerror(c.err));
+	ASSERT_TRUE(call_sleeping(&c, 10000)) TH_LOG("recv did not block: %zd %s", c.ret, strerror(c.err));
 	ASSERT_EQ(0, shutdown(c.fd, SHUT_RDWR));
 	ASSERT_EQ(0, call_join(&c, 10000)) TH_LOG("recv still blocked after shutdown");
 	EXPECT_EQ(-1, c.ret);
@@ -669,8 +718,7 @@ TEST_F_TIMEOUT(lt, send_while_connecting_then_shutdown, 60)
 
 	c.fd = connecting_socket(_metadata);
 	ASSERT_EQ(0, call_start(&c));
-	usleep(200000);
-	ASSERT_FALSE(c.done) TH_LOG("send did not block: %zd %s", c.ret, strerror(c.err));
+	ASSERT_TRUE(call_sleeping(&c, 10000)) TH_LOG("send did not block: %zd %s", c.ret, strerror(c.err));
 	ASSERT_EQ(0, shutdown(c.fd, SHUT_RDWR));
 	ASSERT_EQ(0, call_join(&c, 10000)) TH_LOG("send still blocked after shutdown");
 	EXPECT_EQ(-1, c.ret);
@@ -724,8 +772,7 @@ TEST_F_TIMEOUT(lt, accept_then_shut_rd, 60)
 
 	c.fd = listener_on(_metadata, 0, 0);
 	ASSERT_EQ(0, call_start(&c));
-	usleep(200000);
-	ASSERT_FALSE(c.done);
+	ASSERT_TRUE(call_sleeping(&c, 10000)) TH_LOG("accept did not block: %s", strerror(c.err));
 	ASSERT_EQ(0, shutdown(c.fd, SHUT_RD));
 	ASSERT_EQ(0, call_join(&c, 10000)) TH_LOG("accept still blocked after shutdown");
 	EXPECT_EQ(-1, c.ret);
@@ -752,8 +799,7 @@ TEST_F_TIMEOUT(lt, blocked_io_then_shutdown, 120)
 	r.buf = big;
 	r.len = 16;
 	ASSERT_EQ(0, call_start(&r));
-	usleep(200000);
-	ASSERT_FALSE(r.done);
+	ASSERT_TRUE(call_sleeping(&r, 10000)) TH_LOG("recv did not block");
 	ASSERT_EQ(0, shutdown(a, SHUT_RD));
 	ASSERT_EQ(0, call_join(&r, 10000)) TH_LOG("recv still blocked after SHUT_RD");
 	EXPECT_EQ(0, r.ret) TH_LOG("recv: %zd %s", r.ret, strerror(r.err));
@@ -762,8 +808,7 @@ TEST_F_TIMEOUT(lt, blocked_io_then_shutdown, 120)
 	w.buf = big;
 	w.len = sizeof(big);
 	ASSERT_EQ(0, call_start(&w));
-	usleep(500000);
-	ASSERT_FALSE(w.done) TH_LOG("send did not block: %zd", w.ret);
+	ASSERT_TRUE(call_sleeping(&w, 10000)) TH_LOG("send did not block: %zd", w.ret);
 	ASSERT_EQ(0, shutdown(s, SHUT_WR));
 	ASSERT_EQ(0, call_join(&w, 10000)) TH_LOG("send still blocked after SHUT_WR");
 	EXPECT_TRUE(w.ret > 0 || (w.ret == -1 && w.err == EPIPE))
