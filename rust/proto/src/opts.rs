@@ -295,23 +295,31 @@ impl DiagFilter {
 mod tests {
     use super::*;
 
+    fn filter(states: u32, sport: u16, dport: u16) -> DiagFilter {
+        DiagFilter {
+            states,
+            sport,
+            dport,
+        }
+    }
+
     #[test]
     fn diag_filter_matches_state_and_ports() {
-        let all = DiagFilter { states: u32::MAX, sport: 0, dport: 0 };
+        let all = filter(u32::MAX, 0, 0);
         assert!(all.matches(State::Listen.as_u8(), 7000, 0));
         assert!(all.matches(State::Established.as_u8(), 7000, 40000));
         // A state number past the bitmap is never listed.
         assert!(!all.matches(32, 1, 1));
         assert!(!all.matches(255, 1, 1));
-        let listen = DiagFilter { states: 1 << State::Listen.as_u8(), sport: 0, dport: 0 };
+        let listen = filter(1 << State::Listen.as_u8(), 0, 0);
         assert!(listen.matches(State::Listen.as_u8(), 7000, 0));
         assert!(!listen.matches(State::Established.as_u8(), 7000, 1));
-        let none = DiagFilter { states: 0, sport: 0, dport: 0 };
+        let none = filter(0, 0, 0);
         assert!(!none.matches(State::Listen.as_u8(), 7000, 0));
-        let sport = DiagFilter { states: u32::MAX, sport: 7000, dport: 0 };
+        let sport = filter(u32::MAX, 7000, 0);
         assert!(sport.matches(State::Established.as_u8(), 7000, 5));
         assert!(!sport.matches(State::Established.as_u8(), 7001, 7000));
-        let both = DiagFilter { states: u32::MAX, sport: 7000, dport: 9 };
+        let both = filter(u32::MAX, 7000, 9);
         assert!(both.matches(State::Established.as_u8(), 7000, 9));
         assert!(!both.matches(State::Established.as_u8(), 7000, 10));
         assert!(!both.matches(State::Established.as_u8(), 9, 7000));

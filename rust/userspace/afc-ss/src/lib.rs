@@ -33,7 +33,10 @@ pub const STATES: [(u8, &str); 11] = [
 
 /// The name of state `s` as `ss` prints it.
 pub fn state_name(s: u8) -> &'static str {
-    STATES.iter().find(|(n, _)| *n == s).map_or("UNKNOWN", |(_, name)| name)
+    STATES
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map_or("UNKNOWN", |(_, name)| name)
 }
 
 /// The state bit of a name as `ss`'s `state` filter takes it
@@ -76,7 +79,11 @@ impl Request {
         b[4..8].copy_from_slice(&self.states.to_ne_bytes());
         b[8..10].copy_from_slice(&self.sport.to_be_bytes());
         b[10..12].copy_from_slice(&self.dport.to_be_bytes());
-        let ext: u32 = if self.info { 1 << (AFC_DIAG_INFO - 1) } else { 0 };
+        let ext: u32 = if self.info {
+            1 << (AFC_DIAG_INFO - 1)
+        } else {
+            0
+        };
         b[12..16].copy_from_slice(&ext.to_ne_bytes());
         b
     }
@@ -106,7 +113,8 @@ pub struct Info {
 }
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4).map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(off..off + 4)
+        .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 impl Info {
@@ -240,7 +248,8 @@ impl Row {
 }
 
 /// The header line over [`Row::line`]s.
-pub const HEADER: &str = "State      Recv-Q Send-Q    Local Address:Port     Peer Address:Port Process";
+pub const HEADER: &str =
+    "State      Recv-Q Send-Q    Local Address:Port     Peer Address:Port Details";
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -252,7 +261,13 @@ mod tests {
 
     #[test]
     fn request_layout() {
-        let r = Request { family: 23, states: 1 << 10, sport: 7000, dport: 0, info: true };
+        let r = Request {
+            family: 23,
+            states: 1 << 10,
+            sport: 7000,
+            dport: 0,
+            info: true,
+        };
         let b = r.to_bytes();
         assert_eq!(b[0], 23);
         assert_eq!(&b[4..8], &(1u32 << 10).to_ne_bytes());
@@ -291,7 +306,10 @@ mod tests {
         a.extend_from_slice(&ti);
         p.extend_from_slice(&a);
         let r = Row::parse(&p).expect("row");
-        assert_eq!((r.state, r.sport, r.dport, r.rqueue, r.inode), (1, 7000, 40000, 5, 1234));
+        assert_eq!(
+            (r.state, r.sport, r.dport, r.rqueue, r.inode),
+            (1, 7000, 40000, 5, 1234)
+        );
         let i = r.info.expect("info");
         assert_eq!((i.state, i.snd_cwnd, i.rtt), (1, 10, 1500));
         assert!(r.line().starts_with("ESTAB"));

@@ -35,7 +35,13 @@ fn parse_port(v: Option<String>) -> Option<u16> {
 /// The socket's rows, in the order the kernel dumps them.
 fn dump(req: &Request) -> io::Result<Vec<Row>> {
     // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_SOCK_DIAG,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -77,18 +83,23 @@ fn dump_on(fd: i32, req: &Request) -> io::Result<Vec<Row>> {
             let mlen = u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]) as usize;
             let ty = u16::from_ne_bytes([b[off + 4], b[off + 5]]);
             if mlen < NLMSG_HDRLEN || off + mlen > b.len() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "truncated netlink message"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "truncated netlink message",
+                ));
             }
             let payload = &b[off + NLMSG_HDRLEN..off + mlen];
             match ty {
                 NLMSG_DONE => return Ok(rows),
                 NLMSG_ERROR => {
-                    let err = payload.get(..4).map_or(0, |e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
+                    let err = payload
+                        .get(..4)
+                        .map_or(0, |e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
                     return Err(io::Error::from_raw_os_error(-err));
                 }
-                SOCK_DIAG_BY_FAMILY => {
-                    rows.push(Row::parse(payload).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short afc_diag_msg"))?)
-                }
+                SOCK_DIAG_BY_FAMILY => rows.push(Row::parse(payload).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "short afc_diag_msg")
+                })?),
                 _ => {}
             }
             off += (mlen + 3) & !3;
@@ -105,7 +116,7 @@ fn main() -> ExitCode {
         }
     };
     let mut states: u32 = 0;
-    let mut default_states = u32::MAX & !(1 << 10);
+    let mut default_states: u32 = !(1 << 10);
     let (mut sport, mut dport, mut info, mut header) = (0u16, 0u16, false, true);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -138,7 +149,13 @@ fn main() -> ExitCode {
         eprintln!("afc-ss: family {family} out of range");
         return ExitCode::FAILURE;
     };
-    let req = Request { family, states, sport, dport, info };
+    let req = Request {
+        family,
+        states,
+        sport,
+        dport,
+        info,
+    };
     let rows = match dump(&req) {
         Ok(r) => r,
         Err(e) => {
