@@ -77,7 +77,7 @@ pub(crate) mod proto {
 }
 
 use abstractions::{
-    family::FamilyRegistration, gso::OffloadRegistration, pernet::PernetRegistration, packet::PacketRegistration,
+    family::FamilyRegistration, gso::OffloadRegistration, pernet::DiagRegistration, pernet::PernetRegistration, packet::PacketRegistration,
     proto::ProtoRegistration, uapi,
 };
 use kernel::{c_str, prelude::*};
@@ -93,6 +93,8 @@ module! {
 /// The loaded module.  Fields drop in declaration order, the reverse of
 /// the order they are registered in `init`.
 struct AfCustom {
+    // Dropped first: its dumps reach the pernet state's socks.
+    _diag: DiagRegistration,
     _packet: PacketRegistration<rx::Rx>,
     _family: FamilyRegistration<socket::AfCustomFamily>,
     _proto: ProtoRegistration<socket::AfcSock>,
@@ -118,7 +120,8 @@ impl kernel::Module for AfCustom {
             }
         })?;
         let packet = PacketRegistration::register(uapi::ETH_P_AF_CUSTOM as u16)?;
+        let diag = DiagRegistration::register(family)?;
         pr_info!("registered address family {}, EtherType {:#06x}\n", family, uapi::ETH_P_AF_CUSTOM);
-        Ok(AfCustom { _packet: packet, _family: family_reg, _proto: proto, _pernet: pernet, _offload: offload })
+        Ok(AfCustom { _diag: diag, _packet: packet, _family: family_reg, _proto: proto, _pernet: pernet, _offload: offload })
     }
 }

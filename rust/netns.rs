@@ -82,6 +82,17 @@ impl PernetState for NetState {
         crate::socket::proc_line(seq, sk, sl)
     }
 
+    fn diag_match(sk: &crate::abstractions::sock::Sock<'_, Self::Sock>, f: &crate::proto::opts::DiagFilter) -> bool {
+        crate::socket::diag_match(sk, f)
+    }
+
+    fn diag_fill(
+        sk: &crate::abstractions::sock::Sock<'_, Self::Sock>,
+        info: Option<&mut crate::abstractions::family::TcpInfo>,
+    ) -> crate::abstractions::pernet::DiagRow {
+        crate::socket::diag_fill(sk, info)
+    }
+
     fn new() -> impl PinInit<Self, Error> {
         let key = SipKey::from_u64(random_u64(), random_u64());
         let secret = SipKey::from_u64(random_u64(), random_u64());

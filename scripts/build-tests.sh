@@ -24,11 +24,13 @@ for c in "$TOP"/selftests/af_custom/*.c; do
         gcc "${CFLAGS[@]}" -o "$bin" "$c" "${libs[@]}"
     fi
 done
-( cd "$TOP" && cargo build -q --release -p afc-selftests )
+( cd "$TOP" && cargo build -q --release -p afc-selftests -p afc-ss )
 TARGET="${CARGO_TARGET_DIR:-$TOP/target}"
 for b in "$TOP"/selftests/rust/src/bin/*.rs; do
     cp "$TARGET/release/$(basename "$b" .rs)" "$OUT/"
 done
+# afc-ss, the sock_diag tool (diag.c runs it from beside itself).
+cp "$TARGET/release/afc-ss" "$OUT/"
 # afc.py and its tests (Python, run by the guest's python3).
 cp "$TOP/rust/userspace/python/afc.py" "$OUT/afc.py"
 install -m 755 "$TOP/selftests/python/python_afc.py" "$OUT/python_afc"

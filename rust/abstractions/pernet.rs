@@ -6,6 +6,8 @@
 use crate::abstractions::bindings;
 use crate::abstractions::netns::Net;
 use crate::abstractions::seq_file::SeqFile;
+use crate::abstractions::family::TcpInfo;
+use crate::proto::opts::DiagFilter;
 use core::marker::PhantomData;
 use kernel::{error::from_result, ffi, prelude::*};
 
@@ -20,6 +22,20 @@ pub(crate) struct NetDefaults {
     pub(crate) rst_ratelimit: u32,
 }
 
+/// A socket's row of a `sock_diag` dump: the fields of `struct
+/// afc_diag_msg` that the C side (family, uid, inode, cookie) does not fill.
+pub(crate) struct DiagRow {
+    /// TCP's state number.
+    pub(crate) state: u8,
+    /// `RCV_SHUTDOWN | SEND_SHUTDOWN` bits.
+    pub(crate) shutdown: u8,
+    /// Local and peer address and port, host order.
+    pub(crate) local: (u32, u16),
+    pub(crate) remote: (u32, u16),
+    pub(crate) rqueue: u32,
+    pub(crate) wqueue: u32,
+}
+
 /// The per-namespace state of the module.
 pub(crate) trait PernetState: Sized + Send + Sync {
     /// The initial values of a new namespace's sysctls.
@@ -30,6 +46,14 @@ pub(crate) trait PernetState: Sized + Send + Sync {
     /// with the namespace's sock list locked, bottom halves off: lockless
     /// reads only.
     fn show_sock(seq: &mut SeqFile, sk: &super::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result;
+    /// Whether `sk` passes a `sock_diag` request's filters; called with the
+    /// namespace's sock list locked, bottom halves off: lockless reads
+    /// only, nothing that sleeps.
+    fn diag_match(sk: &super::sock::Sock<'_, Self::Sock>, f: &DiagFilter) -> bool;
+    /// The `sock_diag` row of `sk`, and its `struct tcp_info` into `info`
+    /// (zeroed) when asked; called in process context with a reference on
+    /// `sk` and no lock held (it may take the socket lock).
+    fn diag_fill(sk: &super::sock::Sock<'_, Self::Sock>, info: Option<&mut TcpInfo>) -> DiagRow;
     /// Makes the state of a new namespace, in place.
     fn new() -> impl PinInit<Self, Error>;
     /// Writes the contents of `/proc/net/af_custom_stat`.
@@ -105,6 +129,49 @@ impl<T: PernetState> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the sock_diag walk (`afc_net_diag_batch`) with a sock of
+    /// ours from the namespace's list, under the list lock (so alive for
+    /// the call), and the request, which the C side checked is whole.
+    unsafe extern "C" fn diag_match(sk: *const bindings::sock, req: *const bindings::afc_diag_req) -> bool {
+        // SAFETY: as `sock_show`: the sock is on the list, under its lock.
+        let Some(s) = (unsafe { super::sock::Sock::<T::Sock>::from_raw(sk.cast_mut()) }) else {
+            return false;
+        };
+        // SAFETY: `req` points to the request in the netlink message, at
+        // least `sizeof(struct afc_diag_req)` long (afc_diag_handler_dump).
+        let req = unsafe { &*req };
+        let f = DiagFilter { states: req.adiag_states, sport: u16::from_be(req.adiag_sport), dport: u16::from_be(req.adiag_dport) };
+        T::diag_match(&s, &f)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the sock_diag dump (`afc_diag_fill`) in process context with
+    /// a sock of ours on which it holds a reference, a valid message to fill
+    /// and `info` either null or a valid, zeroed `struct tcp_info`.
+    unsafe extern "C" fn diag_fill(sk: *mut bindings::sock, r: *mut bindings::afc_diag_msg, info: *mut TcpInfo) {
+        // SAFETY: the caller holds a reference on `sk`, a sock of ours
+        // whose state was initialised before it was put on the list.
+        let Some(s) = (unsafe { super::sock::Sock::<T::Sock>::from_raw(sk) }) else {
+            return;
+        };
+        // SAFETY: `info` is null or valid and not aliased for the call.
+        let info = unsafe { info.as_mut() };
+        let row = T::diag_fill(&s, info);
+        // SAFETY: `r` is the message being built, valid for the call.
+        let r = unsafe { &mut *r };
+        r.adiag_state = row.state;
+        r.adiag_shutdown = row.shutdown;
+        r.adiag_src = row.local.0.to_be();
+        r.adiag_sport = row.local.1.to_be();
+        r.adiag_dst = row.remote.0.to_be();
+        r.adiag_dport = row.remote.1.to_be();
+        r.adiag_rqueue = row.rqueue;
+        r.adiag_wqueue = row.wqueue;
+    }
+
     const CALLBACKS: bindings::afc_pernet_callbacks = bindings::afc_pernet_callbacks {
         defaults: bindings::afc_net_defaults {
             port_lo: T::DEFAULTS.port_range.0 as ffi::c_int,
@@ -120,6 +187,8 @@ impl<T: PernetState> Adapter<T> {
         exit: Some(Self::exit),
         stat_show: Some(Self::stat_show),
         sock_show: Some(Self::sock_show),
+        diag_match: Some(Self::diag_match),
+        diag_fill: Some(Self::diag_fill),
     };
 }
 
@@ -148,6 +217,31 @@ impl<T: PernetState> Drop for PernetRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: registered in `register`; runs exit() for every namespace.
         unsafe { bindings::afc_pernet_unregister() };
+    }
+}
+
+/// The `sock_diag` handler of the family (`afc_diag_register`); unregisters
+/// on drop.  Its dumps reach the pernet callbacks, so it must be dropped
+/// before the [`PernetRegistration`].
+pub(crate) struct DiagRegistration;
+
+impl DiagRegistration {
+    /// Registers the handler for `family`, the number the family was
+    /// registered with.
+    pub(crate) fn register(family: i32) -> Result<Self> {
+        // SAFETY: registers a static handler; `family` was checked against
+        // AF_MAX and registered by `sock_register`.
+        kernel::error::to_result(unsafe { bindings::afc_diag_register(family) })?;
+        Ok(Self)
+    }
+}
+
+impl Drop for DiagRegistration {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`; `sock_diag_unregister` waits for
+        // no dump, but a running dump holds a module reference
+        // (`.owner`, `netlink_dump_start`), so none runs at module exit.
+        unsafe { bindings::afc_diag_unregister() };
     }
 }
 

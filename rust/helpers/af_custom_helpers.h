@@ -17,6 +17,9 @@ struct sock;
 struct net;
 struct net_device;
 struct seq_file;
+struct afc_diag_req;
+struct afc_diag_msg;
+struct tcp_info;
 
 /* Module parameter `family=`; read-only in sysfs. */
 int afc_family_param(void);
@@ -65,7 +68,20 @@ struct afc_pernet_callbacks {
 	/* One line of /proc/net/af_custom for sock `sk` (slot `sl`), called
 	 * with the namespace's sock list locked (bottom halves off). */
 	void (*sock_show)(struct seq_file *seq, struct sock *sk, int sl);
+	/* sock_diag (diag.c).  diag_match: whether sk passes the request's
+	 * state and port filters; called with the namespace's sock list
+	 * locked (bottom halves off): lockless reads only, must not sleep.
+	 * diag_fill: fills r's state, addresses, ports, queues and shutdown
+	 * bits (the C side fills family, uid, inode and cookie) and, if info
+	 * is not NULL, *info (zeroed) as AFC_INFO does; called in process
+	 * context with a reference on sk and no lock held: may sleep (it
+	 * takes the socket lock for info). */
+	bool (*diag_match)(const struct sock *sk, const struct afc_diag_req *req);
+	void (*diag_fill)(struct sock *sk, struct afc_diag_msg *r, struct tcp_info *info);
 };
+/* sock_diag handler for family `family` (the number registered), diag.c. */
+int afc_diag_register(int family);
+void afc_diag_unregister(void);
 /* " refcnt %pK" of sk, as /proc/net/tcp prints them after the inode. */
 void afc_seq_sock_ref(struct seq_file *seq, const struct sock *sk);
 /* net.af_custom sysctls: ip_local_port_range, rmem_default, wmem_default,

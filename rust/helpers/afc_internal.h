@@ -38,4 +38,15 @@ void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *takes_gso
 /* rust/abstractions/gso.rs: rewrites the headers of the pieces of a cut GSO frame. */
 int afc_gso_fix_pieces(struct sk_buff *segs);
 
+/* pernet.c, for diag.c: collects at most `max` socks of net that pass
+ * req's filters, from the cursor (*chain, *offset), each with a reference
+ * (the caller puts it); at[i] is the cursor of out[i].  Advances the
+ * cursor past what it examined; returns 0 only at the end of the list. */
+struct afc_diag_pos {
+	unsigned long chain, offset;
+};
+int afc_net_diag_batch(struct net *net, const struct afc_diag_req *req, struct afc_diag_pos *cur,
+		       struct sock **out, struct afc_diag_pos *at, int max);
+void afc_net_diag_fill(struct sock *sk, struct afc_diag_msg *r, struct tcp_info *info);
+
 #endif

@@ -376,6 +376,53 @@ static const struct seq_operations afc_socks_seq_ops = {
 	.stop = afc_seq_stop,
 	.show = afc_seq_show,
 };
+/*
+ * The sock_diag walk (diag.c): chain by chain, under socks_lock with
+ * bottom halves off, like the /proc walk; the lock is held for one chain
+ * at a time and nothing sleeps under it (diag_match reads atomics only,
+ * refcount_inc_not_zero does not sleep).  A sock on the list may already
+ * have dropped its last reference (it leaves the list in sk_destruct):
+ * such a sock is skipped.  The socks are filled after the lock is
+ * dropped, since filling AFC_DIAG_INFO takes the socket lock.
+ */
+int afc_net_diag_batch(struct net *net, const struct afc_diag_req *req, struct afc_diag_pos *cur,
+		       struct sock **out, struct afc_diag_pos *at, int max)
+{
+	struct afc_net *an = net_generic(net, afc_net_id);
+	int n = 0;
+
+	for (; cur->chain < AFC_SOCK_CHAINS; cur->chain++, cur->offset = 0) {
+		unsigned long i = 0;
+		struct sock *sk;
+
+		if (hlist_empty(&an->socks[cur->chain]))
+			continue;
+		spin_lock_bh(&an->socks_lock);
+		sk_for_each(sk, &an->socks[cur->chain]) {
+			if (i < cur->offset) {
+				i++;
+				continue;
+			}
+			if (n == max) {
+				cur->offset = i;
+				spin_unlock_bh(&an->socks_lock);
+				return n;
+			}
+			if (afc_pernet_cb->diag_match(sk, req) && refcount_inc_not_zero(&sk->sk_refcnt)) {
+				at[n].chain = cur->chain;
+				at[n].offset = i;
+				out[n++] = sk;
+			}
+			i++;
+		}
+		spin_unlock_bh(&an->socks_lock);
+	}
+	return n;
+}
+void afc_net_diag_fill(struct sock *sk, struct afc_diag_msg *r, struct tcp_info *info)
+{
+	afc_pernet_cb->diag_fill(sk, r, info);
+}
 static int __net_init afc_pernet_init(struct net *net)
 {
 	struct afc_net *an = net_generic(net, afc_net_id);

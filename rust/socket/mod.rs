@@ -123,9 +123,11 @@ mod control;
 mod io;
 mod listen;
 mod opts;
+mod diag;
 mod proc;
 
 pub(crate) use conn::{orphan_count, segment_arrived};
+pub(crate) use diag::{diag_fill, diag_match};
 pub(crate) use proc::proc_line;
 pub(crate) use listen::{listener_ack, listener_syn, AcceptQueue};
 

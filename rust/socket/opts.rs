@@ -279,22 +279,30 @@ pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Resul
         AFC_DEFER_ACCEPT => popts::defer_retrans_to_secs(o.defer_accept),
         AFC_USER_TIMEOUT => o.user_timeout_ms as i32,
         AFC_PKTINFO => o.pktinfo as i32,
-        AFC_INFO => {
-            let state = State::from_u8(sk.state()).unwrap_or(State::Closed);
-            let info = match &st.role {
-                Role::Conn(c) => c.conn.info(conn::now()),
-                _ => Info::idle(state),
-            };
-            return Ok(OptGet::TcpInfo(tcp_info(&info)?));
-        }
+        AFC_INFO => return Ok(OptGet::TcpInfo(tcp_info(&info_locked(sk, st))?)),
         _ => return Err(ENOPROTOOPT()),
     }))
 }
 
+/// The core's `AFC_INFO` numbers of `sk` (socket lock held: `st`).
+pub(super) fn info_locked(sk: &Sock<'_, AfcSock>, st: &AfcSockLocked) -> Info {
+    let state = State::from_u8(sk.state()).unwrap_or(State::Closed);
+    match &st.role {
+        Role::Conn(c) => c.conn.info(conn::now()),
+        _ => Info::idle(state),
+    }
+}
+
 /// `TCP_INFO`'s structure from the core's numbers.
 fn tcp_info(i: &Info) -> Result<KBox<TcpInfo>> {
-    let mut t = KBox::new(
-        TcpInfo {
+    let mut t = KBox::new(TcpInfo::default(), GFP_KERNEL)?;
+    fill_tcp_info(i, &mut t);
+    Ok(t)
+}
+
+/// Fills `t` from the core's numbers (the rest of `t` left as it is).
+pub(super) fn fill_tcp_info(i: &Info, t: &mut TcpInfo) {
+    *t = TcpInfo {
             tcpi_state: i.state,
             tcpi_retransmits: i.retransmits,
             tcpi_probes: i.probes,
@@ -318,10 +326,7 @@ fn tcp_info(i: &Info) -> Result<KBox<TcpInfo>> {
             tcpi_rcv_wnd: i.rcv_wnd,
             tcpi_total_rto: i.total_rto,
             ..TcpInfo::default()
-        },
-        GFP_KERNEL,
-    )?;
+        };
     t.set_tcpi_snd_wscale(i.snd_wscale);
     t.set_tcpi_rcv_wscale(i.rcv_wscale);
-    Ok(t)
 }

@@ -84,7 +84,7 @@ run_list() {
     done
 }
 
-AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream rust_tokio stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring urgent $AFC_TOOL_TESTS"
+AFC_LIST="socket_basic bind frame_rx rust_socket rust_stream rust_tokio stream stream_stress listen_scale memory orphans lifetime netns sysfuzz synflood devbind offload sockopts framefuzz cmsg uring urgent diag $AFC_TOOL_TESTS"
 if [ -n "${AFC_TESTS:-}" ]; then
     run_list /tmp/out $AFC_TESTS
 elif [ -n "$AFC_TCP_TESTS" ] && [ "${AFC_TCP_PARALLEL:-1}" = 1 ]; then

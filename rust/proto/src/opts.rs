@@ -269,9 +269,61 @@ impl Connection {
     }
 }
 
+/// The filters of a `sock_diag` request (`struct afc_diag_req`): a
+/// bitmap of states (bit `1 << state`, TCP's numbers) and, where nonzero,
+/// the local and peer port (host order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiagFilter {
+    pub states: u32,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl DiagFilter {
+    /// Whether a socket in `state` (TCP's number) with local port `sport`
+    /// and peer port `dport` is listed, as inet_diag filters TCP's: its
+    /// state's bit is set and each nonzero port filter equals its port.
+    pub fn matches(&self, state: u8, sport: u16, dport: u16) -> bool {
+        let bit = 1u32.checked_shl(state.into()).unwrap_or(0);
+        self.states & bit != 0
+            && (self.sport == 0 || self.sport == sport)
+            && (self.dport == 0 || self.dport == dport)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn filter(states: u32, sport: u16, dport: u16) -> DiagFilter {
+        DiagFilter {
+            states,
+            sport,
+            dport,
+        }
+    }
+
+    #[test]
+    fn diag_filter_matches_state_and_ports() {
+        let all = filter(u32::MAX, 0, 0);
+        assert!(all.matches(State::Listen.as_u8(), 7000, 0));
+        assert!(all.matches(State::Established.as_u8(), 7000, 40000));
+        // A state number past the bitmap is never listed.
+        assert!(!all.matches(32, 1, 1));
+        assert!(!all.matches(255, 1, 1));
+        let listen = filter(1 << State::Listen.as_u8(), 0, 0);
+        assert!(listen.matches(State::Listen.as_u8(), 7000, 0));
+        assert!(!listen.matches(State::Established.as_u8(), 7000, 1));
+        let none = filter(0, 0, 0);
+        assert!(!none.matches(State::Listen.as_u8(), 7000, 0));
+        let sport = filter(u32::MAX, 7000, 0);
+        assert!(sport.matches(State::Established.as_u8(), 7000, 5));
+        assert!(!sport.matches(State::Established.as_u8(), 7001, 7000));
+        let both = filter(u32::MAX, 7000, 9);
+        assert!(both.matches(State::Established.as_u8(), 7000, 9));
+        assert!(!both.matches(State::Established.as_u8(), 7000, 10));
+        assert!(!both.matches(State::Established.as_u8(), 9, 7000));
+    }
 
     #[test]
     fn maxseg_bounds_are_tcps() {

@@ -27,6 +27,7 @@
 #else
 #include <stdint.h>
 #include <sys/socket.h>
+#include <linux/types.h>
 #endif
 
 /*
@@ -269,5 +270,76 @@ struct afc_pktinfo {
  * On the wire: flag URG (0x10) and a 32-bit urgent pointer, the sequence
  * number just past the urgent byte (docs/PROTOCOL.md 1.1, 5.4).
  */
+
+/*
+ * sock_diag(7): listing the sockets of a network namespace over netlink
+ * (NETLINK_SOCK_DIAG), as inet_diag lists TCP's for ss(8).
+ *
+ * A request is a struct nlmsghdr of type SOCK_DIAG_BY_FAMILY with flags
+ * NLM_F_REQUEST | NLM_F_DUMP, followed by a struct afc_diag_req whose
+ * sdiag_family is the family number in use (AF_CUSTOM_FAMILY_PATH).
+ * The answer is a multipart dump: one message of type
+ * SOCK_DIAG_BY_FAMILY per socket (a struct afc_diag_msg, then the
+ * attributes asked for in adiag_ext), ended by NLMSG_DONE; a dump larger
+ * than one receive buffer continues over several recvmsg(2) calls.
+ * Without NLM_F_DUMP the request fails with EOPNOTSUPP; a request
+ * shorter than struct afc_diag_req fails with EINVAL.
+ *
+ * Only the sockets of the requesting netlink socket's network namespace
+ * are listed.  As for TCP, any user may dump them (no capability is
+ * needed), and sees every socket of the namespace, its uid (mapped into
+ * the requester's user namespace) and inode.
+ *
+ * A socket is listed if its state's bit is set in adiag_states (1 <<
+ * TCP_LISTEN, 1 << TCP_ESTABLISHED, ...; AFC_DIAG_ALL_STATES for all)
+ * and, for each of adiag_sport and adiag_dport that is nonzero, its local
+ * (peer) port equals it; the filters are applied in the kernel.  Sockets
+ * that come or go while a dump runs may be missed or listed twice, as
+ * with /proc/net/tcp; a socket present throughout is listed once.
+ */
+/* Request */
+struct afc_diag_req {
+	__u8	sdiag_family;	/* the family number in use */
+	__u8	sdiag_protocol;	/* must be 0 */
+	__u16	adiag_pad;	/* must be 0 */
+	__u32	adiag_states;	/* query bitmap: 1 << state (TCP numbers) */
+	__be16	adiag_sport;	/* local port, network order; 0: any */
+	__be16	adiag_dport;	/* peer port, network order; 0: any */
+	__u32	adiag_ext;	/* attributes wanted: 1 << (AFC_DIAG_INFO - 1) */
+};
+
+#define AFC_DIAG_ALL_STATES	0xffffffffU
+
+/* Response */
+struct afc_diag_msg {
+	__u8	adiag_family;	/* the family number in use */
+	__u8	adiag_state;	/* TCP numbers (TCP_LISTEN, TCP_ESTABLISHED, ...) */
+	__u8	adiag_shutdown;	/* local RCV_SHUTDOWN (1) | SEND_SHUTDOWN (2) */
+	__u8	adiag_pad;
+	__be16	adiag_sport;	/* local port, network order */
+	__be16	adiag_dport;	/* peer port, network order (0: none) */
+	__be32	adiag_src;	/* local IPv4 address, network order */
+	__be32	adiag_dst;	/* peer IPv4 address, network order (0: none) */
+	__u32	adiag_rqueue;	/* unread bytes; a listener: accept queue length */
+	__u32	adiag_wqueue;	/* unacknowledged and unsent bytes; a listener: backlog */
+	__u32	adiag_uid;	/* owner, in the requester's user namespace */
+	__u32	adiag_inode;	/* socket inode (0: none, e.g. not yet accepted) */
+	__u32	adiag_cookie[2];	/* SO_COOKIE, low word first */
+};
+
+/*
+ * Attributes after struct afc_diag_msg (struct nlattr, type below),
+ * present when asked for by bit (1 << (type - 1)) of adiag_ext:
+ *
+ * AFC_DIAG_INFO: a struct tcp_info (linux/tcp.h), filled as AFC_INFO
+ * fills it; as with INET_DIAG_INFO, its length may grow, read
+ * min(nla_len - NLA_HDRLEN, sizeof(struct tcp_info)).
+ */
+enum {
+	AFC_DIAG_NONE,
+	AFC_DIAG_INFO,
+	__AFC_DIAG_MAX,
+};
+#define AFC_DIAG_MAX		(__AFC_DIAG_MAX - 1)
 
 #endif /* _UAPI_LINUX_AF_CUSTOM_H */
