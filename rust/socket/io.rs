@@ -267,7 +267,18 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
         // Copy what is queued, in order, up to the urgent mark.
         let st = g.locked();
         let AfcSockLocked { role, queues, .. } = &mut *st;
-        let Role::Conn(c) = role else { return Err(ENOTCONN()) };
+        let Role::Conn(c) = role else {
+            // No longer a connection after a sleep (another thread's
+            // shutdown ended a connect attempt): its error first
+            // (ECONNRESET, as `tcp_disconnect` sets), else what was read,
+            // else end of file.
+            if copied == 0 {
+                if let Some(e) = sk.take_err() {
+                    return Err(e);
+                }
+            }
+            break;
+        };
         c.conn.set_urgent_inline(inline);
         let mut q = queues.receive();
         let base = c.conn.read_offset();
