@@ -1,6 +1,13 @@
 //! Thin wrappers of the system calls, returning `io::Result` from errno.
+//!
+//! What `socket2` provides for any family (creating the socket, binding,
+//! connecting, names, `O_NONBLOCK`, `SO_ERROR`, the socket timeouts) goes
+//! through it; what it does not (options at `SOL_AF_CUSTOM`: it has no
+//! generic `setsockopt`; `accept4` with `SOCK_NONBLOCK`; waiting out a
+//! nonblocking connect) stays here.
 
 use crate::addr::{mode, SockAddr, RAW_LEN};
+use socket2::{Domain, SockRef, Type};
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -27,39 +34,38 @@ pub(crate) fn cvt_r<T: PartialEq + From<i8>>(mut f: impl FnMut() -> T) -> io::Re
 
 /// A new close-on-exec stream socket of the family in use.
 pub(crate) fn stream_socket() -> io::Result<OwnedFd> {
-    let family = mode()?.family();
-    // SAFETY: plain syscall.
-    let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let s = socket2::Socket::new(Domain::from(mode()?.family()), Type::STREAM, None)?;
+    Ok(s.into())
+}
+
+/// `addr` as `socket2`'s address of the family in use.
+fn sockaddr2(addr: SockAddr) -> io::Result<socket2::SockAddr> {
+    let raw = addr.to_raw(mode()?.family());
+    // SAFETY: try_init hands a zeroed sockaddr_storage and its length; we
+    // write RAW_LEN bytes (a sockaddr_in, smaller than the storage) and
+    // set the length to match.
+    let ((), sa) = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            std::ptr::copy_nonoverlapping(
+                (&raw as *const libc::sockaddr_in).cast::<u8>(),
+                storage.cast::<u8>(),
+                RAW_LEN as usize,
+            );
+            *len = RAW_LEN;
+            Ok(())
+        })
+    }?;
+    Ok(sa)
 }
 
 /// `bind(2)` to `addr`.
 pub(crate) fn bind(fd: BorrowedFd<'_>, addr: SockAddr) -> io::Result<()> {
-    let raw = addr.to_raw(mode()?.family());
-    // SAFETY: raw is a valid sockaddr of RAW_LEN bytes.
-    cvt(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw as *const libc::sockaddr_in).cast(),
-            RAW_LEN,
-        )
-    })?;
-    Ok(())
+    SockRef::from(&fd).bind(&sockaddr2(addr)?)
 }
 
 /// `connect(2)` to `addr`, once (an `EINTR` or `EINPROGRESS` is returned).
 pub(crate) fn connect(fd: BorrowedFd<'_>, addr: SockAddr) -> io::Result<()> {
-    let raw = addr.to_raw(mode()?.family());
-    // SAFETY: raw is a valid sockaddr of RAW_LEN bytes.
-    cvt(unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&raw as *const libc::sockaddr_in).cast(),
-            RAW_LEN,
-        )
-    })?;
-    Ok(())
+    SockRef::from(&fd).connect(&sockaddr2(addr)?)
 }
 
 /// Waits until a connection that `connect(2)` started is established or
@@ -112,34 +118,26 @@ pub(crate) fn finish_connect(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> i
 
 /// `getsockname(2)` (`peer` false) or `getpeername(2)` (`peer` true).
 pub(crate) fn name(fd: BorrowedFd<'_>, peer: bool) -> io::Result<SockAddr> {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let p = (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr>();
-    // SAFETY: p and len describe ss.
-    cvt(unsafe {
-        if peer {
-            libc::getpeername(fd.as_raw_fd(), p, &mut len)
-        } else {
-            libc::getsockname(fd.as_raw_fd(), p, &mut len)
-        }
-    })?;
-    SockAddr::from_raw(&ss, len, mode()?.family())
+    let s = SockRef::from(&fd);
+    let sa = if peer {
+        s.peer_addr()?
+    } else {
+        s.local_addr()?
+    };
+    // SAFETY: socket2's address is a sockaddr_storage filled by the kernel
+    // up to sa.len() bytes.
+    let ss = unsafe { &*sa.as_ptr().cast::<libc::sockaddr_storage>() };
+    SockAddr::from_raw(ss, sa.len(), mode()?.family())
 }
 
 /// A new close-on-exec, nonblocking stream socket of the family in use.
 pub(crate) fn stream_socket_nonblocking() -> io::Result<OwnedFd> {
-    let family = mode()?.family();
-    // SAFETY: plain syscall.
-    let fd = cvt(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    })?;
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let s = socket2::Socket::new(
+        Domain::from(mode()?.family()),
+        Type::STREAM.nonblocking(),
+        None,
+    )?;
+    Ok(s.into())
 }
 
 /// `accept4(2)` with `SOCK_CLOEXEC` and `flags`, retried on `EINTR`.
@@ -206,68 +204,46 @@ pub(crate) fn getsockopt<T: Copy>(
 
 /// `SO_ERROR`: the pending error, cleared by reading it.
 pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
-    let e: libc::c_int = getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
-    Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
+    SockRef::from(&fd).take_error()
 }
 
 /// Sets or clears `O_NONBLOCK`.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    // SAFETY: plain fcntl on a valid descriptor.
-    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
-    let new = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if new != flags {
-        // SAFETY: as above.
-        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
-    }
-    Ok(())
+    SockRef::from(&fd).set_nonblocking(on)
 }
 
 /// Sets `SO_RCVTIMEO`/`SO_SNDTIMEO` as std does: `None` waits forever,
-/// `Some(0)` is `InvalidInput`.
+/// `Some(0)` is `InvalidInput`, less than a microsecond is one.
 pub(crate) fn set_timeout(
     fd: BorrowedFd<'_>,
     dur: Option<Duration>,
     name: libc::c_int,
 ) -> io::Result<()> {
-    let tv = match dur {
+    let dur = match dur {
         Some(d) if d.is_zero() => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "cannot set a 0 duration timeout",
             ));
         }
-        Some(d) => {
-            let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX);
-            let mut tv = libc::timeval {
-                tv_sec: secs,
-                tv_usec: d.subsec_micros() as libc::suseconds_t,
-            };
-            if tv.tv_sec == 0 && tv.tv_usec == 0 {
-                tv.tv_usec = 1; // below a microsecond: not "forever"
-            }
-            tv
-        }
-        None => libc::timeval {
-            tv_sec: 0,
-            tv_usec: 0,
-        },
+        // socket2 would make it 0 µs, which the kernel reads as "forever".
+        Some(d) => Some(d.max(Duration::from_micros(1))),
+        None => None,
     };
-    setsockopt(fd, libc::SOL_SOCKET, name, tv)
+    let s = SockRef::from(&fd);
+    if name == libc::SO_RCVTIMEO {
+        s.set_read_timeout(dur)
+    } else {
+        s.set_write_timeout(dur)
+    }
 }
 
 /// Reads `SO_RCVTIMEO`/`SO_SNDTIMEO`.
 pub(crate) fn timeout(fd: BorrowedFd<'_>, name: libc::c_int) -> io::Result<Option<Duration>> {
-    let tv: libc::timeval = getsockopt(fd, libc::SOL_SOCKET, name)?;
-    if tv.tv_sec == 0 && tv.tv_usec == 0 {
-        Ok(None)
+    let s = SockRef::from(&fd);
+    if name == libc::SO_RCVTIMEO {
+        s.read_timeout()
     } else {
-        Ok(Some(Duration::new(
-            tv.tv_sec as u64,
-            tv.tv_usec as u32 * 1000,
-        )))
+        s.write_timeout()
     }
 }
