@@ -64,20 +64,25 @@ if [ "$FLAVOUR" = normal ]; then
     fi
 fi
 
+# Adds the counts of a "...passed=N failed=N skipped=N" line (no line:
+# one failure).
+add_counts() {
+    local p f s
+    p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$1"); f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$1")
+    s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$1")
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+}
+
 log "VM tests ($FLAVOUR kernel)"
 vm="$("$TOP/scripts/vm-tests.sh" "$FLAVOUR" | tail -1)"
 echo "$vm"
-p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$vm"); f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$vm")
-s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$vm")
-passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+add_counts "$vm"
 
 # The Wireshark dissector against the frames the VM run captured.
 if [ "$FLAVOUR" = normal ]; then
     dv="$("$TOP/scripts/check-dissector.sh" "$logdir/vm-normal.log" | tee "$logdir/dissector.log" | tail -1)"
     echo "$dv"
-    p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$dv"); f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$dv")
-    s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$dv")
-    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+    add_counts "$dv"
 fi
 
 # Between three guests over virtio-net and e1000 (issue 14; normal kernel:
@@ -86,9 +91,7 @@ if [ "$FLAVOUR" = normal ] || [ "${AFC_HOSTS_DEBUG:-0}" = 1 ]; then
     log "tests between hosts ($FLAVOUR kernel)"
     hv="$("$TOP/scripts/hosts-tests.sh" "$FLAVOUR" | tail -1)"
     echo "$hv"
-    p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$hv"); f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$hv")
-    s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$hv")
-    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+    add_counts "$hv"
 fi
 
 log "took $(( $(date +%s) - start )) s; console log in $logdir/vm-$FLAVOUR.log"

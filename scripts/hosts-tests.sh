@@ -13,10 +13,7 @@
 # set the transfer sizes (selftests/af_custom/hosts.c).
 source "$(dirname "$0")/lib.sh"
 FLAVOUR="${1:-normal}"
-KOBJ="$("$TOP/scripts/build-kernel.sh" "$FLAVOUR")"
-KO="$("$TOP/scripts/build-module.sh" "$KOBJ" "$FLAVOUR")"
-TESTS="$("$TOP/scripts/build-tests.sh" "$KOBJ")"
-[ -f "$KO" ] || die "no module was built (got '$KO')"
+build_vm_inputs "$FLAVOUR"
 LOGDIR="$TOP/build/hosts-$FLAVOUR"
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 [ "$FLAVOUR" = debug ] && export VM_MEM="${VM_MEM:-1G}" VM_TIMEOUT="${VM_TIMEOUT:-1800}"

@@ -19,3 +19,13 @@ die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 # The rustup toolchain (host tests, cargo install) may not be on a
 # non-interactive PATH; kernel builds use $RUSTC_KERNEL explicitly.
 [ -d "$HOME/.cargo/bin" ] && case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
+
+# The kernel, module and test programs a VM run of flavour $1 boots with:
+# sets KOBJ (kernel build folder), KO (the module) and TESTS (the folder of
+# test programs), building or reusing each.
+build_vm_inputs() {
+    KOBJ="$("$TOP/scripts/build-kernel.sh" "$1")"
+    KO="$("$TOP/scripts/build-module.sh" "$KOBJ" "$1")"
+    TESTS="$("$TOP/scripts/build-tests.sh" "$KOBJ")"
+    [ -f "$KO" ] || die "no module was built (got '$KO')"
+}

@@ -6,10 +6,7 @@
 #   AFC_TESTS="stream bind" scripts/vm-tests.sh normal   (only those programs)
 source "$(dirname "$0")/lib.sh"
 FLAVOUR="${1:-normal}"
-KOBJ="$("$TOP/scripts/build-kernel.sh" "$FLAVOUR")"
-KO="$("$TOP/scripts/build-module.sh" "$KOBJ" "$FLAVOUR")"
-TESTS="$("$TOP/scripts/build-tests.sh" "$KOBJ")"
-[ -f "$KO" ] || die "no module was built (got '$KO')"
+build_vm_inputs "$FLAVOUR"
 GUEST="${GUEST_SCRIPT:-$TOP/selftests/vm/check.sh}"
 LOG="$TOP/build/vm-$FLAVOUR.log"
 # AFC_TESTS="stream bind" runs only those test programs (the guest's list).

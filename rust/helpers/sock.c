@@ -96,20 +96,19 @@ void afc_sk_set_socket_state(struct socket *sock, int state) { sock->state = sta
 int afc_socket_state(const struct socket *sock) { return sock->state; }
 /* Sleeps on the socket's wait queue until woken, a signal, or `timeo`
  * jiffies; the caller owns the socket lock, which is released meanwhile
- * (so the backlog is processed first) and owned again on return. */
+ * (so the backlog is processed first) and owned again on return: the three
+ * steps below, once. */
 long afc_sk_wait(struct sock *sk, long timeo)
 {
-	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct wait_queue_entry wait;
 
-	add_wait_queue(sk_sleep(sk), &wait);
-	release_sock(sk);
-	timeo = wait_woken(&wait, TASK_INTERRUPTIBLE, timeo);
-	lock_sock(sk);
-	remove_wait_queue(sk_sleep(sk), &wait);
+	afc_sk_wait_add(sk, &wait);
+	timeo = afc_sk_wait_sleep(sk, &wait, timeo);
+	afc_sk_wait_remove(sk, &wait);
 	return timeo;
 }
-/* afc_sk_wait() in three steps, for a waiter that must be on the wait
- * queue before it looks at what it waits for (inet_csk_wait_for_connect()):
+/* The steps of afc_sk_wait(), for a waiter that must be on the wait queue
+ * before it looks at what it waits for (inet_csk_wait_for_connect()):
  * add, then sleep as often as needed, then remove. */
 void afc_sk_wait_add(struct sock *sk, struct wait_queue_entry *w)
 {
