@@ -10,7 +10,8 @@
 # Host 3 is a second client of the reuseport test only; AFC_HOSTS_THREE=0
 # boots hosts 1 and 2 alone (the reuseport test then has one client host).
 # AFC_HOSTS_MB, AFC_HOSTS_JUMBO_MB, AFC_HOSTS_LOSSY_MB, AFC_HOSTS_SHARD_KB
-# set the transfer sizes (selftests/af_custom/hosts.c).
+# set the transfer sizes (selftests/af_custom/hosts.c); AFC_MODULE_PARAMS
+# the module's parameters at insmod (e.g. "gso=0").
 source "$(dirname "$0")/lib.sh"
 FLAVOUR="${1:-normal}"
 build_vm_inputs "$FLAVOUR"
@@ -22,7 +23,7 @@ N=3; [ "${AFC_HOSTS_THREE:-1}" = 0 ] && N=2
 GUEST="$LOGDIR/hosts-guest.sh"
 {
     echo "#!/bin/sh"
-    for v in AFC_HOSTS_MB AFC_HOSTS_JUMBO_MB AFC_HOSTS_LOSSY_MB AFC_HOSTS_SHARD_KB; do
+    for v in AFC_HOSTS_MB AFC_HOSTS_JUMBO_MB AFC_HOSTS_LOSSY_MB AFC_HOSTS_SHARD_KB AFC_MODULE_PARAMS; do
         [ -n "${!v:-}" ] && echo "export $v='${!v}'"
     done
     cat "$TOP/selftests/vm/hosts.sh"

@@ -17,19 +17,37 @@ pub(crate) struct Route {
     pub(crate) mtu: u32,
     /// Whether the device is a loopback (frames cannot be corrupted).
     pub(crate) loopback: bool,
-    /// Payload bytes per wire frame when the device takes GSO frames
-    /// (veth, `gso=1`), else 0.
+    /// Payload bytes per wire frame of the GSO frames sent over the
+    /// device (veth or NIC, `gso=1`), else 0.
     pub(crate) gso: u32,
+    /// Whether those GSO frames are cut into wire frames on their way
+    /// (a NIC), rather than taken whole by the peer (a veth).
+    pub(crate) cut: bool,
+}
+
+/// The kind of device a route leaves by, as far as GSO cares.
+#[derive(Clone, Copy, Default)]
+struct DevKind {
+    loopback: bool,
+    veth: bool,
+    /// A device of a bus (PCI, virtio): a NIC's driver.
+    nic: bool,
+    /// Takes frames in pieces of the borrowed GSO type (`SG` and
+    /// `GSO_SCTP`; software devices only, and `ethtool -K` may turn it off).
+    takes_gso: bool,
 }
 
 /// The payload per wire frame of the GSO frames a connection sends over a
-/// device, or 0 for none: only over a veth (whose peer takes them whole,
-/// and which hands them on only to devices that cut them in software:
-/// `rust/helpers/gso.c`), never over loopback (one frame is already up to
-/// 64 KiB there), only if the device takes them (`SG` and the borrowed GSO
-/// type, which `ethtool -K` may turn off), and only with `gso=1`.
-fn gso_size(enabled: bool, loopback: bool, veth: bool, takes_gso: bool, mtu: u32) -> u32 {
-    if enabled && !loopback && veth && takes_gso {
+/// device, or 0 for none (`rust/helpers/gso.c`): never over loopback (one
+/// frame is already up to 64 KiB there) and only with `gso=1`; over a veth
+/// that takes them (its peer takes them whole, and hands them on only to
+/// devices that cut them in software); over a NIC that does not take them
+/// (none does: the device layer cuts them in software before the driver,
+/// as it cuts TCP's for a NIC without TSO). Other software devices
+/// (bridge, bond, tunnels) get MTU-sized frames.
+fn gso_size(enabled: bool, dev: DevKind, mtu: u32) -> u32 {
+    let gso = enabled && !dev.loopback && ((dev.veth && dev.takes_gso) || (dev.nic && !dev.takes_gso));
+    if gso {
         mtu.saturating_sub(HEADER_LEN as u32)
     } else {
         0
@@ -43,8 +61,7 @@ impl Net {
     pub(crate) fn route(&self, dst: u32, src: u32, oif: i32) -> Result<Route> {
         let mut out_src = 0u32;
         let mut mtu = 0u32;
-        let mut loopback = false;
-        let (mut veth, mut takes_gso) = (false, false);
+        let mut dev = DevKind::default();
         // SAFETY: valid namespace (type invariant); out-pointers writable.
         kernel::error::to_result(unsafe {
             bindings::afc_route(
@@ -54,15 +71,16 @@ impl Net {
                 src.to_be(),
                 &mut out_src,
                 &mut mtu,
-                &mut loopback,
-                &mut veth,
-                &mut takes_gso,
+                &mut dev.loopback,
+                &mut dev.veth,
+                &mut dev.nic,
+                &mut dev.takes_gso,
             )
         })?;
         // SAFETY: reads a module parameter.
         let enabled = unsafe { bindings::afc_gso_param() };
-        let gso = gso_size(enabled, loopback, veth, takes_gso, mtu);
-        Ok(Route { src: u32::from_be(out_src), mtu, loopback, gso })
+        let gso = gso_size(enabled, dev, mtu);
+        Ok(Route { src: u32::from_be(out_src), mtu, loopback: dev.loopback, gso, cut: gso > 0 && dev.nic })
     }
 
     /// Sends `frame` (our header first) from `src` to `dst`.

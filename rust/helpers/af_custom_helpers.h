@@ -242,7 +242,7 @@ void afc_bh_locks_free(spinlock_t *locks);
 void afc_spin_lock_bh(spinlock_t *l);
 void afc_spin_unlock_bh(spinlock_t *l);
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu,
-	      bool *loopback, bool *veth, bool *takes_gso);
+	      bool *loopback, bool *veth, bool *nic, bool *takes_gso);
 bool afc_gso_param(void);
 int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);

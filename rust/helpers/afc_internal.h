@@ -34,7 +34,7 @@
 #include "af_custom_helpers.h"
 
 /* gso.c: what the GSO decision needs to know of a device. */
-void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *takes_gso);
+void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *nic, bool *takes_gso);
 /* rust/abstractions/gso.rs: rewrites the headers of the pieces of a cut GSO frame. */
 int afc_gso_fix_pieces(struct sk_buff *segs);
 

@@ -8,30 +8,41 @@
 #include "afc_internal.h"
 
 /* Segmentation offload (gso=1, the default; which devices get GSO frames
- * is decided in rust/abstractions/route.rs from the facts below): over a veth
- * device a connection sends frames of up to 64 KiB marked GSO with
- * gso_size the device's payload per wire frame; veth forwards them
- * unsegmented to its peer (NETIF_F_GSO_SOFTWARE), whose frame handler
- * takes them whole.  Whatever must cut such a frame (netem corrupting it,
- * or any device without the GSO type's feature, such as every NIC behind
- * a bridge the veth peer is a port of) calls afc_gso_segment() through
- * the packet_offload below.  The GSO type is borrowed to pass the feature
- * checks, and it is SCTP's: NETIF_F_GSO_SCTP is a software-only feature
- * (veth, bridge, bonding, macvlan...; no NIC driver in 6.12 advertises it)
- * and carries no frag_list meaning (unlike FRAGLIST, which skb_copy()
- * refuses), so no hardware is ever handed our frame to cut as its own
- * protocol (UDP_L4, which NICs with USO segment in hardware, was that
- * risk).  tests: offload.c, gso_frames_reach_a_bridged_tap_cut_to_the_mtu. */
+ * is decided in rust/abstractions/route.rs from the facts below): a
+ * connection sends frames of up to 64 KiB marked GSO with gso_size the
+ * device's payload per wire frame, over two kinds of device.  A veth
+ * forwards them unsegmented to its peer (NETIF_F_GSO_SOFTWARE), whose
+ * frame handler takes them whole.  A NIC (a device of a bus: PCI, virtio)
+ * never has the GSO type's feature, so the device layer cuts them in
+ * software just before the driver (validate_xmit_skb), as it cuts TCP's
+ * GSO frames for a NIC without TSO: the connection builds one frame per
+ * 64 KiB instead of one per MTU.  Whatever must cut such a frame (the
+ * device layer before a NIC, netem corrupting it, any device without the
+ * GSO type's feature, such as every NIC behind a bridge the veth peer is
+ * a port of) calls afc_gso_segment() through the packet_offload below.
+ * The GSO type is borrowed to pass the feature checks, and it is SCTP's:
+ * NETIF_F_GSO_SCTP is a software-only feature (veth, bridge, bonding,
+ * macvlan...; no NIC driver in 6.12 advertises it) and carries no
+ * frag_list meaning (unlike FRAGLIST, which skb_copy() refuses), so no
+ * hardware is ever handed our frame to cut as its own protocol (UDP_L4,
+ * which NICs with USO segment in hardware, was that risk).  Other
+ * software devices (bridge, bond, tunnels) get no GSO frames: MTU-sized
+ * frames, as before.  tests: offload.c,
+ * gso_frames_reach_a_bridged_tap_cut_to_the_mtu; hosts.c over virtio-net
+ * and e1000. */
 static bool gso = true;
 module_param(gso, bool, 0644);
-MODULE_PARM_DESC(gso, "send 64 KiB GSO frames over veth (default on)");
+MODULE_PARM_DESC(gso, "send 64 KiB GSO frames over veth and NICs (default on)");
 bool afc_gso_param(void) { return READ_ONCE(gso); }
 
 /* What the GSO decision needs to know of a device: whether it is a veth,
- * and whether it takes frames in pieces (SG) of the borrowed GSO type. */
-void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *takes_gso)
+ * a NIC (a device with a parent on a bus: PCI, virtio; software devices
+ * have none), and whether it takes frames in pieces (SG) of the borrowed
+ * GSO type. */
+void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *nic, bool *takes_gso)
 {
 	*veth = dev->rtnl_link_ops && !strcmp(dev->rtnl_link_ops->kind, "veth");
+	*nic = !*veth && !dev->rtnl_link_ops && dev->dev.parent;
 	*takes_gso = (dev->features & (NETIF_F_SG | NETIF_F_GSO_SCTP)) == (NETIF_F_SG | NETIF_F_GSO_SCTP);
 }
 /* Marks a frame (our header, then payload, checksum pending as

@@ -8,9 +8,9 @@
 #include "afc_internal.h"
 
 /* Routing: the source address, MTU and device kind toward `daddr`
- * (a loopback? a veth? one that takes our GSO frames?). */
+ * (a loopback? a veth? a NIC? one that takes our GSO frames?). */
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out,
-	      unsigned int *mtu, bool *loopback, bool *veth, bool *takes_gso)
+	      unsigned int *mtu, bool *loopback, bool *veth, bool *nic, bool *takes_gso)
 {
 	struct flowi4 fl4 = { .flowi4_oif = oif, .daddr = daddr, .saddr = saddr };
 	struct rtable *rt = ip_route_output_key(net, &fl4);
@@ -24,7 +24,7 @@ int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_
 	*src_out = fl4.saddr;
 	*mtu = dst_mtu(&rt->dst);
 	*loopback = !!(rt->dst.dev->flags & IFF_LOOPBACK);
-	afc_dev_gso_facts(rt->dst.dev, veth, takes_gso);
+	afc_dev_gso_facts(rt->dst.dev, veth, nic, takes_gso);
 	ip_rt_put(rt);
 	return 0;
 }

@@ -98,9 +98,10 @@ pub(crate) fn init_buffers(sk: &Sock<'_, AfcSock>) {
 
 /// The settings of a new connection over `route`.
 pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config {
-    // Segments of up to 63 KiB on loopback and on devices that take GSO
-    // frames (veth: the device segments, or rather its peer takes them
-    // whole), else the device's MTU.
+    // Segments of up to 63 KiB on loopback and on devices we send GSO
+    // frames over (a veth, whose peer takes them whole; a NIC, before
+    // which the device layer cuts them), else the device's MTU. A sender
+    // sends no more than its own route allows, whatever we advertise.
     // On loopback a frame is one allocation: keep header, payload and
     // skb_shared_info within 64 KiB so that truesize stays near the payload.
     let mtu = if route.gso > 0 {
@@ -112,6 +113,10 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     };
     // The timers' settings for on-link peers are the core's (`Config::on_link`).
     let mut c = Config::on_link(popts::clamp_mss(Config::mss_for_mtu(mtu), o.user_mss));
+    if route.cut {
+        // The congestion window counts the NIC's frames, not our segments.
+        c.wire_mss = route.gso;
+    }
     c.recv_buf = buffers::window_for(sk.rcvbuf());
     // The window scale is chosen for the largest buffer the connection
     // may grow to, as `tcp_select_initial_window` (SO_RCVLOWAT grows it).

@@ -494,6 +494,8 @@ static int first_frame_arp(void)
 
 static int transfer(const char *ip, uint64_t len, int port)
 {
+	const char *dev = nic_of(ip);
+	long long f0 = nic_stat(dev, "tx_packets"), s0 = afc_stat("OutSegs"), r0 = afc_stat("RetransSegs");
 	double mbps = 0;
 	int fd = connection(ip, port, 3), rc;
 
@@ -503,8 +505,12 @@ static int transfer(const char *ip, uint64_t len, int port)
 	close(fd);
 	CHECK(control_step('T') == 0, "control connection lost");
 	CHECK_WHY(rc == 0);
-	printf("# %llu MiB each way over %s (%s): %.1f MiB/s both ways together\n",
-	       (unsigned long long)(len >> 20), ip, nic_of(ip), mbps);
+	printf("# %llu MiB each way over %s (%s): %.1f MiB/s both ways together; %lld frames out of the NIC",
+	       (unsigned long long)(len >> 20), ip, dev, mbps, nic_stat(dev, "tx_packets") - f0);
+	if (!afc_inet())
+		printf(", %lld segments sent (%lld retransmitted)", afc_stat("OutSegs") - s0,
+		       afc_stat("RetransSegs") - r0);
+	printf("\n");
 	return 1;
 }
 

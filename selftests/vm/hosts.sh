@@ -10,7 +10,7 @@
 host=$(sed -n 's/.*afc\.host=\([0-9]*\).*/\1/p' /proc/cmdline)
 hosts=$(sed -n 's/.*afc\.hosts=\([0-9]*\).*/\1/p' /proc/cmdline)
 boot=$(sed -n 's/.*afc\.boot=\([0-9]*\).*/\1/p' /proc/cmdline)
-export AFC_HOST="$host" AFC_HOSTS="${hosts:-2}" AFC_HOSTS_BOOT="${boot:-1}" AFC_MODULE=/afc/af_custom.ko
+export AFC_HOST="$host" AFC_HOSTS="${hosts:-2}" AFC_HOSTS_BOOT="${boot:-1}" AFC_MODULE="/afc/af_custom.ko${AFC_MODULE_PARAMS:+ $AFC_MODULE_PARAMS}"
 for d in /sys/class/net/*; do
     n=${d##*/}
     [ -e "$d/device/driver" ] || continue

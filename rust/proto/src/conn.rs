@@ -91,6 +91,13 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd: u32,
+    /// Payload per frame on the wire when segments are cut on their way
+    /// (GSO frames out of a NIC); zero: segments travel whole. The
+    /// congestion window counts in these units (initial window,
+    /// growth, the one segment after a timeout), a retransmission
+    /// resends one, and a window-limited send cuts at a multiple of it,
+    /// as TCP counts a GSO segment as the wire segments it becomes.
+    pub wire_mss: u32,
     /// Most challenge ACKs sent per second (RFC 5961 section 7).
     pub challenge_ack_limit: u32,
     /// Least time between ACKs answering out-of-window pure ACKs (Linux
@@ -103,6 +110,16 @@ pub struct Config {
     /// Hold partial segments until a full one can go or the cork comes
     /// off (`TCP_CORK`).
     pub cork: bool,
+}
+
+/// The congestion window's unit: the payload per wire frame when
+/// segments of `mss` are cut on their way (`wire_mss`), else `mss`.
+const fn cwnd_unit(mss: u32, wire_mss: u32) -> u32 {
+    if wire_mss > 0 && wire_mss < mss {
+        wire_mss
+    } else {
+        mss
+    }
 }
 
 impl Config {
@@ -125,6 +142,7 @@ impl Config {
             fin_wait2_us: (super::defaults::FIN_TIMEOUT_S as u64).saturating_mul(SEC),
             keepalive: None,
             initial_cwnd: 10,
+            wire_mss: 0,
             challenge_ack_limit: 100,
             oow_ack_interval_us: 500 * MS,
             user_timeout_us: 0,
@@ -509,7 +527,10 @@ impl Connection {
                 wl2: Seq(0),
                 wscale: 0,
                 mss: send_mss,
-                cwnd: cfg.initial_cwnd.max(1).saturating_mul(send_mss),
+                cwnd: cfg
+                    .initial_cwnd
+                    .max(1)
+                    .saturating_mul(cwnd_unit(send_mss, cfg.wire_mss)),
                 ssthresh: MAX_SEND_QUEUE,
                 dup_acks: 0,
                 recover: None,
@@ -653,7 +674,11 @@ impl Connection {
         self.snd.wscale = syn.wscale.min(MAX_WSCALE);
         let peer_mss = u32::from(syn.mss.clamp(MIN_MSS, MAX_PAYLOAD as u16));
         self.snd.mss = peer_mss.min(u32::from(self.cfg.mss));
-        self.snd.cwnd = self.cfg.initial_cwnd.max(1).saturating_mul(self.snd.mss);
+        self.snd.cwnd = self
+            .cfg
+            .initial_cwnd
+            .max(1)
+            .saturating_mul(self.cwnd_unit());
         self.snd.wnd = u32::from(syn.window);
         self.snd.max_wnd = self.snd.wnd;
         self.snd.wl1 = syn.seq;
@@ -925,6 +950,11 @@ impl Connection {
     /// Returns the peer's advertised window in bytes.
     pub fn send_window(&self) -> u32 {
         self.snd.wnd
+    }
+
+    /// The congestion window's unit for this connection ([`Config::wire_mss`]).
+    pub(super) fn cwnd_unit(&self) -> u32 {
+        cwnd_unit(self.snd.mss, self.cfg.wire_mss)
     }
 
     /// Returns the congestion window in bytes.

@@ -343,7 +343,7 @@ impl Connection {
 
     /// Opens the congestion window after `data` bytes were acknowledged (RFC 5681, NewReno exit).
     fn grow_cwnd(&mut self, data: u32, ack: Seq) {
-        let mss = self.snd.mss;
+        let mss = self.cwnd_unit();
         if let Some(recover) = self.snd.recover {
             if ack.ge(recover) {
                 self.snd.recover = None;
@@ -375,7 +375,7 @@ impl Connection {
         self.snd.dup_acks = self.snd.dup_acks.saturating_add(1);
         if self.snd.dup_acks == 3 && self.snd.recover.is_none() {
             let flight = self.snd.max.since(self.snd.una);
-            self.snd.ssthresh = (flight / 2).max(self.snd.mss.saturating_mul(2));
+            self.snd.ssthresh = (flight / 2).max(self.cwnd_unit().saturating_mul(2));
             self.snd.cwnd = self.snd.ssthresh;
             self.snd.recover = Some(self.snd.max);
             self.snd.rexmit_head = true;

@@ -264,7 +264,16 @@ impl Connection {
         let in_flight = offset;
         let wnd = self.snd.wnd.min(self.snd.cwnd);
         let usable = wnd.saturating_sub(in_flight);
-        let len = unsent.min(usable).min(self.snd.mss);
+        let mut len = unsent.min(usable).min(self.snd.mss);
+        // Segments cut on their way (`wire_mss`): a send the window limits
+        // goes in whole wire frames, and one of at least a wire frame
+        // counts as full for Nagle, as TCP's MSS is the wire's.
+        let unit = self.cwnd_unit();
+        let cut = unit < self.snd.mss;
+        if cut && len < unsent && len > unit {
+            len = len.checked_div(unit).unwrap_or(0).saturating_mul(unit);
+        }
+        let full = len == self.snd.mss || (cut && len >= unit && len < unsent);
         let fin_pending = self.snd.fin_queued && !self.snd.fin_acked;
         let fin = fin_pending && len == unsent;
         let retransmitting = self.snd.nxt.lt(self.snd.max);
@@ -274,7 +283,7 @@ impl Connection {
         let corked = self.cfg.cork || self.snd.more;
         // Urgent mode sends at once, Nagle and the cork aside (`tcp_nagle_test`).
         let allowed = len > 0
-            && (len == self.snd.mss
+            && (full
                 || retransmitting
                 || self.snd.up.is_some()
                 || (corked && fin_pending && len == unsent)
@@ -331,7 +340,9 @@ impl Connection {
             return None;
         }
         let probe = self.snd.wnd == 0;
-        let mut len = self.snd.queued.min(self.snd.mss);
+        // One wire frame's worth where segments are cut on their way: the
+        // hole is most likely one lost frame, not the whole GSO segment.
+        let mut len = self.snd.queued.min(self.cwnd_unit());
         if !probe {
             len = len.min(self.snd.wnd);
         }

@@ -131,8 +131,8 @@ impl Connection {
             self.snd.nxt = self.snd.iss;
         } else {
             let flight = self.snd.max.since(self.snd.una);
-            self.snd.ssthresh = (flight / 2).max(self.snd.mss.saturating_mul(2));
-            self.snd.cwnd = self.snd.mss;
+            self.snd.ssthresh = (flight / 2).max(self.cwnd_unit().saturating_mul(2));
+            self.snd.cwnd = self.cwnd_unit();
             self.snd.nxt = self.snd.una;
             self.snd.dup_acks = 0;
             self.snd.recover = None;
