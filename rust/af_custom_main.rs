@@ -59,6 +59,7 @@ pub(crate) mod proto {
     pub(crate) mod conn_send;
     pub(crate) mod conn_timer;
     pub(crate) mod defaults;
+    pub(crate) mod gro;
     pub(crate) mod ingress;
     pub(crate) mod isn;
     pub(crate) mod listener;
@@ -77,7 +78,7 @@ pub(crate) mod proto {
 }
 
 use abstractions::{
-    family::FamilyRegistration, gso::OffloadRegistration, pernet::DiagRegistration, pernet::PernetRegistration, packet::PacketRegistration,
+    family::FamilyRegistration, gro::GroCounter, gso::OffloadRegistration, pernet::DiagRegistration, pernet::PernetRegistration, packet::PacketRegistration,
     proto::ProtoRegistration, uapi,
 };
 use kernel::{c_str, prelude::*};
@@ -97,6 +98,8 @@ struct AfCustom {
     _diag: DiagRegistration,
     _packet: PacketRegistration<rx::Rx>,
     _family: FamilyRegistration<socket::AfCustomFamily>,
+    // Before `_pernet`: its count goes to the pernet state.
+    _gro: GroCounter<rx::Rx>,
     _proto: ProtoRegistration<socket::AfcSock>,
     _pernet: PernetRegistration<netns::NetState>,
     _offload: OffloadRegistration,
@@ -111,6 +114,7 @@ impl kernel::Module for AfCustom {
         }
         let offload = OffloadRegistration::register()?;
         let pernet = PernetRegistration::register()?;
+        let gro = GroCounter::register();
         let proto = ProtoRegistration::register(c_str!("AF_CUSTOM"), module)?;
         let family_reg = FamilyRegistration::register(family, module).inspect_err(|e| {
             if e.to_errno() == EEXIST.to_errno() {
@@ -122,6 +126,6 @@ impl kernel::Module for AfCustom {
         let packet = PacketRegistration::register(uapi::ETH_P_AF_CUSTOM as u16)?;
         let diag = DiagRegistration::register(family)?;
         pr_info!("registered address family {}, EtherType {:#06x}\n", family, uapi::ETH_P_AF_CUSTOM);
-        Ok(AfCustom { _diag: diag, _packet: packet, _family: family_reg, _proto: proto, _pernet: pernet, _offload: offload })
+        Ok(AfCustom { _diag: diag, _packet: packet, _family: family_reg, _gro: gro, _proto: proto, _pernet: pernet, _offload: offload })
     }
 }

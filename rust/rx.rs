@@ -31,6 +31,10 @@ use crate::stats::Stat;
 pub(crate) struct Rx;
 
 impl FrameHandler for Rx {
+    fn gro_merged(dev: &NetDevice, frames: u32) {
+        netns::of(dev.net()).stats.add(Stat::InGroMerged, frames.into());
+    }
+
     fn receive(mut skb: SkBuff, dev: &NetDevice) {
         let net = dev.net();
         let state = netns::of(net);

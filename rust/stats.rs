@@ -21,6 +21,7 @@ stats! {
     InNoSocket: "Valid frames that matched no socket.",
     InOtherHost: "Frames addressed to another host's hardware address, dropped unread (not in InSegs).",
     InMartians: "Frames from a device other than loopback with a martian source or destination, dropped (docs/PROTOCOL.md, ingress rules; not in InSegs).",
+    InGroMerged: "Frames a NIC received that receive offload (GRO) merged into an earlier frame of the same segment: frames off the wire are InSegs + InGroMerged.",
     OutSegs: "Frames sent.",
     OutRsts: "RST frames sent.",
     OutPureAcks: "Frames sent that carry only an acknowledgement or a window update (no data, SYN, FIN or RST).",

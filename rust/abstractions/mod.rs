@@ -14,6 +14,7 @@ mod bindings;
 pub(crate) mod bhlock;
 pub(crate) mod errno;
 pub(crate) mod family;
+pub(crate) mod gro;
 pub(crate) mod gso;
 pub(crate) mod mem;
 pub(crate) mod msg;

@@ -11,6 +11,9 @@ use kernel::{ffi, prelude::*};
 pub(crate) trait FrameHandler {
     /// Handles one frame; `skb` is owned and freed when dropped.
     fn receive(skb: SkBuff, dev: &NetDevice);
+    /// Counts `frames` frames that receive offload (GRO) merged into an
+    /// earlier frame from `dev`, which goes up as one (`gro::GroCounter`).
+    fn gro_merged(dev: &NetDevice, frames: u32);
 }
 
 static PACKET_TYPE: StaticCell<bindings::packet_type> = StaticCell::zeroed();

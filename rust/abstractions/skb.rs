@@ -172,6 +172,13 @@ impl SkBuff {
     }
 
 
+    /// The frames on the wire this segment stood for: more than one when
+    /// receive offload merged them (`afc_skb_gro_frames`).
+    pub(crate) fn gro_frames(&self) -> u32 {
+        // SAFETY: a valid skb (type invariant); reads its shared info.
+        unsafe { bindings::afc_skb_gro_frames(self.as_ptr()) }
+    }
+
     /// Marks a frame (header, then payload) for segmentation into wire
     /// frames of `gso_size` payload bytes (`afc_gso_segment`).
     pub(crate) fn set_gso(&mut self, gso_size: u32) {

@@ -252,11 +252,21 @@ bool afc_sockopt_binds_device(int name);
 int afc_sk_filter(struct sock *sk, struct sk_buff *skb);
 
 /* The frame header's length, which the GSO segmenter pulls before cutting
- * (the layout is the protocol core's, rust/proto/src/wire.rs, and only it
- * rewrites the pieces' headers; abstractions/gso.rs asserts the length agrees). */
+ * and GRO before merging, and its checksum field's offset (the layout is
+ * the protocol core's, rust/proto/src/wire.rs, and only it rewrites
+ * headers; abstractions/gso.rs and gro.rs assert these agree). */
 #define AFC_WIRE_HDR_LEN	32
+#define AFC_WIRE_CSUM_OFFSET	10
+/* afc_gro_verdict's answers (the core's gro::GroVerdict). */
+#define AFC_GRO_OTHER_FLOW	0
+#define AFC_GRO_MERGE		1
+#define AFC_GRO_MERGE_LAST	2
+#define AFC_GRO_FLUSH		3
 
 int afc_offload_register(void);
+void afc_gro_set_counter(void (*cb)(struct net_device *dev, unsigned int frames));
+void afc_gro_clear_counter(void);
+unsigned int afc_skb_gro_frames(const struct sk_buff *skb);
 void afc_offload_unregister(void);
 void afc_skb_set_gso(struct sk_buff *skb, unsigned int gso_size, unsigned int gso_segs);
 struct sk_buff *afc_skb_next(const struct sk_buff *skb);

@@ -37,6 +37,14 @@
 void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *nic, bool *takes_gso);
 /* rust/abstractions/gso.rs: rewrites the headers of the pieces of a cut GSO frame. */
 int afc_gso_fix_pieces(struct sk_buff *segs);
+/* gro.c: the receive offload's callbacks (gso.c's packet_offload). */
+struct sk_buff *afc_gro_receive(struct list_head *head, struct sk_buff *skb);
+int afc_gro_complete(struct sk_buff *skb, int nhoff);
+/* rust/abstractions/gro.rs: the core's GRO rule (rust/proto/src/gro.rs)
+ * on linear headers of AFC_WIRE_HDR_LEN bytes. */
+bool afc_gro_frame_eligible(const u8 *hdr, unsigned int frame_len);
+int afc_gro_verdict(const u8 *held, unsigned int held_payload, const u8 *next);
+int afc_gro_complete_header(u8 *hdr, unsigned int total);
 
 /* pernet.c, for diag.c: collects at most `max` socks of net that pass
  * req's filters, from the cursor (*chain, *offset), each with a reference

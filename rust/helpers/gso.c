@@ -100,6 +100,8 @@ static struct packet_offload afc_offload __read_mostly = {
 	.priority = 30,
 	.callbacks = {
 		.gso_segment = afc_gso_segment,
+		.gro_receive = afc_gro_receive,
+		.gro_complete = afc_gro_complete,
 	},
 };
 int afc_offload_register(void)

@@ -179,7 +179,7 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     }
     c.conn.set_urgent_inline(sk.urg_inline());
     let out = if room {
-        c.conn.on_segment(h, t)
+        c.conn.on_segment_frames(h, skb.gro_frames(), t)
     } else {
         stats().inc(Stat::RcvMemDrops);
         c.conn.on_segment_without_room(h, t)

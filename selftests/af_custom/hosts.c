@@ -14,7 +14,9 @@
  *                        segment (which carries nothing else): the first
  *                        frame waits for ARP and goes, the connection forms
  *   transfer_NIC         AFC_HOSTS_MB (default 64) MiB each way at once,
- *                        byte-exact, then an orderly close on both sides
+ *                        byte-exact, then an orderly close on both sides;
+ *                        AF_CUSTOM: receive offload (GRO) merged the
+ *                        frames, more than two per handler call
  *   jumbo_frames         MTU 9000 on both virtio NICs: AFC_HOSTS_JUMBO_MB
  *                        (default 16) MiB each way, byte-exact, in frames
  *                        of over 3000 bytes on average (the NIC's counts;
@@ -492,10 +494,13 @@ static int first_frame_arp(void)
 	return control_step('a') == 0;
 }
 
-static int transfer(const char *ip, uint64_t len, int port)
+/* A transfer of len bytes each way; with want_gro (AF_CUSTOM), receive
+ * offload must have merged the frames: more than two per handler call. */
+static int transfer(const char *ip, uint64_t len, int port, int want_gro)
 {
 	const char *dev = nic_of(ip);
 	long long f0 = nic_stat(dev, "tx_packets"), s0 = afc_stat("OutSegs"), r0 = afc_stat("RetransSegs");
+	long long i0 = afc_stat("InSegs"), g0 = afc_stat("InGroMerged"), in, merged;
 	double mbps = 0;
 	int fd = connection(ip, port, 3), rc;
 
@@ -507,10 +512,16 @@ static int transfer(const char *ip, uint64_t len, int port)
 	CHECK_WHY(rc == 0);
 	printf("# %llu MiB each way over %s (%s): %.1f MiB/s both ways together; %lld frames out of the NIC",
 	       (unsigned long long)(len >> 20), ip, dev, mbps, nic_stat(dev, "tx_packets") - f0);
-	if (!afc_inet())
-		printf(", %lld segments sent (%lld retransmitted)", afc_stat("OutSegs") - s0,
-		       afc_stat("RetransSegs") - r0);
-	printf("\n");
+	if (afc_inet()) {
+		printf("\n");
+		return 1;
+	}
+	in = afc_stat("InSegs") - i0;
+	merged = afc_stat("InGroMerged") - g0;
+	printf(", %lld segments sent (%lld retransmitted); %lld frames in, %lld handler calls (GRO)\n",
+	       afc_stat("OutSegs") - s0, afc_stat("RetransSegs") - r0, in + merged, in);
+	CHECK(!want_gro || merged > in, "%lld frames in but %lld handler calls: GRO merged too few",
+	      in + merged, in);
 	return 1;
 }
 
@@ -521,7 +532,7 @@ static int lossy_link(uint64_t len)
 
 	CHECK(!sh("tc qdisc replace dev %s root netem loss 10%% delay 2ms reorder 75%% duplicate 5%% corrupt 1%%",
 		  dev), "tc netem on %s", dev);
-	rc = transfer(e1000_ip[1], len, AFC_PORT + 3);
+	rc = transfer(e1000_ip[1], len, AFC_PORT + 3, 0);
 	sh("tc qdisc del dev %s root >/dev/null 2>&1", dev);
 	return rc;
 }
@@ -542,7 +553,7 @@ static int jumbo_frames(uint64_t len)
 	b0 = nic_stat(dev, "tx_bytes");
 	s0 = afc_stat("OutSegs");
 	a0 = afc_stat("OutPureAcks");
-	rc = transfer(virtio_ip[1], len, AFC_PORT + 6);
+	rc = transfer(virtio_ip[1], len, AFC_PORT + 6, 0);
 	frames = nic_stat(dev, "tx_packets") - p0;
 	bytes = nic_stat(dev, "tx_bytes") - b0;
 	data = (afc_stat("OutSegs") - s0) - (afc_stat("OutPureAcks") - a0);
@@ -940,8 +951,8 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	result(first_frame_arp(), "first_frame_arp", why);
-	result(transfer(virtio_ip[1], mb << 20, AFC_PORT + 2), "transfer_virtio", why);
-	result(transfer(e1000_ip[1], mb << 20, AFC_PORT + 5), "transfer_e1000", why);
+	result(transfer(virtio_ip[1], mb << 20, AFC_PORT + 2, 1), "transfer_virtio", why);
+	result(transfer(e1000_ip[1], mb << 20, AFC_PORT + 5, 1), "transfer_e1000", why);
 	result(jumbo_frames(jumbo << 20), "jumbo_frames", why);
 	result(lossy_link(lossy << 20), "lossy_link", why);
 	result(reuseport_shards(shard << 10), "reuseport_shards", why);

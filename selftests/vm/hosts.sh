@@ -52,6 +52,8 @@ for fam in $families; do
     add "$totals"
 done
 # Host 1 is gone by now (peer_powered_off); the others closed everything.
+# The namespace's counters, for the log (those that moved).
+grep -v ': 0$' /proc/net/af_custom_stat 2>/dev/null | sed 's/^/# af_custom_stat /'
 i=0
 while [ "$(cat /sys/module/af_custom/refcnt 2>/dev/null)" != 0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 if rmmod af_custom; then pass=$((pass + 1)); echo "ok - hosts.module_unloads"; else fail=$((fail + 1)); echo "not ok - hosts.module_unloads"; fi

@@ -453,6 +453,10 @@ pub struct RecvState {
     /// `ICSK_ACK_NOMEM`), so the peer stops and waits for our update.
     pub(super) nomem: bool,
     pub(super) unacked_segs: u8,
+    /// Frames on the wire the segment being processed stood for (more
+    /// than one when receive offload merged them): the ACK rule counts
+    /// them ([`Connection::on_segment_frames`]).
+    pub(super) arriving_frames: u8,
     pub(super) challenge_start: Instant,
     pub(super) challenge_count: u32,
     pub(super) last_oow_ack: Option<Instant>,
@@ -560,6 +564,7 @@ impl Connection {
                 ack_now: false,
                 nomem: false,
                 unacked_segs: 0,
+                arriving_frames: 1,
                 challenge_start: now,
                 challenge_count: 0,
                 last_oow_ack: None,

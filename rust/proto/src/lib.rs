@@ -35,6 +35,7 @@ pub mod conn_recv;
 pub mod conn_send;
 pub mod conn_timer;
 pub mod defaults;
+pub mod gro;
 pub mod ingress;
 pub mod isn;
 pub mod listener;

@@ -83,3 +83,54 @@ fn timeout_resends_one_wire_frame() {
     assert_eq!(again.len(), 1);
     assert_eq!(u32::from(again[0].0.payload_len), WIRE);
 }
+
+/// A segment that arrived as several frames merged by receive offload
+/// (GRO) is acknowledged at once, as two frames would be: a sender whose
+/// window is a few frames must not wait for the delayed ACK.
+#[test]
+fn merged_frames_are_acknowledged_at_once() {
+    let mut c = cfg();
+    c.ack_delay_us = 40_000;
+    let (mut a, mut b) = established_with(c, c, Seq(1));
+    a.write(&[1u8; 1000]).unwrap();
+    let seg = out(&mut a, t0());
+    assert_eq!(seg.len(), 1);
+    // One frame: the ACK waits.
+    let (mut a2, mut b2) = established_with(c, c, Seq(1));
+    a2.write(&[1u8; 1000]).unwrap();
+    let seg2 = out(&mut a2, t0());
+    b2.conn.on_segment_frames(&seg2[0].0, 1, t0());
+    assert!(
+        b2.conn.poll_transmit(t0()).is_none(),
+        "a lone frame's ACK is delayed"
+    );
+    // The same bytes as ten merged frames: acknowledged now.
+    b.conn.on_segment_frames(&seg[0].0, 10, t0());
+    let ack = b.conn.poll_transmit(t0()).expect("an ACK at once");
+    assert_eq!(ack.header.ack, seg[0].0.seq.wrapping_add(1000));
+}
+
+/// On a link whose RTO floor is below the delayed-ACK time
+/// (`Config::on_link`: 20 ms against 40 ms), a lone segment's ACK comes
+/// within a quarter of the floor, so the sender does not retransmit a
+/// request whose answer is slow.
+#[test]
+fn a_lone_segment_is_acknowledged_before_the_senders_rto() {
+    let mut c = Config::on_link(1000);
+    c.recv_buf = 8000;
+    let (mut a, mut b) = established_with(c, c, Seq(1));
+    a.write(&[1u8; 100]).unwrap();
+    let seg = out(&mut a, t0());
+    feed(&mut b, &seg, t0());
+    assert!(out(&mut b, t0()).is_empty(), "the ACK is delayed");
+    let due = b.conn.poll_timeout().expect("a delayed-ACK deadline");
+    assert!(
+        due <= t0().after(c.rto_min_us / 4),
+        "ACK due {due:?}, after a quarter of the RTO floor"
+    );
+    b.on_timeout(due);
+    let acks = out(&mut b, due);
+    assert_eq!(acks.len(), 1);
+    // The sender's retransmission timer has not fired by then.
+    assert!(a.conn.poll_timeout().expect("RTO armed") > due);
+}
