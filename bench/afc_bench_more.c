@@ -448,8 +448,11 @@ static void srv_counters(int fd, const struct ctrs *base)
 void split_server(void)
 {
 	static struct ctrs base;
+	struct timeval idle = { 600, 0 };
 	int lfd = listener(-1, o.port, 128, 0);
 
+	/* a client that never comes or never says quit: give up after 10 min */
+	setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
 	read_ctrs(&base);
 	printf("afc_bench server: %s on %s port %d\n", fam_names[o.fam], o.addr, o.port);
 	fflush(stdout);
@@ -461,7 +464,7 @@ void split_server(void)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			die("accept");
+			die("accept (no client for 10 min?)");
 		}
 		/* a client that vanishes costs two minutes, not the daemon */
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
