@@ -2,7 +2,7 @@
 # needs; kernels are cached outside the repo ($AFC_CACHE, default
 # ~/.cache/af_custom).
 
-.PHONY: all setup kernel kernel-debug module tests run check check-debug fuzz vm bench install clean
+.PHONY: all setup kernel kernel-debug module tests run check check-debug fuzz vm bench bench-hosts install clean
 
 all: module
 
@@ -42,6 +42,12 @@ fuzz: setup
 # Console in build/vm-bench.log, table in build/bench.out; docs/PERFORMANCE.md.
 bench: setup
 	@scripts/bench.sh
+
+# AF_CUSTOM against TCP between two guests (one vCPU each) over virtio-net
+# and e1000: stream, rr, crr. Not part of `make check`.
+# Consoles in build/bench-hosts/, table in build/bench-hosts.out.
+bench-hosts: setup
+	@scripts/bench-hosts.sh
 
 # Run your own guest script: make vm SCRIPT=path/to/script.sh
 vm: setup

@@ -9,6 +9,8 @@
  *   stream     one flow, 64 KiB writes for -l seconds; receiver-side bytes/s
  *   rr         1-byte request/response on one connection (NODELAY):
  *              transactions/s, p50/p99 latency
+ *   rr-nagle   the same without NODELAY on either end (Nagle and delayed
+ *              ACKs as the family sets them by default)
  *   crr        connect, 1-byte rr, close, repeated: connections/s
  *   listeners  connect() latency with 1 listener, then with -n more
  *              listeners bound on other ports
@@ -17,7 +19,19 @@
  *   memory     kernel memory per idle established connection (-n of them):
  *              /proc/meminfo Slab and MemFree deltas
  *   copy       single-core memcpy bandwidth on 64 KiB buffers (no sockets)
+ *   stream8    -P (default 8) parallel stream flows, forked senders and
+ *              receivers: aggregate receiver-side bytes/s (afc_bench_more.c)
+ *   epoll      -n connections (default 10000) on one epoll server process;
+ *              the client (one epoll process) sends one byte on every
+ *              connection per round and waits for every answer: transactions/s
  *   report     reads RESULT lines on stdin, prints the summary table
+ *   report-hosts  the same for the split runs between two hosts
+ *
+ * Between hosts (-m server / -m client, afc_bench_more.c): the server is one
+ * daemon per family on -p (it binds -a, default 0.0.0.0 in that mode) that
+ * serves stream, rr and crr connections one after the other until a client
+ * tells it to quit (-t quit); the client runs one test against -a and adds
+ * the server's counter deltas to its RESULT line.
  *
  * The server end lives in network namespace -S PATH and the client end in
  * -C PATH (e.g. /run/netns/afc-srv); without them both are in the current
@@ -53,24 +67,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/af_custom.h>
+#include "afc_bench.h"
 
-enum fam { F_CUSTOM, F_INET, F_UNIX, F_NONE };
-static const char *fam_names[] = { "custom", "inet", "unix", "none" };
+const char *fam_names[] = { "custom", "inet", "unix", "none" };
 
-static struct {
-	enum fam fam;
-	const char *test;
-	const char *net;	/* label: lo, veth */
-	const char *addr;
-	int port;
-	double secs;
-	long n;
-	int shards;
-	int srv_ns, cli_ns;	/* namespace fds, -1: current */
-} o = { .fam = F_NONE, .net = "lo", .addr = "127.0.0.1", .port = 9000, .secs = 2.0,
-	.n = 10000, .shards = 4, .srv_ns = -1, .cli_ns = -1 };
+struct opts o = { .fam = F_NONE, .net = "lo", .addr = "127.0.0.1", .port = 9000, .secs = 2.0,
+	.n = 10000, .shards = 4, .streams = 8, .srv_ns = -1, .cli_ns = -1 };
 
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 	int e = errno;
@@ -83,7 +87,7 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static inline uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -92,9 +96,7 @@ static inline uint64_t now_ns(void)
 }
 
 /* Jiffies of the whole machine from /proc/stat: total and idle (+iowait). */
-struct cpu { unsigned long long total, idle; };
-
-static struct cpu cpu_now(void)
+struct cpu cpu_now(void)
 {
 	unsigned long long v[10] = { 0 };
 	struct cpu c = { 0, 0 };
@@ -113,14 +115,14 @@ static struct cpu cpu_now(void)
 }
 
 /* Percentage of CPU time idle between a and b: time nobody could run. */
-static double idle_pct(struct cpu a, struct cpu b)
+double idle_pct(struct cpu a, struct cpu b)
 {
 	return b.total > a.total ? 100.0 * (b.idle - a.idle) / (b.total - a.total) : 0.0;
 }
 
 /* ---- families ------------------------------------------------------- */
 
-static int sysfam(void)
+int sysfam(void)
 {
 	static int custom = -1;
 
@@ -143,7 +145,7 @@ static int sysfam(void)
 	return -1;
 }
 
-static socklen_t mkaddr(struct sockaddr_storage *ss, const char *ip, int port)
+socklen_t mkaddr(struct sockaddr_storage *ss, const char *ip, int port)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (o.fam == F_UNIX) {
@@ -167,14 +169,14 @@ static socklen_t mkaddr(struct sockaddr_storage *ss, const char *ip, int port)
 	return sizeof(*a);
 }
 
-static void enter_ns(int ns)
+void enter_ns(int ns)
 {
 	if (ns >= 0 && setns(ns, CLONE_NEWNET))
 		die("setns");
 }
 
 /* A stream socket of the family under test, opened in namespace ns. */
-static int sock_in(int ns)
+int sock_in(int ns)
 {
 	int home = -1, fd;
 
@@ -192,13 +194,13 @@ static int sock_in(int ns)
 	return fd;
 }
 
-static void setint(int fd, int level, int opt, int v, const char *what)
+void setint(int fd, int level, int opt, int v, const char *what)
 {
 	if (setsockopt(fd, level, opt, &v, sizeof(v)))
 		die("setsockopt %s", what);
 }
 
-static void nodelay(int fd)
+void nodelay(int fd)
 {
 	if (o.fam == F_CUSTOM)
 		setint(fd, SOL_AF_CUSTOM, AFC_NODELAY, 1, "AFC_NODELAY");
@@ -207,7 +209,7 @@ static void nodelay(int fd)
 }
 
 /* close() that resets (SO_LINGER 0): no TIME_WAIT left behind. */
-static void close_rst(int fd)
+void close_rst(int fd)
 {
 	struct linger l = { 1, 0 };
 
@@ -218,7 +220,7 @@ static void close_rst(int fd)
 
 /* A listener on addr:port in namespace ns; reuseport: SO_REUSEPORT first
  * (returns -errno if that is refused). */
-static int listener(int ns, int port, int backlog, int reuseport)
+int listener(int ns, int port, int backlog, int reuseport)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = mkaddr(&ss, o.addr, port);
@@ -239,7 +241,7 @@ static int listener(int ns, int port, int backlog, int reuseport)
 	return fd;
 }
 
-static int dial(int ns, int port)
+int dial(int ns, int port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = mkaddr(&ss, o.addr, port);
@@ -250,7 +252,7 @@ static int dial(int ns, int port)
 	return fd;
 }
 
-static void xwrite1(int fd)
+void xwrite1(int fd)
 {
 	char c = 'x';
 
@@ -258,7 +260,7 @@ static void xwrite1(int fd)
 		die("write");
 }
 
-static int xread1(int fd)
+int xread1(int fd)
 {
 	char c;
 	ssize_t r = read(fd, &c, 1);
@@ -270,14 +272,7 @@ static int xread1(int fd)
 
 /* ---- protocol counters ---------------------------------------------- */
 
-#define MAXCTR 160
-struct ctrs {
-	int n;
-	char name[MAXCTR][40];
-	long long val[MAXCTR];
-};
-
-static void ctr_add(struct ctrs *c, const char *name, long long v)
+void ctr_add(struct ctrs *c, const char *name, long long v)
 {
 	for (int i = 0; i < c->n; i++)
 		if (!strcmp(c->name[i], name)) {
@@ -315,7 +310,7 @@ static void read_pairs(struct ctrs *c, const char *path, const char *prefix)
 	fclose(f);
 }
 
-static void read_ctrs_ns(struct ctrs *c, int ns)
+void read_ctrs_ns(struct ctrs *c, int ns)
 {
 	int home = -1;
 
@@ -344,7 +339,7 @@ static void read_ctrs_ns(struct ctrs *c, int ns)
 }
 
 /* Counters of both namespaces (once when they are the same). */
-static void read_ctrs(struct ctrs *c)
+void read_ctrs(struct ctrs *c)
 {
 	memset(c, 0, sizeof(*c));
 	read_ctrs_ns(c, o.srv_ns);
@@ -352,7 +347,7 @@ static void read_ctrs(struct ctrs *c)
 		read_ctrs_ns(c, o.cli_ns);
 }
 
-static long long ctr_delta(const struct ctrs *a, const struct ctrs *b, const char *name)
+long long ctr_delta(const struct ctrs *a, const struct ctrs *b, const char *name)
 {
 	long long va = 0, vb = 0;
 
@@ -367,7 +362,7 @@ static long long ctr_delta(const struct ctrs *a, const struct ctrs *b, const cha
 
 /* The RESULT line: fixed fields, then the moved counters as ctr.NAME=delta. */
 static char resbuf[8192];
-static void res(const char *fmt, ...)
+void res(const char *fmt, ...)
 {
 	size_t l = strlen(resbuf);
 	va_list ap;
@@ -377,7 +372,7 @@ static void res(const char *fmt, ...)
 	va_end(ap);
 }
 
-static void res_emit(const struct ctrs *a, const struct ctrs *b)
+void res_emit(const struct ctrs *a, const struct ctrs *b)
 {
 	printf("RESULT test=%s fam=%s net=%s%s", o.test, fam_names[o.fam], o.net, resbuf);
 	if (a && b) {
@@ -397,15 +392,7 @@ static void res_emit(const struct ctrs *a, const struct ctrs *b)
 
 /* ---- shared state with the forked server ----------------------------- */
 
-struct shared {
-	volatile int stop;
-	volatile int ready;
-	long long bytes, reads;
-	uint64_t t_ns;
-	int err;
-};
-
-static struct shared *shm_new(void)
+struct shared *shm_new(void)
 {
 	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
@@ -415,7 +402,7 @@ static struct shared *shm_new(void)
 	return s;
 }
 
-static pid_t fork_server(void (*fn)(int lfd, struct shared *s), int lfd, struct shared *s)
+pid_t fork_server(void (*fn)(int lfd, struct shared *s), int lfd, struct shared *s)
 {
 	pid_t pid = fork();
 
@@ -431,7 +418,7 @@ static pid_t fork_server(void (*fn)(int lfd, struct shared *s), int lfd, struct 
 	return pid;
 }
 
-static void reap(pid_t pid, int kill_it)
+void reap(pid_t pid, int kill_it)
 {
 	int st;
 
@@ -444,7 +431,7 @@ static void reap(pid_t pid, int kill_it)
 	}
 }
 
-static int accept_one(int lfd)
+int accept_one(int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -454,9 +441,6 @@ static int accept_one(int lfd)
 }
 
 /* ---- stream --------------------------------------------------------- */
-
-#define CHUNK 65536
-#define WARMUP_NS 300000000ull
 
 static void stream_server(int lfd, struct shared *s)
 {
@@ -491,7 +475,7 @@ static void stream_server(int lfd, struct shared *s)
 	close(fd);
 }
 
-static void sigign(int sig) { (void)sig; }
+void sigign(int sig) { (void)sig; }
 
 static void t_stream(void)
 {
@@ -540,20 +524,21 @@ static void rr_server(int lfd, struct shared *s)
 	int fd = accept_one(lfd);
 
 	close(lfd);
-	nodelay(fd);
+	if (!o.nagle)
+		nodelay(fd);
 	while (xread1(fd) == 1)
 		xwrite1(fd);
 	close(fd);
 }
 
-static int cmp_u64(const void *a, const void *b)
+int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-static double pct(uint64_t *v, long n, double p)
+double pct(uint64_t *v, long n, double p)
 {
 	long i;
 
@@ -564,8 +549,6 @@ static double pct(uint64_t *v, long n, double p)
 		i = 0;
 	return v[i] / 1000.0;	/* µs */
 }
-
-#define MAXLAT (4 * 1024 * 1024)
 
 static void t_rr(void)
 {
@@ -581,7 +564,8 @@ static void t_rr(void)
 		die("malloc");
 	pid = fork_server(rr_server, listener(o.srv_ns, o.port, 16, 0), s);
 	fd = dial(-1, o.port);
-	nodelay(fd);
+	if (!o.nagle)
+		nodelay(fd);
 	/* warm up: a few hundred transactions before counting */
 	for (int i = 0; i < 200; i++) {
 		xwrite1(fd);
@@ -678,7 +662,7 @@ static void t_crr(void)
 
 /* ---- listeners ------------------------------------------------------ */
 
-static void raise_nofile(long need)
+void raise_nofile(long need)
 {
 	struct rlimit r = { need + 64, need + 64 };
 
@@ -907,16 +891,11 @@ static void t_copy(void)
 
 /* ---- report --------------------------------------------------------- */
 
-#define MAXRES 4096
-struct rec {
-	char test[16], fam[8], net[8];
-	char kv[1024];
-};
-static struct rec recs[MAXRES];
-static int nrecs;
+struct rec recs[MAXRES];
+int nrecs;
 
 /* value of key k in record r, or NAN; string in sval if given */
-static double rec_get(const struct rec *r, const char *k, char *sval, size_t sl)
+double rec_get(const struct rec *r, const char *k, char *sval, size_t sl)
 {
 	size_t kl = strlen(k);
 	const char *p = r->kv;
@@ -941,20 +920,14 @@ static double rec_get(const struct rec *r, const char *k, char *sval, size_t sl)
 	return NAN;
 }
 
-static int cmp_d(const void *a, const void *b)
+int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-struct stat3 {
-	int n;
-	double med, min, max;
-	char na[48];
-};
-
-static struct stat3 collect(const char *test, const char *fam, const char *net, const char *key)
+struct stat3 collect(const char *test, const char *fam, const char *net, const char *key)
 {
 	double v[MAXRES];
 	struct stat3 s = { 0 };
@@ -980,7 +953,7 @@ static struct stat3 collect(const char *test, const char *fam, const char *net, 
 	return s;
 }
 
-static void fmt_num(char *b, size_t l, double x)
+void fmt_num(char *b, size_t l, double x)
 {
 	if (fabs(x) >= 100)
 		snprintf(b, l, "%.0f", x);
@@ -990,7 +963,7 @@ static void fmt_num(char *b, size_t l, double x)
 		snprintf(b, l, "%.2f", x);
 }
 
-static void fmt_cell(char *b, size_t l, struct stat3 s)
+void fmt_cell(char *b, size_t l, struct stat3 s)
 {
 	char m[32], lo[32], hi[32];
 
@@ -1025,6 +998,18 @@ static const struct row rows[] = {
 	{ "crr", "lo", "cps", "crr lo, connections/s" },
 	{ "crr", "lo", "p50_us", "crr lo, p50 us per connection" },
 	{ "crr", "veth", "cps", "crr veth, connections/s" },
+	{ "rr-nagle", "lo", "tps", "rr lo no NODELAY, transactions/s" },
+	{ "rr-nagle", "lo", "p50_us", "rr lo no NODELAY, p50 latency us" },
+	{ "rr-nagle", "lo", "p99_us", "rr lo no NODELAY, p99 latency us" },
+	{ "rr-nagle", "veth", "tps", "rr veth no NODELAY, transactions/s" },
+	{ "rr-nagle", "veth", "p50_us", "rr veth no NODELAY, p50 latency us" },
+	{ "rr-nagle", "veth", "p99_us", "rr veth no NODELAY, p99 latency us" },
+	{ "stream8", "lo", "mbps", "stream x8 lo (2 vCPUs), MB/s" },
+	{ "stream8", "veth", "mbps", "stream x8 veth (2 vCPUs), MB/s" },
+	{ "stream8", "lo", "idle_pct", "stream x8 lo (2 vCPUs), CPU idle %" },
+	{ "epoll", "lo", "tps", "epoll lo, 10k conns, transactions/s" },
+	{ "epoll", "lo", "round_p50_ms", "epoll lo, round p50 ms" },
+	{ "epoll", "lo", "setup_ms", "epoll lo, connects+accepts, ms" },
 	{ "rr", "lo", "idle_pct", "rr lo, CPU idle %" },
 	{ "crr", "lo", "idle_pct", "crr lo, CPU idle %" },
 	{ "listeners", "lo", "lat1_us", "connect lo, 1 listener, us" },
@@ -1042,10 +1027,9 @@ static const struct row rows[] = {
 
 static const char *const fams[] = { "custom", "inet", "unix" };
 
-static void t_report(void)
+void read_recs(void)
 {
-	char line[8192], c[3][128], ratio[48], m[32];
-	int any_unix = 0;
+	static char line[8192];
 
 	while (fgets(line, sizeof(line), stdin) && nrecs < MAXRES) {
 		char *p = strstr(line, "RESULT ");
@@ -1057,11 +1041,85 @@ static void t_report(void)
 		if (sscanf(p, "RESULT test=%15s fam=%7s net=%7s", r->test, r->fam, r->net) != 3)
 			continue;
 		snprintf(r->kv, sizeof(r->kv), "%s", p + 7);
-		if (!strcmp(r->fam, "unix"))
-			any_unix = 1;
 		nrecs++;
 	}
-	(void)any_unix;
+}
+
+/* One row of a targets table: AF_CUSTOM's median over TCP's against goal
+ * (lower: the ratio must be at most goal). */
+void target_row(const char *name, const char *test, const char *net, const char *key, int lower, double goal)
+{
+	struct stat3 sc = collect(test, "custom", net, key);
+	struct stat3 sb = !strcmp(test, "copy-ratio") ? collect("copy", "none", "lo", "mbps")
+						     : collect(test, "inet", net, key);
+	double r;
+	int ok;
+
+	if (!strcmp(test, "copy-ratio"))
+		sc = collect("stream", "custom", net, key);
+	if (!sc.n || !sb.n || !sb.med) {
+		printf("| %s | not measured | - |\n", name);
+		return;
+	}
+	r = sc.med / sb.med;
+	ok = lower ? r <= goal : r >= goal;
+	printf("| %s | %.2fx | %s", name, r, ok ? "met" : "MISSED");
+	if (!ok)
+		printf(" (%s by %.0f%%)", lower ? "over" : "short", lower ? (r / goal - 1) * 100 : (1 - r / goal) * 100);
+	printf(" |\n");
+}
+
+/* Frames per unit of work, AF_CUSTOM and TCP: OutSegs (and InSegs) summed
+ * over both ends, retransmissions and receive drops; medians over runs. */
+void frames_row(const char *test, const char *net, const char *unitkey, double scale, const char *unit)
+{
+	for (int f = 0; f < 2; f++) {
+		double segs[MAXRES], in[MAXRES], rt[MAXRES], dr[MAXRES];
+		int n = 0;
+
+		for (int j = 0; j < nrecs; j++) {
+			const struct rec *r = &recs[j];
+			double units, out, ins, re, d1, d2, d3;
+
+			if (strcmp(r->test, test) || strcmp(r->net, net) || strcmp(r->fam, f ? "inet" : "custom"))
+				continue;
+			units = rec_get(r, unitkey, NULL, 0) / scale;
+			out = rec_get(r, "ctr.OutSegs", NULL, 0);
+			ins = rec_get(r, "ctr.InSegs", NULL, 0);
+			re = rec_get(r, "ctr.RetransSegs", NULL, 0);
+			if (f == 0) {
+				d1 = rec_get(r, "ctr.RcvMemDrops", NULL, 0);
+				d2 = rec_get(r, "ctr.BacklogDrops", NULL, 0);
+				d3 = NAN;
+			} else {
+				d1 = rec_get(r, "ctr.PruneCalled", NULL, 0);
+				d2 = rec_get(r, "ctr.TCPRcvQDrop", NULL, 0);
+				d3 = rec_get(r, "ctr.TCPBacklogDrop", NULL, 0);
+			}
+			if (isnan(units) || units <= 0)
+				continue;
+			segs[n] = isnan(out) ? 0 : out / units;
+			in[n] = isnan(ins) ? 0 : ins / units;
+			rt[n] = isnan(re) ? 0 : re;
+			dr[n] = (isnan(d1) ? 0 : d1) + (isnan(d2) ? 0 : d2) + (isnan(d3) ? 0 : d3);
+			n++;
+		}
+		if (!n)
+			continue;
+		qsort(segs, n, sizeof(double), cmp_d);
+		qsort(in, n, sizeof(double), cmp_d);
+		qsort(rt, n, sizeof(double), cmp_d);
+		qsort(dr, n, sizeof(double), cmp_d);
+		printf("| %s %s | %s | %.2f | %.2f | %.0f | %.0f | %s |\n", test, net, f ? "TCP" : "AF_CUSTOM",
+		       segs[n / 2], in[n / 2], rt[n / 2], dr[n / 2], unit);
+	}
+}
+
+static void t_report(void)
+{
+	char c[3][128], ratio[48], m[32];
+
+	read_recs();
 	printf("| metric | AF_CUSTOM | TCP | AF_UNIX | AF_CUSTOM/TCP |\n");
 	printf("|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -1100,89 +1158,40 @@ static void t_report(void)
 
 	/* Protocol counters per unit of work (medians over the runs). */
 	printf("\nProtocol counters (both namespaces; median over runs):\n\n");
-	printf("| test | family | OutSegs per unit | RetransSegs | drops (RcvMem/Backlog or TCP prune/rcvq) | unit |\n");
-	printf("|---|---|---|---|---|---|\n");
+	printf("| test | family | OutSegs per unit | InSegs per unit | RetransSegs | drops (RcvMem/Backlog or TCP prune/rcvq) | unit |\n");
+	printf("|---|---|---|---|---|---|---|\n");
 	static const struct { const char *test, *net, *unitkey, *unit; double scale; } cr[] = {
 		{ "stream", "lo", "bytes", "per 64 KiB received", 65536 },
 		{ "stream", "veth", "bytes", "per 64 KiB received", 65536 },
+		{ "stream8", "lo", "bytes", "per 64 KiB received", 65536 },
+		{ "stream8", "veth", "bytes", "per 64 KiB received", 65536 },
 		{ "rr", "lo", "txns", "per transaction", 1 },
 		{ "rr", "veth", "txns", "per transaction", 1 },
+		{ "rr-nagle", "lo", "txns", "per transaction", 1 },
+		{ "rr-nagle", "veth", "txns", "per transaction", 1 },
 		{ "crr", "lo", "conns", "per connection", 1 },
 		{ "crr", "veth", "conns", "per connection", 1 },
+		{ "epoll", "lo", "txns", "per transaction", 1 },
 	};
-	for (size_t i = 0; i < sizeof(cr) / sizeof(cr[0]); i++) {
-		for (int f = 0; f < 2; f++) {
-			double segs[MAXRES], rt[MAXRES], dr[MAXRES];
-			int n = 0;
-
-			for (int j = 0; j < nrecs; j++) {
-				const struct rec *r = &recs[j];
-				double units, out, re, d1, d2, d3;
-
-				if (strcmp(r->test, cr[i].test) || strcmp(r->net, cr[i].net) || strcmp(r->fam, fams[f]))
-					continue;
-				units = rec_get(r, cr[i].unitkey, NULL, 0) / cr[i].scale;
-				out = rec_get(r, "ctr.OutSegs", NULL, 0);
-				re = rec_get(r, "ctr.RetransSegs", NULL, 0);
-				if (f == 0) {
-					d1 = rec_get(r, "ctr.RcvMemDrops", NULL, 0);
-					d2 = rec_get(r, "ctr.BacklogDrops", NULL, 0);
-					d3 = NAN;
-				} else {
-					d1 = rec_get(r, "ctr.PruneCalled", NULL, 0);
-					d2 = rec_get(r, "ctr.TCPRcvQDrop", NULL, 0);
-					d3 = rec_get(r, "ctr.TCPBacklogDrop", NULL, 0);
-				}
-				if (isnan(units) || units <= 0)
-					continue;
-				segs[n] = isnan(out) ? 0 : out / units;
-				rt[n] = isnan(re) ? 0 : re;
-				dr[n] = (isnan(d1) ? 0 : d1) + (isnan(d2) ? 0 : d2) + (isnan(d3) ? 0 : d3);
-				n++;
-			}
-			if (!n)
-				continue;
-			qsort(segs, n, sizeof(double), cmp_d);
-			qsort(rt, n, sizeof(double), cmp_d);
-			qsort(dr, n, sizeof(double), cmp_d);
-			printf("| %s %s | %s | %.2f | %.0f | %.0f | %s |\n", cr[i].test, cr[i].net,
-			       f ? "TCP" : "AF_CUSTOM", segs[n / 2], rt[n / 2], dr[n / 2], cr[i].unit);
-		}
-	}
+	for (size_t i = 0; i < sizeof(cr) / sizeof(cr[0]); i++)
+		frames_row(cr[i].test, cr[i].net, cr[i].unitkey, cr[i].scale, cr[i].unit);
 
 	/* The issue's targets. */
 	printf("\nTargets (issue 7), from the medians above:\n\n");
 	printf("| target | measured | verdict |\n|---|---|---|\n");
 	{
-		struct { const char *name, *test, *net, *key; int lower; double goal; int vs_copy; } tg[] = {
-			{ "stream lo >= 1.3x TCP", "stream", "lo", "mbps", 0, 1.3, 0 },
-			{ "stream veth >= 1.3x TCP", "stream", "veth", "mbps", 0, 1.3, 0 },
-			{ "stream lo >= 0.5x memcpy", "stream", "lo", "mbps", 0, 0.5, 1 },
-			{ "rr lo >= 1.5x TCP transactions/s", "rr", "lo", "tps", 0, 1.5, 0 },
-			{ "rr veth >= 1.5x TCP transactions/s", "rr", "veth", "tps", 0, 1.5, 0 },
-			{ "crr lo >= 1.5x TCP", "crr", "lo", "cps", 0, 1.5, 0 },
-			{ "crr veth >= 1.5x TCP", "crr", "veth", "cps", 0, 1.5, 0 },
-			{ "memory/conn (Slab) <= TCP", "memory", "lo", "slab_per_conn", 1, 1.0, 0 },
+		static const struct { const char *name, *test, *net, *key; int lower; double goal; } tg[] = {
+			{ "stream lo >= 1.3x TCP", "stream", "lo", "mbps", 0, 1.3 },
+			{ "stream veth >= 1.3x TCP", "stream", "veth", "mbps", 0, 1.3 },
+			{ "stream lo >= 0.5x memcpy", "copy-ratio", "lo", "mbps", 0, 0.5 },
+			{ "rr lo >= 1.5x TCP transactions/s", "rr", "lo", "tps", 0, 1.5 },
+			{ "rr veth >= 1.5x TCP transactions/s", "rr", "veth", "tps", 0, 1.5 },
+			{ "crr lo >= 1.5x TCP", "crr", "lo", "cps", 0, 1.5 },
+			{ "crr veth >= 1.5x TCP", "crr", "veth", "cps", 0, 1.5 },
+			{ "memory/conn (Slab) <= TCP", "memory", "lo", "slab_per_conn", 1, 1.0 },
 		};
-		for (size_t i = 0; i < sizeof(tg) / sizeof(tg[0]); i++) {
-			struct stat3 sc = collect(tg[i].test, "custom", tg[i].net, tg[i].key);
-			struct stat3 sb = tg[i].vs_copy ? collect("copy", "none", "lo", "mbps")
-							 : collect(tg[i].test, "inet", tg[i].net, tg[i].key);
-			double r;
-			int ok;
-
-			if (!sc.n || !sb.n || !sb.med) {
-				printf("| %s | not measured | - |\n", tg[i].name);
-				continue;
-			}
-			r = sc.med / sb.med;
-			ok = tg[i].lower ? r <= tg[i].goal : r >= tg[i].goal;
-			printf("| %s | %.2fx | %s", tg[i].name, r, ok ? "met" : "MISSED");
-			if (!ok)
-				printf(" (%s by %.0f%%)", tg[i].lower ? "over" : "short",
-				       tg[i].lower ? (r / tg[i].goal - 1) * 100 : (1 - r / tg[i].goal) * 100);
-			printf(" |\n");
-		}
+		for (size_t i = 0; i < sizeof(tg) / sizeof(tg[0]); i++)
+			target_row(tg[i].name, tg[i].test, tg[i].net, tg[i].key, tg[i].lower, tg[i].goal);
 		for (int n = 0; n < 2; n++) {
 			const char *net = n ? "veth" : "lo";
 			struct stat3 s = collect("listeners", "custom", net, "ratio");
@@ -1206,6 +1215,30 @@ static void t_report(void)
 				printf("| reuseport max/min <= 1.1 | %.2f | %s |\n", s.med, s.med <= 1.1 ? "met" : "MISSED");
 		}
 	}
+
+	printf("\nTargets (issue 15), from the medians above (stream x8: the 2-vCPU boot):\n\n");
+	printf("| target | measured | verdict |\n|---|---|---|\n");
+	{
+		static const struct { const char *name, *test, *net, *key; int lower; double goal; } tg[] = {
+			{ "stream lo >= 1.2x TCP", "stream", "lo", "mbps", 0, 1.2 },
+			{ "stream veth >= 1.2x TCP", "stream", "veth", "mbps", 0, 1.2 },
+			{ "rr lo (NODELAY) >= 1.25x TCP transactions/s", "rr", "lo", "tps", 0, 1.25 },
+			{ "rr veth (NODELAY) >= 1.2x TCP transactions/s", "rr", "veth", "tps", 0, 1.2 },
+			{ "rr lo (no NODELAY) >= 1.25x TCP transactions/s", "rr-nagle", "lo", "tps", 0, 1.25 },
+			{ "rr veth (no NODELAY) >= 1.2x TCP transactions/s", "rr-nagle", "veth", "tps", 0, 1.2 },
+			{ "rr lo (NODELAY) p99 <= 0.9x TCP", "rr", "lo", "p99_us", 1, 0.9 },
+			{ "rr veth (NODELAY) p99 <= 0.9x TCP", "rr", "veth", "p99_us", 1, 0.9 },
+			{ "rr lo (no NODELAY) p99 <= 0.9x TCP", "rr-nagle", "lo", "p99_us", 1, 0.9 },
+			{ "rr veth (no NODELAY) p99 <= 0.9x TCP", "rr-nagle", "veth", "p99_us", 1, 0.9 },
+			{ "crr lo >= 2x TCP", "crr", "lo", "cps", 0, 2.0 },
+			{ "crr veth >= 2x TCP", "crr", "veth", "cps", 0, 2.0 },
+			{ "stream x8 lo (2 vCPUs) >= 1.2x TCP", "stream8", "lo", "mbps", 0, 1.2 },
+			{ "stream x8 veth (2 vCPUs) >= 1.2x TCP", "stream8", "veth", "mbps", 0, 1.2 },
+			{ "epoll 10k connections lo >= 1.2x TCP transactions/s", "epoll", "lo", "tps", 0, 1.2 },
+		};
+		for (size_t i = 0; i < sizeof(tg) / sizeof(tg[0]); i++)
+			target_row(tg[i].name, tg[i].test, tg[i].net, tg[i].key, tg[i].lower, tg[i].goal);
+	}
 }
 
 /* ---- main ----------------------------------------------------------- */
@@ -1222,9 +1255,13 @@ static int open_ns(const char *path)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: afc_bench -t stream|rr|crr|listeners|reuseport|memory|copy|report\n"
-		"                 [-f custom|inet|unix] [-l SECONDS] [-n COUNT] [-k SHARDS]\n"
-		"                 [-a SERVER_IP] [-p PORT] [-S SERVER_NETNS] [-C CLIENT_NETNS] [-N LABEL]\n");
+		"usage: afc_bench -t stream|rr|rr-nagle|crr|stream8|epoll|listeners|reuseport|memory|copy\n"
+		"                 [-f custom|inet|unix] [-l SECONDS] [-n COUNT] [-k SHARDS] [-P STREAMS]\n"
+		"                 [-a SERVER_IP] [-p PORT] [-S SERVER_NETNS] [-C CLIENT_NETNS] [-N LABEL]\n"
+		"       afc_bench -t report|report-hosts < RESULT lines\n"
+		"       afc_bench -m server -f custom|inet [-a BIND_IP] [-p PORT]   (between hosts)\n"
+		"       afc_bench -m client -t stream|rr|crr|quit -f custom|inet -a SERVER_IP [-p PORT]\n"
+		"                 [-l SECONDS] [-N LABEL]\n");
 	exit(2);
 }
 
@@ -1233,7 +1270,7 @@ int main(int argc, char **argv)
 	int c;
 
 	signal(SIGPIPE, sigign);
-	while ((c = getopt(argc, argv, "t:f:l:n:k:a:p:S:C:N:h")) != -1) {
+	while ((c = getopt(argc, argv, "t:f:l:n:k:a:p:S:C:N:P:m:h")) != -1) {
 		switch (c) {
 		case 't': o.test = optarg; break;
 		case 'f':
@@ -1251,8 +1288,17 @@ int main(int argc, char **argv)
 		case 'S': o.srv_ns = open_ns(optarg); break;
 		case 'C': o.cli_ns = open_ns(optarg); break;
 		case 'N': o.net = optarg; break;
+		case 'P': o.streams = atoi(optarg); break;
+		case 'm': o.mode = optarg; break;
 		default: usage();
 		}
+	}
+	if (o.mode && !strcmp(o.mode, "server")) {
+		if (o.fam != F_CUSTOM && o.fam != F_INET)
+			usage();
+		o.test = "server";
+		split_server();
+		return 0;
 	}
 	if (!o.test)
 		usage();
@@ -1260,6 +1306,18 @@ int main(int argc, char **argv)
 		t_report();
 		return 0;
 	}
+	if (!strcmp(o.test, "report-hosts")) {
+		t_report_hosts();
+		return 0;
+	}
+	if (o.mode && !strcmp(o.mode, "client")) {
+		if (o.fam != F_CUSTOM && o.fam != F_INET)
+			usage();
+		split_client();
+		return 0;
+	}
+	if (o.mode)
+		usage();
 	if (!strcmp(o.test, "copy")) {
 		o.fam = F_NONE;
 		t_copy();
@@ -1273,6 +1331,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(o.test, "stream")) t_stream();
 	else if (!strcmp(o.test, "rr")) t_rr();
+	else if (!strcmp(o.test, "rr-nagle")) o.nagle = 1, t_rr();
+	else if (!strcmp(o.test, "stream8")) t_stream8();
+	else if (!strcmp(o.test, "epoll")) t_epoll();
 	else if (!strcmp(o.test, "crr")) t_crr();
 	else if (!strcmp(o.test, "listeners")) t_listeners();
 	else if (!strcmp(o.test, "reuseport")) t_reuseport();

@@ -11,6 +11,6 @@ mkdir -p "$OUT"
 bin="$OUT/afc_bench"
 if [ ! -x "$bin" ] || [ -n "$(find "$TOP/bench" "$TOP/rust/uapi" -newer "$bin" -type f)" ]; then
     gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -static -D_GNU_SOURCE \
-        -I"$TOP/rust/uapi" -o "$bin" "$TOP/bench/afc_bench.c" -lm
+        -I"$TOP/rust/uapi" -o "$bin" "$TOP/bench/afc_bench.c" "$TOP/bench/afc_bench_more.c" -lm
 fi
 echo "$bin"

@@ -8,9 +8,11 @@
 # Environment: BENCH_REPS (repetitions of stream/rr/crr/copy, default 5),
 # BENCH_REPS_SLOW (memory/listeners/reuseport, default 3), BENCH_SECS
 # (seconds per stream/rr/crr run, default 2), BENCH_CONNS (connections for
-# memory, default 10000), BENCH_LISTENERS (default 10000), BENCH_ONLY (a
-# space-separated subset of: copy memory listeners reuseport stream rr crr;
-# "none" for none), BENCH_PROFILE (runs to profile with perf, when
+# memory, default 10000), BENCH_LISTENERS (default 10000),
+# BENCH_EPOLL_CONNS (connections of the epoll round, default 10000),
+# BENCH_ONLY (a space-separated subset of: copy memory listeners reuseport
+# stream rr rr-nagle crr epoll stream8; "none" for none; scripts/bench.sh
+# runs stream8 alone in a second boot with 2 vCPUs), BENCH_PROFILE (runs to profile with perf, when
 # /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo"),
 # BENCH_SYSCTL (key=value settings applied after the module loads, in the
 # init namespace and in both veth namespaces; commas stand for spaces in
@@ -22,7 +24,8 @@ REPS_SLOW=${BENCH_REPS_SLOW:-3}
 SECS=${BENCH_SECS:-2}
 CONNS=${BENCH_CONNS:-10000}
 LISTENERS=${BENCH_LISTENERS:-10000}
-ONLY=${BENCH_ONLY:-copy memory listeners reuseport stream rr crr}
+EPOLL_CONNS=${BENCH_EPOLL_CONNS:-10000}
+ONLY=${BENCH_ONLY:-copy memory listeners reuseport stream rr rr-nagle crr epoll}
 RES=/tmp/results
 : > $RES
 
@@ -30,7 +33,7 @@ RES=/tmp/results
 CS=/sys/devices/system/clocksource/clocksource0/current_clocksource
 i=0
 while [ "$(cat $CS)" != tsc ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-echo "AFC-BENCH-INFO vcpus=$(grep -c ^processor /proc/cpuinfo) clocksource=$(cat $CS) kernel=$(uname -r) reps=$REPS reps_slow=$REPS_SLOW secs=$SECS conns=$CONNS listeners=$LISTENERS"
+echo "AFC-BENCH-INFO vcpus=$(grep -c ^processor /proc/cpuinfo) clocksource=$(cat $CS) kernel=$(uname -r) reps=$REPS reps_slow=$REPS_SLOW secs=$SECS conns=$CONNS listeners=$LISTENERS epoll_conns=$EPOLL_CONNS only=$(echo $ONLY | tr ' ' ,)"
 [ "$(cat $CS)" = tsc ] || echo "AFC-BENCH-WARNING clocksource is $(cat $CS), not tsc: latencies are unreliable"
 
 insmod /afc/af_custom.ko || exit 1
@@ -113,12 +116,23 @@ if has reuseport; then
     done
 fi
 r=0; while [ $r -lt $REPS ]; do r=$((r + 1))
-    for t in stream rr crr; do
+    for t in stream rr rr-nagle crr; do
         has $t || continue
         echo "== $t, repetition $r of $REPS"
         for f in custom inet unix; do run $t $f -l $SECS; done
         for f in custom inet; do run $t $f -l $SECS $VETH; done
     done
+    # 8 flows at once (the 2-vCPU boot of scripts/bench.sh).
+    if has stream8; then
+        echo "== stream8, repetition $r of $REPS"
+        for f in custom inet; do run stream8 $f -P 8 -l $SECS; done
+        for f in custom inet; do run stream8 $f -P 8 -l $SECS $VETH; done
+    fi
+    # One epoll server, EPOLL_CONNS connections, one request each per round.
+    if has epoll; then
+        echo "== epoll, $EPOLL_CONNS connections, repetition $r of $REPS"
+        for f in custom inet; do run epoll $f -n $EPOLL_CONNS -l $SECS; sleep 1; done
+    fi
 done
 T1=$(cut -d' ' -f1 /proc/uptime)
 echo "AFC-BENCH-INFO elapsed_s=$(echo "$T0 $T1" | awk '{ printf "%.0f", $2 - $1 }')"

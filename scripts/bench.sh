@@ -1,70 +1,101 @@
 #!/bin/bash
 # `make bench`: boots the VM with ONE vCPU, runs qemu/bench.sh (every
 # metric of bench/afc_bench.c for AF_CUSTOM, TCP and AF_UNIX, over lo and
-# over veth between two namespaces, several repetitions), and prints one
-# table: median (min-max) per metric and family, and AF_CUSTOM/TCP.
+# over veth between two namespaces, several repetitions), then boots it
+# again with TWO vCPUs for the 8 parallel streams (stream8) alone, and
+# prints one table: median (min-max) per metric and family, and
+# AF_CUSTOM/TCP.
 #
-# Console: build/vm-bench.log; table: build/bench.out.
+# Consoles: build/vm-bench.log (1 vCPU), build/vm-bench-2cpu.log (2 vCPUs);
+# table: build/bench.out.
 # Environment: BENCH_REPS, BENCH_REPS_SLOW, BENCH_SECS, BENCH_CONNS,
-# BENCH_LISTENERS, BENCH_ONLY, BENCH_PROFILE, BENCH_SYSCTL (see qemu/bench.sh; the
-# host's perf is copied in when BENCH_PROFILE is set), VM_TIMEOUT.
-# BENCH_FROM_LOG=1: no VM, only rebuild the table from build/vm-bench.log.
+# BENCH_LISTENERS, BENCH_EPOLL_CONNS, BENCH_ONLY (stream8 selects the
+# second boot; without it there is none), BENCH_PROFILE, BENCH_SYSCTL (see
+# qemu/bench.sh; the host's perf is copied in when BENCH_PROFILE is set;
+# stream8 profiles run in the 2-vCPU boot), VM_TIMEOUT.
+# BENCH_FROM_LOG=1: no VM, only rebuild the table from the consoles.
 source "$(dirname "$0")/lib.sh"
 
 BIN="$("$TOP/bench/build.sh")"
 LOG="$TOP/build/vm-bench.log"
+LOG2="$TOP/build/vm-bench-2cpu.log"
 OUT="$TOP/build/bench.out"
+ALL="copy memory listeners reuseport stream rr rr-nagle crr epoll stream8"
+ONLY="${BENCH_ONLY:-$ALL}"
+# The 1-vCPU boot runs everything selected but stream8; the 2-vCPU boot
+# runs stream8 alone.
+ONLY1=""; ONLY2=""; PROF1=""; PROF2=""
+for t in $ONLY; do if [ "$t" = stream8 ]; then ONLY2="stream8"; else ONLY1="$ONLY1 $t"; fi; done
+for p in ${BENCH_PROFILE:-}; do case "$p" in stream8:*) PROF2="$PROF2 $p" ;; *) PROF1="$PROF1 $p" ;; esac; done
 secs="?"
+
+# boot CPUS LOG ONLY PROFILE: one VM run of qemu/bench.sh.
+boot() {
+    local cpus="$1" log="$2" only="$3" prof="$4" guest="$TOP/build/bench-guest-$1cpu.sh" rc v
+    {
+        echo '#!/bin/sh'
+        for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_EPOLL_CONNS BENCH_PCT BENCH_TOP BENCH_SYSCTL; do
+            [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
+        done
+        printf "export BENCH_ONLY='%s'\n" "${only:-none}"
+        [ -n "$prof" ] && printf "export BENCH_PROFILE='%s'\n" "$prof"
+        echo 'exec sh /afc/bench.sh'
+    } > "$guest"
+    files=("$KO:/afc/af_custom.ko" "$BIN:/afc/afc_bench" "$TOP/qemu/bench.sh:/afc/bench.sh")
+    if [ -n "$prof" ]; then
+        perf="$(command -v perf || true)"
+        [ -n "$perf" ] || die "BENCH_PROFILE needs perf on the host (Debian package linux-perf)"
+        files+=("$perf:/afc/bin/perf")
+    fi
+    set +e
+    VM_CPUS="$cpus" VM_TIMEOUT="${VM_TIMEOUT:-1200}" "$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$log" "$guest" "${files[@]}" >"$TOP/build/bench-vm.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 0 ] || { tail -30 "$TOP/build/bench-vm.out"; die "the VM run ($cpus vCPUs) failed (status $rc); console in $log"; }
+}
+
 if [ "${BENCH_FROM_LOG:-0}" != 1 ]; then
-KOBJ="$("$TOP/scripts/build-kernel.sh" normal)"
-KO="$("$TOP/scripts/build-module.sh" "$KOBJ" normal)"
+    KOBJ="$("$TOP/scripts/build-kernel.sh" normal)"
+    KO="$("$TOP/scripts/build-module.sh" "$KOBJ" normal)"
+    rm -f "$LOG" "$LOG2"
+    start=$(date +%s)
+    # One vCPU: client and server share it, as on a loaded machine;
+    # cross-CPU wake-ups on this nested host would otherwise dominate every
+    # latency.  Skipped when only stream8 is asked for.
+    if [ -n "$ONLY1" ]; then boot 1 "$LOG" "${ONLY1# }" "${PROF1# }"; fi
+    # Two vCPUs for the 8 parallel streams: room for parallelism.
+    if [ -n "$ONLY2" ]; then boot 2 "$LOG2" "$ONLY2" "${PROF2# }"; fi
+    secs=$(( $(date +%s) - start ))
+fi
+LOGS=()
+for l in "$LOG" "$LOG2"; do [ -f "$l" ] && LOGS+=("$l"); done
+[ "${#LOGS[@]}" -gt 0 ] || die "no console to build the table from ($LOG, $LOG2)"
 
-# The guest script: the settings, then qemu/bench.sh.
-GUEST="$TOP/build/bench-guest.sh"
 {
-    echo '#!/bin/sh'
-    for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_ONLY BENCH_PROFILE BENCH_PCT BENCH_TOP BENCH_SYSCTL; do
-        [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
+    echo "AF_CUSTOM benchmark, $(date -u -r "${LOGS[0]}" +%Y-%m-%d), host $(nproc) cores, QEMU TCG guest with ONE vCPU"
+    echo "(figures are for 1 vCPU: client and server share it; stream x8 rows: a second boot with 2 vCPUs)."
+    for l in "${LOGS[@]}"; do
+        info="$(grep -a '^AFC-BENCH-INFO vcpus' "$l" | tail -1 | tr -d '\r')"
+        echo "${info#AFC-BENCH-INFO }"
+        grep -a '^AFC-BENCH-WARNING' "$l" | tr -d '\r' || true
     done
-    echo 'exec sh /afc/bench.sh'
-} > "$GUEST"
-
-files=("$KO:/afc/af_custom.ko" "$BIN:/afc/afc_bench" "$TOP/qemu/bench.sh:/afc/bench.sh")
-if [ -n "${BENCH_PROFILE:-}" ]; then
-    perf="$(command -v perf || true)"
-    [ -n "$perf" ] || die "BENCH_PROFILE needs perf on the host (Debian package linux-perf)"
-    files+=("$perf:/afc/bin/perf")
-fi
-
-# One vCPU: client and server share it, as on a loaded machine; cross-CPU
-# wake-ups on this nested host would otherwise dominate every latency.
-start=$(date +%s)
-set +e
-VM_CPUS=1 VM_TIMEOUT="${VM_TIMEOUT:-1200}" "$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$LOG" "$GUEST" "${files[@]}" >"$TOP/build/bench-vm.out" 2>&1
-rc=$?
-set -e
-secs=$(( $(date +%s) - start ))
-[ "$rc" = 0 ] || { tail -30 "$TOP/build/bench-vm.out"; die "the VM run failed (status $rc); console in $LOG"; }
-fi
-
-info="$(grep -a '^AFC-BENCH-INFO vcpus' "$LOG" | tail -1 | tr -d '\r')"
-{
-    echo "AF_CUSTOM benchmark, $(date -u -r "$LOG" +%Y-%m-%d), host $(nproc) cores, QEMU TCG guest with ONE vCPU"
-    echo "(figures are for 1 vCPU: client and server share it)."
-    echo "${info#AFC-BENCH-INFO }$([ "$secs" != "?" ] && echo ", VM wall ${secs} s")"
-    grep -a '^AFC-BENCH-WARNING' "$LOG" | tr -d '\r' || true
+    [ "$secs" != "?" ] && echo "VM wall ${secs} s"
     echo "Cells: median (min-max) over the repetitions. Ratio: AF_CUSTOM median / TCP median."
     echo
-    sed -n '/^AFC-BENCH-RESULTS-BEGIN/,/^AFC-BENCH-RESULTS-END/p' "$LOG" | tr -d '\r' | { grep -a '^RESULT ' || true; } | "$BIN" -t report
-    if grep -aq '^AFC-BENCH-PROFILE-BEGIN' "$LOG"; then
-        echo
-        echo "Profiles (perf, cpu-clock, whole guest):"
-        sed -n '/^AFC-BENCH-PROFILE-BEGIN/,/^AFC-BENCH-PROFILE-END/p' "$LOG" | tr -d '\r' | grep -av '^AFC-BENCH-PROFILE' | grep -av '^\['
-    fi
-    if grep -aq '^FAILED ' "$LOG"; then
+    for l in "${LOGS[@]}"; do
+        sed -n '/^AFC-BENCH-RESULTS-BEGIN/,/^AFC-BENCH-RESULTS-END/p' "$l" | tr -d '\r' | { grep -a '^RESULT ' || true; }
+    done | "$BIN" -t report
+    for l in "${LOGS[@]}"; do
+        if grep -aq '^AFC-BENCH-PROFILE-BEGIN' "$l"; then
+            echo
+            echo "Profiles (perf, cpu-clock, whole guest, $(basename "$l")):"
+            sed -n '/^AFC-BENCH-PROFILE-BEGIN/,/^AFC-BENCH-PROFILE-END/p' "$l" | tr -d '\r' | grep -av '^AFC-BENCH-PROFILE' | grep -av '^\['
+        fi
+    done
+    if grep -aq '^FAILED ' "${LOGS[@]}"; then
         echo
         echo "Runs that failed:"
-        grep -a '^FAILED ' "$LOG" | tr -d '\r'
+        grep -ah '^FAILED ' "${LOGS[@]}" | tr -d '\r'
     fi
 } > "$OUT"
 cat "$OUT"
