@@ -54,7 +54,10 @@
 //! with `GFP_ATOMIC`; the `/proc` readers walk the namespace's socket
 //! list under its spinlock (`socks_lock` in the C helpers, a leaf as
 //! well: `sk_alloc`'s link and `sk_destruct`'s unlink take it alone) and
-//! read sockets' atomics only.
+//! read sockets' atomics only.  The offload callbacks (GSO segmenter,
+//! GRO in a NIC's NAPI poll: `rust/helpers/gso.c`, `gro.c`) run in the
+//! device layer's context with no socket, take no lock and touch only
+//! the frames handed to them and the atomic counters.
 //!
 //! # References (who keeps a socket alive)
 //!

@@ -103,13 +103,17 @@ impl Connection {
         h
     }
 
-    /// Returns the RST that aborts this connection (RST+ACK, sequence `snd_max`).
+    /// Returns the RST that aborts this connection: RST+ACK, its sequence
+    /// number one the peer accepts (`tcp_send_active_reset` uses
+    /// `tcp_acceptable_seq`): `snd_max`, or the right edge of the peer's
+    /// window if that shrank below it (a peer that dropped data for want
+    /// of memory ignores an RST past its window).
     pub(super) fn reset_header(&self) -> Header {
         let mut h = Header {
             flags: Flags::RST,
             src: self.tuple.local,
             dst: self.tuple.remote,
-            seq: self.snd.max,
+            seq: self.acceptable_seq(),
             ..Header::default()
         };
         if self.state != State::SynSent {

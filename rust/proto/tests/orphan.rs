@@ -195,3 +195,29 @@ fn fin_timeout_sets_the_orphan_wait_with_a_floor_of_three_and_a_half_rtos() {
         assert_eq!(a.state(), State::Closed);
     }
 }
+
+/// An abort's RST carries a sequence number the peer accepts, as TCP's
+/// `tcp_acceptable_seq`: when the peer dropped data for want of memory
+/// and shrank its window to zero, `snd_max` lies past its window and an
+/// RST there would be ignored, leaving the peer's connection open for
+/// ever (the orphan reset for want of memory, memory.c).
+#[test]
+fn abort_rst_lands_in_a_window_the_peer_shrank() {
+    let mut small = cfg();
+    small.recv_buf = 2000;
+    let (mut a, mut b) = established_with(cfg(), small, Seq(1));
+    a.write(&vec![5u8; 4000]).unwrap();
+    let segs = out(&mut a, t0());
+    assert!(segs.len() >= 2);
+    // The first segment is taken; the next is dropped for want of memory.
+    b.deliver(&segs[0].0, &segs[0].1, t0());
+    b.conn.on_segment_without_room(&segs[1].0, t0());
+    let acks = out(&mut b, t0());
+    feed(&mut a, &acks, t0());
+    a.conn.abort();
+    let rst = out(&mut a, t0());
+    assert!(rst.iter().any(|(h, _)| h.flags.rst()), "no RST");
+    feed(&mut b, &rst, t0());
+    assert_eq!(b.state(), State::Closed, "the RST was not accepted");
+    assert_eq!(b.conn.error(), Some(ConnError::Reset));
+}
