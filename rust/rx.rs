@@ -15,7 +15,7 @@
 //! nobody is answered with an RST, never to a broadcast or multicast
 //! address, rate-limited per destination.
 
-use crate::abstractions::{packet::FrameHandler, skb::NetDevice, skb::SkBuff};
+use crate::abstractions::{netdev::NetDevice, packet::FrameHandler, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
 use crate::proto::ingress::{martian, martian_source_type, may_answer_with_rst};

@@ -5,7 +5,7 @@
 //! hand over, and the count of merged frames for the frame handler.
 
 use super::packet::FrameHandler;
-use super::skb::NetDevice;
+use super::netdev::NetDevice;
 use crate::abstractions::bindings;
 use crate::proto::gro::{self, GroVerdict};
 use crate::proto::wire::{Header, CHECKSUM_OFFSET, HEADER_LEN};

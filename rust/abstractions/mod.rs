@@ -18,6 +18,7 @@ pub(crate) mod gro;
 pub(crate) mod gso;
 pub(crate) mod mem;
 pub(crate) mod msg;
+pub(crate) mod netdev;
 pub(crate) mod netns;
 pub(crate) mod once;
 pub(crate) mod packet;

@@ -2,7 +2,7 @@
 
 //! The frame handler for our EtherType (`struct packet_type`).
 
-use super::{skb::NetDevice, skb::SkBuff, static_cell::StaticCell};
+use super::{netdev::NetDevice, skb::SkBuff, static_cell::StaticCell};
 use crate::abstractions::bindings;
 use core::marker::PhantomData;
 use kernel::{ffi, prelude::*};

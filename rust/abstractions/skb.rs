@@ -5,7 +5,6 @@
 use crate::abstractions::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
-use kernel::types::Opaque;
 
 /// An owned `struct sk_buff`, freed when dropped.
 ///
@@ -231,46 +230,6 @@ impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: we own the skb (type invariant); it is not used again.
         unsafe { bindings::afc_kfree_skb(self.0.as_ptr()) };
-    }
-}
-
-/// A network device, borrowed for the duration of a callback.
-///
-/// # Invariants
-///
-/// Wraps a valid `struct net_device` that outlives the borrow.
-#[repr(transparent)]
-pub(crate) struct NetDevice(Opaque<bindings::net_device>);
-
-impl NetDevice {
-    /// Borrows a device from a raw pointer.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be valid for the lifetime `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
-        // SAFETY: `NetDevice` is transparent over the C struct and the
-        // caller guarantees validity for `'a`.
-        unsafe { &*ptr.cast() }
-    }
-
-    /// Returns the network namespace the device lives in.
-    pub(crate) fn net(&self) -> &super::netns::Net {
-        // SAFETY: a live device always has a live namespace, which outlives
-        // the device borrow.
-        unsafe { super::netns::Net::from_raw(bindings::afc_dev_net(self.0.get())) }
-    }
-
-    /// Whether this is a loopback device (frames cannot be corrupted).
-    pub(crate) fn is_loopback(&self) -> bool {
-        // SAFETY: the device is valid (type invariant).
-        unsafe { bindings::afc_dev_is_loopback(self.0.get()) }
-    }
-
-    /// The device's index (`ifindex`), what `SO_BINDTODEVICE` names.
-    pub(crate) fn ifindex(&self) -> i32 {
-        // SAFETY: the device is valid (type invariant).
-        unsafe { bindings::afc_dev_ifindex(self.0.get()) }
     }
 }
 
