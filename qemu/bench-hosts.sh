@@ -10,12 +10,18 @@
 #
 # Environment: BENCH_REPS (default 5), BENCH_SECS (seconds per run,
 # default 2), BENCH_ONLY (a subset of: stream rr crr), BENCH_NETS (a subset
-# of: virtio e1000).
+# of: virtio e1000), BENCH_FAMS (a subset of: custom inet), BENCH_PROFILE=1
+# (with /afc/bin/perf: each host samples its whole CPU, cpu-clock, from
+# before the first run to after the last, and prints a flat profile
+# between AFC-BENCH-PROFILE-BEGIN/END: run one test, one NIC and one
+# family at a time for a profile that means something), BENCH_PCT,
+# BENCH_TOP (the profile's cut-offs).
 B=/afc/afc_bench
 REPS=${BENCH_REPS:-5}
 SECS=${BENCH_SECS:-2}
 ONLY=${BENCH_ONLY:-stream rr crr}
 NETS=${BENCH_NETS:-virtio e1000}
+FAMS=${BENCH_FAMS:-custom inet}
 PCUSTOM=9100
 PINET=9101
 
@@ -48,12 +54,31 @@ counters() {
     grep -v ': 0$' /proc/net/af_custom_stat
 }
 
+# BENCH_PROFILE=1: this host's whole CPU, sampled while the runs go.
+profiling=0
+[ "${BENCH_PROFILE:-0}" = 1 ] && [ -x /afc/bin/perf ] && profiling=1
+profile_start() {
+    [ $profiling = 1 ] || return 0
+    /afc/bin/perf record -q -e cpu-clock -F 2000 -a -o /tmp/perf.data > /tmp/perf.out 2>&1 & perf_pid=$!
+    sleep 1
+}
+profile_end() {
+    [ $profiling = 1 ] || return 0
+    kill -INT $perf_pid; wait $perf_pid
+    echo "AFC-BENCH-PROFILE-BEGIN host $host ($FAMS; $ONLY; $NETS)"
+    /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit ${BENCH_PCT:-0.5} 2>/dev/null |
+        grep -v '^#' | grep -v "^$" | head -${BENCH_TOP:-60}
+    echo "AFC-BENCH-PROFILE-END"
+}
+
 if [ "$host" = 1 ]; then
+    profile_start
     $B -m server -f custom -a 0.0.0.0 -p $PCUSTOM & s1=$!
     $B -m server -f inet -a 0.0.0.0 -p $PINET & s2=$!
     rc=0
     wait $s1 || rc=1
     wait $s2 || rc=1
+    profile_end
     counters
     i=0
     while [ "$(cat /sys/module/af_custom/refcnt)" != 0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -78,15 +103,17 @@ run() { # test family net
     echo "  ($t $f $net: $(echo "$start $(cut -d' ' -f1 /proc/uptime)" | awk '{ printf "%.1f", $2 - $1 }') s)"
 }
 T0=$(cut -d' ' -f1 /proc/uptime)
+profile_start
 r=0; while [ $r -lt $REPS ]; do r=$((r + 1))
     for t in stream rr crr; do
         has $t || continue
         echo "== $t, repetition $r of $REPS"
         for net in $NETS; do
-            for f in custom inet; do run $t $f $net; done
+            for f in $FAMS; do run $t $f $net; done
         done
     done
 done
+profile_end
 echo "AFC-BENCH-INFO elapsed_s=$(echo "$T0 $(cut -d' ' -f1 /proc/uptime)" | awk '{ printf "%.0f", $2 - $1 }')"
 rc=0
 $B -m client -t quit -f custom -a 10.99.0.1 -p $PCUSTOM || rc=1

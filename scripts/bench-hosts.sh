@@ -8,7 +8,11 @@
 #
 # Consoles: build/bench-hosts/host-{1,2}.log; table: build/bench-hosts.out.
 # Environment: BENCH_REPS (default 5), BENCH_SECS (default 2), BENCH_ONLY
-# (stream rr crr), BENCH_NETS (virtio e1000), VM_TIMEOUT.
+# (stream rr crr), BENCH_NETS (virtio e1000), BENCH_FAMS (custom inet),
+# BENCH_PROFILE=1 (perf in both guests, the host's perf copied in; flat
+# profiles of each whole guest appended to the table: e.g.
+# BENCH_PROFILE=1 BENCH_REPS=1 BENCH_ONLY=stream BENCH_NETS=virtio
+# BENCH_FAMS=custom), BENCH_PCT, BENCH_TOP, VM_TIMEOUT.
 # BENCH_FROM_LOG=1: no VM, only rebuild the table from the consoles.
 source "$(dirname "$0")/lib.sh"
 
@@ -23,15 +27,21 @@ if [ "${BENCH_FROM_LOG:-0}" != 1 ]; then
     GUEST="$LOGDIR/bench-hosts-guest.sh"
     {
         echo '#!/bin/sh'
-        for v in BENCH_REPS BENCH_SECS BENCH_ONLY BENCH_NETS; do
+        for v in BENCH_REPS BENCH_SECS BENCH_ONLY BENCH_NETS BENCH_FAMS BENCH_PROFILE BENCH_PCT BENCH_TOP; do
             [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
         done
         cat "$TOP/qemu/bench-hosts.sh"
     } > "$GUEST"
+    files=("$KO:/afc/af_custom.ko" "$BIN:/afc/afc_bench")
+    if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+        perf="$(command -v perf || true)"
+        [ -n "$perf" ] || die "BENCH_PROFILE needs perf on the host (Debian package linux-perf)"
+        files+=("$perf:/afc/bin/perf")
+    fi
     start=$(date +%s)
     set +e
     VM_CPUS=1 VM_TIMEOUT="${VM_TIMEOUT:-1800}" "$TOP/qemu/run-hosts.sh" "$KOBJ/arch/x86/boot/bzImage" "$LOGDIR" 2 "$GUEST" \
-        "$KO:/afc/af_custom.ko" "$BIN:/afc/afc_bench" >"$LOGDIR/run-hosts.out" 2>&1
+        "${files[@]}" >"$LOGDIR/run-hosts.out" 2>&1
     rc=$?
     set -e
     secs=$(( $(date +%s) - start ))
@@ -50,6 +60,14 @@ LOG="$LOGDIR/host-2.log"
     echo "Cells: median (min-max) over the repetitions. Ratio: AF_CUSTOM median / TCP median."
     echo
     sed -n '/^AFC-BENCH-RESULTS-BEGIN/,/^AFC-BENCH-RESULTS-END/p' "$LOG" | tr -d '\r' | { grep -a '^RESULT ' || true; } | "$BIN" -t report-hosts
+    for l in "$LOGDIR"/host-1.log "$LOG"; do
+        if grep -aq '^AFC-BENCH-PROFILE-BEGIN' "$l"; then
+            echo
+            echo "Profile (perf, cpu-clock, whole guest):"
+            sed -n '/^AFC-BENCH-PROFILE-BEGIN/,/^AFC-BENCH-PROFILE-END/p' "$l" | tr -d '\r' | grep -av '^AFC-BENCH-PROFILE-END' |
+                sed 's/^AFC-BENCH-PROFILE-BEGIN /== /'
+        fi
+    done
     if grep -aq '^FAILED ' "$LOG"; then
         echo
         echo "Runs that failed:"
