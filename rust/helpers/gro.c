@@ -189,13 +189,15 @@ int afc_gro_complete(struct sk_buff *skb, int nhoff)
 /* The frames a segment stood for on the wire: the count of a segment GRO
  * merged (a GSO frame that came from a NIC: nothing else hands one up),
  * else 1 (this host's own GSO frames through a veth count as one, as the
- * sender's window counts them). */
+ * sender's window counts them).  Read by afc_skb_own_rx before it takes
+ * the GSO marks off, and after, from the gso_segs it leaves. */
 unsigned int afc_skb_gro_frames(const struct sk_buff *skb)
 {
 	const struct net_device *dev = skb->dev;
 
-	if (!skb_is_gso(skb) || !(skb_shinfo(skb)->gso_type & SKB_GSO_SCTP) || !dev ||
-	    dev->rtnl_link_ops || !dev->dev.parent)
+	if (!dev || !afc_dev_is_nic(dev))
+		return 1;
+	if (skb_is_gso(skb) && !(skb_shinfo(skb)->gso_type & SKB_GSO_SCTP))
 		return 1;
 	return max_t(unsigned int, skb_shinfo(skb)->gso_segs, 1);
 }

@@ -42,7 +42,7 @@ bool afc_gso_param(void) { return READ_ONCE(gso); }
 void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *nic, bool *takes_gso)
 {
 	*veth = dev->rtnl_link_ops && !strcmp(dev->rtnl_link_ops->kind, "veth");
-	*nic = !*veth && !dev->rtnl_link_ops && dev->dev.parent;
+	*nic = afc_dev_is_nic(dev);
 	*takes_gso = (dev->features & (NETIF_F_SG | NETIF_F_GSO_SCTP)) == (NETIF_F_SG | NETIF_F_GSO_SCTP);
 }
 /* Marks a frame (our header, then payload, checksum pending as

@@ -22,9 +22,15 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 		kfree_skb(skb);
 		return NULL;
 	}
-	/* A GSO frame from a veth peer is taken whole: it is data now. */
-	if (skb_is_gso(skb))
+	/* A GSO frame is taken whole: it is data now.  A segment GRO merged
+	 * keeps, in gso_segs alone, the frames it stood for on the wire
+	 * (afc_skb_gro_frames); a veth peer's GSO frame counts as one. */
+	if (skb_is_gso(skb)) {
+		unsigned int frames = afc_skb_gro_frames(skb);
+
 		skb_gso_reset(skb);
+		skb_shinfo(skb)->gso_segs = frames;
+	}
 	return skb;
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
@@ -102,18 +108,39 @@ void afc_skb_trim(struct sk_buff *skb, unsigned int len)
 unsigned int afc_skb_headlen(const struct sk_buff *skb) { return skb_headlen(skb); }
 /* A send buffer of len bytes held in page fragments (no linear part),
  * charged to sk like sock_wmalloc(): frames reference its pages instead
- * of copying them (afc_skb_ref_frags). */
+ * of copying them (afc_skb_ref_frags).  The pages come from the socket's
+ * page fragment (sk_page_frag(): the task's, or the socket's), carved as
+ * tcp_sendmsg_locked() carves them: a 32 KiB page is reused from its
+ * start once every buffer and frame holding it is gone, so a stream
+ * recycles a few hot pages instead of a trip through the page allocator
+ * per buffer.  The caller owns the socket (lock_sock), as sk_page_frag()
+ * requires; truesize counts the bytes taken, as TCP's does. */
 struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len)
 {
+	struct page_frag *pfrag = sk_page_frag(sk);
 	struct sk_buff *skb;
-	int err;
+	unsigned int left = len;
 
-	skb = alloc_skb_with_frags(0, len, PAGE_ALLOC_COSTLY_ORDER, &err, sk->sk_allocation);
+	skb = alloc_skb(0, sk->sk_allocation);
 	if (!skb)
 		return NULL;
-	/* alloc_skb_with_frags() leaves the lengths to its caller. */
+	while (left) {
+		int i = skb_shinfo(skb)->nr_frags;
+		unsigned int n;
+
+		if (i >= MAX_SKB_FRAGS || !skb_page_frag_refill(min(left, 32U), pfrag, sk->sk_allocation)) {
+			kfree_skb(skb);
+			return NULL;
+		}
+		n = min(left, pfrag->size - pfrag->offset);
+		get_page(pfrag->page);
+		skb_fill_page_desc(skb, i, pfrag->page, pfrag->offset, n);
+		pfrag->offset += n;
+		left -= n;
+	}
 	skb->data_len = len;
 	skb->len = len;
+	skb->truesize += len;
 	skb_set_owner_w(skb, sk);
 	return skb;
 }
