@@ -28,12 +28,38 @@ int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_
 	ip_rt_put(rt);
 	return 0;
 }
+/* neigh_output() for our EtherType: a resolved neighbour's cached
+ * Ethernet header (IP's: neigh_resolve_output() fills it on first use)
+ * is copied as neigh_hh_output() copies it, under its seqlock, and its
+ * protocol field rewritten; anything else (unresolved, a device without
+ * a plain 14-byte header, too little headroom) takes the neighbour's own
+ * output, which builds the header from skb->protocol. */
+static int afc_neigh_output(struct neighbour *n, struct sk_buff *skb)
+{
+	const struct hh_cache *hh = &n->hh;
+	unsigned int seq, hh_len;
+
+	if (!(READ_ONCE(n->nud_state) & NUD_CONNECTED) || skb_headroom(skb) < HH_DATA_MOD)
+		return READ_ONCE(n->output)(n, skb);
+	do {
+		seq = read_seqbegin(&hh->hh_lock);
+		hh_len = READ_ONCE(hh->hh_len);
+		if (hh_len == ETH_HLEN)
+			memcpy(skb->data - HH_DATA_MOD, hh->hh_data, HH_DATA_MOD);
+	} while (read_seqretry(&hh->hh_lock, seq));
+	if (hh_len != ETH_HLEN)
+		return READ_ONCE(n->output)(n, skb);
+	__skb_push(skb, ETH_HLEN);
+	skb_reset_mac_header(skb);
+	eth_hdr(skb)->h_proto = htons(ETH_P_AF_CUSTOM);
+	return dev_queue_xmit(skb);
+}
 /* Sends a frame whose network header is our header over rt's device: the
  * ARP neighbour entry gives the hardware address (the frame waits in the
  * neighbour's queue while it resolves; arp_solicit() reads the source
- * address at offset 12 of our header).  The neighbour's cached hard header
- * carries ETH_P_IP, so the cache is skipped: the header is built from
- * skb->protocol.  Consumes skb, not rt. */
+ * address at offset 12 of our header); once resolved, the neighbour's
+ * cached hard header is copied and its protocol rewritten
+ * (afc_neigh_output).  Consumes skb, not rt. */
 static int afc_xmit_rt(struct rtable *rt, struct sk_buff *skb)
 {
 	struct neighbour *neigh;
@@ -51,7 +77,7 @@ static int afc_xmit_rt(struct rtable *rt, struct sk_buff *skb)
 		return -EHOSTUNREACH;
 	}
 	local_bh_disable();
-	err = neigh_output(neigh, skb, true);
+	err = afc_neigh_output(neigh, skb);
 	local_bh_enable();
 	rcu_read_unlock();
 	return err < 0 ? err : 0;

@@ -530,7 +530,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         uncount_orphan(c);
     }
     let deadline = earliest(c.conn.poll_timeout(), c.defer_until).map(|d| d.micros());
-    if deadline != c.armed {
+    if deadline != c.armed && !timer_may_stay(c.armed, deadline, t.micros()) {
         match deadline {
             Some(d) => sk.reset_timer(d),
             None => sk.stop_timer(),
@@ -551,6 +551,27 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         sk.wake_writers();
     }
 }
+
+/// Whether a timer armed for `armed` may stay as it is when the core's
+/// next deadline is `deadline` (microseconds, `now` the clock): it fires
+/// no later than needed, and then `run_timers` re-arms it for whatever
+/// is due, as TCP leaves its timers to fire early rather than move them
+/// on every segment.  A request-response exchange moves the deadline
+/// twice a transaction (the retransmission timeout set with a request,
+/// cleared by its answer); `mod_timer` for each showed in profiles.  A
+/// timer with nothing left to do stays only if it fires within
+/// [`IDLE_TIMER_SLACK_US`], so that a socket's reference is not held
+/// long for nothing.
+fn timer_may_stay(armed: Option<u64>, deadline: Option<u64>, now: u64) -> bool {
+    match (armed, deadline) {
+        (Some(a), Some(d)) => a <= d,
+        (Some(a), None) => a <= now.saturating_add(IDLE_TIMER_SLACK_US),
+        _ => false,
+    }
+}
+
+/// How long past its last use a timer may stay armed with nothing to do.
+const IDLE_TIMER_SLACK_US: u64 = 1_000_000;
 
 /// Payloads at least this long are sent as references to the write
 /// queue's pages when the write queue holds them in pages; shorter ones
