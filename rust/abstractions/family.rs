@@ -104,6 +104,35 @@ static OPS: StaticCell<bindings::proto_ops> = StaticCell::zeroed();
 
 struct Adapter<F>(PhantomData<F>);
 
+impl<F: SocketFamily> Adapter<F> {
+    /// The `proto_ops` of `F`, as far as it is known before the module
+    /// loads: everything but the family number and the owner, which
+    /// [`FamilyRegistration::register`] fills in.  Unset entries are NULL.
+    const OPS: bindings::proto_ops = bindings::proto_ops {
+        release: Some(Self::release),
+        bind: Some(Self::bind),
+        connect: Some(Self::connect),
+        socketpair: Some(bindings::sock_no_socketpair),
+        accept: Some(Self::accept),
+        getname: Some(Self::getname),
+        poll: Some(Self::poll),
+        ioctl: Some(Self::ioctl),
+        listen: Some(Self::listen),
+        shutdown: Some(Self::shutdown),
+        setsockopt: Some(Self::setsockopt),
+        getsockopt: Some(Self::getsockopt),
+        sendmsg: Some(Self::sendmsg),
+        recvmsg: Some(Self::recvmsg),
+        set_rcvlowat: Some(super::sock::set_rcvlowat::<F::Data>),
+        // `SO_PEEK_OFF`, as TCP's (`recvmsg` reads `sk_peek_off`).
+        set_peek_off: Some(bindings::sk_set_peek_off),
+        mmap: Some(bindings::sock_no_mmap),
+        // SAFETY: all-zero is a valid `proto_ops` (integers, raw pointers
+        // and `Option<fn>`: the remaining entries NULL).
+        ..unsafe { core::mem::MaybeUninit::<bindings::proto_ops>::zeroed().assume_init() }
+    };
+}
+
 /// The sock of a socket in a `proto_ops` call.
 ///
 /// # Safety
@@ -421,6 +450,14 @@ impl<F: SocketFamily> Adapter<F> {
 }
 
 /// Registration of the family with `sock_register`; unregistered on drop.
+///
+/// Unlike `kernel::net::phy`'s `Registration`, this does not own its
+/// tables: they are the module statics `FAMILY` and `OPS`.  The kernel's
+/// `net_proto_family.create` is called without a pointer to its table,
+/// so `create` must find `OPS` (for `sock->ops` and the family number)
+/// without one; and neither table can be a `const`, because the family
+/// number is the `family=` module parameter, known only at load.  What is
+/// known before, `OPS`'s callbacks, is the constant `Adapter::OPS`.
 pub(crate) struct FamilyRegistration<F: SocketFamily>(PhantomData<F>);
 
 impl<F: SocketFamily> FamilyRegistration<F> {
@@ -429,28 +466,9 @@ impl<F: SocketFamily> FamilyRegistration<F> {
         let ops = OPS.get();
         let fam = FAMILY.get();
         // SAFETY: module init is serialised and neither table is registered
-        // yet; unset entries stay NULL or the kernel's `sock_no_*`.
+        // yet, so nobody reads them while they are filled.
         unsafe {
-            (*ops).family = family;
-            (*ops).owner = module.as_ptr().cast();
-            (*ops).release = Some(Adapter::<F>::release);
-            (*ops).bind = Some(Adapter::<F>::bind);
-            (*ops).connect = Some(Adapter::<F>::connect);
-            (*ops).socketpair = Some(bindings::sock_no_socketpair);
-            (*ops).accept = Some(Adapter::<F>::accept);
-            (*ops).getname = Some(Adapter::<F>::getname);
-            (*ops).poll = Some(Adapter::<F>::poll);
-            (*ops).ioctl = Some(Adapter::<F>::ioctl);
-            (*ops).listen = Some(Adapter::<F>::listen);
-            (*ops).shutdown = Some(Adapter::<F>::shutdown);
-            (*ops).setsockopt = Some(Adapter::<F>::setsockopt);
-            (*ops).getsockopt = Some(Adapter::<F>::getsockopt);
-            (*ops).sendmsg = Some(Adapter::<F>::sendmsg);
-            (*ops).recvmsg = Some(Adapter::<F>::recvmsg);
-            (*ops).set_rcvlowat = Some(super::sock::set_rcvlowat::<F::Data>);
-            // `SO_PEEK_OFF`, as TCP's (`recvmsg` reads `sk_peek_off`).
-            (*ops).set_peek_off = Some(bindings::sk_set_peek_off);
-            (*ops).mmap = Some(bindings::sock_no_mmap);
+            *ops = bindings::proto_ops { family, owner: module.as_ptr().cast(), ..Adapter::<F>::OPS };
             (*fam).family = family;
             (*fam).create = Some(Adapter::<F>::create);
             (*fam).owner = module.as_ptr().cast();

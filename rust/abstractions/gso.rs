@@ -75,6 +75,12 @@ unsafe fn fix_pieces(segs: *mut bindings::sk_buff) -> Option<()> {
 }
 
 /// Registration of the segmenter with `dev_add_offload`; removed on drop.
+///
+/// The `struct packet_offload` is a static of the C helpers (gso.c), not
+/// owned here: its callbacks (`afc_gso_segment`, `afc_gro_receive`,
+/// `afc_gro_complete`) are C, since they use the GRO and segmentation
+/// internals Rust cannot reach in 6.12, and the kernel links the table
+/// into its offload list, so it is written while registered.
 pub(crate) struct OffloadRegistration(());
 
 impl OffloadRegistration {

@@ -2,10 +2,11 @@
 
 //! The frame handler for our EtherType (`struct packet_type`).
 
-use super::{netdev::NetDevice, skb::SkBuff, static_cell::StaticCell};
+use super::{netdev::NetDevice, skb::SkBuff};
 use crate::abstractions::bindings;
 use core::marker::PhantomData;
-use kernel::{ffi, prelude::*};
+use core::pin::Pin;
+use kernel::{ffi, prelude::*, types::Opaque};
 
 /// Receives the frames of one EtherType, in softirq context.
 pub(crate) trait FrameHandler {
@@ -15,8 +16,6 @@ pub(crate) trait FrameHandler {
     /// earlier frame from `dev`, which goes up as one (`gro::GroCounter`).
     fn gro_merged(dev: &NetDevice, frames: u32);
 }
-
-static PACKET_TYPE: StaticCell<bindings::packet_type> = StaticCell::zeroed();
 
 struct Adapter<T>(PhantomData<T>);
 
@@ -42,27 +41,48 @@ impl<T: FrameHandler> Adapter<T> {
 }
 
 /// Registration of the frame handler with `dev_add_pack`; removed on drop.
-pub(crate) struct PacketRegistration<T: FrameHandler>(PhantomData<T>);
+///
+/// The registration owns the `struct packet_type` it registers: the
+/// kernel links it into its handler list (so writes into it) and calls
+/// `func` through it, so it lives in its own allocation, which never
+/// moves, and is freed only after `dev_remove_pack` in `drop` has
+/// unlinked it and waited for every CPU still in the handler.
+pub(crate) struct PacketRegistration<T: FrameHandler> {
+    pt: Pin<KBox<Opaque<bindings::packet_type>>>,
+    _handler: PhantomData<T>,
+}
+
+// SAFETY: the registration only hands its `packet_type` to
+// `dev_remove_pack` when dropped, which may run on any CPU in process
+// context; the kernel's own use of the table is its own synchronisation.
+unsafe impl<T: FrameHandler> Send for PacketRegistration<T> {}
+// SAFETY: a shared reference gives no access to the table at all.
+unsafe impl<T: FrameHandler> Sync for PacketRegistration<T> {}
 
 impl<T: FrameHandler> PacketRegistration<T> {
     /// Registers `T` for frames of EtherType `ethertype` on every device.
     pub(crate) fn register(ethertype: u16) -> Result<Self> {
-        let pt = PACKET_TYPE.get();
-        // SAFETY: module init is serialised and nothing is registered yet,
-        // so nobody else reads `PACKET_TYPE` while it is filled.
-        unsafe {
-            (*pt).type_ = ethertype.to_be();
-            (*pt).func = Some(Adapter::<T>::func);
-            bindings::dev_add_pack(pt);
-        }
-        Ok(Self(PhantomData))
+        let pt = bindings::packet_type {
+            type_: ethertype.to_be(),
+            func: Some(Adapter::<T>::func),
+            // No device (every device), no list links yet: all zero.
+            ..Default::default()
+        };
+        let pt = KBox::pin(Opaque::new(pt), GFP_KERNEL)?;
+        // SAFETY: `pt` is a filled `packet_type` in its own allocation,
+        // which stays where it is and alive until `drop` has unregistered
+        // it; from here on only the kernel writes into it.
+        unsafe { bindings::dev_add_pack(pt.get()) };
+        Ok(Self { pt, _handler: PhantomData })
     }
 }
 
 impl<T: FrameHandler> Drop for PacketRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: registered in `register`; dev_remove_pack waits
-        // (synchronize_net) until no CPU runs the handler any more.
-        unsafe { bindings::dev_remove_pack(PACKET_TYPE.get()) };
+        // (synchronize_net) until no CPU runs the handler any more, so
+        // the `packet_type` is unused once it returns and `self.pt` is
+        // freed after this.
+        unsafe { bindings::dev_remove_pack(self.pt.get()) };
     }
 }

@@ -202,6 +202,12 @@ const fn clamp_int(v: u32) -> ffi::c_int {
 }
 
 /// Registration of the per-namespace state; unregisters on drop.
+///
+/// The Rust callbacks are a constant table (`Adapter::CALLBACKS`); the
+/// `struct pernet_operations` that carries them is a static of the C
+/// helpers (pernet.c): the kernel writes into it while registered (its
+/// list links) and assigns the id (`afc_net_id`) through which the C
+/// side's `/proc`, sysctl and `sock_diag` code finds a namespace's data.
 pub(crate) struct PernetRegistration<T: PernetState>(PhantomData<T>);
 
 impl<T: PernetState> PernetRegistration<T> {

@@ -15,6 +15,13 @@ pub(crate) fn raw() -> *mut bindings::proto {
 }
 
 /// Registration with `proto_register`; unregistered on drop.
+///
+/// The `struct proto` is the module static `PROTO`, not owned by the
+/// registration: `socket(2)`'s `create` must find it without a pointer
+/// from the kernel (`sk_alloc` takes it), and it cannot be a `const`,
+/// because the kernel writes into it (`proto_register` links it into the
+/// protocol list and sets its slab cache) and its memory accounting is
+/// set up at load (`afc_proto_mem_setup`).
 pub(crate) struct ProtoRegistration<T: SockData>(PhantomData<T>);
 
 impl<T: SockData> ProtoRegistration<T> {

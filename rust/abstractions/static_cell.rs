@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Zero-initialised static storage for C structures the kernel keeps
-//! pointers to (`net_proto_family`, `proto`, `proto_ops`, `packet_type`).
+//! pointers to and that the module must find without a pointer from the
+//! kernel (`net_proto_family`, `proto`, `proto_ops`).
 
 use core::cell::UnsafeCell;
 
@@ -29,8 +30,6 @@ unsafe impl AllZeroValid for crate::abstractions::bindings::net_proto_family {}
 unsafe impl AllZeroValid for crate::abstractions::bindings::proto_ops {}
 // SAFETY: as above.
 unsafe impl AllZeroValid for crate::abstractions::bindings::proto {}
-// SAFETY: as above.
-unsafe impl AllZeroValid for crate::abstractions::bindings::packet_type {}
 
 impl<T: AllZeroValid> StaticCell<T> {
     /// Makes an all-zero cell.

@@ -54,14 +54,10 @@ void afc_sk_set_rcvbuf(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvbuf, val
 bool afc_sk_rcvbuf_locked(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks) & SOCK_RCVBUF_LOCK; }
 long afc_sock_rcvtimeo(const struct sock *sk, bool nonblock) { return sock_rcvtimeo(sk, nonblock); }
 long afc_sock_sndtimeo(const struct sock *sk, bool nonblock) { return sock_sndtimeo(sk, nonblock); }
-bool afc_sock_linger(const struct sock *sk, long *lingertime)
-{
-	*lingertime = READ_ONCE(sk->sk_lingertime);
-	return sock_flag(sk, SOCK_LINGER);
-}
-bool afc_sock_keepopen(const struct sock *sk) { return sock_flag(sk, SOCK_KEEPOPEN); }
-bool afc_sock_dead(const struct sock *sk) { return sock_flag(sk, SOCK_DEAD); }
-bool afc_sock_urginline(const struct sock *sk) { return sock_flag(sk, SOCK_URGINLINE); }
+/* sk_flags: test_bit and __set_bit (the latter only on a sock nobody
+ * else sees yet, or under its lock, as the kernel's callers do). */
+bool afc_sock_flag(const struct sock *sk, unsigned int flag) { return sock_flag(sk, flag); }
+void afc_sock_set_flag(struct sock *sk, unsigned int flag) { sock_set_flag(sk, flag); }
 void afc_sk_data_ready(struct sock *sk) { sk->sk_data_ready(sk); }
 void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
 void afc_sk_write_space(struct sock *sk) { sk->sk_write_space(sk); }
@@ -146,8 +142,9 @@ struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_
  * charge if the filter no longer fits optmem_max: false then, and the
  * caller frees the child, as sk_clone_lock() frees the clone (the SYN
  * is dropped and retransmitted), rather than let a child live without
- * the filter its listener had. */
-static bool afc_sk_inherit_filter(struct sock *sk, struct sock *parent)
+ * the filter its listener had.  `sk` is a child nobody else sees yet
+ * (rust/abstractions/sock/child.rs). */
+bool afc_sk_inherit_filter(struct sock *sk, const struct sock *parent)
 {
 	int optmem_max = READ_ONCE(sock_net(sk)->core.sysctl_optmem_max);
 	struct sk_filter *filter;
@@ -170,12 +167,13 @@ static bool afc_sk_inherit_filter(struct sock *sk, struct sock *parent)
 	return ok;
 }
 
-/* A child socket of a listener, made in softirq (no struct socket yet).
- * It inherits what sk_clone_lock() would copy for TCP: owner, buffers,
- * timeouts, the SO_KEEPALIVE/SO_LINGER settings, the bound device and the
- * socket filter.  NULL if the child could not take the filter (TCP frees
- * the clone then too): the child is freed before anything else knows it
- * (its sk_destruct is still sock_init_data's, which does nothing). */
+/* A child socket of a listener, made in softirq (no struct socket yet):
+ * allocated under the listener's memory cgroup, initialised, of the
+ * listener's type and protocol.  What else it takes from its listener
+ * (owner, buffers, timeouts, options, device, filter) is decided in Rust
+ * (`inherit_from_listener`, rust/socket/listen.rs), before the child is
+ * visible to anyone; if that fails, sk_free() frees it (its sk_destruct
+ * is still sock_init_data's, which does nothing). */
 struct sock *afc_sk_alloc_child(struct sock *parent)
 {
 	/* The child's sock is charged to its listener's memory cgroup (mem.c). */
@@ -192,28 +190,6 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 	sock_init_data(NULL, sk);
 	sk->sk_type = parent->sk_type;
 	sk->sk_protocol = parent->sk_protocol;
-	sk->sk_uid = parent->sk_uid;
-	sk->sk_reuse = parent->sk_reuse;
-	sk->sk_reuseport = parent->sk_reuseport;
-	sk->sk_rcvbuf = READ_ONCE(parent->sk_rcvbuf);
-	sk->sk_sndbuf = READ_ONCE(parent->sk_sndbuf);
-	sk->sk_userlocks = parent->sk_userlocks;
-	sk->sk_rcvlowat = READ_ONCE(parent->sk_rcvlowat);
-	sk->sk_rcvtimeo = READ_ONCE(parent->sk_rcvtimeo);
-	sk->sk_sndtimeo = READ_ONCE(parent->sk_sndtimeo);
-	sk->sk_lingertime = READ_ONCE(parent->sk_lingertime);
-	sk->sk_mark = READ_ONCE(parent->sk_mark);
-	if (sock_flag(parent, SOCK_KEEPOPEN))
-		sock_set_flag(sk, SOCK_KEEPOPEN);
-	if (sock_flag(parent, SOCK_LINGER))
-		sock_set_flag(sk, SOCK_LINGER);
-	if (sock_flag(parent, SOCK_URGINLINE))
-		sock_set_flag(sk, SOCK_URGINLINE);
-	sk->sk_bound_dev_if = READ_ONCE(parent->sk_bound_dev_if);
-	if (!afc_sk_inherit_filter(sk, parent)) {
-		sk_free(sk);
-		return NULL;
-	}
 	return sk;
 }
 void afc_sock_graft(struct sock *sk, struct socket *parent) { sock_graft(sk, parent); }
@@ -222,6 +198,10 @@ void afc_sock_graft(struct sock *sk, struct socket *parent) { sock_graft(sk, par
 void afc_socket_custom_sockopt(struct socket *sock) { set_bit(SOCK_CUSTOM_SOCKOPT, &sock->flags); }
 void afc_sk_set_reuseport(struct sock *sk, bool on) { sk->sk_reuseport = on; }
 bool afc_sk_reuseport(const struct sock *sk) { return sk->sk_reuseport; }
+/* sk_reuse (SO_REUSEADDR: SK_NO_REUSE, SK_CAN_REUSE, SK_FORCE_REUSE), a
+ * bitfield: read and written whole, as sk_clone_lock() copies it. */
+unsigned char afc_sk_reuse(const struct sock *sk) { return sk->sk_reuse; }
+void afc_sk_set_reuse(struct sock *sk, unsigned char reuse) { sk->sk_reuse = reuse; }
 int afc_accept_arg_flags(const struct proto_accept_arg *arg) { return arg->flags; }
 /* The device a socket is bound to (SO_BINDTODEVICE, SO_BINDTOIFINDEX:
  * set by sock_setsockopt), 0 for none; read without the socket lock, as

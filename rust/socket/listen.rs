@@ -23,7 +23,7 @@ use super::conn::{self, ConnState};
 use super::{bind, AfcSock, AfcSockLocked, Role};
 use crate::abstractions::bhlock::{BhLockArray, LockClass};
 use crate::abstractions::skb::SkBuff;
-use crate::abstractions::sock::{Sock, SockRef};
+use crate::abstractions::sock::{NewChild, Sock, SockFlag, SockRef, SockSetting};
 use crate::abstractions::socket::{intr_errno, signal_pending, Socket, SocketState};
 use crate::abstractions::uapi::O_NONBLOCK;
 use crate::abstractions::vec;
@@ -494,7 +494,7 @@ fn send_cookie(l: &FoundListener, h: &Header, loopback: bool, t: Instant) {
         return;
     };
     // The child built from the cookie takes its configuration from a
-    // socket that inherits the listener's buffers (`alloc_child`) when
+    // socket that inherits the listener's buffers (`inherit_from_listener`) when
     // the ACK comes, and its window scale from the cookie.
     let opts = l.queue.with(|s| s.opts);
     let cfg = super::opts::config(&lsk, &opts, &route);
@@ -549,6 +549,52 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
     true
 }
 
+/// The `SOL_SOCKET` settings a child takes from its listener.
+///
+/// The model is `sk_clone_lock` (net/core/sock.c), with which TCP makes
+/// its children: it copies the listener's whole `struct sock` and then
+/// resets what belongs to one connection.  A child here starts from
+/// `sock_init_data`'s defaults instead (`Sock::alloc_child`), so what it
+/// keeps of its listener is this list: the owner, `SO_REUSEADDR`,
+/// `SO_REUSEPORT`, the buffer sizes and whether the user set them,
+/// `SO_RCVLOWAT`, the timeouts, `SO_LINGER`, `SO_MARK`, `SO_KEEPALIVE`,
+/// `SO_OOBINLINE` and the bound device; then, in
+/// [`inherit_from_listener`], the socket filter.  Anything else a TCP
+/// child would keep (`SO_PRIORITY`, the timestamp options, ...) starts at
+/// its default.  A setting added here wants its case in the selftest
+/// `sockopts.accepted_socket_inherits`, which checks the list against TCP.
+const INHERITED: [SockSetting; 15] = [
+    SockSetting::Uid,
+    SockSetting::Reuse,
+    SockSetting::ReusePort,
+    SockSetting::RcvBuf,
+    SockSetting::SndBuf,
+    SockSetting::UserLocks,
+    SockSetting::RcvLowat,
+    SockSetting::RcvTimeo,
+    SockSetting::SndTimeo,
+    SockSetting::LingerTime,
+    SockSetting::Mark,
+    SockSetting::Flag(SockFlag::KeepOpen),
+    SockSetting::Flag(SockFlag::Linger),
+    SockSetting::Flag(SockFlag::UrgInline),
+    SockSetting::BoundDevIf,
+];
+
+/// Gives a new child of listener `lsk` what it takes from it (softirq,
+/// before anyone else sees the child): the settings of [`INHERITED`],
+/// then a share of the listener's socket filter.  An error if the child
+/// cannot take the filter (it is being replaced, or no longer fits the
+/// child's option memory): the child is freed and the SYN dropped, as
+/// `sk_clone_lock` does, rather than a child living without the filter
+/// its listener had.
+fn inherit_from_listener(child: &mut NewChild<'_>, lsk: &Sock<'_, AfcSock>) -> Result {
+    for setting in INHERITED {
+        child.copy_from(lsk, setting);
+    }
+    child.share_filter(lsk)
+}
+
 /// Makes a SYN_RECV child of `l` on `tuple` (softirq), counted in its SYN
 /// queue already: the core's connection from `make`, hashed in the
 /// established table and on the half-open list; then `then` runs under
@@ -570,7 +616,7 @@ fn new_child(
         undo();
         return;
     };
-    let Some(child) = lsk.alloc_child() else {
+    let Some(child) = lsk.alloc_child(inherit_from_listener) else {
         ns.stats.inc(Stat::ListenDrops);
         undo();
         return;

@@ -1609,7 +1609,7 @@ TEST_F_TIMEOUT(lo, ss_lists_uid_inode_and_process, 120)
 	n = read(from_child[0], &c, sizeof(c));
 	if (n != sizeof(c)) {
 		waitpid(pid, &st, 0);
-		ASSERT_EQ(sizeof(c), n) TH_LOG("child exited %d", WEXITSTATUS(st));
+		ASSERT_EQ(sizeof(c), n) TH_LOG("child wait status %#x", st);
 	}
 	snprintf(cmd, sizeof(cmd), "PROC_NET_TCP=%s ss -4tanpe",
 		 afc_inet() ? "/proc/net/tcp" : "/proc/net/af_custom");

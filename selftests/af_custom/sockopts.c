@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
+#include <net/if.h>
 #include "afc_test.h"
 #include "kselftest_harness.h"
 
@@ -716,6 +717,118 @@ TEST_F(sockopts, peek_waitall_waits)
 	pthread_join(l.th, NULL);
 	ASSERT_EQ(6, recv(k.s, buf, sizeof(buf), MSG_DONTWAIT));
 	ASSERT_EQ(0, memcmp(buf, "abcdef", 6));
+	close_conn(&k);
+}
+
+/* ---- what an accepted socket takes from its listener ---------------------------------
+ * TCP (sk_clone_lock): an accepted socket starts with its listener's
+ * SOL_SOCKET settings.  Each setting AF_CUSTOM's child inherits
+ * (`inherit_from_listener`, rust/socket/listen.rs) that getsockopt shows
+ * is set on the listener to a value a new socket does not have, and the
+ * accepted socket must report the listener's value: SO_RCVBUF, SO_SNDBUF,
+ * SO_RCVLOWAT, SO_KEEPALIVE, SO_OOBINLINE, SO_MARK, SO_REUSEADDR,
+ * SO_REUSEPORT, SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER and SO_BINDTODEVICE.
+ * (The owner's uid and the buffer locks are not visible this way; the
+ * filter is devbind.c's.)
+ */
+TEST_F(sockopts, accepted_socket_inherits)
+{
+	static const struct { int opt; const char *name; int val; } ints[] = {
+		/* SO_RCVBUF first: it bounds SO_RCVLOWAT. */
+		{ SO_RCVBUF, "SO_RCVBUF", 9000 },
+		{ SO_SNDBUF, "SO_SNDBUF", 70000 },
+		{ SO_RCVLOWAT, "SO_RCVLOWAT", 100 },
+		{ SO_KEEPALIVE, "SO_KEEPALIVE", 1 },
+		{ SO_OOBINLINE, "SO_OOBINLINE", 1 },
+		{ SO_MARK, "SO_MARK", 0x5a5 },
+		{ SO_REUSEADDR, "SO_REUSEADDR", 1 },
+		{ SO_REUSEPORT, "SO_REUSEPORT", 1 },
+	};
+	static const struct { int opt; const char *name; struct timeval tv; } times[] = {
+		{ SO_RCVTIMEO, "SO_RCVTIMEO", { .tv_sec = 3, .tv_usec = 250000 } },
+		{ SO_SNDTIMEO, "SO_SNDTIMEO", { .tv_sec = 7, .tv_usec = 500000 } },
+	};
+	const char *dev = variant->veth ? "va" : "lo";
+	struct conn k = { .l = -1, .c = -1, .s = -1 };
+	struct linger lg = { .l_onoff = 1, .l_linger = 9 }, lgl, lgs, off = { 0 };
+	char ldev[IFNAMSIZ + 1], sdev[IFNAMSIZ + 1];
+	struct timeval tvl, tvs, tv0;
+	socklen_t len;
+	size_t i;
+	int fresh;
+
+	fresh = afc_tsocket();
+	ASSERT_LE(0, fresh);
+	k.l = afc_tsocket();
+	ASSERT_LE(0, k.l);
+	for (i = 0; i < ARRAY_SIZE(ints); i++) {
+		const char *name = ints[i].name;
+
+		ASSERT_EQ(0, afc_setint(k.l, SOL_SOCKET, ints[i].opt, ints[i].val))
+			TH_LOG("set %s: %s", name, strerror(errno));
+		ASSERT_NE(afc_getint(fresh, SOL_SOCKET, ints[i].opt), afc_getint(k.l, SOL_SOCKET, ints[i].opt))
+			TH_LOG("%s: the listener's value is a new socket's", name);
+	}
+	for (i = 0; i < ARRAY_SIZE(times); i++) {
+		const char *name = times[i].name;
+
+		ASSERT_EQ(0, setsockopt(k.l, SOL_SOCKET, times[i].opt, &times[i].tv, sizeof(times[i].tv)))
+			TH_LOG("set %s: %s", name, strerror(errno));
+	}
+	ASSERT_EQ(0, setsockopt(k.l, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	ASSERT_EQ(0, setsockopt(k.l, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev) + 1))
+		TH_LOG("SO_BINDTODEVICE %s: %s", dev, strerror(errno));
+	ASSERT_EQ(0, afc_bind(k.l, variant->srv, 0));
+	ASSERT_EQ(0, listen(k.l, 4));
+	k.port = afc_port(k.l, 0);
+	k.c = CLI_SOCKET(0);
+	ASSERT_LE(0, k.c);
+	ASSERT_EQ(0, afc_connect(k.c, variant->srv, k.port)) TH_LOG("connect: %s", strerror(errno));
+	k.s = accept(k.l, NULL, NULL);
+	ASSERT_LE(0, k.s) TH_LOG("accept: %s", strerror(errno));
+
+	for (i = 0; i < ARRAY_SIZE(ints); i++) {
+		const char *name = ints[i].name;
+
+		EXPECT_EQ(afc_getint(k.l, SOL_SOCKET, ints[i].opt), afc_getint(k.s, SOL_SOCKET, ints[i].opt))
+			TH_LOG("%s: the accepted socket's differs from its listener's", name);
+	}
+	for (i = 0; i < ARRAY_SIZE(times); i++) {
+		const char *name = times[i].name;
+
+		len = sizeof(tv0);
+		ASSERT_EQ(0, getsockopt(fresh, SOL_SOCKET, times[i].opt, &tv0, &len));
+		len = sizeof(tvl);
+		ASSERT_EQ(0, getsockopt(k.l, SOL_SOCKET, times[i].opt, &tvl, &len));
+		len = sizeof(tvs);
+		ASSERT_EQ(0, getsockopt(k.s, SOL_SOCKET, times[i].opt, &tvs, &len));
+		ASSERT_FALSE(tv0.tv_sec == tvl.tv_sec && tv0.tv_usec == tvl.tv_usec)
+			TH_LOG("%s: the listener's value is a new socket's", name);
+		EXPECT_TRUE(tvl.tv_sec == tvs.tv_sec && tvl.tv_usec == tvs.tv_usec)
+			TH_LOG("%s: listener %ld.%06ld, accepted %ld.%06ld", name,
+			       (long)tvl.tv_sec, (long)tvl.tv_usec, (long)tvs.tv_sec, (long)tvs.tv_usec);
+	}
+	len = sizeof(lgl);
+	ASSERT_EQ(0, getsockopt(k.l, SOL_SOCKET, SO_LINGER, &lgl, &len));
+	len = sizeof(lgs);
+	ASSERT_EQ(0, getsockopt(k.s, SOL_SOCKET, SO_LINGER, &lgs, &len));
+	ASSERT_EQ(1, lgl.l_onoff);
+	ASSERT_EQ(9, lgl.l_linger);
+	EXPECT_EQ(lgl.l_onoff, lgs.l_onoff) TH_LOG("SO_LINGER's onoff not inherited");
+	EXPECT_EQ(lgl.l_linger, lgs.l_linger) TH_LOG("SO_LINGER's time not inherited");
+	len = sizeof(ldev);
+	memset(ldev, 0, sizeof(ldev));
+	ASSERT_EQ(0, getsockopt(k.l, SOL_SOCKET, SO_BINDTODEVICE, ldev, &len));
+	ASSERT_STREQ(dev, ldev);
+	len = sizeof(sdev);
+	memset(sdev, 0, sizeof(sdev));
+	ASSERT_EQ(0, getsockopt(k.s, SOL_SOCKET, SO_BINDTODEVICE, sdev, &len));
+	EXPECT_STREQ(ldev, sdev) TH_LOG("SO_BINDTODEVICE not inherited");
+
+	/* Close without lingering. */
+	ASSERT_EQ(0, setsockopt(k.s, SOL_SOCKET, SO_LINGER, &off, sizeof(off)));
+	ASSERT_EQ(0, setsockopt(k.l, SOL_SOCKET, SO_LINGER, &off, sizeof(off)));
+	close(fresh);
 	close_conn(&k);
 }
 

@@ -577,7 +577,6 @@ TEST_F_TIMEOUT(many, two_processes_accept_from_one_listener, 120)
 	}
 	for (int i = 0; i < 2; i++) {
 		ASSERT_EQ(pid[i], waitpid(pid[i], &st, 0));
-		ASSERT_TRUE(WIFEXITED(st));
 		ASSERT_TRUE(WIFEXITED(st)) TH_LOG("the child was killed by signal %d", WTERMSIG(st));
 		ASSERT_EQ(0, WEXITSTATUS(st));
 	}
@@ -628,9 +627,12 @@ TEST_F_TIMEOUT(many, slow_reader_blocks_writer, 120)
 
 /* ---- peer namespace deleted mid-transfer ----------------------------------
  * The peer process is killed and its namespace (with vb, and so va) goes
- * away while we are sending.  TCP: our send fails (ECONNRESET/EPIPE if
- * the peer's RST got out, else EAGAIN at SO_SNDTIMEO) and close() works;
- * nothing hangs.
+ * away while we are sending.  TCP: the peer's socket is closed with
+ * unread data when its process dies, before its namespace can go (the
+ * socket holds it), so it resets the connection over a link that still
+ * exists; our send fails with ECONNRESET (EPIPE once the reset was
+ * reported), and close() works; nothing hangs.  Sends that only time out
+ * (EAGAIN at SO_SNDTIMEO) mean the reset was lost or ignored: a failure.
  */
 FIXTURE(netns_gone) { struct afc_nets n; };
 FIXTURE_SETUP(netns_gone)
@@ -691,7 +693,8 @@ TEST_F_TIMEOUT(netns_gone, peer_namespace_deleted_mid_transfer, 120)
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	ASSERT_TRUE(WIFSIGNALED(st)) TH_LOG("the peer exited with %d before the kill", WEXITSTATUS(st));
-	/* Keep sending: it must end in an error, or in repeated timeouts. */
+	/* Keep sending: it must end in the reset.  Timeouts once the link is
+	 * gone stop the loop early (and fail below). */
 	t0 = now_ms();
 	while (now_ms() - t0 < 60000) {
 		ssize_t n = send(s, buf, sizeof(buf), MSG_NOSIGNAL);
@@ -706,8 +709,8 @@ TEST_F_TIMEOUT(netns_gone, peer_namespace_deleted_mid_transfer, 120)
 	}
 	TH_LOG("after the peer's namespace went: %s (%d timeouts), %lld ms",
 	       strerror(err), eagains, now_ms() - t0);
-	ASSERT_TRUE(err == ECONNRESET || err == EPIPE || err == EAGAIN)
-		TH_LOG("unexpected send error %s", strerror(err));
+	ASSERT_TRUE(err == ECONNRESET || err == EPIPE)
+		TH_LOG("send ended in %s, not the peer's reset", err ? strerror(err) : "no error");
 	/* The namespace (with vb and so va) is gone. */
 	for (t0 = now_ms(); link_exists("va") && now_ms() - t0 < 30000; usleep(100000))
 		;

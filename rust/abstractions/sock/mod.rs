@@ -31,7 +31,7 @@ use crate::abstractions::bindings;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use kernel::{ffi, prelude::*};
+use kernel::prelude::*;
 
 /// The Rust state of a socket, kept in the same allocation as its
 /// `struct sock`, and the protocol callbacks of `struct proto`.
@@ -71,11 +71,13 @@ pub(crate) struct SockObj<T: SockData> {
 }
 
 mod callbacks;
+mod child;
 mod lock;
 mod queues;
 
 pub(crate) use callbacks::{backlog_rcv, ioctl, keepalive, release_cb, set_rcvlowat, sk_destruct};
 use callbacks::timer_fn;
+pub(crate) use child::{NewChild, SockFlag, SockSetting};
 use crate::abstractions::socket::Socket;
 pub(crate) use lock::SockGuard;
 pub(crate) use queues::SockQueues;
@@ -371,28 +373,23 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// `SO_LINGER`: `Some(jiffies)` when set.
     pub(crate) fn linger(&self) -> Option<i64> {
-        let mut t: ffi::c_long = 0;
-        // SAFETY: the sock is valid (type invariant); `t` is writable.
-        let on = unsafe { bindings::afc_sock_linger(self.as_ptr(), &mut t) };
-        on.then_some(t as i64)
+        let t = self.lingertime();
+        self.flag(SockFlag::Linger).then_some(t as i64)
     }
 
     /// Whether `SO_KEEPALIVE` is set.
     pub(crate) fn keepopen(&self) -> bool {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_keepopen(self.as_ptr()) }
+        self.flag(SockFlag::KeepOpen)
     }
 
     /// Whether the socket was orphaned (`close()` ran; `SOCK_DEAD`).
     pub(crate) fn dead(&self) -> bool {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_dead(self.as_ptr()) }
+        self.flag(SockFlag::Dead)
     }
 
     /// Whether urgent data is read inline (`SO_OOBINLINE`, `SOCK_URGINLINE`).
     pub(crate) fn urg_inline(&self) -> bool {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_urginline(self.as_ptr()) }
+        self.flag(SockFlag::UrgInline)
     }
 
     /// Announces urgent data: `SIGURG` to the socket's owner (`F_SETOWN`)
@@ -540,12 +537,26 @@ impl<'a, T: SockData> Sock<'a, T> {
     }
 
     /// Makes a child socket of this listener for a connection request
-    /// (softirq; inherits owner, buffers and options).  The returned
+    /// (softirq): allocated under the listener's memory cgroup, of its
+    /// type and protocol; then `inherit` gives it what else it takes from
+    /// the listener, before anyone else can see it.  `None` if the
+    /// allocation or `inherit` fails (the child is freed).  The returned
     /// reference is the child's only one.
-    pub(crate) fn alloc_child(&self) -> Option<SockRef<T>> {
+    pub(crate) fn alloc_child(&self, inherit: impl FnOnce(&mut NewChild<'_>, &Self) -> Result) -> Option<SockRef<T>> {
         // SAFETY: the sock is valid; `afc_sk_alloc_child` allocates from
         // our `struct proto` (the parent's `sk_prot`).
         let sk = NonNull::new(unsafe { bindings::afc_sk_alloc_child(self.as_ptr()) })?;
+        // INVARIANT: a fresh sock of our proto after `sock_init_data`,
+        // which only this function knows; the `NewChild` is only lent.
+        let mut child = NewChild(sk, PhantomData);
+        if inherit(&mut child, self).is_err() {
+            // SAFETY: `sk_alloc`'s reference, ours; nothing else knows the
+            // sock, and its destructor is still `sock_init_data`'s (the
+            // module's state was never made), so `sk_free` only releases
+            // what the allocation and `inherit` took.
+            unsafe { bindings::sk_free(sk.as_ptr()) };
+            return None;
+        }
         // SAFETY: a fresh sock of our proto after `sock_init_data`.
         unsafe { SockObj::<T>::init(sk.as_ptr()) };
         // INVARIANT: `sk_alloc`'s reference becomes the `SockRef`'s.
