@@ -26,6 +26,7 @@ use crate::proto::state::State;
 use crate::proto::tuple::FourTuple;
 use crate::socket::{self, AfcSock};
 use crate::stats::Stat;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The frame handler of EtherType 0x88B5.
 pub(crate) struct Rx;
@@ -68,19 +69,21 @@ impl FrameHandler for Rx {
         // off loopback, no frame may come from or go to 127.0.0.0/8 and
         // the like, nor come from one of this host's own addresses (or a
         // directed broadcast).  Loopback traffic is never checked.
-        if !loopback && is_martian(net, &h) {
+        let tuple = FourTuple::new(h.dst, h.src);
+        let dif = dev.ifindex();
+        let for_host = skb.for_host();
+        let established = if for_host { state.tables.lookup_established(&tuple, dif) } else { None };
+        if !loopback && is_martian(net, &h, established.as_ref().map(|sk| sk.sock().data().rx_src_checked())) {
             state.stats.inc(Stat::InMartians);
             return;
         }
         state.stats.inc(Stat::InSegs);
         // Broadcast and multicast frames are counted, never answered.
-        if !skb.for_host() {
+        if !for_host {
             return;
         }
-        let tuple = FourTuple::new(h.dst, h.src);
-        let dif = dev.ifindex();
         let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
-        if let Some(sk) = state.tables.lookup_established(&tuple, dif) {
+        if let Some(sk) = established {
             let s = sk.sock();
             // TIME_WAIT is never filtered (TCP's timewait socket has no
             // filter): its answers, such as the ACK of a retransmitted
@@ -169,8 +172,25 @@ pub(crate) fn read_header(skb: &mut SkBuff) -> Option<(Header, u16)> {
 /// Whether a frame that came from a device other than loopback is a
 /// martian: by its addresses alone, then by the type of its source (one
 /// FIB lookup in the local table).
-fn is_martian(net: &crate::abstractions::netns::Net, h: &Header) -> bool {
-    martian(h.src.addr, h.dst.addr).is_some() || martian_source_type(net.addr_type(h.src.addr))
+///
+/// The source's address type is a FIB lookup; for a frame of a known
+/// connection (`checked`: its socket's [`AfcSock::rx_src_checked`]) it is
+/// looked up once per routing generation, as early demux keeps TCP's input
+/// route until the routes or addresses change.
+fn is_martian(net: &crate::abstractions::netns::Net, h: &Header, checked: Option<&AtomicU64>) -> bool {
+    if martian(h.src.addr, h.dst.addr).is_some() {
+        return true;
+    }
+    // Read before the lookup: a change after it is seen by the next frame.
+    let tag = u64::from(net.rt_genid()) | 1 << 32;
+    if checked.is_some_and(|c| c.load(Ordering::Relaxed) == tag) {
+        return false;
+    }
+    let bad = martian_source_type(net.addr_type(h.src.addr));
+    if let (false, Some(c)) = (bad, checked) {
+        c.store(tag, Ordering::Relaxed);
+    }
+    bad
 }
 
 /// Answers a frame that matched nobody with an RST, unless it was one,

@@ -35,6 +35,14 @@ impl Net {
         unsafe { bindings::afc_addr_is_local(self.0.get(), addr.to_be()) }
     }
 
+    /// The IPv4 routing generation (`rt_genid_ipv4`): it changes whenever
+    /// a route or a local address does, so what `addr_type` said of an
+    /// address stays true while it does not.
+    pub(crate) fn rt_genid(&self) -> u32 {
+        // SAFETY: the namespace is valid (type invariant); an atomic read.
+        unsafe { bindings::afc_rt_genid(self.0.get()) as u32 }
+    }
+
     /// What the routing tables make of IPv4 address `addr` (host order):
     /// `inet_addr_type`, one FIB lookup in the local table (RCU).
     pub(crate) fn addr_type(&self, addr: u32) -> AddrType {

@@ -45,6 +45,7 @@ unsigned int afc_sock_kuid(const struct sock *sk);
 bool afc_sock_reuseaddr(const struct sock *sk);
 bool afc_addr_is_local(struct net *net, __be32 addr);
 int afc_addr_type(struct net *net, __be32 addr);
+int afc_rt_genid(const struct net *net);
 bool afc_may_bind_privileged(const struct net *net);
 u64 afc_random_u64(void);
 

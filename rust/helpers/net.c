@@ -21,6 +21,9 @@ int afc_addr_type(struct net *net, __be32 addr)
 	default: return 4;
 	}
 }
+/* The IPv4 routing generation: changes whenever routes or local addresses
+ * do (rt_cache_flush), as early demux's cached input route is checked. */
+int afc_rt_genid(const struct net *net) { return rt_genid_ipv4(net); }
 bool afc_may_bind_privileged(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_BIND_SERVICE); }
 u64 afc_random_u64(void) { return get_random_u64(); }
 unsigned long afc_jiffies(void) { return jiffies; }

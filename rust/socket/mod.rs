@@ -142,7 +142,7 @@ use crate::abstractions::sock::{Sock, SockData, SockQueues};
 use crate::abstractions::socket::Socket;
 use crate::abstractions::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
 use crate::proto::tuple::Endpoint;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 
 /// Deferred work bits in [`AfcSock::deferred`].
@@ -167,6 +167,11 @@ pub(crate) struct AfcSock {
     proc: proc::ProcAtomics,
     /// The urgent mark, for `poll` ([`URG_VALID`], [`URG_AT_MARK_OOB`]).
     urgent: AtomicU8,
+    /// The routing generation (with bit 32 set; 0: none) at which the frame
+    /// handler last found this connection's peer address no martian
+    /// source (`rx::is_martian`), as early demux keeps TCP's input route:
+    /// its frames skip that FIB lookup until routes or addresses change.
+    rx_src_checked: AtomicU64,
 }
 
 /// [`AfcSock::urgent`]: an urgent byte waits to be read out of band (`POLLPRI`).
@@ -176,6 +181,11 @@ pub(crate) const URG_VALID: u8 = 1;
 pub(crate) const URG_AT_MARK_OOB: u8 = 2;
 
 impl AfcSock {
+    /// See [`AfcSock::rx_src_checked`]'s field (the frame handler's use).
+    pub(crate) fn rx_src_checked(&self) -> &AtomicU64 {
+        &self.rx_src_checked
+    }
+
     /// Whether the unsent bytes are at `AFC_NOTSENT_LOWAT` or over it, as
     /// `tcp_stream_memory_free` (`wake`: the doubled test that `poll` and
     /// wake-ups use, so a woken writer finds room for a while).
@@ -268,6 +278,7 @@ impl SockData for AfcSock {
             notsent: AtomicU32::new(0),
             notsent_lowat: AtomicU32::new(0),
             urgent: AtomicU8::new(0),
+            rx_src_checked: AtomicU64::new(0),
             window_low: AtomicBool::new(false),
             proc: proc::ProcAtomics::new(),
         }
