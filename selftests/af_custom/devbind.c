@@ -480,6 +480,55 @@ static int inq_until(int fd, int n, int ms)
 	}
 }
 
+/* ---- a peer that becomes a martian ---------------------------------------- */
+
+/*
+ * Ingress rules hold for established connections too: once the peer's
+ * address is one of this host's own, its frames off lo are martians and
+ * dropped (IPv4: fib_validate_source; TCP's early-demux route is dropped
+ * with the routing generation), and once it is not any more, the
+ * sender's retransmission gets through.  AF_CUSTOM caches the check per
+ * connection and routing generation: this is the test of that cache.
+ */
+TEST_F_TIMEOUT(dev, peer_address_made_local_is_martian, 60)
+{
+	char buf[8];
+	long long mart = -1;
+	int l, c, s, n;
+
+	l = listener_on(NULL, PORT);
+	ASSERT_LE(0, l);
+	c = connect_from(&self->n, self->n.b, NULL, "10.77.0.1", PORT, 10000);
+	ASSERT_LE(0, c) TH_LOG("connect over veth: %s", strerror(errno));
+	s = accept_within(l, 10000);
+	ASSERT_LE(0, s);
+	/* One exchange first, so that the check is cached; then let the
+	 * server's acknowledgement go out before its peer turns local. */
+	ASSERT_EQ(1, send(c, "a", 1, 0));
+	ASSERT_EQ(1, inq_until(s, 1, 5000));
+	ASSERT_EQ(1, recv(s, buf, sizeof(buf), 0));
+	usleep(300000);
+	ASSERT_EQ(0, afc_sh("ip addr add 10.77.0.2/32 dev lo"));
+	if (!afc_inet())
+		mart = afc_stat("InMartians");
+	ASSERT_EQ(1, send(c, "b", 1, 0));
+	n = inq_until(s, 1, 1000);
+	EXPECT_EQ(0, n) TH_LOG("data from a peer whose address is local was taken");
+	if (!afc_inet())
+		EXPECT_LT(mart, afc_stat("InMartians")) TH_LOG("no martian counted");
+	ASSERT_EQ(0, afc_sh("ip addr del 10.77.0.2/32 dev lo"));
+	/* The client's retransmission (within its backed-off timeout). */
+	n = inq_until(s, 1, 20000);
+	EXPECT_EQ(1, n) TH_LOG("the retransmission did not arrive once the address went");
+	if (n == 1) {
+		EXPECT_EQ(1, recv(s, buf, sizeof(buf), 0));
+		EXPECT_EQ('b', buf[0]);
+	}
+	close(s);
+	close(c);
+	close(l);
+}
+
 /* Over veth (client in b) and over lo (client in a). */
 FIXTURE(filter) {
 	struct afc_nets n;
