@@ -150,7 +150,7 @@ impl SkBuff {
             return Err(EINVAL);
         }
         // SAFETY: valid, unshared; the field lies in the linear part, and
-        // skb_checksum_help() reads the fragments and writes the field.
+        // the helper reads the fragments (skb_checksum) and writes the field.
         kernel::error::to_result(unsafe { bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32) })
     }
 

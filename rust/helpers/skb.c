@@ -207,8 +207,17 @@ void afc_skb_csum_offload(struct sk_buff *skb, unsigned int field)
  * refuses as shorter than an IP header). */
 int afc_skb_csum_fill(struct sk_buff *skb, unsigned int field)
 {
-	afc_skb_csum_offload(skb, field);
-	return skb_checksum_help(skb);
+	__sum16 sum;
+
+	/* skb_checksum_help()'s sum, without its checks: the frame is ours
+	 * (never a clone), the field linear and zero while summing. */
+	if (field + sizeof(sum) > skb_headlen(skb))
+		return -EINVAL;
+	put_unaligned(0, (__sum16 *)(skb->data + field));
+	sum = csum_fold(skb_checksum(skb, 0, skb->len, 0)) ?: CSUM_MANGLED_0;
+	put_unaligned(sum, (__sum16 *)(skb->data + field));
+	skb->ip_summed = CHECKSUM_NONE;
+	return 0;
 }
 /* Whether a received frame's checksum is still pending (CHECKSUM_PARTIAL),
  * and if so where: *start, csum_start's offset from skb->data (our
