@@ -182,7 +182,9 @@ fn is_martian(net: &crate::abstractions::netns::Net, h: &Header, checked: Option
         return true;
     }
     // Read before the lookup: a change after it is seen by the next frame.
-    let tag = u64::from(net.rt_genid()) | 1 << 32;
+    // The address is in the tag (never 0: `martian` refused 0.0.0.0/8), so
+    // a socket that connects again elsewhere checks its new peer.
+    let tag = u64::from(net.rt_genid()) << 32 | u64::from(h.src.addr);
     if checked.is_some_and(|c| c.load(Ordering::Relaxed) == tag) {
         return false;
     }

@@ -40,6 +40,7 @@ int afc_gso_fix_pieces(struct sk_buff *segs);
 /* gro.c: the receive offload's callbacks (gso.c's packet_offload). */
 /* A NIC: a device with a parent on a bus (PCI, virtio); software devices
  * (lo, veth, bridges, tun) have none or register rtnl_link_ops. */
+unsigned int afc_skb_rx_frames(const struct sk_buff *skb);
 static inline bool afc_dev_is_nic(const struct net_device *dev)
 {
 	return !dev->rtnl_link_ops && dev->dev.parent;

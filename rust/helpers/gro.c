@@ -186,18 +186,23 @@ int afc_gro_complete(struct sk_buff *skb, int nhoff)
 	return 0;
 }
 
-/* The frames a segment stood for on the wire: the count of a segment GRO
- * merged (a GSO frame that came from a NIC: nothing else hands one up),
- * else 1 (this host's own GSO frames through a veth count as one, as the
- * sender's window counts them).  Read by afc_skb_own_rx before it takes
- * the GSO marks off, and after, from the gso_segs it leaves. */
-unsigned int afc_skb_gro_frames(const struct sk_buff *skb)
+/* The frames a segment stood for on the wire, while its device is
+ * known (the frame handler's afc_skb_own_rx, softirq): the count of a
+ * segment GRO merged (a GSO frame that came from a NIC: nothing else
+ * hands one up), else 1 (this host's own GSO frames through a veth count
+ * as one, as the sender's window counts them). */
+unsigned int afc_skb_rx_frames(const struct sk_buff *skb)
 {
 	const struct net_device *dev = skb->dev;
 
-	if (!dev || !afc_dev_is_nic(dev))
+	if (!skb_is_gso(skb) || !(skb_shinfo(skb)->gso_type & SKB_GSO_SCTP) || !dev || !afc_dev_is_nic(dev))
 		return 1;
-	if (skb_is_gso(skb) && !(skb_shinfo(skb)->gso_type & SKB_GSO_SCTP))
-		return 1;
+	return max_t(unsigned int, skb_shinfo(skb)->gso_segs, 1);
+}
+/* The count afc_skb_own_rx left in gso_segs.  Never looks at skb->dev: a
+ * segment from the socket's backlog holds no reference on its device,
+ * which may be gone by then. */
+unsigned int afc_skb_gro_frames(const struct sk_buff *skb)
+{
 	return max_t(unsigned int, skb_shinfo(skb)->gso_segs, 1);
 }

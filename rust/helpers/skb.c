@@ -14,6 +14,8 @@
  * linearised. */
 struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 {
+	unsigned int frames;
+
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return NULL;
@@ -22,15 +24,14 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 		kfree_skb(skb);
 		return NULL;
 	}
-	/* A GSO frame is taken whole: it is data now.  A segment GRO merged
-	 * keeps, in gso_segs alone, the frames it stood for on the wire
-	 * (afc_skb_gro_frames); a veth peer's GSO frame counts as one. */
-	if (skb_is_gso(skb)) {
-		unsigned int frames = afc_skb_gro_frames(skb);
-
+	/* A GSO frame is taken whole: it is data now.  What every segment
+	 * keeps, in gso_segs alone, is the frames it stood for on the wire
+	 * (afc_skb_rx_frames, read back by afc_skb_gro_frames): the count of
+	 * a segment GRO merged, else 1. */
+	frames = afc_skb_rx_frames(skb);
+	if (skb_is_gso(skb))
 		skb_gso_reset(skb);
-		skb_shinfo(skb)->gso_segs = frames;
-	}
+	skb_shinfo(skb)->gso_segs = frames;
 	return skb;
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }

@@ -167,10 +167,11 @@ pub(crate) struct AfcSock {
     proc: proc::ProcAtomics,
     /// The urgent mark, for `poll` ([`URG_VALID`], [`URG_AT_MARK_OOB`]).
     urgent: AtomicU8,
-    /// The routing generation (with bit 32 set; 0: none) at which the frame
-    /// handler last found this connection's peer address no martian
-    /// source (`rx::is_martian`), as early demux keeps TCP's input route:
-    /// its frames skip that FIB lookup until routes or addresses change.
+    /// The routing generation (high half) and the peer address (low half,
+    /// never 0; 0: none) at which the frame handler last found that peer
+    /// address no martian source (`rx::is_martian`), as early demux keeps
+    /// TCP's input route: its frames skip that FIB lookup until routes or
+    /// addresses change, or the socket connects elsewhere.
     rx_src_checked: AtomicU64,
 }
 

@@ -8,6 +8,7 @@
  * RST goes to a broadcast or multicast address, and the RST limit is per
  * destination.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sched.h>
@@ -271,6 +272,63 @@ TEST_F(rx, loopback_destination_is_martian_off_lo)
 TEST_F(rx, own_address_source_is_martian_off_lo)
 {
 	syn_to_listener(_metadata, self->ifname, variant->veth, 0x0a4d0002, "10.77.0.2", 0x0a4d0002, 7102);
+}
+
+/*
+ * The martian-source check of a connection's frames is cached per socket
+ * (rx_src_checked: routing generation and peer address).  A socket whose
+ * first connect (to 10.77.0.1, never answered) saw a frame, and which then
+ * connects to one of this host's own addresses (over lo), must still find
+ * a frame from that address off lo a martian: the cache holds the old
+ * peer's address, not the new one's.  Before the address was in the
+ * cache, the frame was taken (InSegs).
+ */
+TEST_F(rx, reconnected_socket_checks_its_new_peer)
+{
+	struct afc_hdr_fields h = {
+		.version = 1, .flags = AFC_F_ACK, .window = 1000, .sport = 7000,
+		.saddr = 0x0a4d0001, .daddr = 0x0a4d0002, .seq = 1, .ack = 1,
+	};
+	struct sockaddr_custom a = afc_addr("10.77.0.1", 7000), b = afc_addr("10.77.0.2", 7000);
+	int c = socket(afc_family(), SOCK_STREAM | SOCK_NONBLOCK, 0), l = socket(afc_family(), SOCK_STREAM, 0);
+	int pk = socket(AF_PACKET, SOCK_RAW, 0), fl;
+	long long segs, mart;
+	uint8_t buf[64], mac[ETH_ALEN];
+	size_t len;
+
+	if (!variant->veth)
+		SKIP(return, "no martians on lo");
+	ASSERT_LE(0, c);
+	ASSERT_LE(0, l);
+	ASSERT_LE(0, pk);
+	ASSERT_EQ(0, if_mac("vb", mac));
+	/* First peer: 10.77.0.1 (over vb, unanswered); one frame from it. */
+	ASSERT_EQ(-1, connect(c, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(EINPROGRESS, errno);
+	h.dport = afc_port(c, 0);
+	segs = stat0("InSegs");
+	len = afc_build(buf, &h, NULL, 1);
+	ASSERT_EQ(0, inject_to(pk, if_nametoindex(self->ifname), mac, buf, len));
+	ASSERT_EQ(segs + 1, wait_stat("InSegs", segs + 1)) TH_LOG("the first peer's frame was not taken");
+	/* Then the same socket connects to this host's own 10.77.0.2. */
+	ASSERT_EQ(0, shutdown(c, SHUT_RDWR));
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&b, sizeof(b)));
+	ASSERT_EQ(0, listen(l, 8));
+	fl = fcntl(c, F_GETFL);
+	ASSERT_EQ(0, fcntl(c, F_SETFL, fl & ~O_NONBLOCK));
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&b, sizeof(b))) TH_LOG("reconnect: %s", strerror(errno));
+	/* A frame from 10.77.0.2 to it, off lo: a martian. */
+	h.saddr = 0x0a4d0002;
+	h.dport = afc_port(c, 0);
+	segs = stat0("InSegs");
+	mart = stat0("InMartians");
+	len = afc_build(buf, &h, NULL, 1);
+	ASSERT_EQ(0, inject_to(pk, if_nametoindex(self->ifname), mac, buf, len));
+	EXPECT_EQ(mart + 1, wait_stat("InMartians", mart + 1)) TH_LOG("own address as source taken off lo");
+	EXPECT_EQ(segs, stat0("InSegs"));
+	close(pk);
+	close(c);
+	close(l);
 }
 
 /* Slow on the debug kernel (KASAN, SLUB debugging under TCG). */
