@@ -67,13 +67,19 @@ impl FrameHandler for Rx {
         }
         // IPv4's ingress rules (`ip_route_input_slow`, `fib_validate_source`):
         // off loopback, no frame may come from or go to 127.0.0.0/8 and
-        // the like, nor come from one of this host's own addresses (or a
-        // directed broadcast).  Loopback traffic is never checked.
+        // the like (by its addresses alone, before any lookup), nor come
+        // from one of this host's own addresses (or a directed broadcast:
+        // the source's type, asked once a connection is known, whose
+        // socket remembers the answer).  Loopback traffic is never checked.
+        if !loopback && martian(h.src.addr, h.dst.addr).is_some() {
+            state.stats.inc(Stat::InMartians);
+            return;
+        }
         let tuple = FourTuple::new(h.dst, h.src);
         let dif = dev.ifindex();
         let for_host = skb.for_host();
         let established = if for_host { state.tables.lookup_established(&tuple, dif) } else { None };
-        if !loopback && is_martian(net, &h, established.as_ref().map(|sk| sk.sock().data().rx_src_checked())) {
+        if !loopback && martian_source(net, &h, established.as_ref().map(|sk| sk.sock().data().rx_src_checked())) {
             state.stats.inc(Stat::InMartians);
             return;
         }
@@ -169,18 +175,15 @@ pub(crate) fn read_header(skb: &mut SkBuff) -> Option<(Header, u16)> {
     Some((h, frame_checksum_field(hdr)))
 }
 
-/// Whether a frame that came from a device other than loopback is a
-/// martian: by its addresses alone, then by the type of its source (one
+/// Whether a frame that came from a device other than loopback, and whose
+/// addresses alone are no martians, is one by the type of its source (one
 /// FIB lookup in the local table).
 ///
-/// The source's address type is a FIB lookup; for a frame of a known
-/// connection (`checked`: its socket's [`AfcSock::rx_src_checked`]) it is
-/// looked up once per routing generation, as early demux keeps TCP's input
-/// route until the routes or addresses change.
-fn is_martian(net: &crate::abstractions::netns::Net, h: &Header, checked: Option<&AtomicU64>) -> bool {
-    if martian(h.src.addr, h.dst.addr).is_some() {
-        return true;
-    }
+/// For a frame of a known connection (`checked`: its socket's
+/// [`AfcSock::rx_src_checked`]) the source is looked up once per routing
+/// generation, as early demux keeps TCP's input route until the routes or
+/// addresses change.
+fn martian_source(net: &crate::abstractions::netns::Net, h: &Header, checked: Option<&AtomicU64>) -> bool {
     // Read before the lookup: a change after it is seen by the next frame.
     // The address is in the tag (never 0: `martian` refused 0.0.0.0/8), so
     // a socket that connects again elsewhere checks its new peer.

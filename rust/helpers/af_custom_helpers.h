@@ -42,7 +42,6 @@ struct net *afc_sock_net(const struct sock *sk);
 void afc_lock_sock(struct sock *sk);
 unsigned int afc_sock_uid(const struct sock *sk);
 unsigned int afc_sock_kuid(const struct sock *sk);
-bool afc_sock_reuseaddr(const struct sock *sk);
 bool afc_addr_is_local(struct net *net, __be32 addr);
 int afc_addr_type(struct net *net, __be32 addr);
 int afc_rt_genid(const struct net *net);

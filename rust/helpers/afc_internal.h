@@ -37,14 +37,16 @@
 void afc_dev_gso_facts(const struct net_device *dev, bool *veth, bool *nic, bool *takes_gso);
 /* rust/abstractions/gso.rs: rewrites the headers of the pieces of a cut GSO frame. */
 int afc_gso_fix_pieces(struct sk_buff *segs);
-/* gro.c: the receive offload's callbacks (gso.c's packet_offload). */
 /* A NIC: a device with a parent on a bus (PCI, virtio); software devices
  * (lo, veth, bridges, tun) have none or register rtnl_link_ops. */
-unsigned int afc_skb_rx_frames(const struct sk_buff *skb);
 static inline bool afc_dev_is_nic(const struct net_device *dev)
 {
 	return !dev->rtnl_link_ops && dev->dev.parent;
 }
+/* gro.c, for skb.c's afc_skb_own_rx: the frames a received segment stood
+ * for on the wire. */
+unsigned int afc_skb_rx_frames(const struct sk_buff *skb);
+/* gro.c: the receive offload's callbacks (gso.c's packet_offload). */
 struct sk_buff *afc_gro_receive(struct list_head *head, struct sk_buff *skb);
 int afc_gro_complete(struct sk_buff *skb, int nhoff);
 /* rust/abstractions/gro.rs: the core's GRO rule (rust/proto/src/gro.rs)

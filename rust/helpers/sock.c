@@ -13,7 +13,6 @@ struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }
 void afc_lock_sock(struct sock *sk) { lock_sock(sk); }
 unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
 unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
-bool afc_sock_reuseaddr(const struct sock *sk) { return sk->sk_reuse != SK_NO_REUSE; }
 void afc_sk_set_addrs(struct sock *sk, __be32 saddr, u16 sport, __be32 daddr, __be16 dport)
 {
 	WRITE_ONCE(sk->sk_rcv_saddr, saddr);

@@ -182,7 +182,8 @@ pub(crate) const URG_VALID: u8 = 1;
 pub(crate) const URG_AT_MARK_OOB: u8 = 2;
 
 impl AfcSock {
-    /// See [`AfcSock::rx_src_checked`]'s field (the frame handler's use).
+    /// The frame handler's cache of its martian-source check (the field's
+    /// doc says what it holds).
     pub(crate) fn rx_src_checked(&self) -> &AtomicU64 {
         &self.rx_src_checked
     }

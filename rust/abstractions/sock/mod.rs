@@ -186,10 +186,10 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { (*self.as_ptr()).__sk_common.skc_family }
     }
 
-    /// Whether `SO_REUSEADDR` is set.
+    /// Whether `SO_REUSEADDR` is set (`sk_reuse` is not `SK_NO_REUSE`, 0).
     pub(crate) fn reuseaddr(&self) -> bool {
         // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_reuseaddr(self.as_ptr()) }
+        unsafe { bindings::afc_sk_reuse(self.as_ptr()) != 0 }
     }
 
     /// Whether `SO_REUSEPORT` is set.
