@@ -143,13 +143,21 @@ void afc_sk_mem_destruct(struct sock *sk)
 
 /*
  * Whether charging `bytes` more to the socket's memory cgroup would take
- * it or an ancestor past memory.max.  The kernel's socket charge
- * (mem_cgroup_charge_skmem) is forced past the limit in softirq
+ * it or an ancestor past memory.max less a margin.  The kernel's socket
+ * charge (mem_cgroup_charge_skmem) is forced past the limit in softirq
  * (GFP_ATOMIC) and may invoke the cgroup's OOM killer in process context
  * (GFP_KERNEL); checking first makes memory.max a bound on what the
  * cgroup's sockets queue: data beyond it is dropped (and retransmitted
  * later), a writer waits.
+ *
+ * The margin (a sixteenth of memory.max, at most 16 MiB) is left to the
+ * cgroup's tasks: filled to the last page by socket memory, which reclaim
+ * cannot free, a cgroup meets its OOM killer at its next page fault (CI saw
+ * the test's child killed so).  It also absorbs charges made on another
+ * CPU between this check and the charge itself.
  */
+#define AFC_MEMCG_MARGIN_MAX_PAGES (16UL << (20 - PAGE_SHIFT))
+
 static bool afc_memcg_full(const struct sock *sk, int bytes)
 {
 #ifdef CONFIG_MEMCG
@@ -159,9 +167,13 @@ static bool afc_memcg_full(const struct sock *sk, int bytes)
 	if (bytes <= 0 || !mem_cgroup_sockets_enabled || !memcg)
 		return false;
 	pages = sk_mem_pages(bytes);
-	for (; memcg; memcg = parent_mem_cgroup(memcg))
-		if (page_counter_read(&memcg->memory) + pages > READ_ONCE(memcg->memory.max))
+	for (; memcg; memcg = parent_mem_cgroup(memcg)) {
+		unsigned long max = READ_ONCE(memcg->memory.max);
+		unsigned long margin = min(max / 16, AFC_MEMCG_MARGIN_MAX_PAGES);
+
+		if (page_counter_read(&memcg->memory) + pages + margin > max)
 			return true;
+	}
 #endif
 	return false;
 }
