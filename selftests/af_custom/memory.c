@@ -490,8 +490,12 @@ TEST_F_TIMEOUT(mem, unprivileged_namespace_user_held_by_memory_max, 180)
 	EXPECT_EQ(0, res[3]) TH_LOG("a 1 GiB buffer default was accepted");
 	EXPECT_LT(0, res[1]) TH_LOG("socket memory is not charged to the cgroup");
 	EXPECT_LE(res[1], 8388608);
-	/* The sockets stop a sixteenth (512 KiB) short of memory.max. */
-	EXPECT_LE(res[2], 8388608 - 262144) TH_LOG("the user's sockets left it under 256 KiB");
+	/*
+	 * The sockets stop a sixteenth (512 KiB) short of memory.max; what
+	 * else the kernel charged since (more on the debug kernel: 380 KiB
+	 * left there) comes out of that.  Without the margin: 0-16 KiB left.
+	 */
+	EXPECT_LE(res[2], 8388608 - 131072) TH_LOG("the user's sockets left it under 128 KiB");
 	for (int i = 0; i < 50 && rmdir(dir); i++)
 		usleep(100 * 1000);
 }
