@@ -14,6 +14,8 @@
 # stream rr rr-nagle crr epoll stream8; "none" for none; scripts/bench.sh
 # runs stream8 alone in a second boot with 2 vCPUs), BENCH_PROFILE (runs to profile with perf, when
 # /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo"),
+# BENCH_CALLERS (with BENCH_PROFILE: symbols whose call chains each profile
+# prints from a second, call-graph run, e.g. "rcu_core call_rcu"),
 # BENCH_SYSCTL (key=value settings applied after the module loads, in the
 # init namespace and in both veth namespaces; commas stand for spaces in
 # vector values, e.g. "net.af_custom.rmem_default=1048576
@@ -154,6 +156,20 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
             $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
         /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit ${BENCH_PCT:-0.7} 2>/dev/null |
             grep -v '^#' | grep -v "^$" | head -${BENCH_TOP:-45}
+        # BENCH_CALLERS="sym1 sym2": a second run with call graphs, and
+        # the call chains that reach each of those symbols.
+        if [ -n "${BENCH_CALLERS:-}" ]; then
+            [ "$f" = custom ] && wait_idle
+            PORT=$((PORT + 1))
+            /afc/bin/perf record -q -g -e cpu-clock -F 4000 -a -o /tmp/perf.data -- \
+                $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
+            for sym in $BENCH_CALLERS; do
+                echo "== callers of $sym ($t $f $n)"
+                /afc/bin/perf report -i /tmp/perf.data --stdio --no-children -G --symbols "$sym" \
+                    --percent-limit 0 2>/dev/null | grep -v '^#' | grep -v "^$" | head -60
+            done
+            [ "$f" = custom ] && wait_idle
+        fi
         [ "$f" = custom ] && wait_idle
     done
     echo "AFC-BENCH-PROFILE-END"

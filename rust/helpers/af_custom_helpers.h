@@ -168,6 +168,8 @@ void afc_sock_set_flag(struct sock *sk, unsigned int flag);
 void afc_sk_data_ready(struct sock *sk);
 void afc_sk_state_change(struct sock *sk);
 void afc_sk_write_space(struct sock *sk);
+void afc_sk_set_nospace(struct sock *sk);
+void afc_sk_init_wakeups(struct sock *sk);
 void afc_sk_wake_writers(struct sock *sk);
 void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max);
 unsigned int afc_sk_ack_backlog(const struct sock *sk);

@@ -59,7 +59,60 @@ bool afc_sock_flag(const struct sock *sk, unsigned int flag) { return sock_flag(
 void afc_sock_set_flag(struct sock *sk, unsigned int flag) { sock_set_flag(sk, flag); }
 void afc_sk_data_ready(struct sock *sk) { sk->sk_data_ready(sk); }
 void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
-void afc_sk_write_space(struct sock *sk) { sk->sk_write_space(sk); }
+/*
+ * Send-space wake-ups, as TCP's (tcp_check_space, sk_stream_write_space):
+ * writers hear of freed room only when one ran out of it.  A send that
+ * finds no room (before it waits or fails with EAGAIN), a poll that finds
+ * the socket not writable, and a lingering close set SOCK_NOSPACE
+ * (afc_sk_set_nospace); an acknowledgement that frees room calls
+ * afc_sk_write_space, which wakes once at most half the send buffer is in
+ * use (poll's POLLOUT test, rust/socket/control.rs) and clears the flag.
+ * Freeing a send buffer wakes nobody by itself (SOCK_USE_WRITE_QUEUE, as
+ * tcp_init_sock sets it, so sock_wfree skips sk_write_space): before,
+ * every acknowledgement woke every waiter on the socket's queue, a reader
+ * waiting for its answer included.  afc_sk_write_space runs under the
+ * socket lock (owned or bh-locked), which keeps sk_socket as it is
+ * (sock_orphan takes it); afc_sk_set_nospace in the socket's own calls,
+ * which hold the socket.
+ */
+void afc_sk_init_wakeups(struct sock *sk) { sock_set_flag(sk, SOCK_USE_WRITE_QUEUE); }
+
+static bool afc_sk_writeable(const struct sock *sk)
+{
+	return 2 * (u64)sk_wmem_alloc_get(sk) < (u64)READ_ONCE(sk->sk_sndbuf);
+}
+
+void afc_sk_set_nospace(struct sock *sk)
+{
+	struct socket *sock = READ_ONCE(sk->sk_socket);
+
+	if (!sock)
+		return;
+	sk_set_bit(SOCKWQ_ASYNC_NOSPACE, sk);
+	set_bit(SOCK_NOSPACE, &sock->flags);
+	/* Pairs with afc_sk_write_space(): the caller looks at the room
+	 * again after this, or the wake-up sees the flag. */
+	smp_mb__after_atomic();
+}
+
+void afc_sk_write_space(struct sock *sk)
+{
+	struct socket *sock = READ_ONCE(sk->sk_socket);
+	struct socket_wq *wq;
+
+	/* Pairs with afc_sk_set_nospace(). */
+	smp_mb();
+	if (!sock || !test_bit(SOCK_NOSPACE, &sock->flags) || !afc_sk_writeable(sk))
+		return;
+	clear_bit(SOCK_NOSPACE, &sock->flags);
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_sync_poll(&wq->wait, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+	if (wq && wq->fasync_list && !(sk->sk_shutdown & SEND_SHUTDOWN))
+		sock_wake_async(wq, SOCK_WAKE_SPACE, POLL_OUT);
+	rcu_read_unlock();
+}
 void afc_sk_wake_writers(struct sock *sk)
 {
 	struct socket_wq *wq;
@@ -187,6 +240,7 @@ struct sock *afc_sk_alloc_child(struct sock *parent)
 		return NULL;
 	afc_sk_inherit_memcg(sk, parent);
 	sock_init_data(NULL, sk);
+	afc_sk_init_wakeups(sk);
 	sk->sk_type = parent->sk_type;
 	sk->sk_protocol = parent->sk_protocol;
 	return sk;

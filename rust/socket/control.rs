@@ -41,6 +41,8 @@ pub(crate) fn release(sk: &Sock<'_, AfcSock>) {
                 if done || timeo == 0 || signal_pending() {
                     break;
                 }
+                // Woken by the acknowledgements that free the queue.
+                sk.set_nospace();
                 timeo = g.wait(timeo);
             }
         }
@@ -148,8 +150,18 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
             // threshold at which `sock_def_write_space` wakes writers.
             // And, with `AFC_NOTSENT_LOWAT`, while fewer than half of it
             // are unsent (`__sk_stream_is_writeable(sk, 1)`).
-            if (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64 && !sk.data().notsent_full(true) {
+            let room = |sk: &Sock<'_, AfcSock>| {
+                (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64 && !sk.data().notsent_full(true)
+            };
+            if room(sk) {
                 mask |= POLLOUT | POLLWRNORM;
+            } else {
+                // The acknowledgement that frees room wakes pollers
+                // (`tcp_poll`); look again in case it came first.
+                sk.set_nospace();
+                if room(sk) {
+                    mask |= POLLOUT | POLLWRNORM;
+                }
             }
         } else {
             mask |= POLLOUT | POLLWRNORM;

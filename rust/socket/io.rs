@@ -117,7 +117,10 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
             (sk.sndbuf() as usize).saturating_sub(sk.wmem_alloc() as usize)
         };
         if space == 0 {
-            // Full: push what is queued, then wait for acknowledgements.
+            // Full: push what is queued, then wait for acknowledgements;
+            // the one that frees room wakes us, or the `POLLOUT` an
+            // `EAGAIN` promises (`sk_stream_wait_memory`).
+            sk.set_nospace();
             conn::drive(sk, g.locked());
             if timeo == 0 {
                 return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
@@ -140,6 +143,7 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
             // push what is queued and wait a little for memory
             // (`sk_stream_wait_memory`).
             drop(skb);
+            sk.set_nospace();
             conn::drive(sk, g.locked());
             if timeo == 0 {
                 return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
@@ -165,6 +169,7 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
         };
         if taken == 0 {
             // The core's send queue is at its limit: wait for ACKs.
+            sk.set_nospace();
             if timeo == 0 {
                 return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
             }

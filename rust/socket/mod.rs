@@ -353,6 +353,7 @@ impl SocketFamily for AfCustomFamily {
     }
 
     fn init(sk: &Sock<'_, AfcSock>) {
+        sk.init_wakeups();
         opts::init_buffers(sk);
     }
 

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <linux/sockios.h>
@@ -1085,6 +1086,146 @@ TEST_F(stream, epoll_events)
 	ASSERT_EQ(1, epoll_wait(ep, got, 4, 3000));
 	ASSERT_EQ(EPOLLIN | EPOLLOUT | EPOLLRDHUP, got[0].events);
 	close(ep); close(s); close(c); close(l);
+}
+
+/* Reads n bytes from fd after ms, in a thread (a peer catching up). */
+struct drain {
+	pthread_t th;
+	int fd, ms;
+	long n, got;
+};
+
+static void *drain_fn(void *p)
+{
+	struct drain *d = p;
+	static char sink[65536];
+
+	usleep(d->ms * 1000);
+	while (d->got < d->n) {
+		size_t want = d->n - d->got < (long)sizeof(sink) ? d->n - d->got : sizeof(sink);
+		ssize_t r = recv(d->fd, sink, want, 0);
+
+		if (r <= 0)
+			break;
+		d->got += r;
+	}
+	return NULL;
+}
+
+/*
+ * TCP: a writer that found the send buffer full hears of room once the
+ * peer reads: an edge-triggered EPOLLOUT after EAGAIN, and a poll() for
+ * POLLOUT that sleeps until then (`tcp_poll` and `tcp_check_space`: the
+ * socket that ran out of room is marked, and the ACK that frees room
+ * wakes it).
+ */
+TEST_F(stream, pollout_comes_back_when_the_peer_reads)
+{
+	struct epoll_event ev, got[2];
+	struct pollfd p;
+	struct drain d;
+	struct conn k;
+	long filled;
+	int ep;
+
+	mk_conn(_metadata, self, variant, &k);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ev = (struct epoll_event){ .events = EPOLLOUT | EPOLLET, .data.fd = k.c };
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, k.c, &ev));
+	ASSERT_EQ(1, epoll_wait(ep, got, 2, 1000));
+	ASSERT_EQ(EPOLLOUT, got[0].events);
+	filled = fill(k.c);
+	ASSERT_LT(0, filled);
+	ASSERT_EQ(0, epoll_wait(ep, got, 2, 100)) TH_LOG("an edge while the buffer stayed full");
+	d = (struct drain){ .fd = k.s, .ms = 0, .n = filled };
+	pthread_create(&d.th, NULL, drain_fn, &d);
+	ASSERT_EQ(1, epoll_wait(ep, got, 2, 5000)) TH_LOG("no EPOLLOUT edge once the peer read");
+	ASSERT_TRUE(got[0].events & EPOLLOUT);
+	pthread_join(d.th, NULL);
+	ASSERT_EQ(filled, d.got);
+	/* Full again; a poll() sleeps until the peer reads, 200 ms later. */
+	filled = fill(k.c);
+	ASSERT_LT(0, filled);
+	p = (struct pollfd){ .fd = k.c, .events = POLLOUT };
+	ASSERT_EQ(0, poll(&p, 1, 0));
+	d = (struct drain){ .fd = k.s, .ms = 200, .n = filled };
+	pthread_create(&d.th, NULL, drain_fn, &d);
+	ASSERT_EQ(1, poll(&p, 1, 5000)) TH_LOG("poll() not woken once the peer read");
+	ASSERT_TRUE(p.revents & POLLOUT);
+	pthread_join(d.th, NULL);
+	ASSERT_EQ(filled, d.got);
+	close(ep);
+	close_conn(&k);
+}
+
+/* A thread's voluntary context switches (it slept), -1 if unknown. */
+static long voluntary_switches(pid_t tid)
+{
+	char path[64], line[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+struct blocked_reader {
+	pthread_t th;
+	int fd;
+	volatile pid_t tid;
+	ssize_t ret;
+};
+
+static void *blocked_reader_fn(void *p)
+{
+	struct blocked_reader *r = p;
+	char b;
+
+	r->tid = syscall(SYS_gettid);
+	r->ret = recv(r->fd, &b, 1, 0);
+	return NULL;
+}
+
+/*
+ * TCP: acknowledgements of a socket's sends wake only writers that ran
+ * out of room, not a reader waiting on the same socket for its answer
+ * (`tcp_check_space` looks at SOCK_NOSPACE; freeing a send buffer wakes
+ * nobody, SOCK_USE_WRITE_QUEUE).  Each spurious wake-up is a trip
+ * through the scheduler for a reader that finds nothing and sleeps again.
+ */
+TEST_F(stream, acks_do_not_wake_a_blocked_reader)
+{
+	struct blocked_reader r = { .tid = 0 };
+	struct conn k;
+	long v0, v1;
+
+	mk_conn(_metadata, self, variant, &k);
+	r.fd = k.c;
+	pthread_create(&r.th, NULL, blocked_reader_fn, &r);
+	usleep(200 * 1000);
+	ASSERT_NE(0, r.tid);
+	v0 = voluntary_switches(r.tid);
+	ASSERT_LE(0, v0);
+	/* 20 sends, each acknowledged (delayed ACK at most 40 ms) before the next. */
+	for (int i = 0; i < 20; i++) {
+		ASSERT_EQ(1, send(k.c, "x", 1, NOSIG));
+		usleep(60 * 1000);
+	}
+	v1 = voluntary_switches(r.tid);
+	ASSERT_EQ(1, send(k.s, "y", 1, NOSIG));
+	pthread_join(r.th, NULL);
+	ASSERT_EQ(1, r.ret);
+	TH_LOG("the reader slept %ld more times while 20 sends were acknowledged", v1 - v0);
+	EXPECT_GE(2, v1 - v0) TH_LOG("acknowledgements woke the blocked reader");
+	close_conn(&k);
 }
 
 /* ---- ioctl ----------------------------------------------------------------

@@ -437,10 +437,30 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_sk_wake_writers(self.as_ptr()) }
     }
 
-    /// Send space opened: `sk_write_space`.
+    /// Send space opened: wakes writers and `POLLOUT` pollers if one
+    /// found no room ([`Sock::set_nospace`]) and at most half the send
+    /// buffer is now in use (`tcp_check_space`).  Called under the
+    /// socket lock.
     pub(crate) fn write_space(&self) {
         // SAFETY: the sock is valid (type invariant).
         unsafe { bindings::afc_sk_write_space(self.as_ptr()) }
+    }
+
+    /// A writer found no room, or a poller found the socket not
+    /// writable: the next [`Sock::write_space`] that finds room wakes
+    /// them (`SOCK_NOSPACE`).  The caller looks at the room again after
+    /// this, before it sleeps or reports no room.
+    pub(crate) fn set_nospace(&self) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_set_nospace(self.as_ptr()) }
+    }
+
+    /// Makes freed send buffers wake nobody by themselves
+    /// (`SOCK_USE_WRITE_QUEUE`): [`Sock::write_space`] does, when a
+    /// writer waits.  Called once, on a new socket.
+    pub(crate) fn init_wakeups(&self) {
+        // SAFETY: the sock is valid (type invariant).
+        unsafe { bindings::afc_sk_init_wakeups(self.as_ptr()) }
     }
 
     /// Stamps a received data buffer as IPv4's input does (a delivery

@@ -316,7 +316,8 @@ impl Connection {
         let data = acked.min(self.snd.queued);
         self.snd.queued = self.snd.queued.saturating_sub(data);
         out.acked = out.acked.saturating_add(data);
-        if data > 0 {
+        // A lingering close waits for its FIN's acknowledgement too.
+        if data > 0 || fin_now_acked {
             out.events.insert(Events::WRITABLE);
         }
         self.snd.una = ack;
