@@ -4,24 +4,6 @@
 
 use kernel::prelude::*;
 
-/// Keeps only the elements for which `keep` is true, in order, in place.
-pub(crate) fn retain_copy<T: Copy>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) {
-    let mut kept = 0;
-    let s = v.as_mut_slice();
-    for i in 0..s.len() {
-        let Some(&x) = s.get(i) else { break };
-        if keep(&x) {
-            if let Some(slot) = s.get_mut(kept) {
-                *slot = x;
-            }
-            kept += 1;
-        }
-    }
-    // SAFETY: `kept <= len`, the first `kept` elements are initialised,
-    // and `T: Copy` has no destructor to run for the elements cut off.
-    unsafe { v.set_len(kept) };
-}
-
 /// Removes and returns element `i`, moving the last element into its place
 /// (`None` if `i` is out of range).
 pub(crate) fn swap_remove<T>(v: &mut KVec<T>, i: usize) -> Option<T> {
@@ -38,6 +20,11 @@ pub(crate) fn swap_remove<T>(v: &mut KVec<T>, i: usize) -> Option<T> {
         v.set_len(len - 1);
         Some(last)
     }
+}
+
+/// Removes and returns the last element (`None` if empty).
+pub(crate) fn pop<T>(v: &mut KVec<T>) -> Option<T> {
+    swap_remove(v, v.len().checked_sub(1)?)
 }
 
 /// Removes and returns element `i`, shifting the rest down (`None` if out

@@ -6,6 +6,7 @@
 use super::{addr, AfcSock, AfcSockLocked, Role};
 use crate::abstractions::errno::{EADDRINUSE, EADDRNOTAVAIL, ENOTCONN};
 use crate::abstractions::{random::random_u64, sock::Sock};
+use crate::bind_table::Claim;
 use crate::netns;
 use crate::proto::bind::Binding;
 use crate::proto::ports::PortRange;
@@ -44,11 +45,11 @@ fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Resu
     let mut binds = ns.binds.lock();
     // The namespace's first bound socket makes its lookup tables.
     ns.tables.ensure()?;
-    let port = binds.claim(sk.id(), binding, port_range(sk), random_u64(), &live(ns))?;
+    let claimed = binds.claim(sk.id(), binding, port_range(sk), random_u64(), &live(ns))?;
     drop(binds);
-    Ok(match port {
-        Some(port) => {
-            set_bound(sk, st, Endpoint::new(want.addr, port));
+    Ok(match claimed {
+        Some((port, claim)) => {
+            set_bound(sk, st, Endpoint::new(want.addr, port), claim);
             true
         }
         None => false,
@@ -80,9 +81,9 @@ fn dev_if(sk: &Sock<'_, AfcSock>) -> u32 {
 pub(crate) fn device_changed(sk: &Sock<'_, AfcSock>) {
     let mut g = sk.lock();
     let st = g.locked();
-    if st.bound {
+    if let Some(claim) = st.bound {
         let port = st.local.map_or(0, |l| l.port);
-        netns::of(sk.net()).binds.lock().set_dev(sk.id(), port, dev_if(sk));
+        netns::of(sk.net()).binds.lock().set_dev(sk.id(), port, claim, dev_if(sk));
     }
 }
 
@@ -96,9 +97,9 @@ fn port_range(sk: &Sock<'_, AfcSock>) -> PortRange {
         .unwrap_or(PortRange::LINUX_DEFAULT)
 }
 
-fn set_bound(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, local: Endpoint) {
+fn set_bound(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, local: Endpoint, claim: Claim) {
     st.local = Some(local);
-    st.bound = true;
+    st.bound = Some(claim);
     super::publish_addrs(sk, st);
 }
 
@@ -114,7 +115,7 @@ pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, a
     let binding = binding_for(sk, Endpoint::new(addr, 0));
     let mut binds = ns.binds.lock();
     ns.tables.ensure()?;
-    let port = binds.claim_connect(
+    let claimed = binds.claim_connect(
         sk.id(),
         binding,
         port_range(sk),
@@ -123,8 +124,8 @@ pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, a
         &live(ns),
     )?;
     drop(binds);
-    let port = port.ok_or_else(EADDRNOTAVAIL)?;
-    set_bound(sk, st, Endpoint::new(addr, port));
+    let (port, claim) = claimed.ok_or_else(EADDRNOTAVAIL)?;
+    set_bound(sk, st, Endpoint::new(addr, port), claim);
     Ok(())
 }
 
@@ -149,8 +150,7 @@ pub(crate) fn claim_child(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> Res
         by_connect: false,
     };
     let ns = netns::of(sk.net());
-    ns.binds.lock().add(sk.id(), binding, &live(ns))?;
-    st.bound = true;
+    st.bound = Some(ns.binds.lock().add(sk.id(), binding, &live(ns))?);
     Ok(())
 }
 
@@ -162,9 +162,9 @@ fn live(ns: &netns::NetState) -> impl Fn(usize, &FourTuple) -> Option<State> + '
 
 /// Gives up the bind-table claim (if any); the socket lock is held.
 pub(crate) fn unbind_locked(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
-    if core::mem::replace(&mut st.bound, false) {
+    if let Some(claim) = st.bound.take() {
         let port = st.local.map_or(0, |l| l.port);
-        netns::of(sk.net()).binds.lock().release(sk.id(), port);
+        netns::of(sk.net()).binds.lock().release(sk.id(), port, claim);
     }
 }
 
@@ -176,12 +176,11 @@ pub(crate) fn unbind_on_close(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         Role::Conn(c) if c.hashed && c.conn.state() != State::Closed => Some(c.conn.tuple()),
         _ => None,
     };
-    match tuple {
-        Some(t) if st.bound => {
-            st.bound = false;
+    match (tuple, st.bound) {
+        (Some(t), Some(claim)) => {
+            st.bound = None;
             let port = st.local.map_or(0, |l| l.port);
-            let ns = netns::of(sk.net());
-            ns.binds.lock().orphan(sk.id(), port, t, &live(ns));
+            netns::of(sk.net()).binds.lock().orphan(sk.id(), port, claim, t);
         }
         _ => unbind_locked(sk, st),
     }
@@ -194,8 +193,9 @@ pub(crate) fn set_listening(sk: &Sock<'_, AfcSock>, st: &AfcSockLocked, listenin
     let state = if listening { State::Listen } else { State::Closed };
     let reuseport = sk.reuseport();
     let port = st.local.map_or(0, |l| l.port);
+    let Some(claim) = st.bound else { return Ok(()) };
     let ns = netns::of(sk.net());
-    if ns.binds.lock().set_state(sk.id(), port, state, reuseport, &live(ns)) {
+    if ns.binds.lock().set_state(sk.id(), port, claim, state, reuseport, &live(ns)) {
         Ok(())
     } else {
         Err(EADDRINUSE())

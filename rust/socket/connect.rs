@@ -119,7 +119,7 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     let cfg = super::opts::config(sk, &st.opts, &route);
     let mut tries = 0;
     let (tuple, mut cs) = loop {
-        let autobound = !st.bound;
+        let autobound = st.bound.is_none();
         if autobound {
             bind::autobind_connect(sk, st, local_addr, remote)?;
         }

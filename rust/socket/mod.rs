@@ -141,6 +141,7 @@ use crate::abstractions::skb::SkBuff;
 use crate::abstractions::sock::{Sock, SockData, SockQueues};
 use crate::abstractions::socket::Socket;
 use crate::abstractions::uapi::{AFCPROTO_STREAM, SOCK_STREAM};
+use crate::bind_table::Claim;
 use crate::proto::tuple::Endpoint;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
@@ -231,9 +232,9 @@ pub(crate) enum Role {
 pub(crate) struct AfcSockLocked {
     /// The bound local address, once `bind` (or `connect`/`listen`) gave one.
     pub(crate) local: Option<Endpoint>,
-    /// Whether `local` is a claim in the bind table (children share their
-    /// listener's claim and hold none).
-    pub(crate) bound: bool,
+    /// Where `local` is claimed in the bind table, if it is (an accepted
+    /// child holds a claim of its own on its listener's port).
+    pub(crate) bound: Option<Claim>,
     /// The user bound a port (not 0): it stays through a disconnect
     /// (TCP's `SOCK_BINDPORT_LOCK`).
     pub(crate) port_locked: bool,
@@ -290,7 +291,7 @@ impl SockData for AfcSock {
         AfcSockLocked {
             queues,
             local: None,
-            bound: false,
+            bound: None,
             port_locked: false,
             peer: None,
             role: Role::Idle,

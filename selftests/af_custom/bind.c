@@ -243,4 +243,64 @@ TEST_F(bind, many_sockets_many_ports)
 		ASSERT_EQ(0, close(fds[i]));
 }
 
+/* Closes a pair from the client side (no TIME_WAIT on the server's port):
+ * the child reads the end of the stream, then closes. */
+static int close_from_client(int c, int s)
+{
+	char b;
+
+	close(c);
+	if (recv(s, &b, 1, 0) != 0)
+		return -1;
+	return close(s);
+}
+
+/*
+ * TCP: accepted connections share their listener's port (the bind
+ * bucket), so it stays in use while any of them lives, listener closed or
+ * not, and is free once the last is gone.  200 children, half of them
+ * closed and replaced (their claims' places reused), in and out of order.
+ */
+TEST_F(bind, children_hold_the_port_until_the_last_goes)
+{
+	enum { N = 200 };
+	int l = afc_tsocket(), b = afc_tsocket(), c[N], s[N], rc = -1;
+
+	ASSERT_EQ(0, afc_bind(l, variant->ip, 7100));
+	ASSERT_EQ(0, listen(l, 512));
+	for (int i = 0; i < N; i++) {
+		c[i] = afc_tsocket();
+		ASSERT_EQ(0, afc_connect(c[i], variant->ip, 7100)) TH_LOG("connect %d: %s", i, strerror(errno));
+		s[i] = accept(l, NULL, NULL);
+		ASSERT_LE(0, s[i]);
+	}
+	for (int i = 0; i < N; i += 2)
+		ASSERT_EQ(0, close_from_client(c[i], s[i]));
+	for (int i = 0; i < N; i += 2) {
+		c[i] = afc_tsocket();
+		ASSERT_EQ(0, afc_connect(c[i], variant->ip, 7100)) TH_LOG("connect %d: %s", i, strerror(errno));
+		s[i] = accept(l, NULL, NULL);
+		ASSERT_LE(0, s[i]);
+	}
+	ASSERT_EQ(0, close(l));
+	ASSERT_EQ(-1, afc_bind(b, variant->ip, 7100)) TH_LOG("the children's port was free");
+	ASSERT_EQ(EADDRINUSE, errno);
+	/* All but the last, the odd ones from the top down. */
+	for (int i = 0; i < N - 1; i += 2)
+		ASSERT_EQ(0, close_from_client(c[i], s[i]));
+	for (int i = N - 3; i > 0; i -= 2)
+		ASSERT_EQ(0, close_from_client(c[i], s[i]));
+	ASSERT_EQ(-1, afc_bind(b, variant->ip, 7100)) TH_LOG("the port was free with a child left");
+	ASSERT_EQ(EADDRINUSE, errno);
+	ASSERT_EQ(0, close_from_client(c[N - 1], s[N - 1]));
+	/* Free once the last child's FIN is acknowledged (LAST_ACK to CLOSED). */
+	for (int t = 0; t < 100 && rc; t++) {
+		rc = afc_bind(b, variant->ip, 7100);
+		if (rc)
+			usleep(30 * 1000);
+	}
+	ASSERT_EQ(0, rc) TH_LOG("the port stayed in use after every child closed: %s", strerror(errno));
+	close(b);
+}
+
 TEST_HARNESS_MAIN
