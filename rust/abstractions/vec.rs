@@ -81,3 +81,63 @@ pub(crate) fn try_push<T>(v: &mut KVec<T>, x: T, flags: kernel::alloc::Flags) ->
     }
     Ok(())
 }
+
+/// A first-in first-out queue that takes from the front without moving
+/// what is queued (6.12's `KVec` has no `VecDeque`): a vector and the
+/// index of its front.  The slots taken are dropped once the queue
+/// empties, or when they are half of it (the rest moved down once), so
+/// each element is moved O(1) times however long the queue.
+pub(crate) struct Fifo<T> {
+    items: KVec<Option<T>>,
+    head: usize,
+}
+
+impl<T> Fifo<T> {
+    /// Slots taken before the queue is compacted.
+    const COMPACT_MIN: usize = 32;
+
+    /// An empty queue (no allocation).
+    pub(crate) const fn new() -> Self {
+        Self { items: KVec::new(), head: 0 }
+    }
+
+    /// How many are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len().saturating_sub(self.head)
+    }
+
+    /// Queues `x` at the back; gives it back if memory runs out.
+    pub(crate) fn try_push(&mut self, x: T, flags: kernel::alloc::Flags) -> core::result::Result<(), T> {
+        if self.items.reserve(1, flags).is_err() {
+            return Err(x);
+        }
+        // Within the capacity just reserved: no allocation, cannot fail.
+        let _ = self.items.push(Some(x), flags);
+        Ok(())
+    }
+
+    /// Takes the oldest.
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        let x = self.items.as_mut_slice().get_mut(self.head)?.take();
+        self.head += 1;
+        if self.head >= self.items.len() {
+            self.drop_taken();
+        } else if self.head >= Self::COMPACT_MIN && self.head.saturating_mul(2) >= self.items.len() {
+            let s = self.items.as_mut_slice();
+            for i in self.head..s.len() {
+                s.swap(i - self.head, i);
+            }
+            self.drop_taken();
+        }
+        x
+    }
+
+    /// Drops the taken (empty) slots, now at the back, from `len()` on.
+    fn drop_taken(&mut self) {
+        let keep = self.len();
+        while self.items.len() > keep {
+            drop(pop(&mut self.items));
+        }
+        self.head = 0;
+    }
+}

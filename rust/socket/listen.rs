@@ -52,7 +52,7 @@ pub(crate) struct AcceptState {
     /// The options children inherit (`AFC_NODELAY`, keepalive settings).
     pub(crate) opts: super::opts::Opts,
     /// Established children waiting for `accept()`, oldest first.
-    ready: KVec<SockRef<AfcSock>>,
+    ready: vec::Fifo<SockRef<AfcSock>>,
     /// Half-open children (SYN_RECV), oldest first: when the SYN queue is
     /// full a new SYN gets a SYN cookie (`net.af_custom.syncookies` 1 or
     /// 2), or with cookies off the oldest child gives way to it.
@@ -128,7 +128,7 @@ impl Parent {
     pub(crate) fn queue_established(self, sk: &Sock<'_, AfcSock>) -> bool {
         let (queued, unused) = self.queue.with(|s| {
             let half_open = s.forget_half_open(sk.id());
-            let pushed = if s.queues.state() == State::Listen { vec::try_push(&mut s.ready, sk.to_ref(), GFP_ATOMIC) } else { Ok(()) };
+            let pushed = if s.queues.state() == State::Listen { s.ready.try_push(sk.to_ref(), GFP_ATOMIC) } else { Ok(()) };
             if s.queues.state() != State::Listen || pushed.is_err() {
                 s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
                 return (false, (half_open, pushed.err()));
@@ -188,7 +188,7 @@ fn adopt(queue: &AcceptQueue, child: &SockRef<AfcSock>) -> bool {
         if !s.queues.adopt_established() {
             return (false, None);
         }
-        if let Err(c) = vec::try_push(&mut s.ready, child.clone(), GFP_ATOMIC) {
+        if let Err(c) = s.ready.try_push(child.clone(), GFP_ATOMIC) {
             s.queues.on_accept_queue_died();
             return (false, Some(c));
         }
@@ -257,7 +257,7 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
                 queues: ListenQueues::new(backlog, syn_backlog(backlog)),
                 backlog,
                 opts: st.opts,
-                ready: KVec::new(),
+                ready: vec::Fifo::new(),
                 half_open: KVec::new(),
             })?,
             listener: sk.to_ref(),
@@ -287,7 +287,7 @@ pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Re
         let Role::Listener(l) = &g.locked().role else { return Some(Err(EINVAL)) };
         let q = l.queue.clone();
         let got = q.with(|s| {
-            let c = vec::remove(&mut s.ready, 0)?;
+            let c = s.ready.pop_front()?;
             s.queues.on_accept();
             q.publish(s);
             Some(c)
@@ -347,9 +347,9 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     let _ = bind::set_listening(sk, st, false);
     // Closed under the queue lock: from here no SYN adds a child to this
     // queue (`listener_syn` checks), so the lists taken are complete.
-    let (taken, half_open) = l.queue.with(|s| {
+    let (mut taken, half_open) = l.queue.with(|s| {
         s.queues.close();
-        let mut taken = KVec::new();
+        let mut taken = vec::Fifo::new();
         let mut half_open = KVec::new();
         core::mem::swap(&mut taken, &mut s.ready);
         core::mem::swap(&mut half_open, &mut s.half_open);
@@ -360,7 +360,7 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     // is one with room; the rest are reset.
     let ns = netns::of(sk.net());
     let mut reset = KVec::new();
-    for c in taken {
+    while let Some(c) = taken.pop_front() {
         let moved = match sibling_for(&c.sock(), l.queue.group()) {
             Some(found) => adopt(&found.queue, &c),
             None => false,

@@ -1245,6 +1245,39 @@ TEST_F(stream, acks_do_not_wake_a_blocked_reader)
 	close_conn(&k);
 }
 
+/*
+ * TCP: close() with SO_LINGER waits until the FIN is acknowledged, not for
+ * the whole linger time: with the data acknowledged before, the FIN's own
+ * acknowledgement wakes it (`sk_stream_wait_close`, woken by the move to
+ * FIN_WAIT2).
+ */
+TEST_F(stream, linger_close_returns_once_the_fin_is_acknowledged)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 5 };
+	long long t0, dt;
+	struct conn k;
+	char b[3];
+	int v = -1;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(3, send(k.c, "abc", 3, NOSIG));
+	ASSERT_EQ(3, recv(k.s, b, 3, MSG_WAITALL));
+	for (int i = 0; i < 300 && v != 0; i++) {
+		ASSERT_EQ(0, ioctl(k.c, SIOCOUTQ, &v));
+		if (v)
+			usleep(10 * 1000);
+	}
+	ASSERT_EQ(0, v) TH_LOG("the data was never acknowledged");
+	ASSERT_EQ(0, setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	t0 = now_ms();
+	ASSERT_EQ(0, close(k.c));
+	dt = now_ms() - t0;
+	k.c = -1;
+	TH_LOG("close() with SO_LINGER 5 s returned after %lld ms", dt);
+	EXPECT_GT(2000, dt) TH_LOG("close() slept through the FIN's acknowledgement");
+	close_conn(&k);
+}
+
 /* ---- ioctl ----------------------------------------------------------------
  * TCP: SIOCINQ (= FIONREAD) is the unread byte count, SIOCOUTQ
  * (= TIOCOUTQ) the bytes not yet acknowledged; both are EINVAL on a
