@@ -36,7 +36,7 @@
 //! the caller's `live(owner, tuple)` (the established table, which a
 //! connection leaves on reaching CLOSED) for the connection's state, and
 //! a claim whose connection is gone conflicts with nothing and is swept
-//! from its bucket at the next change there.
+//! from its bucket once the bucket has doubled (see above).
 
 use crate::abstractions::vec;
 use crate::proto::bind::{bind_conflict, connect_may_share, Binding};
