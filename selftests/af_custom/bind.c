@@ -258,12 +258,12 @@ static int close_from_client(int c, int s)
 /*
  * TCP: accepted connections share their listener's port (the bind
  * bucket), so it stays in use while any of them lives, listener closed or
- * not, and is free once the last is gone.  200 children, half of them
+ * not, and is free once the last is gone.  100 children, half of them
  * closed and replaced (their claims' places reused), in and out of order.
  */
 TEST_F(bind, children_hold_the_port_until_the_last_goes)
 {
-	enum { N = 200 };
+	enum { N = 100 };
 	int l = afc_tsocket(), b = afc_tsocket(), c[N], s[N], rc = -1;
 
 	ASSERT_EQ(0, afc_bind(l, variant->ip, 7100));
