@@ -150,25 +150,17 @@ impl Bucket {
         Ok(Claim(i))
     }
 
-    /// The slots of `owner`'s claims: the one `claim` names if it is
-    /// `owner`'s (always, unless the table and the socket disagree),
-    /// else every slot `owner` holds.
-    fn slots_of(&self, owner: usize, claim: Claim) -> impl Iterator<Item = usize> + '_ {
-        let hit = usize::try_from(claim.0)
-            .ok()
-            .filter(|&i| self.slots.get(i).and_then(|s| s.as_ref()).is_some_and(|e| e.owner == owner));
-        let scan = hit.is_none();
-        Iterator::chain(
-            hit.into_iter(),
-            (0..self.slots.len())
-                .filter(move |_| scan)
-                .filter(move |&i| self.slots.get(i).and_then(|s| s.as_ref()).is_some_and(|e| e.owner == owner)),
-        )
+    /// The slot of `owner`'s claim (one per socket and port): the one
+    /// `claim` names if it is `owner`'s (always, unless the table and the
+    /// socket disagree), else the first `owner` holds.
+    fn find(&self, owner: usize, claim: Claim) -> Option<usize> {
+        let owns = |i: usize| self.slots.get(i).and_then(|s| s.as_ref()).is_some_and(|e| e.owner == owner);
+        usize::try_from(claim.0).ok().filter(|&i| owns(i)).or_else(|| (0..self.slots.len()).find(|&i| owns(i)))
     }
 
     /// Changes `owner`'s claim (one per socket and port).
     fn update(&mut self, owner: usize, claim: Claim, f: impl FnOnce(&mut Entry)) {
-        let Some(i) = self.slots_of(owner, claim).next() else { return };
+        let Some(i) = self.find(owner, claim) else { return };
         if let Some(Some(e)) = self.slots.get_mut(i) {
             f(e);
         }
@@ -295,7 +287,7 @@ impl BindTable {
     /// leaves the claim as it was when they refuse (`false`).
     pub(crate) fn set_state(&mut self, owner: usize, port: u16, claim: Claim, state: State, reuseport: bool, live: Live<'_>) -> bool {
         let mine = self.bucket(port).and_then(|b| {
-            let i = b.slots_of(owner, claim).next()?;
+            let i = b.find(owner, claim)?;
             b.slots.get(i).and_then(|s| s.as_ref()).map(|e| e.binding)
         });
         if let (Some(b), State::Listen) = (mine, state) {
@@ -327,11 +319,7 @@ impl BindTable {
     /// Drops `owner`'s claim on `port`.
     pub(crate) fn release(&mut self, owner: usize, port: u16, claim: Claim) {
         if let Some(bucket) = self.bucket_mut(port) {
-            let mut slots = bucket.slots_of(owner, claim);
-            if let Some(i) = slots.next() {
-                // The socket's own slot, or the first of a scan: the table
-                // holds one claim per socket and port.
-                drop(slots);
+            if let Some(i) = bucket.find(owner, claim) {
                 bucket.vacate(i);
             }
         }
