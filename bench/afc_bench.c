@@ -1025,7 +1025,8 @@ static const struct row rows[] = {
 	{ "memory", "lo", "setup_ms", "memory lo, 10k connects+accepts, ms" },
 };
 
-static const char *const fams[] = { "custom", "inet", "unix" };
+/* The last, "base", is a baseline module (BENCH_BASELINE), when one ran. */
+static const char *const fams[] = { "custom", "inet", "unix", "base" };
 
 void read_recs(void)
 {
@@ -1073,7 +1074,9 @@ void target_row(const char *name, const char *test, const char *net, const char 
  * over both ends, retransmissions and receive drops; medians over runs. */
 void frames_row(const char *test, const char *net, const char *unitkey, double scale, const char *unit)
 {
-	for (int f = 0; f < 2; f++) {
+	static const char *const fam[] = { "custom", "inet", "base" }, *const name[] = { "AF_CUSTOM", "TCP", "baseline" };
+
+	for (int f = 0; f < 3; f++) {
 		double segs[MAXRES], in[MAXRES], rt[MAXRES], dr[MAXRES];
 		int n = 0;
 
@@ -1081,13 +1084,13 @@ void frames_row(const char *test, const char *net, const char *unitkey, double s
 			const struct rec *r = &recs[j];
 			double units, out, ins, re, d1, d2, d3;
 
-			if (strcmp(r->test, test) || strcmp(r->net, net) || strcmp(r->fam, f ? "inet" : "custom"))
+			if (strcmp(r->test, test) || strcmp(r->net, net) || strcmp(r->fam, fam[f]))
 				continue;
 			units = rec_get(r, unitkey, NULL, 0) / scale;
 			out = rec_get(r, "ctr.OutSegs", NULL, 0);
 			ins = rec_get(r, "ctr.InSegs", NULL, 0);
 			re = rec_get(r, "ctr.RetransSegs", NULL, 0);
-			if (f == 0) {
+			if (f != 1) {
 				d1 = rec_get(r, "ctr.RcvMemDrops", NULL, 0);
 				d2 = rec_get(r, "ctr.BacklogDrops", NULL, 0);
 				d3 = NAN;
@@ -1110,32 +1113,49 @@ void frames_row(const char *test, const char *net, const char *unitkey, double s
 		qsort(in, n, sizeof(double), cmp_d);
 		qsort(rt, n, sizeof(double), cmp_d);
 		qsort(dr, n, sizeof(double), cmp_d);
-		printf("| %s %s | %s | %.2f | %.2f | %.0f | %.0f | %s |\n", test, net, f ? "TCP" : "AF_CUSTOM",
+		printf("| %s %s | %s | %.2f | %.2f | %.0f | %.0f | %s |\n", test, net, name[f],
 		       segs[n / 2], in[n / 2], rt[n / 2], dr[n / 2], unit);
 	}
 }
 
 static void t_report(void)
 {
-	char c[3][128], ratio[48], m[32];
+	char c[4][128], ratio[48], bratio[48], m[32];
+	int base = 0;
 
 	read_recs();
-	printf("| metric | AF_CUSTOM | TCP | AF_UNIX | AF_CUSTOM/TCP |\n");
-	printf("|---|---|---|---|---|\n");
+	/* A baseline module (scripts/bench.sh's BENCH_BASELINE) ran as "base". */
+	for (int i = 0; i < nrecs; i++)
+		base |= !strcmp(recs[i].fam, "base");
+	if (base) {
+		printf("| metric | AF_CUSTOM | AF_CUSTOM baseline | TCP | AF_UNIX | AF_CUSTOM/TCP | baseline/TCP |\n");
+		printf("|---|---|---|---|---|---|---|\n");
+	} else {
+		printf("| metric | AF_CUSTOM | TCP | AF_UNIX | AF_CUSTOM/TCP |\n");
+		printf("|---|---|---|---|---|\n");
+	}
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct stat3 s[3];
+		struct stat3 s[4];
 
-		for (int f = 0; f < 3; f++) {
+		for (int f = 0; f < 4; f++) {
 			s[f] = collect(rows[i].test, fams[f], rows[i].net, rows[i].key);
 			fmt_cell(c[f], sizeof(c[f]), s[f]);
 		}
+		snprintf(ratio, sizeof(ratio), "-");
+		snprintf(bratio, sizeof(bratio), "-");
 		if (s[0].n && s[1].n && s[1].med) {
 			fmt_num(m, sizeof(m), s[0].med / s[1].med);
 			snprintf(ratio, sizeof(ratio), "%sx", m);
-		} else {
-			snprintf(ratio, sizeof(ratio), "-");
 		}
-		printf("| %s | %s | %s | %s | %s |\n", rows[i].label, c[0], c[1], c[2], ratio);
+		if (s[3].n && s[1].n && s[1].med) {
+			fmt_num(m, sizeof(m), s[3].med / s[1].med);
+			snprintf(bratio, sizeof(bratio), "%sx", m);
+		}
+		if (base)
+			printf("| %s | %s | %s | %s | %s | %s | %s |\n", rows[i].label, c[0], c[3], c[1], c[2],
+			       ratio, bratio);
+		else
+			printf("| %s | %s | %s | %s | %s |\n", rows[i].label, c[0], c[1], c[2], ratio);
 	}
 	{
 		struct stat3 cp = collect("copy", "none", "lo", "mbps");

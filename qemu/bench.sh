@@ -13,13 +13,17 @@
 # BENCH_ONLY (a space-separated subset of: copy memory listeners reuseport
 # stream rr rr-nagle crr epoll stream8; "none" for none; scripts/bench.sh
 # runs stream8 alone in a second boot with 2 vCPUs), BENCH_PROFILE (runs to profile with perf, when
-# /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo"),
+# /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo";
+# family "base" profiles the baseline module),
 # BENCH_CALLERS (with BENCH_PROFILE: symbols whose call chains each profile
 # prints from a second, call-graph run, e.g. "rcu_core call_rcu"),
 # BENCH_SYSCTL (key=value settings applied after the module loads, in the
 # init namespace and in both veth namespaces; commas stand for spaces in
 # vector values, e.g. "net.af_custom.rmem_default=1048576
 # net.af_custom.rmem=4096,131072,2097152").
+# /afc/af_custom_base.ko (scripts/bench.sh's BENCH_BASELINE): a second
+# module, run as family "base" beside "custom" in the repetition loop; the
+# guest swaps modules around each of its runs.
 B=/afc/afc_bench
 REPS=${BENCH_REPS:-5}
 REPS_SLOW=${BENCH_REPS_SLOW:-3}
@@ -39,6 +43,8 @@ echo "AFC-BENCH-INFO vcpus=$(grep -c ^processor /proc/cpuinfo) clocksource=$(cat
 [ "$(cat $CS)" = tsc ] || echo "AFC-BENCH-WARNING clocksource is $(cat $CS), not tsc: latencies are unreliable"
 
 insmod /afc/af_custom.ko || exit 1
+CUSTOMS=custom
+[ -f /afc/af_custom_base.ko ] && CUSTOMS="custom base"
 
 # veth between two namespaces, as the tests: 10.77.0.1/24 (afc-srv) and
 # 10.77.0.2/24 (afc-cli), fixed MACs and permanent neighbours (no ARP).
@@ -47,13 +53,17 @@ ip netns add afc-cli
 ip link add va netns afc-srv address 02:77:00:00:00:01 type veth peer name vb netns afc-cli address 02:77:00:00:00:02
 ip -n afc-srv link set lo up
 ip -n afc-cli link set lo up
-for kv in ${BENCH_SYSCTL:-}; do
-    kv="$(echo "$kv" | tr , ' ')"
-    echo "AFC-BENCH-INFO sysctl $kv"
-    for ns in "" afc-srv afc-cli; do
-        if [ -n "$ns" ]; then ip netns exec $ns sysctl -qw "$kv"; else sysctl -qw "$kv"; fi || echo "AFC-BENCH-WARNING sysctl $kv failed${ns:+ in $ns}"
+# The module's sysctls (again after a module swap: they are the module's).
+apply_sysctls() {
+    for kv in ${BENCH_SYSCTL:-}; do
+        kv="$(echo "$kv" | tr , ' ')"
+        echo "AFC-BENCH-INFO sysctl $kv"
+        for ns in "" afc-srv afc-cli; do
+            if [ -n "$ns" ]; then ip netns exec $ns sysctl -qw "$kv"; else sysctl -qw "$kv"; fi || echo "AFC-BENCH-WARNING sysctl $kv failed${ns:+ in $ns}"
+        done
     done
-done
+}
+apply_sysctls
 ip -n afc-srv addr add 10.77.0.1/24 dev va
 ip -n afc-cli addr add 10.77.0.2/24 dev vb
 ip -n afc-srv link set va up
@@ -73,19 +83,31 @@ wait_idle() {
     while [ "$(cat /sys/module/af_custom/refcnt)" != 0 ] && [ $i -lt 40 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
+# Loads module $1 in place of the loaded one (family "base").
+swap_module() {
+    wait_idle
+    rmmod af_custom || echo "AFC-BENCH-WARNING rmmod failed before loading $1"
+    insmod "$1" || echo "AFC-BENCH-WARNING insmod $1 failed"
+    apply_sysctls >/dev/null
+}
+
 PORT=9000
 run() { # test family [args...]
     t=$1; f=$2; shift 2
     PORT=$((PORT + 1))
+    fam=$f
+    if [ "$f" = base ]; then swap_module /afc/af_custom_base.ko; fam=custom; fi
     start=$(cut -d' ' -f1 /proc/uptime)
-    if timeout 180 $B -t "$t" -f "$f" -p $PORT "$@" > /tmp/one 2>/tmp/err; then
+    if timeout 180 $B -t "$t" -f "$fam" -p $PORT "$@" > /tmp/one 2>/tmp/err; then
+        [ "$f" = base ] && sed -i 's/ fam=custom / fam=base /' /tmp/one
         cat /tmp/one >> $RES
         echo "  $(cut -c1-150 /tmp/one)"
     else
         echo "AFC-BENCH-FAIL test=$t fam=$f args=$* rc=$? $(cat /tmp/err)"
         echo "FAILED test=$t fam=$f $*: $(cat /tmp/err)" >> /tmp/failures
     fi
-    [ "$f" = custom ] && wait_idle
+    [ "$fam" = custom ] && wait_idle
+    [ "$f" = base ] && swap_module /afc/af_custom.ko
     end=$(cut -d' ' -f1 /proc/uptime)
     echo "  ($t $f $*: $(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }') s)"
 }
@@ -121,19 +143,19 @@ r=0; while [ $r -lt $REPS ]; do r=$((r + 1))
     for t in stream rr rr-nagle crr; do
         has $t || continue
         echo "== $t, repetition $r of $REPS"
-        for f in custom inet unix; do run $t $f -l $SECS; done
-        for f in custom inet; do run $t $f -l $SECS $VETH; done
+        for f in $CUSTOMS inet unix; do run $t $f -l $SECS; done
+        for f in $CUSTOMS inet; do run $t $f -l $SECS $VETH; done
     done
     # 8 flows at once (the 2-vCPU boot of scripts/bench.sh).
     if has stream8; then
         echo "== stream8, repetition $r of $REPS"
-        for f in custom inet; do run stream8 $f -P 8 -l $SECS; done
-        for f in custom inet; do run stream8 $f -P 8 -l $SECS $VETH; done
+        for f in $CUSTOMS inet; do run stream8 $f -P 8 -l $SECS; done
+        for f in $CUSTOMS inet; do run stream8 $f -P 8 -l $SECS $VETH; done
     fi
     # One epoll server, EPOLL_CONNS connections, one request each per round.
     if has epoll; then
         echo "== epoll, $EPOLL_CONNS connections, repetition $r of $REPS"
-        for f in custom inet; do run epoll $f -n $EPOLL_CONNS -l $SECS; sleep 1; done
+        for f in $CUSTOMS inet; do run epoll $f -n $EPOLL_CONNS -l $SECS; sleep 1; done
     fi
 done
 T1=$(cut -d' ' -f1 /proc/uptime)
@@ -147,6 +169,8 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
         args=""; [ "$n" = veth ] && args="$VETH"
         PORT=$((PORT + 1))
         echo "== profile $t $f $n"
+        # "base": the baseline module, loaded for this profile only.
+        if [ "$f" = base ]; then swap_module /afc/af_custom_base.ko; f=custom; back=1; else back=0; fi
         PORT=$((PORT + 1))
         /afc/bin/perf stat -e context-switches -a -o /tmp/perf.stat -- \
             $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
@@ -171,6 +195,7 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
             [ "$f" = custom ] && wait_idle
         fi
         [ "$f" = custom ] && wait_idle
+        [ "$back" = 1 ] && swap_module /afc/af_custom.ko
     done
     echo "AFC-BENCH-PROFILE-END"
 fi

@@ -13,6 +13,11 @@
 # second boot; without it there is none), BENCH_PROFILE, BENCH_SYSCTL (see
 # qemu/bench.sh; the host's perf is copied in when BENCH_PROFILE is set;
 # stream8 profiles run in the 2-vCPU boot), VM_TIMEOUT.
+# BENCH_BASELINE=REV: the module of git revision REV (e.g. the commit
+# before a change) is built against the same kernel and run as a fourth
+# family, "base", in every repetition of stream, rr, rr-nagle, crr, epoll
+# and stream8 (the guest swaps modules around each of its runs): the
+# table then compares the two modules with TCP in the same run.
 # BENCH_FROM_LOG=1: no VM, only rebuild the table from the consoles.
 source "$(dirname "$0")/lib.sh"
 
@@ -42,6 +47,7 @@ boot() {
         echo 'exec sh /afc/bench.sh'
     } > "$guest"
     files=("$KO:/afc/af_custom.ko" "$BIN:/afc/afc_bench" "$TOP/qemu/bench.sh:/afc/bench.sh")
+    [ -n "${BASE_KO:-}" ] && files+=("$BASE_KO:/afc/af_custom_base.ko")
     if [ -n "$prof" ]; then
         perf="$(command -v perf || true)"
         [ -n "$perf" ] || die "BENCH_PROFILE needs perf on the host (Debian package linux-perf)"
@@ -57,6 +63,20 @@ boot() {
 if [ "${BENCH_FROM_LOG:-0}" != 1 ]; then
     KOBJ="$("$TOP/scripts/build-kernel.sh" normal)"
     KO="$("$TOP/scripts/build-module.sh" "$KOBJ" normal)"
+    BASE_KO=""
+    if [ -n "${BENCH_BASELINE:-}" ]; then
+        # The baseline's own tree and scripts, unpacked once per commit.
+        rev="$(git -C "$TOP" rev-parse --verify "${BENCH_BASELINE}^{commit}")" ||
+            die "BENCH_BASELINE=$BENCH_BASELINE is not a commit of this repository"
+        wt="$CACHE/baseline/$rev"
+        if [ ! -f "$wt/.unpacked" ]; then
+            rm -rf "$wt"; mkdir -p "$wt"
+            git -C "$TOP" archive "$rev" | tar -x -C "$wt"
+            touch "$wt/.unpacked"
+        fi
+        log "baseline module: $BENCH_BASELINE ($rev), built in $wt"
+        BASE_KO="$("$wt/scripts/build-module.sh" "$KOBJ" normal)"
+    fi
     rm -f "$LOG" "$LOG2"
     start=$(date +%s)
     # One vCPU: client and server share it, as on a loaded machine;
