@@ -21,7 +21,7 @@ use crate::netns;
 use crate::proto::buffers::{self, RcvSpace};
 use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
-use crate::proto::time::{earliest, Instant, SEC};
+use crate::proto::time::{earliest, Instant, MS, SEC};
 use crate::proto::wire::{Header, HEADER_LEN};
 use crate::tx::{self, Sent, Via};
 use crate::stats::Stat;
@@ -55,6 +55,9 @@ pub(crate) struct ConnState {
     /// (`AFC_DEFER_ACCEPT`) or this time passes; it stays on its
     /// listener's half-open list meanwhile, as TCP's request sock does.
     defer_until: Option<Instant>,
+    /// When writers refused socket memory are woken to try again
+    /// ([`wait_for_memory`]).
+    mem_retry: Option<Instant>,
     /// The core's retransmission count already added to `RetransSegs`.
     retrans_counted: u64,
     /// The core's challenge ACK count already added to `ChallengeAcks`.
@@ -124,6 +127,7 @@ impl ConnState {
             hashed: false,
             was_established: false,
             defer_until: None,
+            mem_retry: None,
             retrans_counted: 0,
             challenge_counted: 0,
             armed: None,
@@ -381,6 +385,25 @@ fn flush_collapsed(q: &mut SkbQueue<'_>, acc: &mut Option<(SkBuff, usize)>) {
     }
 }
 
+/// How long a writer refused socket memory waits before it is woken to
+/// try again.
+const MEM_RETRY: u64 = 200 * MS;
+
+/// A non-blocking send found no socket memory (the family past
+/// `net.af_custom.mem[2]`, or the cgroup at `memory.max`) and returns
+/// `EAGAIN`.  TCP forces the first buffer of an empty write queue past
+/// the limits, so its writer always has an acknowledgement coming that
+/// wakes it; ours holds the limits, and with nothing in flight nothing
+/// would wake it (an edge-triggered `EPOLLOUT` would never come).  So
+/// `poll` shows no `POLLOUT` and the socket timer wakes writers after
+/// [`MEM_RETRY`] to try again.  The socket lock is held; drive afterwards.
+pub(crate) fn wait_for_memory(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
+    sk.data().mem_wait.store(true, Ordering::Relaxed);
+    if c.mem_retry.is_none() {
+        c.mem_retry = Some(now().after(MEM_RETRY));
+    }
+}
+
 /// Runs expired timers (the socket timer fired).
 pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     let Role::Conn(c) = &mut st.role else { return };
@@ -395,6 +418,12 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         return;
     }
     let t = now();
+    if c.mem_retry.is_some_and(|d| d <= t) {
+        // Writers refused memory try again (`wait_for_memory`).
+        c.mem_retry = None;
+        sk.data().mem_wait.store(false, Ordering::Relaxed);
+        sk.wake_writers();
+    }
     if c.defer_until.is_some_and(|d| d <= t) {
         // `AFC_DEFER_ACCEPT`'s time is up: accept() gets it without data.
         hand_to_listener(sk, c);
@@ -529,7 +558,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
         uncount_orphan(c);
     }
-    let deadline = earliest(c.conn.poll_timeout(), c.defer_until).map(|d| d.micros());
+    let deadline = earliest(earliest(c.conn.poll_timeout(), c.defer_until), c.mem_retry).map(|d| d.micros());
     if deadline != c.armed && !timer_may_stay(c.armed, deadline, t.micros()) {
         match deadline {
             Some(d) => sk.reset_timer(d),

@@ -150,8 +150,12 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
             // threshold at which `sock_def_write_space` wakes writers.
             // And, with `AFC_NOTSENT_LOWAT`, while fewer than half of it
             // are unsent (`__sk_stream_is_writeable(sk, 1)`).
+            // Not while a send waits for socket memory: the retry
+            // timer wakes it (`conn::wait_for_memory`).
             let room = |sk: &Sock<'_, AfcSock>| {
-                (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64 && !sk.data().notsent_full(true)
+                (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64
+                    && !sk.data().notsent_full(true)
+                    && !sk.data().mem_wait()
             };
             if room(sk) {
                 mask |= POLLOUT | POLLWRNORM;

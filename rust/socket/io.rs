@@ -141,9 +141,15 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
         if !sk.wmem_schedule(skb.truesize()) {
             // The family or the owner's cgroup is out of socket memory:
             // push what is queued and wait a little for memory
-            // (`sk_stream_wait_memory`).
+            // (`sk_stream_wait_memory`).  A non-blocking writer is
+            // woken to try again (`conn::wait_for_memory`).
             drop(skb);
             sk.set_nospace();
+            if timeo == 0 {
+                if let Role::Conn(c) = &mut g.locked().role {
+                    conn::wait_for_memory(sk, c);
+                }
+            }
             conn::drive(sk, g.locked());
             if timeo == 0 {
                 return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
@@ -154,6 +160,7 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
             timeo = wait_slice(g, timeo, MEM_WAIT);
             continue;
         }
+        sk.data().clear_mem_wait();
         if let Err(e) = skb.copy_from_msg(0, msg, chunk) {
             return if sent > 0 { Ok(sent) } else { Err(e) };
         }

@@ -158,6 +158,10 @@ pub(crate) struct AfcSock {
     /// The receive window offered is closed (for `poll`: what is unread is
     /// all that can come until the reader reads, as `tcp_epollin_ready`).
     window_low: AtomicBool,
+    /// A non-blocking send was refused for want of socket memory (the
+    /// family's or the cgroup's): `poll` shows no `POLLOUT` until the
+    /// connection's memory retry wakes writers (`conn::wait_for_memory`).
+    mem_wait: AtomicBool,
     /// Bytes sent and not yet acknowledged, or not yet sent (for `/proc`).
     queued: AtomicU32,
     /// Bytes queued and not yet sent (for `poll` and `AFC_NOTSENT_LOWAT`).
@@ -189,9 +193,19 @@ impl AfcSock {
         &self.rx_src_checked
     }
 
-    /// Whether the unsent bytes are at `AFC_NOTSENT_LOWAT` or over it, as
-    /// `tcp_stream_memory_free` (`wake`: the doubled test that `poll` and
-    /// wake-ups use, so a woken writer finds room for a while).
+    /// Whether a non-blocking send waits for socket memory (the field's
+    /// doc says what it holds).
+    pub(crate) fn mem_wait(&self) -> bool {
+        self.mem_wait.load(Ordering::Relaxed)
+    }
+
+    /// Memory was found for a send: `poll` may show `POLLOUT` again.
+    pub(crate) fn clear_mem_wait(&self) {
+        if self.mem_wait.load(Ordering::Relaxed) {
+            self.mem_wait.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// The urgent mark as published ([`URG_VALID`], [`URG_AT_MARK_OOB`]).
     pub(crate) fn urgent_bits(&self) -> u8 {
         self.urgent.load(Ordering::Relaxed)
@@ -204,6 +218,9 @@ impl AfcSock {
         self.urgent.store(bits, Ordering::Relaxed);
     }
 
+    /// Whether the unsent bytes are at `AFC_NOTSENT_LOWAT` or over it, as
+    /// `tcp_stream_memory_free` (`wake`: the doubled test that `poll` and
+    /// wake-ups use, so a woken writer finds room for a while).
     pub(crate) fn notsent_full(&self, wake: bool) -> bool {
         let lowat = self.notsent_lowat.load(Ordering::Relaxed);
         let n = u64::from(self.notsent.load(Ordering::Relaxed)) << u32::from(wake);
@@ -283,6 +300,7 @@ impl SockData for AfcSock {
             urgent: AtomicU8::new(0),
             rx_src_checked: AtomicU64::new(0),
             window_low: AtomicBool::new(false),
+            mem_wait: AtomicBool::new(false),
             proc: proc::ProcAtomics::new(),
         }
     }

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -914,6 +915,73 @@ TEST_F_TIMEOUT(mem, pressure_shrinks_the_window_to_a_few_segments, 120)
 	close_pairs(&b);
 	close_pairs(&t);
 	close(sniff);
+}
+
+/*
+ * A non-blocking writer refused for want of socket memory (the family
+ * past its hard limit) gets EAGAIN, and an edge-triggered EPOLLOUT once it
+ * may try again, even with nothing of its own in flight whose
+ * acknowledgement would wake it.  TCP forces the first buffer of an empty
+ * write queue past the limit, so an acknowledgement always comes; we hold
+ * the limit and wake the writer to retry (before the fix the EPOLLOUT
+ * never came).
+ */
+TEST_F_TIMEOUT(mem, writer_refused_memory_hears_epollout, 120)
+{
+	struct pairs p = { .l = -1 }, q = { .l = -1 };
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET }, got;
+	static char buf[65536];
+	long sent = 0, got_bytes = 0;
+	int ep, sends, n, eagain = 0;
+
+	ASSERT_EQ(0, open_pairs(&q, 1)) TH_LOG("pair: %s", strerror(errno));
+	ASSERT_EQ(0, set_mem(self->sysctl_fd, "1 1 1"));
+	ASSERT_EQ(0, open_pairs(&p, 50)) TH_LOG("pairs: %s", strerror(errno));
+	pin(&p);
+	TH_LOG("%ld pages charged with a limit of 1", proto_pages());
+	ASSERT_LT(1, proto_pages());
+	ep = epoll_create1(0);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, q.c[0], &ev));
+	/* The edge of a writable new socket. */
+	ASSERT_EQ(1, epoll_wait(ep, &got, 1, 1000));
+	for (sends = 0; sends < 2000; sends++) {
+		n = send(q.c[0], buf, 100, MSG_DONTWAIT | NOSIG);
+		if (n < 0) {
+			ASSERT_EQ(EAGAIN, errno) TH_LOG("send: %s", strerror(errno));
+			eagain = 1;
+			break;
+		}
+		sent += n;
+	}
+	TH_LOG("%d sends of 100 bytes taken before EAGAIN", sends);
+	ASSERT_TRUE(eagain) TH_LOG("the family's limit refused nothing");
+	/* Memory comes back. */
+	close_pairs(&p);
+	ASSERT_EQ(1, epoll_wait(ep, &got, 1, 5000)) TH_LOG("no EPOLLOUT after EAGAIN");
+	ASSERT_TRUE(got.events & EPOLLOUT);
+	n = -1;
+	for (int i = 0; i < 50 && n < 0; i++) {
+		n = send(q.c[0], buf, 100, MSG_DONTWAIT | NOSIG);
+		if (n < 0) {
+			ASSERT_EQ(EAGAIN, errno);
+			ASSERT_EQ(1, epoll_wait(ep, &got, 1, 5000)) TH_LOG("no EPOLLOUT after a second EAGAIN");
+		}
+	}
+	ASSERT_EQ(100, n);
+	sent += n;
+	/* Every byte taken arrives. */
+	while (got_bytes < sent) {
+		struct pollfd pf = { .fd = q.s[0], .events = POLLIN };
+
+		ASSERT_EQ(1, poll(&pf, 1, 5000)) TH_LOG("%ld of %ld bytes arrived", got_bytes, sent);
+		n = recv(q.s[0], buf, sizeof(buf), MSG_DONTWAIT);
+		ASSERT_LT(0, n);
+		got_bytes += n;
+	}
+	ASSERT_EQ(sent, got_bytes);
+	close(ep);
+	close_pairs(&q);
 }
 
 TEST_HARNESS_MAIN
