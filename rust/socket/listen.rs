@@ -60,8 +60,13 @@ pub(crate) struct AcceptState {
 }
 
 impl AcceptState {
+    /// Takes child `id` off the half-open list.  Searched from the newest:
+    /// under a SYN flood the list is full of children that never complete
+    /// (up to the backlog), and a genuine client's completes within a
+    /// round trip of its SYN, so it is among the last few; and removing
+    /// near the back moves little.
     fn forget_half_open(&mut self, id: usize) -> Option<SockRef<AfcSock>> {
-        let i = self.half_open.iter().position(|c| c.sock().id() == id)?;
+        let i = self.half_open.iter().rposition(|c| c.sock().id() == id)?;
         vec::remove(&mut self.half_open, i)
     }
 }
