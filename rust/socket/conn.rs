@@ -398,7 +398,7 @@ const MEM_RETRY: u64 = 200 * MS;
 /// `poll` shows no `POLLOUT` and the socket timer wakes writers after
 /// [`MEM_RETRY`] to try again.  The socket lock is held; drive afterwards.
 pub(crate) fn wait_for_memory(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
-    sk.data().mem_wait.store(true, Ordering::Relaxed);
+    sk.data().set_mem_wait();
     if c.mem_retry.is_none() {
         c.mem_retry = Some(now().after(MEM_RETRY));
     }
@@ -421,7 +421,7 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if c.mem_retry.is_some_and(|d| d <= t) {
         // Writers refused memory try again (`wait_for_memory`).
         c.mem_retry = None;
-        sk.data().mem_wait.store(false, Ordering::Relaxed);
+        sk.data().clear_mem_wait();
         sk.wake_writers();
     }
     if c.defer_until.is_some_and(|d| d <= t) {
@@ -509,6 +509,9 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
         sk.data_ready();
     }
     if ev.contains(Events::WRITABLE) {
+        // Acknowledged data freed memory: a writer refused memory may try
+        // again now rather than at its retry (`wait_for_memory`).
+        sk.data().clear_mem_wait();
         sk.write_space();
     }
     if ev.contains(Events::RESET) || ev.contains(Events::TIMED_OUT) {
@@ -670,6 +673,10 @@ fn finish(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState) {
     queues.write().purge();
     sk.data().queued.store(0, Ordering::Relaxed);
     sk.data().notsent.store(0, Ordering::Relaxed);
+    // A wait for memory ends with the connection (the socket may connect
+    // again after `connect(AF_UNSPEC)`).
+    c.mem_retry = None;
+    sk.data().clear_mem_wait();
     c.ofo = KVec::new();
     uncount_orphan(c);
     if let Some(p) = c.parent.take() {

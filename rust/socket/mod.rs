@@ -199,7 +199,15 @@ impl AfcSock {
         self.mem_wait.load(Ordering::Relaxed)
     }
 
-    /// Memory was found for a send: `poll` may show `POLLOUT` again.
+    /// A non-blocking send was refused memory: no `POLLOUT` until it may
+    /// try again.
+    pub(crate) fn set_mem_wait(&self) {
+        self.mem_wait.store(true, Ordering::Relaxed);
+    }
+
+    /// A send may try again (memory was found for one, acknowledged data
+    /// freed some, the retry came, or the connection ended): `poll` may
+    /// show `POLLOUT` again.
     pub(crate) fn clear_mem_wait(&self) {
         if self.mem_wait.load(Ordering::Relaxed) {
             self.mem_wait.store(false, Ordering::Relaxed);

@@ -928,13 +928,14 @@ TEST_F_TIMEOUT(mem, pressure_shrinks_the_window_to_a_few_segments, 120)
  */
 TEST_F_TIMEOUT(mem, writer_refused_memory_hears_epollout, 120)
 {
-	struct pairs p = { .l = -1 }, q = { .l = -1 };
+	struct pairs p = { .l = -1 }, q = { .l = -1 }, r = { .l = -1 };
 	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET }, got;
 	static char buf[65536];
 	long sent = 0, got_bytes = 0;
 	int ep, sends, n, eagain = 0;
 
 	ASSERT_EQ(0, open_pairs(&q, 1)) TH_LOG("pair: %s", strerror(errno));
+	ASSERT_EQ(0, open_pairs(&r, 1)) TH_LOG("pair: %s", strerror(errno));
 	/* 2 MiB: well above what the kernel's per-CPU batching of the
 	 * family's count (up to 1 MiB a CPU) can leave charged once the
 	 * pinned pairs are gone. */
@@ -959,6 +960,33 @@ TEST_F_TIMEOUT(mem, writer_refused_memory_hears_epollout, 120)
 	}
 	TH_LOG("%d sends of 100 bytes taken before EAGAIN", sends);
 	ASSERT_TRUE(eagain) TH_LOG("the family's limit refused nothing");
+	if (!afc_inet()) {
+		/* Level-triggered: no POLLOUT while the writer waits for
+		 * memory (TCP shows POLLOUT from its shrunk send buffer and
+		 * relies on its forced first buffer). */
+		struct pollfd pf = { .fd = q.c[0], .events = POLLOUT };
+
+		EXPECT_EQ(0, poll(&pf, 1, 0)) TH_LOG("POLLOUT while refused memory: 0x%x", pf.revents);
+	}
+	/* The wait ends with its connection: reconnected after
+	 * connect(AF_UNSPEC), a refused writer is writable at once. */
+	{
+		struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+		struct pollfd pf = { .fd = r.c[0], .events = POLLOUT };
+		int rs;
+
+		for (int i = 0; i < 2000; i++)
+			if (send(r.c[0], buf, 100, MSG_DONTWAIT | NOSIG) < 0)
+				break;
+		ASSERT_EQ(EAGAIN, errno);
+		ASSERT_EQ(0, connect(r.c[0], &unspec, sizeof(unspec))) TH_LOG("disconnect: %s", strerror(errno));
+		ASSERT_EQ(0, afc_connect(r.c[0], "127.0.0.1", r.port)) TH_LOG("reconnect: %s", strerror(errno));
+		rs = accept(r.l, NULL, NULL);
+		ASSERT_LE(0, rs);
+		ASSERT_EQ(1, poll(&pf, 1, 0));
+		ASSERT_TRUE(pf.revents & POLLOUT) TH_LOG("reconnected socket not writable: 0x%x", pf.revents);
+		close(rs);
+	}
 	/* Memory comes back. */
 	close_pairs(&p);
 	ASSERT_EQ(1, epoll_wait(ep, &got, 1, 5000)) TH_LOG("no EPOLLOUT after EAGAIN");
@@ -985,6 +1013,7 @@ TEST_F_TIMEOUT(mem, writer_refused_memory_hears_epollout, 120)
 	ASSERT_EQ(sent, got_bytes);
 	close(ep);
 	close_pairs(&q);
+	close_pairs(&r);
 }
 
 TEST_HARNESS_MAIN
