@@ -250,7 +250,6 @@ bool afc_gso_param(void);
 int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 void afc_sk_dst_reset(struct sock *sk);
-int afc_sk_bound_dev_if(const struct sock *sk);
 bool afc_sockopt_binds_device(int name);
 int afc_sk_filter(struct sock *sk, struct sk_buff *skb);
 

@@ -260,7 +260,6 @@ int afc_accept_arg_flags(const struct proto_accept_arg *arg) { return arg->flags
 /* The device a socket is bound to (SO_BINDTODEVICE, SO_BINDTOIFINDEX:
  * set by sock_setsockopt), 0 for none; read without the socket lock, as
  * the IPv4 lookups read it. */
-int afc_sk_bound_dev_if(const struct sock *sk) { return READ_ONCE(sk->sk_bound_dev_if); }
 bool afc_sockopt_binds_device(int name) { return name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX; }
 /* Runs the socket's filter (SO_ATTACH_FILTER/SO_ATTACH_BPF) and the LSM
  * per-packet hook on a received frame (data at our header), as

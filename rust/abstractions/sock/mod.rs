@@ -508,9 +508,13 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// The device the socket is bound to (`SO_BINDTODEVICE`,
     /// `SO_BINDTOIFINDEX`), 0 for none.  Read without the socket lock, as
     /// the IPv4 lookups read `sk_bound_dev_if`.
+    /// Read here rather than through a C helper: the lookups of every
+    /// frame and every ephemeral port candidate read it (a call per read
+    /// showed in the crr profile on veth).
     pub(crate) fn bound_dev_if(&self) -> i32 {
-        // SAFETY: the sock is valid (type invariant); a `READ_ONCE`.
-        unsafe { bindings::afc_sk_bound_dev_if(self.as_ptr()) }
+        // SAFETY: the sock is valid (type invariant); a volatile read of
+        // an `int` is `READ_ONCE`, as the IPv4 lookups read it.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).__sk_common.skc_bound_dev_if)) }
     }
 
     /// Whether the socket takes `skb` (our header at its data): runs the
