@@ -58,6 +58,29 @@ impl State {
     }
 }
 
+/// Returns SipHash-2-4 of a message already cut into its little-endian
+/// 64-bit blocks, the last one carrying the message length in its top
+/// byte as the algorithm pads it: the same value as [`siphash24`] of the
+/// bytes, without moving them one by one (the table lookups of every
+/// frame hash a tuple).
+pub fn siphash24_blocks<const N: usize>(key: &SipKey, blocks: [u64; N]) -> u64 {
+    let mut s = State {
+        v0: key.k0 ^ 0x736f_6d65_7073_6575,
+        v1: key.k1 ^ 0x646f_7261_6e64_6f6d,
+        v2: key.k0 ^ 0x6c79_6765_6e65_7261,
+        v3: key.k1 ^ 0x7465_6462_7974_6573,
+    };
+    for m in blocks {
+        s.compress(m);
+    }
+    s.v2 ^= 0xff;
+    s.round();
+    s.round();
+    s.round();
+    s.round();
+    s.v0 ^ s.v1 ^ s.v2 ^ s.v3
+}
+
 /// Returns SipHash-2-4 of `data` under `key`.
 pub fn siphash24(key: &SipKey, data: &[u8]) -> u64 {
     let mut s = State {
