@@ -594,7 +594,7 @@ const INHERITED: [SockSetting; 15] = [
 /// `sk_clone_lock` does, rather than a child living without the filter
 /// its listener had.
 fn inherit_from_listener(child: &mut NewChild<'_>, lsk: &Sock<'_, AfcSock>) -> Result {
-    for setting in INHERITED {
+    for &setting in INHERITED.iter() {
         child.copy_from(lsk, setting);
     }
     child.share_filter(lsk)

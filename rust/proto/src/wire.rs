@@ -244,9 +244,18 @@ fn be32(b: &[u8; HEADER_LEN], at: usize) -> u32 {
 }
 
 #[inline]
-fn put(b: &mut [u8; HEADER_LEN], at: usize, bytes: &[u8]) {
-    if let Some(dst) = b.get_mut(at..at.wrapping_add(bytes.len())) {
-        dst.copy_from_slice(bytes);
+fn put16(b: &mut [u8; HEADER_LEN], at: usize, v: u16) {
+    // Byte by byte, as `be16` reads: `copy_from_slice` stayed an
+    // out-of-line call per field in the kernel build (every frame sent).
+    if let Some([x, y]) = b.get_mut(at..at.wrapping_add(2)) {
+        [*x, *y] = v.to_be_bytes();
+    }
+}
+
+#[inline]
+fn put32(b: &mut [u8; HEADER_LEN], at: usize, v: u32) {
+    if let Some([w, x, y, z]) = b.get_mut(at..at.wrapping_add(4)) {
+        [*w, *x, *y, *z] = v.to_be_bytes();
     }
 }
 
@@ -346,19 +355,19 @@ impl Header {
         let mut b = [0u8; HEADER_LEN];
         b[0] = VERSION;
         b[FLAGS_OFFSET] = self.flags.0;
-        put(&mut b, 2, &self.window.to_be_bytes());
-        put(&mut b, 4, &self.src.port.to_be_bytes());
-        put(&mut b, 6, &self.dst.port.to_be_bytes());
-        put(&mut b, PAYLOAD_LEN_OFFSET, &self.payload_len.to_be_bytes());
-        put(&mut b, SADDR_OFFSET, &self.src.addr.to_be_bytes());
-        put(&mut b, DADDR_OFFSET, &self.dst.addr.to_be_bytes());
-        put(&mut b, SEQ_OFFSET, &self.seq.0.to_be_bytes());
-        put(&mut b, 24, &self.ack.0.to_be_bytes());
+        put16(&mut b, 2, self.window);
+        put16(&mut b, 4, self.src.port);
+        put16(&mut b, 6, self.dst.port);
+        put16(&mut b, PAYLOAD_LEN_OFFSET, self.payload_len);
+        put32(&mut b, SADDR_OFFSET, self.src.addr);
+        put32(&mut b, DADDR_OFFSET, self.dst.addr);
+        put32(&mut b, SEQ_OFFSET, self.seq.0);
+        put32(&mut b, 24, self.ack.0);
         if self.flags.urg() && !self.flags.syn() {
-            put(&mut b, URG_OFFSET, &self.urg.0.to_be_bytes());
+            put32(&mut b, URG_OFFSET, self.urg.0);
         } else {
             b[28] = self.wscale;
-            put(&mut b, 30, &self.mss.to_be_bytes());
+            put16(&mut b, 30, self.mss);
         }
         b
     }
