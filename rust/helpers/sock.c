@@ -257,9 +257,8 @@ bool afc_sk_reuseport(const struct sock *sk) { return sk->sk_reuseport; }
 unsigned char afc_sk_reuse(const struct sock *sk) { return sk->sk_reuse; }
 void afc_sk_set_reuse(struct sock *sk, unsigned char reuse) { sk->sk_reuse = reuse; }
 int afc_accept_arg_flags(const struct proto_accept_arg *arg) { return arg->flags; }
-/* The device a socket is bound to (SO_BINDTODEVICE, SO_BINDTOIFINDEX:
- * set by sock_setsockopt), 0 for none; read without the socket lock, as
- * the IPv4 lookups read it. */
+/* Whether a SOL_SOCKET option binds the socket to a device
+ * (SO_BINDTODEVICE, SO_BINDTOIFINDEX; Sock::bound_dev_if reads it). */
 bool afc_sockopt_binds_device(int name) { return name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX; }
 /* Runs the socket's filter (SO_ATTACH_FILTER/SO_ATTACH_BPF) and the LSM
  * per-packet hook on a received frame (data at our header), as

@@ -512,8 +512,10 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// frame and every ephemeral port candidate read it (a call per read
     /// showed in the crr profile on veth).
     pub(crate) fn bound_dev_if(&self) -> i32 {
-        // SAFETY: the sock is valid (type invariant); a volatile read of
-        // an `int` is `READ_ONCE`, as the IPv4 lookups read it.
+        // SAFETY: the sock is valid (type invariant); the field is an
+        // aligned `int` that `sock_bindtoindex_locked` writes with
+        // `WRITE_ONCE`, and a volatile read of it is `READ_ONCE`, as the
+        // IPv4 lookups read it.
         unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).__sk_common.skc_bound_dev_if)) }
     }
 
