@@ -106,9 +106,14 @@ pub(crate) fn orphaned(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     if c.orphan || matches!(c.conn.state(), State::Closed | State::TimeWait) {
         return;
     }
-    c.orphan = true;
-    let n = ORPHANS.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-    if n > netns::max_orphans() {
+    // Counted only within the limit, so that a close never takes the
+    // count past it, even for a moment: an orphan whose timer saw the
+    // count over the limit would reset itself too (`run_timers`), for a
+    // close that resets its own connection anyway.
+    let max = netns::max_orphans();
+    if ORPHANS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| if n < max { n.checked_add(1) } else { None }).is_ok() {
+        c.orphan = true;
+    } else {
         netns::of(sk.net()).stats.inc(Stat::OrphanOverflows);
         c.conn.abort();
     }
