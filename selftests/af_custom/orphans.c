@@ -242,8 +242,10 @@ TEST_F_TIMEOUT(orphans, max_orphans_resets_the_excess, 180)
 	/* Orphans that died are no longer counted: the first round's are
 	 * gone from the count, so the second round keeps some of its own.
 	 * (Debug runs twice kept 3 in a round with none elsewhere before
-	 * it: an orphan from elsewhere in the family had come during the
-	 * round; each close is now judged by the count just before it.) */
+	 * it: a close took the family's count past the limit for a moment
+	 * and another orphan's timer reset itself; judging each close by
+	 * the count just before it caught a close that counted two
+	 * overflows.) */
 	ASSERT_GT(4, afc_stat("Orphans")) TH_LOG("the first round's orphans are still counted");
 	second = overflow_round(_metadata, l, port);
 	ASSERT_LT(0, first);
