@@ -91,12 +91,22 @@ swap_module() {
     apply_sysctls >/dev/null
 }
 
+# Family "base" is the baseline module run as family "custom": fam_begin
+# F loads it for one run and sets FAM to the family to run; fam_end F
+# loads the module under test again.
+fam_begin() {
+    FAM=$1
+    if [ "$1" = base ]; then swap_module /afc/af_custom_base.ko; FAM=custom; fi
+}
+fam_end() {
+    if [ "$1" = base ]; then swap_module /afc/af_custom.ko; fi
+}
+
 PORT=9000
 run() { # test family [args...]
     t=$1; f=$2; shift 2
     PORT=$((PORT + 1))
-    fam=$f
-    if [ "$f" = base ]; then swap_module /afc/af_custom_base.ko; fam=custom; fi
+    fam_begin "$f"; fam=$FAM
     start=$(cut -d' ' -f1 /proc/uptime)
     if timeout 180 $B -t "$t" -f "$fam" -p $PORT "$@" > /tmp/one 2>/tmp/err; then
         [ "$f" = base ] && sed -i 's/ fam=custom / fam=base /' /tmp/one
@@ -107,7 +117,7 @@ run() { # test family [args...]
         echo "FAILED test=$t fam=$f $*: $(cat /tmp/err)" >> /tmp/failures
     fi
     [ "$fam" = custom ] && wait_idle
-    [ "$f" = base ] && swap_module /afc/af_custom.ko
+    fam_end "$f"
     end=$(cut -d' ' -f1 /proc/uptime)
     echo "  ($t $f $*: $(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }') s)"
 }
@@ -169,8 +179,7 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
         args=""; [ "$n" = veth ] && args="$VETH"
         PORT=$((PORT + 1))
         echo "== profile $t $f $n"
-        # "base": the baseline module, loaded for this profile only.
-        if [ "$f" = base ]; then swap_module /afc/af_custom_base.ko; f=custom; back=1; else back=0; fi
+        asked=$f; fam_begin "$f"; f=$FAM
         PORT=$((PORT + 1))
         /afc/bin/perf stat -e context-switches -a -o /tmp/perf.stat -- \
             $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
@@ -195,7 +204,7 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
             [ "$f" = custom ] && wait_idle
         fi
         [ "$f" = custom ] && wait_idle
-        [ "$back" = 1 ] && swap_module /afc/af_custom.ko
+        fam_end "$asked"
     done
     echo "AFC-BENCH-PROFILE-END"
 fi

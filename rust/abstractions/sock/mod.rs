@@ -508,6 +508,7 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// The device the socket is bound to (`SO_BINDTODEVICE`,
     /// `SO_BINDTOIFINDEX`), 0 for none.  Read without the socket lock, as
     /// the IPv4 lookups read `sk_bound_dev_if`.
+    ///
     /// Read here rather than through a C helper: the lookups of every
     /// frame and every ephemeral port candidate read it (a call per read
     /// showed in the crr profile on veth).

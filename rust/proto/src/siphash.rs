@@ -49,6 +49,28 @@ impl State {
         self.v2 = self.v2.rotate_left(32);
     }
 
+    /// The state keyed with `key`, before any block.
+    #[inline]
+    fn new(key: &SipKey) -> Self {
+        State {
+            v0: key.k0 ^ 0x736f_6d65_7073_6575,
+            v1: key.k1 ^ 0x646f_7261_6e64_6f6d,
+            v2: key.k0 ^ 0x6c79_6765_6e65_7261,
+            v3: key.k1 ^ 0x7465_6462_7974_6573,
+        }
+    }
+
+    /// The four finalisation rounds, after the last block; the hash.
+    #[inline]
+    fn finish(mut self) -> u64 {
+        self.v2 ^= 0xff;
+        self.round();
+        self.round();
+        self.round();
+        self.round();
+        self.v0 ^ self.v1 ^ self.v2 ^ self.v3
+    }
+
     #[inline]
     fn compress(&mut self, m: u64) {
         self.v3 ^= m;
@@ -64,33 +86,18 @@ impl State {
 /// bytes, without moving them one by one (the table lookups of every
 /// frame hash a tuple).
 pub fn siphash24_blocks<const N: usize>(key: &SipKey, blocks: [u64; N]) -> u64 {
-    let mut s = State {
-        v0: key.k0 ^ 0x736f_6d65_7073_6575,
-        v1: key.k1 ^ 0x646f_7261_6e64_6f6d,
-        v2: key.k0 ^ 0x6c79_6765_6e65_7261,
-        v3: key.k1 ^ 0x7465_6462_7974_6573,
-    };
+    let mut s = State::new(key);
     // A slice iterator: the array's by-value iterator stayed an
     // out-of-line call in the kernel build.
     for m in blocks.iter() {
         s.compress(*m);
     }
-    s.v2 ^= 0xff;
-    s.round();
-    s.round();
-    s.round();
-    s.round();
-    s.v0 ^ s.v1 ^ s.v2 ^ s.v3
+    s.finish()
 }
 
 /// Returns SipHash-2-4 of `data` under `key`.
 pub fn siphash24(key: &SipKey, data: &[u8]) -> u64 {
-    let mut s = State {
-        v0: key.k0 ^ 0x736f_6d65_7073_6575,
-        v1: key.k1 ^ 0x646f_7261_6e64_6f6d,
-        v2: key.k0 ^ 0x6c79_6765_6e65_7261,
-        v3: key.k1 ^ 0x7465_6462_7974_6573,
-    };
+    let mut s = State::new(key);
     let mut blocks = data.chunks_exact(8);
     for b in &mut blocks {
         if let [a0, a1, a2, a3, a4, a5, a6, a7] = *b {
@@ -103,12 +110,7 @@ pub fn siphash24(key: &SipKey, data: &[u8]) -> u64 {
     }
     last[7] = data.len() as u8;
     s.compress(u64::from_le_bytes(last));
-    s.v2 ^= 0xff;
-    s.round();
-    s.round();
-    s.round();
-    s.round();
-    s.v0 ^ s.v1 ^ s.v2 ^ s.v3
+    s.finish()
 }
 
 #[cfg(test)]

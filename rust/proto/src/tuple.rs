@@ -82,10 +82,9 @@ impl FourTuple {
 
     /// Returns the keyed hash of this tuple for `purpose`.
     ///
-    /// SipHash-2-4 of 13 bytes: `purpose`, then [`FourTuple::to_bytes`]
-    /// (the tests check it against [`super::siphash::siphash24`] of those
-    /// bytes), built
-    /// here as its two little-endian blocks directly.
+    /// SipHash-2-4 of 13 bytes, `purpose` then [`FourTuple::to_bytes`],
+    /// built here as its two little-endian blocks directly (the tests
+    /// check it against [`super::siphash::siphash24`] of those bytes).
     pub fn hash(&self, key: &SipKey, purpose: HashPurpose) -> u64 {
         // A big-endian value read little-endian is its bytes swapped.
         let la = u64::from(self.local.addr.swap_bytes());
