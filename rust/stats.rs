@@ -26,6 +26,8 @@ stats! {
     OutRsts: "RST frames sent.",
     OutPureAcks: "Frames sent that carry only an acknowledgement or a window update (no data, SYN, FIN or RST).",
     RetransSegs: "Frames retransmitted.",
+    SeqRejected: "Segments a synchronised connection refused by the sequence test (before its next expected byte or past its window: RFC 793, RFC 5961 section 3), whatever they carried; answered by a rate-limited ACK (TCP counts these only per reason: TCPACKSkippedSeq, PAWSEstabRejected).",
+    AckRejected: "Segments in a connection's window whose acknowledgement it refused: of data never sent or older than the largest window (RFC 5961 section 5.2), or not the one that completes the handshake in SYN_RECV.",
     ChallengeAcks: "Challenge ACKs sent (RFC 5961: an in-window RST or any SYN on a synchronised connection), within their per-second limit (TCPChallengeACK).",
     ActiveOpens: "Connections opened by connect().",
     PassiveOpens: "Connections opened by a listener.",

@@ -19,7 +19,7 @@ use crate::abstractions::uapi;
 use crate::abstractions::vec;
 use crate::netns;
 use crate::proto::buffers::{self, RcvSpace};
-use crate::proto::conn::{ConnError, Connection, DataAction, Events, Transmit};
+use crate::proto::conn::{ConnError, ConnStats, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
 use crate::proto::time::{earliest, Instant, MS, SEC};
 use crate::proto::wire::{Header, HEADER_LEN};
@@ -58,10 +58,8 @@ pub(crate) struct ConnState {
     /// When writers refused socket memory are woken to try again
     /// ([`wait_for_memory`]).
     mem_retry: Option<Instant>,
-    /// The core's retransmission count already added to `RetransSegs`.
-    retrans_counted: u64,
-    /// The core's challenge ACK count already added to `ChallengeAcks`.
-    challenge_counted: u64,
+    /// The core's counts of [`SUMMED`] already added to the namespace's.
+    counted: [u64; SUMMED.len()],
     /// The deadline the socket timer is armed for (re-armed only when the
     /// core's changes: `mod_timer` on every segment showed in profiles).
     armed: Option<u64>,
@@ -133,8 +131,7 @@ impl ConnState {
             was_established: false,
             defer_until: None,
             mem_retry: None,
-            retrans_counted: 0,
-            challenge_counted: 0,
+            counted: [0; SUMMED.len()],
             armed: None,
             rcv_space,
             sndbuf_cwnd: 0,
@@ -537,6 +534,18 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
     }
 }
 
+/// Reads one of the core's per-connection counts.
+type CoreCount = fn(&ConnStats) -> u64;
+
+/// The core's per-connection counts that the namespace's counters sum,
+/// added after each [`drive`] (which follows every segment and timer).
+const SUMMED: [(CoreCount, Stat); 4] = [
+    (|s| s.retrans_segs, Stat::RetransSegs),
+    (|s| s.challenge_acks, Stat::ChallengeAcks),
+    (|s| s.seq_rejected, Stat::SeqRejected),
+    (|s| s.ack_rejected, Stat::AckRejected),
+];
+
 /// Sends what the core has to send, re-arms the timer, and tidies up a
 /// connection that reached CLOSED.
 pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
@@ -546,14 +555,13 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     while let Some(tx) = c.conn.poll_transmit(t) {
         transmit(sk, queues, c, &tx);
     }
-    let (retrans, challenges) = (c.conn.stats().retrans_segs, c.conn.stats().challenge_acks);
-    if retrans != c.retrans_counted {
-        netns::of(sk.net()).stats.add(Stat::RetransSegs, retrans.wrapping_sub(c.retrans_counted));
-        c.retrans_counted = retrans;
-    }
-    if challenges != c.challenge_counted {
-        netns::of(sk.net()).stats.add(Stat::ChallengeAcks, challenges.wrapping_sub(c.challenge_counted));
-        c.challenge_counted = challenges;
+    let ConnState { conn, counted, .. } = &mut **c;
+    for ((count, stat), counted) in SUMMED.iter().zip(counted.iter_mut()) {
+        let n = count(conn.stats());
+        if n != *counted {
+            netns::of(sk.net()).stats.add(*stat, n.wrapping_sub(*counted));
+            *counted = n;
+        }
     }
     if c.conn.state() == State::Closed {
         finish(sk, queues, c);

@@ -43,7 +43,10 @@
  * chunk); at the end InSegs must have grown by at least the frames that
  * are valid, and InOtherHost by at least the frames sent to another MAC
  * (over veth the module's answers to spoofed sources add to it).  Live
- * traffic never adds to the other rejection counters.
+ * traffic never adds to the other rejection counters.  Past validation,
+ * the frames of quiet chunks aimed at a live tuple wholly outside any
+ * window it can have must each be refused by the sequence test and
+ * counted in SeqRejected (or dropped from a full backlog: BacklogDrops).
  * Afterwards every live connection must have carried exactly the pattern,
  * full length, both ways, and none may have been reset.  Frames aimed at
  * a live tuple are logged; should a connection be reset or corrupted,
@@ -170,6 +173,7 @@ struct conn {
 struct tlog {
 	uint32_t idx;		/* frame index in this fixture */
 	uint8_t conn, dir, flags, mode;
+	uint8_t host;		/* sent to the receiver's own MAC address */
 	uint32_t seq, lo, hi;	/* lo..hi: where rcv_nxt could be when it was made */
 	uint16_t plen;
 };
@@ -588,7 +592,7 @@ static uint32_t far_seq(struct gen *g, int c, int d, uint16_t plen)
 	return s;
 }
 
-static void log_tuple(struct gen *g, int c, int d, const uint8_t *b, int mode)
+static void log_tuple(struct gen *g, int c, int d, const uint8_t *b, int mode, int host)
 {
 	struct ff *f = g->f;
 	struct tlog *l;
@@ -603,6 +607,7 @@ static void log_tuple(struct gen *g, int c, int d, const uint8_t *b, int mode)
 	l->dir = d;
 	l->flags = b[1];
 	l->mode = mode;
+	l->host = host;
 	l->seq = afc_get32(b + 20);
 	l->plen = afc_get16(b + 8);
 	rcv_range(f, c, d, &l->lo, &l->hi);
@@ -1057,7 +1062,7 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 	struct iovec *iov = calloc(CHUNK + 2, sizeof(*iov));
 	int *fr_t = calloc(CHUNK + 2, sizeof(int)), *fr_c = calloc(CHUNK + 2, sizeof(int));
 	struct gen g = { .f = f };
-	long long sent = 0, drops0[2], challenges0 = 0, challenges1 = 0;
+	long long sent = 0, drops0[2], challenges0 = 0, challenges1 = 0, refused0 = 0, refused1 = 0;
 	int chunk = 0, plant = !!getenv("AFC_FUZZ_PLANT");
 
 	ASSERT_NE(NULL, arena);
@@ -1078,7 +1083,8 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 	for (int i = 0; i < f->nt; i++)
 		IN_NS(f, nsfd(f, f->t[i].rns), drops0[i] = dev_drops(devname(f, i)));
 	for (int i = 0; i < f->nt; i++)
-		IN_NS(f, nsfd(f, f->t[i].rns), challenges0 += afc_stat("ChallengeAcks"));
+		IN_NS(f, nsfd(f, f->t[i].rns), challenges0 += afc_stat("ChallengeAcks");
+		      refused0 += afc_stat("SeqRejected") + afc_stat("BacklogDrops"));
 	ASSERT_EQ(0, pthread_create(&pump, NULL, pump_main, f));
 	ASSERT_EQ(0, pthread_create(&acc, NULL, accept_main, f));
 	ASSERT_EQ(0, pthread_create(&con, NULL, connect_main, f));
@@ -1110,7 +1116,7 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 				f->c[0].isn[d] + 1 + (uint32_t)f->c[0].written[d], 0, 0, 0);
 			afc_csum_set(fr + ETH_HLEN, AFC_HDR_LEN);
 			g.idx = sent;
-			log_tuple(&g, 0, d, fr + ETH_HLEN, M_PLANT);
+			log_tuple(&g, 0, d, fr + ETH_HLEN, M_PLANT, 1);
 			fprintf(stderr, "# AFC_FUZZ_PLANT: frame %lld is an RST at the next sequence number of connection 0 direction %d\n",
 				sent, d);
 			fr_t[0] = 0;
@@ -1198,7 +1204,7 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 					fr_c[n] = classify(f, t, other, b, len);
 				}
 				if (cc >= 0)
-					log_tuple(&g, cc, dd, b, mode);
+					log_tuple(&g, cc, dd, b, mode, macp < 85);
 			}
 			fr_t[n] = ti;
 			iov[n].iov_base = fr;
@@ -1312,10 +1318,32 @@ TEST_F_TIMEOUT(fuzz, live_connections_survive, 1200)
 			now[ns].v[C_SEG] - base[ns].v[C_SEG], exp[ns].v[C_SEG] - base[ns].v[C_SEG]);
 	}
 	for (int i = 0; i < f->nt; i++)
-		IN_NS(f, nsfd(f, f->t[i].rns), challenges1 += afc_stat("ChallengeAcks"));
+		IN_NS(f, nsfd(f, f->t[i].rns), challenges1 += afc_stat("ChallengeAcks");
+		      refused1 += afc_stat("SeqRejected") + afc_stat("BacklogDrops"));
 	/* In-window RSTs and SYNs draw challenge ACKs (rate-limited, so not
 	 * one each): how many, for the record. */
 	fprintf(stderr, "# challenge ACKs sent: %lld\n", challenges1 - challenges0);
+	/* Frames of quiet chunks aimed at a live tuple, to this host, wholly
+	 * before where rcv_nxt could be or after the largest window it can
+	 * have: each is refused by the sequence test and counted in
+	 * SeqRejected (or dropped earlier, from a full socket backlog, and
+	 * counted in BacklogDrops).  The live streams add their own
+	 * duplicates, hence "at least". */
+	long long outside = 0;
+
+	for (size_t i = 0; i < f->nlog; i++) {
+		const struct tlog *l = &f->log[i];
+		uint32_t end = l->seq + l->plen + !!(l->flags & AFC_F_SYN) + !!(l->flags & AFC_F_FIN);
+		uint32_t wnd = 65535u << f->c[l->conn].ws[1 - l->dir];
+
+		if (l->host && ((l->mode == M_LEFT && (int32_t)(end - l->lo) < 0) ||
+				(l->mode == M_RIGHT && (int32_t)(l->seq - (l->hi + wnd)) > 0)))
+			outside++;
+	}
+	fprintf(stderr, "# refused by the sequence test or the backlog: %lld (at least %lld: frames surely outside a window)\n",
+		refused1 - refused0, outside);
+	EXPECT_LE(outside, refused1 - refused0);
+	EXPECT_LT(0, outside);
 	fprintf(stderr, "# listeners accepted %ld; connects ok %ld, failed %ld\n",
 		f->accepted, f->conn_ok, f->conn_fail);
 	/* Frames the device's backlog dropped never reached the module:

@@ -343,6 +343,14 @@ pub struct ConnStats {
     pub dup_data: u64,
     /// Segments outside the receive window (`TCPWinDrop`-like).
     pub out_of_window: u64,
+    /// Segments a synchronised connection refused by the sequence test
+    /// (before `rcv_nxt` or past the window: RFC 793, RFC 5961 section 3),
+    /// whatever they carried; answered by a (rate-limited) ACK.
+    pub seq_rejected: u64,
+    /// Acceptable segments whose acknowledgement was refused: of data
+    /// never sent, or older than the largest window (RFC 5961 section
+    /// 5.2), or not the SYN-ACK's in SYN_RECV.
+    pub ack_rejected: u64,
     /// Segments whose data was dropped for want of receive memory, their
     /// acknowledgement taken (`RcvPruned`).
     pub rcv_pruned: u64,

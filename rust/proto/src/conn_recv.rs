@@ -145,6 +145,7 @@ impl Connection {
         }
 
         if !self.acceptable(h) {
+            self.stats.seq_rejected = self.stats.seq_rejected.wrapping_add(1);
             if f.syn() && !f.rst() {
                 // Any SYN on a synchronized connection, in the window or
                 // not, goes through the rate-limited challenge ACK (RFC 5961
@@ -187,6 +188,7 @@ impl Connection {
             if h.ack.gt(self.snd.una) && h.ack.le(self.snd.max) {
                 self.state = State::Established;
             } else {
+                self.stats.ack_rejected = self.stats.ack_rejected.wrapping_add(1);
                 self.snd.rst_pending = Some(self.reset_to_ack(h));
                 return;
             }
@@ -194,6 +196,7 @@ impl Connection {
         if h.ack.gt(self.snd.max) || h.ack.lt(self.snd.una.wrapping_sub(self.snd.max_wnd)) {
             // RFC 5961 section 5.2: acknowledges data never sent, or far too old.
             // Answer (rate-limited), do not believe.
+            self.stats.ack_rejected = self.stats.ack_rejected.wrapping_add(1);
             self.oow_ack(h, now);
             return;
         }

@@ -813,3 +813,44 @@ fn out_of_window_syns_share_the_challenge_ack_limit() {
     feed(&mut b, &[(syn, vec![])], later);
     assert_eq!(out(&mut b, later).len(), 1);
 }
+
+/// Every segment the sequence test refuses is counted once, whatever it
+/// carries, and so is every acceptable segment whose acknowledgement is
+/// refused (RFC 5961 section 5.2); in-window segments count in neither
+/// (issue 12: the frame fuzzer accounts for rejected frames by these).
+#[test]
+fn refused_segments_are_counted_by_reason() {
+    let (_a, mut b) = established();
+    let next = b.conn.rcv_nxt();
+    let una = *b.conn.stats();
+    let far = next.wrapping_add(1 << 30);
+    let before = next.wrapping_sub(5000);
+    for (flags, seq) in [
+        (Flags::RST, far),
+        (Flags::SYN, far),
+        (Flags::ACK, far),
+        (Flags(Flags::ACK.0 | Flags::FIN.0), before),
+        (Flags::ACK, before),
+    ] {
+        let mut s = seg(A, B, flags, seq, Seq(0));
+        if flags.syn() {
+            s.mss = 1000;
+        }
+        feed(&mut b, &[(s, vec![])], t0());
+    }
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(b.conn.stats().seq_rejected, una.seq_rejected + 5);
+    assert_eq!(b.conn.stats().ack_rejected, una.ack_rejected);
+    // In the window, acknowledging data never sent: the ACK is refused.
+    let mut bad = seg(A, B, Flags::ACK, next, Seq(0));
+    bad.ack = b.conn.snd_nxt().wrapping_add(100_000);
+    feed(&mut b, &[(bad, vec![])], t0());
+    assert_eq!(b.conn.stats().ack_rejected, una.ack_rejected + 1);
+    // A good in-window segment counts in neither.
+    let mut good = seg(A, B, Flags::ACK, next, Seq(0));
+    good.ack = b.conn.snd_nxt();
+    feed(&mut b, &[(good, vec![])], t0());
+    assert_eq!(b.conn.stats().seq_rejected, una.seq_rejected + 5);
+    assert_eq!(b.conn.stats().ack_rejected, una.ack_rejected + 1);
+    assert_eq!(b.state(), State::Established);
+}
