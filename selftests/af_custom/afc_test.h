@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <linux/af_custom.h>
 
 /* The family number the loaded module registered (from sysfs), or -1. */
@@ -178,6 +180,40 @@ static inline int afc_sh(const char *fmt, ...)
 	return rc;
 }
 
+/* Brings the current namespace's loopback up (as "ip link set lo up",
+ * without a process: on the debug kernel each exec costs a fixture about
+ * half a second). */
+static inline int afc_lo_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	if (fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr)) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	if (rc)
+		fprintf(stderr, "# bringing lo up: %s\n", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Runs the ip(8) commands of cmds (one a line) in one process ("ip -batch"). */
+static inline int afc_ip_batch(const char *cmds)
+{
+	FILE *p = popen("ip -batch -", "w");
+	int rc;
+
+	if (!p)
+		return -1;
+	fputs(cmds, p);
+	rc = pclose(p);
+	if (rc)
+		fprintf(stderr, "# ip -batch failed (status %d):\n%s", rc, cmds);
+	return rc;
+}
+
 static inline int afc_lo_setup(struct afc_nets *n)
 {
 	if (unshare(CLONE_NEWNET)) {
@@ -187,7 +223,7 @@ static inline int afc_lo_setup(struct afc_nets *n)
 	n->a = n->b = open("/proc/thread-self/ns/net", O_RDONLY);
 	if (n->a < 0)
 		return -1;
-	return afc_sh("ip link set lo up");
+	return afc_lo_up();
 }
 
 /* Runs a shell command inside namespace ns, then returns to namespace back. */
@@ -207,22 +243,31 @@ static inline int afc_veth_setup(struct afc_nets *n)
 {
 	if (afc_lo_setup(n))
 		return -1;
-	if (afc_sh("ip link add va address " AFC_VA_MAC " type veth peer name vb address " AFC_VB_MAC))
-		return -1;
+	char cmds[512];
+	int rc;
+
 	/* The second namespace: unshare again, remember it, come back. */
 	if (unshare(CLONE_NEWNET))
 		return -1;
 	n->b = open("/proc/thread-self/ns/net", O_RDONLY);	/* inherited by ip: no CLOEXEC */
-	if (n->b < 0 || setns(n->a, CLONE_NEWNET))
+	if (n->b < 0 || afc_lo_up() || setns(n->a, CLONE_NEWNET))
 		return -1;
-	if (afc_sh("ip link set vb netns /proc/self/fd/%d", n->b) ||
-	    afc_sh("ip addr add 10.77.0.1/24 dev va && ip link set va up && "
-		   "ip neigh replace 10.77.0.2 lladdr " AFC_VB_MAC " dev va nud permanent") ||
-	    afc_sh_in(n->b, n->a, "ip link set lo up && ip addr add 10.77.0.2/24 dev vb && "
-		      "ip link set vb up && "
-		      "ip neigh replace 10.77.0.1 lladdr " AFC_VA_MAC " dev vb nud permanent"))
+	/* Two ip processes in all (one per namespace): a fixture's set-up is
+	 * most of a short test's time on the debug kernel. */
+	snprintf(cmds, sizeof(cmds),
+		 "link add va address " AFC_VA_MAC " type veth peer name vb address " AFC_VB_MAC "\n"
+		 "link set vb netns /proc/self/fd/%d\n"
+		 "addr add 10.77.0.1/24 dev va\n"
+		 "link set va up\n"
+		 "neigh replace 10.77.0.2 lladdr " AFC_VB_MAC " dev va nud permanent\n", n->b);
+	if (afc_ip_batch(cmds) || setns(n->b, CLONE_NEWNET))
 		return -1;
-	return 0;
+	rc = afc_ip_batch("addr add 10.77.0.2/24 dev vb\n"
+			  "link set vb up\n"
+			  "neigh replace 10.77.0.1 lladdr " AFC_VA_MAC " dev vb nud permanent\n");
+	if (setns(n->a, CLONE_NEWNET))
+		return -1;
+	return rc;
 }
 
 /* A socket (type_flags as for afc_tsocket_flags) opened in namespace ns. */

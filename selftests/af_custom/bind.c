@@ -23,7 +23,7 @@ FIXTURE_SETUP(bind)
 	if (!afc_inet())
 		ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
 	ASSERT_EQ(0, unshare(CLONE_NEWNET));
-	ASSERT_EQ(0, system("ip link set lo up"));
+	ASSERT_EQ(0, afc_lo_up());
 	ASSERT_EQ(0, system("ip link add va type veth peer name vb && ip link set va up && "
 			    "ip link set vb up && ip addr add 10.77.0.1/24 dev va && "
 			    "ip addr add 10.77.0.2/24 dev vb"));
@@ -192,7 +192,7 @@ TEST_F(bind, namespaces_do_not_share_ports)
 	if (pid == 0) {
 		int b;
 
-		if (unshare(CLONE_NEWNET) || system("ip link set lo up"))
+		if (unshare(CLONE_NEWNET) || afc_lo_up())
 			_exit(2);
 		b = afc_tsocket();
 		_exit(afc_bind(b, "127.0.0.1", 7000) == 0 ? 0 : 1);

@@ -400,7 +400,7 @@ TEST_F(diag, namespace_local)
 	ASSERT_EQ(0, unshare(CLONE_NEWNET));
 	other = open("/proc/thread-self/ns/net", O_RDONLY);
 	ASSERT_LE(0, other);
-	ASSERT_EQ(0, afc_sh("ip link set lo up"));
+	ASSERT_EQ(0, afc_lo_up());
 	ofd = socket(afc_family(), SOCK_STREAM, 0);
 	ASSERT_LE(0, ofd);
 	ASSERT_EQ(0, afc_bind(ofd, "127.0.0.1", self->port + 1 > 65535 ? 1024 : self->port + 1));

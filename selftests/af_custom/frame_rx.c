@@ -46,7 +46,7 @@ FIXTURE_VARIANT_ADD(rx, veth) { .veth = 1 };
 FIXTURE_SETUP(rx)
 {
 	ASSERT_EQ(0, unshare(CLONE_NEWNET));
-	ASSERT_EQ(0, system("ip link set lo up"));
+	ASSERT_EQ(0, afc_lo_up());
 	strcpy(self->ifname, "lo");
 	if (variant->veth) {
 		ASSERT_EQ(0, system("ip link add va type veth peer name vb && "

@@ -650,9 +650,11 @@ TEST_F_TIMEOUT(flood, legit_clients_get_through, 600)
 	if (pid == 0)
 		injector(&self->n, self->n.b, variant->ifname, variant->dmac, variant->veth,
 			 ip4(variant->srv), port, sh);
-	/* Let the flood fill the SYN queue first. */
+	/* Let the flood fill the SYN queue first (the debug kernel on a
+	 * busy host has sent only 2,435 in 30 s: the wait costs nothing
+	 * when the flood is fast). */
 	t0 = now_ms();
-	while (sh->sent < 3000 && now_ms() - t0 < 30000)
+	while (sh->sent < 3000 && now_ms() - t0 < 120000)
 		usleep(10000);
 	if (sh->sent < 3000) {
 		/* The injector must not outlive the test (it would keep the
@@ -1195,7 +1197,7 @@ TEST_F_TIMEOUT(lo, namespaces_are_isolated, 60)
 	ASSERT_EQ(0, unshare(CLONE_NEWNET));
 	b = open("/proc/thread-self/ns/net", O_RDONLY);
 	ASSERT_LE(0, b);
-	ASSERT_EQ(0, afc_sh("ip link set lo up"));
+	ASSERT_EQ(0, afc_lo_up());
 	ASSERT_EQ(0, setns(a, CLONE_NEWNET));
 	nb.a = a;
 	nb.b = b;

@@ -1835,7 +1835,7 @@ TEST(reuseport_unmapped_uids_are_different_owners)
 		if (fd < 0 || write(fd, "0 0 1\n", 6) != 6)
 			_exit(2);
 		close(fd);
-		if (unshare(CLONE_NEWNET) || afc_sh("ip link set lo up"))
+		if (unshare(CLONE_NEWNET) || afc_lo_up())
 			_exit(3);
 		if (write(ready[1], "r", 1) != 1 || read(done[0], &x, 1) < 0)
 			_exit(4);

@@ -34,7 +34,7 @@ if [ -e $KMEMLEAK ]; then
     export AFC_NETNS_COUNT="${AFC_NETNS_COUNT:-100}"
     export AFC_SYNFLOOD_SECONDS="${AFC_SYNFLOOD_SECONDS:-8}" AFC_SYNFLOOD_CONNECTS="${AFC_SYNFLOOD_CONNECTS:-60}"
     export AFC_SYSFUZZ_SECONDS="${AFC_SYSFUZZ_SECONDS:-10}" AFC_SYSFUZZ_STUCK_S="${AFC_SYSFUZZ_STUCK_S:-60}"
-    export AFC_FUZZ_FRAMES="${AFC_FUZZ_FRAMES:-30000}"
+    export AFC_FUZZ_FRAMES="${AFC_FUZZ_FRAMES:-100000}"
     export AFC_TOKIO_CLIENTS="${AFC_TOKIO_CLIENTS:-100}" AFC_TOKIO_CONNECTS="${AFC_TOKIO_CONNECTS:-500}"
     export AFC_DIAG_CONNS="${AFC_DIAG_CONNS:-300}" AFC_ACCEPT_ROUNDS="${AFC_ACCEPT_ROUNDS:-50}"
     AFC_TEST_TIMEOUT="${AFC_TEST_TIMEOUT:-1200}"
@@ -64,8 +64,14 @@ run_list() {
         fam=; [ "$prog" != "$t" ] && fam=inet
         [ "$t" = module_pin ] && wait_module_idle
         t0=$(cut -d' ' -f1 /proc/uptime)
-        AFC_TEST_FAMILY=$fam timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$prog" > "$out" 2>&1
-        rc=$?
+        # Each TAP result line is followed by the guest's uptime ("# at
+        # S s"), so that a slow test can be told from a slow program.
+        { AFC_TEST_FAMILY=$fam timeout "${AFC_TEST_TIMEOUT:-600}" "/afc/tests/$prog" 2>&1; echo $? > "$out.rc"; } |
+            while IFS= read -r line || [ -n "$line" ]; do
+                echo "$line"
+                case "$line" in "ok "* | "not ok "*) echo "# at $(cut -d' ' -f1 /proc/uptime) s" ;; esac
+            done > "$out"
+        rc=$(cat "$out.rc")
         cat "$out"
         echo "# $t took $(echo "$t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{ printf "%.0f", $2 - $1 }') s"
         totals="$(grep '^# Totals:' "$out" | tail -1)"
