@@ -44,7 +44,7 @@ use crate::abstractions::sock::SockRef;
 use crate::abstractions::vec::{swap_remove, try_push};
 use crate::proto::bind::{bound_dev_eq, listener_score};
 use crate::proto::siphash::SipKey;
-use crate::proto::reuseport::{may_join, select_shard, Member, ShardInfo};
+use crate::proto::reuseport::{may_join, migration_target, select_shard, winning_group, Candidate, Member, ShardInfo, MAX_SHARDS};
 use crate::proto::state::State;
 use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose};
 use crate::socket::{AcceptQueue, AfcSock};
@@ -238,35 +238,36 @@ impl Tables {
     /// `dif`: of the listeners on `dst`'s port that match (address `dst`'s
     /// or the wildcard, device `dif` or none), the group that scores best
     /// (`proto::bind::listener_score`; of groups that score alike, the
-    /// first in the bucket).  In a reuseport group the shard
-    /// with the shortest accept queue that has room wins, ties broken by a
-    /// hash of the 4-tuple (`proto::reuseport`); a full group still yields
-    /// a shard, whose queue then refuses the SYN and counts it.
+    /// first in the bucket: `proto::reuseport::winning_group`).  In a
+    /// reuseport group the shard with the shortest accept queue that has
+    /// room wins, ties broken by a hash of the 4-tuple; a full group still
+    /// yields a shard, whose queue then refuses the SYN and counts it
+    /// (`proto::reuseport::select_shard`).
     pub(crate) fn lookup_listener(&self, dst: Endpoint, src: Endpoint, dif: i32) -> Option<FoundListener> {
         let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
         self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
-            let score = |e: &Listening| {
+            let candidate = |e: &Listening| {
                 listener_score(e.local.addr, e.local.port, e.sk.sock().bound_dev_if(), dst.addr, dst.port, dif)
+                    .map(|score| Candidate { score, group: e.queue.group() })
             };
-            let best = b.iter().filter_map(score).max()?;
             // Listeners of one score may be several groups (a device
-            // changed after listen()), even of different owners: the
-            // first one's group takes the SYN, as TCP's lookup returns
-            // the first group it meets.
-            let group = b.iter().find(|e| score(e) == Some(best))?.queue.group();
-            pick_shard(b.iter().filter(|e| score(e) == Some(best) && e.queue.group() == group), hash)
+            // changed after listen()), even of different owners: one
+            // group takes the SYN.
+            let winner = winning_group(b.iter().filter_map(candidate))?;
+            pick_shard(b.iter().filter(|e| candidate(e) == Some(winner)), hash, select_shard)
         })
     }
 
     /// The listener of reuseport group `group` that a connection from
-    /// `src` to `dst` goes to (chosen among the group's shards as
-    /// [`Tables::lookup_listener`] does), or `None` if the group has no
-    /// listener left: where a closed listener's children may move, as
-    /// `reuseport_migrate_sock` moves them, and nowhere else.
+    /// `src` to `dst` goes to (`proto::reuseport::migration_target` among
+    /// the group's shards, the closed listener already unhashed), or `None`
+    /// if the group has no listener left: where a closed listener's
+    /// children may move, as `reuseport_migrate_sock` moves them, and
+    /// nowhere else.
     pub(crate) fn lookup_group(&self, group: u64, dst: Endpoint, src: Endpoint) -> Option<FoundListener> {
         let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
         self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
-            pick_shard(b.iter().filter(|e| e.local.port == dst.port && e.queue.group() == group), hash)
+            pick_shard(b.iter().filter(|e| e.local.port == dst.port && e.queue.group() == group), hash, migration_target)
         })
     }
 }
@@ -284,10 +285,14 @@ fn dev_matches(sk: &SockRef<AfcSock>, dif: i32) -> bool {
 /// The number of the next reuseport group (module-wide; 0 is none).
 static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
 
-/// Most shards considered in one reuseport group.
-const MAX_SHARDS: usize = 64;
-
-fn pick_shard<'a>(group: impl Iterator<Item = &'a Listening>, hash: u64) -> Option<FoundListener> {
+/// The shard of `group` that `choose` (a `proto::reuseport` policy) picks
+/// by the shards' published accept queues; the snapshot is on the stack,
+/// so only the first `MAX_SHARDS` are seen (the core considers no more).
+fn pick_shard<'a>(
+    group: impl Iterator<Item = &'a Listening>,
+    hash: u64,
+    choose: fn(&[ShardInfo], u64) -> Option<usize>,
+) -> Option<FoundListener> {
     let mut members: [Option<&Listening>; MAX_SHARDS] = [None; MAX_SHARDS];
     let mut info = [ShardInfo::default(); MAX_SHARDS];
     let mut n = 0;
@@ -303,11 +308,7 @@ fn pick_shard<'a>(group: impl Iterator<Item = &'a Listening>, hash: u64) -> Opti
         }
         n += 1;
     }
-    let chosen = match n {
-        0 => return None,
-        1 => 0,
-        _ => info.get(..n).and_then(|s| select_shard(s, hash)).unwrap_or(0),
-    };
+    let chosen = choose(info.get(..n)?, hash)?;
     let e = members.get(chosen).copied().flatten()?;
     Some(FoundListener { sk: e.sk.clone(), queue: e.queue.clone() })
 }

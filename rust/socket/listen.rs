@@ -176,7 +176,8 @@ impl Parent {
 }
 
 /// The listener of reuseport group `group` that a connection on `sk`'s
-/// 4-tuple goes to: where a child goes when its own listener closed.
+/// 4-tuple goes to (`proto::reuseport::migration_target`, through
+/// `Tables::lookup_group`): where a child goes when its own listener closed.
 /// Only a sibling in the group, as Linux's `reuseport_migrate_sock`:
 /// never another listener that merely matches the 4-tuple now (another
 /// address's group, or whoever listens on the port once the group is

@@ -232,6 +232,56 @@ fn closing_shard_migrates_its_queue() {
 }
 
 #[test]
+fn reuseport_full_group_sends_syns_to_the_first_shard() {
+    let mut sim = sim();
+    let shards: Vec<usize> = (0..3)
+        .map(|_| sim.hosts[1].listen(SERVER, PORT, 2, 8, 1000))
+        .collect();
+    for _ in 0..6 {
+        connect_n(&mut sim, 1);
+        settle(&mut sim, 1);
+    }
+    let stats = |sim: &Sim, i: usize| *sim.hosts[1].listeners[i].queues.stats();
+    for &i in &shards {
+        assert_eq!(sim.hosts[1].listeners[i].queues.accept_len(), 2);
+        assert_eq!(stats(&sim, i).listen_overflows, 0);
+    }
+    // Every shard full: the first takes (and refuses) every SYN, as the kernel's lookup.
+    connect_n(&mut sim, 4);
+    settle(&mut sim, 1);
+    assert!(stats(&sim, shards[0]).listen_overflows >= 4);
+    assert_eq!(stats(&sim, shards[1]).listen_overflows, 0);
+    assert_eq!(stats(&sim, shards[2]).listen_overflows, 0);
+}
+
+#[test]
+fn reuseport_groups_split_by_owner() {
+    let mut sim = sim();
+    let mine = sim.hosts[1].listen(SERVER, PORT, 64, 64, 1000);
+    let theirs = sim.hosts[1].listen(SERVER, PORT, 64, 64, 1001);
+    let again = sim.hosts[1].listen(SERVER, PORT, 64, 64, 1000);
+    let group = |i: usize| sim.hosts[1].listeners[i].group;
+    assert_ne!(group(mine), group(theirs));
+    assert_eq!(group(mine), group(again));
+    // Equal scores: the first group met takes every SYN, however short the other's queue.
+    for _ in 0..6 {
+        connect_n(&mut sim, 1);
+        settle(&mut sim, 1);
+    }
+    let len = |sim: &Sim, i: usize| sim.hosts[1].listeners[i].queues.accept_len();
+    assert_eq!((len(&sim, mine), len(&sim, again)), (3, 3));
+    assert_eq!(len(&sim, theirs), 0);
+    // A closing shard's connections stay in its group, and never cross owners.
+    let now = sim.now;
+    sim.hosts[1].close_listener(again, now);
+    assert_eq!(len(&sim, mine), 6);
+    sim.hosts[1].close_listener(mine, now);
+    let q = sim.hosts[1].listeners[mine].queues;
+    assert_eq!(q.stats().reset_on_close, 6);
+    assert_eq!(len(&sim, theirs), 0);
+}
+
+#[test]
 fn closing_last_listener_resets_its_queue() {
     let mut sim = sim();
     let li = sim.hosts[1].listen(SERVER, PORT, 64, 64, 1000);

@@ -9,15 +9,18 @@
 
 use super::endpoint::Endpoint;
 use super::rng::Rng;
+use afc_proto::bind::listener_score;
 use afc_proto::conn::{Config, ConnError, Connection, Events};
 use afc_proto::isn::initial_seq;
 use afc_proto::listener::{AckVerdict, HalfOpenEnd, ListenQueues, SynVerdict};
 use afc_proto::ports::{ephemeral_offset, pick_ephemeral_port, PortRange};
-use afc_proto::reuseport::{migration_target, select_shard, ShardInfo};
+use afc_proto::reuseport::{
+    may_join, migration_target, select_shard, winning_group, Candidate, Member, ShardInfo,
+};
 use afc_proto::siphash::SipKey;
 use afc_proto::state::State;
 use afc_proto::time::Instant;
-use afc_proto::tuple::{Endpoint as Addr, FourTuple, HashPurpose, ADDR_ANY};
+use afc_proto::tuple::{Endpoint as Addr, FourTuple, HashPurpose};
 use afc_proto::wire::{fill_checksum, ChecksumPolicy, Header, HEADER_LEN};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -93,8 +96,22 @@ pub struct Listener {
     pub addr: u32,
     pub port: u16,
     pub uid: u32,
+    /// Its reuseport group (numbered as the kernel's `Tables::insert_listener` does).
+    pub group: u64,
     pub queues: ListenQueues,
     pub accept_q: VecDeque<FourTuple>,
+}
+
+impl Listener {
+    /// Who it is to `may_join`: every simulated listener has `SO_REUSEPORT`
+    /// and no bound device.
+    fn member(&self) -> Member {
+        Member {
+            uid: self.uid,
+            dev: 0,
+            reuseport: true,
+        }
+    }
 }
 
 /// One host (one network namespace's worth of tables).
@@ -108,6 +125,8 @@ pub struct Host {
     pub port_counter: u32,
     pub conns: BTreeMap<FourTuple, Slot>,
     pub listeners: Vec<Listener>,
+    /// The number of the next reuseport group.
+    pub next_group: u64,
     pub outbox: Vec<Vec<u8>>,
     pub bad_frames: u64,
     pub unmatched_rsts: u64,
@@ -130,6 +149,7 @@ impl Host {
             port_counter: 0,
             conns: BTreeMap::new(),
             listeners: Vec::new(),
+            next_group: 1,
             outbox: Vec::new(),
             bad_frames: 0,
             unmatched_rsts: 0,
@@ -147,6 +167,9 @@ impl Host {
     }
 
     /// Opens a listener; returns its index.
+    ///
+    /// It joins the reuseport group of the first listening socket on `addr`
+    /// and `port` that `may_join` lets it join, or starts a group of its own.
     pub fn listen(
         &mut self,
         addr: u32,
@@ -155,13 +178,25 @@ impl Host {
         syn_backlog: u32,
         uid: u32,
     ) -> usize {
-        self.listeners.push(Listener {
+        let mut l = Listener {
             addr,
             port,
             uid,
+            group: self.next_group,
             queues: ListenQueues::new(backlog, syn_backlog),
             accept_q: VecDeque::new(),
+        };
+        let joined = self.listeners.iter().find(|e| {
+            e.addr == addr
+                && e.port == port
+                && e.queues.state() == State::Listen
+                && may_join(e.member(), l.member())
         });
+        match joined {
+            Some(e) => l.group = e.group,
+            None => self.next_group += 1,
+        }
+        self.listeners.push(l);
         self.listeners.len() - 1
     }
 
@@ -335,22 +370,25 @@ impl Host {
         self.offer_to_listener(&h, t, now);
     }
 
-    /// Returns the listeners that a segment to `dst` would reach, most specific first.
+    /// Returns the shards that a SYN to `dst` would reach: the listening
+    /// ones that score best, of the first such group (`winning_group`, as
+    /// the kernel's `Tables::lookup_listener`).
     pub fn listener_group(&self, dst: Addr) -> Vec<usize> {
-        let find = |want: u32| -> Vec<usize> {
-            (0..self.listeners.len())
-                .filter(|&i| {
-                    let l = &self.listeners[i];
-                    l.port == dst.port && l.addr == want && l.queues.state() == State::Listen
-                })
-                .collect()
+        let candidate = |l: &Listener| {
+            if l.queues.state() != State::Listen {
+                return None;
+            }
+            listener_score(l.addr, l.port, 0, dst.addr, dst.port, 0).map(|score| Candidate {
+                score,
+                group: l.group,
+            })
         };
-        let exact = find(dst.addr);
-        if exact.is_empty() {
-            find(ADDR_ANY)
-        } else {
-            exact
-        }
+        let Some(winner) = winning_group(self.listeners.iter().filter_map(candidate)) else {
+            return Vec::new();
+        };
+        (0..self.listeners.len())
+            .filter(|&i| candidate(&self.listeners[i]) == Some(winner))
+            .collect()
     }
 
     fn offer_to_listener(&mut self, h: &Header, t: FourTuple, now: Instant) {
@@ -370,10 +408,7 @@ impl Host {
             .map(|&i| self.listeners[i].queues.shard_info())
             .collect();
         let hash = t.hash(&self.secret, HashPurpose::Reuseport);
-        let li = match select_shard(&shards, hash) {
-            Some(k) => group[k],
-            None => group[(hash % group.len() as u64) as usize],
-        };
+        let li = group[select_shard(&shards, hash).expect("a group has a shard")];
         if self.listeners[li].queues.on_syn(
             afc_proto::syncookie::SyncookieMode::Never,
             afc_proto::time::Instant(0),
@@ -394,12 +429,17 @@ impl Host {
         self.flush(t, now);
     }
 
-    /// Closes listener `li`: its queued connections move to siblings, or are reset.
+    /// Closes listener `li`: its queued connections move to siblings
+    /// (`migration_target` among the other listening shards of its group,
+    /// then that sibling's `adopt_*`), or are reset.
     pub fn close_listener(&mut self, li: usize, now: Instant) {
-        let (addr, port) = (self.listeners[li].addr, self.listeners[li].port);
+        let group = self.listeners[li].group;
         self.listeners[li].queues.close();
-        let group: Vec<usize> = (0..self.listeners.len())
-            .filter(|&i| self.listeners[i].addr == addr && self.listeners[i].port == port)
+        let siblings: Vec<usize> = (0..self.listeners.len())
+            .filter(|&i| {
+                let l = &self.listeners[i];
+                i != li && l.group == group && l.queues.state() == State::Listen
+            })
             .collect();
         let mine: Vec<(FourTuple, bool)> = self
             .conns
@@ -411,13 +451,12 @@ impl Host {
             })
             .collect();
         for (t, established) in mine {
-            let shards: Vec<ShardInfo> = group
+            let shards: Vec<ShardInfo> = siblings
                 .iter()
                 .map(|&i| self.listeners[i].queues.shard_info())
                 .collect();
-            let closing = group.iter().position(|&i| i == li).expect("in group");
             let hash = t.hash(&self.secret, HashPurpose::Reuseport);
-            let target = migration_target(&shards, closing, hash).map(|k| group[k]);
+            let target = migration_target(&shards, hash).map(|k| siblings[k]);
             let moved = match target {
                 Some(ti) if established => {
                     self.listeners[ti].queues.adopt_established().then_some(ti)
