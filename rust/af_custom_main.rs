@@ -15,7 +15,12 @@
 
 // No panics in kernel code: no unwrap, expect, panic or panicking index
 // anywhere in the crate (clippy, the kernel's CLIPPY=1, in `make check`).
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 // Only `abstractions` may hold `unsafe` code, and only it sees the bindings (a
 // private module of `abstractions`): the build, not a comment, keeps the rest safe.
@@ -51,8 +56,8 @@ mod tx;
 #[allow(dead_code, unreachable_pub, missing_docs)]
 pub(crate) mod proto {
     pub(crate) mod assembler;
-    pub(crate) mod buffers;
     pub(crate) mod bind;
+    pub(crate) mod buffers;
     pub(crate) mod checksum;
     pub(crate) mod conn;
     pub(crate) mod conn_recv;
@@ -78,7 +83,8 @@ pub(crate) mod proto {
 }
 
 use abstractions::{
-    family::FamilyRegistration, gro::GroCounter, gso::OffloadRegistration, pernet::DiagRegistration, pernet::PernetRegistration, packet::PacketRegistration,
+    family::FamilyRegistration, gro::GroCounter, gso::OffloadRegistration,
+    packet::PacketRegistration, pernet::DiagRegistration, pernet::PernetRegistration,
     proto::ProtoRegistration, uapi,
 };
 use kernel::{c_str, prelude::*};
@@ -125,7 +131,19 @@ impl kernel::Module for AfCustom {
         })?;
         let packet = PacketRegistration::register(uapi::ETH_P_AF_CUSTOM as u16)?;
         let diag = DiagRegistration::register(family)?;
-        pr_info!("registered address family {}, EtherType {:#06x}\n", family, uapi::ETH_P_AF_CUSTOM);
-        Ok(AfCustom { _diag: diag, _packet: packet, _family: family_reg, _gro: gro, _proto: proto, _pernet: pernet, _offload: offload })
+        pr_info!(
+            "registered address family {}, EtherType {:#06x}\n",
+            family,
+            uapi::ETH_P_AF_CUSTOM
+        );
+        Ok(AfCustom {
+            _diag: diag,
+            _packet: packet,
+            _family: family_reg,
+            _gro: gro,
+            _proto: proto,
+            _pernet: pernet,
+            _offload: offload,
+        })
     }
 }

@@ -74,7 +74,10 @@ impl Entry {
     fn current(&self, live: Live<'_>) -> Option<Binding> {
         match &self.orphan {
             None => Some(self.binding),
-            Some(t) => live(self.owner, t).map(|state| Binding { state, ..self.binding }),
+            Some(t) => live(self.owner, t).map(|state| Binding {
+                state,
+                ..self.binding
+            }),
         }
     }
 }
@@ -92,7 +95,11 @@ struct Bucket {
 
 impl Bucket {
     const fn new() -> Self {
-        Self { slots: KVec::new(), free: KVec::new(), swept: 0 }
+        Self {
+            slots: KVec::new(),
+            free: KVec::new(),
+            swept: 0,
+        }
     }
 
     fn claims(&self) -> impl Iterator<Item = &Entry> {
@@ -144,7 +151,11 @@ impl Bucket {
             }
         }
         let i = u32::try_from(self.slots.len()).map_err(|_| ENOMEM)?;
-        let want = self.slots.len().saturating_add(1).saturating_sub(self.free.len());
+        let want = self
+            .slots
+            .len()
+            .saturating_add(1)
+            .saturating_sub(self.free.len());
         self.free.reserve(want, GFP_KERNEL_ACCOUNT)?;
         self.slots.push(Some(e), GFP_KERNEL_ACCOUNT)?;
         Ok(Claim(i))
@@ -154,13 +165,23 @@ impl Bucket {
     /// `claim` names if it is `owner`'s (always, unless the table and the
     /// socket disagree), else the first `owner` holds.
     fn find(&self, owner: usize, claim: Claim) -> Option<usize> {
-        let owns = |i: usize| self.slots.get(i).and_then(|s| s.as_ref()).is_some_and(|e| e.owner == owner);
-        usize::try_from(claim.0).ok().filter(|&i| owns(i)).or_else(|| (0..self.slots.len()).find(|&i| owns(i)))
+        let owns = |i: usize| {
+            self.slots
+                .get(i)
+                .and_then(|s| s.as_ref())
+                .is_some_and(|e| e.owner == owner)
+        };
+        usize::try_from(claim.0)
+            .ok()
+            .filter(|&i| owns(i))
+            .or_else(|| (0..self.slots.len()).find(|&i| owns(i)))
     }
 
     /// Changes `owner`'s claim (one per socket and port).
     fn update(&mut self, owner: usize, claim: Claim, f: impl FnOnce(&mut Entry)) {
-        let Some(i) = self.find(owner, claim) else { return };
+        let Some(i) = self.find(owner, claim) else {
+            return;
+        };
         if let Some(Some(e)) = self.slots.get_mut(i) {
             f(e);
         }
@@ -175,7 +196,9 @@ pub(crate) struct BindTable {
 impl BindTable {
     /// An empty table, without buckets yet.
     pub(crate) const fn new() -> Self {
-        Self { buckets: KVVec::new() }
+        Self {
+            buckets: KVVec::new(),
+        }
     }
 
     /// Makes the buckets unless made.
@@ -201,7 +224,10 @@ impl BindTable {
 
     fn conflicts(&self, owner: usize, b: &Binding, live: Live<'_>) -> bool {
         self.bucket(b.port).is_some_and(|bucket| {
-            let mut others = bucket.claims().filter(|e| e.owner != owner).filter_map(|e| e.current(live));
+            let mut others = bucket
+                .claims()
+                .filter(|e| e.owner != owner)
+                .filter_map(|e| e.current(live));
             others.any(|e| bind_conflict(&e, b))
         })
     }
@@ -254,7 +280,10 @@ impl BindTable {
         let found = pick_ephemeral_port(range, offset, |port| {
             // Claims of gone orphans do not count (see the notes above).
             let shared = self.bucket(port).map_or(true, |bucket| {
-                let mut others = bucket.claims().filter(|e| e.owner != owner).filter_map(|e| e.current(live));
+                let mut others = bucket
+                    .claims()
+                    .filter(|e| e.owner != owner)
+                    .filter_map(|e| e.current(live));
                 others.all(|e| connect_may_share([&e], port))
             });
             shared && tuple_free(port)
@@ -271,7 +300,14 @@ impl BindTable {
     pub(crate) fn add(&mut self, owner: usize, b: Binding, live: Live<'_>) -> Result<Claim> {
         self.ensure()?;
         let bucket = self.bucket_mut(b.port).ok_or(EINVAL)?;
-        bucket.insert(Entry { owner, binding: b, orphan: None }, live)
+        bucket.insert(
+            Entry {
+                owner,
+                binding: b,
+                orphan: None,
+            },
+            live,
+        )
     }
 
     /// `owner` was closed and its connection on `tuple` lives on: its claim
@@ -285,7 +321,15 @@ impl BindTable {
     /// Moves `owner`'s claim on `port` to `state` (and its `SO_REUSEPORT`
     /// setting now); entering LISTEN re-checks the conflict rules and
     /// leaves the claim as it was when they refuse (`false`).
-    pub(crate) fn set_state(&mut self, owner: usize, port: u16, claim: Claim, state: State, reuseport: bool, live: Live<'_>) -> bool {
+    pub(crate) fn set_state(
+        &mut self,
+        owner: usize,
+        port: u16,
+        claim: Claim,
+        state: State,
+        reuseport: bool,
+        live: Live<'_>,
+    ) -> bool {
         let mine = self.bucket(port).and_then(|b| {
             let i = b.find(owner, claim)?;
             b.slots.get(i).and_then(|s| s.as_ref()).map(|e| e.binding)

@@ -3,12 +3,12 @@
 //! The module's state of one network namespace.
 
 use crate::abstractions::netns::Net;
+pub(crate) use crate::abstractions::pernet::max_orphans;
 use crate::abstractions::pernet::{self, NetDefaults, PernetState};
-use crate::proto::defaults;
 use crate::abstractions::random::random_u64;
 use crate::abstractions::seq_file::SeqFile;
-pub(crate) use crate::abstractions::pernet::max_orphans;
 use crate::bind_table::BindTable;
+use crate::proto::defaults;
 use crate::proto::ingress::RstLimiter;
 use crate::proto::listener::GroupCookieTimes;
 use crate::proto::ports::ephemeral_offset;
@@ -78,11 +78,18 @@ impl PernetState for NetState {
         rst_ratelimit: defaults::RST_RATELIMIT,
     };
 
-    fn show_sock(seq: &mut SeqFile, sk: &crate::abstractions::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result {
+    fn show_sock(
+        seq: &mut SeqFile,
+        sk: &crate::abstractions::sock::Sock<'_, Self::Sock>,
+        sl: i32,
+    ) -> core::fmt::Result {
         crate::socket::proc_line(seq, sk, sl)
     }
 
-    fn diag_match(sk: &crate::abstractions::sock::Sock<'_, Self::Sock>, f: &crate::proto::opts::DiagFilter) -> bool {
+    fn diag_match(
+        sk: &crate::abstractions::sock::Sock<'_, Self::Sock>,
+        f: &crate::proto::opts::DiagFilter,
+    ) -> bool {
         crate::socket::diag_match(sk, f)
     }
 
@@ -121,7 +128,11 @@ impl PernetState for NetState {
         // Not counters: whether this namespace's lookup tables are made
         // (by its first socket that binds), and in how many namespaces
         // they are, module-wide (as `sockets: used` in `sockstat`).
-        writeln!(seq, "TablesAllocated: {}", u8::from(self.tables.allocated()))?;
+        writeln!(
+            seq,
+            "TablesAllocated: {}",
+            u8::from(self.tables.allocated())
+        )?;
         writeln!(seq, "TableSetsAllocated: {}", Tables::sets_allocated())
     }
 }

@@ -15,17 +15,20 @@
 //! nobody is answered with an RST, never to a broadcast or multicast
 //! address, rate-limited per destination.
 
+use crate::abstractions::sock::Sock;
 use crate::abstractions::{netdev::NetDevice, packet::FrameHandler, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
 use crate::proto::ingress::{martian, martian_source_type, may_answer_with_rst};
-use crate::proto::wire::{frame_checksum_field, receive_checksum_policy, ChecksumPolicy, ChecksumState, Header, HEADER_LEN};
-use crate::tx;
-use crate::abstractions::sock::Sock;
 use crate::proto::state::State;
 use crate::proto::tuple::FourTuple;
+use crate::proto::wire::{
+    frame_checksum_field, receive_checksum_policy, ChecksumPolicy, ChecksumState, Header,
+    HEADER_LEN,
+};
 use crate::socket::{self, AfcSock};
 use crate::stats::Stat;
+use crate::tx;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The frame handler of EtherType 0x88B5.
@@ -33,7 +36,9 @@ pub(crate) struct Rx;
 
 impl FrameHandler for Rx {
     fn gro_merged(dev: &NetDevice, frames: u32) {
-        netns::of(dev.net()).stats.add(Stat::InGroMerged, frames.into());
+        netns::of(dev.net())
+            .stats
+            .add(Stat::InGroMerged, frames.into());
     }
 
     fn receive(mut skb: SkBuff, dev: &NetDevice) {
@@ -58,10 +63,15 @@ impl FrameHandler for Rx {
         // whatever the device claims (wire::receive_checksum_policy).
         let loopback = dev.is_loopback();
         let csum = match skb.pending_checksum() {
-            Some((start, field)) => ChecksumState::Pending { start: start.into(), field: field.into() },
+            Some((start, field)) => ChecksumState::Pending {
+                start: start.into(),
+                field: field.into(),
+            },
             None => ChecksumState::Filled,
         };
-        if receive_checksum_policy(loopback, csum) == ChecksumPolicy::Verify && (checksum_field == 0 || !skb.checksum_ok()) {
+        if receive_checksum_policy(loopback, csum) == ChecksumPolicy::Verify
+            && (checksum_field == 0 || !skb.checksum_ok())
+        {
             state.stats.inc(Stat::InCsumErrors);
             return;
         }
@@ -78,8 +88,20 @@ impl FrameHandler for Rx {
         let tuple = FourTuple::new(h.dst, h.src);
         let dif = dev.ifindex();
         let for_host = skb.for_host();
-        let established = if for_host { state.tables.lookup_established(&tuple, dif) } else { None };
-        if !loopback && martian_source(net, &h, established.as_ref().map(|sk| sk.sock().data().rx_src_checked())) {
+        let established = if for_host {
+            state.tables.lookup_established(&tuple, dif)
+        } else {
+            None
+        };
+        if !loopback
+            && martian_source(
+                net,
+                &h,
+                established
+                    .as_ref()
+                    .map(|sk| sk.sock().data().rx_src_checked()),
+            )
+        {
             state.stats.inc(Stat::InMartians);
             return;
         }
@@ -183,7 +205,11 @@ pub(crate) fn read_header(skb: &mut SkBuff) -> Option<(Header, u16)> {
 /// [`AfcSock::rx_src_checked`]) the source is looked up once per routing
 /// generation, as early demux keeps TCP's input route until the routes or
 /// addresses change.
-fn martian_source(net: &crate::abstractions::netns::Net, h: &Header, checked: Option<&AtomicU64>) -> bool {
+fn martian_source(
+    net: &crate::abstractions::netns::Net,
+    h: &Header,
+    checked: Option<&AtomicU64>,
+) -> bool {
     // Read before the lookup: a change after it is seen by the next frame.
     // The address is in the tag (never 0: `martian` refused 0.0.0.0/8), so
     // a socket that connects again elsewhere checks its new peer.
@@ -204,7 +230,11 @@ fn martian_source(net: &crate::abstractions::netns::Net, h: &Header, checked: Op
 /// off loopback are limited per destination (`NetState::rst_allowed`).
 fn send_reset(net: &crate::abstractions::netns::Net, state: &NetState, h: &Header, loopback: bool) {
     let Some(r) = reset_reply(h) else { return };
-    if !may_answer_with_rst(h.src.addr, net.addr_type(h.src.addr), net.addr_type(h.dst.addr)) {
+    if !may_answer_with_rst(
+        h.src.addr,
+        net.addr_type(h.src.addr),
+        net.addr_type(h.dst.addr),
+    ) {
         return;
     }
     if !loopback && !state.rst_allowed(h.src.addr, net.rst_ratelimit()) {

@@ -43,8 +43,11 @@ use crate::abstractions::once::OnceBox;
 use crate::abstractions::sock::SockRef;
 use crate::abstractions::vec::{swap_remove, try_push};
 use crate::proto::bind::{bound_dev_eq, listener_score};
+use crate::proto::reuseport::{
+    may_join, migration_target, select_shard, winning_group, Candidate, Member, ShardInfo,
+    MAX_SHARDS,
+};
 use crate::proto::siphash::SipKey;
-use crate::proto::reuseport::{may_join, migration_target, select_shard, winning_group, Candidate, Member, ShardInfo, MAX_SHARDS};
 use crate::proto::state::State;
 use crate::proto::tuple::{Endpoint, FourTuple, HashPurpose};
 use crate::socket::{AcceptQueue, AfcSock};
@@ -106,7 +109,10 @@ impl Drop for TableSet {
 impl Tables {
     /// Makes the tables of a namespace, empty and without buckets yet.
     pub(crate) const fn new(key: SipKey) -> Self {
-        Self { key, set: OnceBox::new() }
+        Self {
+            key,
+            set: OnceBox::new(),
+        }
     }
 
     /// Makes the buckets unless made (process context; the caller holds
@@ -136,16 +142,23 @@ impl Tables {
     }
 
     fn lst_bucket(&self, port: u16) -> usize {
-        FourTuple::new(Endpoint::new(0, port), Endpoint::new(0, 0)).hash(&self.key, HashPurpose::Table) as usize
+        FourTuple::new(Endpoint::new(0, port), Endpoint::new(0, 0))
+            .hash(&self.key, HashPurpose::Table) as usize
     }
 
     /// Adds a connection; `false` (and nothing added) if the 4-tuple is
     /// taken (by a connection that frames arriving on `sk`'s bound device
     /// would reach).
-    pub(crate) fn insert_established(&self, tuple: FourTuple, sk: SockRef<AfcSock>) -> Result<bool> {
+    pub(crate) fn insert_established(
+        &self,
+        tuple: FourTuple,
+        sk: SockRef<AfcSock>,
+    ) -> Result<bool> {
         let dev = sk.sock().bound_dev_if();
         let (r, unused) = self.set()?.established.with(self.est_bucket(&tuple), |b| {
-            if b.iter().any(|e| e.tuple == tuple && dev_matches(&e.sk, dev)) {
+            if b.iter()
+                .any(|e| e.tuple == tuple && dev_matches(&e.sk, dev))
+            {
                 return (Ok(false), Some(sk));
             }
             match try_push(b, Established { tuple, sk }, GFP_ATOMIC) {
@@ -160,32 +173,60 @@ impl Tables {
 
     /// Whether a connection holds `tuple` for a socket bound to `dev` (0: none).
     pub(crate) fn established_taken(&self, tuple: &FourTuple, dev: i32) -> bool {
-        let Some(set) = self.set.get() else { return false };
-        set.established.with(self.est_bucket(tuple), |b| b.iter().any(|e| e.tuple == *tuple && dev_matches(&e.sk, dev)))
+        let Some(set) = self.set.get() else {
+            return false;
+        };
+        set.established.with(self.est_bucket(tuple), |b| {
+            b.iter()
+                .any(|e| e.tuple == *tuple && dev_matches(&e.sk, dev))
+        })
     }
 
     /// Removes socket `id`'s entry for `tuple`; returns the table's reference.
-    pub(crate) fn remove_established(&self, tuple: &FourTuple, id: usize) -> Option<SockRef<AfcSock>> {
-        self.set.get()?.established.with(self.est_bucket(tuple), |b| {
-            let i = b.iter().position(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
-            swap_remove(b, i).map(|e| e.sk)
-        })
+    pub(crate) fn remove_established(
+        &self,
+        tuple: &FourTuple,
+        id: usize,
+    ) -> Option<SockRef<AfcSock>> {
+        self.set
+            .get()?
+            .established
+            .with(self.est_bucket(tuple), |b| {
+                let i = b
+                    .iter()
+                    .position(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
+                swap_remove(b, i).map(|e| e.sk)
+            })
     }
 
     /// The state of socket `id`'s connection on `tuple`, if it is in the table.
     pub(crate) fn established_state(&self, tuple: &FourTuple, id: usize) -> Option<State> {
-        self.set.get()?.established.with(self.est_bucket(tuple), |b| {
-            let e = b.iter().find(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
-            State::from_u8(e.sk.sock().state())
-        })
+        self.set
+            .get()?
+            .established
+            .with(self.est_bucket(tuple), |b| {
+                let e = b
+                    .iter()
+                    .find(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
+                State::from_u8(e.sk.sock().state())
+            })
     }
 
     /// The connection on `tuple` (local = our end) for a frame that
     /// arrived on device `dif`, if any.
-    pub(crate) fn lookup_established(&self, tuple: &FourTuple, dif: i32) -> Option<SockRef<AfcSock>> {
-        self.set.get()?.established.with(self.est_bucket(tuple), |b| {
-            b.iter().find(|e| e.tuple == *tuple && dev_matches(&e.sk, dif)).map(|e| e.sk.clone())
-        })
+    pub(crate) fn lookup_established(
+        &self,
+        tuple: &FourTuple,
+        dif: i32,
+    ) -> Option<SockRef<AfcSock>> {
+        self.set
+            .get()?
+            .established
+            .with(self.est_bucket(tuple), |b| {
+                b.iter()
+                    .find(|e| e.tuple == *tuple && dev_matches(&e.sk, dif))
+                    .map(|e| e.sk.clone())
+            })
     }
 
     /// Adds a listener on `local` (its address may be the wildcard);
@@ -199,26 +240,36 @@ impl Tables {
     /// outlives no member: once its last listener closed, a new listener
     /// on the address (whoever owns it) starts a new group, so a closed
     /// listener's children never reach it ([`Tables::lookup_group`]).
-    pub(crate) fn insert_listener(&self, local: Endpoint, sk: SockRef<AfcSock>, queue: Arc<AcceptQueue>) -> Result {
+    pub(crate) fn insert_listener(
+        &self,
+        local: Endpoint,
+        sk: SockRef<AfcSock>,
+        queue: Arc<AcceptQueue>,
+    ) -> Result {
         let (id, me) = {
             let s = sk.sock();
             (s.id(), member(&sk))
         };
-        let (r, unused) = self.set()?.listeners.with(self.lst_bucket(local.port), |b| {
-            if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
-                return (Err(EINVAL), Some(Listening { local, sk, queue }));
-            }
-            let joined = b.iter().find(|e| e.local == local && may_join(member(&e.sk), me));
-            let group = match joined {
-                Some(e) => e.queue.group(),
-                None => NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
-            };
-            queue.set_group(group);
-            match try_push(b, Listening { local, sk, queue }, GFP_ATOMIC) {
-                Ok(()) => (Ok(()), None),
-                Err(e) => (Err(ENOMEM), Some(e)),
-            }
-        });
+        let (r, unused) = self
+            .set()?
+            .listeners
+            .with(self.lst_bucket(local.port), |b| {
+                if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
+                    return (Err(EINVAL), Some(Listening { local, sk, queue }));
+                }
+                let joined = b
+                    .iter()
+                    .find(|e| e.local == local && may_join(member(&e.sk), me));
+                let group = match joined {
+                    Some(e) => e.queue.group(),
+                    None => NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
+                };
+                queue.set_group(group);
+                match try_push(b, Listening { local, sk, queue }, GFP_ATOMIC) {
+                    Ok(()) => (Ok(()), None),
+                    Err(e) => (Err(ENOMEM), Some(e)),
+                }
+            });
         // References not kept are put outside the bucket lock.
         drop(unused);
         r
@@ -227,11 +278,20 @@ impl Tables {
     /// Removes socket `id`'s listener entry on `local`, returning the
     /// table's references (the socket and its accept queue) for the caller
     /// to put outside the bucket lock.
-    pub(crate) fn remove_listener(&self, local: Endpoint, id: usize) -> Option<(SockRef<AfcSock>, Arc<AcceptQueue>)> {
-        self.set.get()?.listeners.with(self.lst_bucket(local.port), |b| {
-            let i = b.iter().position(|e| e.local == local && e.sk.sock().id() == id)?;
-            swap_remove(b, i).map(|e| (e.sk, e.queue))
-        })
+    pub(crate) fn remove_listener(
+        &self,
+        local: Endpoint,
+        id: usize,
+    ) -> Option<(SockRef<AfcSock>, Arc<AcceptQueue>)> {
+        self.set
+            .get()?
+            .listeners
+            .with(self.lst_bucket(local.port), |b| {
+                let i = b
+                    .iter()
+                    .position(|e| e.local == local && e.sk.sock().id() == id)?;
+                swap_remove(b, i).map(|e| (e.sk, e.queue))
+            })
     }
 
     /// The listener for a SYN from `src` to `dst` that arrived on device
@@ -243,19 +303,41 @@ impl Tables {
     /// room wins, ties broken by a hash of the 4-tuple; a full group still
     /// yields a shard, whose queue then refuses the SYN and counts it
     /// (`proto::reuseport::select_shard`).
-    pub(crate) fn lookup_listener(&self, dst: Endpoint, src: Endpoint, dif: i32) -> Option<FoundListener> {
+    pub(crate) fn lookup_listener(
+        &self,
+        dst: Endpoint,
+        src: Endpoint,
+        dif: i32,
+    ) -> Option<FoundListener> {
         let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
-        self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
-            let candidate = |e: &Listening| {
-                listener_score(e.local.addr, e.local.port, e.sk.sock().bound_dev_if(), dst.addr, dst.port, dif)
-                    .map(|score| Candidate { score, group: e.queue.group() })
-            };
-            // Listeners of one score may be several groups (a device
-            // changed after listen()), even of different owners: one
-            // group takes the SYN.
-            let winner = winning_group(b.iter().filter_map(candidate))?;
-            pick_shard(b.iter().filter(|e| candidate(e) == Some(winner)), hash, select_shard)
-        })
+        self.set
+            .get()?
+            .listeners
+            .with(self.lst_bucket(dst.port), |b| {
+                let candidate = |e: &Listening| {
+                    listener_score(
+                        e.local.addr,
+                        e.local.port,
+                        e.sk.sock().bound_dev_if(),
+                        dst.addr,
+                        dst.port,
+                        dif,
+                    )
+                    .map(|score| Candidate {
+                        score,
+                        group: e.queue.group(),
+                    })
+                };
+                // Listeners of one score may be several groups (a device
+                // changed after listen()), even of different owners: one
+                // group takes the SYN.
+                let winner = winning_group(b.iter().filter_map(candidate))?;
+                pick_shard(
+                    b.iter().filter(|e| candidate(e) == Some(winner)),
+                    hash,
+                    select_shard,
+                )
+            })
     }
 
     /// The listener of reuseport group `group` that a connection from
@@ -264,18 +346,35 @@ impl Tables {
     /// if the group has no listener left: where a closed listener's
     /// children may move, as `reuseport_migrate_sock` moves them, and
     /// nowhere else.
-    pub(crate) fn lookup_group(&self, group: u64, dst: Endpoint, src: Endpoint) -> Option<FoundListener> {
+    pub(crate) fn lookup_group(
+        &self,
+        group: u64,
+        dst: Endpoint,
+        src: Endpoint,
+    ) -> Option<FoundListener> {
         let hash = FourTuple::new(dst, src).hash(&self.key, HashPurpose::Reuseport);
-        self.set.get()?.listeners.with(self.lst_bucket(dst.port), |b| {
-            pick_shard(b.iter().filter(|e| e.local.port == dst.port && e.queue.group() == group), hash, migration_target)
-        })
+        self.set
+            .get()?
+            .listeners
+            .with(self.lst_bucket(dst.port), |b| {
+                pick_shard(
+                    b.iter()
+                        .filter(|e| e.local.port == dst.port && e.queue.group() == group),
+                    hash,
+                    migration_target,
+                )
+            })
     }
 }
 
 /// What decides whether `sk` may join a reuseport group (`proto::reuseport::may_join`).
 fn member(sk: &SockRef<AfcSock>) -> Member {
     let s = sk.sock();
-    Member { uid: s.kuid(), dev: s.bound_dev_if(), reuseport: s.reuseport() }
+    Member {
+        uid: s.kuid(),
+        dev: s.bound_dev_if(),
+        reuseport: s.reuseport(),
+    }
 }
 
 fn dev_matches(sk: &SockRef<AfcSock>, dif: i32) -> bool {
@@ -310,5 +409,8 @@ fn pick_shard<'a>(
     }
     let chosen = choose(info.get(..n)?, hash)?;
     let e = members.get(chosen).copied().flatten()?;
-    Some(FoundListener { sk: e.sk.clone(), queue: e.queue.clone() })
+    Some(FoundListener {
+        sk: e.sk.clone(),
+        queue: e.queue.clone(),
+    })
 }

@@ -8,9 +8,9 @@
 use crate::abstractions::netns::Net;
 use crate::abstractions::skb::SkBuff;
 use crate::abstractions::sock::Sock;
-use crate::socket::AfcSock;
 use crate::netns;
 use crate::proto::wire::{Header, CHECKSUM_OFFSET, HEADER_LEN};
+use crate::socket::AfcSock;
 use crate::stats::Stat;
 use kernel::prelude::*;
 
@@ -37,11 +37,20 @@ pub(crate) enum Via<'a> {
 
 /// Sends `h` followed by `h.payload_len` bytes that `payload` writes into
 /// the frame.
-pub(crate) fn send(to: Via<'_>, h: &Header, loopback: bool, payload: impl FnOnce(&mut [u8]) -> Result) -> Sent {
+pub(crate) fn send(
+    to: Via<'_>,
+    h: &Header,
+    loopback: bool,
+    payload: impl FnOnce(&mut [u8]) -> Result,
+) -> Sent {
     let len = usize::from(h.payload_len);
-    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN + len) else { return Sent::Dropped };
+    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN + len) else {
+        return Sent::Dropped;
+    };
     let buf = frame.linear_mut();
-    let Some(body) = buf.get_mut(HEADER_LEN..) else { return Sent::Dropped };
+    let Some(body) = buf.get_mut(HEADER_LEN..) else {
+        return Sent::Dropped;
+    };
     if len > 0 && payload(body).is_err() {
         return Sent::Dropped;
     }
@@ -55,8 +64,15 @@ pub(crate) fn send(to: Via<'_>, h: &Header, loopback: bool, payload: impl FnOnce
 /// frame as page references (`SkBuff::attach_pages`), without copying
 /// them.  `None` when `attach` failed: nothing was sent and the caller
 /// may send the segment by copy instead.
-pub(crate) fn send_paged(to: Via<'_>, h: &Header, loopback: bool, attach: impl FnOnce(&mut SkBuff) -> Result) -> Option<Sent> {
-    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN) else { return Some(Sent::Dropped) };
+pub(crate) fn send_paged(
+    to: Via<'_>,
+    h: &Header,
+    loopback: bool,
+    attach: impl FnOnce(&mut SkBuff) -> Result,
+) -> Option<Sent> {
+    let Some(mut frame) = SkBuff::alloc_frame(HEADER_LEN) else {
+        return Some(Sent::Dropped);
+    };
     if h.emit(frame.linear_mut()).is_err() {
         return Some(Sent::Dropped);
     }

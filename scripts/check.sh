@@ -48,6 +48,12 @@ if [ "$FLAVOUR" = normal ]; then
         failed=$((failed + 1)); echo "not ok - rustfmt (see $logdir/fmt.log)"
     fi
 
+    if "$TOP/scripts/check-fences.sh"; then
+        passed=$((passed + 1)); echo "ok - fences (bindings, kernel crate rustfmt)"
+    else
+        failed=$((failed + 1)); echo "not ok - fences (bindings outside rust/abstractions, or the kernel crate not rustfmt-clean)"
+    fi
+
     if "$TOP/scripts/check-manpage.sh"; then
         passed=$((passed + 1)); echo "ok - man page"
     else

@@ -4,9 +4,9 @@
 //! vtable, adapted to a safe trait in the style of `kernel::net::phy`.
 
 use super::msg::MsgHdr;
-use super::uapi::{SOL_SOCKET, SO_REUSEPORT};
 use super::sock::{Sock, SockData, SockObj};
 use super::socket::Socket;
+use super::uapi::{SOL_SOCKET, SO_REUSEPORT};
 use super::{proto, static_cell::StaticCell};
 use crate::abstractions::bindings;
 use core::marker::PhantomData;
@@ -24,7 +24,9 @@ impl OptVal {
         let mut v = 0;
         // SAFETY: `ptr`/`len` are the caller's option buffer as the socket
         // layer passed them; the helper checks the length and copies.
-        kernel::error::to_result(unsafe { bindings::afc_sockptr_get_int(self.ptr, self.len, &mut v) })?;
+        kernel::error::to_result(unsafe {
+            bindings::afc_sockptr_get_int(self.ptr, self.len, &mut v)
+        })?;
         Ok(v)
     }
 
@@ -40,7 +42,9 @@ impl OptVal {
         // SAFETY: `ptr`/`len` are the caller's option buffer as the socket
         // layer passed them; the helper copies at most `size` bytes into
         // `out`, which holds that many.
-        let n = unsafe { bindings::afc_sockptr_get_bytes(self.ptr, self.len, out.as_mut_ptr().cast(), size) };
+        let n = unsafe {
+            bindings::afc_sockptr_get_bytes(self.ptr, self.len, out.as_mut_ptr().cast(), size)
+        };
         kernel::error::to_result(n.min(0))?;
         Ok(n as usize)
     }
@@ -94,9 +98,19 @@ pub(crate) trait SocketFamily {
     /// `getsockopt(2)` for levels other than `SOL_SOCKET`.
     fn getsockopt(sk: &Sock<'_, Self::Data>, level: i32, name: i32) -> Result<OptGet>;
     /// `sendmsg(2)`: returns the bytes taken.
-    fn sendmsg(sk: &Sock<'_, Self::Data>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize>;
+    fn sendmsg(
+        sk: &Sock<'_, Self::Data>,
+        msg: &mut MsgHdr,
+        len: usize,
+        flags: u32,
+    ) -> Result<usize>;
     /// `recvmsg(2)`: returns the bytes copied.
-    fn recvmsg(sk: &Sock<'_, Self::Data>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize>;
+    fn recvmsg(
+        sk: &Sock<'_, Self::Data>,
+        msg: &mut MsgHdr,
+        len: usize,
+        flags: u32,
+    ) -> Result<usize>;
 }
 
 static FAMILY: StaticCell<bindings::net_proto_family> = StaticCell::zeroed();
@@ -164,7 +178,15 @@ impl<F: SocketFamily> Adapter<F> {
             let family = unsafe { (*OPS.get()).family };
             // SAFETY: `net` is valid for the call; `proto::raw()` is our
             // registered proto (registered before the family).
-            let sk = unsafe { bindings::sk_alloc(net, family, kernel::bindings::GFP_KERNEL, proto::raw(), kern) };
+            let sk = unsafe {
+                bindings::sk_alloc(
+                    net,
+                    family,
+                    kernel::bindings::GFP_KERNEL,
+                    proto::raw(),
+                    kern,
+                )
+            };
             if sk.is_null() {
                 return Err(ENOMEM);
             }
@@ -214,7 +236,11 @@ impl<F: SocketFamily> Adapter<F> {
     /// The socket core calls it as `proto_ops.bind` with a valid socket of our
     /// family (its `sk` set up by `create` or `accept`, kept alive by the
     /// running call) and the arguments as the syscall layer checked them.
-    unsafe extern "C" fn bind(sock: *mut bindings::socket, addr: *mut bindings::sockaddr, len: ffi::c_int) -> ffi::c_int {
+    unsafe extern "C" fn bind(
+        sock: *mut bindings::socket,
+        addr: *mut bindings::sockaddr,
+        len: ffi::c_int,
+    ) -> ffi::c_int {
         from_result(|| {
             let len = usize::try_from(len).map_err(|_| EINVAL)?;
             // SAFETY: `move_addr_to_kernel` copied `len` bytes (at most
@@ -277,7 +303,11 @@ impl<F: SocketFamily> Adapter<F> {
             // SAFETY: the socket layer passes the listening socket, a new
             // socket to graft onto, and the accept arguments.
             let (sk, newsocket, flags) = unsafe {
-                (sk_of::<F::Data>(sock)?, Socket::from_raw(newsock), bindings::afc_accept_arg_flags(arg))
+                (
+                    sk_of::<F::Data>(sock)?,
+                    Socket::from_raw(newsock),
+                    bindings::afc_accept_arg_flags(arg),
+                )
             };
             F::accept(&sk, newsocket, flags as u32)?;
             // SAFETY: `newsock` is valid; it is ours now.
@@ -294,7 +324,11 @@ impl<F: SocketFamily> Adapter<F> {
     /// The socket core calls it as `proto_ops.getname` with a valid socket of our
     /// family (its `sk` set up by `create` or `accept`, kept alive by the
     /// running call) and the arguments as the syscall layer checked them.
-    unsafe extern "C" fn getname(sock: *mut bindings::socket, addr: *mut bindings::sockaddr, peer: ffi::c_int) -> ffi::c_int {
+    unsafe extern "C" fn getname(
+        sock: *mut bindings::socket,
+        addr: *mut bindings::sockaddr,
+        peer: ffi::c_int,
+    ) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
             let sk = unsafe { sk_of::<F::Data>(sock) }?;
@@ -331,13 +365,19 @@ impl<F: SocketFamily> Adapter<F> {
     /// The socket core calls it as `proto_ops.ioctl` with a valid socket of our
     /// family (its `sk` set up by `create` or `accept`, kept alive by the
     /// running call) and the arguments as the syscall layer checked them.
-    unsafe extern "C" fn ioctl(sock: *mut bindings::socket, cmd: ffi::c_uint, arg: ffi::c_ulong) -> ffi::c_int {
+    unsafe extern "C" fn ioctl(
+        sock: *mut bindings::socket,
+        cmd: ffi::c_uint,
+        arg: ffi::c_ulong,
+    ) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call.
             let sk = unsafe { sk_of::<F::Data>(sock) }?;
             let v = F::ioctl(&sk, cmd)?;
             // SAFETY: `arg` is the user's pointer; put_user checks it.
-            kernel::error::to_result(unsafe { bindings::afc_put_user_int(v, arg as *mut ffi::c_void) })?;
+            kernel::error::to_result(unsafe {
+                bindings::afc_put_user_int(v, arg as *mut ffi::c_void)
+            })?;
             Ok(0)
         })
     }
@@ -375,7 +415,9 @@ impl<F: SocketFamily> Adapter<F> {
                 // Every other SOL_SOCKET option is the common code's
                 // (SOCK_CUSTOM_SOCKOPT routes them all here).
                 // SAFETY: the arguments as the socket layer passed them.
-                kernel::error::to_result(unsafe { bindings::sock_setsockopt(sock, level, name, val, len) })?;
+                kernel::error::to_result(unsafe {
+                    bindings::sock_setsockopt(sock, level, name, val, len)
+                })?;
                 // The family hears of a new bound device once it is set.
                 if super::uapi::binds_device(name) {
                     F::setsockopt(&sk, level, name, &OptVal { ptr: val, len })?;
@@ -405,13 +447,17 @@ impl<F: SocketFamily> Adapter<F> {
             let put = |buf: *const ffi::c_void, size: usize| {
                 // SAFETY: user pointers as the socket layer passed them;
                 // `buf` holds `size` bytes; the helper checks and copies.
-                kernel::error::to_result(unsafe { bindings::afc_getsockopt_put_bytes(val, len, buf, size as u32) })
+                kernel::error::to_result(unsafe {
+                    bindings::afc_getsockopt_put_bytes(val, len, buf, size as u32)
+                })
             };
             match F::getsockopt(&sk, level, name)? {
                 OptGet::Int(v) => {
                     // SAFETY: user pointers as the socket layer passed
                     // them; the helper checks and copies.
-                    kernel::error::to_result(unsafe { bindings::afc_getsockopt_put_int(val, len, v) })?
+                    kernel::error::to_result(unsafe {
+                        bindings::afc_getsockopt_put_int(val, len, v)
+                    })?
                 }
                 OptGet::Name(n) => put(n.as_ptr().cast(), n.len())?,
                 OptGet::TcpInfo(i) => put((&raw const *i).cast(), core::mem::size_of::<TcpInfo>())?,
@@ -425,10 +471,15 @@ impl<F: SocketFamily> Adapter<F> {
     /// The socket core calls it as `proto_ops.sendmsg` with a valid socket of our
     /// family (its `sk` set up by `create` or `accept`, kept alive by the
     /// running call) and the arguments as the syscall layer checked them.
-    unsafe extern "C" fn sendmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize) -> ffi::c_int {
+    unsafe extern "C" fn sendmsg(
+        sock: *mut bindings::socket,
+        m: *mut bindings::msghdr,
+        len: usize,
+    ) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call and its msghdr.
-            let (sk, mut msg, flags) = unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m), (*m).msg_flags) };
+            let (sk, mut msg, flags) =
+                unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m), (*m).msg_flags) };
             let n = F::sendmsg(&sk, &mut msg, len, flags)?;
             Ok(i32::try_from(n).unwrap_or(i32::MAX))
         })
@@ -439,7 +490,12 @@ impl<F: SocketFamily> Adapter<F> {
     /// The socket core calls it as `proto_ops.recvmsg` with a valid socket of our
     /// family (its `sk` set up by `create` or `accept`, kept alive by the
     /// running call) and the arguments as the syscall layer checked them.
-    unsafe extern "C" fn recvmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize, flags: ffi::c_int) -> ffi::c_int {
+    unsafe extern "C" fn recvmsg(
+        sock: *mut bindings::socket,
+        m: *mut bindings::msghdr,
+        len: usize,
+        flags: ffi::c_int,
+    ) -> ffi::c_int {
         from_result(|| {
             // SAFETY: a socket in our `proto_ops` call and its msghdr.
             let (sk, mut msg) = unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m)) };
@@ -468,7 +524,11 @@ impl<F: SocketFamily> FamilyRegistration<F> {
         // SAFETY: module init is serialised and neither table is registered
         // yet, so nobody reads them while they are filled.
         unsafe {
-            *ops = bindings::proto_ops { family, owner: module.as_ptr().cast(), ..Adapter::<F>::OPS };
+            *ops = bindings::proto_ops {
+                family,
+                owner: module.as_ptr().cast(),
+                ..Adapter::<F>::OPS
+            };
             (*fam).family = family;
             (*fam).create = Some(Adapter::<F>::create);
             (*fam).owner = module.as_ptr().cast();

@@ -4,8 +4,8 @@
 //! (`proto::gro`) on the headers the C callbacks (`rust/helpers/gro.c`)
 //! hand over, and the count of merged frames for the frame handler.
 
-use super::packet::FrameHandler;
 use super::netdev::NetDevice;
+use super::packet::FrameHandler;
 use crate::abstractions::bindings;
 use crate::proto::gro::{self, GroVerdict};
 use crate::proto::wire::{Header, CHECKSUM_OFFSET, HEADER_LEN};
@@ -39,7 +39,10 @@ unsafe fn header(hdr: *const u8, frame_len: usize) -> Option<Header> {
 /// Called by `afc_gro_receive` with `hdr` pointing to `HEADER_LEN`
 /// readable bytes (`skb_gro_header`).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn afc_gro_frame_eligible(hdr: *const u8, frame_len: ffi::c_uint) -> bool {
+pub(crate) unsafe extern "C" fn afc_gro_frame_eligible(
+    hdr: *const u8,
+    frame_len: ffi::c_uint,
+) -> bool {
     let len = frame_len as usize;
     // SAFETY: per the contract.
     match unsafe { header(hdr, len) } {
@@ -58,7 +61,11 @@ pub(crate) unsafe extern "C" fn afc_gro_frame_eligible(hdr: *const u8, frame_len
 /// `HEADER_LEN` readable bytes, `next` of a frame that
 /// [`afc_gro_frame_eligible`] accepted.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn afc_gro_verdict(held: *const u8, held_payload: ffi::c_uint, next: *const u8) -> ffi::c_int {
+pub(crate) unsafe extern "C" fn afc_gro_verdict(
+    held: *const u8,
+    held_payload: ffi::c_uint,
+    next: *const u8,
+) -> ffi::c_int {
     // SAFETY: per the contract; a held frame's payload follows its header.
     let held = unsafe { header(held, usize::MAX) };
     // SAFETY: as above.
@@ -85,7 +92,10 @@ pub(crate) unsafe extern "C" fn afc_gro_verdict(held: *const u8, held_payload: f
 /// writable bytes of the merged segment's linear header, nothing else
 /// referring to them.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn afc_gro_complete_header(hdr: *mut u8, total: ffi::c_uint) -> ffi::c_int {
+pub(crate) unsafe extern "C" fn afc_gro_complete_header(
+    hdr: *mut u8,
+    total: ffi::c_uint,
+) -> ffi::c_int {
     // SAFETY: per the contract.
     let Some(first) = (unsafe { header(hdr, usize::MAX) }) else {
         return EINVAL.to_errno();
@@ -105,7 +115,10 @@ pub(crate) unsafe extern "C" fn afc_gro_complete_header(hdr: *mut u8, total: ffi
 ///
 /// Called by `afc_gro_complete` in softirq with the valid device the
 /// merged segment arrived on.
-unsafe extern "C" fn gro_merged<T: FrameHandler>(dev: *mut bindings::net_device, frames: ffi::c_uint) {
+unsafe extern "C" fn gro_merged<T: FrameHandler>(
+    dev: *mut bindings::net_device,
+    frames: ffi::c_uint,
+) {
     // SAFETY: per the contract.
     let dev = unsafe { NetDevice::from_raw(dev) };
     T::gro_merged(dev, frames);

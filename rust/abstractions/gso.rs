@@ -42,26 +42,47 @@ unsafe fn fix_pieces(segs: *mut bindings::sk_buff) -> Option<()> {
     let mut seg = segs;
     while !seg.is_null() {
         // SAFETY: a valid piece (contract).
-        let (len, noff) = unsafe { (bindings::afc_skb_len(seg) as usize, bindings::afc_skb_network_offset(seg)) };
-        total += len.checked_sub(usize::try_from(noff).ok()?)?.checked_sub(HEADER_LEN)?;
+        let (len, noff) = unsafe {
+            (
+                bindings::afc_skb_len(seg) as usize,
+                bindings::afc_skb_network_offset(seg),
+            )
+        };
+        total += len
+            .checked_sub(usize::try_from(noff).ok()?)?
+            .checked_sub(HEADER_LEN)?;
         // SAFETY: as above.
         seg = unsafe { bindings::afc_skb_next(seg) };
     }
     // SAFETY: the first piece's header is linear, HEADER_LEN bytes at its
     // network header (contract); read before any is rewritten.
-    let first = unsafe { core::slice::from_raw_parts(bindings::afc_skb_network_header(segs), HEADER_LEN) };
+    let first =
+        unsafe { core::slice::from_raw_parts(bindings::afc_skb_network_header(segs), HEADER_LEN) };
     let whole = Header::parse_prefix(first, HEADER_LEN + total).ok()?;
     let mut offset = 0u32;
     seg = segs;
     while !seg.is_null() {
         // SAFETY: a valid, unshared piece we own (contract).
-        let (len, noff, next) =
-            unsafe { (bindings::afc_skb_len(seg) as usize, bindings::afc_skb_network_offset(seg), bindings::afc_skb_next(seg)) };
-        let plen = u16::try_from(len.checked_sub(usize::try_from(noff).ok()?)?.checked_sub(HEADER_LEN)?).ok()?;
+        let (len, noff, next) = unsafe {
+            (
+                bindings::afc_skb_len(seg) as usize,
+                bindings::afc_skb_network_offset(seg),
+                bindings::afc_skb_next(seg),
+            )
+        };
+        let plen = u16::try_from(
+            len.checked_sub(usize::try_from(noff).ok()?)?
+                .checked_sub(HEADER_LEN)?,
+        )
+        .ok()?;
         // SAFETY: the piece's header is linear and ours to write (contract);
         // nothing else refers to it while this slice lives.
-        let hdr = unsafe { core::slice::from_raw_parts_mut(bindings::afc_skb_network_header(seg), HEADER_LEN) };
-        wire::gso_piece(&whole, offset, plen, next.is_null()).emit(hdr).ok()?;
+        let hdr = unsafe {
+            core::slice::from_raw_parts_mut(bindings::afc_skb_network_header(seg), HEADER_LEN)
+        };
+        wire::gso_piece(&whole, offset, plen, next.is_null())
+            .emit(hdr)
+            .ok()?;
         // SAFETY: a valid piece; sums its bytes from our header on (the
         // field is zero, as `emit` left it).
         let sum = unsafe { bindings::afc_skb_piece_sum(seg, noff) };

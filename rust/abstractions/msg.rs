@@ -32,7 +32,12 @@ impl MsgHdr {
     /// # Safety
     ///
     /// `skb` must be valid and unshared, owned by the caller.
-    pub(super) unsafe fn copy_to_skb(&mut self, skb: *mut bindings::sk_buff, offset: usize, len: usize) -> Result {
+    pub(super) unsafe fn copy_to_skb(
+        &mut self,
+        skb: *mut bindings::sk_buff,
+        offset: usize,
+        len: usize,
+    ) -> Result {
         let off = i32::try_from(offset).map_err(|_| EINVAL)?;
         let len = i32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: valid msghdr; `skb` is valid and unshared (the caller
@@ -46,11 +51,18 @@ impl MsgHdr {
     ///
     /// `skb` must be valid for the call (held queued, or owned, by the
     /// caller).
-    pub(super) unsafe fn copy_from_skb(&mut self, skb: *const bindings::sk_buff, offset: usize, len: usize) -> Result {
+    pub(super) unsafe fn copy_from_skb(
+        &mut self,
+        skb: *const bindings::sk_buff,
+        offset: usize,
+        len: usize,
+    ) -> Result {
         let off = i32::try_from(offset).map_err(|_| EINVAL)?;
         let len = i32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: valid msghdr; `skb` is valid (callers hold it queued).
-        kernel::error::to_result(unsafe { bindings::afc_skb_copy_datagram_msg(skb, off, self.0, len) })
+        kernel::error::to_result(unsafe {
+            bindings::afc_skb_copy_datagram_msg(skb, off, self.0, len)
+        })
     }
 
     /// Copies `data` to the user's buffers (`memcpy_to_msg`).
@@ -72,7 +84,9 @@ impl MsgHdr {
     /// user's flags when the control buffer is too short for it (what
     /// fits is copied, as for any socket); nothing is written past `data`.
     pub(crate) fn put_cmsg(&mut self, level: i32, ty: i32, data: &[u8]) {
-        let Ok(len) = i32::try_from(data.len()) else { return };
+        let Ok(len) = i32::try_from(data.len()) else {
+            return;
+        };
         // SAFETY: valid msghdr (type invariant); `data` is `len` readable
         // bytes, copied before the call returns.  An error (a fault on the
         // user's buffer) leaves the message out, as `put_cmsg`'s callers

@@ -29,7 +29,9 @@ impl<T> OnceBox<T> {
     /// An empty `OnceBox` (nothing allocated).
     pub(crate) const fn new() -> Self {
         // INVARIANT: null.
-        Self { ptr: AtomicPtr::new(ptr::null_mut()) }
+        Self {
+            ptr: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// The value, if made; any context.
@@ -50,7 +52,10 @@ impl<T> OnceBox<T> {
             return Ok(v);
         }
         let new = KBox::into_raw(init()?);
-        match self.ptr.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .ptr
+            .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
+        {
             // SAFETY: `new` is ours, published now (INVARIANT: it came from
             // `KBox::into_raw` and stays until `drop`).
             Ok(_) => Ok(unsafe { &*new }),

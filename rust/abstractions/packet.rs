@@ -73,7 +73,10 @@ impl<T: FrameHandler> PacketRegistration<T> {
         // which stays where it is and alive until `drop` has unregistered
         // it; from here on only the kernel writes into it.
         unsafe { bindings::dev_add_pack(pt.get()) };
-        Ok(Self { pt, _handler: PhantomData })
+        Ok(Self {
+            pt,
+            _handler: PhantomData,
+        })
     }
 }
 

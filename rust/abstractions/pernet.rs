@@ -4,9 +4,9 @@
 //! C helper), its `/proc/net` files, and the family-wide sysctls.
 
 use crate::abstractions::bindings;
+use crate::abstractions::family::TcpInfo;
 use crate::abstractions::netns::Net;
 use crate::abstractions::seq_file::SeqFile;
-use crate::abstractions::family::TcpInfo;
 use crate::proto::opts::DiagFilter;
 use core::marker::PhantomData;
 use kernel::{error::from_result, ffi, prelude::*};
@@ -45,7 +45,11 @@ pub(crate) trait PernetState: Sized + Send + Sync {
     /// Writes the `/proc/net/af_custom` line of `sk` (slot `sl`); called
     /// with the namespace's sock list locked, bottom halves off: lockless
     /// reads only.
-    fn show_sock(seq: &mut SeqFile, sk: &super::sock::Sock<'_, Self::Sock>, sl: i32) -> core::fmt::Result;
+    fn show_sock(
+        seq: &mut SeqFile,
+        sk: &super::sock::Sock<'_, Self::Sock>,
+        sl: i32,
+    ) -> core::fmt::Result;
     /// Whether `sk` passes a `sock_diag` request's filters; called with the
     /// namespace's sock list locked, bottom halves off: lockless reads
     /// only, nothing that sleeps.
@@ -105,7 +109,10 @@ impl<T: PernetState> Adapter<T> {
     ///
     /// Called by the seq-file code of `/proc/net/af_custom_stat` with a valid
     /// `seq_file` and the state `init` made for a live namespace.
-    unsafe extern "C" fn stat_show(seq: *mut bindings::seq_file, state: *mut ffi::c_void) -> ffi::c_int {
+    unsafe extern "C" fn stat_show(
+        seq: *mut bindings::seq_file,
+        state: *mut ffi::c_void,
+    ) -> ffi::c_int {
         from_result(|| {
             // SAFETY: `state` is the `T` that `init` made; the namespace
             // is alive while its /proc file is read.
@@ -120,7 +127,11 @@ impl<T: PernetState> Adapter<T> {
     /// Called by the `/proc/net/af_custom` seq-file walk with a valid
     /// `seq_file` and a sock of ours from the namespace's list, under the
     /// list lock (so alive for the call).
-    unsafe extern "C" fn sock_show(seq: *mut bindings::seq_file, sk: *mut bindings::sock, sl: ffi::c_int) {
+    unsafe extern "C" fn sock_show(
+        seq: *mut bindings::seq_file,
+        sk: *mut bindings::sock,
+        sl: ffi::c_int,
+    ) {
         // SAFETY: the C side passes a sock of ours from the namespace's list,
         // under the list lock: `sk_destruct` unlinks it under the same lock
         // before its memory goes, so it is alive for the call.
@@ -134,7 +145,10 @@ impl<T: PernetState> Adapter<T> {
     /// Called by the sock_diag walk (`afc_net_diag_batch`) with a sock of
     /// ours from the namespace's list, under the list lock (so alive for
     /// the call), and the request, which the C side checked is whole.
-    unsafe extern "C" fn diag_match(sk: *const bindings::sock, req: *const bindings::afc_diag_req) -> bool {
+    unsafe extern "C" fn diag_match(
+        sk: *const bindings::sock,
+        req: *const bindings::afc_diag_req,
+    ) -> bool {
         // SAFETY: as `sock_show`: the sock is on the list, under its lock.
         let Some(s) = (unsafe { super::sock::Sock::<T::Sock>::from_raw(sk.cast_mut()) }) else {
             return false;
@@ -142,7 +156,11 @@ impl<T: PernetState> Adapter<T> {
         // SAFETY: `req` points to the request in the netlink message, at
         // least `sizeof(struct afc_diag_req)` long (afc_diag_handler_dump).
         let req = unsafe { &*req };
-        let f = DiagFilter { states: req.adiag_states, sport: u16::from_be(req.adiag_sport), dport: u16::from_be(req.adiag_dport) };
+        let f = DiagFilter {
+            states: req.adiag_states,
+            sport: u16::from_be(req.adiag_sport),
+            dport: u16::from_be(req.adiag_dport),
+        };
         T::diag_match(&s, &f)
     }
 
@@ -151,7 +169,11 @@ impl<T: PernetState> Adapter<T> {
     /// Called by the sock_diag dump (`afc_diag_fill`) in process context with
     /// a sock of ours on which it holds a reference, a valid message to fill
     /// and `info` either null or a valid, zeroed `struct tcp_info`.
-    unsafe extern "C" fn diag_fill(sk: *mut bindings::sock, r: *mut bindings::afc_diag_msg, info: *mut TcpInfo) {
+    unsafe extern "C" fn diag_fill(
+        sk: *mut bindings::sock,
+        r: *mut bindings::afc_diag_msg,
+        info: *mut TcpInfo,
+    ) {
         // SAFETY: the caller holds a reference on `sk`, a sock of ours
         // whose state was initialised before it was put on the list.
         let Some(s) = (unsafe { super::sock::Sock::<T::Sock>::from_raw(sk) }) else {
@@ -214,7 +236,9 @@ impl<T: PernetState> PernetRegistration<T> {
     pub(crate) fn register() -> Result<Self> {
         // SAFETY: `CALLBACKS` is a promoted constant with static lifetime;
         // the callbacks match the C prototypes.
-        kernel::error::to_result(unsafe { bindings::afc_pernet_register(&Adapter::<T>::CALLBACKS) })?;
+        kernel::error::to_result(unsafe {
+            bindings::afc_pernet_register(&Adapter::<T>::CALLBACKS)
+        })?;
         Ok(Self(PhantomData))
     }
 }

@@ -46,7 +46,8 @@ struct DevKind {
 /// as it cuts TCP's for a NIC without TSO). Other software devices
 /// (bridge, bond, tunnels) get MTU-sized frames.
 fn gso_size(enabled: bool, dev: DevKind, mtu: u32) -> u32 {
-    let gso = enabled && !dev.loopback && ((dev.veth && dev.takes_gso) || (dev.nic && !dev.takes_gso));
+    let gso =
+        enabled && !dev.loopback && ((dev.veth && dev.takes_gso) || (dev.nic && !dev.takes_gso));
     if gso {
         mtu.saturating_sub(HEADER_LEN as u32)
     } else {
@@ -80,13 +81,21 @@ impl Net {
         // SAFETY: reads a module parameter.
         let enabled = unsafe { bindings::afc_gso_param() };
         let gso = gso_size(enabled, dev, mtu);
-        Ok(Route { src: u32::from_be(out_src), mtu, loopback: dev.loopback, gso, cut: gso > 0 && dev.nic })
+        Ok(Route {
+            src: u32::from_be(out_src),
+            mtu,
+            loopback: dev.loopback,
+            gso,
+            cut: gso > 0 && dev.nic,
+        })
     }
 
     /// Sends `frame` (our header first) from `src` to `dst`.
     pub(crate) fn xmit(&self, frame: SkBuff, src: u32, dst: u32) -> Result {
         // SAFETY: valid namespace; the skb's ownership passes to afc_xmit,
         // which sends or frees it.
-        kernel::error::to_result(unsafe { bindings::afc_xmit(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be()) })
+        kernel::error::to_result(unsafe {
+            bindings::afc_xmit(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be())
+        })
     }
 }

@@ -87,7 +87,10 @@ impl SkBuff {
         // valid skb, unshared (type invariant) and borrowed uniquely here.
         unsafe {
             let p = self.0.as_ptr();
-            core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(p), bindings::afc_skb_headlen(p) as usize)
+            core::slice::from_raw_parts_mut(
+                bindings::afc_skb_data_mut(p),
+                bindings::afc_skb_headlen(p) as usize,
+            )
         }
     }
 
@@ -114,7 +117,12 @@ impl SkBuff {
 
     /// Fills `len` bytes at `offset` (linear or paged) from the user's
     /// buffers of `msg` (`EFAULT` on a bad address).
-    pub(crate) fn copy_from_msg(&mut self, offset: usize, msg: &mut super::msg::MsgHdr, len: usize) -> Result {
+    pub(crate) fn copy_from_msg(
+        &mut self,
+        offset: usize,
+        msg: &mut super::msg::MsgHdr,
+        len: usize,
+    ) -> Result {
         // SAFETY: `self` is valid and unshared (type invariant), ours.
         unsafe { msg.copy_to_skb(self.0.as_ptr(), offset, len) }
     }
@@ -129,7 +137,9 @@ impl SkBuff {
         // SAFETY: both valid; `self` is unshared (type invariant) and
         // `src` is held queued by the caller; the helper checks ranges
         // and takes a page reference per fragment.
-        kernel::error::to_result(unsafe { bindings::afc_skb_ref_frags(self.0.as_ptr(), src.0.as_ptr(), off, n) })
+        kernel::error::to_result(unsafe {
+            bindings::afc_skb_ref_frags(self.0.as_ptr(), src.0.as_ptr(), off, n)
+        })
     }
 
     /// Leaves the frame checksum (header and payload, into the header
@@ -151,7 +161,9 @@ impl SkBuff {
         }
         // SAFETY: valid, unshared; the field lies in the linear part, and
         // the helper reads the fragments (skb_checksum) and writes the field.
-        kernel::error::to_result(unsafe { bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32) })
+        kernel::error::to_result(unsafe {
+            bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32)
+        })
     }
 
     /// Where the frame's checksum is still to be computed
@@ -161,7 +173,8 @@ impl SkBuff {
     pub(crate) fn pending_checksum(&self) -> Option<(i32, u32)> {
         let (mut start, mut field) = (0i32, 0u32);
         // SAFETY: valid (type invariant); out-pointers writable.
-        unsafe { bindings::afc_skb_csum_pending(self.0.as_ptr(), &mut start, &mut field) }.then_some((start, field))
+        unsafe { bindings::afc_skb_csum_pending(self.0.as_ptr(), &mut start, &mut field) }
+            .then_some((start, field))
     }
 
     /// Whether the frame's checksum (over all its bytes) is right.
@@ -169,7 +182,6 @@ impl SkBuff {
         // SAFETY: valid; skb_checksum only reads.
         unsafe { bindings::afc_skb_csum_ok(self.0.as_ptr()) }
     }
-
 
     /// The frames on the wire this segment stood for: more than one when
     /// receive offload merged them (`afc_skb_gro_frames`).
@@ -223,7 +235,6 @@ impl SkBuff {
         // the `&mut self` borrow in the returned lifetime prevents.
         Some(unsafe { core::slice::from_raw_parts(bindings::afc_skb_data(self.0.as_ptr()), n) })
     }
-
 }
 
 impl Drop for SkBuff {
@@ -238,7 +249,9 @@ fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Re
     let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
     // SAFETY: `skb` is valid (callers' invariants); `out` is writable for
     // `len` bytes; skb_copy_bits checks the range against the skb.
-    kernel::error::to_result(unsafe { bindings::skb_copy_bits(skb, off, out.as_mut_ptr().cast(), len) })
+    kernel::error::to_result(unsafe {
+        bindings::skb_copy_bits(skb, off, out.as_mut_ptr().cast(), len)
+    })
 }
 
 /// An skb queue of a socket (`sk_receive_queue`, `sk_write_queue`),
@@ -252,10 +265,16 @@ fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Re
 ///
 /// `self.0` is a valid `sk_buff_head` for `'a`, and no other `SkbQueue`
 /// of the same queue exists while this one does.
-pub(crate) struct SkbQueue<'a>(NonNull<bindings::sk_buff_head>, core::marker::PhantomData<&'a mut ()>);
+pub(crate) struct SkbQueue<'a>(
+    NonNull<bindings::sk_buff_head>,
+    core::marker::PhantomData<&'a mut ()>,
+);
 
 /// A buffer inside an [`SkbQueue`], borrowed while the owner walks it.
-pub(crate) struct QueuedSkb<'a>(NonNull<bindings::sk_buff>, core::marker::PhantomData<&'a ()>);
+pub(crate) struct QueuedSkb<'a>(
+    NonNull<bindings::sk_buff>,
+    core::marker::PhantomData<&'a ()>,
+);
 
 impl<'a> QueuedSkb<'a> {
     /// The receive timestamp (`skb->tstamp`, nanoseconds of
@@ -282,7 +301,12 @@ impl<'a> QueuedSkb<'a> {
     }
 
     /// Copies `len` bytes at `offset` to the user's buffers of `msg`.
-    pub(crate) fn copy_to_msg(&self, offset: usize, msg: &mut super::msg::MsgHdr, len: usize) -> Result {
+    pub(crate) fn copy_to_msg(
+        &self,
+        offset: usize,
+        msg: &mut super::msg::MsgHdr,
+        len: usize,
+    ) -> Result {
         // SAFETY: a queued skb is valid while queued (owner's walk).
         unsafe { msg.copy_from_skb(self.0.as_ptr(), offset, len) }
     }
@@ -310,7 +334,10 @@ impl<'a> SkbQueue<'a> {
     /// its owner: no other `SkbQueue` of it may exist meanwhile.
     pub(super) unsafe fn from_raw(q: *mut bindings::sk_buff_head) -> Self {
         // SAFETY: valid per the caller; never NULL (a struct field).
-        Self(unsafe { NonNull::new_unchecked(q) }, core::marker::PhantomData)
+        Self(
+            unsafe { NonNull::new_unchecked(q) },
+            core::marker::PhantomData,
+        )
     }
 
     /// Appends `skb` (the queue owns it from now on).
@@ -337,7 +364,11 @@ impl<'a> SkbQueue<'a> {
     pub(crate) fn walk(&mut self) -> QueueWalk<'_> {
         // SAFETY: valid queue (invariant).
         let first = unsafe { bindings::afc_skb_peek(self.0.as_ptr()) };
-        QueueWalk { q: self.0, next: NonNull::new(first), _p: core::marker::PhantomData }
+        QueueWalk {
+            q: self.0,
+            next: NonNull::new(first),
+            _p: core::marker::PhantomData,
+        }
     }
 
     /// Calls `f(buffer, offset, n)` for each piece of the byte range

@@ -62,7 +62,6 @@ impl Socket {
         // SAFETY: the socket is valid (type invariant).
         unsafe { bindings::afc_sk_set_socket_state(self.0.get(), state as i32) }
     }
-
 }
 
 /// A signal is pending for the current task.

@@ -39,7 +39,6 @@ impl<T: AllZeroValid> StaticCell<T> {
             core::mem::MaybeUninit::zeroed().assume_init()
         }))
     }
-
 }
 
 impl<T> StaticCell<T> {

@@ -4,13 +4,26 @@
 //! bindings for the layers above.
 
 pub(crate) use crate::abstractions::bindings::{AFCPROTO_STREAM, AF_MAX, ETH_P_AF_CUSTOM};
-pub(crate) use crate::abstractions::bindings::{AFC_KEEPCNT, AFC_KEEPIDLE, AFC_KEEPINTVL, AFC_NODELAY, AFC_SYNCNT, SOL_AF_CUSTOM};
-pub(crate) use crate::abstractions::bindings::{AFC_CONGESTION, AFC_CORK, AFC_DEFER_ACCEPT, AFC_INFO, AFC_MAXSEG, AFC_NOTSENT_LOWAT, AFC_PKTINFO, AFC_QUICKACK, AFC_USER_TIMEOUT};
+pub(crate) use crate::abstractions::bindings::{
+    AFC_CONGESTION, AFC_CORK, AFC_DEFER_ACCEPT, AFC_INFO, AFC_MAXSEG, AFC_NOTSENT_LOWAT,
+    AFC_PKTINFO, AFC_QUICKACK, AFC_USER_TIMEOUT,
+};
+pub(crate) use crate::abstractions::bindings::{
+    AFC_KEEPCNT, AFC_KEEPIDLE, AFC_KEEPINTVL, AFC_NODELAY, AFC_SYNCNT, SOL_AF_CUSTOM,
+};
 pub(crate) use crate::abstractions::bindings::{AF_UNSPEC, MSG_MORE};
-pub(crate) use crate::abstractions::bindings::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, O_NONBLOCK};
-pub(crate) use crate::abstractions::bindings::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM};
-pub(crate) use crate::abstractions::bindings::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, SOL_SOCKET, SO_REUSEPORT};
-pub(crate) use crate::abstractions::bindings::{FIONREAD as SIOCINQ, SIOCATMARK, SIOCOUTQNSD, TIOCOUTQ as SIOCOUTQ};
+pub(crate) use crate::abstractions::bindings::{
+    FIONREAD as SIOCINQ, SIOCATMARK, SIOCOUTQNSD, TIOCOUTQ as SIOCOUTQ,
+};
+pub(crate) use crate::abstractions::bindings::{
+    MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, O_NONBLOCK,
+};
+pub(crate) use crate::abstractions::bindings::{
+    POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM,
+};
+pub(crate) use crate::abstractions::bindings::{
+    RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, SOL_SOCKET, SO_REUSEPORT,
+};
 
 /// `SOCK_STREAM` of `enum sock_type`.
 pub(crate) const SOCK_STREAM: u32 = crate::abstractions::bindings::sock_type_SOCK_STREAM;
@@ -25,7 +38,12 @@ pub(crate) fn family_param() -> i32 {
 /// the C helper, clamped to sane ranges).
 pub(crate) fn table_buckets() -> (usize, usize) {
     // SAFETY: reads int module parameters; no preconditions.
-    unsafe { (crate::abstractions::bindings::afc_est_buckets_param() as usize, crate::abstractions::bindings::afc_listen_buckets_param() as usize) }
+    unsafe {
+        (
+            crate::abstractions::bindings::afc_est_buckets_param() as usize,
+            crate::abstractions::bindings::afc_listen_buckets_param() as usize,
+        )
+    }
 }
 
 /// Whether `SOL_SOCKET` option `name` binds the socket to a device

@@ -68,7 +68,11 @@ pub(crate) fn insert<T>(v: &mut KVec<T>, i: usize, x: T, flags: kernel::alloc::F
 /// Appends `x`, or gives it back when there is no memory for it, so that a
 /// caller holding a lock can drop it after unlocking (a value whose drop
 /// may put a last reference must not be dropped under a bucket lock).
-pub(crate) fn try_push<T>(v: &mut KVec<T>, x: T, flags: kernel::alloc::Flags) -> core::result::Result<(), T> {
+pub(crate) fn try_push<T>(
+    v: &mut KVec<T>,
+    x: T,
+    flags: kernel::alloc::Flags,
+) -> core::result::Result<(), T> {
     if v.reserve(1, flags).is_err() {
         return Err(x);
     }
@@ -98,7 +102,10 @@ impl<T> Fifo<T> {
 
     /// An empty queue (no allocation).
     pub(crate) const fn new() -> Self {
-        Self { items: KVec::new(), head: 0 }
+        Self {
+            items: KVec::new(),
+            head: 0,
+        }
     }
 
     /// How many are queued.
@@ -107,7 +114,11 @@ impl<T> Fifo<T> {
     }
 
     /// Queues `x` at the back; gives it back if memory runs out.
-    pub(crate) fn try_push(&mut self, x: T, flags: kernel::alloc::Flags) -> core::result::Result<(), T> {
+    pub(crate) fn try_push(
+        &mut self,
+        x: T,
+        flags: kernel::alloc::Flags,
+    ) -> core::result::Result<(), T> {
         if self.items.reserve(1, flags).is_err() {
             return Err(x);
         }
@@ -122,7 +133,8 @@ impl<T> Fifo<T> {
         self.head += 1;
         if self.head >= self.items.len() {
             self.drop_taken();
-        } else if self.head >= Self::COMPACT_MIN && self.head.saturating_mul(2) >= self.items.len() {
+        } else if self.head >= Self::COMPACT_MIN && self.head.saturating_mul(2) >= self.items.len()
+        {
             let s = self.items.as_mut_slice();
             for i in self.head..s.len() {
                 s.swap(i - self.head, i);

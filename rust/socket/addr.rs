@@ -13,7 +13,10 @@ pub(crate) const LEN: usize = 16;
 /// Decodes a user's address for `bind`/`connect`, as `inet_bind` checks a
 /// `sockaddr_in`: too short is `EINVAL`, another family `EAFNOSUPPORT`.
 pub(crate) fn decode(bytes: &[u8], family: u16) -> Result<Endpoint> {
-    let b: &[u8; LEN] = bytes.get(..LEN).and_then(|s| s.try_into().ok()).ok_or(EINVAL)?;
+    let b: &[u8; LEN] = bytes
+        .get(..LEN)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(EINVAL)?;
     let fam = u16::from_ne_bytes([b[0], b[1]]);
     if fam != family {
         return Err(EAFNOSUPPORT());

@@ -83,7 +83,10 @@ pub(crate) fn device_changed(sk: &Sock<'_, AfcSock>) {
     let st = g.locked();
     if let Some(claim) = st.bound {
         let port = st.local.map_or(0, |l| l.port);
-        netns::of(sk.net()).binds.lock().set_dev(sk.id(), port, claim, dev_if(sk));
+        netns::of(sk.net())
+            .binds
+            .lock()
+            .set_dev(sk.id(), port, claim, dev_if(sk));
     }
 }
 
@@ -109,7 +112,12 @@ fn set_bound(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, local: Endpoint, cl
 /// `__inet_hash_connect`); `EADDRNOTAVAIL` when none is left.  The
 /// established table is only read here: the caller's insert may still
 /// find the 4-tuple taken by a racing `connect()`, and then retries.
-pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, addr: u32, remote: Endpoint) -> Result {
+pub(crate) fn autobind_connect(
+    sk: &Sock<'_, AfcSock>,
+    st: &mut AfcSockLocked,
+    addr: u32,
+    remote: Endpoint,
+) -> Result {
     let ns = netns::of(sk.net());
     let offset = ns.ephemeral_offset(addr, remote);
     let binding = binding_for(sk, Endpoint::new(addr, 0));
@@ -120,7 +128,12 @@ pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, a
         binding,
         port_range(sk),
         offset,
-        |port| !ns.tables.established_taken(&FourTuple::new(Endpoint::new(addr, port), remote), sk.bound_dev_if()),
+        |port| {
+            !ns.tables.established_taken(
+                &FourTuple::new(Endpoint::new(addr, port), remote),
+                sk.bound_dev_if(),
+            )
+        },
         &live(ns),
     )?;
     drop(binds);
@@ -132,7 +145,11 @@ pub(crate) fn autobind_connect(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, a
 /// Binds an unbound socket to an ephemeral port on `addr` (`connect`,
 /// `listen`); `EADDRNOTAVAIL` when none is free, as `inet_autobind`.
 pub(crate) fn autobind(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, addr: u32) -> Result {
-    if claim(sk, st, Endpoint::new(addr, 0))? { Ok(()) } else { Err(EADDRNOTAVAIL()) }
+    if claim(sk, st, Endpoint::new(addr, 0))? {
+        Ok(())
+    } else {
+        Err(EADDRNOTAVAIL())
+    }
 }
 
 /// An accepted child takes a share of its listener's port, so that the
@@ -164,7 +181,10 @@ fn live(ns: &netns::NetState) -> impl Fn(usize, &FourTuple) -> Option<State> + '
 pub(crate) fn unbind_locked(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if let Some(claim) = st.bound.take() {
         let port = st.local.map_or(0, |l| l.port);
-        netns::of(sk.net()).binds.lock().release(sk.id(), port, claim);
+        netns::of(sk.net())
+            .binds
+            .lock()
+            .release(sk.id(), port, claim);
     }
 }
 
@@ -180,7 +200,10 @@ pub(crate) fn unbind_on_close(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         (Some(t), Some(claim)) => {
             st.bound = None;
             let port = st.local.map_or(0, |l| l.port);
-            netns::of(sk.net()).binds.lock().orphan(sk.id(), port, claim, t);
+            netns::of(sk.net())
+                .binds
+                .lock()
+                .orphan(sk.id(), port, claim, t);
         }
         _ => unbind_locked(sk, st),
     }
@@ -190,12 +213,20 @@ pub(crate) fn unbind_on_close(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
 /// conflicts: two `SO_REUSEADDR` sockets may bind one port but not both
 /// listen on it) or not.
 pub(crate) fn set_listening(sk: &Sock<'_, AfcSock>, st: &AfcSockLocked, listening: bool) -> Result {
-    let state = if listening { State::Listen } else { State::Closed };
+    let state = if listening {
+        State::Listen
+    } else {
+        State::Closed
+    };
     let reuseport = sk.reuseport();
     let port = st.local.map_or(0, |l| l.port);
     let Some(claim) = st.bound else { return Ok(()) };
     let ns = netns::of(sk.net());
-    if ns.binds.lock().set_state(sk.id(), port, claim, state, reuseport, &live(ns)) {
+    if ns
+        .binds
+        .lock()
+        .set_state(sk.id(), port, claim, state, reuseport, &live(ns))
+    {
         Ok(())
     } else {
         Err(EADDRINUSE())

@@ -23,8 +23,8 @@ use crate::proto::conn::{ConnError, ConnStats, Connection, DataAction, Events, T
 use crate::proto::state::State;
 use crate::proto::time::{earliest, Instant, MS, SEC};
 use crate::proto::wire::{Header, HEADER_LEN};
-use crate::tx::{self, Sent, Via};
 use crate::stats::Stat;
+use crate::tx::{self, Sent, Via};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
@@ -109,7 +109,16 @@ pub(crate) fn orphaned(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     // count over the limit would reset itself too (`run_timers`), for a
     // close that resets its own connection anyway.
     let max = netns::max_orphans();
-    if ORPHANS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| if n < max { n.checked_add(1) } else { None }).is_ok() {
+    if ORPHANS
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            if n < max {
+                n.checked_add(1)
+            } else {
+                None
+            }
+        })
+        .is_ok()
+    {
         c.orphan = true;
     } else {
         netns::of(sk.net()).stats.inc(Stat::OrphanOverflows);
@@ -147,7 +156,12 @@ pub(crate) fn now() -> Instant {
 /// A segment for this socket (from the frame handler or the backlog).
 /// Returns `true` when the segment is a SYN for a new incarnation of a
 /// TIME_WAIT tuple, which the caller should give to the listener.
-pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h: &Header, mut skb: SkBuff) -> bool {
+pub(crate) fn segment_arrived(
+    sk: &Sock<'_, AfcSock>,
+    st: &mut AfcSockLocked,
+    h: &Header,
+    mut skb: SkBuff,
+) -> bool {
     let AfcSockLocked { role, queues, .. } = st;
     let Role::Conn(c) = role else {
         // A listener or idle socket in the established table cannot be;
@@ -176,7 +190,9 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     // A closed socket's connection is reset by data (the core's
     // abort-on-data, TCP's `TCPAbortOnData`), whatever memory is left:
     // holding its ACK back from the core would keep the orphan alive.
-    let mut room = h.payload_len == 0 || sk.dead() || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
+    let mut room = h.payload_len == 0
+        || sk.dead()
+        || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
     if !room {
         // Tiny segments cost far more memory than their bytes: copy them
         // into page-sized buffers and look again (`tcp_collapse`).
@@ -210,7 +226,11 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     drop_acked(queues, out.acked);
     match out.data {
         DataAction::None => {}
-        DataAction::Append { offset: _, skip, len } => {
+        DataAction::Append {
+            offset: _,
+            skip,
+            len,
+        } => {
             skb.pull(HEADER_LEN + skip as usize);
             skb.trim(len as usize);
             // Receive timestamp, for `recvmsg`'s control messages.
@@ -225,7 +245,11 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
             // Receive timestamp, for `recvmsg`'s control messages.
             sk.rx_stamp(&mut skb);
             sk.charge_rmem(&mut skb);
-            let at = c.ofo.iter().position(|(o, _)| *o > offset).unwrap_or(c.ofo.len());
+            let at = c
+                .ofo
+                .iter()
+                .position(|(o, _)| *o > offset)
+                .unwrap_or(c.ofo.len());
             // Out of memory: the core counts the bytes stored; dropping
             // them would desynchronise it, so abort the connection.
             if vec::insert(&mut c.ofo, at, (offset, skb), GFP_ATOMIC).is_err() {
@@ -235,7 +259,9 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
     }
     // Stored segments that are now in order move to the receive queue.
     while c.ofo.first().is_some_and(|(o, _)| *o <= c.recv_end) {
-        let Some((o, mut seg)) = vec::remove(&mut c.ofo, 0) else { break };
+        let Some((o, mut seg)) = vec::remove(&mut c.ofo, 0) else {
+            break;
+        };
         let end = o + seg.len() as u64;
         if end > c.recv_end {
             seg.pull((c.recv_end - o) as usize);
@@ -258,7 +284,9 @@ pub(crate) fn segment_arrived(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, h:
 fn discard_front(queues: &mut SockQueues, mut n: usize) {
     let mut q = queues.receive();
     while n > 0 {
-        let Some(mut head) = q.walk().next() else { break };
+        let Some(mut head) = q.walk().next() else {
+            break;
+        };
         let l = head.len();
         if l > n {
             head.pull(n);
@@ -290,7 +318,9 @@ pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
 pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32) {
     let srtt = c.conn.rtt().srtt();
     let mss = u32::from(c.conn.config().mss);
-    let Some(want) = c.rcv_space.on_read(n, now_us(), srtt, mss) else { return };
+    let Some(want) = c.rcv_space.on_read(n, now_us(), srtt, mss) else {
+        return;
+    };
     if sk.rcvbuf_locked() || !sk.may_grow_bufs() {
         return;
     }
@@ -344,7 +374,10 @@ fn collapse_receive_queue(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues) {
             q.push(skb);
             continue;
         }
-        if acc.as_ref().is_some_and(|(_, used)| used + len > COLLAPSE_CHUNK) {
+        if acc
+            .as_ref()
+            .is_some_and(|(_, used)| used + len > COLLAPSE_CHUNK)
+        {
             flush_collapsed(&mut q, &mut acc);
         }
         if acc.is_none() {
@@ -362,7 +395,10 @@ fn collapse_receive_queue(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues) {
             }
         }
         let Some((b, used)) = acc.as_mut() else { break };
-        let copied = b.linear_mut().get_mut(*used..*used + len).map(|dst| skb.copy_out(0, dst));
+        let copied = b
+            .linear_mut()
+            .get_mut(*used..*used + len)
+            .map(|dst| skb.copy_out(0, dst));
         if matches!(copied, Some(Ok(()))) {
             *used += len;
             // The copy keeps the latest receive timestamp of what it
@@ -493,7 +529,9 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
         } else {
             hand_to_listener(sk, c);
         }
-    } else if c.defer_until.is_some() && (ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED)) {
+    } else if c.defer_until.is_some()
+        && (ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED))
+    {
         hand_to_listener(sk, c);
     }
     if ev.contains(Events::PEER_CLOSED) {
@@ -507,7 +545,9 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
     if ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED) {
         // Published before the wake-up that makes `poll` look at them.
         sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
-        sk.data().window_low.store(c.conn.recv_window_shut(), Ordering::Relaxed);
+        sk.data()
+            .window_low
+            .store(c.conn.recv_window_shut(), Ordering::Relaxed);
         sk.data_ready();
     }
     if ev.contains(Events::WRITABLE) {
@@ -527,7 +567,11 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
                 // A reset after the peer's FIN (CLOSE_WAIT) is a broken
                 // pipe to the writer, as `tcp_reset` reports it.
                 let reset_after_fin = e == ConnError::Reset && c.conn.peer_closed();
-                let err = if reset_after_fin { EPIPE } else { conn_error(e) };
+                let err = if reset_after_fin {
+                    EPIPE
+                } else {
+                    conn_error(e)
+                };
                 sk.set_err(err.to_errno().abs());
             }
         }
@@ -559,7 +603,9 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     for ((count, stat), counted) in SUMMED.iter().zip(counted.iter_mut()) {
         let n = count(conn.stats());
         if n != *counted {
-            netns::of(sk.net()).stats.add(*stat, n.wrapping_sub(*counted));
+            netns::of(sk.net())
+                .stats
+                .add(*stat, n.wrapping_sub(*counted));
             *counted = n;
         }
     }
@@ -574,7 +620,8 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
         uncount_orphan(c);
     }
-    let deadline = earliest(earliest(c.conn.poll_timeout(), c.defer_until), c.mem_retry).map(|d| d.micros());
+    let deadline =
+        earliest(earliest(c.conn.poll_timeout(), c.defer_until), c.mem_retry).map(|d| d.micros());
     if deadline != c.armed && !timer_may_stay(c.armed, deadline, t.micros()) {
         match deadline {
             Some(d) => sk.reset_timer(d),
@@ -584,9 +631,13 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     }
     sk.set_state(c.conn.state().as_u8());
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
-    sk.data().window_low.store(c.conn.recv_window_shut(), Ordering::Relaxed);
+    sk.data()
+        .window_low
+        .store(c.conn.recv_window_shut(), Ordering::Relaxed);
     sk.data().publish_urgent(&c.conn);
-    sk.data().queued.store(c.conn.send_queued(), Ordering::Relaxed);
+    sk.data()
+        .queued
+        .store(c.conn.send_queued(), Ordering::Relaxed);
     sk.data().proc.publish(&c.conn.proc_row());
     // Writers held by `AFC_NOTSENT_LOWAT` wake once the unsent bytes
     // fall below it (`sk_stream_write_space`'s doubled test).
@@ -631,13 +682,17 @@ fn transmit(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState, 
     let offset = tx.offset as usize;
     let len = usize::from(tx.header.payload_len);
     let paged = if len >= PAGED_MIN {
-        tx::send_paged(Via::Sock(sk, c.gso), &tx.header, c.loopback, |frame| attach_from_write_queue(queues, offset, len, frame))
+        tx::send_paged(Via::Sock(sk, c.gso), &tx.header, c.loopback, |frame| {
+            attach_from_write_queue(queues, offset, len, frame)
+        })
     } else {
         None
     };
     let sent = match paged {
         Some(sent) => sent,
-        None => tx::send(Via::Sock(sk, c.gso), &tx.header, c.loopback, |out| copy_from_write_queue(queues, offset, out)),
+        None => tx::send(Via::Sock(sk, c.gso), &tx.header, c.loopback, |out| {
+            copy_from_write_queue(queues, offset, out)
+        }),
     };
     if matches!(sent, Sent::NoRoute) && sk.dead() {
         // No route any more (the device went, e.g. with its namespace):
@@ -648,25 +703,41 @@ fn transmit(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState, 
 
 /// Adds references to `len` bytes at `offset` of the write queue to
 /// `frame`; `Err` if some of them are not in pages.
-fn attach_from_write_queue(queues: &mut SockQueues, offset: usize, len: usize, frame: &mut SkBuff) -> Result {
+fn attach_from_write_queue(
+    queues: &mut SockQueues,
+    offset: usize,
+    len: usize,
+    frame: &mut SkBuff,
+) -> Result {
     let done = queues.write().for_range(offset, len, |skb, off, n| {
         if !skb.is_paged() {
             return Err(EINVAL);
         }
         frame.attach_pages(skb, off, n)
     })?;
-    if done == len { Ok(()) } else { Err(EINVAL) }
+    if done == len {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
 }
 
 /// Copies `out.len()` bytes at `offset` of the write queue into `out`.
 fn copy_from_write_queue(queues: &mut SockQueues, offset: usize, out: &mut [u8]) -> Result {
     let mut at = 0;
     let done = queues.write().for_range(offset, out.len(), |skb, off, n| {
-        let r = out.get_mut(at..at + n).ok_or(EINVAL).and_then(|dst| skb.copy_out(off, dst));
+        let r = out
+            .get_mut(at..at + n)
+            .ok_or(EINVAL)
+            .and_then(|dst| skb.copy_out(off, dst));
         at += n;
         r
     })?;
-    if done == out.len() { Ok(()) } else { Err(EINVAL) }
+    if done == out.len() {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
 }
 
 /// The connection reached CLOSED: unhash it, free its buffers, tell the
@@ -681,7 +752,11 @@ fn finish(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState) {
     c.armed = None;
     if c.hashed {
         c.hashed = false;
-        drop(netns::of(sk.net()).tables.remove_established(&c.conn.tuple(), sk.id()));
+        drop(
+            netns::of(sk.net())
+                .tables
+                .remove_established(&c.conn.tuple(), sk.id()),
+        );
     }
     queues.write().purge();
     sk.data().queued.store(0, Ordering::Relaxed);
@@ -710,4 +785,3 @@ pub(crate) fn abort(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     }
     drive(sk, st);
 }
-

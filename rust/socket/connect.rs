@@ -3,11 +3,14 @@
 //! `connect(2)`, with the states and errnos of `__inet_stream_connect`.
 
 use super::conn::{self, ConnState};
-use crate::abstractions::uapi::{AF_UNSPEC, O_NONBLOCK};
 use super::{addr, bind, listen, AfcSock, AfcSockLocked, Role};
-use crate::abstractions::errno::{EADDRNOTAVAIL, EALREADY, ECONNABORTED, ECONNREFUSED, ECONNRESET, EINPROGRESS, EISCONN, ENETUNREACH};
+use crate::abstractions::errno::{
+    EADDRNOTAVAIL, EALREADY, ECONNABORTED, ECONNREFUSED, ECONNRESET, EINPROGRESS, EISCONN,
+    ENETUNREACH,
+};
 use crate::abstractions::sock::{Sock, SockGuard};
 use crate::abstractions::socket::{intr_errno, signal_pending, Socket, SocketState};
+use crate::abstractions::uapi::{AF_UNSPEC, O_NONBLOCK};
 use crate::netns;
 use crate::proto::conn::Connection;
 use crate::proto::isn::initial_seq;
@@ -24,7 +27,9 @@ const PORT_TRIES: usize = 32;
 pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags: u32) -> Result {
     // As `inet_stream_connect`: the family is read first, and AF_UNSPEC
     // disconnects.
-    let Some(&[f0, f1]) = bytes.get(..2) else { return Err(EINVAL) };
+    let Some(&[f0, f1]) = bytes.get(..2) else {
+        return Err(EINVAL);
+    };
     if u16::from_ne_bytes([f0, f1]) == AF_UNSPEC as u16 {
         return disconnect(sk, sock);
     }
@@ -63,7 +68,11 @@ pub(crate) fn connect(sk: &Sock<'_, AfcSock>, sock: &Socket, bytes: &[u8], flags
         // (a listener, a new connection): that is not this call's to
         // undo.  Report why the attempt ended, unless a new connection
         // now owns the pending error.
-        let e = if matches!(st.role, Role::Conn(_)) { None } else { sk.take_err() };
+        let e = if matches!(st.role, Role::Conn(_)) {
+            None
+        } else {
+            sk.take_err()
+        };
         return Err(e.unwrap_or(ECONNABORTED()));
     }
     match &st.role {
@@ -103,14 +112,24 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     }
     if remote.port == 0 || !is_unicast(remote.addr) {
         // TCP answers a connect to port 0 or a broadcast address like this.
-        return Err(if remote.port == 0 { ECONNREFUSED() } else { ENETUNREACH() });
+        return Err(if remote.port == 0 {
+            ECONNREFUSED()
+        } else {
+            ENETUNREACH()
+        });
     }
     let net = sk.net();
     let ns = netns::of(net);
     let bound_addr = st.local.map_or(ADDR_ANY, |l| l.addr);
     // A device-bound socket routes out of its device (`ip_route_connect`).
-    let route = net.route(remote.addr, bound_addr, sk.bound_dev_if()).map_err(|_| ENETUNREACH())?;
-    let local_addr = if bound_addr == ADDR_ANY { route.src } else { bound_addr };
+    let route = net
+        .route(remote.addr, bound_addr, sk.bound_dev_if())
+        .map_err(|_| ENETUNREACH())?;
+    let local_addr = if bound_addr == ADDR_ANY {
+        route.src
+    } else {
+        bound_addr
+    };
     // The local port: the bound one, or an ephemeral one that makes the
     // 4-tuple unique (shared with connections elsewhere).  Choosing the
     // port only reads the established table; a racing connect() may take
@@ -123,9 +142,15 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
         if autobound {
             bind::autobind_connect(sk, st, local_addr, remote)?;
         }
-        let tuple = FourTuple::new(Endpoint::new(local_addr, st.local.map_or(0, |l| l.port)), remote);
+        let tuple = FourTuple::new(
+            Endpoint::new(local_addr, st.local.map_or(0, |l| l.port)),
+            remote,
+        );
         let connection = Connection::connect(cfg, tuple, initial_seq(&ns.secret, &tuple, t), t);
-        let cs = KBox::new(ConnState::new(connection, route.loopback, route.gso, None), GFP_KERNEL)?;
+        let cs = KBox::new(
+            ConnState::new(connection, route.loopback, route.gso, None),
+            GFP_KERNEL,
+        )?;
         if ns.tables.insert_established(tuple, sk.to_ref())? {
             break (tuple, cs);
         }
@@ -167,7 +192,12 @@ fn disconnect(sk: &Sock<'_, AfcSock>, sock: &Socket) -> Result {
     if let Role::Conn(c) = &st.role {
         let reset = matches!(
             c.conn.state(),
-            State::Established | State::CloseWait | State::FinWait1 | State::FinWait2 | State::SynRecv | State::SynSent
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::FinWait2
+                | State::SynRecv
+                | State::SynSent
         );
         conn::abort(sk, st);
         if reset {
@@ -175,7 +205,9 @@ fn disconnect(sk: &Sock<'_, AfcSock>, sock: &Socket) -> Result {
         }
         drop(st.set_role(Role::Idle));
         st.queues.receive().purge();
-        sk.data().unread.store(0, core::sync::atomic::Ordering::Relaxed);
+        sk.data()
+            .unread
+            .store(0, core::sync::atomic::Ordering::Relaxed);
     }
     st.peer = None;
     if !st.port_locked {

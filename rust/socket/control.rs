@@ -3,13 +3,15 @@
 //! `close(2)`, `shutdown(2)`, `poll(2)` and `ioctl(2)`.
 
 use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
-use crate::abstractions::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM};
-use crate::abstractions::uapi::{SIOCATMARK, SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
 use super::{bind, listen, AfcSock, Role, URG_AT_MARK_OOB, URG_VALID};
 use crate::abstractions::errno::{ECONNRESET, ENOTCONN};
 use crate::abstractions::family::no_ioctl;
 use crate::abstractions::sock::Sock;
 use crate::abstractions::socket::{signal_pending, Socket, SocketState};
+use crate::abstractions::uapi::{
+    POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, POLLRDNORM, POLLWRNORM,
+};
+use crate::abstractions::uapi::{SIOCATMARK, SIOCINQ, SIOCOUTQ, SIOCOUTQNSD};
 use crate::proto::state::State;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -76,8 +78,15 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
     let mut g = sk.lock();
     let state = sk.state();
     if sock.state() == SocketState::Connecting {
-        let half = matches!(State::from_u8(state), Some(State::SynSent | State::SynRecv | State::Closed));
-        sock.set_state(if half { SocketState::Disconnecting } else { SocketState::Connected });
+        let half = matches!(
+            State::from_u8(state),
+            Some(State::SynSent | State::SynRecv | State::Closed)
+        );
+        sock.set_state(if half {
+            SocketState::Disconnecting
+        } else {
+            SocketState::Connected
+        });
     }
     let mut children = listen::ClosedListener::default();
     let result = match State::from_u8(state) {
@@ -110,7 +119,11 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
                 }
                 conn::drive(sk, g.locked());
             }
-            if s == Some(State::Closed) || s.is_none() { Err(ENOTCONN()) } else { Ok(()) }
+            if s == Some(State::Closed) || s.is_none() {
+                Err(ENOTCONN())
+            } else {
+                Ok(())
+            }
         }
     };
     sk.state_change();
@@ -124,7 +137,11 @@ pub(crate) fn shutdown(sk: &Sock<'_, AfcSock>, sock: &Socket, how: i32) -> Resul
 pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
     let state = State::from_u8(sk.state());
     if state == Some(State::Listen) {
-        return if sk.ack_backlog() > 0 { POLLIN | POLLRDNORM } else { 0 };
+        return if sk.ack_backlog() > 0 {
+            POLLIN | POLLRDNORM
+        } else {
+            0
+        };
     }
     let mut mask = 0;
     let shut = sk.shutdown_bits();

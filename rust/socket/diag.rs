@@ -47,7 +47,17 @@ pub(crate) fn diag_fill(sk: &Sock<'_, AfcSock>, info: Option<&mut TcpInfo>) -> D
     let (rqueue, wqueue) = if state == State::Listen.as_u8() {
         (sk.ack_backlog(), sk.ack_backlog_max())
     } else {
-        (sk.data().unread.load(Ordering::Relaxed), sk.data().queued.load(Ordering::Relaxed))
+        (
+            sk.data().unread.load(Ordering::Relaxed),
+            sk.data().queued.load(Ordering::Relaxed),
+        )
     };
-    DiagRow { state, shutdown: sk.shutdown_bits(), local, remote, rqueue, wqueue }
+    DiagRow {
+        state,
+        shutdown: sk.shutdown_bits(),
+        local,
+        remote,
+        rqueue,
+        wqueue,
+    }
 }

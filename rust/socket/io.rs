@@ -7,17 +7,18 @@ use super::conn::{self, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use super::{addr, opts, AfcSock, AfcSockLocked, Role};
 use crate::abstractions::errno::ENOTCONN;
 use crate::abstractions::msg::MsgHdr;
-use crate::abstractions::uapi::{MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL};
 use crate::abstractions::skb::QueuedSkb;
 use crate::abstractions::sock::{Sock, SockGuard};
 use crate::abstractions::socket::{intr_errno, send_sigpipe, signal_pending};
+use crate::abstractions::uapi::{
+    MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL,
+};
 use crate::proto::conn::SendError;
-use crate::proto::urgent::{ReadLimit, UrgentRecvError};
 use crate::proto::state::State;
 use crate::proto::tuple::Endpoint;
+use crate::proto::urgent::{ReadLimit, UrgentRecvError};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
-
 
 /// How long a writer waits for socket memory before looking again, in
 /// jiffies (`sk_stream_wait_memory` waits a random 2 to 200 ms).
@@ -28,7 +29,11 @@ const MEM_WAIT: i64 = 50;
 fn wait_slice(g: &mut SockGuard<'_, AfcSock>, timeo: i64, slice: i64) -> i64 {
     let s = timeo.min(slice);
     let left = g.wait(s);
-    if timeo == i64::MAX { timeo } else { timeo - (s - left) }
+    if timeo == i64::MAX {
+        timeo
+    } else {
+        timeo - (s - left)
+    }
 }
 
 /// The largest send buffer chunk: one frame's payload on loopback, so a
@@ -72,7 +77,12 @@ fn wait_connected(g: &mut SockGuard<'_, AfcSock>, timeo: &mut i64, flags: u32) -
     }
 }
 
-pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+pub(crate) fn sendmsg(
+    sk: &Sock<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    len: usize,
+    flags: u32,
+) -> Result<usize> {
     let mut g = sk.lock();
     let r = sendmsg_locked(sk, &mut g, msg, len, flags);
     // `MSG_OOB`: the last byte written is urgent (`tcp_push` →
@@ -87,7 +97,13 @@ pub(crate) fn sendmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
     r
 }
 
-fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+fn sendmsg_locked(
+    sk: &Sock<'_, AfcSock>,
+    g: &mut SockGuard<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    len: usize,
+    flags: u32,
+) -> Result<usize> {
     let mut timeo = sk.sndtimeo(flags & MSG_DONTWAIT != 0);
     let mut sent = 0usize;
     let len = len.min(msg.data_left());
@@ -104,7 +120,11 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
             return if sent > 0 { Ok(sent) } else { Err(e) };
         }
         if sk.shutdown_bits() & SEND_SHUTDOWN != 0 {
-            return if sent > 0 { Ok(sent) } else { Err(stream_error(sk, flags)) };
+            return if sent > 0 {
+                Ok(sent)
+            } else {
+                Err(stream_error(sk, flags))
+            };
         }
         if sent == len {
             return Ok(sent);
@@ -126,7 +146,11 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
                 return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
             }
             if signal_pending() {
-                return if sent > 0 { Ok(sent) } else { Err(intr_errno(timeo)) };
+                return if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(intr_errno(timeo))
+                };
             }
             timeo = g.wait(timeo);
             continue;
@@ -134,7 +158,11 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
         let chunk = (len - sent).min(space).min(CHUNK);
         // Large writes go in pages, which frames then reference instead
         // of copying (`conn::transmit`); small ones stay linear.
-        let skb = if paged { sk.alloc_send_paged(chunk) } else { sk.alloc_send_skb(chunk) };
+        let skb = if paged {
+            sk.alloc_send_paged(chunk)
+        } else {
+            sk.alloc_send_skb(chunk)
+        };
         let Some(mut skb) = skb else {
             return if sent > 0 { Ok(sent) } else { Err(ENOMEM) };
         };
@@ -155,7 +183,11 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
                 return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
             }
             if signal_pending() {
-                return if sent > 0 { Ok(sent) } else { Err(intr_errno(timeo)) };
+                return if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(intr_errno(timeo))
+                };
             }
             timeo = wait_slice(g, timeo, MEM_WAIT);
             continue;
@@ -165,14 +197,26 @@ fn sendmsg_locked(sk: &Sock<'_, AfcSock>, g: &mut SockGuard<'_, AfcSock>, msg: &
             return if sent > 0 { Ok(sent) } else { Err(e) };
         }
         let st = g.locked();
-        let Role::Conn(c) = &mut st.role else { return Err(stream_error(sk, flags)) };
+        let Role::Conn(c) = &mut st.role else {
+            return Err(stream_error(sk, flags));
+        };
         let taken = match c.conn.enqueue(chunk as u32) {
             Ok(n) => n as usize,
             Err(SendError::Failed(e)) => {
                 let _ = sk.take_err();
-                return if sent > 0 { Ok(sent) } else { Err(conn::conn_error(e)) };
+                return if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(conn::conn_error(e))
+                };
             }
-            Err(_) => return if sent > 0 { Ok(sent) } else { Err(stream_error(sk, flags)) },
+            Err(_) => {
+                return if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(stream_error(sk, flags))
+                }
+            }
         };
         if taken == 0 {
             // The core's send queue is at its limit: wait for ACKs.
@@ -234,7 +278,12 @@ impl Ancillary {
     }
 }
 
-pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
+pub(crate) fn recvmsg(
+    sk: &Sock<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    len: usize,
+    flags: u32,
+) -> Result<usize> {
     let mut anc = Ancillary::default();
     let n = recvmsg_locked(sk, msg, len, flags, &mut anc)?;
     anc.put(sk, msg);
@@ -243,7 +292,13 @@ pub(crate) fn recvmsg(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flag
 
 /// `recvmsg` under the socket lock (`tcp_recvmsg_locked`); `anc`
 /// collects what the control messages report.
-fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32, anc: &mut Ancillary) -> Result<usize> {
+fn recvmsg_locked(
+    sk: &Sock<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    len: usize,
+    flags: u32,
+    anc: &mut Ancillary,
+) -> Result<usize> {
     if flags & MSG_OOB != 0 {
         return recv_urgent(sk, msg, len, flags);
     }
@@ -315,11 +370,17 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
                         hole += 1;
                         continue;
                     }
-                    ReadLimit::Bytes(m) => (len - copied).min(usize::try_from(m).unwrap_or(usize::MAX)),
+                    ReadLimit::Bytes(m) => {
+                        (len - copied).min(usize::try_from(m).unwrap_or(usize::MAX))
+                    }
                 };
                 let n = q.for_range(from, want, |skb, off, n| {
                     anc.saw(skb);
-                    if discard { Ok(()) } else { skb.copy_to_msg(off, msg, n) }
+                    if discard {
+                        Ok(())
+                    } else {
+                        skb.copy_to_msg(off, msg, n)
+                    }
                 })?;
                 sk.move_peek_offset(n, true);
                 copied += n;
@@ -330,7 +391,9 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
         } else {
             let mut taken = 0usize;
             while copied < len {
-                let Some(mut head) = q.walk().next() else { break };
+                let Some(mut head) = q.walk().next() else {
+                    break;
+                };
                 let l = head.len();
                 let n = match c.conn.read_limit(base + taken as u64, copied > 0) {
                     ReadLimit::Stop => {
@@ -347,9 +410,15 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
                         taken += 1;
                         continue;
                     }
-                    ReadLimit::Bytes(m) => l.min(len - copied).min(usize::try_from(m).unwrap_or(usize::MAX)),
+                    ReadLimit::Bytes(m) => l
+                        .min(len - copied)
+                        .min(usize::try_from(m).unwrap_or(usize::MAX)),
                 };
-                if let Err(e) = if discard { Ok(()) } else { head.copy_to_msg(0, msg, n) } {
+                if let Err(e) = if discard {
+                    Ok(())
+                } else {
+                    head.copy_to_msg(0, msg, n)
+                } {
                     if copied == 0 {
                         return Err(e);
                     }
@@ -388,7 +457,9 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
         if len == 0 && g.locked().queues.receive().walk().next().is_some() {
             break;
         }
-        if copied > 0 && (sk.err() != 0 || sk.shutdown_bits() & RCV_SHUTDOWN != 0 || signal_pending()) {
+        if copied > 0
+            && (sk.err() != 0 || sk.shutdown_bits() & RCV_SHUTDOWN != 0 || signal_pending())
+        {
             break;
         }
         if copied == 0 {
@@ -410,7 +481,11 @@ fn recvmsg_locked(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u
             return if copied > 0 { Ok(copied) } else { Err(EAGAIN) };
         }
         if signal_pending() {
-            return if copied > 0 { Ok(copied) } else { Err(intr_errno(timeo)) };
+            return if copied > 0 {
+                Ok(copied)
+            } else {
+                Err(intr_errno(timeo))
+            };
         }
         timeo = g.wait(timeo);
     }

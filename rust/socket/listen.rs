@@ -39,8 +39,8 @@ use crate::proto::wire::Header;
 use crate::stats::Stat;
 use crate::tables::FoundListener;
 use crate::tx;
-use kernel::prelude::*;
 use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// What the accept-queue lock guards.
@@ -97,7 +97,9 @@ impl AcceptQueue {
 
     /// Publishes the accept queue length for `poll` and `/proc`.
     fn publish(&self, s: &AcceptState) {
-        self.listener.sock().set_ack_backlog(s.ready.len() as u32, s.backlog);
+        self.listener
+            .sock()
+            .set_ack_backlog(s.ready.len() as u32, s.backlog);
     }
 }
 
@@ -121,7 +123,8 @@ pub(crate) struct Parent {
 impl Parent {
     /// Whether the final ACK of the handshake may complete it now.
     pub(crate) fn handshake_ack_allowed(&self) -> bool {
-        self.queue.with(|s| s.queues.on_handshake_ack() == AckVerdict::Proceed)
+        self.queue
+            .with(|s| s.queues.on_handshake_ack() == AckVerdict::Proceed)
     }
 
     /// Queues the established child `sk` for `accept()`.  If its listener
@@ -133,7 +136,11 @@ impl Parent {
     pub(crate) fn queue_established(self, sk: &Sock<'_, AfcSock>) -> bool {
         let (queued, unused) = self.queue.with(|s| {
             let half_open = s.forget_half_open(sk.id());
-            let pushed = if s.queues.state() == State::Listen { s.ready.try_push(sk.to_ref(), GFP_ATOMIC) } else { Ok(()) };
+            let pushed = if s.queues.state() == State::Listen {
+                s.ready.try_push(sk.to_ref(), GFP_ATOMIC)
+            } else {
+                Ok(())
+            };
             if s.queues.state() != State::Listen || pushed.is_err() {
                 s.queues.on_half_open_gone(HalfOpenEnd::Aborted);
                 return (false, (half_open, pushed.err()));
@@ -148,7 +155,9 @@ impl Parent {
             self.queue.listener.sock().data_ready();
             return true;
         }
-        let Some(found) = sibling_for(sk, self.queue.group()) else { return false };
+        let Some(found) = sibling_for(sk, self.queue.group()) else {
+            return false;
+        };
         let moved = adopt(&found.queue, &sk.to_ref());
         if moved {
             netns::of(sk.net()).stats.inc(Stat::AcceptQueueMigrations);
@@ -163,7 +172,11 @@ impl Parent {
 
     /// A half-open child died (reset by the peer, or its SYN-ACKs ran out).
     pub(crate) fn half_open_gone(&self, sk: &Sock<'_, AfcSock>, reset: bool) {
-        let why = if reset { HalfOpenEnd::Reset } else { HalfOpenEnd::Expired };
+        let why = if reset {
+            HalfOpenEnd::Reset
+        } else {
+            HalfOpenEnd::Expired
+        };
         let gone = self.queue.with(|s| {
             let c = s.forget_half_open(sk.id());
             if c.is_some() {
@@ -184,7 +197,9 @@ impl Parent {
 /// gone), so that no child crosses to another owner.
 fn sibling_for(sk: &Sock<'_, AfcSock>, group: u64) -> Option<FoundListener> {
     let ((la, lp), (ra, rp)) = sk.addrs();
-    netns::of(sk.net()).tables.lookup_group(group, Endpoint::new(la, lp), Endpoint::new(ra, rp))
+    netns::of(sk.net())
+        .tables
+        .lookup_group(group, Endpoint::new(la, lp), Endpoint::new(ra, rp))
 }
 
 /// Puts an established child on `queue` (a sibling of its listener);
@@ -272,7 +287,10 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
         GFP_KERNEL,
     )?;
     bind::set_listening(sk, st, true)?;
-    if let Err(e) = netns::of(sk.net()).tables.insert_listener(local, sk.to_ref(), queue.clone()) {
+    if let Err(e) = netns::of(sk.net())
+        .tables
+        .insert_listener(local, sk.to_ref(), queue.clone())
+    {
         let _ = bind::set_listening(sk, st, false);
         return Err(e);
     }
@@ -290,7 +308,9 @@ pub(crate) fn accept(sk: &Sock<'_, AfcSock>, newsock: &Socket, flags: u32) -> Re
     // on the wait queue before looking (`wait_for`), or a child that
     // comes in between is slept through.
     let child = g.wait_for(timeo, |g, timeo| {
-        let Role::Listener(l) = &g.locked().role else { return Some(Err(EINVAL)) };
+        let Role::Listener(l) = &g.locked().role else {
+            return Some(Err(EINVAL));
+        };
         let q = l.queue.clone();
         let got = q.with(|s| {
             let c = s.ready.pop_front()?;
@@ -346,7 +366,9 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     if !matches!(st.role, Role::Listener(_)) {
         return ClosedListener::default();
     }
-    let Role::Listener(l) = st.set_role(Role::Idle) else { return ClosedListener::default() };
+    let Role::Listener(l) = st.set_role(Role::Idle) else {
+        return ClosedListener::default();
+    };
     if let Some(local) = st.local {
         drop(netns::of(sk.net()).tables.remove_listener(local, sk.id()));
     }
@@ -371,7 +393,13 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
             Some(found) => adopt(&found.queue, &c),
             None => false,
         };
-        l.queue.with(|s| if moved { s.queues.on_migrated_out(true) } else { s.queues.on_reset_on_close(true) });
+        l.queue.with(|s| {
+            if moved {
+                s.queues.on_migrated_out(true)
+            } else {
+                s.queues.on_reset_on_close(true)
+            }
+        });
         if moved {
             ns.stats.inc(Stat::AcceptQueueMigrations);
         } else {
@@ -382,7 +410,11 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     }
     sk.set_state(State::Closed.as_u8());
     sk.state_change();
-    ClosedListener { queue: Some(l.queue), reset, half_open }
+    ClosedListener {
+        queue: Some(l.queue),
+        reset,
+        half_open,
+    }
 }
 
 impl ClosedListener {
@@ -408,7 +440,9 @@ impl ClosedListener {
             let csk = c.sock();
             let mut cg = csk.lock();
             let st = cg.locked();
-            let Role::Conn(cs) = &mut st.role else { continue };
+            let Role::Conn(cs) = &mut st.role else {
+                continue;
+            };
             // Still half-open on this queue?  It may have completed (then
             // it looked for a sibling itself), died, or been evicted since.
             if !cs.parent.as_ref().is_some_and(|p| p.of(&queue)) {
@@ -416,7 +450,13 @@ impl ClosedListener {
             }
             let sibling = sibling_for(&csk, queue.group()).filter(|f| adopt_half_open(&f.queue, c));
             let moved = sibling.is_some();
-            queue.with(|s| if moved { s.queues.on_migrated_out(false) } else { s.queues.on_reset_on_close(false) });
+            queue.with(|s| {
+                if moved {
+                    s.queues.on_migrated_out(false)
+                } else {
+                    s.queues.on_reset_on_close(false)
+                }
+            });
             cs.parent = sibling.map(|f| Parent { queue: f.queue });
             if moved {
                 stats.inc(Stat::AcceptQueueMigrations);
@@ -484,9 +524,13 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
     }
     let tuple = FourTuple::new(h.dst, h.src);
     let iss = initial_seq(&ns.secret, &tuple, t);
-    new_child(&l, tuple, loopback, |cfg| Connection::accept(cfg, tuple, iss, h, t), |csk, st| {
-        conn::drive(csk, st)
-    });
+    new_child(
+        &l,
+        tuple,
+        loopback,
+        |cfg| Connection::accept(cfg, tuple, iss, h, t),
+        |csk, st| conn::drive(csk, st),
+    );
 }
 
 /// Answers the SYN `h` with a SYN-ACK whose ISN is a SYN cookie, keeping nothing.
@@ -509,7 +553,12 @@ fn send_cookie(l: &FoundListener, h: &Header, loopback: bool, t: Instant) {
     let ws = rcv_wscale_for(&cfg);
     let cookie = make_cookie(&ns.secret, &tuple, h, ws, t);
     if let Some(synack) = Connection::cookie_syn_ack(cfg, tuple, cookie, h, ws, t) {
-        let _ = tx::send(tx::Via::Route(net), &synack, loopback || route.loopback, |_| Ok(()));
+        let _ = tx::send(
+            tx::Via::Route(net),
+            &synack,
+            loopback || route.loopback,
+            |_| Ok(()),
+        );
     }
 }
 
@@ -527,7 +576,10 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
     // The ACK may reach another shard of a reuseport group than its SYN
     // did: any shard checks cookies while one of its group may be valid.
     let group_last = ns.cookie_times.last(l.queue.group());
-    if !l.queue.with(|s| s.queues.cookie_check_wanted_in_group(mode, t, group_last)) {
+    if !l
+        .queue
+        .with(|s| s.queues.cookie_check_wanted_in_group(mode, t, group_last))
+    {
         return false;
     }
     let tuple = FourTuple::new(h.dst, h.src);
@@ -549,9 +601,15 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
     let Some(data) = data else { return true };
     let syn = syn_of(h, data);
     let cookie = h.ack.wrapping_sub(1);
-    new_child(&l, tuple, loopback, |cfg| Connection::from_cookie(cfg, tuple, cookie, &syn, data.our_wscale, t), |csk, st| {
-        let _ = conn::segment_arrived(csk, st, h, skb);
-    });
+    new_child(
+        &l,
+        tuple,
+        loopback,
+        |cfg| Connection::from_cookie(cfg, tuple, cookie, &syn, data.our_wscale, t),
+        |csk, st| {
+            let _ = conn::segment_arrived(csk, st, h, skb);
+        },
+    );
     true
 }
 
@@ -615,7 +673,10 @@ fn new_child(
     let lsk = l.sk.sock();
     let net = lsk.net();
     let ns = netns::of(net);
-    let undo = || l.queue.with(|s| s.queues.on_half_open_gone(HalfOpenEnd::Aborted));
+    let undo = || {
+        l.queue
+            .with(|s| s.queues.on_half_open_gone(HalfOpenEnd::Aborted))
+    };
     // The child replies out of its listener's device, if bound to one.
     let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr, lsk.bound_dev_if()) else {
         ns.stats.inc(Stat::ListenDrops);
@@ -644,7 +705,14 @@ fn new_child(
     st.peer = Some(tuple.remote);
     super::publish_addrs(&csk, st);
     st.opts = opts;
-    let mut cs = ConnState::new(connection, loopback || route.loopback, route.gso, Some(Parent { queue: l.queue.clone() }));
+    let mut cs = ConnState::new(
+        connection,
+        loopback || route.loopback,
+        route.gso,
+        Some(Parent {
+            queue: l.queue.clone(),
+        }),
+    );
     match ns.tables.insert_established(tuple, child.clone()) {
         Ok(true) => cs.hashed = true,
         _ => {
@@ -664,7 +732,11 @@ fn new_child(
     // not see would outlive it, holding its sock.  A closed listener (or
     // no memory for the entry) resets the child at once.
     let (queued, unused) = l.queue.with(|s| {
-        let pushed = if s.queues.state() == State::Listen { vec::try_push(&mut s.half_open, child.clone(), GFP_ATOMIC) } else { Ok(()) };
+        let pushed = if s.queues.state() == State::Listen {
+            vec::try_push(&mut s.half_open, child.clone(), GFP_ATOMIC)
+        } else {
+            Ok(())
+        };
         let ok = s.queues.state() == State::Listen && pushed.is_ok();
         if !ok {
             s.queues.on_half_open_gone(HalfOpenEnd::Aborted);

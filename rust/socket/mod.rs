@@ -123,16 +123,16 @@ mod bind;
 mod conn;
 mod connect;
 mod control;
+mod diag;
 mod io;
 mod listen;
 mod opts;
-mod diag;
 mod proc;
 
 pub(crate) use conn::{orphan_count, segment_arrived};
 pub(crate) use diag::{diag_fill, diag_match};
-pub(crate) use proc::proc_line;
 pub(crate) use listen::{listener_ack, listener_syn, AcceptQueue};
+pub(crate) use proc::proc_line;
 
 use crate::abstractions::errno::{EPROTONOSUPPORT, ESOCKTNOSUPPORT};
 use crate::abstractions::family::{OptGet, OptVal, SocketFamily};
@@ -222,7 +222,12 @@ impl AfcSock {
     /// Publishes the connection's urgent mark for `poll`.
     pub(crate) fn publish_urgent(&self, conn: &crate::proto::conn::Connection) {
         let valid = matches!(conn.urgent(), crate::proto::urgent::Urgent::Valid(_));
-        let bits = if valid { URG_VALID } else { 0 } | if conn.at_mark_out_of_band() { URG_AT_MARK_OOB } else { 0 };
+        let bits = if valid { URG_VALID } else { 0 }
+            | if conn.at_mark_out_of_band() {
+                URG_AT_MARK_OOB
+            } else {
+                0
+            };
         self.urgent.store(bits, Ordering::Relaxed);
     }
 
@@ -328,7 +333,9 @@ impl SockData for AfcSock {
 
     fn backlog_rcv(sk: &Sock<'_, Self>, st: &mut AfcSockLocked, mut skb: SkBuff) {
         // Checked by the frame handler before it was queued.
-        let Some((h, _)) = crate::rx::read_header(&mut skb) else { return };
+        let Some((h, _)) = crate::rx::read_header(&mut skb) else {
+            return;
+        };
         // A SYN that reuses a TIME_WAIT tuple is dropped here; the client
         // retransmits and finds the listener.
         let _ = conn::segment_arrived(sk, st, &h, skb);

@@ -9,8 +9,8 @@ use super::{conn, AfcSock, AfcSockLocked, Role};
 use crate::abstractions::errno::ENOPROTOOPT;
 use crate::abstractions::family::{OptGet, OptVal, TcpInfo};
 use crate::abstractions::route::Route;
-use crate::abstractions::uapi;
 use crate::abstractions::sock::Sock;
+use crate::abstractions::uapi;
 use crate::proto::buffers;
 use crate::proto::conn::{Config, Keepalive};
 use crate::proto::opts::{self as popts, Info};
@@ -134,7 +134,11 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
 /// with `SO_RCVBUF`, else `net.af_custom.rmem[2]` (6 MiB, as TCP's
 /// `tcp_rmem[2]`; or more if set so).
 fn rcvbuf_max(sk: &Sock<'_, AfcSock>) -> u32 {
-    if sk.rcvbuf_locked() { sk.rcvbuf() } else { sk.rcvbuf().max(crate::abstractions::mem::buf_max().0) }
+    if sk.rcvbuf_locked() {
+        sk.rcvbuf()
+    } else {
+        sk.rcvbuf().max(crate::abstractions::mem::buf_max().0)
+    }
 }
 
 /// `SO_RCVLOWAT` (lock owned), as `tcp_set_rcvlowat`: the mark is capped
@@ -192,7 +196,11 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
         }
         let mut buf = [0u8; popts::CA_NAME_MAX - 1];
         let n = val.bytes(&mut buf)?;
-        return if popts::congestion_known(buf.get(..n).unwrap_or(&[])) { Ok(()) } else { Err(ENOENT) };
+        return if popts::congestion_known(buf.get(..n).unwrap_or(&[])) {
+            Ok(())
+        } else {
+            Err(ENOENT)
+        };
     }
     let v = val.int()?;
     if name == AFC_NOTSENT_LOWAT {
@@ -229,7 +237,8 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
         Role::Conn(c) => {
             c.conn.set_nodelay(opts.nodelay);
             c.conn.set_cork(opts.cork);
-            c.conn.set_user_timeout(u64::from(opts.user_timeout_ms) * MS);
+            c.conn
+                .set_user_timeout(u64::from(opts.user_timeout_ms) * MS);
             // As `__tcp_sock_set_quickack`: an even nonzero value sends
             // the ACK owed, then goes back to delayed ACKs.
             if quickack_now && c.conn.quickack() && v & 1 == 0 {
@@ -258,7 +267,9 @@ pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Resul
         return Ok(OptGet::Name(n));
     }
     if name == AFC_NOTSENT_LOWAT {
-        return Ok(OptGet::Int(sk.data().notsent_lowat.load(Ordering::Relaxed) as i32));
+        return Ok(OptGet::Int(
+            sk.data().notsent_lowat.load(Ordering::Relaxed) as i32
+        ));
     }
     let mut g = sk.lock();
     let st = g.locked();
@@ -308,30 +319,30 @@ fn tcp_info(i: &Info) -> Result<KBox<TcpInfo>> {
 /// Fills `t` from the core's numbers (the rest of `t` left as it is).
 pub(super) fn fill_tcp_info(i: &Info, t: &mut TcpInfo) {
     *t = TcpInfo {
-            tcpi_state: i.state,
-            tcpi_retransmits: i.retransmits,
-            tcpi_probes: i.probes,
-            tcpi_backoff: i.retransmits,
-            tcpi_rto: i.rto_us,
-            tcpi_ato: i.ato_us,
-            tcpi_snd_mss: i.snd_mss,
-            tcpi_rcv_mss: i.rcv_mss,
-            tcpi_advmss: i.rcv_mss,
-            tcpi_unacked: i.unacked,
-            tcpi_last_ack_recv: i.last_recv_ms,
-            tcpi_rtt: i.rtt_us,
-            tcpi_rttvar: i.rttvar_us,
-            tcpi_snd_ssthresh: i.snd_ssthresh,
-            tcpi_snd_cwnd: i.snd_cwnd,
-            tcpi_total_retrans: i.total_retrans,
-            tcpi_segs_out: i.segs_out,
-            tcpi_segs_in: i.segs_in,
-            tcpi_notsent_bytes: i.notsent_bytes,
-            tcpi_snd_wnd: i.snd_wnd,
-            tcpi_rcv_wnd: i.rcv_wnd,
-            tcpi_total_rto: i.total_rto,
-            ..TcpInfo::default()
-        };
+        tcpi_state: i.state,
+        tcpi_retransmits: i.retransmits,
+        tcpi_probes: i.probes,
+        tcpi_backoff: i.retransmits,
+        tcpi_rto: i.rto_us,
+        tcpi_ato: i.ato_us,
+        tcpi_snd_mss: i.snd_mss,
+        tcpi_rcv_mss: i.rcv_mss,
+        tcpi_advmss: i.rcv_mss,
+        tcpi_unacked: i.unacked,
+        tcpi_last_ack_recv: i.last_recv_ms,
+        tcpi_rtt: i.rtt_us,
+        tcpi_rttvar: i.rttvar_us,
+        tcpi_snd_ssthresh: i.snd_ssthresh,
+        tcpi_snd_cwnd: i.snd_cwnd,
+        tcpi_total_retrans: i.total_retrans,
+        tcpi_segs_out: i.segs_out,
+        tcpi_segs_in: i.segs_in,
+        tcpi_notsent_bytes: i.notsent_bytes,
+        tcpi_snd_wnd: i.snd_wnd,
+        tcpi_rcv_wnd: i.rcv_wnd,
+        tcpi_total_rto: i.total_rto,
+        ..TcpInfo::default()
+    };
     t.set_tcpi_snd_wscale(i.snd_wscale);
     t.set_tcpi_rcv_wscale(i.rcv_wscale);
 }

@@ -47,7 +47,8 @@ impl ProcAtomics {
     /// Publishes `r` (the socket's owner, after each change).
     pub(crate) fn publish(&self, r: &ProcRow) {
         self.timer.store(r.timer, Ordering::Relaxed);
-        self.timer_at.store(r.timer_at.map_or(0, Instant::micros), Ordering::Relaxed);
+        self.timer_at
+            .store(r.timer_at.map_or(0, Instant::micros), Ordering::Relaxed);
         self.retransmits.store(r.retransmits, Ordering::Relaxed);
         self.probes.store(r.probes, Ordering::Relaxed);
         self.rto_us.store(r.rto_us, Ordering::Relaxed);
@@ -84,13 +85,28 @@ pub(crate) fn proc_line(w: &mut SeqFile, sk: &Sock<'_, AfcSock>, sl: i32) -> cor
         let max = sk.ack_backlog_max();
         (max, sk.ack_backlog())
     } else {
-        (sk.data().queued.load(Ordering::Relaxed), sk.data().unread.load(Ordering::Relaxed))
+        (
+            sk.data().queued.load(Ordering::Relaxed),
+            sk.data().unread.load(Ordering::Relaxed),
+        )
     };
-    let state = if state == 0 { State::Closed.as_u8() } else { state };
+    let state = if state == 0 {
+        State::Closed.as_u8()
+    } else {
+        state
+    };
     let at = p.timer_at.load(Ordering::Relaxed);
-    let timer = if at == 0 { 0 } else { p.timer.load(Ordering::Relaxed) };
+    let timer = if at == 0 {
+        0
+    } else {
+        p.timer.load(Ordering::Relaxed)
+    };
     let when = clock_t(at.saturating_sub(super::conn::now().micros()));
-    let ssthresh = if listening { 0 } else { p.ssthresh.load(Ordering::Relaxed) };
+    let ssthresh = if listening {
+        0
+    } else {
+        p.ssthresh.load(Ordering::Relaxed)
+    };
     write!(
         w,
         "{:4}: {:08X}:{:04X} {:08X}:{:04X} {:02X} {:08X}:{:08X} {:02X}:{:08X} {:08X} {:5} {:8} {}",

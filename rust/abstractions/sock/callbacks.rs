@@ -4,8 +4,8 @@
 //! socket timer's), each handing the owned state to [`SockData`].
 
 use super::{Sock, SockData, SockObj, SockQueues};
-use crate::abstractions::skb::SkBuff;
 use crate::abstractions::bindings;
+use crate::abstractions::skb::SkBuff;
 use core::ptr::NonNull;
 use kernel::{ffi, prelude::*};
 
@@ -40,7 +40,10 @@ pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock
 ///
 /// Called by `release_sock` (`sk_backlog_rcv`) for one of our socks, still
 /// owned by the caller, with a frame it queued on the backlog (ours now).
-pub(crate) unsafe extern "C" fn backlog_rcv<T: SockData>(sk: *mut bindings::sock, skb: *mut bindings::sk_buff) -> ffi::c_int {
+pub(crate) unsafe extern "C" fn backlog_rcv<T: SockData>(
+    sk: *mut bindings::sock,
+    skb: *mut bindings::sk_buff,
+) -> ffi::c_int {
     // SAFETY: `release_sock` calls it for one of our socks, owned by the
     // caller, with a frame it put on the backlog (ownership passes to us).
     unsafe {
@@ -92,7 +95,11 @@ pub(crate) unsafe extern "C" fn keepalive<T: SockData>(sk: *mut bindings::sock, 
 ///
 /// Called in process context for one of our socks (held by the file the
 /// command came through) with `karg` pointing to a kernel int.
-pub(crate) unsafe extern "C" fn ioctl<T: SockData>(sk: *mut bindings::sock, cmd: ffi::c_int, karg: *mut ffi::c_int) -> ffi::c_int {
+pub(crate) unsafe extern "C" fn ioctl<T: SockData>(
+    sk: *mut bindings::sock,
+    cmd: ffi::c_int,
+    karg: *mut ffi::c_int,
+) -> ffi::c_int {
     // SAFETY: one of our socks, alive for the call (see above).
     let Some(s) = (unsafe { Sock::<T>::from_raw(sk) }) else {
         return EINVAL.to_errno();
@@ -111,7 +118,10 @@ pub(crate) unsafe extern "C" fn ioctl<T: SockData>(sk: *mut bindings::sock, cmd:
 ///
 /// Called by `sk_setsockopt` (`SO_RCVLOWAT`) for one of our socks with the
 /// socket lock owned and `val` not negative.
-pub(crate) unsafe extern "C" fn set_rcvlowat<T: SockData>(sk: *mut bindings::sock, val: ffi::c_int) -> ffi::c_int {
+pub(crate) unsafe extern "C" fn set_rcvlowat<T: SockData>(
+    sk: *mut bindings::sock,
+    val: ffi::c_int,
+) -> ffi::c_int {
     // SAFETY: `sk_setsockopt` calls it for one of our socks (the
     // `proto_ops` are ours) with the socket lock owned (`sockopt_lock_sock`:
     // SO_RCVLOWAT is not among the options set without the lock), and
@@ -119,7 +129,9 @@ pub(crate) unsafe extern "C" fn set_rcvlowat<T: SockData>(sk: *mut bindings::soc
     unsafe {
         let obj = sk.cast::<SockObj<T>>();
         match Sock::<T>::from_raw(sk) {
-            Some(s) => kernel::error::from_result(|| T::set_rcvlowat(&s, &mut *(*obj).locked.get(), val.max(0)).map(|()| 0)),
+            Some(s) => kernel::error::from_result(|| {
+                T::set_rcvlowat(&s, &mut *(*obj).locked.get(), val.max(0)).map(|()| 0)
+            }),
             None => EINVAL.to_errno(),
         }
     }

@@ -98,7 +98,10 @@ pub(crate) enum SockSetting {
 /// `self.0` is a sock of the module's `struct proto` after
 /// `sock_init_data`, visible to no one else, whose only reference the
 /// `alloc_child` that made it holds for `'a`.
-pub(crate) struct NewChild<'a>(pub(super) NonNull<bindings::sock>, pub(super) PhantomData<&'a mut bindings::sock>);
+pub(crate) struct NewChild<'a>(
+    pub(super) NonNull<bindings::sock>,
+    pub(super) PhantomData<&'a mut bindings::sock>,
+);
 
 impl NewChild<'_> {
     /// Copies `setting` from `parent`, the listener, to this child.  The
@@ -117,17 +120,30 @@ impl NewChild<'_> {
             match setting {
                 SockSetting::Uid => (*c).sk_uid = read_volatile(addr_of!((*p).sk_uid)),
                 SockSetting::Reuse => bindings::afc_sk_set_reuse(c, bindings::afc_sk_reuse(p)),
-                SockSetting::ReusePort => bindings::afc_sk_set_reuseport(c, bindings::afc_sk_reuseport(p)),
+                SockSetting::ReusePort => {
+                    bindings::afc_sk_set_reuseport(c, bindings::afc_sk_reuseport(p))
+                }
                 SockSetting::RcvBuf => (*c).sk_rcvbuf = read_volatile(addr_of!((*p).sk_rcvbuf)),
                 SockSetting::SndBuf => (*c).sk_sndbuf = read_volatile(addr_of!((*p).sk_sndbuf)),
-                SockSetting::UserLocks => (*c).sk_userlocks = read_volatile(addr_of!((*p).sk_userlocks)),
-                SockSetting::RcvLowat => (*c).sk_rcvlowat = read_volatile(addr_of!((*p).sk_rcvlowat)),
-                SockSetting::RcvTimeo => (*c).sk_rcvtimeo = read_volatile(addr_of!((*p).sk_rcvtimeo)),
-                SockSetting::SndTimeo => (*c).sk_sndtimeo = read_volatile(addr_of!((*p).sk_sndtimeo)),
-                SockSetting::LingerTime => (*c).sk_lingertime = read_volatile(addr_of!((*p).sk_lingertime)),
+                SockSetting::UserLocks => {
+                    (*c).sk_userlocks = read_volatile(addr_of!((*p).sk_userlocks))
+                }
+                SockSetting::RcvLowat => {
+                    (*c).sk_rcvlowat = read_volatile(addr_of!((*p).sk_rcvlowat))
+                }
+                SockSetting::RcvTimeo => {
+                    (*c).sk_rcvtimeo = read_volatile(addr_of!((*p).sk_rcvtimeo))
+                }
+                SockSetting::SndTimeo => {
+                    (*c).sk_sndtimeo = read_volatile(addr_of!((*p).sk_sndtimeo))
+                }
+                SockSetting::LingerTime => {
+                    (*c).sk_lingertime = read_volatile(addr_of!((*p).sk_lingertime))
+                }
                 SockSetting::Mark => (*c).sk_mark = read_volatile(addr_of!((*p).sk_mark)),
                 SockSetting::BoundDevIf => {
-                    (*c).__sk_common.skc_bound_dev_if = read_volatile(addr_of!((*p).__sk_common.skc_bound_dev_if))
+                    (*c).__sk_common.skc_bound_dev_if =
+                        read_volatile(addr_of!((*p).__sk_common.skc_bound_dev_if))
                 }
                 SockSetting::Flag(flag) => {
                     if bindings::afc_sock_flag(p, flag.bit()) {

@@ -4,8 +4,8 @@
 //! softirq code (`bh_lock_sock`, [`BhSockGuard`]).
 
 use super::{Sock, SockData, SockObj};
-use crate::abstractions::skb::SkBuff;
 use crate::abstractions::bindings;
+use crate::abstractions::skb::SkBuff;
 use core::marker::PhantomData;
 use core::pin::pin;
 use core::ptr::NonNull;
@@ -61,7 +61,11 @@ impl<'a, T: SockData> SockGuard<'a, T> {
     /// changes without the socket lock (the accept queue, filled by the
     /// children's softirq): [`Self::wait`] looks first and goes on the
     /// queue after, and would sleep through such a wake-up.
-    pub(crate) fn wait_for<R>(&mut self, mut timeo: i64, mut step: impl FnMut(&mut Self, i64) -> Option<R>) -> R {
+    pub(crate) fn wait_for<R>(
+        &mut self,
+        mut timeo: i64,
+        mut step: impl FnMut(&mut Self, i64) -> Option<R>,
+    ) -> R {
         let entry = pin!(Opaque::<bindings::wait_queue_entry>::uninit());
         let sk = self.0.as_ptr().cast();
         // SAFETY: we own the lock (type invariant); the entry is pinned on
@@ -119,7 +123,6 @@ impl<'a, T: SockData> BhSockGuard<'a, T> {
         // borrow unique.
         Some(unsafe { &mut *(*self.0.as_ptr()).locked.get() })
     }
-
 
     /// Queues `skb` on the backlog for the owner; gives it back when the
     /// backlog is over its limit.

@@ -24,10 +24,9 @@
 //! safe to use from any context.  The module's whole lock order and who
 //! holds socket references: `socket` ("Locking", "References").
 
-
+use crate::abstractions::bindings;
 use crate::abstractions::netns::Net;
 use crate::abstractions::skb::SkBuff;
-use crate::abstractions::bindings;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -75,10 +74,10 @@ mod child;
 mod lock;
 mod queues;
 
-pub(crate) use callbacks::{backlog_rcv, ioctl, keepalive, release_cb, set_rcvlowat, sk_destruct};
-use callbacks::timer_fn;
-pub(crate) use child::{NewChild, SockFlag, SockSetting};
 use crate::abstractions::socket::Socket;
+use callbacks::timer_fn;
+pub(crate) use callbacks::{backlog_rcv, ioctl, keepalive, release_cb, set_rcvlowat, sk_destruct};
+pub(crate) use child::{NewChild, SockFlag, SockSetting};
 pub(crate) use lock::SockGuard;
 pub(crate) use queues::SockQueues;
 
@@ -232,7 +231,15 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// `struct sock` for lockless readers (`/proc/net/af_custom`).
     pub(crate) fn set_addrs(&self, local: (u32, u16), remote: (u32, u16)) {
         // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_set_addrs(self.as_ptr(), local.0.to_be(), local.1, remote.0.to_be(), remote.1.to_be()) }
+        unsafe {
+            bindings::afc_sk_set_addrs(
+                self.as_ptr(),
+                local.0.to_be(),
+                local.1,
+                remote.0.to_be(),
+                remote.1.to_be(),
+            )
+        }
     }
 
     /// The published local and remote address (host order).
@@ -502,7 +509,9 @@ impl<'a, T: SockData> Sock<'a, T> {
         // SAFETY: valid sock, owned by the caller (which keeps the cached
         // route alive); the skb's ownership passes to afc_xmit_sk, which
         // sends or frees it.
-        kernel::error::to_result(unsafe { bindings::afc_xmit_sk(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be()) })
+        kernel::error::to_result(unsafe {
+            bindings::afc_xmit_sk(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be())
+        })
     }
 
     /// The device the socket is bound to (`SO_BINDTODEVICE`,
@@ -517,7 +526,11 @@ impl<'a, T: SockData> Sock<'a, T> {
         // aligned `int` that `sock_bindtoindex_locked` writes with
         // `WRITE_ONCE`, and a volatile read of it is `READ_ONCE`, as the
         // IPv4 lookups read it.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).__sk_common.skc_bound_dev_if)) }
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!(
+                (*self.as_ptr()).__sk_common.skc_bound_dev_if
+            ))
+        }
     }
 
     /// Whether the socket takes `skb` (our header at its data): runs the
@@ -552,9 +565,16 @@ impl<'a, T: SockData> Sock<'a, T> {
     pub(crate) fn reset_timer(&self, deadline_us: u64) {
         let delta = deadline_us.saturating_sub(super::time::now_us());
         // SAFETY: no preconditions.
-        let expires = unsafe { bindings::afc_jiffies().wrapping_add(bindings::afc_usecs_to_jiffies(delta)) };
+        let expires =
+            unsafe { bindings::afc_jiffies().wrapping_add(bindings::afc_usecs_to_jiffies(delta)) };
         // SAFETY: the sock is valid and its timer set up in `SockObj::init`.
-        unsafe { bindings::sk_reset_timer(self.as_ptr(), bindings::afc_sk_timer(self.as_ptr()), expires) }
+        unsafe {
+            bindings::sk_reset_timer(
+                self.as_ptr(),
+                bindings::afc_sk_timer(self.as_ptr()),
+                expires,
+            )
+        }
     }
 
     /// Stops the socket timer (dropping its reference if it was pending).
@@ -569,7 +589,10 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// the listener, before anyone else can see it.  `None` if the
     /// allocation or `inherit` fails (the child is freed).  The returned
     /// reference is the child's only one.
-    pub(crate) fn alloc_child(&self, inherit: impl FnOnce(&mut NewChild<'_>, &Self) -> Result) -> Option<SockRef<T>> {
+    pub(crate) fn alloc_child(
+        &self,
+        inherit: impl FnOnce(&mut NewChild<'_>, &Self) -> Result,
+    ) -> Option<SockRef<T>> {
         // SAFETY: the sock is valid; `afc_sk_alloc_child` allocates from
         // our `struct proto` (the parent's `sk_prot`).
         let sk = NonNull::new(unsafe { bindings::afc_sk_alloc_child(self.as_ptr()) })?;
