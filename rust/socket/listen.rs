@@ -529,7 +529,7 @@ pub(crate) fn listener_syn(l: FoundListener, h: &Header, loopback: bool) {
         tuple,
         loopback,
         |cfg| Connection::accept(cfg, tuple, iss, h, t),
-        |csk, st| conn::drive(csk, st),
+        conn::drive,
     );
 }
 
