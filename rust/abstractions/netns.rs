@@ -25,7 +25,7 @@ impl Net {
         unsafe { &*ptr.cast() }
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut bindings::net {
+    pub(in crate::abstractions) fn as_ptr(&self) -> *mut bindings::net {
         self.0.get()
     }
 

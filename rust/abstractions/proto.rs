@@ -10,7 +10,7 @@ use kernel::{prelude::*, ThisModule};
 static PROTO: StaticCell<bindings::proto> = StaticCell::zeroed();
 
 /// The registered `struct proto`, for `sk_alloc`.
-pub(crate) fn raw() -> *mut bindings::proto {
+pub(in crate::abstractions) fn raw() -> *mut bindings::proto {
     PROTO.get()
 }
 

@@ -58,7 +58,7 @@ impl SkBuff {
         NonNull::new(skb).map(Self)
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut bindings::sk_buff {
+    pub(in crate::abstractions) fn as_ptr(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
     }
 
@@ -75,7 +75,7 @@ impl SkBuff {
     }
 
     /// Gives up ownership, returning the raw pointer.
-    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+    pub(in crate::abstractions) fn into_raw(self) -> *mut bindings::sk_buff {
         let p = self.0.as_ptr();
         core::mem::forget(self);
         p

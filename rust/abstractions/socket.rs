@@ -36,7 +36,7 @@ impl Socket {
         unsafe { &*ptr.cast() }
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut bindings::socket {
+    pub(in crate::abstractions) fn as_ptr(&self) -> *mut bindings::socket {
         self.0.get()
     }
 

@@ -43,7 +43,7 @@ impl<T: AllZeroValid> StaticCell<T> {
 
 impl<T> StaticCell<T> {
     /// Returns the raw pointer handed to C.
-    pub(crate) fn get(&self) -> *mut T {
+    pub(in crate::abstractions) fn get(&self) -> *mut T {
         self.0.get()
     }
 }

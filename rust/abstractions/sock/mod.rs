@@ -135,7 +135,7 @@ impl<'a, T: SockData> Sock<'a, T> {
         NonNull::new(sk.cast::<SockObj<T>>()).map(|p| Self(p, PhantomData))
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut bindings::sock {
+    pub(in crate::abstractions) fn as_ptr(&self) -> *mut bindings::sock {
         self.0.as_ptr().cast()
     }
 
