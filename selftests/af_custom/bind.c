@@ -24,9 +24,11 @@ FIXTURE_SETUP(bind)
 		ASSERT_LT(0, afc_family()) TH_LOG("af_custom is not loaded");
 	ASSERT_EQ(0, unshare(CLONE_NEWNET));
 	ASSERT_EQ(0, afc_lo_up());
-	ASSERT_EQ(0, system("ip link add va type veth peer name vb && ip link set va up && "
-			    "ip link set vb up && ip addr add 10.77.0.1/24 dev va && "
-			    "ip addr add 10.77.0.2/24 dev vb"));
+	ASSERT_EQ(0, afc_ip_batch("link add va type veth peer name vb\n"
+				  "link set va up\n"
+				  "link set vb up\n"
+				  "addr add 10.77.0.1/24 dev va\n"
+				  "addr add 10.77.0.2/24 dev vb\n"));
 }
 
 FIXTURE_TEARDOWN(bind) {}

@@ -48,14 +48,14 @@ FIXTURE_SETUP(rx)
 	ASSERT_EQ(0, unshare(CLONE_NEWNET));
 	ASSERT_EQ(0, afc_lo_up());
 	strcpy(self->ifname, "lo");
-	if (variant->veth) {
-		ASSERT_EQ(0, system("ip link add va type veth peer name vb && "
-				    "ip link set va up && ip link set vb up"));
+	if (variant->veth)
 		strcpy(self->ifname, "va");
-	}
 	/* An address of this host, on the receiving device. */
-	ASSERT_EQ(0, system(variant->veth ? "ip addr add 10.77.0.2/24 dev vb" :
-					    "ip addr add 10.77.0.2/24 dev lo"));
+	ASSERT_EQ(0, afc_ip_batch(variant->veth ? "link add va type veth peer name vb\n"
+						  "link set va up\n"
+						  "link set vb up\n"
+						  "addr add 10.77.0.2/24 dev vb\n" :
+						  "addr add 10.77.0.2/24 dev lo\n"));
 }
 
 FIXTURE_TEARDOWN(rx) {}
