@@ -17,7 +17,8 @@
 # family "base" profiles the baseline module),
 # BENCH_CALLERS (with BENCH_PROFILE: symbols whose call chains each profile
 # prints from a second, call-graph run, e.g. "rcu_core call_rcu"),
-# BENCH_SYSCTL (key=value settings applied after the module loads, in the
+# BENCH_LO_MTU (the loopback's MTU, both families), BENCH_SYSCTL
+# (key=value settings applied after the module loads, in the
 # init namespace and in both veth namespaces; commas stand for spaces in
 # vector values, e.g. "net.af_custom.rmem_default=1048576
 # net.af_custom.rmem=4096,131072,2097152").
@@ -43,6 +44,12 @@ echo "AFC-BENCH-INFO vcpus=$(grep -c ^processor /proc/cpuinfo) clocksource=$(cat
 [ "$(cat $CS)" = tsc ] || echo "AFC-BENCH-WARNING clocksource is $(cat $CS), not tsc: latencies are unreliable"
 
 insmod /afc/af_custom.ko || exit 1
+# BENCH_LO_MTU: the loopback's MTU for every lo run (both families: it
+# sets TCP's MSS and ours), e.g. 32768 to see what frames of half the
+# size cost.
+if [ -n "${BENCH_LO_MTU:-}" ]; then
+    ip link set lo mtu "$BENCH_LO_MTU" && echo "AFC-BENCH-INFO lo mtu $BENCH_LO_MTU"
+fi
 CUSTOMS=custom
 [ -f /afc/af_custom_base.ko ] && CUSTOMS="custom base"
 

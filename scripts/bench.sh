@@ -10,7 +10,7 @@
 # table: build/bench.out.
 # Environment: BENCH_REPS, BENCH_REPS_SLOW, BENCH_SECS, BENCH_CONNS,
 # BENCH_LISTENERS, BENCH_EPOLL_CONNS, BENCH_ONLY (stream8 selects the
-# second boot; without it there is none), BENCH_PROFILE, BENCH_SYSCTL (see
+# second boot; without it there is none), BENCH_PROFILE, BENCH_SYSCTL, BENCH_LO_MTU (see
 # qemu/bench.sh; the host's perf is copied in when BENCH_PROFILE is set;
 # stream8 profiles run in the 2-vCPU boot), VM_TIMEOUT.
 # BENCH_BASELINE=REV: the module of git revision REV (e.g. the commit
@@ -39,7 +39,7 @@ boot() {
     local cpus="$1" log="$2" only="$3" prof="$4" guest="$TOP/build/bench-guest-$1cpu.sh" rc v
     {
         echo '#!/bin/sh'
-        for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_EPOLL_CONNS BENCH_PCT BENCH_TOP BENCH_SYSCTL BENCH_CALLERS; do
+        for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_EPOLL_CONNS BENCH_PCT BENCH_TOP BENCH_SYSCTL BENCH_CALLERS BENCH_LO_MTU; do
             [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
         done
         printf "export BENCH_ONLY='%s'\n" "${only:-none}"
