@@ -388,18 +388,18 @@ impl Connection {
         field as u16
     }
 
-    /// Returns whether the reader lags: the window we would offer now is
-    /// smaller than the one last advertised, and under half the receive
-    /// budget (as Linux's window stays at `rcv_ssthresh` until the free
-    /// space falls below it).
+    /// Returns whether the reader lags: the window we would offer now,
+    /// rounded up to the window scale's unit, is smaller than the one last
+    /// advertised (as Linux's `__tcp_ack_snd_check` compares
+    /// `__tcp_select_window` with `rcv_wnd`). Unread data shrinks it by
+    /// more than a unit only when the reader has fallen behind.
     pub(super) fn window_shrinking(&self) -> bool {
         let last = if self.rcv.adv.gt(self.rcv.wup) {
             self.rcv.adv.since(self.rcv.wup)
         } else {
             0
         };
-        let avail = self.window_available();
-        avail < last && avail < self.cfg.recv_buf / 2
+        self.window_available() < last
     }
 
     /// Returns the free buffer space rounded up to the window scale (as

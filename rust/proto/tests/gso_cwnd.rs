@@ -85,8 +85,9 @@ fn timeout_resends_one_wire_frame() {
 }
 
 /// A segment that arrived as several frames merged by receive offload
-/// (GRO) is acknowledged at once, as two frames would be: a sender whose
-/// window is a few frames must not wait for the delayed ACK.
+/// (GRO) counts as that many segments for the ACK rule, as two frames
+/// would: a sender whose window is a few frames must not wait for the
+/// delayed ACK once the reader has taken the data.
 #[test]
 fn merged_frames_are_acknowledged_at_once() {
     let mut c = cfg();
@@ -95,17 +96,23 @@ fn merged_frames_are_acknowledged_at_once() {
     a.write(&[1u8; 1000]).unwrap();
     let seg = out(&mut a, t0());
     assert_eq!(seg.len(), 1);
-    // One frame: the ACK waits.
+    // One frame, read at once: the ACK waits.
     let (mut a2, mut b2) = established_with(c, c, Seq(1));
     a2.write(&[1u8; 1000]).unwrap();
     let seg2 = out(&mut a2, t0());
     b2.conn.on_segment_frames(&seg2[0].0, 1, t0());
+    b2.conn.consume(1000);
     assert!(
         b2.conn.poll_transmit(t0()).is_none(),
         "a lone frame's ACK is delayed"
     );
-    // The same bytes as ten merged frames: acknowledged now.
+    // The same bytes as ten merged frames: acknowledged with the read.
     b.conn.on_segment_frames(&seg[0].0, 10, t0());
+    assert!(
+        b.conn.poll_transmit(t0()).is_none(),
+        "unread, the window shrinks: held on arrival"
+    );
+    b.conn.consume(1000);
     let ack = b.conn.poll_transmit(t0()).expect("an ACK at once");
     assert_eq!(ack.header.ack, seg[0].0.seq.wrapping_add(1000));
 }
