@@ -2,8 +2,8 @@
 
 //! The send path's last step, shared by connections and by the RSTs the
 //! frame handler answers with: build one frame (header, payload copied
-//! in or referenced by page, checksum unless the peer is over loopback),
-//! count it, route it out.
+//! in or referenced by page, or a send buffer's clone), fill its checksum
+//! unless the peer is over loopback, count it, route it out.
 
 use crate::abstractions::netns::Net;
 use crate::abstractions::skb::SkBuff;
@@ -80,6 +80,12 @@ pub(crate) fn send_paged(
         return None;
     }
     Some(out(to, h, loopback, frame))
+}
+
+/// Sends `frame`, whose data is `h` (already written) and its payload:
+/// a send buffer's clone (`QueuedSkb::clone_for_send`).
+pub(crate) fn send_frame(to: Via<'_>, h: &Header, loopback: bool, frame: SkBuff) -> Sent {
+    out(to, h, loopback, frame)
 }
 
 impl Via<'_> {

@@ -11,7 +11,12 @@ use kernel::prelude::*;
 /// # Invariants
 ///
 /// `self.0` points to a valid, unshared `sk_buff` that this value owns
-/// (holds the only reference the module has to it).
+/// (holds the only reference the module has to it).  Its data may be
+/// shared with clones (a frame sent as the clone of a linear send buffer,
+/// [`QueuedSkb::clone_for_send`], and the buffer itself; or a clone
+/// received from the wire): nobody writes the bytes of a cloned buffer
+/// from its data on, except the header its sender pushed in front of the
+/// buffer's bytes; [`SkBuff::linear_mut`] hands out nothing of a clone.
 pub(crate) struct SkBuff(NonNull<bindings::sk_buff>);
 
 // SAFETY: an owned, unshared skb may be moved to and freed on any CPU.
@@ -83,15 +88,27 @@ impl SkBuff {
 
     /// The linear data (`skb_headlen` bytes at `data`), writable.
     pub(crate) fn linear_mut(&mut self) -> &mut [u8] {
+        let p = self.0.as_ptr();
+        // SAFETY: the skb is valid (type invariant).
+        if unsafe { bindings::afc_skb_cloned(p) } {
+            // Shared data is written by nobody (type invariant).
+            return &mut [];
+        }
         // SAFETY: `headlen` bytes at `data` are the linear part of a
-        // valid skb, unshared (type invariant) and borrowed uniquely here.
+        // valid skb, unshared and not cloned (checked above), borrowed
+        // uniquely here.
         unsafe {
-            let p = self.0.as_ptr();
             core::slice::from_raw_parts_mut(
                 bindings::afc_skb_data_mut(p),
                 bindings::afc_skb_headlen(p) as usize,
             )
         }
+    }
+
+    /// The length of the linear part.
+    fn headlen(&self) -> usize {
+        // SAFETY: the skb is valid (type invariant).
+        unsafe { bindings::afc_skb_headlen(self.0.as_ptr()) as usize }
     }
 
     /// Copies bytes at `offset` (linear or paged) into `out`.
@@ -147,8 +164,9 @@ impl SkBuff {
     /// for a GSO frame: whoever cuts it sums each piece, and a veth peer
     /// trusts it whole.
     pub(crate) fn offload_checksum(&mut self, field: usize) {
-        if field + 2 <= self.linear_mut().len() {
-            // SAFETY: valid, unshared; the field lies in the linear part.
+        if field + 2 <= self.headlen() {
+            // SAFETY: valid, unshared; the field lies in the linear part
+            // (in the header, the sender's own even in a clone).
             unsafe { bindings::afc_skb_csum_offload(self.0.as_ptr(), field as u32) };
         }
     }
@@ -156,11 +174,12 @@ impl SkBuff {
     /// Computes the frame checksum into the header field at `field`
     /// (which must be zero) now.
     pub(crate) fn fill_checksum(&mut self, field: usize) -> Result {
-        if field + 2 > self.linear_mut().len() {
+        if field + 2 > self.headlen() {
             return Err(EINVAL);
         }
-        // SAFETY: valid, unshared; the field lies in the linear part, and
-        // the helper reads the fragments (skb_checksum) and writes the field.
+        // SAFETY: valid, unshared; the field lies in the linear part (in
+        // the header, the sender's own even in a clone), and the helper
+        // reads the data (skb_checksum) and writes the field.
         kernel::error::to_result(unsafe {
             bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32)
         })
@@ -218,8 +237,9 @@ impl SkBuff {
 
     /// Returns the number of bytes in the buffer (linear and paged).
     pub(crate) fn len(&self) -> usize {
-        // SAFETY: `self.0` is valid by the type invariant.
-        unsafe { bindings::afc_skb_len(self.0.as_ptr()) as usize }
+        // SAFETY: `self.0` is valid by the type invariant; `len` is a plain
+        // field that only its owner (us) writes.
+        unsafe { (*self.0.as_ptr()).len as usize }
     }
 
     /// Makes the first `n` bytes linear and returns them; `None` if the
@@ -291,8 +311,9 @@ impl<'a> QueuedSkb<'a> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        // SAFETY: a queued skb is valid while queued (owner's walk).
-        unsafe { bindings::afc_skb_len(self.0.as_ptr()) as usize }
+        // SAFETY: a queued skb is valid while queued (owner's walk), and
+        // only the queue's owner writes its `len`.
+        unsafe { (*self.0.as_ptr()).len as usize }
     }
 
     /// Copies bytes at `offset` into `out`.
@@ -320,6 +341,33 @@ impl<'a> QueuedSkb<'a> {
         unsafe { bindings::afc_skb_pull(self.0.as_ptr(), n as u32) };
     }
 
+    /// The frame for a segment that is all of this linear send buffer
+    /// (`Sock::alloc_send_skb`), as TCP transmits a clone of its write
+    /// queue's buffer: a clone of it (no allocation, no copy) with
+    /// `hdr_len` bytes in front, which `header` fills.  `None` when this
+    /// is not such a buffer, when an earlier clone of it is still out (a
+    /// retransmission: the caller copies), or `header` fails.
+    pub(crate) fn clone_for_send(
+        &self,
+        hdr_len: usize,
+        header: impl FnOnce(&mut [u8]) -> Result,
+    ) -> Option<SkBuff> {
+        let n = u32::try_from(hdr_len).ok()?;
+        // SAFETY: a queued skb is valid while queued (owner's walk); the
+        // helper checks that it is a linear fast-clone send buffer with
+        // no clone out, and returns a new clone or NULL.
+        let c = unsafe { bindings::afc_skb_clone_send(self.0.as_ptr(), n) };
+        // INVARIANT: a fresh clone; its only reference is ours.
+        let c = SkBuff(NonNull::new(c)?);
+        // SAFETY: the clone's first `hdr_len` bytes were pushed into the
+        // buffer's headroom (released: no other clone of it exists, the
+        // helper checked) and belong to this frame alone; borrowed
+        // uniquely through `c` while `header` runs.
+        let hdr = unsafe { core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(c.0.as_ptr()), hdr_len) };
+        header(hdr).ok()?;
+        Some(c)
+    }
+
     /// Whether all the data is in page fragments (a paged send buffer).
     pub(crate) fn is_paged(&self) -> bool {
         // SAFETY: a queued skb is valid while queued (owner's walk).
@@ -331,7 +379,10 @@ impl<'a> SkbQueue<'a> {
     /// # Safety
     ///
     /// `q` must be a valid, initialised queue for `'a`, and the caller
-    /// its owner: no other `SkbQueue` of it may exist meanwhile.
+    /// its owner: no other `SkbQueue` of it may exist meanwhile, and
+    /// nothing else links or unlinks its buffers (the module's queues are
+    /// used by the socket's owner alone, as TCP uses its own: the queue's
+    /// spinlock is not taken).
     pub(super) unsafe fn from_raw(q: *mut bindings::sk_buff_head) -> Self {
         // SAFETY: valid per the caller; never NULL (a struct field).
         Self(
@@ -342,8 +393,9 @@ impl<'a> SkbQueue<'a> {
 
     /// Appends `skb` (the queue owns it from now on).
     pub(crate) fn push(&mut self, skb: SkBuff) {
-        // SAFETY: valid queue (invariant); the skb's ownership moves in.
-        unsafe { bindings::skb_queue_tail(self.0.as_ptr(), skb.into_raw()) }
+        // SAFETY: valid queue that only we link and unlink (invariant);
+        // the skb's ownership moves in.
+        unsafe { bindings::afc_skb_queue_tail(self.0.as_ptr(), skb.into_raw()) }
     }
 
     /// Frees every buffer.
@@ -355,8 +407,9 @@ impl<'a> SkbQueue<'a> {
 
     /// Removes and returns the first buffer.
     pub(crate) fn pop(&mut self) -> Option<SkBuff> {
-        // SAFETY: valid queue; a dequeued skb is unlinked and ours.
-        unsafe { SkBuff::from_raw_owned(bindings::skb_dequeue(self.0.as_ptr())) }
+        // SAFETY: valid queue that only we link and unlink (invariant); a
+        // dequeued skb is unlinked and ours.
+        unsafe { SkBuff::from_raw_owned(bindings::afc_skb_dequeue(self.0.as_ptr())) }
     }
 
     /// The buffers in order, borrowed: nothing pops while the walk lives

@@ -64,6 +64,10 @@ static int afc_gro_merge(struct sk_buff *p, struct sk_buff *skb)
 
 	if (p->pp_recycle != skb->pp_recycle || skb_zcopy(p) || skb_zcopy(skb))
 		return -ETOOMANYREFS;
+	/* A clone's shinfo is shared (a sender's afc_skb_clone_send frame
+	 * over veth): its fragments are not ours to move. */
+	if (skb_cloned(p) || skb_cloned(skb))
+		return -E2BIG;
 	if (p->len + len >= GRO_LEGACY_MAX_SIZE || NAPI_GRO_CB(p)->last != p)
 		return -E2BIG;
 	if (headlen <= offset) {

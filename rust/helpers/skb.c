@@ -8,8 +8,8 @@
 #include "afc_internal.h"
 
 /* The receive path owns what it queues: an unshared skb whose frag
- * descriptors are its own (a clone, e.g. from netem duplication or a
- * shared skb, gets a private head first), so that afc_skb_pull() may
+ * descriptors are its own (a paged clone, e.g. from netem duplication or
+ * a shared skb, gets a private head first), so that afc_skb_pull() may
  * edit them.  A frag list (no device here builds one for us) is
  * linearised. */
 struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
@@ -19,7 +19,11 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return NULL;
-	if ((skb_cloned(skb) && skb_unclone(skb, GFP_ATOMIC)) ||
+	/* A linear clone (a sender's afc_skb_clone_send() frame, or netem's
+	 * duplicate) keeps its shared head: the receive path only moves its
+	 * data pointer and length over linear data, and reads. */
+	if ((skb_cloned(skb) && (skb->data_len || skb_is_gso(skb)) &&
+	     skb_unclone(skb, GFP_ATOMIC)) ||
 	    (skb_has_frag_list(skb) && skb_linearize(skb))) {
 		kfree_skb(skb);
 		return NULL;
@@ -31,7 +35,15 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 	frames = afc_skb_rx_frames(skb);
 	if (skb_is_gso(skb))
 		skb_gso_reset(skb);
-	skb_shinfo(skb)->gso_segs = frames;
+	if (skb_shinfo(skb)->gso_segs != frames) {
+		/* A linear clone's shinfo is the sender's: never written (the
+		 * sender's buffer holds 1 already; anything else is uncloned). */
+		if (skb_cloned(skb) && skb_unclone(skb, GFP_ATOMIC)) {
+			kfree_skb(skb);
+			return NULL;
+		}
+		skb_shinfo(skb)->gso_segs = frames;
+	}
 	return skb;
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
@@ -51,19 +63,57 @@ struct sk_buff *afc_alloc_frame(unsigned int len)
 	skb->protocol = htons(ETH_P_AF_CUSTOM);
 	return skb;
 }
-struct sk_buff *afc_sock_wmalloc(struct sock *sk, unsigned int len)
+/* A linear send buffer of len bytes, charged to sk as sock_wmalloc()
+ * charges (no limit here: the caller checked the room), allocated as
+ * tcp_stream_alloc_skb() allocates TCP's: a fast-clone pair with headroom
+ * for a frame header of hdr_len bytes and the link layer, its header area
+ * released (__skb_header_release), so that a segment which is exactly
+ * this buffer leaves as its clone (afc_skb_clone_send) with no allocation
+ * and no copy.  gso_segs is 1 from the start: the receive path then never
+ * writes the shinfo it shares with this buffer (afc_skb_own_rx). */
+struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigned int hdr_len)
 {
-	struct sk_buff *skb = sock_wmalloc(sk, len, 1, sk->sk_allocation);
+	struct sk_buff *skb = alloc_skb_fclone(MAX_HEADER + hdr_len + len, sk->sk_allocation);
 
-	if (skb)
-		skb_put(skb, len);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, MAX_HEADER + hdr_len);
+	skb_put(skb, len);
+	skb_shinfo(skb)->gso_segs = 1;
+	__skb_header_release(skb);
+	skb_set_owner_w(skb, sk);
 	return skb;
 }
+/* The frame for a segment that is all of the linear send buffer skb
+ * (afc_sock_alloc_linear), as __tcp_transmit_skb() clones its write
+ * queue's skb: a clone (the fast-clone companion, no allocation) with
+ * hdr_len zeroed bytes pushed for the header, which only this clone's
+ * owner writes (the buffer's own data starts after them).  NULL when skb
+ * is not such a buffer, or when an earlier clone of it is still out (on
+ * loopback it waits in the receiver's queue until read; the header area
+ * is its): the caller then copies, as TCP's pskb_copy(). */
+struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
+{
+	struct sk_buff *c;
+
+	if (skb->fclone != SKB_FCLONE_ORIG || skb_cloned(skb) || skb->data_len ||
+	    skb_headroom(skb) < MAX_HEADER + hdr_len)
+		return NULL;
+	c = skb_clone(skb, GFP_ATOMIC);
+	if (!c)
+		return NULL;
+	memset(__skb_push(c, hdr_len), 0, hdr_len);
+	skb_reset_network_header(c);
+	c->protocol = htons(ETH_P_AF_CUSTOM);
+	return c;
+}
+bool afc_skb_cloned(const struct sk_buff *skb) { return skb_cloned(skb); }
 unsigned char *afc_skb_data_mut(struct sk_buff *skb) { return skb->data; }
 /* Drops len bytes from the front of skb, linear part first, then paged
- * fragments, without copying (tcp_output.c's __pskb_trim_head).  The
- * module's skbs are never clones (send buffers are its own; the receive
- * path unclones), so the fragment descriptors are private. */
+ * fragments, without copying (tcp_output.c's __pskb_trim_head).  A clone
+ * the module holds is linear (a paged one the receive path unclones;
+ * paged send buffers are never cloned), so fragment descriptors it edits
+ * are private. */
 void afc_skb_pull(struct sk_buff *skb, unsigned int len)
 {
 	struct skb_shared_info *sh = skb_shinfo(skb);
@@ -240,6 +290,11 @@ bool afc_skb_csum_ok(struct sk_buff *skb)
 }
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
 unsigned int afc_skb_pkt_type(const struct sk_buff *skb) { return skb->pkt_type; }
+/* The module's queues are used by their socket's owner alone (under
+ * lock_sock, or bh_lock_sock while no process owns it), as TCP uses its
+ * receive and write queues: their spinlocks are not taken. */
+void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { __skb_queue_tail(q, skb); }
+struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q) { return __skb_dequeue(q); }
 struct sk_buff *afc_skb_peek(struct sk_buff_head *q) { return skb_peek(q); }
 struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) { return skb_peek_next(skb, q); }
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }

@@ -184,8 +184,6 @@ void afc_sock_poll_wait(struct file *file, struct socket *sock, struct poll_tabl
 struct timer_list *afc_sk_timer(struct sock *sk) { return &sk->sk_timer; }
 void afc_sk_timer_setup(struct sock *sk, void (*fn)(struct timer_list *)) { timer_setup(&sk->sk_timer, fn, 0); }
 struct sock *afc_sk_from_timer(struct timer_list *t) { return from_timer((struct sock *)NULL, t, sk_timer); }
-struct sk_buff_head *afc_sk_receive_queue(struct sock *sk) { return &sk->sk_receive_queue; }
-struct sk_buff_head *afc_sk_write_queue(struct sock *sk) { return &sk->sk_write_queue; }
 /* The child shares its listener's socket filter, charged to the child's
  * option memory, as sk_clone_lock() does with sk_filter_charge() (not
  * exported; __sk_destruct() uncharges and releases it): the filter is

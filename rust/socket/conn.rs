@@ -677,20 +677,26 @@ pub(crate) const PAGED_MIN: usize = 2048;
 
 /// Sends one segment: the header, then bytes of the write queue, by
 /// page reference where it can (no copy: the receiver queues the very
-/// pages `sendmsg` filled), else by copy.
+/// pages `sendmsg` filled), as a clone of the linear buffer it is all
+/// of (no allocation, no copy: TCP's transmit of its buffer's clone),
+/// else by copy.
 fn transmit(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState, tx: &Transmit) {
     let offset = tx.offset as usize;
     let len = usize::from(tx.header.payload_len);
-    let paged = if len >= PAGED_MIN {
-        tx::send_paged(Via::Sock(sk, c.gso), &tx.header, c.loopback, |frame| {
+    let to = Via::Sock(sk, c.gso);
+    let sent = if len >= PAGED_MIN {
+        tx::send_paged(to, &tx.header, c.loopback, |frame| {
             attach_from_write_queue(queues, offset, len, frame)
         })
+    } else if len > 0 {
+        clone_from_write_queue(queues, offset, len, &tx.header)
+            .map(|frame| tx::send_frame(to, &tx.header, c.loopback, frame))
     } else {
         None
     };
-    let sent = match paged {
+    let sent = match sent {
         Some(sent) => sent,
-        None => tx::send(Via::Sock(sk, c.gso), &tx.header, c.loopback, |out| {
+        None => tx::send(to, &tx.header, c.loopback, |out| {
             copy_from_write_queue(queues, offset, out)
         }),
     };
@@ -719,6 +725,36 @@ fn attach_from_write_queue(
         Ok(())
     } else {
         Err(EINVAL)
+    }
+}
+
+/// The frame for `len` bytes at `offset` of the write queue with header
+/// `h`, if they are exactly one linear buffer of it: that buffer's clone
+/// (`None` otherwise, or if it cannot be cloned now).
+fn clone_from_write_queue(
+    queues: &mut SockQueues,
+    offset: usize,
+    len: usize,
+    h: &Header,
+) -> Option<SkBuff> {
+    let mut frame = None;
+    let mut pieces = 0;
+    queues
+        .write()
+        .for_range(offset, len, |skb, off, n| {
+            pieces += 1;
+            if pieces == 1 && off == 0 && n == len && skb.len() == len {
+                frame = skb.clone_for_send(HEADER_LEN, |buf| {
+                    h.emit(buf).map_err(|_| EINVAL)
+                });
+            }
+            Ok(())
+        })
+        .ok()?;
+    if pieces == 1 {
+        frame
+    } else {
+        None
     }
 }
 

@@ -14,6 +14,7 @@ use crate::abstractions::uapi::{
     MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL,
 };
 use crate::proto::conn::SendError;
+use crate::proto::wire::HEADER_LEN;
 use crate::proto::state::State;
 use crate::proto::tuple::Endpoint;
 use crate::proto::urgent::{ReadLimit, UrgentRecvError};
@@ -161,7 +162,7 @@ fn sendmsg_locked(
         let skb = if paged {
             sk.alloc_send_paged(chunk)
         } else {
-            sk.alloc_send_skb(chunk)
+            sk.alloc_send_skb(chunk, HEADER_LEN)
         };
         let Some(mut skb) = skb else {
             return if sent > 0 { Ok(sent) } else { Err(ENOMEM) };

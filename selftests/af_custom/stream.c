@@ -1930,4 +1930,79 @@ TEST_F_TIMEOUT(silent_peer, nonblocking_connect_times_out, 60)
 	ASSERT_EQ(0, close(fd));
 }
 
+/* ---- a lost acknowledgement (veth only) -----------------------------------
+ * TCP: a segment whose acknowledgement is lost is sent again at the RTO,
+ * though the receiver holds it; the receiver takes its bytes once, and
+ * the sender's queue drains when an acknowledgement gets through.  (A
+ * small write leaves as a clone of its send buffer, the way TCP sends its
+ * own; while that clone waits unread in the receiver's queue, the
+ * retransmission must be a copy, and the bytes read those written.)
+ */
+FIXTURE(lost_acks) {
+	struct afc_nets n;
+};
+FIXTURE_SETUP(lost_acks)
+{
+	int rc = afc_veth_setup(&self->n);
+
+	if (rc && afc_inet())
+		SKIP(return, "veth unavailable on this host (AFC_TEST_FAMILY=inet)");
+	ASSERT_EQ(0, rc) TH_LOG("veth namespace setup failed");
+}
+FIXTURE_TEARDOWN(lost_acks)
+{
+	afc_nets_close(&self->n);
+}
+
+TEST_F_TIMEOUT(lost_acks, small_segment_sent_again_is_taken_once, 60)
+{
+	/* RetransSegs of the client's namespace, from its own counters. */
+	const char *retrans = afc_inet() ?
+		"awk '/^Tcp: [0-9]/ { r = $13 } END { exit !(r > 0) }' /proc/net/snmp" :
+		"grep -q '^RetransSegs: [1-9]' /proc/net/af_custom_stat";
+	int port = 0, l = mk_listener(_metadata, "10.77.0.1", &port), c, s, rc;
+	char buf[64];
+	int v = -1;
+
+	c = afc_socket_in(&self->n, self->n.b, 0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, afc_connect(c, "10.77.0.1", port)) TH_LOG("connect: %s", strerror(errno));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, afc_setint(c, afc_optlevel(), AFC_NODELAY, 1));
+	/* Every frame the server sends is lost from now on. */
+	rc = afc_sh("tc qdisc add dev va root netem loss 100%%");
+	if (rc && afc_inet())
+		SKIP(return, "netem unavailable on this host (AFC_TEST_FAMILY=inet)");
+	ASSERT_EQ(0, rc) TH_LOG("tc qdisc add ... netem failed");
+	ASSERT_EQ(5, send(c, "hello", 5, 0));
+	/* The RTO (at least 200 ms, doubling) sends it again, unread. */
+	for (int i = 0; i < 50 && afc_sh_in(self->n.b, self->n.a, retrans); i++)
+		usleep(100 * 1000);
+	ASSERT_EQ(0, afc_sh_in(self->n.b, self->n.a, retrans)) TH_LOG("no retransmission in 5 s");
+	usleep(300 * 1000);
+	ASSERT_EQ(0, afc_sh("tc qdisc del dev va root"));
+	ASSERT_EQ(5, recv(s, buf, sizeof(buf), MSG_DONTWAIT));
+	ASSERT_EQ(0, memcmp(buf, "hello", 5));
+	/* The copies that came again were taken as duplicates. */
+	EXPECT_ERRNO(EAGAIN, recv(s, buf, sizeof(buf), MSG_DONTWAIT));
+	/* The next retransmission's acknowledgement gets through. */
+	for (int i = 0; i < 100 && v != 0; i++) {
+		ASSERT_EQ(0, ioctl(c, SIOCOUTQ, &v));
+		if (v)
+			usleep(100 * 1000);
+	}
+	ASSERT_EQ(0, v) TH_LOG("5 bytes still unacknowledged after 10 s");
+	/* And the connection carries data on, both ways. */
+	ASSERT_EQ(5, send(c, "again", 5, 0));
+	ASSERT_EQ(5, recv(s, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, memcmp(buf, "again", 5));
+	ASSERT_EQ(3, send(s, "ack", 3, 0));
+	ASSERT_EQ(3, recv(c, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, memcmp(buf, "ack", 3));
+	close(c);
+	close(s);
+	close(l);
+}
+
 TEST_HARNESS_MAIN

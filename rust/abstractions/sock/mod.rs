@@ -492,12 +492,15 @@ impl<'a, T: SockData> Sock<'a, T> {
         unsafe { bindings::afc_skb_set_owner_r(skb.as_ptr(), self.as_ptr()) }
     }
 
-    /// Allocates `len` bytes of send buffer charged to the socket
-    /// (`sock_wmalloc`); freeing it wakes writers.
-    pub(crate) fn alloc_send_skb(&self, len: usize) -> Option<SkBuff> {
+    /// Allocates `len` bytes of linear send buffer charged to the socket
+    /// (as `sock_wmalloc`), with headroom for a frame header of `hdr_len`
+    /// bytes: a segment that is exactly this buffer leaves as its clone
+    /// ([`QueuedSkb::clone_for_send`]).
+    pub(crate) fn alloc_send_skb(&self, len: usize, hdr_len: usize) -> Option<SkBuff> {
         let len = u32::try_from(len).ok()?;
+        let hdr_len = u32::try_from(hdr_len).ok()?;
         // SAFETY: the sock is valid (type invariant).
-        let skb = unsafe { bindings::afc_sock_wmalloc(self.as_ptr(), len) };
+        let skb = unsafe { bindings::afc_sock_alloc_linear(self.as_ptr(), len, hdr_len) };
         // SAFETY: a fresh skb whose only reference is ours.
         unsafe { SkBuff::from_raw_owned(skb) }
     }

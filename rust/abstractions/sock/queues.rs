@@ -29,14 +29,22 @@ impl SockQueues {
     pub(crate) fn receive(&mut self) -> SkbQueue<'_> {
         // SAFETY: the queue lives as long as the sock (type invariant),
         // and `&mut self` makes this the only handle to it meanwhile.
-        unsafe { SkbQueue::from_raw(bindings::afc_sk_receive_queue(self.0.as_ptr())) }
+        unsafe {
+            SkbQueue::from_raw(core::ptr::addr_of_mut!(
+                (*self.0.as_ptr()).sk_receive_queue
+            ))
+        }
     }
 
     /// `sk_write_queue`: data sent and not yet acknowledged, kept in step
     /// with `sk_wmem_queued` ([`WriteQueue`]).
     pub(crate) fn write(&mut self) -> WriteQueue<'_> {
         // SAFETY: as for `receive`.
-        let q = unsafe { SkbQueue::from_raw(bindings::afc_sk_write_queue(self.0.as_ptr())) };
+        let q = unsafe {
+            SkbQueue::from_raw(core::ptr::addr_of_mut!(
+                (*self.0.as_ptr()).sk_write_queue
+            ))
+        };
         WriteQueue { q, sk: self.0 }
     }
 }
