@@ -17,6 +17,8 @@
 # family "base" profiles the baseline module),
 # BENCH_CALLERS (with BENCH_PROFILE: symbols whose call chains each profile
 # prints from a second, call-graph run, e.g. "rcu_core call_rcu"),
+# BENCH_SYMOFF (with BENCH_PROFILE: substrings of symbols whose samples
+# each profile prints by offset, e.g. "7sendmsg conn5drive"),
 # BENCH_LO_MTU (the loopback's MTU, both families), BENCH_SYSCTL
 # (key=value settings applied after the module loads, in the
 # init namespace and in both veth namespaces; commas stand for spaces in
@@ -196,6 +198,14 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
             $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
         /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit ${BENCH_PCT:-0.7} 2>/dev/null |
             grep -v '^#' | grep -v "^$" | head -${BENCH_TOP:-45}
+        # BENCH_SYMOFF="sub1 sub2": where in each symbol whose name
+        # contains one of these the samples fell (symbol+offset, most
+        # first), to read against `objdump -d` of the module on the host.
+        for sub in ${BENCH_SYMOFF:-}; do
+            echo "== offsets in *$sub* ($t $f $n)"
+            /afc/bin/perf script -i /tmp/perf.data -F sym,symoff 2>/dev/null | grep -F -- "$sub" |
+                sed 's/^ *//' | sort | uniq -c | sort -rn | head -${BENCH_TOP:-45}
+        done
         # BENCH_CALLERS="sym1 sym2": a second run with call graphs, and
         # the call chains that reach each of those symbols.
         if [ -n "${BENCH_CALLERS:-}" ]; then

@@ -39,7 +39,7 @@ boot() {
     local cpus="$1" log="$2" only="$3" prof="$4" guest="$TOP/build/bench-guest-$1cpu.sh" rc v
     {
         echo '#!/bin/sh'
-        for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_EPOLL_CONNS BENCH_PCT BENCH_TOP BENCH_SYSCTL BENCH_CALLERS BENCH_LO_MTU; do
+        for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_EPOLL_CONNS BENCH_PCT BENCH_TOP BENCH_SYSCTL BENCH_CALLERS BENCH_SYMOFF BENCH_LO_MTU; do
             [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
         done
         printf "export BENCH_ONLY='%s'\n" "${only:-none}"

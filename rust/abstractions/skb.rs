@@ -363,7 +363,9 @@ impl<'a> QueuedSkb<'a> {
         // buffer's headroom (released: no other clone of it exists, the
         // helper checked) and belong to this frame alone; borrowed
         // uniquely through `c` while `header` runs.
-        let hdr = unsafe { core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(c.0.as_ptr()), hdr_len) };
+        let hdr = unsafe {
+            core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(c.0.as_ptr()), hdr_len)
+        };
         header(hdr).ok()?;
         Some(c)
     }

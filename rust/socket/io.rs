@@ -14,10 +14,10 @@ use crate::abstractions::uapi::{
     MSG_DONTWAIT, MSG_ERRQUEUE, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_WAITALL,
 };
 use crate::proto::conn::SendError;
-use crate::proto::wire::HEADER_LEN;
 use crate::proto::state::State;
 use crate::proto::tuple::Endpoint;
 use crate::proto::urgent::{ReadLimit, UrgentRecvError};
+use crate::proto::wire::HEADER_LEN;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 

@@ -29,11 +29,7 @@ impl SockQueues {
     pub(crate) fn receive(&mut self) -> SkbQueue<'_> {
         // SAFETY: the queue lives as long as the sock (type invariant),
         // and `&mut self` makes this the only handle to it meanwhile.
-        unsafe {
-            SkbQueue::from_raw(core::ptr::addr_of_mut!(
-                (*self.0.as_ptr()).sk_receive_queue
-            ))
-        }
+        unsafe { SkbQueue::from_raw(core::ptr::addr_of_mut!((*self.0.as_ptr()).sk_receive_queue)) }
     }
 
     /// `sk_write_queue`: data sent and not yet acknowledged, kept in step
@@ -41,9 +37,7 @@ impl SockQueues {
     pub(crate) fn write(&mut self) -> WriteQueue<'_> {
         // SAFETY: as for `receive`.
         let q = unsafe {
-            SkbQueue::from_raw(core::ptr::addr_of_mut!(
-                (*self.0.as_ptr()).sk_write_queue
-            ))
+            SkbQueue::from_raw(core::ptr::addr_of_mut!((*self.0.as_ptr()).sk_write_queue))
         };
         WriteQueue { q, sk: self.0 }
     }
