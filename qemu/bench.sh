@@ -203,7 +203,7 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
         # first), to read against `objdump -d` of the module on the host.
         for sub in ${BENCH_SYMOFF:-}; do
             echo "== offsets in *$sub* ($t $f $n)"
-            /afc/bin/perf script -i /tmp/perf.data -F sym,symoff 2>/dev/null | grep -F -- "$sub" |
+            /afc/bin/perf script -i /tmp/perf.data -F ip,sym,symoff 2>/dev/null | awk '{ print $2 }' | grep -F -- "$sub" |
                 sed 's/^ *//' | sort | uniq -c | sort -rn | head -${BENCH_TOP:-45}
         done
         # BENCH_CALLERS="sym1 sym2": a second run with call graphs, and
