@@ -137,13 +137,15 @@ impl Tables {
         self.set.get().ok_or(ENOMEM)
     }
 
-    fn est_bucket(&self, t: &FourTuple) -> usize {
-        t.hash(&self.key, HashPurpose::Table) as usize
+    /// A connection's bucket hash (`BhLockArray::with_hashed`).
+    fn est_bucket(&self, t: &FourTuple) -> u64 {
+        t.hash(&self.key, HashPurpose::Table)
     }
 
-    fn lst_bucket(&self, port: u16) -> usize {
+    /// A listening port's bucket hash (`BhLockArray::with_hashed`).
+    fn lst_bucket(&self, port: u16) -> u64 {
         FourTuple::new(Endpoint::new(0, port), Endpoint::new(0, 0))
-            .hash(&self.key, HashPurpose::Table) as usize
+            .hash(&self.key, HashPurpose::Table)
     }
 
     /// Adds a connection; `false` (and nothing added) if the 4-tuple is
@@ -155,17 +157,20 @@ impl Tables {
         sk: SockRef<AfcSock>,
     ) -> Result<bool> {
         let dev = sk.sock().bound_dev_if();
-        let (r, unused) = self.set()?.established.with(self.est_bucket(&tuple), |b| {
-            if b.iter()
-                .any(|e| e.tuple == tuple && dev_matches(&e.sk, dev))
-            {
-                return (Ok(false), Some(sk));
-            }
-            match try_push(b, Established { tuple, sk }, GFP_ATOMIC) {
-                Ok(()) => (Ok(true), None),
-                Err(e) => (Err(ENOMEM), Some(e.sk)),
-            }
-        });
+        let (r, unused) = self
+            .set()?
+            .established
+            .with_hashed(self.est_bucket(&tuple), |b| {
+                if b.iter()
+                    .any(|e| e.tuple == tuple && dev_matches(&e.sk, dev))
+                {
+                    return (Ok(false), Some(sk));
+                }
+                match try_push(b, Established { tuple, sk }, GFP_ATOMIC) {
+                    Ok(()) => (Ok(true), None),
+                    Err(e) => (Err(ENOMEM), Some(e.sk)),
+                }
+            });
         // A reference not kept is put outside the bucket lock.
         drop(unused);
         r
@@ -176,7 +181,7 @@ impl Tables {
         let Some(set) = self.set.get() else {
             return false;
         };
-        set.established.with(self.est_bucket(tuple), |b| {
+        set.established.with_hashed(self.est_bucket(tuple), |b| {
             b.iter()
                 .any(|e| e.tuple == *tuple && dev_matches(&e.sk, dev))
         })
@@ -191,7 +196,7 @@ impl Tables {
         self.set
             .get()?
             .established
-            .with(self.est_bucket(tuple), |b| {
+            .with_hashed(self.est_bucket(tuple), |b| {
                 let i = b
                     .iter()
                     .position(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
@@ -204,7 +209,7 @@ impl Tables {
         self.set
             .get()?
             .established
-            .with(self.est_bucket(tuple), |b| {
+            .with_hashed(self.est_bucket(tuple), |b| {
                 let e = b
                     .iter()
                     .find(|e| e.tuple == *tuple && e.sk.sock().id() == id)?;
@@ -222,7 +227,7 @@ impl Tables {
         self.set
             .get()?
             .established
-            .with(self.est_bucket(tuple), |b| {
+            .with_hashed(self.est_bucket(tuple), |b| {
                 b.iter()
                     .find(|e| e.tuple == *tuple && dev_matches(&e.sk, dif))
                     .map(|e| e.sk.clone())
@@ -253,7 +258,7 @@ impl Tables {
         let (r, unused) = self
             .set()?
             .listeners
-            .with(self.lst_bucket(local.port), |b| {
+            .with_hashed(self.lst_bucket(local.port), |b| {
                 if b.iter().any(|e| e.local == local && e.sk.sock().id() == id) {
                     return (Err(EINVAL), Some(Listening { local, sk, queue }));
                 }
@@ -286,7 +291,7 @@ impl Tables {
         self.set
             .get()?
             .listeners
-            .with(self.lst_bucket(local.port), |b| {
+            .with_hashed(self.lst_bucket(local.port), |b| {
                 let i = b
                     .iter()
                     .position(|e| e.local == local && e.sk.sock().id() == id)?;
@@ -313,7 +318,7 @@ impl Tables {
         self.set
             .get()?
             .listeners
-            .with(self.lst_bucket(dst.port), |b| {
+            .with_hashed(self.lst_bucket(dst.port), |b| {
                 let candidate = |e: &Listening| {
                     listener_score(
                         e.local.addr,
@@ -356,7 +361,7 @@ impl Tables {
         self.set
             .get()?
             .listeners
-            .with(self.lst_bucket(dst.port), |b| {
+            .with_hashed(self.lst_bucket(dst.port), |b| {
                 pick_shard(
                     b.iter()
                         .filter(|e| e.local.port == dst.port && e.queue.group() == group),

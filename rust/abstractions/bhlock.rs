@@ -63,9 +63,23 @@ impl<T> BhLockArray<T> {
         Ok(Self { locks, values })
     }
 
+    /// Runs `f` on the value a uniform 64-bit `hash` picks, with its lock
+    /// held: the high half of `hash * len` (a multiplication where a
+    /// remainder would divide on every lookup).
+    pub(crate) fn with_hashed<R>(&self, hash: u64, f: impl FnOnce(&mut T) -> R) -> R {
+        let len = self.values.len() as u128;
+        let i = ((u128::from(hash) * len) >> 64) as usize;
+        self.with(i, f)
+    }
+
     /// Runs `f` on value `i % len` with its lock held (bottom halves off).
     pub(crate) fn with<R>(&self, i: usize, f: impl FnOnce(&mut T) -> R) -> R {
-        let i = i.checked_rem(self.values.len()).unwrap_or(0);
+        let len = self.values.len();
+        let i = if i < len {
+            i
+        } else {
+            i.checked_rem(len).unwrap_or(0)
+        };
         // SAFETY: `len >= 1` (type invariant), so `i < len`.
         let cell = unsafe { self.values.as_slice().get_unchecked(i) };
         // SAFETY: `i < len`, so `locks + i` is one of our initialised locks.

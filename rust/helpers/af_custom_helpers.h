@@ -140,8 +140,6 @@ struct msghdr;
 struct proto_accept_arg;
 #include <linux/sockptr.h>
 #include <linux/spinlock_types.h>
-int afc_sk_state(const struct sock *sk);
-void afc_sk_set_state(struct sock *sk, int state);
 int afc_sk_shutdown(const struct sock *sk);
 void afc_sk_add_shutdown(struct sock *sk, int bits);
 void afc_sk_clear_shutdown(struct sock *sk);

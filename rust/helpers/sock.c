@@ -30,8 +30,6 @@ void afc_sk_addrs(const struct sock *sk, __be32 *saddr, u16 *sport, __be32 *dadd
 
 /* Socket state, waiting, the timer and the queues: thin wrappers of
  * static inlines and macros; rust/abstractions/ documents when each may be called. */
-int afc_sk_state(const struct sock *sk) { return READ_ONCE(sk->sk_state); }
-void afc_sk_set_state(struct sock *sk, int state) { WRITE_ONCE(sk->sk_state, state); }
 int afc_sk_shutdown(const struct sock *sk) { return READ_ONCE(sk->sk_shutdown); }
 void afc_sk_add_shutdown(struct sock *sk, int bits) { WRITE_ONCE(sk->sk_shutdown, sk->sk_shutdown | bits); }
 void afc_sk_clear_shutdown(struct sock *sk) { WRITE_ONCE(sk->sk_shutdown, 0); }

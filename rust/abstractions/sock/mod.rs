@@ -206,14 +206,26 @@ impl<'a, T: SockData> Sock<'a, T> {
     // ---- state the kernel's common code reads (poll, /proc, sockopts) ----
 
     /// `sk_state` (TCP state numbers).
+    ///
+    /// Read and written here rather than through C helpers: every frame
+    /// and every `drive` touch it.
     pub(crate) fn state(&self) -> u8 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_state(self.as_ptr()) as u8 }
+        // SAFETY: the sock is valid (type invariant); the field is a byte,
+        // and a volatile read of it is `READ_ONCE`.
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).__sk_common.skc_state))
+        }
     }
 
     pub(crate) fn set_state(&self, state: u8) {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_set_state(self.as_ptr(), state.into()) }
+        // SAFETY: the sock is valid (type invariant); the field is a byte,
+        // and a volatile write of it is `WRITE_ONCE`.
+        unsafe {
+            core::ptr::write_volatile(
+                core::ptr::addr_of_mut!((*self.as_ptr()).__sk_common.skc_state),
+                state,
+            )
+        }
     }
 
     /// `sk_shutdown`: `RCV_SHUTDOWN` and `SEND_SHUTDOWN` bits.
