@@ -26,7 +26,9 @@
 //!    role, addresses, options, the `Connection`, and the socket's skb
 //!    queues, which are reachable only through its `queues` field
 //!    (`abstractions::sock::SockQueues`), so only by the owner: the compiler, not
-//!    this comment, keeps a queue from being touched unlocked.  No code
+//!    this comment, keeps a queue from being touched unlocked, and so the
+//!    queues' own spinlocks are not taken (`__skb_queue_tail`,
+//!    `__skb_dequeue`, as TCP uses its queues).  No code
 //!    holds two socket locks: a listener's children are taken out of its
 //!    queue under its lock and locked one by one after it is released.
 //! 2. **The bind-table mutex** (`bind_table`, one per namespace): process
