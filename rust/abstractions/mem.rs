@@ -22,7 +22,7 @@ impl SkBuff {
     /// The memory the buffer takes (`truesize`), as charged to a socket.
     pub(crate) fn truesize(&self) -> usize {
         // SAFETY: the skb is valid (type invariant of `SkBuff`).
-        unsafe { bindings::afc_skb_truesize(self.as_ptr()) as usize }
+        unsafe { (*self.as_ptr()).truesize as usize }
     }
 }
 

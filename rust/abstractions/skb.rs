@@ -97,18 +97,13 @@ impl SkBuff {
         // SAFETY: `headlen` bytes at `data` are the linear part of a
         // valid skb, unshared and not cloned (checked above), borrowed
         // uniquely here.
-        unsafe {
-            core::slice::from_raw_parts_mut(
-                bindings::afc_skb_data_mut(p),
-                bindings::afc_skb_headlen(p) as usize,
-            )
-        }
+        unsafe { core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(p), skb_headlen(p)) }
     }
 
     /// The length of the linear part.
     fn headlen(&self) -> usize {
         // SAFETY: the skb is valid (type invariant).
-        unsafe { bindings::afc_skb_headlen(self.0.as_ptr()) as usize }
+        unsafe { skb_headlen(self.0.as_ptr()) }
     }
 
     /// Copies bytes at `offset` (linear or paged) into `out`.
@@ -373,7 +368,7 @@ impl<'a> QueuedSkb<'a> {
     /// Whether all the data is in page fragments (a paged send buffer).
     pub(crate) fn is_paged(&self) -> bool {
         // SAFETY: a queued skb is valid while queued (owner's walk).
-        unsafe { bindings::afc_skb_headlen(self.0.as_ptr()) == 0 }
+        unsafe { skb_headlen(self.0.as_ptr()) == 0 }
     }
 }
 
@@ -418,7 +413,7 @@ impl<'a> SkbQueue<'a> {
     /// (the borrow of `&mut self` sees to that).
     pub(crate) fn walk(&mut self) -> QueueWalk<'_> {
         // SAFETY: valid queue (invariant).
-        let first = unsafe { bindings::afc_skb_peek(self.0.as_ptr()) };
+        let first = unsafe { queue_first(self.0.as_ptr()) };
         QueueWalk {
             q: self.0,
             next: NonNull::new(first),
@@ -468,8 +463,57 @@ impl<'a> Iterator for QueueWalk<'a> {
     fn next(&mut self) -> Option<QueuedSkb<'a>> {
         let cur = self.next?;
         // SAFETY: `cur` is queued in `q`; nobody unlinks while the owner walks.
-        let n = unsafe { bindings::afc_skb_peek_next(cur.as_ptr(), self.q.as_ptr()) };
+        let n = unsafe { queue_next(self.q.as_ptr(), cur.as_ptr()) };
         self.next = NonNull::new(n);
         Some(QueuedSkb(cur, core::marker::PhantomData))
+    }
+}
+
+/// `skb_headlen`: the bytes of `skb` in its linear part, read without a
+/// C call (every frame asks).
+///
+/// # Safety
+///
+/// `skb` must be valid, and its lengths not written meanwhile (its
+/// owner reads them).
+unsafe fn skb_headlen(skb: *const bindings::sk_buff) -> usize {
+    // SAFETY: valid per the caller.
+    let (len, data_len) = unsafe { ((*skb).len, (*skb).data_len) };
+    len.saturating_sub(data_len) as usize
+}
+
+/// The first buffer of queue `q`, or NULL if it is empty: `skb_peek`
+/// without a C call.
+///
+/// # Safety
+///
+/// `q` must be a valid queue whose links nobody changes meanwhile (its
+/// owner walks it).
+unsafe fn queue_first(q: *mut bindings::sk_buff_head) -> *mut bindings::sk_buff {
+    // SAFETY: valid per the caller.
+    let next = unsafe { (*q).__bindgen_anon_1.__bindgen_anon_1.next };
+    if next == q.cast() {
+        core::ptr::null_mut()
+    } else {
+        next
+    }
+}
+
+/// The buffer after `skb` in queue `q`, or NULL at the end:
+/// `skb_peek_next` without a C call.
+///
+/// # Safety
+///
+/// As for [`queue_first`], and `skb` must be one of `q`'s buffers.
+unsafe fn queue_next(
+    q: *mut bindings::sk_buff_head,
+    skb: *mut bindings::sk_buff,
+) -> *mut bindings::sk_buff {
+    // SAFETY: `skb` is a queued buffer, valid per the caller.
+    let next = unsafe { (*skb).__bindgen_anon_1.__bindgen_anon_1.next };
+    if next == q.cast() {
+        core::ptr::null_mut()
+    } else {
+        next
     }
 }

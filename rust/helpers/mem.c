@@ -239,7 +239,6 @@ bool afc_sk_out_of_memory(const struct sock *sk)
  * reservation a refused segment did not use). */
 void afc_sk_mem_reclaim(struct sock *sk) { sk_mem_reclaim(sk); }
 
-unsigned int afc_skb_truesize(const struct sk_buff *skb) { return skb->truesize; }
 int afc_sk_wmem_queued(const struct sock *sk) { return READ_ONCE(sk->sk_wmem_queued); }
 int afc_sk_userlocks(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks); }
 

@@ -156,7 +156,6 @@ void afc_skb_trim(struct sk_buff *skb, unsigned int len)
 {
 	WARN_ON_ONCE(pskb_trim(skb, len));
 }
-unsigned int afc_skb_headlen(const struct sk_buff *skb) { return skb_headlen(skb); }
 /* A send buffer of len bytes held in page fragments (no linear part),
  * charged to sk like sock_wmalloc(): frames reference its pages instead
  * of copying them (afc_skb_ref_frags).  The pages come from the socket's
@@ -295,8 +294,6 @@ unsigned int afc_skb_pkt_type(const struct sk_buff *skb) { return skb->pkt_type;
  * receive and write queues: their spinlocks are not taken. */
 void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { __skb_queue_tail(q, skb); }
 struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q) { return __skb_dequeue(q); }
-struct sk_buff *afc_skb_peek(struct sk_buff_head *q) { return skb_peek(q); }
-struct sk_buff *afc_skb_peek_next(struct sk_buff *skb, struct sk_buff_head *q) { return skb_peek_next(skb, q); }
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }

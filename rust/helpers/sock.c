@@ -9,7 +9,6 @@
 
 void afc_sock_put(struct sock *sk) { sock_put(sk); }
 void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
-struct net *afc_sock_net(const struct sock *sk) { return sock_net(sk); }
 void afc_lock_sock(struct sock *sk) { lock_sock(sk); }
 unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
 unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
@@ -30,17 +29,11 @@ void afc_sk_addrs(const struct sock *sk, __be32 *saddr, u16 *sport, __be32 *dadd
 
 /* Socket state, waiting, the timer and the queues: thin wrappers of
  * static inlines and macros; rust/abstractions/ documents when each may be called. */
-int afc_sk_shutdown(const struct sock *sk) { return READ_ONCE(sk->sk_shutdown); }
 void afc_sk_add_shutdown(struct sock *sk, int bits) { WRITE_ONCE(sk->sk_shutdown, sk->sk_shutdown | bits); }
 void afc_sk_clear_shutdown(struct sock *sk) { WRITE_ONCE(sk->sk_shutdown, 0); }
-int afc_sk_err(const struct sock *sk) { return READ_ONCE(sk->sk_err); }
 void afc_sk_set_err(struct sock *sk, int err) { WRITE_ONCE(sk->sk_err, err); sk_error_report(sk); }
 int afc_sock_error(struct sock *sk) { return sock_error(sk); }
-int afc_sk_rcvbuf(const struct sock *sk) { return READ_ONCE(sk->sk_rcvbuf); }
-int afc_sk_sndbuf(const struct sock *sk) { return READ_ONCE(sk->sk_sndbuf); }
 void afc_sk_set_bufs(struct sock *sk, int rcvbuf, int sndbuf) { WRITE_ONCE(sk->sk_rcvbuf, rcvbuf); WRITE_ONCE(sk->sk_sndbuf, sndbuf); }
-int afc_sk_rmem_alloc(const struct sock *sk) { return atomic_read(&sk->sk_rmem_alloc); }
-int afc_sk_wmem_alloc(const struct sock *sk) { return sk_wmem_alloc_get(sk); }
 int afc_sock_rcvlowat(const struct sock *sk, bool waitall, int len) { return sock_rcvlowat(sk, waitall, len); }
 int afc_sk_rcvlowat(const struct sock *sk) { return READ_ONCE(sk->sk_rcvlowat); }
 void afc_sk_set_rcvlowat(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvlowat, val); }

@@ -161,8 +161,11 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// The network namespace of the socket.
     pub(crate) fn net(&self) -> &'a Net {
-        // SAFETY: a socket holds a reference on its namespace.
-        unsafe { Net::from_raw(bindings::afc_sock_net(self.as_ptr())) }
+        // SAFETY: the sock is valid (type invariant); `sk_net` is set at
+        // allocation and never changes; a socket holds a reference on its
+        // namespace (`sock_net`, read here without a C call: every frame
+        // and every `drive` asks).
+        unsafe { Net::from_raw((*self.as_ptr()).__sk_common.skc_net.net) }
     }
 
     /// The owner's uid as the socket's namespace sees it.
@@ -230,8 +233,9 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// `sk_shutdown`: `RCV_SHUTDOWN` and `SEND_SHUTDOWN` bits.
     pub(crate) fn shutdown_bits(&self) -> u8 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_shutdown(self.as_ptr()) as u8 }
+        // SAFETY: the sock is valid (type invariant); a volatile read of
+        // the byte is `READ_ONCE`.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_shutdown)) }
     }
 
     pub(crate) fn add_shutdown(&self, bits: u8) {
@@ -276,8 +280,8 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// The pending error (`sk_err`, positive errno), not consumed.
     pub(crate) fn err(&self) -> i32 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_err(self.as_ptr()) }
+        // SAFETY: the sock is valid (type invariant); `READ_ONCE`.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_err)) }
     }
 
     /// Records `errno` as the pending error and reports it to waiters.
@@ -294,13 +298,13 @@ impl<'a, T: SockData> Sock<'a, T> {
     }
 
     pub(crate) fn rcvbuf(&self) -> u32 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_rcvbuf(self.as_ptr()).max(0) as u32 }
+        // SAFETY: the sock is valid (type invariant); `READ_ONCE`.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_rcvbuf)).max(0) as u32 }
     }
 
     pub(crate) fn sndbuf(&self) -> u32 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_sndbuf(self.as_ptr()).max(0) as u32 }
+        // SAFETY: the sock is valid (type invariant); `READ_ONCE`.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_sndbuf)).max(0) as u32 }
     }
 
     pub(crate) fn set_bufs(&self, rcvbuf: u32, sndbuf: u32) {
@@ -310,14 +314,27 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// Bytes (truesize) charged to the receive side.
     pub(crate) fn rmem_alloc(&self) -> u32 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_rmem_alloc(self.as_ptr()).max(0) as u32 }
+        // SAFETY: the sock is valid (type invariant); `atomic_read` of
+        // `sk_rmem_alloc` is a volatile read of its counter.
+        unsafe {
+            read_once(core::ptr::addr_of!(
+                (*self.as_ptr()).sk_backlog.rmem_alloc.counter
+            ))
+            .max(0) as u32
+        }
     }
 
     /// Bytes (truesize) charged to the send side.
     pub(crate) fn wmem_alloc(&self) -> u32 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_wmem_alloc(self.as_ptr()).max(0) as u32 }
+        // SAFETY: the sock is valid (type invariant); `sk_wmem_alloc_get`:
+        // the refcount's counter (a volatile read, `refcount_read`) less
+        // the one the socket itself holds.
+        let refs = unsafe {
+            read_once(core::ptr::addr_of!(
+                (*self.as_ptr()).sk_wmem_alloc.refs.counter
+            ))
+        };
+        refs.saturating_sub(1).max(0) as u32
     }
 
     /// How many bytes a read must gather before returning (`SO_RCVLOWAT`,
@@ -670,4 +687,15 @@ impl<T: SockData> Drop for SockRef<T> {
         // SAFETY: we own one reference (type invariant).
         unsafe { bindings::afc_sock_put(self.0.as_ptr().cast()) };
     }
+}
+
+/// `READ_ONCE` of a field of a live kernel object.
+///
+/// # Safety
+///
+/// `p` must point to a valid, aligned `T` for the duration of the read.
+unsafe fn read_once<T: Copy>(p: *const T) -> T {
+    // SAFETY: valid and aligned per the caller; a volatile read is what
+    // `READ_ONCE` does for a scalar.
+    unsafe { core::ptr::read_volatile(p) }
 }
