@@ -39,9 +39,22 @@ impl SockFlag {
 impl<T: SockData> Sock<'_, T> {
     /// Whether `flag` is set (`sock_flag`; any context, no lock).
     pub(crate) fn flag(&self, flag: SockFlag) -> bool {
-        // SAFETY: the sock is valid (type invariant); `sock_flag` is a
-        // `test_bit`, atomic against concurrent writers.
-        unsafe { bindings::afc_sock_flag(self.as_ptr(), flag.bit()) }
+        // `sock_flag` is a `test_bit`: one volatile read of the word
+        // holding the bit, which `set_bit`/`clear_bit` change atomically
+        // (read here without a C call: every frame asks).
+        let bit = flag.bit();
+        let Some(mask) = 1usize.checked_shl(bit) else {
+            return false;
+        };
+        // SAFETY: the sock is valid (type invariant); `sk_flags` is an
+        // aligned `unsigned long`, and a volatile read of it is
+        // `test_bit`'s.
+        let word = unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!(
+                (*self.as_ptr()).__sk_common.__bindgen_anon_5.skc_flags
+            ))
+        };
+        word & mask != 0
     }
 
     /// `SO_LINGER`'s time in jiffies (`sk_lingertime`), whether or not
