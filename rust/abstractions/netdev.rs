@@ -28,20 +28,25 @@ impl NetDevice {
 
     /// Returns the network namespace the device lives in.
     pub(crate) fn net(&self) -> &super::netns::Net {
-        // SAFETY: a live device always has a live namespace, which outlives
-        // the device borrow.
-        unsafe { super::netns::Net::from_raw(bindings::afc_dev_net(self.0.get())) }
+        // SAFETY: the device is valid (type invariant); `dev_net` is its
+        // `nd_net`, and a live device always has a live namespace, which
+        // outlives the device borrow.
+        unsafe { super::netns::Net::from_raw((*self.0.get()).nd_net.net) }
     }
 
     /// Whether this is a loopback device (frames cannot be corrupted).
     pub(crate) fn is_loopback(&self) -> bool {
-        // SAFETY: the device is valid (type invariant).
-        unsafe { bindings::afc_dev_is_loopback(self.0.get()) }
+        // `IFF_LOOPBACK` of `linux/if.h` (user ABI: never changes).
+        const IFF_LOOPBACK: u32 = 1 << 3;
+        // SAFETY: the device is valid (type invariant); `flags` is read as
+        // the C helpers read it, plainly (the loopback bit never changes).
+        unsafe { (*self.0.get()).flags & IFF_LOOPBACK != 0 }
     }
 
     /// The device's index (`ifindex`), what `SO_BINDTODEVICE` names.
     pub(crate) fn ifindex(&self) -> i32 {
-        // SAFETY: the device is valid (type invariant).
-        unsafe { bindings::afc_dev_ifindex(self.0.get()) }
+        // SAFETY: the device is valid (type invariant); `ifindex` is set
+        // at registration.
+        unsafe { (*self.0.get()).ifindex }
     }
 }

@@ -6,9 +6,6 @@
  */
 #include "afc_internal.h"
 
-struct net *afc_dev_net(const struct net_device *dev) { return dev_net(dev); }
-bool afc_dev_is_loopback(const struct net_device *dev) { return dev->flags & IFF_LOOPBACK; }
-int afc_dev_ifindex(const struct net_device *dev) { return dev->ifindex; }
 bool afc_addr_is_local(struct net *net, __be32 addr) { return inet_addr_type(net, addr) == RTN_LOCAL; }
 /* inet_addr_type() as 0 unicast, 1 local, 2 broadcast, 3 multicast, 4 anything else. */
 int afc_addr_type(struct net *net, __be32 addr)
