@@ -219,15 +219,28 @@ impl SkBuff {
     /// Whether the frame's destination hardware address is this host's
     /// (`PACKET_HOST`) rather than broadcast or multicast.
     pub(crate) fn for_host(&self) -> bool {
-        // SAFETY: valid (type invariant).
-        unsafe { bindings::afc_skb_pkt_type(self.0.as_ptr()) == 0 }
+        self.pkt_type() == 0
     }
 
     /// Whether the frame was addressed to another host (`PACKET_OTHERHOST`,
     /// seen in promiscuous mode).
     pub(crate) fn for_other_host(&self) -> bool {
-        // SAFETY: valid (type invariant).
-        unsafe { bindings::afc_skb_pkt_type(self.0.as_ptr()) == 3 }
+        self.pkt_type() == 3
+    }
+
+    /// `skb->pkt_type` (`PACKET_HOST` 0 ... `PACKET_OTHERHOST` 3), read
+    /// without a C call (every frame asks twice).
+    fn pkt_type(&self) -> u8 {
+        // SAFETY: valid (type invariant) and ours: nobody writes the
+        // bitfield meanwhile; the union member is the one `pkt_type` lives
+        // in (the header group's fields, `struct_group(headers)`).
+        unsafe {
+            (*self.0.as_ptr())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .pkt_type()
+        }
     }
 
     /// Returns the number of bytes in the buffer (linear and paged).

@@ -197,7 +197,6 @@ int afc_skb_csum_fill(struct sk_buff *skb, unsigned int field);
 bool afc_skb_csum_pending(const struct sk_buff *skb, int *start, unsigned int *field);
 bool afc_skb_csum_ok(struct sk_buff *skb);
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
-unsigned int afc_skb_pkt_type(const struct sk_buff *skb);
 void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb);
 struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q);
 void afc_skb_queue_purge(struct sk_buff_head *q);
