@@ -476,7 +476,7 @@ impl<F: SocketFamily> Adapter<F> {
         m: *mut bindings::msghdr,
         len: usize,
     ) -> ffi::c_int {
-        from_result(|| {
+        hot_result(|| {
             // SAFETY: a socket in our `proto_ops` call and its msghdr.
             let (sk, mut msg, flags) =
                 unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m), (*m).msg_flags) };
@@ -496,7 +496,7 @@ impl<F: SocketFamily> Adapter<F> {
         len: usize,
         flags: ffi::c_int,
     ) -> ffi::c_int {
-        from_result(|| {
+        hot_result(|| {
             // SAFETY: a socket in our `proto_ops` call and its msghdr.
             let (sk, mut msg) = unsafe { (sk_of::<F::Data>(sock)?, MsgHdr::from_raw(m)) };
             let n = F::recvmsg(&sk, &mut msg, len, flags as u32)?;
@@ -550,4 +550,15 @@ impl<F: SocketFamily> Drop for FamilyRegistration<F> {
 /// `ENOIOCTLCMD`: the ioctl is not ours (the socket layer tries its own).
 pub(crate) fn no_ioctl() -> Error {
     ENOIOCTLCMD
+}
+
+/// `from_result` for the per-syscall calls (`sendmsg`, `recvmsg`), inlined:
+/// the kernel crate's was a call of its own, with its closure another,
+/// on every read and write.
+#[inline(always)]
+fn hot_result(f: impl FnOnce() -> Result<ffi::c_int>) -> ffi::c_int {
+    match f() {
+        Ok(v) => v,
+        Err(e) => e.to_errno(),
+    }
 }
