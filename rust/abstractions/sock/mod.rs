@@ -356,6 +356,12 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// (`sk_peek_offset_fwd`) or, `forward` false, back by `n` bytes read
     /// (`sk_peek_offset_bwd`).
     pub(crate) fn move_peek_offset(&self, n: usize, forward: bool) {
+        // SAFETY: the sock is valid (type invariant); `READ_ONCE`, as the
+        // C functions test it first: unset (negative) on almost every
+        // socket, so every read need not call them.
+        if unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_peek_off)) } < 0 {
+            return;
+        }
         let n = i32::try_from(n).unwrap_or(i32::MAX);
         // SAFETY: the sock is valid (type invariant); the caller owns it.
         unsafe {
