@@ -276,7 +276,7 @@ pub(crate) fn segment_arrived(
         sk.data_ready();
     }
     handle_events(sk, st, out.events);
-    drive(sk, st);
+    drive_at(sk, st, t);
     reuse
 }
 
@@ -468,7 +468,7 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     }
     let ev = c.conn.on_timeout(t);
     handle_events(sk, st, ev);
-    drive(sk, st);
+    drive_at(sk, st, t);
 }
 
 /// Frees acknowledged bytes from the front of the write queue (freeing a
@@ -602,9 +602,14 @@ fn summed_counts(s: &ConnStats) -> [u64; SUMMED.len()] {
 /// Sends what the core has to send, re-arms the timer, and tidies up a
 /// connection that reached CLOSED.
 pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
+    drive_at(sk, st, now());
+}
+
+/// [`drive`] at `t`, a time the caller read for the same event (each
+/// read of the clock is a `ktime_get`).
+fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instant) {
     let AfcSockLocked { role, queues, .. } = st;
     let Role::Conn(c) = role else { return };
-    let t = now();
     while let Some(tx) = c.conn.poll_transmit(t) {
         transmit(sk, queues, c, &tx);
     }
@@ -637,7 +642,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         earliest(earliest(c.conn.poll_timeout(), c.defer_until), c.mem_retry).map(|d| d.micros());
     if deadline != c.armed && !timer_may_stay(c.armed, deadline, t.micros()) {
         match deadline {
-            Some(d) => sk.reset_timer(d),
+            Some(d) => sk.reset_timer(d, t.micros()),
             None => sk.stop_timer(),
         }
         c.armed = deadline;

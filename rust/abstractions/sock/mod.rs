@@ -598,10 +598,11 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     // ---- the one timer ----
 
-    /// Arms the socket timer for `deadline_us` (on the `now_us` clock);
-    /// the pending timer holds a reference on the socket.
-    pub(crate) fn reset_timer(&self, deadline_us: u64) {
-        let delta = deadline_us.saturating_sub(super::time::now_us());
+    /// Arms the socket timer for `deadline_us` (on the `now_us` clock,
+    /// which read `now_us` a moment ago); the pending timer holds a
+    /// reference on the socket.
+    pub(crate) fn reset_timer(&self, deadline_us: u64, now_us: u64) {
+        let delta = deadline_us.saturating_sub(now_us);
         // SAFETY: no preconditions.
         let expires =
             unsafe { bindings::afc_jiffies().wrapping_add(bindings::afc_usecs_to_jiffies(delta)) };
