@@ -254,14 +254,16 @@ impl SkBuff {
     /// buffer is shorter than `n` or memory for the pull is lacking.
     pub(crate) fn pull_linear(&mut self, n: usize) -> Option<&[u8]> {
         let n32 = u32::try_from(n).ok()?;
+        // Already linear (every frame over lo and veth): no call, as
+        // `pskb_may_pull`'s own first test.
         // SAFETY: `self.0` is valid and unshared, so it may be modified.
-        if unsafe { bindings::afc_pskb_may_pull(self.0.as_ptr(), n32) } == 0 {
+        if n > self.headlen() && unsafe { bindings::afc_pskb_may_pull(self.0.as_ptr(), n32) } == 0 {
             return None;
         }
-        // SAFETY: pskb_may_pull succeeded, so `n` bytes at `data` are
-        // linear and readable for as long as the skb is not modified, which
-        // the `&mut self` borrow in the returned lifetime prevents.
-        Some(unsafe { core::slice::from_raw_parts(bindings::afc_skb_data(self.0.as_ptr()), n) })
+        // SAFETY: `n` bytes at `data` are linear (tested, or pulled), and
+        // readable for as long as the skb is not modified, which the
+        // `&mut self` borrow in the returned lifetime prevents.
+        Some(unsafe { core::slice::from_raw_parts((*self.0.as_ptr()).data, n) })
     }
 }
 

@@ -31,7 +31,6 @@ unsigned int afc_listen_buckets_param(void);
 struct sk_buff *afc_skb_own_rx(struct sk_buff *skb);
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len);
 unsigned int afc_skb_len(const struct sk_buff *skb);
-const unsigned char *afc_skb_data(const struct sk_buff *skb);
 void afc_kfree_skb(struct sk_buff *skb);
 void afc_sock_put(struct sock *sk);
 void afc_sock_orphan(struct sock *sk);

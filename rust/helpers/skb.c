@@ -48,7 +48,6 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
 unsigned int afc_skb_len(const struct sk_buff *skb) { return skb->len; }
-const unsigned char *afc_skb_data(const struct sk_buff *skb) { return skb->data; }
 void afc_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
 /* Socket buffers. */
 struct sk_buff *afc_alloc_frame(unsigned int len)
