@@ -34,16 +34,12 @@ void afc_sk_clear_shutdown(struct sock *sk) { WRITE_ONCE(sk->sk_shutdown, 0); }
 void afc_sk_set_err(struct sock *sk, int err) { WRITE_ONCE(sk->sk_err, err); sk_error_report(sk); }
 int afc_sock_error(struct sock *sk) { return sock_error(sk); }
 void afc_sk_set_bufs(struct sock *sk, int rcvbuf, int sndbuf) { WRITE_ONCE(sk->sk_rcvbuf, rcvbuf); WRITE_ONCE(sk->sk_sndbuf, sndbuf); }
-int afc_sock_rcvlowat(const struct sock *sk, bool waitall, int len) { return sock_rcvlowat(sk, waitall, len); }
 int afc_sk_rcvlowat(const struct sock *sk) { return READ_ONCE(sk->sk_rcvlowat); }
 void afc_sk_set_rcvlowat(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvlowat, val); }
 int afc_sk_peek_offset(const struct sock *sk, int flags) { return sk_peek_offset(sk, flags); }
 void afc_sk_peek_offset_fwd(struct sock *sk, int val) { sk_peek_offset_fwd(sk, val); }
 void afc_sk_peek_offset_bwd(struct sock *sk, int val) { sk_peek_offset_bwd(sk, val); }
 void afc_sk_set_rcvbuf(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvbuf, val); }
-bool afc_sk_rcvbuf_locked(const struct sock *sk) { return READ_ONCE(sk->sk_userlocks) & SOCK_RCVBUF_LOCK; }
-long afc_sock_rcvtimeo(const struct sock *sk, bool nonblock) { return sock_rcvtimeo(sk, nonblock); }
-long afc_sock_sndtimeo(const struct sock *sk, bool nonblock) { return sock_sndtimeo(sk, nonblock); }
 /* sk_flags: test_bit and __set_bit (the latter only on a sock nobody
  * else sees yet, or under its lock, as the kernel's callers do). */
 bool afc_sock_flag(const struct sock *sk, unsigned int flag) { return sock_flag(sk, flag); }

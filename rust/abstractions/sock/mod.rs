@@ -341,8 +341,14 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// or all with `MSG_WAITALL`).
     pub(crate) fn rcvlowat(&self, waitall: bool, len: usize) -> usize {
         let len = i32::try_from(len).unwrap_or(i32::MAX);
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_rcvlowat(self.as_ptr(), waitall, len).max(1) as usize }
+        // `sock_rcvlowat`, without a C call (every read asks).
+        let v = if waitall {
+            len
+        } else {
+            // SAFETY: the sock is valid (type invariant); `READ_ONCE`.
+            unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_rcvlowat)) }.min(len)
+        };
+        v.max(1) as usize
     }
 
     /// Where a `MSG_PEEK` read starts (`SO_PEEK_OFF`, 0 when unset or
@@ -391,8 +397,9 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// Whether the user set `SO_RCVBUF` (`SOCK_RCVBUF_LOCK`): the kernel
     /// then leaves the buffer as set.
     pub(crate) fn rcvbuf_locked(&self) -> bool {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_rcvbuf_locked(self.as_ptr()) }
+        // SAFETY: the sock is valid (type invariant); `READ_ONCE`.
+        let locks = unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_userlocks)) };
+        u32::from(locks) & bindings::SOCK_RCVBUF_LOCK != 0
     }
 
     /// `SO_RCVLOWAT` as set.
@@ -403,14 +410,22 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// The receive timeout in jiffies (0 if `nonblock`).
     pub(crate) fn rcvtimeo(&self, nonblock: bool) -> i64 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_rcvtimeo(self.as_ptr(), nonblock) as i64 }
+        if nonblock {
+            return 0;
+        }
+        // `sock_rcvtimeo`, without a C call.
+        // SAFETY: the sock is valid (type invariant); `READ_ONCE`.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_rcvtimeo)) as i64 }
     }
 
     /// The send timeout in jiffies (0 if `nonblock`).
     pub(crate) fn sndtimeo(&self, nonblock: bool) -> i64 {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sock_sndtimeo(self.as_ptr(), nonblock) as i64 }
+        if nonblock {
+            return 0;
+        }
+        // `sock_sndtimeo`, without a C call.
+        // SAFETY: the sock is valid (type invariant); `READ_ONCE`.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_sndtimeo)) as i64 }
     }
 
     /// `SO_LINGER`: `Some(jiffies)` when set.
