@@ -506,12 +506,7 @@ unsafe fn skb_headlen(skb: *const bindings::sk_buff) -> usize {
 /// owner walks it).
 unsafe fn queue_first(q: *mut bindings::sk_buff_head) -> *mut bindings::sk_buff {
     // SAFETY: valid per the caller.
-    let next = unsafe { (*q).__bindgen_anon_1.__bindgen_anon_1.next };
-    if next == q.cast() {
-        core::ptr::null_mut()
-    } else {
-        next
-    }
+    before_head(q, unsafe { (*q).__bindgen_anon_1.__bindgen_anon_1.next })
 }
 
 /// The buffer after `skb` in queue `q`, or NULL at the end:
@@ -525,7 +520,15 @@ unsafe fn queue_next(
     skb: *mut bindings::sk_buff,
 ) -> *mut bindings::sk_buff {
     // SAFETY: `skb` is a queued buffer, valid per the caller.
-    let next = unsafe { (*skb).__bindgen_anon_1.__bindgen_anon_1.next };
+    before_head(q, unsafe { (*skb).__bindgen_anon_1.__bindgen_anon_1.next })
+}
+
+/// `next` as a link of queue `q` reads it: NULL when it is the queue's
+/// head (the list is circular through it).
+fn before_head(
+    q: *mut bindings::sk_buff_head,
+    next: *mut bindings::sk_buff,
+) -> *mut bindings::sk_buff {
     if next == q.cast() {
         core::ptr::null_mut()
     } else {
