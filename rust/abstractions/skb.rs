@@ -70,7 +70,7 @@ impl SkBuff {
     /// The receive timestamp (`skb->tstamp`, nanoseconds; 0: none).
     pub(crate) fn tstamp(&self) -> i64 {
         // SAFETY: the skb is valid (type invariant).
-        unsafe { bindings::afc_skb_tstamp(self.0.as_ptr()) }
+        unsafe { skb_tstamp(self.0.as_ptr()) }
     }
 
     /// Sets the receive timestamp (a buffer made of received ones).
@@ -311,13 +311,21 @@ impl<'a> QueuedSkb<'a> {
     /// CLOCK_REALTIME; 0 when not stamped).
     pub(crate) fn tstamp(&self) -> i64 {
         // SAFETY: a queued skb is valid while queued (owner's walk).
-        unsafe { bindings::afc_skb_tstamp(self.0.as_ptr()) }
+        unsafe { skb_tstamp(self.0.as_ptr()) }
     }
 
     /// The index of the device the buffer arrived on (`skb_iif`).
     pub(crate) fn iif(&self) -> i32 {
-        // SAFETY: as for `tstamp`.
-        unsafe { bindings::afc_skb_iif(self.0.as_ptr()) }
+        // SAFETY: a queued skb is valid while queued (owner's walk), and
+        // only its owner writes it; `skb_iif` lives in the header group's
+        // union member, as `pkt_type`.
+        unsafe {
+            (*self.0.as_ptr())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .skb_iif
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -534,4 +542,17 @@ fn before_head(
     } else {
         next
     }
+}
+
+/// `ktime_to_ns(skb->tstamp)` without a C call (every buffer a read
+/// takes asks).
+///
+/// # Safety
+///
+/// `skb` must be valid, its stamp not written meanwhile (its owner reads
+/// it).
+unsafe fn skb_tstamp(skb: *const bindings::sk_buff) -> i64 {
+    // SAFETY: valid per the caller; `tstamp` and `skb_mstamp_ns` share
+    // the word, and a received or queued buffer's is `tstamp`.
+    unsafe { (*skb).__bindgen_anon_2.tstamp }
 }

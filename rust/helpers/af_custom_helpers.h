@@ -201,9 +201,7 @@ int afc_memcpy_to_msg(struct msghdr *msg, const void *data, int len);
 void afc_msg_add_flags(struct msghdr *msg, unsigned int flags);
 /* Receive timestamps, the ingress device, control messages (skb.c, sock.c). */
 void afc_skb_rx_stamp(struct sk_buff *skb, const struct sock *sk);
-s64 afc_skb_tstamp(const struct sk_buff *skb);
 void afc_skb_set_tstamp(struct sk_buff *skb, s64 ns);
-int afc_skb_iif(const struct sk_buff *skb);
 void afc_recv_timestamp(struct msghdr *msg, const struct sock *sk, s64 ns);
 int afc_put_cmsg(struct msghdr *msg, int level, int type, int len, const void *data);
 struct sock *afc_sk_alloc_child(struct sock *parent);

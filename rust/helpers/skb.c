@@ -313,6 +313,4 @@ void afc_skb_rx_stamp(struct sk_buff *skb, const struct sock *sk)
 	    (sock_flag(sk, SOCK_RCVTSTAMP) || sock_flag(sk, SOCK_TIMESTAMPING_RX_SOFTWARE)))
 		__net_timestamp(skb);
 }
-s64 afc_skb_tstamp(const struct sk_buff *skb) { return ktime_to_ns(skb->tstamp); }
 void afc_skb_set_tstamp(struct sk_buff *skb, s64 ns) { skb->tstamp = ns_to_ktime(ns); }
-int afc_skb_iif(const struct sk_buff *skb) { return skb->skb_iif; }
