@@ -7,6 +7,7 @@ pub(crate) use crate::abstractions::pernet::max_orphans;
 use crate::abstractions::pernet::{self, NetDefaults, PernetState};
 use crate::abstractions::random::random_u64;
 use crate::abstractions::seq_file::SeqFile;
+use crate::abstractions::sock::Sock;
 use crate::bind_table::BindTable;
 use crate::proto::defaults;
 use crate::proto::ingress::RstLimiter;
@@ -14,6 +15,7 @@ use crate::proto::listener::GroupCookieTimes;
 use crate::proto::ports::ephemeral_offset;
 use crate::proto::siphash::SipKey;
 use crate::proto::tuple::Endpoint;
+use crate::socket::AfcSock;
 use crate::stats::Stats;
 use crate::tables::Tables;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -66,7 +68,7 @@ impl NetState {
 }
 
 impl PernetState for NetState {
-    type Sock = crate::socket::AfcSock;
+    type Sock = AfcSock;
 
     const DEFAULTS: NetDefaults = NetDefaults {
         port_range: (defaults::PORT_RANGE.lo(), defaults::PORT_RANGE.hi()),
@@ -140,4 +142,10 @@ impl PernetState for NetState {
 /// The state of namespace `net`.
 pub(crate) fn of(net: &Net) -> &NetState {
     pernet::state::<NetState>(net)
+}
+
+/// The state of the namespace of `sk` (cached in the socket: no
+/// `net_generic` call).
+pub(crate) fn of_sock<'a>(sk: &Sock<'a, AfcSock>) -> &'a NetState {
+    sk.net_state::<NetState>()
 }

@@ -88,15 +88,6 @@ pub(crate) fn send_frame(to: Via<'_>, h: &Header, loopback: bool, frame: SkBuff)
     out(to, h, loopback, frame)
 }
 
-impl Via<'_> {
-    fn net(&self) -> &Net {
-        match self {
-            Via::Route(net) => net,
-            Via::Sock(sk, _) => sk.net(),
-        }
-    }
-}
-
 /// Fills the checksum (none over loopback; a GSO frame's stays pending
 /// until it is cut or reaches a veth peer: docs/PROTOCOL.md 1.3), marks a
 /// large segment for GSO, counts and routes out a frame.
@@ -111,7 +102,10 @@ fn out(to: Via<'_>, h: &Header, loopback: bool, mut frame: SkBuff) -> Sent {
     } else if !loopback && frame.fill_checksum(CHECKSUM_OFFSET).is_err() {
         return Sent::Dropped;
     }
-    let stats = &netns::of(to.net()).stats;
+    let stats = match to {
+        Via::Route(net) => &netns::of(net).stats,
+        Via::Sock(sk, _) => &netns::of_sock(sk).stats,
+    };
     stats.inc(Stat::OutSegs);
     if h.flags.rst() {
         stats.inc(Stat::OutRsts);

@@ -41,7 +41,7 @@ pub(crate) fn bind(sk: &Sock<'_, AfcSock>, bytes: &[u8]) -> Result {
 /// if it is taken.  The socket lock is held.
 fn claim(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, want: Endpoint) -> Result<bool> {
     let binding = binding_for(sk, want);
-    let ns = netns::of(sk.net());
+    let ns = netns::of_sock(sk);
     let mut binds = ns.binds.lock();
     // The namespace's first bound socket makes its lookup tables.
     ns.tables.ensure()?;
@@ -83,7 +83,7 @@ pub(crate) fn device_changed(sk: &Sock<'_, AfcSock>) {
     let st = g.locked();
     if let Some(claim) = st.bound {
         let port = st.local.map_or(0, |l| l.port);
-        netns::of(sk.net())
+        netns::of_sock(sk)
             .binds
             .lock()
             .set_dev(sk.id(), port, claim, dev_if(sk));
@@ -118,7 +118,7 @@ pub(crate) fn autobind_connect(
     addr: u32,
     remote: Endpoint,
 ) -> Result {
-    let ns = netns::of(sk.net());
+    let ns = netns::of_sock(sk);
     let offset = ns.ephemeral_offset(addr, remote);
     let binding = binding_for(sk, Endpoint::new(addr, 0));
     let mut binds = ns.binds.lock();
@@ -166,7 +166,7 @@ pub(crate) fn claim_child(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> Res
         state: State::Established,
         by_connect: false,
     };
-    let ns = netns::of(sk.net());
+    let ns = netns::of_sock(sk);
     st.bound = Some(ns.binds.lock().add(sk.id(), binding, &live(ns))?);
     Ok(())
 }
@@ -181,7 +181,7 @@ fn live(ns: &netns::NetState) -> impl Fn(usize, &FourTuple) -> Option<State> + '
 pub(crate) fn unbind_locked(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     if let Some(claim) = st.bound.take() {
         let port = st.local.map_or(0, |l| l.port);
-        netns::of(sk.net())
+        netns::of_sock(sk)
             .binds
             .lock()
             .release(sk.id(), port, claim);
@@ -200,7 +200,7 @@ pub(crate) fn unbind_on_close(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         (Some(t), Some(claim)) => {
             st.bound = None;
             let port = st.local.map_or(0, |l| l.port);
-            netns::of(sk.net())
+            netns::of_sock(sk)
                 .binds
                 .lock()
                 .orphan(sk.id(), port, claim, t);
@@ -221,7 +221,7 @@ pub(crate) fn set_listening(sk: &Sock<'_, AfcSock>, st: &AfcSockLocked, listenin
     let reuseport = sk.reuseport();
     let port = st.local.map_or(0, |l| l.port);
     let Some(claim) = st.bound else { return Ok(()) };
-    let ns = netns::of(sk.net());
+    let ns = netns::of_sock(sk);
     if ns
         .binds
         .lock()

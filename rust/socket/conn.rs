@@ -121,7 +121,7 @@ pub(crate) fn orphaned(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     {
         c.orphan = true;
     } else {
-        netns::of(sk.net()).stats.inc(Stat::OrphanOverflows);
+        netns::of_sock(sk).stats.inc(Stat::OrphanOverflows);
         c.conn.abort();
     }
 }
@@ -168,7 +168,7 @@ pub(crate) fn segment_arrived(
         // the frame is dropped.
         return false;
     };
-    let stats = || &netns::of(sk.net()).stats;
+    let stats = || &netns::of_sock(sk).stats;
     // A handshake ACK for a child whose listener's accept queue is full
     // is dropped; the SYN-ACK timer brings it back (`ListenQueues`).
     if c.conn.state() == State::SynRecv && h.flags.ack() && !h.flags.rst() && !h.flags.syn() {
@@ -450,7 +450,7 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     // An orphan's timer resets it when there are too many orphans or the
     // family is out of memory (`tcp_out_of_resources`).
     if c.orphan && (ORPHANS.load(Ordering::Relaxed) > netns::max_orphans() || sk.out_of_memory()) {
-        netns::of(sk.net()).stats.inc(Stat::OrphanOverflows);
+        netns::of_sock(sk).stats.inc(Stat::OrphanOverflows);
         c.conn.abort();
         drive(sk, st);
         return;
@@ -516,7 +516,7 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
     let Role::Conn(c) = &mut st.role else { return };
     // The namespace's counters, looked up only when one is counted (this
     // runs for every segment).
-    let stats = || &netns::of(sk.net()).stats;
+    let stats = || &netns::of_sock(sk).stats;
     if ev.contains(Events::CONNECTED) {
         c.was_established = true;
         sk.set_state(c.conn.state().as_u8());
@@ -621,7 +621,7 @@ fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instant) {
         .zip(counted.iter_mut())
     {
         if n != *counted {
-            netns::of(sk.net())
+            netns::of_sock(sk)
                 .stats
                 .add(*stat, n.wrapping_sub(*counted));
             *counted = n;
@@ -805,7 +805,7 @@ fn finish(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState) {
     if c.hashed {
         c.hashed = false;
         drop(
-            netns::of(sk.net())
+            netns::of_sock(sk)
                 .tables
                 .remove_established(&c.conn.tuple(), sk.id()),
         );

@@ -58,7 +58,7 @@ pub(crate) fn release(sk: &Sock<'_, AfcSock>) {
     // entry (a listener's went with its role above): an entry left
     // behind would hold the sock, its namespace and the module for ever.
     if let Some(local) = st.local {
-        let tables = &crate::netns::of(sk.net()).tables;
+        let tables = &crate::netns::of_sock(sk).tables;
         while let Some(stale) = tables.remove_listener(local, sk.id()) {
             drop(stale);
         }

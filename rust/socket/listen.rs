@@ -160,7 +160,7 @@ impl Parent {
         };
         let moved = adopt(&found.queue, &sk.to_ref());
         if moved {
-            netns::of(sk.net()).stats.inc(Stat::AcceptQueueMigrations);
+            netns::of_sock(sk).stats.inc(Stat::AcceptQueueMigrations);
         }
         moved
     }
@@ -197,7 +197,7 @@ impl Parent {
 /// gone), so that no child crosses to another owner.
 fn sibling_for(sk: &Sock<'_, AfcSock>, group: u64) -> Option<FoundListener> {
     let ((la, lp), (ra, rp)) = sk.addrs();
-    netns::of(sk.net())
+    netns::of_sock(sk)
         .tables
         .lookup_group(group, Endpoint::new(la, lp), Endpoint::new(ra, rp))
 }
@@ -287,7 +287,7 @@ pub(crate) fn listen(sk: &Sock<'_, AfcSock>, sock: &Socket, backlog: i32) -> Res
         GFP_KERNEL,
     )?;
     bind::set_listening(sk, st, true)?;
-    if let Err(e) = netns::of(sk.net())
+    if let Err(e) = netns::of_sock(sk)
         .tables
         .insert_listener(local, sk.to_ref(), queue.clone())
     {
@@ -370,7 +370,7 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
         return ClosedListener::default();
     };
     if let Some(local) = st.local {
-        drop(netns::of(sk.net()).tables.remove_listener(local, sk.id()));
+        drop(netns::of_sock(sk).tables.remove_listener(local, sk.id()));
     }
     let _ = bind::set_listening(sk, st, false);
     // Closed under the queue lock: from here no SYN adds a child to this
@@ -386,7 +386,7 @@ pub(crate) fn close_listener(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) -> 
     });
     // Established ones move to a sibling of the reuseport group if there
     // is one with room; the rest are reset.
-    let ns = netns::of(sk.net());
+    let ns = netns::of_sock(sk);
     let mut reset = KVec::new();
     while let Some(c) = taken.pop_front() {
         let moved = match sibling_for(&c.sock(), l.queue.group()) {
@@ -435,7 +435,7 @@ impl ClosedListener {
             }
             conn::abort(&csk, st);
         }
-        let stats = &netns::of(queue.listener.sock().net()).stats;
+        let stats = &netns::of_sock(&queue.listener.sock()).stats;
         for c in self.half_open.iter() {
             let csk = c.sock();
             let mut cg = csk.lock();

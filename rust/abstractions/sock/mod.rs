@@ -26,6 +26,7 @@
 
 use crate::abstractions::bindings;
 use crate::abstractions::netns::Net;
+use crate::abstractions::pernet::PernetState;
 use crate::abstractions::skb::SkBuff;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
@@ -67,6 +68,10 @@ pub(crate) struct SockObj<T: SockData> {
     sk: bindings::sock,
     data: T,
     locked: UnsafeCell<T::Locked>,
+    /// The module's state of the socket's namespace (`afc_net_data` of
+    /// `sock_net`, read once here instead of through `net_generic` on
+    /// every frame); see [`Sock::net_state`].
+    net_state: *const core::ffi::c_void,
 }
 
 mod callbacks;
@@ -97,6 +102,9 @@ impl<T: SockData> SockObj<T> {
             // INVARIANT: the one `SockQueues` of this sock.
             let queues = SockQueues(NonNull::new_unchecked(sk));
             core::ptr::addr_of_mut!((*obj).locked).write(UnsafeCell::new(T::new_locked(queues)));
+            // `sk_net` is set by `sk_alloc` and never changes.
+            let net = (*sk).__sk_common.skc_net.net;
+            core::ptr::addr_of_mut!((*obj).net_state).write(bindings::afc_net_data(net));
             // INVARIANT: data is initialised before the destructor that
             // drops it is installed.
             (*sk).sk_destruct = Some(sk_destruct::<T>);
@@ -142,6 +150,20 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// An identity for tables: the address of the sock, stable for its life.
     pub(crate) fn id(&self) -> usize {
         self.0.as_ptr() as usize
+    }
+
+    /// The module's state of the socket's namespace, as
+    /// [`pernet::state`](crate::abstractions::pernet::state) of
+    /// [`Sock::net`] answers, without its `net_generic` call.
+    pub(crate) fn net_state<P: PernetState<Sock = T>>(&self) -> &'a P {
+        // SAFETY: `net_state` was set by `SockObj::init` to the namespace's
+        // state, which `pernet::state` casts the same way to the module's
+        // one `PernetState` of this socket type.  A socket holds a
+        // reference on its namespace, whose state is freed only when the
+        // namespace is dismantled (after its last socket) or when the
+        // pernet registration is dropped (after every socket of the
+        // module: `crate::AfCustom`'s field order), so it outlives `'a`.
+        unsafe { &*(*self.0.as_ptr()).net_state.cast::<P>() }
     }
 
     /// Takes a new reference (`sock_hold`).
