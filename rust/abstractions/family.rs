@@ -221,7 +221,7 @@ impl<F: SocketFamily> Adapter<F> {
             // SAFETY: `sk` is valid; orphaning under the socket lock and
             // dropping the socket's reference is the kernel's discipline.
             unsafe {
-                bindings::afc_lock_sock(sk);
+                bindings::lock_sock_nested(sk, 0);
                 bindings::afc_sock_orphan(sk);
                 bindings::release_sock(sk);
                 (*sock).sk = core::ptr::null_mut();

@@ -76,8 +76,9 @@ impl MsgHdr {
 
     /// Adds `flags` to the flags `recvmsg` returns (`msg_flags`).
     pub(crate) fn add_flags(&mut self, flags: u32) {
-        // SAFETY: valid msghdr (type invariant).
-        unsafe { bindings::afc_msg_add_flags(self.0, flags) }
+        // SAFETY: valid msghdr (type invariant) of the running call, whose
+        // flags only that call writes.
+        unsafe { (*self.0).msg_flags |= flags }
     }
 
     /// Appends a control message (`put_cmsg`): `MSG_CTRUNC` is set in the

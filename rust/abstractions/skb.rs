@@ -3,7 +3,7 @@
 //! Owned socket buffers and the network devices they arrive on.
 
 use crate::abstractions::bindings;
-use core::ptr::NonNull;
+use core::ptr::{addr_of_mut, write_volatile, NonNull};
 use kernel::prelude::*;
 
 /// An owned `struct sk_buff`, freed when dropped.
@@ -71,6 +71,22 @@ impl SkBuff {
     pub(crate) fn tstamp(&self) -> i64 {
         // SAFETY: the skb is valid (type invariant).
         unsafe { skb_tstamp(self.0.as_ptr()) }
+    }
+
+    /// Whether the buffer carries a delivery time (`skb->tstamp_type`
+    /// not `SKB_CLOCK_REALTIME`), which the receive path clears.
+    pub(crate) fn has_delivery_time(&self) -> bool {
+        // SAFETY: valid (type invariant) and ours: nobody writes the
+        // bitfield meanwhile; the union member is the one `tstamp_type`
+        // lives in (the header group's fields, `struct_group(headers)`).
+        unsafe {
+            (*self.0.as_ptr())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .tstamp_type()
+                != 0
+        }
     }
 
     /// Sets the receive timestamp (a buffer made of received ones).
@@ -198,10 +214,22 @@ impl SkBuff {
     }
 
     /// The frames on the wire this segment stood for: more than one when
-    /// receive offload merged them (`afc_skb_gro_frames`).
+    /// receive offload merged them (`gso_segs`, as `afc_skb_own_rx` left it).
     pub(crate) fn gro_frames(&self) -> u32 {
-        // SAFETY: a valid skb (type invariant); reads its shared info.
-        unsafe { bindings::afc_skb_gro_frames(self.as_ptr()) }
+        let skb = self.as_ptr();
+        // Never looks at `skb->dev`: a segment from the socket's backlog
+        // holds no reference on its device, which may be gone by then.
+        // SAFETY: a valid skb (type invariant): its shared info sits at
+        // `head + end` (`skb_shinfo`); `gso_segs` is read, as the C helper
+        // that did this read it, without a C call (every frame asks).
+        let segs = unsafe {
+            let sh = (*skb)
+                .head
+                .add((*skb).end as usize)
+                .cast::<bindings::skb_shared_info>();
+            (*sh).gso_segs
+        };
+        u32::from(segs).max(1)
     }
 
     /// Marks a frame (header, then payload) for segmentation into wire
@@ -270,7 +298,14 @@ impl SkBuff {
 impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: we own the skb (type invariant); it is not used again.
-        unsafe { bindings::afc_kfree_skb(self.0.as_ptr()) };
+        // `kfree_skb` is this call, inline in C.
+        unsafe {
+            bindings::sk_skb_reason_drop(
+                core::ptr::null_mut(),
+                self.0.as_ptr(),
+                bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+            )
+        };
     }
 }
 
@@ -413,9 +448,22 @@ impl<'a> SkbQueue<'a> {
 
     /// Appends `skb` (the queue owns it from now on).
     pub(crate) fn push(&mut self, skb: SkBuff) {
+        let q = self.0.as_ptr();
+        let new = skb.into_raw();
         // SAFETY: valid queue that only we link and unlink (invariant);
-        // the skb's ownership moves in.
-        unsafe { bindings::afc_skb_queue_tail(self.0.as_ptr(), skb.into_raw()) }
+        // the skb's ownership moves in.  `__skb_queue_tail` without a C
+        // call: the head and every buffer begin with the two links
+        // (`struct sk_buff_list`), written once each (`WRITE_ONCE`, for
+        // lockless peekers), as `__skb_insert` writes them.
+        unsafe {
+            let head = links(q.cast());
+            let last = (*head).prev;
+            write_volatile(addr_of_mut!((*links(new)).next), q.cast());
+            write_volatile(addr_of_mut!((*links(new)).prev), last);
+            write_volatile(addr_of_mut!((*head).prev), new);
+            write_volatile(addr_of_mut!((*links(last)).next), new);
+            write_volatile(addr_of_mut!((*q).qlen), (*q).qlen.wrapping_add(1));
+        }
     }
 
     /// Frees every buffer.
@@ -427,9 +475,25 @@ impl<'a> SkbQueue<'a> {
 
     /// Removes and returns the first buffer.
     pub(crate) fn pop(&mut self) -> Option<SkBuff> {
-        // SAFETY: valid queue that only we link and unlink (invariant); a
-        // dequeued skb is unlinked and ours.
-        unsafe { SkBuff::from_raw_owned(bindings::afc_skb_dequeue(self.0.as_ptr())) }
+        let q = self.0.as_ptr();
+        // SAFETY: valid queue that only we link and unlink (invariant).
+        let skb = unsafe { queue_first(q) };
+        if skb.is_null() {
+            return None;
+        }
+        // SAFETY: `skb` is the first of the queue's buffers; it is
+        // unlinked as `__skb_unlink` does (its neighbours' links written
+        // once each), and then it is ours.
+        unsafe {
+            write_volatile(addr_of_mut!((*q).qlen), (*q).qlen.wrapping_sub(1));
+            let l = links(skb);
+            let (next, prev) = ((*l).next, (*l).prev);
+            (*l).next = core::ptr::null_mut();
+            (*l).prev = core::ptr::null_mut();
+            write_volatile(addr_of_mut!((*links(next)).prev), prev);
+            write_volatile(addr_of_mut!((*links(prev)).next), next);
+            SkBuff::from_raw_owned(skb)
+        }
     }
 
     /// The buffers in order, borrowed: nothing pops while the walk lives
@@ -529,6 +593,12 @@ unsafe fn queue_next(
 ) -> *mut bindings::sk_buff {
     // SAFETY: `skb` is a queued buffer, valid per the caller.
     before_head(q, unsafe { (*skb).__bindgen_anon_1.__bindgen_anon_1.next })
+}
+
+/// The two links a queue's head and each of its buffers begin with
+/// (`struct sk_buff_list`), of a buffer or of a head cast to one.
+fn links(p: *mut bindings::sk_buff) -> *mut bindings::sk_buff_head__bindgen_ty_1_sk_buff_list {
+    p.cast()
 }
 
 /// `next` as a link of queue `q` reads it: NULL when it is the queue's

@@ -203,10 +203,3 @@ unsigned int afc_skb_rx_frames(const struct sk_buff *skb)
 		return 1;
 	return max_t(unsigned int, skb_shinfo(skb)->gso_segs, 1);
 }
-/* The count afc_skb_own_rx left in gso_segs.  Never looks at skb->dev: a
- * segment from the socket's backlog holds no reference on its device,
- * which may be gone by then. */
-unsigned int afc_skb_gro_frames(const struct sk_buff *skb)
-{
-	return max_t(unsigned int, skb_shinfo(skb)->gso_segs, 1);
-}

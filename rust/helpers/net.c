@@ -23,9 +23,7 @@ int afc_addr_type(struct net *net, __be32 addr)
 int afc_rt_genid(const struct net *net) { return rt_genid_ipv4(net); }
 bool afc_may_bind_privileged(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_BIND_SERVICE); }
 u64 afc_random_u64(void) { return get_random_u64(); }
-unsigned long afc_jiffies(void) { return jiffies; }
 unsigned long afc_usecs_to_jiffies(u64 us) { return us >= (u64)MAX_JIFFY_OFFSET * 1000 ? MAX_JIFFY_OFFSET : usecs_to_jiffies((unsigned int)min_t(u64, us, UINT_MAX)); }
-u64 afc_now_us(void) { return div_u64(ktime_get_ns(), 1000); }
 /* User memory. */
 int afc_put_user_int(int val, void __user *p) { return put_user(val, (int __user *)p); }
 int afc_sockptr_get_int(sockptr_t optval, unsigned int optlen, int *val)

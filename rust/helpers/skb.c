@@ -30,7 +30,7 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 	}
 	/* A GSO frame is taken whole: it is data now.  What every segment
 	 * keeps, in gso_segs alone, is the frames it stood for on the wire
-	 * (afc_skb_rx_frames, read back by afc_skb_gro_frames): the count of
+	 * (afc_skb_rx_frames, read back by SkBuff::gro_frames): the count of
 	 * a segment GRO merged, else 1. */
 	frames = afc_skb_rx_frames(skb);
 	if (skb_is_gso(skb))
@@ -48,7 +48,6 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
 unsigned int afc_skb_len(const struct sk_buff *skb) { return skb->len; }
-void afc_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
 /* Socket buffers. */
 struct sk_buff *afc_alloc_frame(unsigned int len)
 {
@@ -290,13 +289,10 @@ void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r
 /* The module's queues are used by their socket's owner alone (under
  * lock_sock, or bh_lock_sock while no process owns it), as TCP uses its
  * receive and write queues: their spinlocks are not taken. */
-void afc_skb_queue_tail(struct sk_buff_head *q, struct sk_buff *skb) { __skb_queue_tail(q, skb); }
-struct sk_buff *afc_skb_dequeue(struct sk_buff_head *q) { return __skb_dequeue(q); }
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
 int afc_memcpy_to_msg(struct msghdr *msg, const void *data, int len) { return memcpy_to_msg(msg, (void *)data, len); }
-void afc_msg_add_flags(struct msghdr *msg, unsigned int flags) { msg->msg_flags |= flags; }
 
 /*
  * Receive timestamps and the ingress device of queued data (recvmsg's

@@ -9,7 +9,6 @@
 
 void afc_sock_put(struct sock *sk) { sock_put(sk); }
 void afc_sock_orphan(struct sock *sk) { sock_orphan(sk); }
-void afc_lock_sock(struct sock *sk) { lock_sock(sk); }
 unsigned int afc_sock_uid(const struct sock *sk) { return from_kuid_munged(sock_net(sk)->user_ns, sk->sk_uid); }
 unsigned int afc_sock_kuid(const struct sock *sk) { return __kuid_val(sk->sk_uid); }
 void afc_sk_set_addrs(struct sock *sk, __be32 saddr, u16 sport, __be32 daddr, __be16 dport)
@@ -44,7 +43,6 @@ void afc_sk_set_rcvbuf(struct sock *sk, int val) { WRITE_ONCE(sk->sk_rcvbuf, val
  * else sees yet, or under its lock, as the kernel's callers do). */
 bool afc_sock_flag(const struct sock *sk, unsigned int flag) { return sock_flag(sk, flag); }
 void afc_sock_set_flag(struct sock *sk, unsigned int flag) { sock_set_flag(sk, flag); }
-void afc_sk_data_ready(struct sock *sk) { sk->sk_data_ready(sk); }
 void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
 /*
  * Send-space wake-ups, as TCP's (tcp_check_space, sk_stream_write_space):
@@ -123,7 +121,6 @@ unsigned int afc_sk_max_ack_backlog(const struct sock *sk) { return READ_ONCE(sk
 void afc_sock_hold(struct sock *sk) { sock_hold(sk); }
 void afc_bh_lock_sock(struct sock *sk) { bh_lock_sock(sk); }
 void afc_bh_unlock_sock(struct sock *sk) { bh_unlock_sock(sk); }
-bool afc_sock_owned_by_user(const struct sock *sk) { return sock_owned_by_user_nocheck(sk); }
 int afc_sk_add_backlog(struct sock *sk, struct sk_buff *skb)
 {
 	return sk_add_backlog(sk, skb, READ_ONCE(sk->sk_rcvbuf) + READ_ONCE(sk->sk_sndbuf));

@@ -23,6 +23,11 @@ pub(crate) enum SockFlag {
     UrgInline,
     /// `close()` ran: the socket is orphaned (`SOCK_DEAD`).
     Dead,
+    /// `SO_TIMESTAMP`/`SO_TIMESTAMPNS` (`SOCK_RCVTSTAMP`).
+    RcvTstamp,
+    /// `SO_TIMESTAMPING`'s software receive stamps
+    /// (`SOCK_TIMESTAMPING_RX_SOFTWARE`).
+    RxSoftwareStamps,
 }
 
 impl SockFlag {
@@ -32,6 +37,8 @@ impl SockFlag {
             Self::Linger => bindings::sock_flags_SOCK_LINGER,
             Self::UrgInline => bindings::sock_flags_SOCK_URGINLINE,
             Self::Dead => bindings::sock_flags_SOCK_DEAD,
+            Self::RcvTstamp => bindings::sock_flags_SOCK_RCVTSTAMP,
+            Self::RxSoftwareStamps => bindings::sock_flags_SOCK_TIMESTAMPING_RX_SOFTWARE,
         }
     }
 }

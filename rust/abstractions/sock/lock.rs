@@ -17,7 +17,8 @@ impl<'a, T: SockData> Sock<'a, T> {
     pub(crate) fn lock(&self) -> SockGuard<'_, T> {
         // SAFETY: the sock is valid; process context is the caller's duty
         // (every `proto_ops` callback runs there).
-        unsafe { bindings::afc_lock_sock(self.as_ptr()) };
+        // `lock_sock` is this call, inline in C.
+        unsafe { bindings::lock_sock_nested(self.as_ptr(), 0) };
         // INVARIANT: the lock is held until the guard drops.
         SockGuard(self.0, PhantomData)
     }
@@ -114,8 +115,16 @@ pub(crate) struct BhSockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<
 impl<'a, T: SockData> BhSockGuard<'a, T> {
     /// The owner's state, unless a process owns the socket now.
     pub(crate) fn locked(&mut self) -> Option<&mut T::Locked> {
-        // SAFETY: the sock is valid (type invariant).
-        if unsafe { bindings::afc_sock_owned_by_user(self.0.as_ptr().cast()) } {
+        // SAFETY: the sock is valid (type invariant); `owned` is an
+        // aligned int that `lock_sock`/`release_sock` write under the
+        // spinlock we hold (`sock_owned_by_user_nocheck`, read without a C
+        // call: every frame asks).
+        let owned = unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!(
+                (*self.0.as_ptr().cast::<bindings::sock>()).sk_lock.owned
+            ))
+        };
+        if owned != 0 {
             return None;
         }
         // SAFETY: we hold the spinlock and no process owns the socket, so

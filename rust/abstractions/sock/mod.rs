@@ -499,8 +499,16 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// Data (or a connection, or end of file) is readable: `sk_data_ready`.
     pub(crate) fn data_ready(&self) {
-        // SAFETY: the sock is valid (type invariant).
-        unsafe { bindings::afc_sk_data_ready(self.as_ptr()) }
+        let sk = self.as_ptr();
+        // SAFETY: the sock is valid (type invariant); `sk_data_ready` is
+        // set at `sock_init_data` and only replaced by its users (e.g. a
+        // kernel user of the socket) with another valid callback, read once
+        // (`READ_ONCE` in C callers that race with such a change).
+        unsafe {
+            if let Some(f) = core::ptr::read_volatile(core::ptr::addr_of!((*sk).sk_data_ready)) {
+                f(sk)
+            }
+        }
     }
 
     /// The state changed: `sk_state_change` (wakes every waiter).
@@ -546,6 +554,14 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// time becomes a receive stamp) and, if this socket asks for receive
     /// timestamps and the stack has not stamped it, with the time now.
     pub(crate) fn rx_stamp(&self, skb: &mut SkBuff) {
+        // Nothing to do (the usual case, decided without a C call): no
+        // delivery time to clear, and a stamp already or none asked for.
+        if !skb.has_delivery_time()
+            && (skb.tstamp() != 0
+                || !(self.flag(SockFlag::RcvTstamp) || self.flag(SockFlag::RxSoftwareStamps)))
+        {
+            return;
+        }
         // SAFETY: both are valid; the skb is ours.
         unsafe { bindings::afc_skb_rx_stamp(skb.as_ptr(), self.as_ptr()) }
     }
@@ -640,9 +656,13 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// reference on the socket.
     pub(crate) fn reset_timer(&self, deadline_us: u64, now_us: u64) {
         let delta = deadline_us.saturating_sub(now_us);
-        // SAFETY: no preconditions.
-        let expires =
-            unsafe { bindings::afc_jiffies().wrapping_add(bindings::afc_usecs_to_jiffies(delta)) };
+        // SAFETY: `jiffies` is the kernel's tick counter, an aligned word
+        // read once (it is `volatile` in C); the conversion has no
+        // preconditions.
+        let expires = unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!(bindings::jiffies))
+                .wrapping_add(bindings::afc_usecs_to_jiffies(delta))
+        };
         // SAFETY: the sock is valid and its timer set up in `SockObj::init`.
         unsafe {
             bindings::sk_reset_timer(
