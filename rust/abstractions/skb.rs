@@ -132,7 +132,7 @@ impl SkBuff {
         let n = n.min(self.len());
         // SAFETY: valid, unshared and not a clone (send buffers are the
         // module's own; the receive path unclones); `n <= len`.
-        unsafe { bindings::afc_skb_pull(self.0.as_ptr(), n as u32) };
+        unsafe { skb_pull(self.0.as_ptr(), n) };
     }
 
     /// Cuts the buffer to `len` bytes (`pskb_trim`).
@@ -201,6 +201,20 @@ impl SkBuff {
     /// byte, and `csum_offset`.  `None` when nothing is pending
     /// (`CHECKSUM_UNNECESSARY` included: the receiver judges that claim).
     pub(crate) fn pending_checksum(&self) -> Option<(i32, u32)> {
+        // SAFETY: valid (type invariant) and ours: nobody writes the
+        // bitfield meanwhile; the union member is the one `ip_summed`
+        // lives in (the header group's fields).  Read here so that the
+        // usual frame (nothing pending) makes no C call.
+        let summed = unsafe {
+            (*self.0.as_ptr())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .ip_summed()
+        };
+        if u32::from(summed) != bindings::CHECKSUM_PARTIAL {
+            return None;
+        }
         let (mut start, mut field) = (0i32, 0u32);
         // SAFETY: valid (type invariant); out-pointers writable.
         unsafe { bindings::afc_skb_csum_pending(self.0.as_ptr(), &mut start, &mut field) }
@@ -391,7 +405,7 @@ impl<'a> QueuedSkb<'a> {
         // SAFETY: valid and not a clone (send buffers are the module's
         // own; the receive path unclones before queueing); only the
         // queue's owner touches queued data.
-        unsafe { bindings::afc_skb_pull(self.0.as_ptr(), n as u32) };
+        unsafe { skb_pull(self.0.as_ptr(), n) };
     }
 
     /// The frame for a segment that is all of this linear send buffer
@@ -567,6 +581,30 @@ unsafe fn skb_headlen(skb: *const bindings::sk_buff) -> usize {
     // SAFETY: valid per the caller.
     let (len, data_len) = unsafe { ((*skb).len, (*skb).data_len) };
     len.saturating_sub(data_len) as usize
+}
+
+/// Drops `n` bytes from the front of `skb` (`afc_skb_pull`): within the
+/// linear part, as `__skb_pull` (the data pointer and length moved in
+/// Rust, no C call: every frame's header and most partial reads), else
+/// by the C helper, which also drops page fragments.
+///
+/// # Safety
+///
+/// `skb` must be valid, owned by the caller as `afc_skb_pull` requires,
+/// and `n <= skb->len`.
+unsafe fn skb_pull(skb: *mut bindings::sk_buff, n: usize) {
+    // SAFETY: valid per the caller.
+    if n <= unsafe { skb_headlen(skb) } {
+        // SAFETY: `n` bytes of the linear part are skipped; `len` stays
+        // at least `data_len` (the paged part).
+        unsafe {
+            (*skb).data = (*skb).data.add(n);
+            (*skb).len = (*skb).len.wrapping_sub(n as u32);
+        }
+    } else {
+        // SAFETY: as the caller promised.
+        unsafe { bindings::afc_skb_pull(skb, n as u32) };
+    }
 }
 
 /// The first buffer of queue `q`, or NULL if it is empty: `skb_peek`
