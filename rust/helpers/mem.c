@@ -36,12 +36,14 @@ static unsigned long afc_memory_pressure;
 static long afc_sysctl_mem[3];
 /* Bytes: the minimum a socket is guaranteed (under pressure), the
  * default of a new socket (the per-namespace *mem_default overrides it),
- * the most autotuning grows a buffer to.  The ceiling is 1 MiB each way,
- * not TCP's 6 MiB / 4 MiB: peers are on-link, round trips microseconds,
- * and the larger buffers cost a third of loopback stream throughput on
- * one vCPU (docs/PERFORMANCE.md, session 4). */
-int afc_sysctl_rmem[3] = { 4096, 131072, 1 << 20 };
-int afc_sysctl_wmem[3] = { 4096, 16384, 1 << 20 };
+ * the most autotuning grows a buffer to.  The ceilings are TCP's, 6 MiB
+ * and 4 MiB: with 1 MiB the receiver's window kept eight parallel
+ * senders window-limited, and their window updates and wake-ups cost
+ * stream x8 a fifth of its throughput (docs/PERFORMANCE.md, session 15);
+ * one loopback stream on one vCPU no longer loses by them (session 4's
+ * third was before the ACK rules of sessions 13-14). */
+int afc_sysctl_rmem[3] = { 4096, 131072, 6 << 20 };
+int afc_sysctl_wmem[3] = { 4096, 16384, 4 << 20 };
 static struct ctl_table_header *afc_mem_sysctl;
 
 static void afc_enter_memory_pressure(struct sock *sk)
