@@ -312,13 +312,13 @@ pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     }
 }
 
-/// The reader took `n` bytes: grows the receive buffer with the reader's
-/// pace (dynamic right-sizing, `proto::buffers::RcvSpace`), unless the
-/// user fixed it or the family is under memory pressure.
-pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32) {
+/// The reader took `n` bytes at `t`: grows the receive buffer with the
+/// reader's pace (dynamic right-sizing, `proto::buffers::RcvSpace`),
+/// unless the user fixed it or the family is under memory pressure.
+pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32, t: Instant) {
     let srtt = c.conn.rtt().srtt();
     let mss = u32::from(c.conn.config().mss);
-    let Some(want) = c.rcv_space.on_read(n, now_us(), srtt, mss) else {
+    let Some(want) = c.rcv_space.on_read(n, t.micros(), srtt, mss) else {
         return;
     };
     if sk.rcvbuf_locked() || !sk.may_grow_bufs() {
@@ -607,7 +607,7 @@ pub(crate) fn drive(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
 
 /// [`drive`] at `t`, a time the caller read for the same event (each
 /// read of the clock is a `ktime_get`).
-fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instant) {
+pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instant) {
     let AfcSockLocked { role, queues, .. } = st;
     let Role::Conn(c) = role else { return };
     while let Some(tx) = c.conn.poll_transmit(t) {

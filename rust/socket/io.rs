@@ -436,12 +436,14 @@ fn recvmsg_locked(
             }
             if taken > 0 {
                 sk.move_peek_offset(taken, false);
-                conn::reader_took(sk, c, taken as u32);
+                // One clock reading for the read's pace and its `drive`.
+                let t = conn::now();
+                conn::reader_took(sk, c, taken as u32, t);
                 c.conn.consume(taken as u32);
                 conn::sync_recv_buf(sk, c);
                 sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
                 sk.data().publish_urgent(&c.conn);
-                conn::drive(sk, st);
+                conn::drive_at(sk, st, t);
             }
         }
         // A read stops at the urgent mark once it has read something.
