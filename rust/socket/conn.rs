@@ -581,11 +581,14 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
 /// The namespace's counters that sum the core's per-connection counts
 /// ([`summed_counts`], in this order), added after each [`drive`] (which
 /// follows every segment and timer).
-const SUMMED: [Stat; 4] = [
+const SUMMED: [Stat; 7] = [
     Stat::RetransSegs,
     Stat::ChallengeAcks,
     Stat::SeqRejected,
     Stat::AckRejected,
+    Stat::DelayedAcks,
+    Stat::ReadAcks,
+    Stat::WindowUpdates,
 ];
 
 /// The core's counts that [`SUMMED`] sums, read directly (a table of
@@ -596,6 +599,9 @@ fn summed_counts(s: &ConnStats) -> [u64; SUMMED.len()] {
         s.challenge_acks,
         s.seq_rejected,
         s.ack_rejected,
+        s.delayed_acks,
+        s.read_acks,
+        s.window_updates,
     ]
 }
 

@@ -1112,6 +1112,84 @@ static void *drain_fn(void *p)
 	return NULL;
 }
 
+/* Writes n bytes of zeros to fd, in a thread. */
+struct pour {
+	pthread_t th;
+	int fd;
+	long n, sent;
+};
+
+static void *pour_fn(void *p)
+{
+	struct pour *w = p;
+	static char zeros[65536];
+
+	while (w->sent < w->n) {
+		size_t want = w->n - w->sent < (long)sizeof(zeros) ? w->n - w->sent : sizeof(zeros);
+		ssize_t r = send(w->fd, zeros, want, 0);
+
+		if (r <= 0)
+			break;
+		w->sent += r;
+	}
+	return NULL;
+}
+
+/*
+ * Why acknowledgements went out is counted in /proc/net/af_custom_stat:
+ * a lone unread segment is acknowledged by the delayed-ACK timer
+ * (DelayedAcks, TCP's DelayedACKs), and a reader that lags behind a
+ * 4 MiB transfer, reading 4 KiB at a time, sends acknowledgements and
+ * window updates with its reads (ReadAcks, WindowUpdates).
+ */
+TEST_F(stream, ack_causes_are_counted)
+{
+	int port = 0, l, c, s;
+	long long d0, r0, w0;
+	struct pour w = { .n = 4 << 20 };
+	static char buf[4096];
+	long got = 0;
+
+	if (afc_inet())
+		SKIP(return, "AF_CUSTOM's counters");
+	l = mk_listener(_metadata, variant->srv, &port);
+	c = CLI_SOCKET(0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port)) TH_LOG("connect: %s", strerror(errno));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, afc_setint(c, afc_optlevel(), AFC_NODELAY, 1));
+	/* The server's counters: this namespace's. */
+	d0 = afc_stat("DelayedAcks");
+	r0 = afc_stat("ReadAcks");
+	w0 = afc_stat("WindowUpdates");
+	ASSERT_LE(0, d0);
+	ASSERT_LE(0, r0);
+	ASSERT_LE(0, w0);
+	/* One byte, left unread: only the timer (5 ms on-link) answers it. */
+	ASSERT_EQ(1, send(c, "x", 1, 0));
+	usleep(200 * 1000);
+	EXPECT_LT(d0, afc_stat("DelayedAcks"));
+	ASSERT_EQ(1, recv(s, buf, 1, 0));
+	w.fd = c;
+	ASSERT_EQ(0, pthread_create(&w.th, NULL, pour_fn, &w));
+	while (got < w.n) {
+		ssize_t r = recv(s, buf, sizeof(buf), 0);
+
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	pthread_join(w.th, NULL);
+	ASSERT_EQ(w.n, got);
+	EXPECT_LT(r0 + w0, afc_stat("ReadAcks") + afc_stat("WindowUpdates"))
+		TH_LOG("ReadAcks %lld -> %lld, WindowUpdates %lld -> %lld", r0, afc_stat("ReadAcks"),
+		       w0, afc_stat("WindowUpdates"));
+	close(c);
+	close(s);
+	close(l);
+}
+
 /* Fills fd until its send buffer stays full: no POLLOUT for 200 ms (the
  * peer's window is closed, no acknowledgement makes more room). */
 static long fill_until_full(int fd)

@@ -362,6 +362,14 @@ pub struct ConnStats {
     pub abort_on_close: u64,
     /// Aborted after too many timeouts (`TCPAbortOnTimeout`).
     pub abort_on_timeout: u64,
+    /// Acknowledgements the delayed-ACK timer sent (`DelayedACKs`).
+    pub delayed_acks: u64,
+    /// Acknowledgements a read sent because two or more segments were
+    /// unacknowledged (`__tcp_cleanup_rbuf`'s first rule).
+    pub read_acks: u64,
+    /// Window updates: acknowledgements sent because reading or a larger
+    /// buffer opened the window enough (`__tcp_cleanup_rbuf`'s second rule).
+    pub window_updates: u64,
 }
 
 /// One end of a connection: the complete protocol state, in fixed-size fields.
@@ -734,8 +742,14 @@ impl Connection {
         self.urgent_read_moved();
         // An acknowledgement of two or more segments held back while the
         // window shrank goes out with the read (`__tcp_cleanup_rbuf`).
-        if self.state.receives_data() && (self.rcv.unacked_segs >= 2 || self.window_update_due()) {
-            self.rcv.ack_now = true;
+        if self.state.receives_data() && !self.rcv.ack_now {
+            if self.rcv.unacked_segs >= 2 {
+                self.rcv.ack_now = true;
+                self.stats.read_acks = self.stats.read_acks.wrapping_add(1);
+            } else if self.window_update_due() {
+                self.rcv.ack_now = true;
+                self.stats.window_updates = self.stats.window_updates.wrapping_add(1);
+            }
         }
     }
 
@@ -856,8 +870,9 @@ impl Connection {
     /// Changes the receive buffer size; the window scale chosen at SYN time still caps the window.
     pub fn set_recv_buf(&mut self, bytes: u32) {
         self.cfg.recv_buf = bytes.clamp(1, MAX_RECV_BUF);
-        if self.state.receives_data() && self.window_update_due() {
+        if self.state.receives_data() && !self.rcv.ack_now && self.window_update_due() {
             self.rcv.ack_now = true;
+            self.stats.window_updates = self.stats.window_updates.wrapping_add(1);
         }
     }
 

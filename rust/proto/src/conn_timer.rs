@@ -42,6 +42,9 @@ impl Connection {
         }
         if self.state != State::Closed && expired(self.timers.delack_deadline, now) {
             self.timers.delack_deadline = None;
+            if !self.rcv.ack_now {
+                self.stats.delayed_acks = self.stats.delayed_acks.wrapping_add(1);
+            }
             self.rcv.ack_now = true;
         }
         if self.state != State::Closed && expired(self.timers.ka_deadline, now) {

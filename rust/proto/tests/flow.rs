@@ -464,6 +464,7 @@ fn lagging_reader_acks_with_its_reads_not_on_arrival() {
     let acks = out(&mut b, t0());
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].0.ack, segs[1].0.seq.wrapping_add(1000));
+    assert_eq!(b.conn.stats().read_acks, 1, "counted as the read's");
     // A reader that keeps up: the right edge moves with what arrives, and
     // every second segment is acknowledged on arrival.
     feed(&mut b, &segs[2..3], t0());
@@ -481,6 +482,10 @@ fn lagging_reader_acks_with_its_reads_not_on_arrival() {
     let acks = out(&mut b, t);
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].0.ack, segs[7].0.seq.wrapping_add(1000));
+    // One ACK of each cause: the read's, and the timer's; the on-arrival
+    // one is neither.
+    let s = b.conn.stats();
+    assert_eq!((s.read_acks, s.delayed_acks, s.window_updates), (1, 1, 0));
     // Nothing was retransmitted meanwhile.
     assert_eq!(a.conn.stats().retrans_segs, 0);
 }
@@ -688,6 +693,8 @@ fn shrunk_receive_buffer_drains_on_window_updates_not_timeouts() {
     );
     assert!(a.conn.stats().retrans_segs <= 2, "{:?}", a.conn.stats());
     assert!(now.since(t0()) < SEC, "took {} ms", now.since(t0()) / MS);
+    // The reads reopened the small window: counted as window updates.
+    assert!(b.conn.stats().window_updates > 0, "{:?}", b.conn.stats());
 }
 
 /// A head retransmitted into a zero window is a probe: its bytes lie past the
