@@ -130,8 +130,9 @@ impl SkBuff {
     /// Drops `n` bytes from the front, linear or paged, without copying.
     pub(crate) fn pull(&mut self, n: usize) {
         let n = n.min(self.len());
-        // SAFETY: valid, unshared and not a clone (send buffers are the
-        // module's own; the receive path unclones); `n <= len`.
+        // SAFETY: valid and unshared; a paged clone is uncloned by the
+        // receive path (`afc_skb_own_rx`) and a linear clone is pulled
+        // within its head (its headlen is its len); `n <= len`.
         unsafe { skb_pull(self.0.as_ptr(), n) };
     }
 
@@ -230,6 +231,9 @@ impl SkBuff {
     /// The frames on the wire this segment stood for: more than one when
     /// receive offload merged them (`gso_segs`, as `afc_skb_own_rx` left it).
     pub(crate) fn gro_frames(&self) -> u32 {
+        // `end` is an offset from `head` where the kernel is 64-bit
+        // (`NET_SKBUFF_DATA_USES_OFFSET`), a pointer elsewhere.
+        const _: () = assert!(core::mem::size_of::<bindings::sk_buff_data_t>() == 4);
         let skb = self.as_ptr();
         // Never looks at `skb->dev`: a segment from the socket's backlog
         // holds no reference on its device, which may be gone by then.
@@ -335,10 +339,11 @@ fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Re
 
 /// An skb queue of a socket (`sk_receive_queue`, `sk_write_queue`),
 /// reached only through the socket owner's [`super::sock::SockQueues`]:
-/// the queue's own spinlock makes each call atomic (softirq readers such
-/// as `poll` only peek), and `&mut self` on every call that adds, removes
-/// or walks means one user at a time, so nothing is popped while a walk
-/// holds a buffer.
+/// only the owner links and unlinks its buffers, without the queue's
+/// spinlock (as TCP uses its queues; lockless readers such as `poll`
+/// only look at the length and the first link, written once each), and
+/// `&mut self` on every call that adds, removes or walks means one user
+/// at a time, so nothing is popped while a walk holds a buffer.
 ///
 /// # Invariants
 ///
@@ -402,9 +407,10 @@ impl<'a> QueuedSkb<'a> {
     /// Drops `n` bytes from the front (the buffer stays queued).
     pub(crate) fn pull(&mut self, n: usize) {
         let n = n.min(self.len());
-        // SAFETY: valid and not a clone (send buffers are the module's
-        // own; the receive path unclones before queueing); only the
-        // queue's owner touches queued data.
+        // SAFETY: valid; a paged clone is uncloned before queueing
+        // (`afc_skb_own_rx`; paged send buffers are never cloned) and a
+        // linear clone is pulled within its head; only the queue's owner
+        // touches queued data.
         unsafe { skb_pull(self.0.as_ptr(), n) };
     }
 

@@ -158,11 +158,16 @@ impl<'a, T: SockData> Sock<'a, T> {
     pub(crate) fn net_state<P: PernetState<Sock = T>>(&self) -> &'a P {
         // SAFETY: `net_state` was set by `SockObj::init` to the namespace's
         // state, which `pernet::state` casts the same way to the module's
-        // one `PernetState` of this socket type.  A socket holds a
+        // one `PernetState` of this socket type.  A user socket (and
+        // every child: `afc_sk_alloc_child` allocates with kern=0) holds a
         // reference on its namespace, whose state is freed only when the
         // namespace is dismantled (after its last socket) or when the
         // pernet registration is dropped (after every socket of the
         // module: `crate::AfCustom`'s field order), so it outlives `'a`.
+        // A kernel socket (`sock_create_kern`, kern=1) holds none: its
+        // user must be done with it before the namespace goes, and an
+        // orphan of one that outlives the namespace is an open defect
+        // (docs/NOTES.md, session 15), as it was for `pernet::state`.
         unsafe { &*(*self.0.as_ptr()).net_state.cast::<P>() }
     }
 

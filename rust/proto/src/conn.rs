@@ -362,12 +362,13 @@ pub struct ConnStats {
     pub abort_on_close: u64,
     /// Aborted after too many timeouts (`TCPAbortOnTimeout`).
     pub abort_on_timeout: u64,
-    /// Acknowledgements the delayed-ACK timer sent (`DelayedACKs`).
+    /// Acknowledgements the delayed-ACK timer asked for (`DelayedACKs`;
+    /// counted when due: the ACK may ride on data).
     pub delayed_acks: u64,
-    /// Acknowledgements a read sent because two or more segments were
+    /// Acknowledgements a read asked for because two or more segments were
     /// unacknowledged (`__tcp_cleanup_rbuf`'s first rule).
     pub read_acks: u64,
-    /// Window updates: acknowledgements sent because reading or a larger
+    /// Window updates: acknowledgements asked for because reading or a larger
     /// buffer opened the window enough (`__tcp_cleanup_rbuf`'s second rule).
     pub window_updates: u64,
 }
