@@ -304,9 +304,11 @@ fn discard_front(queues: &mut SockQueues, mut n: usize) {
 pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     let unread = c.conn.unread();
     let mut want = buffers::recv_budget(sk.rcvbuf(), sk.rmem_alloc(), unread);
-    if sk.under_memory_pressure() {
+    let pressure = sk.under_memory_pressure();
+    if pressure {
         want = buffers::pressure_budget(want, unread, u32::from(c.conn.config().mss));
     }
+    c.conn.set_memory_pressure(pressure);
     if c.conn.config().recv_buf != want {
         c.conn.set_recv_buf(want);
     }

@@ -469,6 +469,10 @@ pub struct RecvState {
     /// advertises a zero window, shrinking the one offered (Linux's
     /// `ICSK_ACK_NOMEM`), so the peer stops and waits for our update.
     pub(super) nomem: bool,
+    /// The family is under memory pressure: the receive budget is a few
+    /// segments beyond what is unread (`buffers::pressure_budget`), and
+    /// every read must be able to reopen the window.
+    pub(super) pressure: bool,
     pub(super) unacked_segs: u8,
     /// Frames on the wire the segment being processed stood for (more
     /// than one when receive offload merged them): the ACK rule counts
@@ -580,6 +584,7 @@ impl Connection {
                 fin_received: false,
                 ack_now: false,
                 nomem: false,
+                pressure: false,
                 unacked_segs: 0,
                 arriving_frames: 1,
                 challenge_start: now,
@@ -866,6 +871,13 @@ impl Connection {
     /// Enables keepalive with the given settings, or disables it.
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
         self.cfg.keepalive = keepalive;
+    }
+
+    /// Tells the connection whether its receive budget is held by memory
+    /// pressure ([`crate::buffers::pressure_budget`]); call before
+    /// [`Self::set_recv_buf`] with that budget.
+    pub fn set_memory_pressure(&mut self, on: bool) {
+        self.rcv.pressure = on;
     }
 
     /// Changes the receive buffer size; the window scale chosen at SYN time still caps the window.

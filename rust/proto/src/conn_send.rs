@@ -438,17 +438,28 @@ impl Connection {
     /// on the next segment we send anyway, or on the ACK of a window probe.
     /// On a loopback window of a few 64 KiB segments this halves the window
     /// updates a reader sends while it drains what the sender filled. The
-    /// step is at most two segments: a window held to four segments
-    /// beyond what is unread (memory pressure, `buffers::pressure_budget`)
+    /// step is at most two segments under memory pressure: a window held
+    /// to four segments beyond what is unread (`buffers::pressure_budget`)
     /// must still reopen on a read, not only on the peer's window probe.
+    /// Without pressure it is at least an eighth of the budget, which is
+    /// half the buffer: `__tcp_select_window` offers no window under a
+    /// sixteenth of its space, so a large window that filled reopens in
+    /// steps of that size, not of two segments (each update wakes the
+    /// sender for what it lets through).
     pub(super) fn window_update_due(&self) -> bool {
         let avail = self.window_available();
         let cur = self.recv_window();
+        let large = if self.rcv.pressure {
+            0
+        } else {
+            self.cfg.recv_buf / 8
+        };
         let step = self
             .sws_threshold()
             .max(self.cfg.recv_buf / 4)
             .min(self.cfg.recv_buf / 2)
             .min(u32::from(self.cfg.mss).saturating_mul(2))
+            .max(large)
             .max(1);
         avail > cur && avail.saturating_sub(cur) >= step && avail >= cur.saturating_mul(2)
     }

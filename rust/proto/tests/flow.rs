@@ -506,10 +506,47 @@ fn a_read_reopens_a_window_held_to_a_few_segments() {
     // The reader takes 4,000: under pressure the budget is what is left
     // unread plus four segments, 20,000 + 4 x 1,000.
     b.read(4000);
+    b.conn.set_memory_pressure(true);
     b.conn.set_recv_buf(24_000);
     let acks = out(&mut b, t0());
     assert_eq!(acks.len(), 1, "the read sends a window update");
     assert!(acks[0].0.window > 0);
+}
+
+/// A large window that filled reopens in steps of an eighth of the budget
+/// (`__tcp_select_window` offers no window under a sixteenth of its space;
+/// the budget is half the buffer), not of two segments: each update wakes
+/// the sender for what it lets through. Under memory pressure two
+/// segments still reopen it.
+#[test]
+fn a_large_window_that_filled_reopens_in_eighths() {
+    for pressure in [false, true] {
+        let mut c = cfg();
+        c.recv_buf = 64_000;
+        let (mut a, mut b) = established_with(cfg(), c, Seq(3));
+        b.conn.set_memory_pressure(pressure);
+        a.write(&pattern(100_000)).unwrap();
+        for _ in 0..100 {
+            pump(&mut a, &mut b, t0());
+        }
+        assert_eq!(b.conn.unread(), 64_000);
+        assert_eq!(b.conn.recv_window(), 0);
+        b.read(2000);
+        let acks = out(&mut b, t0());
+        if pressure {
+            assert_eq!(acks.len(), 1, "under pressure two segments reopen it");
+            continue;
+        }
+        assert!(
+            acks.is_empty(),
+            "two segments of 64 are too few to reopen it"
+        );
+        b.read(6000);
+        let acks = out(&mut b, t0());
+        assert_eq!(acks.len(), 1, "an eighth of the budget reopens it");
+        assert_eq!(u32::from(acks[0].0.window), 8000);
+        assert_eq!(b.conn.stats().window_updates, 1);
+    }
 }
 
 #[test]
