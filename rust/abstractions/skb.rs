@@ -77,16 +77,8 @@ impl SkBuff {
     /// not `SKB_CLOCK_REALTIME`), which the receive path clears.
     pub(crate) fn has_delivery_time(&self) -> bool {
         // SAFETY: valid (type invariant) and ours: nobody writes the
-        // bitfield meanwhile; the union member is the one `tstamp_type`
-        // lives in (the header group's fields, `struct_group(headers)`).
-        unsafe {
-            (*self.0.as_ptr())
-                .__bindgen_anon_4
-                .__bindgen_anon_1
-                .as_ref()
-                .tstamp_type()
-                != 0
-        }
+        // bitfield meanwhile.
+        unsafe { skb_headers(self.0.as_ptr()).tstamp_type() != 0 }
     }
 
     /// Sets the receive timestamp (a buffer made of received ones).
@@ -203,16 +195,9 @@ impl SkBuff {
     /// (`CHECKSUM_UNNECESSARY` included: the receiver judges that claim).
     pub(crate) fn pending_checksum(&self) -> Option<(i32, u32)> {
         // SAFETY: valid (type invariant) and ours: nobody writes the
-        // bitfield meanwhile; the union member is the one `ip_summed`
-        // lives in (the header group's fields).  Read here so that the
-        // usual frame (nothing pending) makes no C call.
-        let summed = unsafe {
-            (*self.0.as_ptr())
-                .__bindgen_anon_4
-                .__bindgen_anon_1
-                .as_ref()
-                .ip_summed()
-        };
+        // bitfield meanwhile.  Read here so that the usual frame (nothing
+        // pending) makes no C call.
+        let summed = unsafe { skb_headers(self.0.as_ptr()).ip_summed() };
         if u32::from(summed) != bindings::CHECKSUM_PARTIAL {
             return None;
         }
@@ -278,15 +263,8 @@ impl SkBuff {
     /// without a C call (every frame asks twice).
     fn pkt_type(&self) -> u8 {
         // SAFETY: valid (type invariant) and ours: nobody writes the
-        // bitfield meanwhile; the union member is the one `pkt_type` lives
-        // in (the header group's fields, `struct_group(headers)`).
-        unsafe {
-            (*self.0.as_ptr())
-                .__bindgen_anon_4
-                .__bindgen_anon_1
-                .as_ref()
-                .pkt_type()
-        }
+        // bitfield meanwhile.
+        unsafe { skb_headers(self.0.as_ptr()).pkt_type() }
     }
 
     /// Returns the number of bytes in the buffer (linear and paged).
@@ -371,15 +349,8 @@ impl<'a> QueuedSkb<'a> {
     /// The index of the device the buffer arrived on (`skb_iif`).
     pub(crate) fn iif(&self) -> i32 {
         // SAFETY: a queued skb is valid while queued (owner's walk), and
-        // only its owner writes it; `skb_iif` lives in the header group's
-        // union member, as `pkt_type`.
-        unsafe {
-            (*self.0.as_ptr())
-                .__bindgen_anon_4
-                .__bindgen_anon_1
-                .as_ref()
-                .skb_iif
-        }
+        // only its owner writes it.
+        unsafe { skb_headers(self.0.as_ptr()).skb_iif }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -655,6 +626,26 @@ fn before_head(
         core::ptr::null_mut()
     } else {
         next
+    }
+}
+
+/// The header group of `skb` (`struct_group(headers)`: `pkt_type`,
+/// `ip_summed`, `tstamp_type`, `skb_iif`...), the first member of its
+/// union, read in place: the reference covers the whole group (the
+/// bindgen union field's own `as_ref` would widen a zero-sized one).
+///
+/// # Safety
+///
+/// `skb` must be valid for `'a`, and the fields read not written
+/// meanwhile (its owner reads them).
+unsafe fn skb_headers<'a>(
+    skb: *const bindings::sk_buff,
+) -> &'a bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {
+    // SAFETY: valid per the caller; the union's members all start at its
+    // first byte, and this one is the group as the C code names it.
+    unsafe {
+        &*core::ptr::addr_of!((*skb).__bindgen_anon_4)
+            .cast::<bindings::sk_buff__bindgen_ty_4__bindgen_ty_1>()
     }
 }
 

@@ -510,7 +510,7 @@ impl<'a, T: SockData> Sock<'a, T> {
         // kernel user of the socket) with another valid callback, read once
         // (`READ_ONCE` in C callers that race with such a change).
         unsafe {
-            if let Some(f) = core::ptr::read_volatile(core::ptr::addr_of!((*sk).sk_data_ready)) {
+            if let Some(f) = read_once(core::ptr::addr_of!((*sk).sk_data_ready)) {
                 f(sk)
             }
         }
@@ -665,7 +665,7 @@ impl<'a, T: SockData> Sock<'a, T> {
         // read once (it is `volatile` in C); the conversion has no
         // preconditions.
         let expires = unsafe {
-            core::ptr::read_volatile(core::ptr::addr_of!(bindings::jiffies))
+            read_once(core::ptr::addr_of!(bindings::jiffies))
                 .wrapping_add(bindings::afc_usecs_to_jiffies(delta))
         };
         // SAFETY: the sock is valid and its timer set up in `SockObj::init`.
