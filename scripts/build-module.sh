@@ -12,6 +12,7 @@
 # The module sources are mirrored (mtimes kept, so Kbuild rebuilds only
 # what changed) into build/module-FLAVOUR/, so that the normal and debug
 # flavours never share objects. Prints the path of the .ko on stdout.
+# The test modules of selftests/kmod are built into build/module-FLAVOUR/kmod/.
 source "$(dirname "$0")/lib.sh"
 
 KOBJ="${1:?usage: build-module.sh KERNEL_BUILD_DIR [flavour]}"
@@ -34,4 +35,8 @@ if ((${#CLIPPY_ARGS[@]})) && grep -qE '^(warning|error)' "$OUT/build.log"; then
     rm -f "$OUT/af_custom.ko" "$OUT/rust/af_custom_main.o"
     die "clippy found the above in the kernel crate"
 fi
+# The test modules the VM tests load (selftests/kmod), against the same
+# kernel; they land in $OUT/kmod/ beside af_custom.ko.
+rsync -a "$TOP/selftests/kmod/" "$OUT/kmod/"
+make -s -C "$KOBJ" M="$OUT/kmod" ARCH=x86_64 "${LLVM_ARGS[@]}" -j"$JOBS" modules >&2
 echo "$OUT/af_custom.ko"

@@ -16,7 +16,7 @@ if [ -n "${AFC_TESTS:-}" ]; then
     GUEST="$TOP/build/guest-$FLAVOUR.sh"
 fi
 
-files=("$KO:/afc/af_custom.ko")
+files=("$KO:/afc/af_custom.ko" "$(dirname "$KO")/kmod/afc_kern_sock.ko:/afc/afc_kern_sock.ko")
 for t in "$TESTS"/*; do files+=("$t:/afc/tests/$(basename "$t")"); done
 
 [ "$FLAVOUR" = debug ] && export VM_MEM="${VM_MEM:-2G}" VM_TIMEOUT="${VM_TIMEOUT:-1800}"

@@ -15,6 +15,8 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include "afc_test.h"
 #include "kselftest_harness.h"
 
@@ -58,6 +60,60 @@ FIXTURE_SETUP(netns)
 FIXTURE_TEARDOWN(netns)
 {
 	close(self->home);
+}
+
+/*
+ * A kernel socket (sock_create_kern, /afc/afc_kern_sock.ko: a listener, its
+ * accepted child and a FIN_WAIT_2 orphan) holds its namespace as a user's
+ * does: the namespace outlives its last process while they live, the
+ * orphan's timer runs against live state (with the namespace gone it read
+ * freed memory: KASAN on the debug kernel), and the namespace goes once
+ * the sockets are closed.  Run with the module's path in
+ * AFC_KERN_SOCK_MODULE.
+ */
+TEST_F_TIMEOUT(netns, kernel_sockets_hold_their_namespace, 120)
+{
+	const char *ko = getenv("AFC_KERN_SOCK_MODULE");
+	long long before = afc_stat("TableSetsAllocated"), now;
+	char params[64];
+	int status, fd;
+	FILE *f;
+	pid_t pid;
+
+	ASSERT_NE(NULL, ko) TH_LOG("AFC_KERN_SOCK_MODULE is not set");
+	ASSERT_LE(0, before);
+	snprintf(params, sizeof(params), "family=%d port=7600", afc_family());
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* The namespace's only process: it loads the module there
+		 * (the module's init runs in this task) and exits. */
+		if (unshare(CLONE_NEWNET) || afc_lo_up() ||
+		    afc_sh("echo 1 > /proc/sys/net/af_custom/fin_timeout"))
+			_exit(2);
+		fd = open(ko, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || syscall(__NR_finit_module, fd, params, 0)) {
+			fprintf(stderr, "# finit_module %s: %s\n", ko, strerror(errno));
+			_exit(3);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);
+	f = fopen("/sys/module/afc_kern_sock/parameters/net_refcnt", "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_EQ(1, fscanf(f, "%d", &status));
+	fclose(f);
+	EXPECT_EQ(1, status) TH_LOG("the kernel listener holds no reference on its namespace");
+	/* The orphan's FIN_WAIT_2 timer (fin_timeout 1 s) fires meanwhile. */
+	sleep(3);
+	ASSERT_EQ(0, syscall(__NR_delete_module, "afc_kern_sock", O_NONBLOCK))
+		TH_LOG("delete_module: %s", strerror(errno));
+	/* The child's FIN meets no socket and is reset: nothing holds the
+	 * namespace any more, and its tables go with it. */
+	for (int i = 0; (now = afc_stat("TableSetsAllocated")) > before && i < 200; i++)
+		usleep(100 * 1000);
+	ASSERT_GE(before, now) TH_LOG("the namespace outlived its kernel sockets by 20 s");
 }
 
 TEST_F_TIMEOUT(netns, empty_namespaces_make_no_tables, 600)

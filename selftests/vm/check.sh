@@ -5,7 +5,7 @@
 # The host scans the whole console for kernel problems afterwards.
 
 pass=0; fail=0; skip=0
-export AFC_MODULE=/afc/af_custom.ko
+export AFC_MODULE=/afc/af_custom.ko AFC_KERN_SOCK_MODULE=/afc/afc_kern_sock.ko
 
 result() { # name status
     if [ "$2" = ok ]; then pass=$((pass + 1)); echo "ok - vm.$1"; else fail=$((fail + 1)); echo "not ok - vm.$1"; fi
