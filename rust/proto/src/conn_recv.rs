@@ -554,13 +554,31 @@ impl Connection {
         self.rcv.fin_offset = None;
         self.rcv.nxt = self.rcv.nxt.wrapping_add(1);
         self.rcv.adv = self.rcv.adv.max(self.rcv.nxt);
-        self.rcv.ack_now = true;
         out.events.insert(Events::PEER_CLOSED);
         match self.state {
-            State::Established => self.state = State::CloseWait,
-            State::FinWait1 => self.state = State::Closing,
-            State::FinWait2 => self.enter_time_wait(now),
-            _ => {}
+            State::Established => {
+                // As TCP's `tcp_fin` (ping-pong mode): the application
+                // usually answers a FIN with its own close, whose FIN
+                // carries this acknowledgement, so it waits as a lone
+                // segment's does (at most a quarter of the minimum RTO,
+                // well before the peer would retransmit the FIN).
+                self.state = State::CloseWait;
+                if self.cfg.ack_delay_us == 0 {
+                    self.rcv.ack_now = true;
+                } else if self.timers.delack_deadline.is_none() {
+                    let delay = self.cfg.ack_delay_us.min(self.cfg.rto_min_us / 4).max(1);
+                    self.timers.delack_deadline = Some(now.after(delay));
+                }
+            }
+            State::FinWait1 => {
+                self.state = State::Closing;
+                self.rcv.ack_now = true;
+            }
+            State::FinWait2 => {
+                self.enter_time_wait(now);
+                self.rcv.ack_now = true;
+            }
+            _ => self.rcv.ack_now = true,
         }
     }
 }

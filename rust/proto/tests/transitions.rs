@@ -324,6 +324,49 @@ fn established_to_close_wait_on_fin() {
     assert_eq!(ack[0].0.ack, fin[0].0.seq.wrapping_add(1));
 }
 
+/// With delayed ACKs on, a FIN's acknowledgement waits for the
+/// application's own close, whose FIN carries it (one frame instead of
+/// two, as TCP's ping-pong mode after `tcp_fin`); if the application does
+/// not close, the delayed-ACK timer sends it, before the peer's FIN would
+/// be retransmitted.
+#[test]
+fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
+    let mut c = cfg();
+    c.ack_delay_us = 40_000;
+    let (mut a, mut b) = established_with(c.clone(), c.clone(), Seq(0x1000));
+    a.conn.shutdown_write();
+    let fin = out(&mut a, t0());
+    feed(&mut b, &fin, t0());
+    assert_eq!(b.state(), State::CloseWait);
+    assert!(out(&mut b, t0()).is_empty(), "no lone ACK for the FIN");
+    b.conn.close(t0());
+    let f = out(&mut b, t0());
+    assert_eq!(f.len(), 1);
+    expect_flags(&f, Flags::ACK.with(Flags::FIN));
+    assert_eq!(f[0].0.ack, fin[0].0.seq.wrapping_add(1));
+    feed(&mut a, &f, t0());
+    assert_eq!(a.state(), State::TimeWait);
+
+    // The application keeps its end open: the timer acknowledges.
+    let (mut a, mut b) = established_with(c.clone(), c, Seq(0x1000));
+    a.conn.shutdown_write();
+    let fin = out(&mut a, t0());
+    feed(&mut b, &fin, t0());
+    let at = b.conn.poll_timeout().expect("delayed-ACK timer");
+    let rto = a.conn.poll_timeout().expect("FIN retransmission timer");
+    assert!(
+        at < rto,
+        "the ACK is due at {at:?}, after the FIN's RTO {rto:?}"
+    );
+    b.on_timeout(at);
+    let ack = out(&mut b, at);
+    assert_eq!(ack.len(), 1);
+    expect_flags(&ack, Flags::ACK);
+    assert_eq!(ack[0].0.ack, fin[0].0.seq.wrapping_add(1));
+    feed(&mut a, &ack, at);
+    assert_eq!(a.state(), State::FinWait2);
+}
+
 #[test]
 fn established_to_closed_on_rst() {
     let (mut a, mut b) = established();
