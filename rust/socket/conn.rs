@@ -623,11 +623,9 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
     }
     let ConnState { conn, counted, .. } = &mut **c;
     let counts = summed_counts(conn.stats());
-    for ((n, stat), counted) in counts
-        .into_iter()
-        .zip(SUMMED.iter())
-        .zip(counted.iter_mut())
-    {
+    // Slice iterators, not the array's `into_iter`: that one's `len` is
+    // core's `IndexRange::len`, an out-of-line call every time round.
+    for ((&n, stat), counted) in counts.iter().zip(SUMMED.iter()).zip(counted.iter_mut()) {
         if n != *counted {
             netns::of_sock(sk)
                 .stats
