@@ -860,7 +860,8 @@ impl Connection {
     /// Acknowledges at once whatever received data is owed an ACK
     /// (`TCP_QUICKACK`); true when an ACK is now due.
     pub fn quickack(&mut self) -> bool {
-        if self.state.receives_data()
+        // CLOSE_WAIT too: a FIN's acknowledgement waits there.
+        if (self.state.receives_data() || self.state == State::CloseWait)
             && (self.rcv.unacked_segs > 0 || self.timers.delack_deadline.is_some())
         {
             self.rcv.ack_now = true;

@@ -333,7 +333,7 @@ fn established_to_close_wait_on_fin() {
 fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
     let mut c = cfg();
     c.ack_delay_us = 40_000;
-    let (mut a, mut b) = established_with(c.clone(), c.clone(), Seq(0x1000));
+    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
     a.conn.shutdown_write();
     let fin = out(&mut a, t0());
     feed(&mut b, &fin, t0());
@@ -348,7 +348,7 @@ fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
     assert_eq!(a.state(), State::TimeWait);
 
     // The application keeps its end open: the timer acknowledges.
-    let (mut a, mut b) = established_with(c.clone(), c, Seq(0x1000));
+    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
     a.conn.shutdown_write();
     let fin = out(&mut a, t0());
     feed(&mut b, &fin, t0());
@@ -365,6 +365,16 @@ fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
     assert_eq!(ack[0].0.ack, fin[0].0.seq.wrapping_add(1));
     feed(&mut a, &ack, at);
     assert_eq!(a.state(), State::FinWait2);
+
+    // TCP_QUICKACK sends it at once.
+    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
+    a.conn.shutdown_write();
+    let fin = out(&mut a, t0());
+    feed(&mut b, &fin, t0());
+    assert!(b.conn.quickack());
+    let ack = out(&mut b, t0());
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, fin[0].0.seq.wrapping_add(1));
 }
 
 #[test]
