@@ -46,3 +46,16 @@ mod defs {
     );
 }
 pub(crate) use defs::*;
+
+/// `kernel::error::to_result`, inlined: 6.12's is an out-of-line call for
+/// a sign test, on the paths every frame and every `sendmsg`/`recvmsg`
+/// take (a call and a return of their own under TCG, as `IndexRange::len`
+/// was in `drive_at`).
+#[inline(always)]
+pub(crate) fn check(ret: kernel::ffi::c_int) -> kernel::error::Result {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
+    }
+}

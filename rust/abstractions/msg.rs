@@ -42,7 +42,9 @@ impl MsgHdr {
         let len = i32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: valid msghdr; `skb` is valid and unshared (the caller
         // owns it); the helper checks the range against the skb.
-        kernel::error::to_result(unsafe { bindings::afc_skb_copy_from_msg(skb, off, self.0, len) })
+        crate::abstractions::errno::check(unsafe {
+            bindings::afc_skb_copy_from_msg(skb, off, self.0, len)
+        })
     }
 
     /// Copies `len` bytes at `offset` of `skb` to the user's buffers.
@@ -60,7 +62,7 @@ impl MsgHdr {
         let off = i32::try_from(offset).map_err(|_| EINVAL)?;
         let len = i32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: valid msghdr; `skb` is valid (callers hold it queued).
-        kernel::error::to_result(unsafe {
+        crate::abstractions::errno::check(unsafe {
             bindings::afc_skb_copy_datagram_msg(skb, off, self.0, len)
         })
     }
@@ -71,7 +73,7 @@ impl MsgHdr {
         // SAFETY: valid msghdr (type invariant); `data` is `len` readable
         // bytes, copied before the call returns.
         let r = unsafe { bindings::afc_memcpy_to_msg(self.0, data.as_ptr().cast(), len) };
-        kernel::error::to_result(r)
+        crate::abstractions::errno::check(r)
     }
 
     /// Adds `flags` to the flags `recvmsg` returns (`msg_flags`).

@@ -64,7 +64,7 @@ impl Net {
         let mut mtu = 0u32;
         let mut dev = DevKind::default();
         // SAFETY: valid namespace (type invariant); out-pointers writable.
-        kernel::error::to_result(unsafe {
+        crate::abstractions::errno::check(unsafe {
             bindings::afc_route(
                 self.as_ptr(),
                 oif,
@@ -94,7 +94,7 @@ impl Net {
     pub(crate) fn xmit(&self, frame: SkBuff, src: u32, dst: u32) -> Result {
         // SAFETY: valid namespace; the skb's ownership passes to afc_xmit,
         // which sends or frees it.
-        kernel::error::to_result(unsafe {
+        crate::abstractions::errno::check(unsafe {
             bindings::afc_xmit(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be())
         })
     }

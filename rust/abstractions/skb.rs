@@ -158,7 +158,7 @@ impl SkBuff {
         // SAFETY: both valid; `self` is unshared (type invariant) and
         // `src` is held queued by the caller; the helper checks ranges
         // and takes a page reference per fragment.
-        kernel::error::to_result(unsafe {
+        crate::abstractions::errno::check(unsafe {
             bindings::afc_skb_ref_frags(self.0.as_ptr(), src.0.as_ptr(), off, n)
         })
     }
@@ -184,7 +184,7 @@ impl SkBuff {
         // SAFETY: valid, unshared; the field lies in the linear part (in
         // the header, the sender's own even in a clone), and the helper
         // reads the data (skb_checksum) and writes the field.
-        kernel::error::to_result(unsafe {
+        crate::abstractions::errno::check(unsafe {
             bindings::afc_skb_csum_fill(self.0.as_ptr(), field as u32)
         })
     }
@@ -310,7 +310,7 @@ fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Re
     let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
     // SAFETY: `skb` is valid (callers' invariants); `out` is writable for
     // `len` bytes; skb_copy_bits checks the range against the skb.
-    kernel::error::to_result(unsafe {
+    crate::abstractions::errno::check(unsafe {
         bindings::skb_copy_bits(skb, off, out.as_mut_ptr().cast(), len)
     })
 }

@@ -605,7 +605,7 @@ impl<'a, T: SockData> Sock<'a, T> {
         // SAFETY: valid sock, owned by the caller (which keeps the cached
         // route alive); the skb's ownership passes to afc_xmit_sk, which
         // sends or frees it.
-        kernel::error::to_result(unsafe {
+        crate::abstractions::errno::check(unsafe {
             bindings::afc_xmit_sk(self.as_ptr(), frame.into_raw(), src.to_be(), dst.to_be())
         })
     }
