@@ -108,7 +108,10 @@ void afc_sk_write_space(struct sock *sk)
 	if (!sock || !test_bit(SOCK_NOSPACE, &sock->flags) || !afc_sk_writeable(sk))
 		return;
 	clear_bit(SOCK_NOSPACE, &sock->flags);
-	afc_wake_space(sk, true);
+	/* Not a sync wake-up: as TCP's sk_stream_write_space, the ACK that
+	 * makes room usually runs in the reader's recvmsg, which goes on
+	 * reading rather than sleeping. */
+	afc_wake_space(sk, false);
 }
 void afc_sk_wake_writers(struct sock *sk) { afc_wake_space(sk, false); }
 void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max)
