@@ -164,10 +164,8 @@ impl<'a, T: SockData> Sock<'a, T> {
         // namespace is dismantled (after its last socket) or when the
         // pernet registration is dropped (after every socket of the
         // module: `crate::AfCustom`'s field order), so it outlives `'a`.
-        // A kernel socket (`sock_create_kern`, kern=1) holds none: its
-        // user must be done with it before the namespace goes, and an
-        // orphan of one that outlives the namespace is an open defect
-        // (docs/NOTES.md, session 15), as it was for `pernet::state`.
+        // A kernel socket (`sock_create_kern`, kern=1) holds one too:
+        // `create` upgrades it (`sk_net_refcnt_upgrade`).
         unsafe { &*(*self.0.as_ptr()).net_state.cast::<P>() }
     }
 
