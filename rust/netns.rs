@@ -141,11 +141,11 @@ impl PernetState for NetState {
 
 /// The state of namespace `net`.
 pub(crate) fn of(net: &Net) -> &NetState {
-    pernet::state::<NetState>(net)
+    pernet::state::<AfcSock>(net)
 }
 
 /// The state of the namespace of `sk` (cached in the socket: no
 /// `net_generic` call).
 pub(crate) fn of_sock<'a>(sk: &Sock<'a, AfcSock>) -> &'a NetState {
-    sk.net_state::<NetState>()
+    sk.net_state()
 }

@@ -40,8 +40,9 @@ pub(crate) struct DiagRow {
 pub(crate) trait PernetState: Sized + Send + Sync {
     /// The initial values of a new namespace's sysctls.
     const DEFAULTS: NetDefaults;
-    /// The sockets listed in `/proc/net/af_custom`.
-    type Sock: super::sock::SockData;
+    /// The sockets listed in `/proc/net/af_custom`, whose
+    /// [`SockData::Pernet`](super::sock::SockData::Pernet) is this type.
+    type Sock: super::sock::SockData<Pernet = Self>;
     /// Writes the `/proc/net/af_custom` line of `sk` (slot `sl`); called
     /// with the namespace's sock list locked, bottom halves off: lockless
     /// reads only.
@@ -64,16 +65,21 @@ pub(crate) trait PernetState: Sized + Send + Sync {
     fn show_stat(&self, seq: &mut SeqFile) -> core::fmt::Result;
 }
 
-/// Looks up the module's state of a namespace.
+/// Looks up the module's state of a namespace: that of the sockets `S`.
 ///
-/// Only valid while a `PernetRegistration<T>` is alive, which holds for all
+/// Only valid while the `PernetRegistration` is alive, which holds for all
 /// callers because they are reached through registrations dropped before
-/// it (see `crate::AfCustom`'s field order).
-pub(crate) fn state<T: PernetState>(net: &Net) -> &T {
-    // SAFETY: while the pernet registration of `T` is alive every live
-    // namespace has a `T` made by `Adapter::init` (init ran before the
-    // namespace became visible, exit runs after it is gone).
-    unsafe { &*bindings::afc_net_data(net.as_ptr()).cast::<T>() }
+/// it (see `crate::AfCustom`'s field order).  The state type is the
+/// socket type's ([`SockData::Pernet`](super::sock::SockData::Pernet)),
+/// the only one a registration can have; the module has one socket type,
+/// so it is the registered one (a second socket type with a state of its
+/// own would need the lookup to carry which).
+pub(crate) fn state<S: super::sock::SockData>(net: &Net) -> &S::Pernet {
+    // SAFETY: while the pernet registration is alive every live namespace
+    // has its state, made by `Adapter::init` (init ran before the
+    // namespace became visible, exit runs after it is gone), of the one
+    // registered type, `S::Pernet` (above).
+    unsafe { &*bindings::afc_net_data(net.as_ptr()).cast::<S::Pernet>() }
 }
 
 struct Adapter<T>(PhantomData<T>);
@@ -233,6 +239,9 @@ const fn clamp_int(v: u32) -> ffi::c_int {
 pub(crate) struct PernetRegistration<T: PernetState>(PhantomData<T>);
 
 impl<T: PernetState> PernetRegistration<T> {
+    /// Registers `T`; `EBUSY` while another registration is alive (the C
+    /// side has one slot), so the state every namespace has is of one
+    /// type, the one its sockets name.
     pub(crate) fn register() -> Result<Self> {
         // SAFETY: `CALLBACKS` is a promoted constant with static lifetime;
         // the callbacks match the C prototypes.

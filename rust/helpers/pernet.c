@@ -484,11 +484,20 @@ int afc_pernet_register(const struct afc_pernet_callbacks *cb)
 	 * 128 KiB of memory, at most 512 Ki slots. */
 	unsigned long slots = roundup_pow_of_two(max(totalram_pages() >> (17 - PAGE_SHIFT), 1UL));
 
+	int err;
+
+	/* One state type at a time: the Rust lookups cast to it. */
+	if (afc_pernet_cb)
+		return -EBUSY;
 	afc_max_orphans = min(slots, 512UL * 1024) / 2;
 	afc_pernet_cb = cb;
-	return register_pernet_subsys(&afc_pernet_ops);
+	err = register_pernet_subsys(&afc_pernet_ops);
+	if (err)
+		afc_pernet_cb = NULL;
+	return err;
 }
 void afc_pernet_unregister(void)
 {
 	unregister_pernet_subsys(&afc_pernet_ops);
+	afc_pernet_cb = NULL;
 }

@@ -308,6 +308,7 @@ impl AfcSockLocked {
 
 impl SockData for AfcSock {
     type Locked = AfcSockLocked;
+    type Pernet = crate::netns::NetState;
 
     fn new() -> Self {
         Self {

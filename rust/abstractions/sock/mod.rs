@@ -38,6 +38,11 @@ use kernel::prelude::*;
 pub(crate) trait SockData: Sized + Send + Sync {
     /// The part of the state that only the socket's owner may touch.
     type Locked: Send;
+    /// The module's per-namespace state these sockets live in: one type
+    /// per socket type, and it names this one back
+    /// ([`PernetState::Sock`]), so [`Sock::net_state`] needs no type
+    /// argument to get wrong.
+    type Pernet: PernetState<Sock = Self>;
     /// Makes the state of a new socket.
     fn new() -> Self;
     /// Makes the locked part of the state of a new socket, which keeps
@@ -155,10 +160,11 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// The module's state of the socket's namespace, as
     /// [`pernet::state`](crate::abstractions::pernet::state) of
     /// [`Sock::net`] answers, without its `net_generic` call.
-    pub(crate) fn net_state<P: PernetState<Sock = T>>(&self) -> &'a P {
+    pub(crate) fn net_state(&self) -> &'a T::Pernet {
         // SAFETY: `net_state` was set by `SockObj::init` to the namespace's
-        // state, which `pernet::state` casts the same way to the module's
-        // one `PernetState` of this socket type.  A user socket (and
+        // state, made by the one registered `PernetRegistration`, which
+        // only `T::Pernet` can be (its bound; `afc_pernet_register`
+        // refuses a second).  A user socket (and
         // every child: `afc_sk_alloc_child` allocates with kern=0) holds a
         // reference on its namespace, whose state is freed only when the
         // namespace is dismantled (after its last socket) or when the
@@ -166,7 +172,7 @@ impl<'a, T: SockData> Sock<'a, T> {
         // module: `crate::AfCustom`'s field order), so it outlives `'a`.
         // A kernel socket (`sock_create_kern`, kern=1) holds one too:
         // `create` upgrades it (`sk_net_refcnt_upgrade`).
-        unsafe { &*(*self.0.as_ptr()).net_state.cast::<P>() }
+        unsafe { &*(*self.0.as_ptr()).net_state.cast::<T::Pernet>() }
     }
 
     /// Takes a new reference (`sock_hold`).
