@@ -43,6 +43,7 @@ mod defs {
         ENETUNREACH,
         EHOSTUNREACH,
         ENOPROTOOPT,
+        ENETDOWN,
     );
 }
 pub(crate) use defs::*;

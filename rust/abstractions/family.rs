@@ -190,17 +190,18 @@ impl<F: SocketFamily> Adapter<F> {
             if sk.is_null() {
                 return Err(ENOMEM);
             }
-            if kern != 0 {
-                // A kernel socket (`sock_create_kern`) holds no reference on
-                // its namespace, so the namespace could be dismantled, and
-                // our state in it freed, while the socket or its orphan
-                // still runs timers against that state.  Take the reference
-                // user sockets hold, as the kernel's own users of kernel
-                // sockets with timers do (SMC, RDS, sunrpc, the SMB client):
-                // such a socket keeps its namespace until it is freed.
-                // SAFETY: `sk` is fresh and ours alone; `sk_alloc` with
-                // `kern` set left `sk_net_refcnt` clear, as the call requires.
-                unsafe { bindings::sk_net_refcnt_upgrade(sk) };
+            // A kernel socket (`sock_create_kern`) holds no reference on
+            // its namespace, so the namespace could be dismantled, and our
+            // state in it freed, while the socket or its orphan still runs
+            // timers against that state: it takes one of its own, put by
+            // its destructor (`afc_sk_kern_hold_net`).
+            // SAFETY: `sk` is fresh and ours alone.
+            if !unsafe { bindings::afc_sk_kern_hold_net(sk) } {
+                // The namespace is being dismantled.
+                // SAFETY: nothing else has seen `sk`, whose destructor is
+                // not ours yet; `sk_free` puts `sk_alloc`'s references.
+                unsafe { bindings::sk_free(sk) };
+                return Err(super::errno::ENETDOWN());
             }
             // SAFETY: `sk` is a fresh, zeroed object of `obj_size` =
             // `size_of::<SockObj<F::Data>>()`; we own its only reference.

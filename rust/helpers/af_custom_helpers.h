@@ -107,6 +107,8 @@ void afc_proto_mem_teardown(void);
 void afc_buf_max(int *rmem, int *wmem);
 void afc_sk_mem_init(struct sock *sk);
 void afc_sk_mem_destruct(struct sock *sk);
+bool afc_sk_kern_hold_net(struct sock *sk);
+void afc_sk_kern_put_net(struct sock *sk);
 bool afc_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb);
 bool afc_sk_wmem_schedule(struct sock *sk, int size);
 void afc_sk_wq_charge(struct sock *sk, struct sk_buff *skb);

@@ -315,3 +315,23 @@ int afc_put_cmsg(struct msghdr *msg, int level, int type, int len, const void *d
 {
 	return put_cmsg(msg, level, type, len, (void *)data);
 }
+
+/*
+ * A kernel socket's (sock_create_kern: sk_kern_sock, no reference of its
+ * own on its namespace) hold on its namespace, taken by create and put by
+ * the destructor after everything else of ours: our state in a namespace
+ * is freed at its exit, and the socket or its orphan runs timers against
+ * it.  A reference of our own, not sk_net_refcnt_upgrade(): a kernel user
+ * may still upgrade the socket itself, as users of kernel TCP sockets do,
+ * and a second upgrade would unbalance the namespace's passive count.
+ * False (nothing held) for a namespace already being dismantled.
+ */
+bool afc_sk_kern_hold_net(struct sock *sk)
+{
+	return !sk->sk_kern_sock || maybe_get_net(sock_net(sk));
+}
+void afc_sk_kern_put_net(struct sock *sk)
+{
+	if (sk->sk_kern_sock)
+		put_net(sock_net(sk));
+}

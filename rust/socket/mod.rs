@@ -87,10 +87,11 @@
 //!   frame handler works on it.
 //!
 //! Each socket holds its network namespace and the module.  A kernel
-//! socket (`sock_create_kern`) too: `create` upgrades its namespace
-//! reference (`sk_net_refcnt_upgrade`), because our state in the
-//! namespace is freed at its exit and an orphan's timer would read it.
-//! Accepted children always hold one (`afc_sk_alloc_child`, kern 0).
+//! socket (`sock_create_kern`) too: `create` takes a namespace reference
+//! of its own for it (`afc_sk_kern_hold_net`, put by `sk_destruct`),
+//! because our state in the namespace is freed at its exit and an
+//! orphan's timer would read it.  Accepted children always hold one
+//! (`afc_sk_alloc_child`, kern 0).
 
 //! # Sleeping
 //!

@@ -17,6 +17,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/net_namespace.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include "afc_test.h"
 #include "kselftest_harness.h"
 
@@ -59,61 +62,130 @@ FIXTURE_SETUP(netns)
 }
 FIXTURE_TEARDOWN(netns)
 {
+	/* A kernel_sockets_hold_their_namespace that failed early. */
+	syscall(__NR_delete_module, "afc_kern_sock", O_NONBLOCK);
 	close(self->home);
 }
 
 /*
- * A kernel socket (sock_create_kern, /afc/afc_kern_sock.ko: a listener, its
- * accepted child and a FIN_WAIT_2 orphan) holds its namespace as a user's
- * does: the namespace outlives its last process while they live, the
- * orphan's timer runs against live state (with the namespace gone it read
- * freed memory: KASAN on the debug kernel), and the namespace goes once
- * the sockets are closed.  Run with the module's path in
+ * An RTM_NEWNSID (assign an id to the namespace of process `pid`) or
+ * RTM_GETNSID (by pid, or by id: `nsid` >= 0) request.  Returns the id
+ * (GETNSID), 0 (NEWNSID done), or -errno: ENOENT for an id whose
+ * namespace is gone or going.  An id holds no reference: it is how a
+ * test sees a namespace die without keeping it alive.
+ */
+static int nsid_request(int type, pid_t pid, int nsid)
+{
+	char buf[512] = { 0 };
+	struct nlmsghdr *n = (struct nlmsghdr *)buf;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int fd, len, ret = -EIO;
+
+	n->nlmsg_len = NLMSG_LENGTH(sizeof(struct rtgenmsg));
+	n->nlmsg_type = type;
+	n->nlmsg_flags = NLM_F_REQUEST | (type == RTM_NEWNSID ? NLM_F_ACK : 0);
+	((struct rtgenmsg *)NLMSG_DATA(n))->rtgen_family = AF_UNSPEC;
+	for (int i = 0; i < 2; i++) {
+		struct nlattr *a = (struct nlattr *)(buf + NLMSG_ALIGN(n->nlmsg_len));
+		int val;
+
+		if (i == 0 && pid > 0) {
+			a->nla_type = NETNSA_PID;
+			val = pid;
+		} else if (i == 1 && (type == RTM_NEWNSID || pid <= 0)) {
+			a->nla_type = NETNSA_NSID;
+			val = nsid;
+		} else {
+			continue;
+		}
+		a->nla_len = NLA_HDRLEN + sizeof(val);
+		memcpy((char *)a + NLA_HDRLEN, &val, sizeof(val));
+		n->nlmsg_len = NLMSG_ALIGN(n->nlmsg_len) + NLA_ALIGN(a->nla_len);
+	}
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, buf, n->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	len = recv(fd, buf, sizeof(buf), 0);
+	if (len < (int)NLMSG_HDRLEN)
+		goto out;
+	if (n->nlmsg_type == NLMSG_ERROR) {
+		ret = ((struct nlmsgerr *)NLMSG_DATA(n))->error;
+		goto out;
+	}
+	for (struct nlattr *a = (struct nlattr *)((char *)NLMSG_DATA(n) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+	     (char *)a + NLA_HDRLEN <= buf + len && a->nla_len >= NLA_HDRLEN;
+	     a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len)))
+		if (a->nla_type == NETNSA_NSID)
+			memcpy(&ret, (char *)a + NLA_HDRLEN, sizeof(ret));
+out:
+	close(fd);
+	return ret;
+}
+
+/*
+ * A kernel socket (sock_create_kern; /afc/afc_kern_sock.ko makes a
+ * listener, a client and its accepted child, and closes them, leaving the
+ * client's orphan in TIME_WAIT for 2 s) holds its namespace as a user's
+ * socket does: it takes a reference (net_held), the namespace outlives
+ * its last process while the orphan lives (before, it was dismantled and
+ * the orphan's timer read freed state: KASAN on the debug kernel), and it
+ * goes once the orphan has.  Run with the module's path in
  * AFC_KERN_SOCK_MODULE.
  */
 TEST_F_TIMEOUT(netns, kernel_sockets_hold_their_namespace, 120)
 {
 	const char *ko = getenv("AFC_KERN_SOCK_MODULE");
-	long long before = afc_stat("TableSetsAllocated"), now;
-	char params[64];
-	int status, fd;
+	int go[2], ready[2], status, fd, nsid, i;
+	char params[64], c = 0;
 	FILE *f;
 	pid_t pid;
 
 	ASSERT_NE(NULL, ko) TH_LOG("AFC_KERN_SOCK_MODULE is not set");
-	ASSERT_LE(0, before);
 	snprintf(params, sizeof(params), "family=%d port=7600", afc_family());
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(ready));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		/* The namespace's only process: it loads the module there
-		 * (the module's init runs in this task) and exits. */
-		if (unshare(CLONE_NEWNET) || afc_lo_up() ||
-		    afc_sh("echo 1 > /proc/sys/net/af_custom/fin_timeout"))
+		 * (the module's init runs in this task), waits for its
+		 * namespace to get an id, and exits. */
+		if (unshare(CLONE_NEWNET) || afc_lo_up())
 			_exit(2);
 		fd = open(ko, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || syscall(__NR_finit_module, fd, params, 0)) {
 			fprintf(stderr, "# finit_module %s: %s\n", ko, strerror(errno));
 			_exit(3);
 		}
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(4);
 		_exit(0);
 	}
+	ASSERT_EQ(1, read(ready[0], &c, 1)) TH_LOG("the child did not load the module");
+	ASSERT_EQ(0, nsid_request(RTM_NEWNSID, pid, -1));
+	nsid = nsid_request(RTM_GETNSID, pid, -1);
+	ASSERT_LE(0, nsid) TH_LOG("RTM_GETNSID: %s", strerror(-nsid));
+	ASSERT_EQ(1, write(go[1], &c, 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("status %#x", status);
-	f = fopen("/sys/module/afc_kern_sock/parameters/net_refcnt", "r");
+	f = fopen("/sys/module/afc_kern_sock/parameters/net_held", "r");
 	ASSERT_NE(NULL, f);
 	ASSERT_EQ(1, fscanf(f, "%d", &status));
 	fclose(f);
-	EXPECT_EQ(1, status) TH_LOG("the kernel listener holds no reference on its namespace");
-	/* The orphan's FIN_WAIT_2 timer (fin_timeout 1 s) fires meanwhile. */
-	sleep(3);
 	ASSERT_EQ(0, syscall(__NR_delete_module, "afc_kern_sock", O_NONBLOCK))
 		TH_LOG("delete_module: %s", strerror(errno));
-	/* The child's FIN meets no socket and is reset: nothing holds the
-	 * namespace any more, and its tables go with it. */
-	for (int i = 0; (now = afc_stat("TableSetsAllocated")) > before && i < 200; i++)
+	EXPECT_EQ(1, status) TH_LOG("the kernel listener took no reference on its namespace");
+	/* Its last process is gone; the orphan keeps it. */
+	EXPECT_EQ(nsid, nsid_request(RTM_GETNSID, 0, nsid)) TH_LOG("the namespace went at once");
+	/* The orphan's TIME_WAIT ends (2 s), and the namespace goes. */
+	for (i = 0; nsid_request(RTM_GETNSID, 0, nsid) >= 0 && i < 200; i++)
 		usleep(100 * 1000);
-	ASSERT_GE(before, now) TH_LOG("the namespace outlived its kernel sockets by 20 s");
+	ASSERT_EQ(-ENOENT, nsid_request(RTM_GETNSID, 0, nsid)) TH_LOG("the namespace outlived its sockets by 20 s");
+	close(go[0]); close(go[1]); close(ready[0]); close(ready[1]);
 }
 
 TEST_F_TIMEOUT(netns, empty_namespaces_make_no_tables, 600)

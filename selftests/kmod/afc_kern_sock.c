@@ -3,14 +3,16 @@
  * A test module for netns.c: kernel sockets of AF_CUSTOM
  * (sock_create_kern) in the network namespace of the task that loads it.
  *
- * On load it makes a listener on 127.0.0.1:port, connects a client to it,
- * accepts the child and closes the client at once: the client becomes an
- * orphan in FIN_WAIT_2, which lives until the namespace's fin_timeout and
- * runs a timer against the namespace's state.  The listener and the child
- * stay open until the module is unloaded.  net_refcnt reports the
- * listener's sk_net_refcnt: a kernel socket of ours must hold its
- * namespace (1), or the namespace could be dismantled under it and the
- * orphan's timer read freed state.
+ * On load it makes a listener on 127.0.0.1:port, connects a client to it
+ * and accepts the child; the client closes first, then the child, then
+ * the listener.  What is left is the client, a kernel socket's orphan in
+ * TIME_WAIT, whose timer runs against the namespace's state for 2 s.  The
+ * accepted child (an ordinary socket, which holds its namespace) is gone
+ * by then.  net_held reports what creating the listener added to the
+ * namespace's reference count: a kernel socket of ours must hold its
+ * namespace (1), or the namespace could be dismantled under the orphan
+ * and its timer read freed state.  The module keeps no socket: it can be
+ * unloaded at once.
  */
 #include <linux/in.h>
 #include <linux/module.h>
@@ -26,11 +28,9 @@ MODULE_PARM_DESC(family, "the family number af_custom registered");
 static int port = 7600;
 module_param(port, int, 0444);
 MODULE_PARM_DESC(port, "the listener's port on 127.0.0.1");
-static int net_refcnt = -1;
-module_param(net_refcnt, int, 0444);
-MODULE_PARM_DESC(net_refcnt, "sk_net_refcnt of the kernel listener (read-only)");
-
-static struct socket *listener, *child;
+static int net_held = -1;
+module_param(net_held, int, 0444);
+MODULE_PARM_DESC(net_held, "namespace references a kernel socket took (read-only)");
 
 static int __init afc_kern_sock_init(void)
 {
@@ -40,13 +40,15 @@ static int __init afc_kern_sock_init(void)
 		.scu_port = htons(port),
 		.scu_addr = htonl(INADDR_LOOPBACK),
 	};
-	struct socket *client;
-	int err;
+	struct socket *listener, *client, *child = NULL;
+	int before, err;
 
+	/* The loading task holds the namespace; nothing else in it runs. */
+	before = refcount_read(&net->ns.count);
 	err = sock_create_kern(net, family, SOCK_STREAM, 0, &listener);
 	if (err)
 		return err;
-	net_refcnt = listener->sk->sk_net_refcnt;
+	net_held = refcount_read(&net->ns.count) - before;
 	err = kernel_bind(listener, (struct sockaddr *)&a, sizeof(a));
 	if (!err)
 		err = kernel_listen(listener, 1);
@@ -57,21 +59,19 @@ static int __init afc_kern_sock_init(void)
 	err = kernel_connect(client, (struct sockaddr *)&a, sizeof(a), 0);
 	if (!err)
 		err = kernel_accept(listener, &child, 0);
-	/* The client closes first: its FIN is acknowledged by the child,
-	 * which stays open, so the client lingers as a FIN_WAIT_2 orphan. */
+	/* The client's FIN first: it ends in TIME_WAIT, the child closes. */
 	sock_release(client);
-	if (!err)
-		return 0;
+	if (child)
+		sock_release(child);
 out:
-	pr_err("afc_kern_sock: %d\n", err);
 	sock_release(listener);
+	if (err)
+		pr_err("afc_kern_sock: %d\n", err);
 	return err;
 }
 
 static void __exit afc_kern_sock_exit(void)
 {
-	sock_release(child);
-	sock_release(listener);
 }
 
 module_init(afc_kern_sock_init);

@@ -31,6 +31,9 @@ pub(crate) unsafe extern "C" fn sk_destruct<T: SockData>(sk: *mut bindings::sock
         queues.write().purge();
         // Every buffer is freed: the charges must all be back.
         bindings::afc_sk_mem_destruct(sk);
+        // Last: a kernel socket's hold on its namespace (and our state
+        // in it), taken by `create`.
+        bindings::afc_sk_kern_put_net(sk);
     }
 }
 

@@ -171,7 +171,7 @@ impl<'a, T: SockData> Sock<'a, T> {
         // pernet registration is dropped (after every socket of the
         // module: `crate::AfCustom`'s field order), so it outlives `'a`.
         // A kernel socket (`sock_create_kern`, kern=1) holds one too:
-        // `create` upgrades it (`sk_net_refcnt_upgrade`).
+        // `create` takes it (`afc_sk_kern_hold_net`), `sk_destruct` puts it.
         unsafe { &*(*self.0.as_ptr()).net_state.cast::<T::Pernet>() }
     }
 
