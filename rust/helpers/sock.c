@@ -80,20 +80,17 @@ void afc_sk_set_nospace(struct sock *sk)
 	smp_mb__after_atomic();
 }
 
-/* Wakes writers and POLLOUT pollers, and SIGIO owners (sync: the waker
- * is about to sleep, as sock_def_write_space hints). */
-static void afc_wake_space(struct sock *sk, bool sync)
+/* Wakes writers and POLLOUT pollers, and SIGIO owners, as
+ * sk_stream_write_space: not a sync wake-up, for the ACK that makes room
+ * usually runs in the peer reader's recvmsg, which goes on reading. */
+static void afc_wake_space(struct sock *sk)
 {
 	struct socket_wq *wq;
 
 	rcu_read_lock();
 	wq = rcu_dereference(sk->sk_wq);
-	if (skwq_has_sleeper(wq)) {
-		if (sync)
-			wake_up_interruptible_sync_poll(&wq->wait, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
-		else
-			wake_up_interruptible_poll(&wq->wait, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
-	}
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_poll(&wq->wait, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 	if (wq && wq->fasync_list && !(sk->sk_shutdown & SEND_SHUTDOWN))
 		sock_wake_async(wq, SOCK_WAKE_SPACE, POLL_OUT);
 	rcu_read_unlock();
@@ -108,12 +105,9 @@ void afc_sk_write_space(struct sock *sk)
 	if (!sock || !test_bit(SOCK_NOSPACE, &sock->flags) || !afc_sk_writeable(sk))
 		return;
 	clear_bit(SOCK_NOSPACE, &sock->flags);
-	/* Not a sync wake-up: as TCP's sk_stream_write_space, the ACK that
-	 * makes room usually runs in the reader's recvmsg, which goes on
-	 * reading rather than sleeping. */
-	afc_wake_space(sk, false);
+	afc_wake_space(sk);
 }
-void afc_sk_wake_writers(struct sock *sk) { afc_wake_space(sk, false); }
+void afc_sk_wake_writers(struct sock *sk) { afc_wake_space(sk); }
 void afc_sk_set_ack_backlog(struct sock *sk, unsigned int len, unsigned int max)
 {
 	WRITE_ONCE(sk->sk_ack_backlog, len);

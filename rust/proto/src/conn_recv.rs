@@ -407,11 +407,18 @@ impl Connection {
     /// Places the payload and FIN of an acceptable segment.
     fn rx_data(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
         if !self.state.receives_data() || self.rcv.fin_received {
-            if h.payload_len > 0 {
+            // Data or a FIN again after the FIN: our ACK was lost, and
+            // the peer retransmits until it hears one (TCP: duplicate
+            // data, acknowledged at once).
+            if h.payload_len > 0 || h.flags.fin() {
                 self.rcv.ack_now = true;
             }
             return;
         }
+        // A FIN that came ahead of a gap: the segment that fills the gap
+        // is acknowledged at once, as one that empties the out-of-order
+        // queue (`tcp_data_queue`).
+        let fin_was_pending = self.rcv.fin_offset.is_some();
         let payload = u32::from(h.payload_len);
         // Trim what is already received from the head.
         let (skip, start_rel) = if h.seq.lt(self.rcv.nxt) {
@@ -457,7 +464,7 @@ impl Connection {
         }
 
         if len > 0 && start_rel == 0 {
-            let filled_hole = !self.rcv.assembler.is_empty();
+            let filled_hole = !self.rcv.assembler.is_empty() || fin_was_pending;
             out.data = DataAction::Append {
                 offset: self.rcv.offset,
                 skip,
@@ -500,6 +507,9 @@ impl Connection {
             } else {
                 self.stats.out_of_window = self.stats.out_of_window.wrapping_add(1);
             }
+            self.rcv.ack_now = true;
+        } else if h.flags.fin() && start_rel > 0 {
+            // A bare FIN ahead of a gap: a duplicate ACK, as for data.
             self.rcv.ack_now = true;
         }
 

@@ -377,6 +377,51 @@ fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
     assert_eq!(ack[0].0.ack, fin[0].0.seq.wrapping_add(1));
 }
 
+/// A bare FIN that arrives ahead of a gap draws a duplicate ACK at once,
+/// and the segment that fills the gap is acknowledged at once (with the
+/// FIN), not after the delayed-ACK time.
+#[test]
+fn a_fin_ahead_of_a_gap_is_acknowledged_at_once() {
+    let mut c = cfg();
+    c.ack_delay_us = 40_000;
+    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
+    a.write(b"hello").unwrap();
+    let data = out(&mut a, t0());
+    a.conn.shutdown_write();
+    let fin = out(&mut a, t0());
+    assert_eq!(data.len(), 1);
+    expect_flags(&fin, Flags::ACK.with(Flags::FIN));
+    feed(&mut b, &fin, t0());
+    let dup = out(&mut b, t0());
+    assert_eq!(dup.len(), 1, "a duplicate ACK for the FIN ahead of the gap");
+    assert_eq!(dup[0].0.ack, data[0].0.seq);
+    feed(&mut b, &data, t0());
+    assert_eq!(b.state(), State::CloseWait);
+    let ack = out(&mut b, t0());
+    assert_eq!(ack.len(), 1, "the filled gap is acknowledged at once");
+    assert_eq!(ack[0].0.ack, fin[0].0.seq.wrapping_add(1));
+}
+
+/// The peer's FIN again in CLOSE_WAIT (our ACK of it was lost) is
+/// acknowledged at once, whatever the application does.
+#[test]
+fn close_wait_acknowledges_a_retransmitted_fin() {
+    let mut c = cfg();
+    c.ack_delay_us = 40_000;
+    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
+    a.conn.shutdown_write();
+    let fin = out(&mut a, t0());
+    feed(&mut b, &fin, t0());
+    let at = b.conn.poll_timeout().expect("delayed-ACK timer");
+    b.on_timeout(at);
+    assert_eq!(out(&mut b, at).len(), 1, "the ACK (lost on the way)");
+    feed(&mut b, &fin, at);
+    assert_eq!(b.state(), State::CloseWait);
+    let again = out(&mut b, at);
+    assert_eq!(again.len(), 1, "the retransmitted FIN is acknowledged");
+    assert_eq!(again[0].0.ack, fin[0].0.seq.wrapping_add(1));
+}
+
 #[test]
 fn established_to_closed_on_rst() {
     let (mut a, mut b) = established();
