@@ -483,7 +483,6 @@ int afc_pernet_register(const struct afc_pernet_callbacks *cb)
 	/* As tcp_init(): half the established-table slots, one slot per
 	 * 128 KiB of memory, at most 512 Ki slots. */
 	unsigned long slots = roundup_pow_of_two(max(totalram_pages() >> (17 - PAGE_SHIFT), 1UL));
-
 	int err;
 
 	/* One state type at a time: the Rust lookups cast to it. */

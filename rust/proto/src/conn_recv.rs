@@ -546,15 +546,31 @@ impl Connection {
             .rcv
             .unacked_segs
             .saturating_add(self.rcv.arriving_frames.max(1));
-        let delay = self.cfg.ack_delay_us.min(self.cfg.rto_min_us / 4).max(1);
         if self.cfg.ack_delay_us == 0 || (self.rcv.unacked_segs >= 2 && !self.window_shrinking()) {
             self.rcv.ack_now = true;
         } else if self.rcv.unacked_segs >= 2 {
-            let at = now.after(delay);
+            let at = now.after(self.ack_delay());
             self.timers.delack_deadline =
                 Some(self.timers.delack_deadline.map_or(at, |x| x.min(at)));
+        } else {
+            self.delay_lone_ack(now);
+        }
+    }
+
+    /// How long an acknowledgement may wait: `ack_delay`, and at most a
+    /// quarter of the minimum RTO ([`Self::schedule_ack`]).
+    fn ack_delay(&self) -> u64 {
+        self.cfg.ack_delay_us.min(self.cfg.rto_min_us / 4).max(1)
+    }
+
+    /// Acknowledges something that came alone (a lone segment, a FIN):
+    /// at once with delayed ACKs off, else when the delayed-ACK timer
+    /// fires (armed now unless it already is).
+    fn delay_lone_ack(&mut self, now: Instant) {
+        if self.cfg.ack_delay_us == 0 {
+            self.rcv.ack_now = true;
         } else if self.timers.delack_deadline.is_none() {
-            self.timers.delack_deadline = Some(now.after(delay));
+            self.timers.delack_deadline = Some(now.after(self.ack_delay()));
         }
     }
 
@@ -573,12 +589,7 @@ impl Connection {
                 // segment's does (at most a quarter of the minimum RTO,
                 // well before the peer would retransmit the FIN).
                 self.state = State::CloseWait;
-                if self.cfg.ack_delay_us == 0 {
-                    self.rcv.ack_now = true;
-                } else if self.timers.delack_deadline.is_none() {
-                    let delay = self.cfg.ack_delay_us.min(self.cfg.rto_min_us / 4).max(1);
-                    self.timers.delack_deadline = Some(now.after(delay));
-                }
+                self.delay_lone_ack(now);
             }
             State::FinWait1 => {
                 self.state = State::Closing;

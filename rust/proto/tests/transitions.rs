@@ -7,7 +7,7 @@
 
 mod support;
 
-use afc_proto::conn::{ConnError, Events, Keepalive};
+use afc_proto::conn::{Config, ConnError, Events, Keepalive};
 use afc_proto::listener::SynVerdict;
 use afc_proto::seq::Seq;
 use afc_proto::state::State;
@@ -324,6 +324,24 @@ fn established_to_close_wait_on_fin() {
     assert_eq!(ack[0].0.ack, fin[0].0.seq.wrapping_add(1));
 }
 
+/// Settings with delayed ACKs on (40 ms), for the FIN's acknowledgement.
+fn delayed_acks() -> Config {
+    let mut c = cfg();
+    c.ack_delay_us = 40_000;
+    c
+}
+
+/// An established pair with delayed ACKs on, after `a`'s FIN reached `b`
+/// (CLOSE_WAIT); returns the FIN too.
+fn fin_in_close_wait() -> (Endpoint, Endpoint, Vec<(Header, Vec<u8>)>) {
+    let (mut a, mut b) = established_with(delayed_acks(), delayed_acks(), Seq(0x1000));
+    a.conn.shutdown_write();
+    let fin = out(&mut a, t0());
+    feed(&mut b, &fin, t0());
+    assert_eq!(b.state(), State::CloseWait);
+    (a, b, fin)
+}
+
 /// With delayed ACKs on, a FIN's acknowledgement waits for the
 /// application's own close, whose FIN carries it (one frame instead of
 /// two, as TCP's ping-pong mode after `tcp_fin`); if the application does
@@ -331,13 +349,7 @@ fn established_to_close_wait_on_fin() {
 /// be retransmitted.
 #[test]
 fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
-    let mut c = cfg();
-    c.ack_delay_us = 40_000;
-    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
-    a.conn.shutdown_write();
-    let fin = out(&mut a, t0());
-    feed(&mut b, &fin, t0());
-    assert_eq!(b.state(), State::CloseWait);
+    let (mut a, mut b, fin) = fin_in_close_wait();
     assert!(out(&mut b, t0()).is_empty(), "no lone ACK for the FIN");
     b.conn.close(t0());
     let f = out(&mut b, t0());
@@ -348,10 +360,7 @@ fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
     assert_eq!(a.state(), State::TimeWait);
 
     // The application keeps its end open: the timer acknowledges.
-    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
-    a.conn.shutdown_write();
-    let fin = out(&mut a, t0());
-    feed(&mut b, &fin, t0());
+    let (mut a, mut b, fin) = fin_in_close_wait();
     let at = b.conn.poll_timeout().expect("delayed-ACK timer");
     let rto = a.conn.poll_timeout().expect("FIN retransmission timer");
     assert!(
@@ -367,10 +376,7 @@ fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
     assert_eq!(a.state(), State::FinWait2);
 
     // TCP_QUICKACK sends it at once.
-    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
-    a.conn.shutdown_write();
-    let fin = out(&mut a, t0());
-    feed(&mut b, &fin, t0());
+    let (_a, mut b, fin) = fin_in_close_wait();
     assert!(b.conn.quickack());
     let ack = out(&mut b, t0());
     assert_eq!(ack.len(), 1);
@@ -382,9 +388,7 @@ fn a_fin_is_acknowledged_by_the_close_that_answers_it() {
 /// FIN), not after the delayed-ACK time.
 #[test]
 fn a_fin_ahead_of_a_gap_is_acknowledged_at_once() {
-    let mut c = cfg();
-    c.ack_delay_us = 40_000;
-    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
+    let (mut a, mut b) = established_with(delayed_acks(), delayed_acks(), Seq(0x1000));
     a.write(b"hello").unwrap();
     let data = out(&mut a, t0());
     a.conn.shutdown_write();
@@ -406,12 +410,7 @@ fn a_fin_ahead_of_a_gap_is_acknowledged_at_once() {
 /// acknowledged at once, whatever the application does.
 #[test]
 fn close_wait_acknowledges_a_retransmitted_fin() {
-    let mut c = cfg();
-    c.ack_delay_us = 40_000;
-    let (mut a, mut b) = established_with(c, c, Seq(0x1000));
-    a.conn.shutdown_write();
-    let fin = out(&mut a, t0());
-    feed(&mut b, &fin, t0());
+    let (_a, mut b, fin) = fin_in_close_wait();
     let at = b.conn.poll_timeout().expect("delayed-ACK timer");
     b.on_timeout(at);
     assert_eq!(out(&mut b, at).len(), 1, "the ACK (lost on the way)");
