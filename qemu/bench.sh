@@ -16,7 +16,8 @@
 # /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo";
 # family "base" profiles the baseline module),
 # BENCH_CALLERS (with BENCH_PROFILE: symbols whose call chains each profile
-# prints from a second, call-graph run, e.g. "rcu_core call_rcu"),
+# prints from a second, call-graph run, e.g. "rcu_core call_rcu"; the
+# word "children" prints every symbol's inclusive share instead),
 # BENCH_SYMOFF (with BENCH_PROFILE: substrings of symbols whose samples
 # each profile prints by offset, e.g. "7sendmsg conn5drive"),
 # BENCH_LO_MTU (the loopback's MTU, both families), BENCH_SYSCTL
@@ -214,6 +215,15 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
             /afc/bin/perf record -q -g -e cpu-clock -F 4000 -a -o /tmp/perf.data -- \
                 $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
             for sym in $BENCH_CALLERS; do
+                # "children": every symbol with the samples of what it
+                # called (inclusive), to see which syscall or handler a
+                # flat profile's time belongs to.
+                if [ "$sym" = children ]; then
+                    echo "== inclusive ($t $f $n)"
+                    /afc/bin/perf report -i /tmp/perf.data --stdio --children -g none --sort sym \
+                        --percent-limit ${BENCH_PCT:-0.7} 2>/dev/null | grep -v '^#' | grep -v "^$" | head -${BENCH_TOP:-45}
+                    continue
+                fi
                 echo "== callers of $sym ($t $f $n)"
                 /afc/bin/perf report -i /tmp/perf.data --stdio --no-children -G --symbols "$sym" \
                     --percent-limit 0 2>/dev/null | grep -v '^#' | grep -v "^$" | head -60
