@@ -1023,6 +1023,19 @@ static const struct row rows[] = {
 	{ "memory", "lo", "slab_per_conn", "memory lo, Slab bytes/conn" },
 	{ "memory", "lo", "kmem_per_conn", "memory lo, MemFree bytes/conn" },
 	{ "memory", "lo", "setup_ms", "memory lo, 10k connects+accepts, ms" },
+	/* The second harness, bench/threads_bench.c (BENCH_ONLY token "threads"). */
+	{ "t-stream", "lo", "mbps", "threads: stream lo, MB/s" },
+	{ "t-stream", "veth", "mbps", "threads: stream veth, MB/s" },
+	{ "t-rr", "lo", "tps", "threads: rr lo (Nagle on), transactions/s" },
+	{ "t-rr", "lo", "p99_us", "threads: rr lo (Nagle on), p99 latency us" },
+	{ "t-rr", "veth", "tps", "threads: rr veth (Nagle on), transactions/s" },
+	{ "t-rr", "veth", "p99_us", "threads: rr veth (Nagle on), p99 latency us" },
+	{ "t-rr-nodelay", "lo", "tps", "threads: rr lo NODELAY, transactions/s" },
+	{ "t-rr-nodelay", "lo", "p99_us", "threads: rr lo NODELAY, p99 latency us" },
+	{ "t-rr-nodelay", "veth", "tps", "threads: rr veth NODELAY, transactions/s" },
+	{ "t-rr-nodelay", "veth", "p99_us", "threads: rr veth NODELAY, p99 latency us" },
+	{ "t-crr", "lo", "cps", "threads: crr lo, connections/s" },
+	{ "t-crr", "veth", "cps", "threads: crr veth, connections/s" },
 };
 
 /* The last, "base", is a baseline module (BENCH_BASELINE), when one ran. */

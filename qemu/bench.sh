@@ -11,8 +11,12 @@
 # memory, default 10000), BENCH_LISTENERS (default 10000),
 # BENCH_EPOLL_CONNS (connections of the epoll round, default 10000),
 # BENCH_ONLY (a space-separated subset of: copy memory listeners reuseport
-# stream rr rr-nagle crr epoll stream8; "none" for none; scripts/bench.sh
-# runs stream8 alone in a second boot with 2 vCPUs), BENCH_PROFILE (runs to profile with perf, when
+# stream rr rr-nagle crr epoll stream8 threads; "none" for none;
+# scripts/bench.sh runs stream8 alone in a second boot with 2 vCPUs;
+# "threads" runs /afc/threads_bench, the second, independent harness
+# (bench/threads_bench.c: server and client as two threads of one process),
+# for its shapes stream, rr, rr-nodelay and crr, inside the same repetition
+# loop, as tests t-stream, t-rr, t-rr-nodelay and t-crr), BENCH_PROFILE (runs to profile with perf, when
 # /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo";
 # family "base" profiles the baseline module),
 # BENCH_CALLERS (with BENCH_PROFILE: symbols whose call chains each profile
@@ -29,13 +33,15 @@
 # module, run as family "base" beside "custom" in the repetition loop; the
 # guest swaps modules around each of its runs.
 B=/afc/afc_bench
+# The second harness (BENCH_ONLY token "threads"); run_threads runs it.
+TB=/afc/threads_bench
 REPS=${BENCH_REPS:-5}
 REPS_SLOW=${BENCH_REPS_SLOW:-3}
 SECS=${BENCH_SECS:-2}
 CONNS=${BENCH_CONNS:-10000}
 LISTENERS=${BENCH_LISTENERS:-10000}
 EPOLL_CONNS=${BENCH_EPOLL_CONNS:-10000}
-ONLY=${BENCH_ONLY:-copy memory listeners reuseport stream rr rr-nagle crr epoll}
+ONLY=${BENCH_ONLY:-copy memory listeners reuseport stream rr rr-nagle crr epoll threads}
 RES=/tmp/results
 : > $RES
 
@@ -113,23 +119,34 @@ fam_end() {
 }
 
 PORT=9000
+# The program run() runs (run_threads switches it to $TB for one run) and
+# the prefix of its test names in failure lines.
+BIN=$B
+TPFX=
 run() { # test family [args...]
     t=$1; f=$2; shift 2
     PORT=$((PORT + 1))
     fam_begin "$f"; fam=$FAM
     start=$(cut -d' ' -f1 /proc/uptime)
-    if timeout 180 $B -t "$t" -f "$fam" -p $PORT "$@" > /tmp/one 2>/tmp/err; then
+    if timeout 180 $BIN -t "$t" -f "$fam" -p $PORT "$@" > /tmp/one 2>/tmp/err; then
         [ "$f" = base ] && sed -i 's/ fam=custom / fam=base /' /tmp/one
         cat /tmp/one >> $RES
         echo "  $(cut -c1-150 /tmp/one)"
     else
-        echo "AFC-BENCH-FAIL test=$t fam=$f args=$* rc=$? $(cat /tmp/err)"
-        echo "FAILED test=$t fam=$f $*: $(cat /tmp/err)" >> /tmp/failures
+        echo "AFC-BENCH-FAIL test=$TPFX$t fam=$f args=$* rc=$? $(cat /tmp/err)"
+        echo "FAILED test=$TPFX$t fam=$f $*: $(cat /tmp/err)" >> /tmp/failures
     fi
     [ "$fam" = custom ] && wait_idle
     fam_end "$f"
     end=$(cut -d' ' -f1 /proc/uptime)
-    echo "  ($t $f $*: $(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }') s)"
+    echo "  ($TPFX$t $f $*: $(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }') s)"
+}
+# One run of the second harness: shape family -n lo|veth [args...]; its
+# RESULT lines name the tests t-<shape> themselves.
+run_threads() {
+    BIN=$TB; TPFX=t-
+    run "$@"
+    BIN=$B; TPFX=
 }
 
 has() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -171,6 +188,14 @@ r=0; while [ $r -lt $REPS ]; do r=$((r + 1))
         echo "== stream8, repetition $r of $REPS"
         for f in $CUSTOMS inet; do run stream8 $f -P 8 -l $SECS; done
         for f in $CUSTOMS inet; do run stream8 $f -P 8 -l $SECS $VETH; done
+    fi
+    # The second harness: server and client threads of one process.
+    if has threads; then
+        for t in stream rr rr-nodelay crr; do
+            echo "== threads $t, repetition $r of $REPS"
+            for f in $CUSTOMS inet unix; do run_threads $t $f -n lo -l $SECS; done
+            for f in $CUSTOMS inet; do run_threads $t $f -n veth -l $SECS; done
+        done
     fi
     # One epoll server, EPOLL_CONNS connections, one request each per round.
     if has epoll; then

@@ -10,13 +10,16 @@
 # table: build/bench.out.
 # Environment: BENCH_REPS, BENCH_REPS_SLOW, BENCH_SECS, BENCH_CONNS,
 # BENCH_LISTENERS, BENCH_EPOLL_CONNS, BENCH_ONLY (stream8 selects the
-# second boot; without it there is none), BENCH_PROFILE, BENCH_SYSCTL, BENCH_LO_MTU (see
+# second boot; without it there is none; threads selects the second,
+# independent harness bench/threads_bench.c, server and client as threads
+# of one process, copied in as /afc/threads_bench: rows "threads: ..."),
+# BENCH_PROFILE, BENCH_SYSCTL, BENCH_LO_MTU (see
 # qemu/bench.sh; the host's perf is copied in when BENCH_PROFILE is set;
 # stream8 profiles run in the 2-vCPU boot), VM_TIMEOUT.
 # BENCH_BASELINE=REV: the module of git revision REV (e.g. the commit
 # before a change) is built against the same kernel and run as a fourth
-# family, "base", in every repetition of stream, rr, rr-nagle, crr, epoll
-# and stream8 (the guest swaps modules around each of its runs): the
+# family, "base", in every repetition of stream, rr, rr-nagle, crr, epoll,
+# stream8 and threads (the guest swaps modules around each of its runs): the
 # table then compares the two modules with TCP in the same run.
 # BENCH_FROM_LOG=1: no VM, only rebuild the table from the consoles.
 source "$(dirname "$0")/lib.sh"
@@ -25,7 +28,7 @@ BIN="$("$TOP/bench/build.sh")"
 LOG="$TOP/build/vm-bench.log"
 LOG2="$TOP/build/vm-bench-2cpu.log"
 OUT="$TOP/build/bench.out"
-ALL="copy memory listeners reuseport stream rr rr-nagle crr epoll stream8"
+ALL="copy memory listeners reuseport stream rr rr-nagle crr epoll stream8 threads"
 ONLY="${BENCH_ONLY:-$ALL}"
 # The 1-vCPU boot runs everything selected but stream8; the 2-vCPU boot
 # runs stream8 alone.
@@ -46,7 +49,8 @@ boot() {
         [ -n "$prof" ] && printf "export BENCH_PROFILE='%s'\n" "$prof"
         echo 'exec sh /afc/bench.sh'
     } > "$guest"
-    files=("$KO:/afc/af_custom.ko" "$BIN:/afc/afc_bench" "$TOP/qemu/bench.sh:/afc/bench.sh")
+    files=("$KO:/afc/af_custom.ko" "$BIN:/afc/afc_bench" "$(dirname "$BIN")/threads_bench:/afc/threads_bench"
+        "$TOP/qemu/bench.sh:/afc/bench.sh")
     [ -n "${BASE_KO:-}" ] && files+=("$BASE_KO:/afc/af_custom_base.ko")
     if [ -n "$prof" ]; then
         perf="$(command -v perf || true)"
