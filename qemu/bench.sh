@@ -17,7 +17,8 @@
 # (bench/threads_bench.c: server and client as two threads of one process),
 # for its shapes stream, rr, rr-nodelay and crr, inside the same repetition
 # loop, as tests t-stream, t-rr, t-rr-nodelay and t-crr), BENCH_PROFILE (runs to profile with perf, when
-# /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo";
+# /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo",
+# or "t-stream:custom:lo" for the second harness;
 # family "base" profiles the baseline module),
 # BENCH_CALLERS (with BENCH_PROFILE: symbols whose call chains each profile
 # prints from a second, call-graph run, e.g. "rcu_core call_rcu"; the
@@ -212,16 +213,19 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
     for p in $BENCH_PROFILE; do
         t=${p%%:*}; rest=${p#*:}; f=${rest%%:*}; n=${rest#*:}
         args=""; [ "$n" = veth ] && args="$VETH"
+        # A second-harness test (t-stream, t-rr, ...) runs threads_bench.
+        PB=$B
+        case "$t" in t-*) PB=$TB; t=${t#t-}; args="-n $n" ;; esac
         PORT=$((PORT + 1))
         echo "== profile $t $f $n"
         asked=$f; fam_begin "$f"; f=$FAM
         PORT=$((PORT + 1))
         /afc/bin/perf stat -e context-switches -a -o /tmp/perf.stat -- \
-            $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
+            $PB -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
         grep context-switches /tmp/perf.stat
         [ "$f" = custom ] && wait_idle
         /afc/bin/perf record -q -e cpu-clock -F 4000 -a -o /tmp/perf.data -- \
-            $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
+            $PB -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
         /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit ${BENCH_PCT:-0.7} 2>/dev/null |
             grep -v '^#' | grep -v "^$" | head -${BENCH_TOP:-45}
         # BENCH_SYMOFF="sub1 sub2": where in each symbol whose name
@@ -238,7 +242,7 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
             [ "$f" = custom ] && wait_idle
             PORT=$((PORT + 1))
             /afc/bin/perf record -q -g -e cpu-clock -F 4000 -a -o /tmp/perf.data -- \
-                $B -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
+                $PB -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
             for sym in $BENCH_CALLERS; do
                 # "children": every symbol with the samples of what it
                 # called (inclusive), to see which syscall or handler a
