@@ -30,15 +30,33 @@ impl<T: SockData> Sock<'_, T> {
     /// Reserves room for `skb` on the receive side (`sk_rmem_schedule`);
     /// `false` when the family or the cgroup is over its limit.
     pub(crate) fn rmem_schedule(&self, skb: &SkBuff) -> bool {
+        if self.reserved_covers(skb.truesize()) {
+            return true;
+        }
         // SAFETY: valid sock and skb; the caller owns the socket.
         unsafe { bindings::afc_sk_rmem_schedule(self.as_ptr(), skb.as_ptr()) }
     }
 
     /// Reserves `size` bytes for the write queue (`sk_wmem_schedule`).
     pub(crate) fn wmem_schedule(&self, size: usize) -> bool {
+        if self.reserved_covers(size) {
+            return true;
+        }
         let size = i32::try_from(size).unwrap_or(i32::MAX);
         // SAFETY: valid sock; the caller owns the socket.
         unsafe { bindings::afc_sk_wmem_schedule(self.as_ptr(), size) }
+    }
+
+    /// Whether the socket's reservation (`sk_forward_alloc`) already
+    /// covers `size` bytes: then `sk_rmem_schedule` and `sk_wmem_schedule`
+    /// return true at once (their `delta <= 0`), and so does the cgroup
+    /// check before them (`afc_memcg_full` of a non-positive count), so
+    /// the usual segment makes no C call.
+    fn reserved_covers(&self, size: usize) -> bool {
+        // SAFETY: the sock is valid (type invariant) and the caller owns
+        // it: the forward allocation is written only by its owner.
+        let fwd = unsafe { (*self.as_ptr()).sk_forward_alloc };
+        usize::try_from(fwd).is_ok_and(|f| size <= f)
     }
 
     /// Whether buffers may grow: the family is not under memory pressure

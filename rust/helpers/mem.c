@@ -201,13 +201,8 @@ bool afc_sk_wmem_schedule(struct sock *sk, int size)
 	return sk_wmem_schedule(sk, size);
 }
 
-/* `skb` joins / leaves the write queue (after afc_sk_wmem_schedule). */
-void afc_sk_wq_charge(struct sock *sk, struct sk_buff *skb)
-{
-	sk_wmem_queued_add(sk, skb->truesize);
-	sk_mem_charge(sk, skb->truesize);
-}
-
+/* `skb` leaves the write queue (it joins it charged by WriteQueue::push,
+ * rust/abstractions/sock/queues.rs, in Rust). */
 void afc_sk_wq_uncharge(struct sock *sk, struct sk_buff *skb)
 {
 	sk_wmem_queued_add(sk, -skb->truesize);

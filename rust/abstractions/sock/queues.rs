@@ -4,7 +4,7 @@
 
 use crate::abstractions::bindings;
 use crate::abstractions::skb::{QueuedSkb, SkBuff, SkbQueue};
-use core::ptr::NonNull;
+use core::ptr::{addr_of_mut, write_volatile, NonNull};
 use kernel::prelude::*;
 
 /// The way to a socket's skb queues, made once per socket by
@@ -54,9 +54,20 @@ impl WriteQueue<'_> {
     /// Appends `skb`, charged (after [`Sock::wmem_schedule`] reserved its
     /// truesize).
     pub(crate) fn push(&mut self, skb: SkBuff) {
-        // SAFETY: valid sock (the `SockQueues` invariant) and skb; the
-        // holder of the queues owns the socket.
-        unsafe { bindings::afc_sk_wq_charge(self.sk.as_ptr(), skb.as_ptr()) };
+        let size = i32::try_from(skb.truesize()).unwrap_or(i32::MAX);
+        let sk = self.sk.as_ptr();
+        // `sk_wmem_queued_add` and `sk_mem_charge` (the family accounts
+        // its memory, so `sk_has_account` holds), without a C call: both
+        // `WRITE_ONCE`s, as lockless readers (`poll`, `sock_diag`) read
+        // them with `READ_ONCE`.
+        // SAFETY: valid sock (the `SockQueues` invariant); the holder of
+        // the queues owns the socket, the only writer of both fields.
+        unsafe {
+            let queued = addr_of_mut!((*sk).sk_wmem_queued);
+            write_volatile(queued, (*queued).wrapping_add(size));
+            let fwd = addr_of_mut!((*sk).sk_forward_alloc);
+            write_volatile(fwd, (*fwd).wrapping_sub(size));
+        }
         self.q.push(skb);
     }
 
