@@ -4,7 +4,7 @@
 //! the wire codec converts to big-endian. The kernel keeps `__be32` and
 //! converts at the boundary with `u32::from_be`.
 
-use super::siphash::{siphash24_blocks, SipKey};
+use super::siphash::{siphash13_blocks, siphash24_blocks, SipKey};
 
 /// The wildcard address `0.0.0.0` ("every local address").
 pub const ADDR_ANY: u32 = 0;
@@ -28,6 +28,15 @@ pub enum HashPurpose {
     Cookie = 5,
     /// SYN cookie mask ([`super::syncookie`]).
     CookieMask = 6,
+}
+
+impl HashPurpose {
+    /// Whether the hash only spreads entries over a table's buckets or
+    /// shards (unpredictable to a peer, so that it cannot aim at one
+    /// bucket, but not a secret like an ISN, a port offset or a cookie).
+    pub const fn spreads_a_table(self) -> bool {
+        matches!(self, HashPurpose::Table | HashPurpose::Reuseport)
+    }
 }
 
 /// An IPv4 address and a port.
@@ -82,9 +91,12 @@ impl FourTuple {
 
     /// Returns the keyed hash of this tuple for `purpose`.
     ///
-    /// SipHash-2-4 of 13 bytes, `purpose` then [`FourTuple::to_bytes`],
-    /// built here as its two little-endian blocks directly (the tests
-    /// check it against [`super::siphash::siphash24`] of those bytes).
+    /// SipHash of 13 bytes, `purpose` then [`FourTuple::to_bytes`], built
+    /// here as its two little-endian blocks directly (the tests check it
+    /// against [`super::siphash::siphash24`] and `siphash13` of those
+    /// bytes): SipHash-1-3 where the hash only spreads a table
+    /// ([`HashPurpose::spreads_a_table`], every frame's lookup), as the
+    /// kernel's `hsiphash`; SipHash-2-4, a secure PRF, for the rest.
     pub fn hash(&self, key: &SipKey, purpose: HashPurpose) -> u64 {
         // A big-endian value read little-endian is its bytes swapped.
         let la = u64::from(self.local.addr.swap_bytes());
@@ -95,14 +107,18 @@ impl FourTuple {
         let m0 = u64::from(purpose as u8) | la << 8 | (ra & 0xff_ffff) << 40;
         // Bytes 8-12: the remote address's last byte, the ports; the length (13) on top.
         let m1 = ra >> 24 | lp << 8 | rp << 24 | 13 << 56;
-        siphash24_blocks(key, [m0, m1])
+        if purpose.spreads_a_table() {
+            siphash13_blocks(key, [m0, m1])
+        } else {
+            siphash24_blocks(key, [m0, m1])
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::siphash::siphash24;
+    use crate::siphash::{siphash13, siphash24};
 
     #[test]
     fn hash_is_siphash_of_purpose_then_bytes() {
@@ -118,17 +134,21 @@ mod tests {
             );
             for purpose in [
                 HashPurpose::Isn,
+                HashPurpose::Reuseport,
+                HashPurpose::EphemeralPort,
                 HashPurpose::Table,
+                HashPurpose::Cookie,
                 HashPurpose::CookieMask,
             ] {
                 let mut buf = [0u8; 13];
                 buf[0] = purpose as u8;
                 buf[1..].copy_from_slice(&t.to_bytes());
-                assert_eq!(
-                    t.hash(&key, purpose),
-                    siphash24(&key, &buf),
-                    "{t:?} {purpose:?}"
-                );
+                let want = if purpose.spreads_a_table() {
+                    siphash13(&key, &buf)
+                } else {
+                    siphash24(&key, &buf)
+                };
+                assert_eq!(t.hash(&key, purpose), want, "{t:?} {purpose:?}");
             }
         }
     }
