@@ -27,7 +27,8 @@ impl MsgHdr {
     }
 
     /// Fills `len` bytes at `offset` of `skb` (linear or paged) from the
-    /// user's buffers.
+    /// user's buffers; returns how many it copied, fewer than `len` when
+    /// the user's buffer faults part-way (0: nothing).
     ///
     /// # Safety
     ///
@@ -37,14 +38,13 @@ impl MsgHdr {
         skb: *mut bindings::sk_buff,
         offset: usize,
         len: usize,
-    ) -> Result {
+    ) -> Result<usize> {
         let off = i32::try_from(offset).map_err(|_| EINVAL)?;
         let len = i32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: valid msghdr; `skb` is valid and unshared (the caller
         // owns it); the helper checks the range against the skb.
-        crate::abstractions::errno::check(unsafe {
-            bindings::afc_skb_copy_from_msg(skb, off, self.0, len)
-        })
+        let n = unsafe { bindings::afc_skb_copy_from_msg(skb, off, self.0, len) };
+        usize::try_from(n).map_err(|_| Error::from_errno(n))
     }
 
     /// Copies `len` bytes at `offset` of `skb` to the user's buffers.

@@ -137,13 +137,14 @@ impl SkBuff {
     }
 
     /// Fills `len` bytes at `offset` (linear or paged) from the user's
-    /// buffers of `msg` (`EFAULT` on a bad address).
+    /// buffers of `msg`; returns how many it copied, fewer than `len`
+    /// (maybe 0) when the user's buffer faults part-way.
     pub(crate) fn copy_from_msg(
         &mut self,
         offset: usize,
         msg: &mut super::msg::MsgHdr,
         len: usize,
-    ) -> Result {
+    ) -> Result<usize> {
         // SAFETY: `self` is valid and unshared (type invariant), ours.
         unsafe { msg.copy_to_skb(self.0.as_ptr(), offset, len) }
     }

@@ -192,10 +192,46 @@ struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len)
 	skb_set_owner_w(skb, sk);
 	return skb;
 }
-/* Fills len bytes at offset of skb (linear or paged) from the user. */
+/* Fills len bytes at offset of skb (linear or paged) from the user and
+ * returns how many it copied: len, or fewer when the user's buffer faults
+ * part-way, so that the caller sends what was copied and reports it, as
+ * tcp_sendmsg_locked() does (a negative errno only for a bad range).  All
+ * of a send buffer is filled with one copy per fragment (or one for its
+ * linear data), as tcp_sendmsg_locked() fills its fragments
+ * (skb_copy_to_page_nocache(): copy_from_iter_full() on the page's
+ * address), where skb_copy_datagram_from_iter() makes a copy call per
+ * 4 KiB page (copy_page_from_iter()): 2-3 calls per 64 KiB of a paged
+ * buffer (afc_sock_alloc_paged: fragments of the socket's 32 KiB
+ * page-fragment pages) instead of 16.  Anything else, or a highmem page
+ * (none on 64-bit), takes skb_copy_datagram_from_iter(), all or nothing. */
 int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len)
 {
-	return skb_copy_datagram_from_iter(skb, offset, &msg->msg_iter, len);
+	struct skb_shared_info *sh = skb_shinfo(skb);
+	size_t n;
+	int i, copied = 0;
+
+	if (offset || len != skb->len)
+		goto general;
+	if (!skb->data_len)
+		return copy_from_iter(skb->data, len, &msg->msg_iter);
+	if (skb_headlen(skb))
+		goto general;
+	for (i = 0; i < sh->nr_frags; i++)
+		if (PageHighMem(skb_frag_page(&sh->frags[i])))
+			goto general;
+	for (i = 0; i < sh->nr_frags; i++) {
+		const skb_frag_t *f = &sh->frags[i];
+
+		n = copy_from_iter(skb_frag_address(f), skb_frag_size(f), &msg->msg_iter);
+		copied += n;
+		if (n < skb_frag_size(f))
+			break;
+	}
+	return copied;
+general:
+	if (offset < 0 || len < 0 || offset > (int)skb->len || len > (int)skb->len - offset)
+		return -EINVAL;
+	return skb_copy_datagram_from_iter(skb, offset, &msg->msg_iter, len) ? 0 : len;
 }
 /* Appends to frame references to len bytes at off of src's page
  * fragments (src has no linear data): the payload is not copied.

@@ -194,14 +194,26 @@ fn sendmsg_locked(
             continue;
         }
         sk.data().clear_mem_wait();
-        if let Err(e) = skb.copy_from_msg(0, msg, chunk) {
-            return if sent > 0 { Ok(sent) } else { Err(e) };
+        // A buffer that faults part-way: what was copied before the
+        // fault is sent and counted, the rest of the write is not
+        // (`tcp_sendmsg_locked`'s `do_error` with `copied`); nothing
+        // copied is `EFAULT` unless an earlier chunk went.
+        let copied = match skb.copy_from_msg(0, msg, chunk) {
+            Ok(n) => n.min(chunk),
+            Err(e) => return if sent > 0 { Ok(sent) } else { Err(e) },
+        };
+        if copied == 0 {
+            return if sent > 0 { Ok(sent) } else { Err(EFAULT) };
+        }
+        let faulted = copied < chunk;
+        if faulted {
+            skb.trim(copied);
         }
         let st = g.locked();
         let Role::Conn(c) = &mut st.role else {
             return Err(stream_error(sk, flags));
         };
-        let taken = match c.conn.enqueue(chunk as u32) {
+        let taken = match c.conn.enqueue(copied as u32) {
             Ok(n) => n as usize,
             Err(SendError::Failed(e)) => {
                 let _ = sk.take_err();
@@ -236,6 +248,9 @@ fn sendmsg_locked(
             c.conn.mark_urgent();
         }
         conn::drive(sk, g.locked());
+        if faulted {
+            return Ok(sent);
+        }
     }
 }
 

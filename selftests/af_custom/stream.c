@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -835,6 +836,57 @@ TEST_F(stream, recv_zero_at_end_of_stream)
 	ASSERT_EQ(2, recv(k.c, b, sizeof(b), MSG_WAITALL));
 	ASSERT_EQ(0, recv(k.c, b, sizeof(b), 0));
 	ASSERT_EQ(0, recv(k.c, b, sizeof(b), 0));
+	close_conn(&k);
+}
+
+/* A write whose buffer turns bad part-way (the rest unmapped) sends what
+ * it copied before the fault and reports it, as TCP does: a positive count
+ * no larger than the good part (AF_CUSTOM used to fail the whole 64 KiB
+ * chunk with EFAULT); the peer receives exactly that many bytes, the
+ * buffer's own, and the connection goes on.  A buffer that is bad from
+ * its first byte is EFAULT.  Large enough to be sent from pages
+ * (AF_CUSTOM's paged send buffers are filled a fragment at a time). */
+TEST_F(stream, write_with_a_bad_address_sends_what_it_reports)
+{
+	const size_t good = 40 * 1024, total = 128 * 1024;
+	unsigned char *buf, *got;
+	size_t have = 0;
+	ssize_t n;
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	buf = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (size_t i = 0; i < good; i++)
+		buf[i] = (unsigned char)(i * 7 + i / 251);
+	ASSERT_EQ(0, munmap(buf + good, total - good));
+	got = malloc(total);
+	ASSERT_NE(NULL, got);
+
+	errno = 0;
+	ASSERT_EQ(-1, write(k.c, buf + good, 4096));
+	ASSERT_EQ(EFAULT, errno);
+	n = write(k.c, buf, 96 * 1024);
+	ASSERT_LT(0, n) TH_LOG("write over a fault: %s", strerror(errno));
+	ASSERT_GE((ssize_t)good, n) TH_LOG("wrote %zd of a %zu-byte good prefix", n, good);
+	/* The connection still carries data after the fault. */
+	ASSERT_EQ(3, write(k.c, "end", 3));
+	ASSERT_EQ(0, shutdown(k.c, SHUT_WR));
+	for (;;) {
+		ssize_t r = recv(k.s, got + have, total - have, 0);
+
+		ASSERT_LE(0, r) TH_LOG("recv: %s", strerror(errno));
+		if (r == 0)
+			break;
+		have += r;
+		ASSERT_GE(total, have);
+	}
+	ASSERT_EQ((size_t)n + 3, have) TH_LOG("wrote %zd (+3), received %zu", n, have);
+	ASSERT_EQ(0, memcmp(got, buf, n));
+	ASSERT_EQ(0, memcmp(got + n, "end", 3));
+	TH_LOG("a write over a fault at %zu KiB returned %zd", good / 1024, n);
+	munmap(buf, good);
+	free(got);
 	close_conn(&k);
 }
 
