@@ -26,6 +26,17 @@ impl MsgHdr {
         unsafe { bindings::afc_msg_data_left(self.0) }
     }
 
+    /// Moves the user's buffers back by `n` bytes that were copied but
+    /// not taken (`iov_iter_revert`): what the call reports and where
+    /// its buffers stand then agree.
+    pub(crate) fn revert(&mut self, n: usize) {
+        if n > 0 {
+            // SAFETY: valid (type invariant); `n` bytes were copied from
+            // these buffers by this call, so they can be stepped back over.
+            unsafe { bindings::afc_msg_revert(self.0, n) }
+        }
+    }
+
     /// Fills `len` bytes at `offset` of `skb` (linear or paged) from the
     /// user's buffers; returns how many it copied, fewer than `len` when
     /// the user's buffer faults part-way (0: nothing).

@@ -190,6 +190,7 @@ void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
 void afc_skb_queue_purge(struct sk_buff_head *q);
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len);
 size_t afc_msg_data_left(struct msghdr *msg);
+void afc_msg_revert(struct msghdr *msg, size_t n);
 int afc_memcpy_to_msg(struct msghdr *msg, const void *data, int len);
 /* Receive timestamps, the ingress device, control messages (skb.c, sock.c). */
 void afc_skb_rx_stamp(struct sk_buff *skb, const struct sock *sk);

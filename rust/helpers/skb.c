@@ -207,10 +207,10 @@ struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len)
 int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len)
 {
 	struct skb_shared_info *sh = skb_shinfo(skb);
-	size_t n;
+	size_t n, left;
 	int i, copied = 0;
 
-	if (offset || len != skb->len)
+	if (offset || len != skb->len || skb_has_frag_list(skb))
 		goto general;
 	if (!skb->data_len)
 		return copy_from_iter(skb->data, len, &msg->msg_iter);
@@ -231,7 +231,11 @@ int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, i
 general:
 	if (offset < 0 || len < 0 || offset > (int)skb->len || len > (int)skb->len - offset)
 		return -EINVAL;
-	return skb_copy_datagram_from_iter(skb, offset, &msg->msg_iter, len) ? 0 : len;
+	/* It copies in order and leaves the iterator where it stopped. */
+	left = iov_iter_count(&msg->msg_iter);
+	if (skb_copy_datagram_from_iter(skb, offset, &msg->msg_iter, len))
+		return left - iov_iter_count(&msg->msg_iter);
+	return len;
 }
 /* Appends to frame references to len bytes at off of src's page
  * fragments (src has no linear data): the payload is not copied.
@@ -328,6 +332,10 @@ void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r
 void afc_skb_queue_purge(struct sk_buff_head *q) { skb_queue_purge(q); }
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len) { return skb_copy_datagram_msg(skb, offset, msg, len); }
 size_t afc_msg_data_left(struct msghdr *msg) { return msg_data_left(msg); }
+/* Moves the user's buffers back by n bytes copied but not taken, so that
+ * what a sendmsg reports and where its iterator stands agree (io_uring's
+ * MSG_WAITALL retry goes on from the iterator). */
+void afc_msg_revert(struct msghdr *msg, size_t n) { iov_iter_revert(&msg->msg_iter, n); }
 int afc_memcpy_to_msg(struct msghdr *msg, const void *data, int len) { return memcpy_to_msg(msg, (void *)data, len); }
 
 /*

@@ -211,11 +211,13 @@ fn sendmsg_locked(
         }
         let st = g.locked();
         let Role::Conn(c) = &mut st.role else {
+            msg.revert(copied);
             return Err(stream_error(sk, flags));
         };
         let taken = match c.conn.enqueue(copied as u32) {
-            Ok(n) => n as usize,
+            Ok(n) => (n as usize).min(copied),
             Err(SendError::Failed(e)) => {
+                msg.revert(copied);
                 let _ = sk.take_err();
                 return if sent > 0 {
                     Ok(sent)
@@ -224,13 +226,17 @@ fn sendmsg_locked(
                 };
             }
             Err(_) => {
+                msg.revert(copied);
                 return if sent > 0 {
                     Ok(sent)
                 } else {
                     Err(stream_error(sk, flags))
-                }
+                };
             }
         };
+        // Bytes copied but not taken (the core's send queue at its
+        // limit) are the user's again: the next round copies them anew.
+        msg.revert(copied - taken);
         if taken == 0 {
             // The core's send queue is at its limit: wait for ACKs.
             sk.set_nospace();
@@ -243,8 +249,9 @@ fn sendmsg_locked(
         skb.trim(taken);
         st.queues.write().push(skb);
         sent += taken;
-        if flags & MSG_OOB != 0 && sent == len {
-            // The write's last byte is urgent: marked before it is pushed.
+        // The write's last byte is urgent, also when a fault ends it
+        // here: marked before it is pushed (`tcp_push`).
+        if flags & MSG_OOB != 0 && (sent == len || faulted) {
             c.conn.mark_urgent();
         }
         conn::drive(sk, g.locked());
