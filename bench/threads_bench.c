@@ -422,6 +422,21 @@ static void usage(void)
 	exit(2);
 }
 
+/* The names -t, -f and -n take, in the order of their enums (-n: veth). */
+static const char *const shape_names[] = { "stream", "rr", "rr-nodelay", "crr", NULL };
+static const char *const fam_names[] = { "custom", "inet", "unix", NULL };
+static const char *const net_names[] = { "lo", "veth", NULL };
+
+/* The index of arg in the NULL-terminated names; usage() if absent. */
+static int pick(const char *arg, const char *const names[])
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(arg, names[i]))
+			return i;
+	usage();
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t st, ct;
@@ -431,36 +446,15 @@ int main(int argc, char **argv)
 		switch (o) {
 		case 't':
 			shape_name = optarg;
-			if (!strcmp(optarg, "stream"))
-				shape = STREAM;
-			else if (!strcmp(optarg, "rr"))
-				shape = RR;
-			else if (!strcmp(optarg, "rr-nodelay"))
-				shape = RR_NODELAY;
-			else if (!strcmp(optarg, "crr"))
-				shape = CRR;
-			else
-				usage();
+			shape = pick(optarg, shape_names);
 			break;
 		case 'f':
 			fam_name = optarg;
-			if (!strcmp(optarg, "custom"))
-				fam = F_CUSTOM;
-			else if (!strcmp(optarg, "inet"))
-				fam = F_INET;
-			else if (!strcmp(optarg, "unix"))
-				fam = F_UNIX;
-			else
-				usage();
+			fam = pick(optarg, fam_names);
 			break;
 		case 'n':
 			net_name = optarg;
-			if (!strcmp(optarg, "lo"))
-				veth = 0;
-			else if (!strcmp(optarg, "veth"))
-				veth = 1;
-			else
-				usage();
+			veth = pick(optarg, net_names);
 			break;
 		case 'p':
 			port = atoi(optarg);

@@ -203,7 +203,7 @@ struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len)
  * 4 KiB page (copy_page_from_iter()): 2-3 calls per 64 KiB of a paged
  * buffer (afc_sock_alloc_paged: fragments of the socket's 32 KiB
  * page-fragment pages) instead of 16.  Anything else, or a highmem page
- * (none on 64-bit), takes skb_copy_datagram_from_iter(), all or nothing. */
+ * (none on 64-bit), takes skb_copy_datagram_from_iter(). */
 int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len)
 {
 	struct skb_shared_info *sh = skb_shinfo(skb);

@@ -206,18 +206,20 @@ fn sendmsg_locked(
             return if sent > 0 { Ok(sent) } else { Err(EFAULT) };
         }
         let faulted = copied < chunk;
-        if faulted {
-            skb.trim(copied);
-        }
         let st = g.locked();
         let Role::Conn(c) = &mut st.role else {
             msg.revert(copied);
             return Err(stream_error(sk, flags));
         };
-        let taken = match c.conn.enqueue(copied as u32) {
-            Ok(n) => (n as usize).min(copied),
+        let enqueued = c.conn.enqueue(copied as u32);
+        let taken = enqueued.as_ref().map_or(0, |&n| (n as usize).min(copied));
+        // Bytes copied but not taken (refused, or past the core's send
+        // queue limit) are the user's again: the next round copies them
+        // anew, and what the call reports matches its buffers.
+        msg.revert(copied - taken);
+        match enqueued {
+            Ok(_) => {}
             Err(SendError::Failed(e)) => {
-                msg.revert(copied);
                 let _ = sk.take_err();
                 return if sent > 0 {
                     Ok(sent)
@@ -226,17 +228,13 @@ fn sendmsg_locked(
                 };
             }
             Err(_) => {
-                msg.revert(copied);
                 return if sent > 0 {
                     Ok(sent)
                 } else {
                     Err(stream_error(sk, flags))
                 };
             }
-        };
-        // Bytes copied but not taken (the core's send queue at its
-        // limit) are the user's again: the next round copies them anew.
-        msg.revert(copied - taken);
+        }
         if taken == 0 {
             // The core's send queue is at its limit: wait for ACKs.
             sk.set_nospace();
