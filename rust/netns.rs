@@ -106,7 +106,7 @@ impl PernetState for NetState {
         let key = SipKey::from_u64(random_u64(), random_u64());
         let secret = SipKey::from_u64(random_u64(), random_u64());
         try_pin_init!(Self {
-            stats: Stats::new(),
+            stats: Stats::new()?,
             binds <- new_mutex!(BindTable::new(), "af_custom_binds"),
             tables: Tables::new(key),
             secret,

@@ -2,7 +2,8 @@
 
 //! Per-namespace protocol counters, shown in `/proc/net/af_custom_stat`.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::abstractions::percpu::PerCpuCounters;
+use kernel::prelude::*;
 
 macro_rules! stats {
     ($($name:ident: $doc:literal,)*) => {
@@ -52,32 +53,29 @@ stats! {
 
 const COUNT: usize = NAMES.len();
 
-/// The counters of one network namespace.
-pub(crate) struct Stats([AtomicU64; COUNT]);
+/// The counters of one namespace, a copy per CPU as TCP's MIBs
+/// (`SNMP_INC_STATS`): the frame handler and every sender add to their
+/// CPU's copy, so parallel connections share no counter's cache line;
+/// `/proc` sums the copies.
+pub(crate) struct Stats(PerCpuCounters<COUNT>);
 
 impl Stats {
-    pub(crate) const fn new() -> Self {
-        Self([const { AtomicU64::new(0) }; COUNT])
+    /// Zeroed counters; `ENOMEM` without per-CPU memory.
+    pub(crate) fn new() -> Result<Self> {
+        PerCpuCounters::new().map(Self)
     }
 
-    /// Adds one to `stat`; callable from any context.
     pub(crate) fn inc(&self, stat: Stat) {
-        if let Some(c) = self.0.get(stat as usize) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
+        self.0.add(stat as usize, 1);
     }
 
-    /// Adds `n` to `stat`; callable from any context.
     pub(crate) fn add(&self, stat: Stat, n: u64) {
-        if let Some(c) = self.0.get(stat as usize) {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
+        self.0.add(stat as usize, n);
     }
 
-    /// Writes every counter as a `Name: value` line.
     pub(crate) fn show(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
-        for (name, c) in NAMES.iter().zip(self.0.iter()) {
-            writeln!(w, "{}: {}", name, c.load(Ordering::Relaxed))?;
+        for (i, name) in NAMES.iter().enumerate() {
+            writeln!(w, "{}: {}", name, self.0.sum(i))?;
         }
         Ok(())
     }

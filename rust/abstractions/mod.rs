@@ -22,6 +22,7 @@ pub(crate) mod netdev;
 pub(crate) mod netns;
 pub(crate) mod once;
 pub(crate) mod packet;
+pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod proto;
 pub(crate) mod random;

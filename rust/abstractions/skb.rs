@@ -12,11 +12,13 @@ use kernel::prelude::*;
 ///
 /// `self.0` points to a valid, unshared `sk_buff` that this value owns
 /// (holds the only reference the module has to it).  Its data may be
-/// shared with clones (a frame sent as the clone of a linear send buffer,
+/// shared with clones (a frame sent as the clone of a send buffer,
 /// [`QueuedSkb::clone_for_send`], and the buffer itself; or a clone
 /// received from the wire): nobody writes the bytes of a cloned buffer
 /// from its data on, except the header its sender pushed in front of the
-/// buffer's bytes; [`SkBuff::linear_mut`] hands out nothing of a clone.
+/// buffer's bytes; [`SkBuff::linear_mut`] hands out nothing of a clone,
+/// and what is consumed of shared fragments is counted, not cut
+/// (`skb_front`).
 pub(crate) struct SkBuff(NonNull<bindings::sk_buff>);
 
 // SAFETY: an owned, unshared skb may be moved to and freed on any CPU.
@@ -25,8 +27,9 @@ unsafe impl Send for SkBuff {}
 impl SkBuff {
     /// Takes ownership of a received `skb` (`afc_skb_own_rx`): cloned
     /// first if someone else holds a reference (`skb_share_check`), with
-    /// private fragment descriptors (a clone is uncloned) and no GSO
-    /// marks, so that the receive path may trim it; `None` if that fails.
+    /// no GSO marks (a GSO clone is uncloned) and nothing consumed
+    /// (`skb_front`); a clone's fragments stay shared; `None` if that
+    /// fails.
     ///
     /// # Safety
     ///
@@ -122,17 +125,20 @@ impl SkBuff {
     /// Drops `n` bytes from the front, linear or paged, without copying.
     pub(crate) fn pull(&mut self, n: usize) {
         let n = n.min(self.len());
-        // SAFETY: valid and unshared; a paged clone is uncloned by the
-        // receive path (`afc_skb_own_rx`) and a linear clone is pulled
-        // within its head (its headlen is its len); `n <= len`.
+        // SAFETY: valid, and unshared (type invariant): ours to pull;
+        // `n <= len`.
         unsafe { skb_pull(self.0.as_ptr(), n) };
     }
 
     /// Cuts the buffer to `len` bytes (`pskb_trim`).
     pub(crate) fn trim(&mut self, len: usize) {
         if len < self.len() {
-            // SAFETY: valid, unshared; `len` is below the current length.
-            unsafe { bindings::afc_skb_trim(self.0.as_ptr(), len as u32) };
+            // SAFETY: the skb is valid (type invariant).
+            let raw = unsafe { skb_front(self.0.as_ptr()) } + len;
+            // SAFETY: valid, unshared; `raw` is below the current raw
+            // length (what is consumed at the front stays: `pskb_trim`
+            // cuts from the end).
+            unsafe { bindings::afc_skb_trim(self.0.as_ptr(), raw as u32) };
         }
     }
 
@@ -154,7 +160,9 @@ impl SkBuff {
     /// copied.  `Err` when `src` is not paged or the frame is out of
     /// fragment slots (the frame is then only fit to be dropped).
     pub(crate) fn attach_pages(&mut self, src: &QueuedSkb<'_>, offset: usize, n: usize) -> Result {
-        let off = u32::try_from(offset).map_err(|_| EINVAL)?;
+        // SAFETY: `src` is valid while queued (the caller's walk).
+        let front = unsafe { skb_front(src.0.as_ptr()) };
+        let off = u32::try_from(front + offset).map_err(|_| EINVAL)?;
         let n = u32::try_from(n).map_err(|_| EINVAL)?;
         // SAFETY: both valid; `self` is unshared (type invariant) and
         // `src` is held queued by the caller; the helper checks ranges
@@ -270,13 +278,14 @@ impl SkBuff {
 
     /// Returns the number of bytes in the buffer (linear and paged).
     pub(crate) fn len(&self) -> usize {
-        // SAFETY: `self.0` is valid by the type invariant; `len` is a plain
-        // field that only its owner (us) writes.
-        unsafe { (*self.0.as_ptr()).len as usize }
+        // SAFETY: `self.0` is valid by the type invariant; `len` and the
+        // control block are plain fields that only its owner (us) writes.
+        unsafe { skb_len(self.0.as_ptr()) }
     }
 
     /// Makes the first `n` bytes linear and returns them; `None` if the
-    /// buffer is shorter than `n` or memory for the pull is lacking.
+    /// buffer is shorter than `n` or memory for the pull is lacking.  For
+    /// a frame as it arrived (nothing consumed: `skb_front` is 0).
     pub(crate) fn pull_linear(&mut self, n: usize) -> Option<&[u8]> {
         let n32 = u32::try_from(n).ok()?;
         // Already linear (every frame over lo and veth): no call, as
@@ -307,7 +316,9 @@ impl Drop for SkBuff {
 }
 
 fn copy_bits(skb: *const bindings::sk_buff, offset: usize, out: &mut [u8]) -> Result {
-    let off = i32::try_from(offset).map_err(|_| EINVAL)?;
+    // SAFETY: `skb` is valid (callers' invariants).
+    let front = unsafe { skb_front(skb) };
+    let off = i32::try_from(front + offset).map_err(|_| EINVAL)?;
     let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
     // SAFETY: `skb` is valid (callers' invariants); `out` is writable for
     // `len` bytes; skb_copy_bits checks the range against the skb.
@@ -356,8 +367,8 @@ impl<'a> QueuedSkb<'a> {
 
     pub(crate) fn len(&self) -> usize {
         // SAFETY: a queued skb is valid while queued (owner's walk), and
-        // only the queue's owner writes its `len`.
-        unsafe { (*self.0.as_ptr()).len as usize }
+        // only the queue's owner writes its `len` and control block.
+        unsafe { skb_len(self.0.as_ptr()) }
     }
 
     /// Copies bytes at `offset` into `out`.
@@ -372,22 +383,23 @@ impl<'a> QueuedSkb<'a> {
         msg: &mut super::msg::MsgHdr,
         len: usize,
     ) -> Result {
-        // SAFETY: a queued skb is valid while queued (owner's walk).
-        unsafe { msg.copy_from_skb(self.0.as_ptr(), offset, len) }
+        let p = self.0.as_ptr();
+        // SAFETY: a queued skb is valid while queued (owner's walk); the
+        // bytes consumed at its front are skipped.
+        unsafe { msg.copy_from_skb(p, skb_front(p) + offset, len) }
     }
 
     /// Drops `n` bytes from the front (the buffer stays queued).
     pub(crate) fn pull(&mut self, n: usize) {
         let n = n.min(self.len());
-        // SAFETY: valid; a paged clone is uncloned before queueing
-        // (`afc_skb_own_rx`; paged send buffers are never cloned) and a
-        // linear clone is pulled within its head; only the queue's owner
-        // touches queued data.
+        // SAFETY: valid; only the queue's owner (the caller) touches
+        // queued buffers; `n <= len`.
         unsafe { skb_pull(self.0.as_ptr(), n) };
     }
 
-    /// The frame for a segment that is all of this linear send buffer
-    /// (`Sock::alloc_send_skb`), as TCP transmits a clone of its write
+    /// The frame for a segment that is all of this send buffer
+    /// (`Sock::alloc_send_skb`, `Sock::alloc_send_paged`; nothing of it
+    /// consumed), as TCP transmits a clone of its write
     /// queue's buffer: a clone of it (no allocation, no copy) with
     /// `hdr_len` bytes in front, which `header` fills.  `None` when this
     /// is not such a buffer, when an earlier clone of it is still out (a
@@ -398,9 +410,13 @@ impl<'a> QueuedSkb<'a> {
         header: impl FnOnce(&mut [u8]) -> Result,
     ) -> Option<SkBuff> {
         let n = u32::try_from(hdr_len).ok()?;
+        // SAFETY: a queued skb is valid while queued (owner's walk).
+        if unsafe { skb_front(self.0.as_ptr()) } != 0 {
+            return None;
+        }
         // SAFETY: a queued skb is valid while queued (owner's walk); the
-        // helper checks that it is a linear fast-clone send buffer with
-        // no clone out, and returns a new clone or NULL.
+        // helper checks that it is a fast-clone send buffer with no
+        // clone out, and returns a new clone or NULL.
         let c = unsafe { bindings::afc_skb_clone_send(self.0.as_ptr(), n) };
         // INVARIANT: a fresh clone; its only reference is ours.
         let c = SkBuff(NonNull::new(c)?);
@@ -572,17 +588,83 @@ unsafe fn skb_headlen(skb: *const bindings::sk_buff) -> usize {
 /// and `n <= skb->len`.
 unsafe fn skb_pull(skb: *mut bindings::sk_buff, n: usize) {
     // SAFETY: valid per the caller.
-    if n <= unsafe { skb_headlen(skb) } {
+    let (head, front) = unsafe { (skb_headlen(skb), skb_front(skb)) };
+    if front == 0 && n <= head {
         // SAFETY: `n` bytes of the linear part are skipped; `len` stays
         // at least `data_len` (the paged part).
+        unsafe { pull_linear_part(skb, n) };
+        return;
+    }
+    // SAFETY: valid per the caller.
+    if front > 0 || unsafe { bindings::afc_skb_cloned(skb) } {
+        // Fragments shared with a clone are not ours to edit: the linear
+        // part goes (a clone moves its own data pointer), the rest is
+        // counted as consumed (`skb_front`).
+        // SAFETY: `head < n <= len` bytes of the linear part are skipped
+        // (none when `front > 0`: the linear part went with the first
+        // such pull); the control block is the owner's.
         unsafe {
-            (*skb).data = (*skb).data.add(n);
-            (*skb).len = (*skb).len.wrapping_sub(n as u32);
+            pull_linear_part(skb, head);
+            set_skb_front(skb, front + (n - head));
         }
     } else {
-        // SAFETY: as the caller promised.
+        // SAFETY: as the caller promised; not a clone.
         unsafe { bindings::afc_skb_pull(skb, n as u32) };
     }
+}
+
+/// `__skb_pull` of `n` linear bytes, in Rust.
+///
+/// # Safety
+///
+/// `skb` must be valid and owned by the caller, with at least `n` bytes
+/// in its linear part.
+unsafe fn pull_linear_part(skb: *mut bindings::sk_buff, n: usize) {
+    // SAFETY: as the caller promised: `len` stays at least `data_len`.
+    unsafe {
+        (*skb).data = (*skb).data.add(n);
+        (*skb).len = (*skb).len.wrapping_sub(n as u32);
+    }
+}
+
+/// The bytes consumed at the front of `skb` that are still in its data:
+/// a buffer whose page fragments a clone shares (a paged send buffer and
+/// the frame sent as its clone, which on loopback is the very buffer the
+/// receiver queues) keeps its fragment descriptors as they are, as TCP
+/// reads its queues by sequence offset instead of editing them, and what
+/// is consumed past its linear part is counted here: the first four
+/// bytes of the control block (`AFC_SKB_FRONT` in C), the owner's while
+/// the module holds the buffer (zero from allocation; zeroed by
+/// `afc_skb_own_rx` on arrival).  Every length, copy and reference of
+/// this module skips them.
+///
+/// # Safety
+///
+/// `skb` must be valid, and its control block not written meanwhile
+/// (its owner reads it).
+unsafe fn skb_front(skb: *const bindings::sk_buff) -> usize {
+    // SAFETY: valid per the caller; `cb` is 48 bytes.
+    unsafe { core::ptr::read_unaligned(core::ptr::addr_of!((*skb).cb).cast::<u32>()) as usize }
+}
+
+/// Sets [`skb_front`].
+///
+/// # Safety
+///
+/// `skb` must be valid and owned by the caller.
+unsafe fn set_skb_front(skb: *mut bindings::sk_buff, front: usize) {
+    // SAFETY: valid per the caller; `cb` is 48 bytes, the owner's.
+    unsafe { core::ptr::write_unaligned(addr_of_mut!((*skb).cb).cast::<u32>(), front as u32) }
+}
+
+/// The bytes of `skb` not yet consumed: `len` less [`skb_front`].
+///
+/// # Safety
+///
+/// As [`skb_front`].
+unsafe fn skb_len(skb: *const bindings::sk_buff) -> usize {
+    // SAFETY: as the caller promised.
+    unsafe { ((*skb).len as usize).saturating_sub(skb_front(skb)) }
 }
 
 /// The first buffer of queue `q`, or NULL if it is empty: `skb_peek`

@@ -97,6 +97,13 @@ int afc_pernet_register(const struct afc_pernet_callbacks *cb);
 void afc_pernet_unregister(void);
 void *afc_net_data(const struct net *net);
 
+/* Per-CPU counters (percpu.c): `n` zeroed u64 per CPU; add to this
+ * CPU's copy of counter `i`; the sum of its copies. */
+void *afc_counters_alloc(unsigned int n);
+void afc_counters_free(void *c);
+void afc_counters_add(void *c, unsigned int i, u64 n);
+u64 afc_counters_sum(void *c, unsigned int i);
+
 /* Socket memory accounting (mem.c). */
 struct proto;
 struct mem_cgroup;
@@ -179,7 +186,7 @@ bool afc_skb_cloned(const struct sk_buff *skb);
 unsigned char *afc_skb_data_mut(struct sk_buff *skb);
 void afc_skb_pull(struct sk_buff *skb, unsigned int len);
 void afc_skb_trim(struct sk_buff *skb, unsigned int len);
-struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len);
+struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned int hdr_len);
 int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len);
 int afc_skb_ref_frags(struct sk_buff *frame, const struct sk_buff *src, unsigned int off, unsigned int len);
 void afc_skb_csum_offload(struct sk_buff *skb, unsigned int field);

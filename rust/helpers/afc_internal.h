@@ -66,4 +66,9 @@ int afc_net_diag_batch(struct net *net, const struct afc_diag_req *req, struct a
 		       struct sock **out, struct afc_diag_pos *at, int max);
 void afc_net_diag_fill(struct sock *sk, struct afc_diag_msg *r, struct tcp_info *info);
 
+/* Bytes consumed from the front of a buffer whose fragments a clone
+ * shares (rust/abstractions/skb.rs, `skb_front`): the first four bytes of
+ * the control block, the owner's while the module holds the buffer. */
+#define AFC_SKB_FRONT(skb) (*(u32 *)(skb)->cb)
+
 #endif

@@ -19,11 +19,13 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return NULL;
-	/* A linear clone (a sender's afc_skb_clone_send() frame, or netem's
-	 * duplicate) keeps its shared head: the receive path only moves its
-	 * data pointer and length over linear data, and reads. */
-	if ((skb_cloned(skb) && (skb->data_len || skb_is_gso(skb)) &&
-	     skb_unclone(skb, GFP_ATOMIC)) ||
+	/* A clone (a sender's afc_skb_clone_send() frame, linear or paged,
+	 * or netem's duplicate) keeps its shared head and fragments: the
+	 * receive path only moves its data pointer and length over linear
+	 * data, counts what it consumes of shared fragments in the control
+	 * block instead of editing them (AFC_SKB_FRONT), and reads.  A GSO
+	 * clone is uncloned: its marks are reset below. */
+	if ((skb_cloned(skb) && skb_is_gso(skb) && skb_unclone(skb, GFP_ATOMIC)) ||
 	    (skb_has_frag_list(skb) && skb_linearize(skb))) {
 		kfree_skb(skb);
 		return NULL;
@@ -44,6 +46,9 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 		}
 		skb_shinfo(skb)->gso_segs = frames;
 	}
+	/* Nothing consumed yet (the control block is ours from here on; it
+	 * held the layers' below). */
+	AFC_SKB_FRONT(skb) = 0;
 	return skb;
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
@@ -82,20 +87,23 @@ struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigne
 	skb_set_owner_w(skb, sk);
 	return skb;
 }
-/* The frame for a segment that is all of the linear send buffer skb
- * (afc_sock_alloc_linear), as __tcp_transmit_skb() clones its write
- * queue's skb: a clone (the fast-clone companion, no allocation) with
- * hdr_len zeroed bytes pushed for the header, which only this clone's
- * owner writes (the buffer's own data starts after them).  NULL when skb
- * is not such a buffer, or when an earlier clone of it is still out (on
- * loopback it waits in the receiver's queue until read; the header area
- * is its): the caller then copies, as TCP's pskb_copy(). */
+/* The frame for a segment that is all of the send buffer skb, linear
+ * (afc_sock_alloc_linear) or paged (afc_sock_alloc_paged), as
+ * __tcp_transmit_skb() clones its write queue's skb: a clone (the
+ * fast-clone companion, no allocation; a paged buffer's fragments shared,
+ * not referenced one by one) with hdr_len zeroed bytes pushed for the
+ * header, which only this clone's owner writes (the buffer's own data
+ * starts after them).  NULL when skb is not such a buffer, or when an
+ * earlier clone of it is still out (on loopback it waits in the
+ * receiver's queue until read; the header area is its): the caller then
+ * builds the frame otherwise, as TCP's pskb_copy().  The caller never
+ * marks the clone for GSO (that would write the shared shinfo). */
 struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
 {
 	struct sk_buff *c;
 
-	if (skb->fclone != SKB_FCLONE_ORIG || skb_cloned(skb) || skb->data_len ||
-	    skb_headroom(skb) < MAX_HEADER + hdr_len)
+	if (skb->fclone != SKB_FCLONE_ORIG || skb_cloned(skb) || skb_has_frag_list(skb) ||
+	    skb_is_gso(skb) || skb_headroom(skb) < MAX_HEADER + hdr_len)
 		return NULL;
 	c = skb_clone(skb, GFP_ATOMIC);
 	if (!c)
@@ -108,10 +116,10 @@ struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
 bool afc_skb_cloned(const struct sk_buff *skb) { return skb_cloned(skb); }
 unsigned char *afc_skb_data_mut(struct sk_buff *skb) { return skb->data; }
 /* Drops len bytes from the front of skb, linear part first, then paged
- * fragments, without copying (tcp_output.c's __pskb_trim_head).  A clone
- * the module holds is linear (a paged one the receive path unclones;
- * paged send buffers are never cloned), so fragment descriptors it edits
- * are private. */
+ * fragments, without copying (tcp_output.c's __pskb_trim_head).  Never
+ * called for a clone (the Rust caller counts what it consumes of shared
+ * fragments in AFC_SKB_FRONT instead), so the descriptors it edits are
+ * private. */
 void afc_skb_pull(struct sk_buff *skb, unsigned int len)
 {
 	struct skb_shared_info *sh = skb_shinfo(skb);
@@ -162,16 +170,23 @@ void afc_skb_trim(struct sk_buff *skb, unsigned int len)
  * start once every buffer and frame holding it is gone, so a stream
  * recycles a few hot pages instead of a trip through the page allocator
  * per buffer.  The caller owns the socket (lock_sock), as sk_page_frag()
- * requires; truesize counts the bytes taken, as TCP's does. */
-struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len)
+ * requires; truesize counts the bytes taken, as TCP's does.  Allocated
+ * as afc_sock_alloc_linear() allocates (a fast-clone pair, headroom for a
+ * frame header of hdr_len bytes, released), so that a segment which is
+ * exactly this buffer leaves as its clone (afc_skb_clone_send): two slab
+ * objects per segment, as TCP's, instead of four. */
+struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned int hdr_len)
 {
 	struct page_frag *pfrag = sk_page_frag(sk);
 	struct sk_buff *skb;
 	unsigned int left = len;
 
-	skb = alloc_skb(0, sk->sk_allocation);
+	skb = alloc_skb_fclone(MAX_HEADER + hdr_len, sk->sk_allocation);
 	if (!skb)
 		return NULL;
+	skb_reserve(skb, MAX_HEADER + hdr_len);
+	skb_shinfo(skb)->gso_segs = 1;
+	__skb_header_release(skb);
 	while (left) {
 		int i = skb_shinfo(skb)->nr_frags;
 		unsigned int n;

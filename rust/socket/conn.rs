@@ -60,6 +60,9 @@ pub(crate) struct ConnState {
     mem_retry: Option<Instant>,
     /// The core's counts of [`SUMMED`] already added to the namespace's.
     counted: [u64; SUMMED.len()],
+    /// Their sum: the counts only grow, so the sum moves exactly when one
+    /// of them did (one comparison per `drive` in the common case).
+    counted_total: u64,
     /// The deadline the socket timer is armed for (re-armed only when the
     /// core's changes: `mod_timer` on every segment showed in profiles).
     armed: Option<u64>,
@@ -141,6 +144,7 @@ impl ConnState {
             defer_until: None,
             mem_retry: None,
             counted: [0; SUMMED.len()],
+            counted_total: 0,
             armed: None,
             rcv_space,
             sndbuf_cwnd: 0,
@@ -621,16 +625,25 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
     while let Some(tx) = c.conn.poll_transmit(t) {
         transmit(sk, queues, c, &tx);
     }
-    let ConnState { conn, counted, .. } = &mut **c;
+    let ConnState {
+        conn,
+        counted,
+        counted_total,
+        ..
+    } = &mut **c;
     let counts = summed_counts(conn.stats());
-    // Slice iterators, not the array's `into_iter`: that one's `len` is
-    // core's `IndexRange::len`, an out-of-line call every time round.
-    for ((&n, stat), counted) in counts.iter().zip(SUMMED.iter()).zip(counted.iter_mut()) {
-        if n != *counted {
-            netns::of_sock(sk)
-                .stats
-                .add(*stat, n.wrapping_sub(*counted));
-            *counted = n;
+    let total = counts.iter().fold(0u64, |a, &n| a.wrapping_add(n));
+    if total != *counted_total {
+        *counted_total = total;
+        // Slice iterators, not the array's `into_iter`: that one's `len`
+        // is core's `IndexRange::len`, an out-of-line call every time round.
+        for ((&n, stat), counted) in counts.iter().zip(SUMMED.iter()).zip(counted.iter_mut()) {
+            if n != *counted {
+                netns::of_sock(sk)
+                    .stats
+                    .add(*stat, n.wrapping_sub(*counted));
+                *counted = n;
+            }
         }
     }
     if c.conn.state() == State::Closed {
@@ -699,24 +712,30 @@ const IDLE_TIMER_SLACK_US: u64 = 1_000_000;
 /// holds chunks this long in pages.
 pub(crate) const PAGED_MIN: usize = 2048;
 
-/// Sends one segment: the header, then bytes of the write queue, by
-/// page reference where it can (no copy: the receiver queues the very
-/// pages `sendmsg` filled), as a clone of the linear buffer it is all
-/// of (no allocation, no copy: TCP's transmit of its buffer's clone),
-/// else by copy.
+/// Sends one segment: the header, then bytes of the write queue, as a
+/// clone of the send buffer it is all of (no allocation, no copy: TCP's
+/// transmit of its buffer's clone; over loopback the receiver queues the
+/// very buffer, sharing its pages), else by page reference where it can
+/// (no copy), else by copy.
 fn transmit(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState, tx: &Transmit) {
     let offset = tx.offset as usize;
     let len = usize::from(tx.header.payload_len);
     let to = Via::Sock(sk, c.gso);
-    let sent = if len >= PAGED_MIN {
-        tx::send_paged(to, &tx.header, c.loopback, |frame| {
-            attach_from_write_queue(queues, offset, len, frame)
-        })
-    } else if len > 0 {
+    // A segment that is all of one send buffer leaves as its clone,
+    // unless GSO would cut it: its marks would be written into the
+    // shinfo the clone shares with the buffer.
+    let cloned = if len > 0 && (c.gso == 0 || len <= c.gso as usize) {
         clone_from_write_queue(queues, offset, len, &tx.header)
             .map(|frame| tx::send_frame(to, &tx.header, c.loopback, frame))
     } else {
         None
+    };
+    let sent = match cloned {
+        Some(sent) => Some(sent),
+        None if len >= PAGED_MIN => tx::send_paged(to, &tx.header, c.loopback, |frame| {
+            attach_from_write_queue(queues, offset, len, frame)
+        }),
+        None => None,
     };
     let sent = match sent {
         Some(sent) => sent,

@@ -160,7 +160,7 @@ fn sendmsg_locked(
         // Large writes go in pages, which frames then reference instead
         // of copying (`conn::transmit`); small ones stay linear.
         let skb = if paged {
-            sk.alloc_send_paged(chunk)
+            sk.alloc_send_paged(chunk, HEADER_LEN)
         } else {
             sk.alloc_send_skb(chunk, HEADER_LEN)
         };

@@ -47,8 +47,10 @@
 //!    closure and are dropped after unlocking (`vec::try_push` gives a
 //!    value back when there is no memory for it).
 //!
-//! Everything else is atomic: counters (`stats`), the orphan count, the
-//! RST limiter's slots, the published `sk_ack_backlog`, `AfcSock`'s fields.
+//! Everything else is atomic: the orphan count, the RST limiter's slots,
+//! the published `sk_ack_backlog`, `AfcSock`'s fields; the counters
+//! (`stats`) are per CPU, each CPU adding to its own copy in one
+//! instruction (`this_cpu_add`), safe in any context.
 //!
 //! Contexts: `proto_ops` calls run in process context and may sleep
 //! (see "Sleeping"); the frame handler (`rx`), the socket timer and
@@ -59,7 +61,7 @@
 //! read sockets' atomics only.  The offload callbacks (GSO segmenter,
 //! GRO in a NIC's NAPI poll: `rust/helpers/gso.c`, `gro.c`) run in the
 //! device layer's context with no socket, take no lock and touch only
-//! the frames handed to them and the atomic counters.
+//! the frames handed to them and the per-CPU counters.
 //!
 //! # References (who keeps a socket alive)
 //!

@@ -649,11 +649,16 @@ impl<'a, T: SockData> Sock<'a, T> {
     }
 
     /// A send buffer of `len` bytes in page fragments, charged like
-    /// [`Self::alloc_send_skb`]; frames reference its pages.
-    pub(crate) fn alloc_send_paged(&self, len: usize) -> Option<SkBuff> {
+    /// [`Self::alloc_send_skb`], with room in front for a frame header
+    /// of `hdr_len` bytes: a segment that is all of it leaves as its clone
+    /// ([`QueuedSkb::clone_for_send`]), others reference its pages.
+    ///
+    /// [`QueuedSkb::clone_for_send`]: crate::abstractions::skb::QueuedSkb::clone_for_send
+    pub(crate) fn alloc_send_paged(&self, len: usize, hdr_len: usize) -> Option<SkBuff> {
         let len = u32::try_from(len).ok()?;
+        let hdr_len = u32::try_from(hdr_len).ok()?;
         // SAFETY: the sock is valid (type invariant).
-        let skb = unsafe { bindings::afc_sock_alloc_paged(self.as_ptr(), len) };
+        let skb = unsafe { bindings::afc_sock_alloc_paged(self.as_ptr(), len, hdr_len) };
         // SAFETY: a fresh skb whose only reference is ours.
         unsafe { SkBuff::from_raw_owned(skb) }
     }
