@@ -16,7 +16,8 @@
 # "threads" runs /afc/threads_bench, the second, independent harness
 # (bench/threads_bench.c: server and client as two threads of one process),
 # for its shapes stream, rr, rr-nodelay and crr, inside the same repetition
-# loop, as tests t-stream, t-rr, t-rr-nodelay and t-crr), BENCH_PROFILE (runs to profile with perf, when
+# loop, as tests t-stream, t-rr, t-rr-nodelay and t-crr; those names as
+# tokens select one shape of it each), BENCH_PROFILE (runs to profile with perf, when
 # /afc/bin/perf is there: "test:family:net ...", e.g. "stream:custom:lo",
 # or "t-stream:custom:lo" for the second harness;
 # family "base" profiles the baseline module),
@@ -191,8 +192,9 @@ r=0; while [ $r -lt $REPS ]; do r=$((r + 1))
         for f in $CUSTOMS inet; do run stream8 $f -P 8 -l $SECS $VETH; done
     fi
     # The second harness: server and client threads of one process.
-    if has threads; then
+    if has threads || has t-stream || has t-rr || has t-rr-nodelay || has t-crr; then
         for t in stream rr rr-nodelay crr; do
+            has threads || has "t-$t" || continue
             echo "== threads $t, repetition $r of $REPS"
             for f in $CUSTOMS inet unix; do run_threads $t $f -n lo -l $SECS; done
             for f in $CUSTOMS inet; do run_threads $t $f -n veth -l $SECS; done

@@ -26,10 +26,11 @@ unsafe impl Send for SkBuff {}
 
 impl SkBuff {
     /// Takes ownership of a received `skb` (`afc_skb_own_rx`): cloned
-    /// first if someone else holds a reference (`skb_share_check`), with
-    /// no GSO marks (a GSO clone is uncloned) and nothing consumed
-    /// (`skb_front`); a clone's fragments stay shared; `None` if that
-    /// fails.
+    /// first if someone else holds a reference (`skb_share_check`), its
+    /// wire frames counted ([`Self::gro_frames`]) and nothing consumed
+    /// (`skb_front`); a clone's head, fragments and shared info stay
+    /// shared, unwritten (a GSO clone keeps its sender's marks); `None`
+    /// if that fails.
     ///
     /// # Safety
     ///
@@ -223,25 +224,22 @@ impl SkBuff {
     }
 
     /// The frames on the wire this segment stood for: more than one when
-    /// receive offload merged them (`gso_segs`, as `afc_skb_own_rx` left it).
+    /// receive offload merged them (`afc_skb_own_rx` counted them into
+    /// the control block: `AFC_SKB_FRAMES`, the four bytes after
+    /// [`skb_front`]'s).
     pub(crate) fn gro_frames(&self) -> u32 {
-        // `end` is an offset from `head` where the kernel is 64-bit
-        // (`NET_SKBUFF_DATA_USES_OFFSET`), a pointer elsewhere.
-        const _: () = assert!(core::mem::size_of::<bindings::sk_buff_data_t>() == 4);
-        let skb = self.as_ptr();
         // Never looks at `skb->dev`: a segment from the socket's backlog
         // holds no reference on its device, which may be gone by then.
-        // SAFETY: a valid skb (type invariant): its shared info sits at
-        // `head + end` (`skb_shinfo`); `gso_segs` is read, as the C helper
-        // that did this read it, without a C call (every frame asks).
-        let segs = unsafe {
-            let sh = (*skb)
-                .head
-                .add((*skb).end as usize)
-                .cast::<bindings::skb_shared_info>();
-            (*sh).gso_segs
+        // SAFETY: a valid skb (type invariant) whose control block is
+        // ours (`afc_skb_own_rx` wrote the count); `cb` is 48 bytes.
+        let frames = unsafe {
+            core::ptr::read_unaligned(
+                core::ptr::addr_of!((*self.as_ptr()).cb)
+                    .cast::<u32>()
+                    .add(1),
+            )
         };
-        u32::from(segs).max(1)
+        frames.max(1)
     }
 
     /// Marks a frame (header, then payload) for segmentation into wire
@@ -252,7 +250,9 @@ impl SkBuff {
         }
         let payload = (self.len() as u32).saturating_sub(crate::proto::wire::HEADER_LEN as u32);
         let segs = payload.div_ceil(gso_size);
-        // SAFETY: valid and unshared (type invariant); a fresh frame of ours.
+        // SAFETY: valid and unshared (type invariant), about to leave: a
+        // fresh frame of ours, or the clone of a send buffer, whose shared
+        // info nobody else holds until it leaves (`afc_skb_clone_send`).
         unsafe { bindings::afc_skb_set_gso(self.0.as_ptr(), gso_size, segs) }
     }
 

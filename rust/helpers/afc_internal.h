@@ -70,5 +70,10 @@ void afc_net_diag_fill(struct sock *sk, struct afc_diag_msg *r, struct tcp_info 
  * shares (rust/abstractions/skb.rs, `skb_front`): the first four bytes of
  * the control block, the owner's while the module holds the buffer. */
 #define AFC_SKB_FRONT(skb) (*(u32 *)(skb)->cb)
+/* The frames a received segment stood for on the wire (more than one when
+ * GRO merged them; rust/abstractions/skb.rs, `SkBuff::gro_frames`): the
+ * next four bytes, set by afc_skb_own_rx(), so that the receive path
+ * never writes a clone's shared gso_segs. */
+#define AFC_SKB_FRAMES(skb) (*(u32 *)((skb)->cb + 4))
 
 #endif

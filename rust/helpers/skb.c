@@ -7,48 +7,34 @@
  */
 #include "afc_internal.h"
 
-/* The receive path owns what it queues: an unshared skb whose frag
- * descriptors are its own (a paged clone, e.g. from netem duplication or
- * a shared skb, gets a private head first), so that afc_skb_pull() may
- * edit them.  A frag list (no device here builds one for us) is
- * linearised. */
+/* The receive path owns what it queues: an unshared skb (a shared one is
+ * cloned first).  A clone (a sender's afc_skb_clone_send() frame, linear
+ * or paged, GSO or not, or netem's duplicate) keeps its shared head,
+ * fragments and skb_shared_info, none of which the receive path writes:
+ * it only moves the clone's data pointer and length over linear data,
+ * counts what it consumes of shared fragments in the control block
+ * instead of editing them (AFC_SKB_FRONT; afc_skb_pull() edits only the
+ * descriptors of a buffer with no clone), and reads.  A frag list (no
+ * device here builds one for us) is linearised. */
 struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 {
-	unsigned int frames;
-
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return NULL;
-	/* A clone (a sender's afc_skb_clone_send() frame, linear or paged,
-	 * or netem's duplicate) keeps its shared head and fragments: the
-	 * receive path only moves its data pointer and length over linear
-	 * data, counts what it consumes of shared fragments in the control
-	 * block instead of editing them (AFC_SKB_FRONT), and reads.  A GSO
-	 * clone is uncloned: its marks are reset below. */
-	if ((skb_cloned(skb) && skb_is_gso(skb) && skb_unclone(skb, GFP_ATOMIC)) ||
-	    (skb_has_frag_list(skb) && skb_linearize(skb))) {
+	if (skb_has_frag_list(skb) && skb_linearize(skb)) {
 		kfree_skb(skb);
 		return NULL;
 	}
-	/* A GSO frame is taken whole: it is data now.  What every segment
-	 * keeps, in gso_segs alone, is the frames it stood for on the wire
-	 * (afc_skb_rx_frames, read back by SkBuff::gro_frames): the count of
-	 * a segment GRO merged, else 1. */
-	frames = afc_skb_rx_frames(skb);
-	if (skb_is_gso(skb))
-		skb_gso_reset(skb);
-	if (skb_shinfo(skb)->gso_segs != frames) {
-		/* A linear clone's shinfo is the sender's: never written (the
-		 * sender's buffer holds 1 already; anything else is uncloned). */
-		if (skb_cloned(skb) && skb_unclone(skb, GFP_ATOMIC)) {
-			kfree_skb(skb);
-			return NULL;
-		}
-		skb_shinfo(skb)->gso_segs = frames;
-	}
-	/* Nothing consumed yet (the control block is ours from here on; it
-	 * held the layers' below). */
+	/* The control block is ours from here on (it held the layers'
+	 * below): the frames the segment stood for on the wire (the count
+	 * of a segment GRO merged, else 1: SkBuff::gro_frames), and nothing
+	 * consumed yet. */
+	AFC_SKB_FRAMES(skb) = afc_skb_rx_frames(skb);
 	AFC_SKB_FRONT(skb) = 0;
+	/* A GSO frame is taken whole: it is data now.  A clone's marks are
+	 * its sender's and stay (nothing here segments a queued buffer). */
+	if (skb_is_gso(skb) && !skb_cloned(skb))
+		skb_gso_reset(skb);
 	return skb;
 }
 int afc_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
@@ -72,8 +58,7 @@ struct sk_buff *afc_alloc_frame(unsigned int len)
  * for a frame header of hdr_len bytes and the link layer, its header area
  * released (__skb_header_release), so that a segment which is exactly
  * this buffer leaves as its clone (afc_skb_clone_send) with no allocation
- * and no copy.  gso_segs is 1 from the start: the receive path then never
- * writes the shinfo it shares with this buffer (afc_skb_own_rx). */
+ * and no copy. */
 struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigned int hdr_len)
 {
 	struct sk_buff *skb = alloc_skb_fclone(MAX_HEADER + hdr_len + len, sk->sk_allocation);
@@ -82,7 +67,6 @@ struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigne
 		return NULL;
 	skb_reserve(skb, MAX_HEADER + hdr_len);
 	skb_put(skb, len);
-	skb_shinfo(skb)->gso_segs = 1;
 	__skb_header_release(skb);
 	skb_set_owner_w(skb, sk);
 	return skb;
@@ -96,15 +80,21 @@ struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigne
  * starts after them).  NULL when skb is not such a buffer, or when an
  * earlier clone of it is still out (on loopback it waits in the
  * receiver's queue until read; the header area is its): the caller then
- * builds the frame otherwise, as TCP's pskb_copy().  The caller never
- * marks the clone for GSO (that would write the shared shinfo). */
+ * builds the frame otherwise, as TCP's pskb_copy().  The caller may mark
+ * the clone for GSO before it leaves, as tcp_set_skb_tso_segs() marks
+ * TCP's buffer: the shinfo it writes is the buffer's, which nobody else
+ * holds until the clone leaves (no earlier clone is out), and which
+ * nobody writes while the clone is out. */
 struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
 {
 	struct sk_buff *c;
 
 	if (skb->fclone != SKB_FCLONE_ORIG || skb_cloned(skb) || skb_has_frag_list(skb) ||
-	    skb_is_gso(skb) || skb_headroom(skb) < MAX_HEADER + hdr_len)
+	    skb_headroom(skb) < MAX_HEADER + hdr_len)
 		return NULL;
+	/* An earlier send's GSO marks go: the caller sets this frame's. */
+	if (skb_is_gso(skb))
+		skb_gso_reset(skb);
 	c = skb_clone(skb, GFP_ATOMIC);
 	if (!c)
 		return NULL;
@@ -185,7 +175,6 @@ struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned
 	if (!skb)
 		return NULL;
 	skb_reserve(skb, MAX_HEADER + hdr_len);
-	skb_shinfo(skb)->gso_segs = 1;
 	__skb_header_release(skb);
 	while (left) {
 		int i = skb_shinfo(skb)->nr_frags;

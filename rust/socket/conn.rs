@@ -721,10 +721,10 @@ fn transmit(sk: &Sock<'_, AfcSock>, queues: &mut SockQueues, c: &mut ConnState, 
     let offset = tx.offset as usize;
     let len = usize::from(tx.header.payload_len);
     let to = Via::Sock(sk, c.gso);
-    // A segment that is all of one send buffer leaves as its clone,
-    // unless GSO would cut it: its marks would be written into the
-    // shinfo the clone shares with the buffer.
-    let cloned = if len > 0 && (c.gso == 0 || len <= c.gso as usize) {
+    // A segment that is all of one send buffer leaves as its clone (GSO
+    // marks, if any, go into the buffer's shinfo, which the clone shares
+    // and nobody else holds until it leaves: `afc_skb_clone_send`).
+    let cloned = if len > 0 {
         clone_from_write_queue(queues, offset, len, &tx.header)
             .map(|frame| tx::send_frame(to, &tx.header, c.loopback, frame))
     } else {
