@@ -58,6 +58,27 @@ impl MsgHdr {
         usize::try_from(n).map_err(|_| Error::from_errno(n))
     }
 
+    /// Appends up to `n` bytes from the user's buffers to the paged send
+    /// buffer `skb` of `sk` (`afc_skb_append_paged`); returns how many.
+    ///
+    /// # Safety
+    ///
+    /// `sk` must be a valid sock owned by the caller (`lock_sock`), and
+    /// `skb` the last buffer of its write queue.
+    pub(super) unsafe fn append_to_skb(
+        &mut self,
+        sk: *mut bindings::sock,
+        skb: *mut bindings::sk_buff,
+        n: usize,
+    ) -> usize {
+        let n = i32::try_from(n).unwrap_or(i32::MAX);
+        // SAFETY: valid msghdr; `sk` owned by the caller, `skb` its
+        // queued buffer; the helper checks that `skb` is paged and not
+        // cloned, and copies at most `n` bytes.
+        let r = unsafe { bindings::afc_skb_append_paged(sk, skb, self.0, n) };
+        usize::try_from(r).unwrap_or(0)
+    }
+
     /// Copies `len` bytes at `offset` of `skb` to the user's buffers.
     ///
     /// # Safety

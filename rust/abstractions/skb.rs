@@ -431,6 +431,30 @@ impl<'a> QueuedSkb<'a> {
         Some(c)
     }
 
+    /// Whether bytes may be appended to this buffer
+    /// ([`Self::append_from_msg`]): paged, with no clone out and nothing
+    /// consumed.
+    pub(crate) fn appendable(&self) -> bool {
+        let p = self.0.as_ptr();
+        // SAFETY: a queued skb is valid while queued (owner's walk).
+        unsafe { skb_headlen(p) == 0 && skb_front(p) == 0 && !bindings::afc_skb_cloned(p) }
+    }
+
+    /// Appends up to `n` bytes from the user's buffers of `msg` to this
+    /// paged send buffer of `sk`'s write queue (its last), growing its
+    /// truesize and `sk_wmem_alloc` (`afc_skb_append_paged`); returns how
+    /// many.  The queue's owner charges them.
+    pub(crate) fn append_from_msg(
+        &mut self,
+        sk: *mut bindings::sock,
+        msg: &mut super::msg::MsgHdr,
+        n: usize,
+    ) -> usize {
+        // SAFETY: `sk` is the queue's sock, owned by the caller (the
+        // write queue's holder), and this skb its last queued buffer.
+        unsafe { msg.append_to_skb(sk, self.0.as_ptr(), n) }
+    }
+
     /// Whether all the data is in page fragments (a paged send buffer).
     pub(crate) fn is_paged(&self) -> bool {
         // SAFETY: a queued skb is valid while queued (owner's walk).
@@ -502,6 +526,15 @@ impl<'a> SkbQueue<'a> {
             write_volatile(addr_of_mut!((*links(prev)).next), next);
             SkBuff::from_raw_owned(skb)
         }
+    }
+
+    /// The last buffer, borrowed.
+    pub(crate) fn last(&mut self) -> Option<QueuedSkb<'_>> {
+        let q = self.0.as_ptr();
+        // SAFETY: valid queue (invariant) whose links only we write; the
+        // head's `prev` is its last buffer, or the head when it is empty.
+        let last = unsafe { before_head(q, (*q).__bindgen_anon_1.__bindgen_anon_1.prev) };
+        NonNull::new(last).map(|p| QueuedSkb(p, core::marker::PhantomData))
     }
 
     /// The buffers in order, borrowed: nothing pops while the walk lives

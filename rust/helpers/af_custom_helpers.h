@@ -187,6 +187,7 @@ unsigned char *afc_skb_data_mut(struct sk_buff *skb);
 void afc_skb_pull(struct sk_buff *skb, unsigned int len);
 void afc_skb_trim(struct sk_buff *skb, unsigned int len);
 struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned int hdr_len);
+int afc_skb_append_paged(struct sock *sk, struct sk_buff *skb, struct msghdr *msg, int n);
 int afc_skb_copy_from_msg(struct sk_buff *skb, int offset, struct msghdr *msg, int len);
 int afc_skb_ref_frags(struct sk_buff *frame, const struct sk_buff *src, unsigned int off, unsigned int len);
 void afc_skb_csum_offload(struct sk_buff *skb, unsigned int field);

@@ -196,6 +196,57 @@ struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned
 	skb_set_owner_w(skb, sk);
 	return skb;
 }
+/* Appends up to n bytes from msg to the paged send buffer skb, the
+ * write queue's tail (afc_sock_alloc_paged; none of it sent, no clone
+ * out), in fragments of the socket's page fragment (a fragment that
+ * continues the last one in its page grows instead), as
+ * tcp_sendmsg_locked() fills its tail skb up to size_goal, so that a
+ * segment is one whole buffer.  Returns the bytes copied: fewer than n
+ * when the user's buffer faults, the fragment slots run out or a page
+ * cannot be had.  skb grows by them, truesize and sk_wmem_alloc too (the
+ * buffer is sk's: skb_set_owner_w); the caller charges the queue.  The
+ * caller owns the socket (lock_sock), as sk_page_frag() requires. */
+int afc_skb_append_paged(struct sock *sk, struct sk_buff *skb, struct msghdr *msg, int n)
+{
+	struct page_frag *pfrag = sk_page_frag(sk);
+	struct skb_shared_info *sh = skb_shinfo(skb);
+	int copied = 0;
+
+	if (skb_headlen(skb) || skb_cloned(skb) || skb_has_frag_list(skb))
+		return 0;
+	while (copied < n) {
+		int i = sh->nr_frags, want;
+		size_t got;
+		bool merge;
+
+		if (!skb_page_frag_refill(32U, pfrag, sk->sk_allocation))
+			break;
+		merge = skb_can_coalesce(skb, i, pfrag->page, pfrag->offset);
+		if (!merge && i >= MAX_SKB_FRAGS)
+			break;
+		if (PageHighMem(pfrag->page))
+			break;
+		want = min_t(int, n - copied, pfrag->size - pfrag->offset);
+		got = copy_from_iter(page_address(pfrag->page) + pfrag->offset, want, &msg->msg_iter);
+		if (!got)
+			break;
+		if (merge) {
+			skb_frag_size_add(&sh->frags[i - 1], got);
+		} else {
+			skb_fill_page_desc(skb, i, pfrag->page, pfrag->offset, got);
+			get_page(pfrag->page);
+		}
+		pfrag->offset += got;
+		skb->len += got;
+		skb->data_len += got;
+		skb->truesize += got;
+		refcount_add(got, &sk->sk_wmem_alloc);
+		copied += got;
+		if (got < want)
+			break;
+	}
+	return copied;
+}
 /* Fills len bytes at offset of skb (linear or paged) from the user and
  * returns how many it copied: len, or fewer when the user's buffer faults
  * part-way, so that the caller sends what was copied and reports it, as

@@ -156,6 +156,24 @@ fn sendmsg_locked(
             timeo = g.wait(timeo);
             continue;
         }
+        // A large write first fills the paged buffer at the tail of the
+        // write queue (`tcp_sendmsg_locked` fills its tail skb up to
+        // `size_goal`), so that a full segment is one whole buffer,
+        // which leaves as its clone (`conn::transmit`).  What the user's
+        // buffer or memory cut short, the next round (a new buffer)
+        // answers for.
+        if paged {
+            if let Some(n) = append_to_tail(sk, g, msg, (len - sent).min(space)) {
+                sent += n;
+                if flags & MSG_OOB != 0 && sent == len {
+                    if let Role::Conn(c) = &mut g.locked().role {
+                        c.conn.mark_urgent();
+                    }
+                }
+                conn::drive(sk, g.locked());
+                continue;
+            }
+        }
         let chunk = (len - sent).min(space).min(CHUNK);
         // Large writes go in pages, which frames then reference instead
         // of copying (`conn::transmit`); small ones stay linear.
@@ -257,6 +275,42 @@ fn sendmsg_locked(
             return Ok(sent);
         }
     }
+}
+
+/// Appends up to `want` bytes of `msg` to the write queue's last buffer
+/// when it is a paged one none of which is sent, shorter than a segment
+/// (the core's `send_mss`); returns how many, `None` when it is not such
+/// a buffer or nothing could be appended (the caller starts a new one).
+fn append_to_tail(
+    sk: &Sock<'_, AfcSock>,
+    g: &mut SockGuard<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    want: usize,
+) -> Option<usize> {
+    let AfcSockLocked { role, queues, .. } = g.locked();
+    let Role::Conn(c) = role else { return None };
+    let goal = c.conn.send_mss() as usize;
+    let mut wq = queues.write();
+    let tail = wq.appendable_tail()?;
+    // The last `tail` bytes of the queue: none sent yet, and room left.
+    if tail > c.conn.unsent() as usize || tail >= goal {
+        return None;
+    }
+    let n = want.min(goal - tail).min(c.conn.enqueue_room() as usize);
+    if n == 0 || !sk.wmem_schedule(n) {
+        return None;
+    }
+    let copied = wq.append(msg, n);
+    if copied == 0 {
+        return None;
+    }
+    // `enqueue_room` promised them; anything else (none can happen while
+    // we own the socket) leaves bytes the core does not know of.
+    match c.conn.enqueue(copied as u32) {
+        Ok(t) if t as usize == copied => {}
+        _ => c.conn.abort(),
+    }
+    Some(copied)
 }
 
 /// What a read learnt for its control messages: of the last buffer it

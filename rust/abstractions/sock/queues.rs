@@ -3,6 +3,7 @@
 //! A socket's skb queues, reachable only by its owner.
 
 use crate::abstractions::bindings;
+use crate::abstractions::msg::MsgHdr;
 use crate::abstractions::skb::{QueuedSkb, SkBuff, SkbQueue};
 use core::ptr::{addr_of_mut, write_volatile, NonNull};
 use kernel::prelude::*;
@@ -69,6 +70,36 @@ impl WriteQueue<'_> {
             write_volatile(fwd, (*fwd).wrapping_sub(size));
         }
         self.q.push(skb);
+    }
+
+    /// The length of the last buffer if bytes may be appended to it
+    /// ([`QueuedSkb::appendable`]).
+    pub(crate) fn appendable_tail(&mut self) -> Option<usize> {
+        self.q.last().filter(|t| t.appendable()).map(|t| t.len())
+    }
+
+    /// Appends up to `n` bytes from `msg` to the last buffer (which
+    /// [`Self::appendable_tail`] found), charged as [`Self::push`]
+    /// charges (after [`Sock::wmem_schedule`] reserved `n`); returns how
+    /// many (fewer when the user's buffer faults or memory is short).
+    ///
+    /// [`Sock::wmem_schedule`]: super::Sock::wmem_schedule
+    pub(crate) fn append(&mut self, msg: &mut MsgHdr, n: usize) -> usize {
+        let sk = self.sk.as_ptr();
+        let Some(mut tail) = self.q.last() else {
+            return 0;
+        };
+        let copied = tail.append_from_msg(sk, msg, n);
+        let size = i32::try_from(copied).unwrap_or(i32::MAX);
+        // SAFETY: as in `push`: the holder of the queues owns the socket,
+        // the only writer of both fields.
+        unsafe {
+            let queued = addr_of_mut!((*sk).sk_wmem_queued);
+            write_volatile(queued, (*queued).wrapping_add(size));
+            let fwd = addr_of_mut!((*sk).sk_forward_alloc);
+            write_volatile(fwd, (*fwd).wrapping_sub(size));
+        }
+        copied
     }
 
     /// Removes the first buffer, uncharged.

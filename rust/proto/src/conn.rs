@@ -740,6 +740,20 @@ impl Connection {
         Ok(accepted)
     }
 
+    /// Returns how many bytes [`Self::enqueue`] would accept now: 0 when
+    /// it would refuse them.
+    pub fn enqueue_room(&self) -> u32 {
+        if self.error.is_some()
+            || self.state == State::Closed
+            || self.snd.fin_queued
+            || !self.state.sends_data()
+        {
+            0
+        } else {
+            MAX_SEND_QUEUE.saturating_sub(self.snd.queued)
+        }
+    }
+
     /// Tells the connection the application read `n` bytes from the front of the receive queue.
     ///
     /// The window reopens; if it grew enough a window update is queued.

@@ -840,3 +840,26 @@ fn on_link_config_differs_from_linux_only_in_time_wait_and_rto_floor() {
     ours.rto_min_us = linux.rto_min_us;
     assert_eq!(format!("{ours:?}"), format!("{linux:?}"));
 }
+
+/// What `enqueue_room` promises is what `enqueue` takes: the module
+/// appends a write's bytes to its last send buffer only after asking, so
+/// that the core never takes fewer than were appended.
+#[test]
+fn enqueue_takes_what_enqueue_room_promised() {
+    let (mut a, b) = established();
+    let room = a.conn.enqueue_room();
+    assert_eq!(room, afc_proto::conn::MAX_SEND_QUEUE);
+    assert_eq!(a.conn.enqueue(1000), Ok(1000));
+    assert_eq!(a.conn.enqueue_room(), room - 1000);
+    // At the limit: the room is what is left, and enqueue takes no more.
+    let left = a.conn.enqueue_room();
+    assert_eq!(a.conn.enqueue(left + 5), Ok(left));
+    assert_eq!(a.conn.enqueue_room(), 0);
+    assert_eq!(a.conn.enqueue(1), Ok(0));
+    // After a shutdown of the sending side: no room, and enqueue refuses.
+    let (mut c, _d) = established();
+    c.conn.close(t0());
+    assert_eq!(c.conn.enqueue_room(), 0);
+    assert!(c.conn.enqueue(1).is_err());
+    drop((a, b));
+}
