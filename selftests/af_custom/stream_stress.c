@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <linux/sockios.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include "afc_test.h"
 #include "kselftest_harness.h"
 
@@ -278,6 +280,58 @@ TEST_F_TIMEOUT(bulk, mixed_write_sizes_and_peeks, 300)
 	close(c);
 	close(s);
 	free(pb); free(rb);
+}
+
+/*
+ * A packet socket (tcpdump) taps every frame while a stream runs: each
+ * frame it is handed is a second reference to the frame the stream's
+ * receiver queues, whose payload may be its sender's very buffer (a send
+ * buffer leaves as its clone and is shared, not copied, down to the
+ * reader).  Reads in random sizes consume shared buffers part by part;
+ * every byte must still arrive once, in order, and the tap must have
+ * seen the stream's frames.
+ */
+struct tap { int fd; volatile int stop; long frames; };
+
+static void *tap_fn(void *p)
+{
+	struct tap *t = p;
+	unsigned char buf[2048];
+
+	while (!t->stop) {
+		if (recv(t->fd, buf, sizeof(buf), MSG_TRUNC) > 0)
+			t->frames++;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(bulk, tapped_stream_arrives_whole, 300)
+{
+	struct timeval tv = { .tv_usec = 100000 };
+	struct tap t = { .fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)) };
+	struct flow w = { .seed = 0x7a9 ^ 0x1, .total = 16 << 20 };
+	struct flow r = { .seed = 0x7a9 };
+	pthread_t th;
+	int c, s;
+
+	ASSERT_LE(0, t.fd) TH_LOG("packet socket: %s", strerror(errno));
+	ASSERT_EQ(0, setsockopt(t.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	ASSERT_EQ(0, pthread_create(&th, NULL, tap_fn, &t));
+	mk_pair(_metadata, &self->n, &variant->v, &c, &s);
+	w.fd = c;
+	r.fd = s;
+	pthread_create(&r.th, NULL, reader_fn, &r);
+	pthread_create(&w.th, NULL, writer_fn, &w);
+	pthread_join(w.th, NULL);
+	pthread_join(r.th, NULL);
+	t.stop = 1;
+	pthread_join(th, NULL);
+	TH_LOG("%zu bytes, %ld frames tapped", r.bytes, t.frames);
+	check_flow(_metadata, "client->server", &w, &r);
+	ASSERT_LT(100, t.frames) TH_LOG("the tap saw %ld frames", t.frames);
+	close(t.fd);
+	close(c);
+	close(s);
 }
 
 /*
