@@ -131,15 +131,32 @@ impl SkBuff {
         unsafe { skb_pull(self.0.as_ptr(), n) };
     }
 
-    /// Cuts the buffer to `len` bytes (`pskb_trim`).
+    /// Cuts the buffer to `len` bytes: `pskb_trim`, or, for a clone
+    /// whose fragments are shared (which `pskb_trim` would have to copy
+    /// first, and that may fail), by counting the bytes cut at its end
+    /// (`skb_back`), as [`Self::pull`] counts those at its front.
     pub(crate) fn trim(&mut self, len: usize) {
-        if len < self.len() {
-            // SAFETY: the skb is valid (type invariant).
-            let raw = unsafe { skb_front(self.0.as_ptr()) } + len;
-            // SAFETY: valid, unshared; `raw` is below the current raw
-            // length (what is consumed at the front stays: `pskb_trim`
-            // cuts from the end).
-            unsafe { bindings::afc_skb_trim(self.0.as_ptr(), raw as u32) };
+        let cur = self.len();
+        if len >= cur {
+            return;
+        }
+        let p = self.0.as_ptr();
+        // SAFETY: the skb is valid and ours (type invariant); the control
+        // block is the owner's.
+        unsafe {
+            if (*p).data_len > 0 && bindings::afc_skb_cloned(p) {
+                cb_set(
+                    p,
+                    CbWord::Back,
+                    cb_get(p, CbWord::Back) + (cur - len) as u32,
+                );
+            } else {
+                // `front + len` is below the raw length; what is consumed
+                // at the front stays, and `pskb_trim` cuts the end (the
+                // bytes `skb_back` counted with it).
+                bindings::afc_skb_trim(p, (skb_front(p) + len) as u32);
+                cb_set(p, CbWord::Back, 0);
+            }
         }
     }
 
@@ -231,15 +248,8 @@ impl SkBuff {
         // Never looks at `skb->dev`: a segment from the socket's backlog
         // holds no reference on its device, which may be gone by then.
         // SAFETY: a valid skb (type invariant) whose control block is
-        // ours (`afc_skb_own_rx` wrote the count); `cb` is 48 bytes.
-        let frames = unsafe {
-            core::ptr::read_unaligned(
-                core::ptr::addr_of!((*self.as_ptr()).cb)
-                    .cast::<u32>()
-                    .add(1),
-            )
-        };
-        frames.max(1)
+        // ours (`afc_skb_own_rx` wrote the count).
+        unsafe { cb_get(self.as_ptr(), CbWord::Frames) }.max(1)
     }
 
     /// Marks a frame (header, then payload) for segmentation into wire
@@ -676,8 +686,8 @@ unsafe fn pull_linear_part(skb: *mut bindings::sk_buff, n: usize) {
 /// `skb` must be valid, and its control block not written meanwhile
 /// (its owner reads it).
 unsafe fn skb_front(skb: *const bindings::sk_buff) -> usize {
-    // SAFETY: valid per the caller; `cb` is 48 bytes.
-    unsafe { core::ptr::read_unaligned(core::ptr::addr_of!((*skb).cb).cast::<u32>()) as usize }
+    // SAFETY: as the caller promised.
+    unsafe { cb_get(skb, CbWord::Front) as usize }
 }
 
 /// Sets [`skb_front`].
@@ -686,18 +696,59 @@ unsafe fn skb_front(skb: *const bindings::sk_buff) -> usize {
 ///
 /// `skb` must be valid and owned by the caller.
 unsafe fn set_skb_front(skb: *mut bindings::sk_buff, front: usize) {
-    // SAFETY: valid per the caller; `cb` is 48 bytes, the owner's.
-    unsafe { core::ptr::write_unaligned(addr_of_mut!((*skb).cb).cast::<u32>(), front as u32) }
+    // SAFETY: as the caller promised.
+    unsafe { cb_set(skb, CbWord::Front, front as u32) }
 }
 
-/// The bytes of `skb` not yet consumed: `len` less [`skb_front`].
+/// The bytes of `skb` not yet consumed: `len` less [`skb_front`] and
+/// the bytes a trim of a clone counted at its end (`SkBuff::trim`).
 ///
 /// # Safety
 ///
 /// As [`skb_front`].
 unsafe fn skb_len(skb: *const bindings::sk_buff) -> usize {
     // SAFETY: as the caller promised.
-    unsafe { ((*skb).len as usize).saturating_sub(skb_front(skb)) }
+    unsafe {
+        ((*skb).len as usize)
+            .saturating_sub(skb_front(skb))
+            .saturating_sub(cb_get(skb, CbWord::Back) as usize)
+    }
+}
+
+/// The module's words in a buffer's control block (`skb->cb`, the
+/// owner's while the module holds the buffer: zero from allocation, set
+/// by `afc_skb_own_rx` on arrival; `AFC_SKB_FRONT`, `AFC_SKB_FRAMES` and
+/// `AFC_SKB_BACK` in C).
+#[derive(Clone, Copy)]
+enum CbWord {
+    /// Bytes consumed at the front ([`skb_front`]).
+    Front = 0,
+    /// Wire frames the segment stood for ([`SkBuff::gro_frames`]).
+    Frames = 1,
+    /// Bytes cut at the end of a clone ([`SkBuff::trim`]).
+    Back = 2,
+}
+
+/// Reads a word of the control block.
+///
+/// # Safety
+///
+/// `skb` must be valid, and its control block not written meanwhile.
+unsafe fn cb_get(skb: *const bindings::sk_buff, w: CbWord) -> u32 {
+    // SAFETY: valid per the caller; `cb` is 48 bytes, the word within.
+    unsafe {
+        core::ptr::read_unaligned(core::ptr::addr_of!((*skb).cb).cast::<u32>().add(w as usize))
+    }
+}
+
+/// Writes a word of the control block.
+///
+/// # Safety
+///
+/// `skb` must be valid and owned by the caller.
+unsafe fn cb_set(skb: *mut bindings::sk_buff, w: CbWord, v: u32) {
+    // SAFETY: valid per the caller; `cb` is 48 bytes, the owner's.
+    unsafe { core::ptr::write_unaligned(addr_of_mut!((*skb).cb).cast::<u32>().add(w as usize), v) }
 }
 
 /// The first buffer of queue `q`, or NULL if it is empty: `skb_peek`

@@ -75,5 +75,8 @@ void afc_net_diag_fill(struct sock *sk, struct afc_diag_msg *r, struct tcp_info 
  * next four bytes, set by afc_skb_own_rx(), so that the receive path
  * never writes a clone's shared gso_segs. */
 #define AFC_SKB_FRAMES(skb) (*(u32 *)((skb)->cb + 4))
+/* Bytes cut at the end of a clone whose fragments are shared, instead of
+ * pskb_trim(), which would copy (SkBuff::trim): the next four. */
+#define AFC_SKB_BACK(skb) (*(u32 *)((skb)->cb + 8))
 
 #endif

@@ -28,9 +28,10 @@ struct sk_buff *afc_skb_own_rx(struct sk_buff *skb)
 	/* The control block is ours from here on (it held the layers'
 	 * below): the frames the segment stood for on the wire (the count
 	 * of a segment GRO merged, else 1: SkBuff::gro_frames), and nothing
-	 * consumed yet. */
+	 * consumed or cut yet. */
 	AFC_SKB_FRAMES(skb) = afc_skb_rx_frames(skb);
 	AFC_SKB_FRONT(skb) = 0;
+	AFC_SKB_BACK(skb) = 0;
 	/* A GSO frame is taken whole: it is data now.  A clone's marks are
 	 * its sender's and stay (nothing here segments a queued buffer). */
 	if (skb_is_gso(skb) && !skb_cloned(skb))
