@@ -442,26 +442,30 @@ impl<'a> QueuedSkb<'a> {
     }
 
     /// Whether bytes may be appended to this buffer
-    /// ([`Self::append_from_msg`]): paged, with no clone out and nothing
-    /// consumed.
+    /// ([`Self::append_from_msg`]): paged and nothing consumed (a buffer
+    /// with a clone out the helper refuses: it appends nothing).
     pub(crate) fn appendable(&self) -> bool {
         let p = self.0.as_ptr();
         // SAFETY: a queued skb is valid while queued (owner's walk).
-        unsafe { skb_headlen(p) == 0 && skb_front(p) == 0 && !bindings::afc_skb_cloned(p) }
+        unsafe { skb_headlen(p) == 0 && skb_front(p) == 0 }
     }
 
     /// Appends up to `n` bytes from the user's buffers of `msg` to this
     /// paged send buffer of `sk`'s write queue (its last), growing its
     /// truesize and `sk_wmem_alloc` (`afc_skb_append_paged`); returns how
     /// many.  The queue's owner charges them.
-    pub(crate) fn append_from_msg(
+    ///
+    /// # Safety
+    ///
+    /// `sk` must be the sock whose write queue holds this buffer as its
+    /// last, owned by the caller (`lock_sock`).
+    pub(in crate::abstractions) unsafe fn append_from_msg(
         &mut self,
         sk: *mut bindings::sock,
         msg: &mut super::msg::MsgHdr,
         n: usize,
     ) -> usize {
-        // SAFETY: `sk` is the queue's sock, owned by the caller (the
-        // write queue's holder), and this skb its last queued buffer.
+        // SAFETY: as the caller promised.
         unsafe { msg.append_to_skb(sk, self.0.as_ptr(), n) }
     }
 

@@ -55,12 +55,17 @@ impl WriteQueue<'_> {
     /// Appends `skb`, charged (after [`Sock::wmem_schedule`] reserved its
     /// truesize).
     pub(crate) fn push(&mut self, skb: SkBuff) {
-        let size = i32::try_from(skb.truesize()).unwrap_or(i32::MAX);
+        self.charge(skb.truesize());
+        self.q.push(skb);
+    }
+
+    /// Charges `size` bytes to the queue: `sk_wmem_queued_add` and
+    /// `sk_mem_charge` (the family accounts its memory, so
+    /// `sk_has_account` holds), without a C call: both `WRITE_ONCE`s, as
+    /// lockless readers (`poll`, `sock_diag`) read them with `READ_ONCE`.
+    fn charge(&mut self, size: usize) {
+        let size = i32::try_from(size).unwrap_or(i32::MAX);
         let sk = self.sk.as_ptr();
-        // `sk_wmem_queued_add` and `sk_mem_charge` (the family accounts
-        // its memory, so `sk_has_account` holds), without a C call: both
-        // `WRITE_ONCE`s, as lockless readers (`poll`, `sock_diag`) read
-        // them with `READ_ONCE`.
         // SAFETY: valid sock (the `SockQueues` invariant); the holder of
         // the queues owns the socket, the only writer of both fields.
         unsafe {
@@ -69,7 +74,6 @@ impl WriteQueue<'_> {
             let fwd = addr_of_mut!((*sk).sk_forward_alloc);
             write_volatile(fwd, (*fwd).wrapping_sub(size));
         }
-        self.q.push(skb);
     }
 
     /// The length of the last buffer if bytes may be appended to it
@@ -89,16 +93,10 @@ impl WriteQueue<'_> {
         let Some(mut tail) = self.q.last() else {
             return 0;
         };
-        let copied = tail.append_from_msg(sk, msg, n);
-        let size = i32::try_from(copied).unwrap_or(i32::MAX);
-        // SAFETY: as in `push`: the holder of the queues owns the socket,
-        // the only writer of both fields.
-        unsafe {
-            let queued = addr_of_mut!((*sk).sk_wmem_queued);
-            write_volatile(queued, (*queued).wrapping_add(size));
-            let fwd = addr_of_mut!((*sk).sk_forward_alloc);
-            write_volatile(fwd, (*fwd).wrapping_sub(size));
-        }
+        // SAFETY: `sk` is this queue's sock, owned by the holder of the
+        // queues (the `SockQueues` invariant), and `tail` its last buffer.
+        let copied = unsafe { tail.append_from_msg(sk, msg, n) };
+        self.charge(copied);
         copied
     }
 
