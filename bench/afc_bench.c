@@ -448,6 +448,8 @@ static void stream_server(int lfd, struct shared *s)
 	int fd = accept_one(lfd);
 	uint64_t t0 = 0, t_start = 0, t_end = 0;
 	long long total = 0, b_start = 0, reads = 0, r_start = 0;
+	struct rusage u0 = { 0 }, u1;
+	socklen_t sl = sizeof(s->rcvbuf);
 	ssize_t r;
 
 	close(lfd);
@@ -462,8 +464,13 @@ static void stream_server(int lfd, struct shared *s)
 			t_start = t;
 			b_start = total;
 			r_start = reads;
+			getrusage(RUSAGE_SELF, &u0);
 		} else if (t_start && !t_end && t - t_start >= (uint64_t)(o.secs * 1e9)) {
 			t_end = t;
+			getrusage(RUSAGE_SELF, &u1);
+			s->vcs = u1.ru_nvcsw - u0.ru_nvcsw;
+			s->ivcs = u1.ru_nivcsw - u0.ru_nivcsw;
+			getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &s->rcvbuf, &sl);
 			s->bytes = total - b_start;
 			s->reads = reads - r_start;
 			s->t_ns = t_end - t_start;
@@ -487,12 +494,16 @@ static void t_stream(void)
 	int fd;
 
 	struct cpu c0, c1;
+	struct rusage u0 = { 0 }, u1 = { 0 };
+	int sndbuf = 0;
+	socklen_t sl = sizeof(sndbuf);
 
 	memset(buf, 'b', sizeof(buf));
 	read_ctrs(&a);
 	c0 = cpu_now();
 	pid = fork_server(stream_server, listener(o.srv_ns, o.port, 16, 0), s);
 	fd = dial(-1, o.port);
+	getrusage(RUSAGE_SELF, &u0);
 	while (!s->stop) {
 		ssize_t w = write(fd, buf, sizeof(buf));
 
@@ -503,6 +514,8 @@ static void t_stream(void)
 		}
 		writes++;
 	}
+	getrusage(RUSAGE_SELF, &u1);
+	getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
 	close(fd);
 	reap(pid, 0);
 	c1 = cpu_now();
@@ -514,6 +527,11 @@ static void t_stream(void)
 	res(" mbps=%.1f bytes=%lld secs=%.3f bytes_per_read=%.0f writes=%lld idle_pct=%.1f",
 	    s->bytes / (s->t_ns / 1e9) / 1e6, s->bytes, s->t_ns / 1e9,
 	    s->reads ? (double)s->bytes / s->reads : 0.0, writes, idle_pct(c0, c1));
+	/* Context switches: the reader's in its window, the writer's over
+	 * its whole run (v blocked, iv preempted), and the buffers. */
+	res(" rd_vcs=%ld rd_ivcs=%ld wr_vcs=%ld wr_ivcs=%ld rcvbuf=%d sndbuf=%d",
+	    s->vcs, s->ivcs, u1.ru_nvcsw - u0.ru_nvcsw, u1.ru_nivcsw - u0.ru_nivcsw,
+	    s->rcvbuf, sndbuf);
 	res_emit(&a, &b);
 }
 

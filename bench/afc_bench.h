@@ -78,6 +78,10 @@ struct shared {
 	long long bytes, reads;
 	uint64_t t_ns;
 	int err;
+	/* the reader's context switches over the measured window
+	 * (getrusage: blocked, preempted) and its SO_RCVBUF at the end */
+	long vcs, ivcs;
+	int rcvbuf;
 };
 struct shared *shm_new(void);
 pid_t fork_server(void (*fn)(int lfd, struct shared *s), int lfd, struct shared *s);

@@ -478,6 +478,10 @@ pub struct RecvState {
     /// than one when receive offload merged them): the ACK rule counts
     /// them ([`Connection::on_segment_frames`]).
     pub(super) arriving_frames: u8,
+    /// An in-order segment's acknowledgement was left to the reader,
+    /// who was behind when it came (`schedule_ack`): a read that empties
+    /// the queue sends it.
+    pub(super) left_to_reader: bool,
     pub(super) challenge_start: Instant,
     pub(super) challenge_count: u32,
     pub(super) last_oow_ack: Option<Instant>,
@@ -587,6 +591,7 @@ impl Connection {
                 pressure: false,
                 unacked_segs: 0,
                 arriving_frames: 1,
+                left_to_reader: false,
                 challenge_start: now,
                 challenge_count: 0,
                 last_oow_ack: None,
@@ -761,9 +766,15 @@ impl Connection {
         self.rcv.unread = self.rcv.unread.saturating_sub(n);
         self.urgent_read_moved();
         // An acknowledgement of two or more segments held back while the
-        // window shrank goes out with the read (`__tcp_cleanup_rbuf`).
+        // window shrank or the reader was behind goes out with the read
+        // (`__tcp_cleanup_rbuf`); so does one of a single segment left to
+        // the reader when the read empties the queue, so that the next
+        // burst's first arrival does not find it owed and send it from
+        // the sender's softirq (a lone request's acknowledgement, not
+        // left to the reader, still waits for the answer).
         if self.state.receives_data() && !self.rcv.ack_now {
-            if self.rcv.unacked_segs >= 2 {
+            let emptied = self.rcv.unread == 0 && self.rcv.left_to_reader;
+            if self.rcv.unacked_segs >= 2 || emptied {
                 self.rcv.ack_now = true;
                 self.stats.read_acks = self.stats.read_acks.wrapping_add(1);
             } else if self.window_update_due() {

@@ -465,6 +465,10 @@ impl Connection {
 
         if len > 0 && start_rel == 0 {
             let filled_hole = !self.rcv.assembler.is_empty() || fin_was_pending;
+            // Data that came before this segment still waits unread: the
+            // reader has been woken for it, and its read acknowledges.
+            let reader_behind =
+                self.rcv.unread > 0 && self.reader_may_ack(self.rcv.nxt.since(self.rcv.wup));
             out.data = DataAction::Append {
                 offset: self.rcv.offset,
                 skip,
@@ -477,7 +481,7 @@ impl Connection {
             if filled_hole {
                 self.rcv.ack_now = true;
             } else {
-                self.schedule_ack(now);
+                self.schedule_ack(now, reader_behind);
             }
         } else if len > 0 {
             match self
@@ -536,25 +540,55 @@ impl Connection {
     /// RTO, early enough that the sender never retransmits for want of
     /// it. On a busy bulk transfer this saves most pure ACKs.
     ///
+    /// It is held the same way while data that came before this segment
+    /// is still unread (`reader_behind`), where TCP would send it: the
+    /// reader, woken for the earlier data, acknowledges both with its read
+    /// ([`Connection::consume`]; a departure from TCP, docs/PROTOCOL.md
+    /// 5.1), as long as what is held stays under half the window last
+    /// advertised ([`Self::reader_may_ack`]), so that the sender always
+    /// has half a window to send while the reader is on its way. On one
+    /// host this moves the acknowledgement, and the sender's work of
+    /// freeing what it acknowledges, out of the softirq that runs in the
+    /// sending task and into the reading one (docs/PERFORMANCE.md,
+    /// session 19).
+    ///
     /// A lone segment's acknowledgement waits at most a quarter of the
     /// minimum RTO as well: on a link whose RTO floor is below the
     /// delayed-ACK time (`Config::on_link`: 20 ms against 40 ms), a
     /// sender waiting for it would otherwise retransmit every request
     /// that does not get its answer at once.
-    fn schedule_ack(&mut self, now: Instant) {
+    fn schedule_ack(&mut self, now: Instant, reader_behind: bool) {
         self.rcv.unacked_segs = self
             .rcv
             .unacked_segs
             .saturating_add(self.rcv.arriving_frames.max(1));
-        if self.cfg.ack_delay_us == 0 || (self.rcv.unacked_segs >= 2 && !self.window_shrinking()) {
+        if self.cfg.ack_delay_us == 0
+            || (self.rcv.unacked_segs >= 2 && !reader_behind && !self.window_shrinking())
+        {
             self.rcv.ack_now = true;
-        } else if self.rcv.unacked_segs >= 2 {
+            return;
+        }
+        self.rcv.left_to_reader |= reader_behind;
+        if self.rcv.unacked_segs >= 2 {
             let at = now.after(self.ack_delay());
             self.timers.delack_deadline =
                 Some(self.timers.delack_deadline.map_or(at, |x| x.min(at)));
         } else {
             self.delay_lone_ack(now);
         }
+    }
+
+    /// Whether the reader's next read may carry the acknowledgement of
+    /// in-order data, `held` bytes having arrived unacknowledged before
+    /// this segment: while they are under half the window last
+    /// advertised ([`Self::schedule_ack`]).
+    fn reader_may_ack(&self, held: u32) -> bool {
+        let last = if self.rcv.adv.gt(self.rcv.wup) {
+            self.rcv.adv.since(self.rcv.wup)
+        } else {
+            0
+        };
+        held < last / 2
     }
 
     /// How long an acknowledgement may wait: `ack_delay`, and at most a

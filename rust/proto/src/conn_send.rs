@@ -89,6 +89,7 @@ impl Connection {
         self.rcv.ack_now = false;
         self.timers.delack_deadline = None;
         self.rcv.unacked_segs = 0;
+        self.rcv.left_to_reader = false;
         self.rcv.wup = self.rcv.nxt;
         let mut h = Header {
             flags: Flags::ACK,

@@ -420,21 +420,90 @@ fn delayed_ack_waits_then_fires() {
     assert_eq!(b.conn.poll_timeout(), Some(t0().after(40 * MS)));
     b.on_timeout(t0().after(40 * MS));
     assert_eq!(out(&mut b, t0().after(40 * MS)).len(), 1);
-    // Two segments are acknowledged at once while the window holds: here
-    // the few unread bytes do not shrink it (this small buffer has no
-    // window scale, so they do; see the lagging-reader test).
+    // A small buffer's unread bytes shrink its window, which holds the
+    // acknowledgement (see the lagging-reader test); this one has room to
+    // spare at its window scale, and still the second of two segments
+    // that arrive while the first is unread is not acknowledged on
+    // arrival (where TCP would): the reader, woken for the first,
+    // acknowledges both with its read.
     let mut c = cfg();
     c.ack_delay_us = 40 * MS;
     c.recv_buf = 1 << 20;
     let (mut a, mut b) = established_with(cfg(), c, Seq(3));
     a.conn.set_nodelay(true);
-    a.write(b"two").unwrap();
-    let f = out(&mut a, t0());
-    a.write(b"three").unwrap();
-    let g = out(&mut a, t0());
+    let seg = |a: &mut Endpoint, d: &[u8]| {
+        a.write(d).unwrap();
+        out(a, t0())
+    };
+    let f = seg(&mut a, b"four");
+    let g = seg(&mut a, b"five");
     feed(&mut b, &f, t0());
     feed(&mut b, &g, t0());
-    assert_eq!(out(&mut b, t0()).len(), 1);
+    assert!(out(&mut b, t0()).is_empty(), "held for the read");
+    assert_eq!(b.conn.poll_timeout(), Some(t0().after(40 * MS)));
+    assert_eq!(b.read(100), b"fourfive");
+    let acks = out(&mut b, t0());
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].0.ack, g[0].0.seq.wrapping_add(4));
+    assert_eq!(b.conn.stats().read_acks, 1);
+    // A reader that does not come: the delayed-ACK timer sends it.
+    let f = seg(&mut a, b"six");
+    let g = seg(&mut a, b"seven");
+    feed(&mut b, &f, t0());
+    feed(&mut b, &g, t0());
+    assert!(out(&mut b, t0()).is_empty());
+    let t = t0().after(40 * MS);
+    b.on_timeout(t);
+    let acks = out(&mut b, t);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].0.ack, g[0].0.seq.wrapping_add(5));
+}
+
+/// A burst that arrives while its reader sleeps is acknowledged by the
+/// reads that drain it, never on arrival (where TCP would acknowledge
+/// every second segment): on one host the acknowledgement, and the
+/// sender's work of freeing what it acknowledges, then run in the reading
+/// task instead of in the softirq of the sending one.
+#[test]
+fn a_burst_is_acknowledged_by_the_reads_that_drain_it() {
+    let mut c = cfg();
+    c.ack_delay_us = 40 * MS;
+    c.recv_buf = 1 << 20;
+    let (mut a, mut b) = established_with(cfg(), c, Seq(3));
+    a.conn.set_nodelay(true);
+    // Five full segments and a short tail, the reader asleep.
+    a.write(&pattern(5500)).unwrap();
+    let burst = out(&mut a, t0());
+    assert_eq!(burst.len(), 6);
+    feed(&mut b, &burst, t0());
+    assert!(out(&mut b, t0()).is_empty(), "none on arrival");
+    // The reader's first read acknowledges the whole burst.
+    assert_eq!(b.read(1000).len(), 1000);
+    let acks = out(&mut b, t0());
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].0.ack, burst[5].0.seq.wrapping_add(500));
+    // A segment that comes while it reads is left to it as well, and the
+    // read that empties the queue acknowledges it, alone as it is.
+    a.write(&pattern(700)).unwrap();
+    let more = out(&mut a, t0());
+    feed(&mut b, &more, t0());
+    assert!(out(&mut b, t0()).is_empty(), "left to the reader");
+    assert_eq!(b.read(10_000).len(), 4500 + 700);
+    let acks = out(&mut b, t0());
+    assert_eq!(acks.len(), 1, "the read that emptied the queue");
+    assert_eq!(acks[0].0.ack, more[0].0.seq.wrapping_add(700));
+    // So the next burst starts owing nothing: its first segment waits
+    // alone, its second is left to the reader, woken by the first.
+    a.write(&pattern(2000)).unwrap();
+    let next = out(&mut a, t0());
+    assert_eq!(next.len(), 2);
+    feed(&mut b, &next, t0());
+    assert!(out(&mut b, t0()).is_empty(), "none on arrival");
+    let s = b.conn.stats();
+    assert_eq!((s.read_acks, s.delayed_acks), (2, 0));
+    // Nothing is held past the delayed-ACK time (at most a quarter of
+    // the minimum RTO), reader or not.
+    assert_eq!(b.conn.poll_timeout(), Some(t0().after(40 * MS)));
 }
 
 #[test]
@@ -465,15 +534,16 @@ fn lagging_reader_acks_with_its_reads_not_on_arrival() {
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].0.ack, segs[1].0.seq.wrapping_add(1000));
     assert_eq!(b.conn.stats().read_acks, 1, "counted as the read's");
-    // A reader that keeps up: the right edge moves with what arrives, and
-    // every second segment is acknowledged on arrival.
+    // A reader that keeps up: the read that empties the queue
+    // acknowledges the full segment it took, so the next arrival waits
+    // alone for the next read.
     feed(&mut b, &segs[2..3], t0());
     b.read(2000);
-    assert!(out(&mut b, t0()).is_empty(), "one segment waits");
-    feed(&mut b, &segs[3..4], t0());
     let acks = out(&mut b, t0());
-    assert_eq!(acks.len(), 1);
-    assert_eq!(acks[0].0.ack, segs[3].0.seq.wrapping_add(1000));
+    assert_eq!(acks.len(), 1, "the read that emptied the queue");
+    assert_eq!(acks[0].0.ack, segs[2].0.seq.wrapping_add(1000));
+    feed(&mut b, &segs[3..4], t0());
+    assert!(out(&mut b, t0()).is_empty(), "one segment waits");
     // Without a read, the timer sends it.
     feed(&mut b, &segs[4..8], t0());
     assert!(out(&mut b, t0()).is_empty());
@@ -482,10 +552,9 @@ fn lagging_reader_acks_with_its_reads_not_on_arrival() {
     let acks = out(&mut b, t);
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].0.ack, segs[7].0.seq.wrapping_add(1000));
-    // One ACK of each cause: the read's, and the timer's; the on-arrival
-    // one is neither.
+    // Two ACKs of reads and one of the timer; none on arrival.
     let s = b.conn.stats();
-    assert_eq!((s.read_acks, s.delayed_acks, s.window_updates), (1, 1, 0));
+    assert_eq!((s.read_acks, s.delayed_acks, s.window_updates), (2, 1, 0));
     // Nothing was retransmitted meanwhile.
     assert_eq!(a.conn.stats().retrans_segs, 0);
 }
