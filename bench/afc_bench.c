@@ -678,6 +678,55 @@ static void t_crr(void)
 	free(lat);
 }
 
+/* crr1: crr's work in ONE thread, with no context switch: connect (the
+ * handshake completes inside the call on lo and veth), accept, one byte
+ * each way, the client's close, then the server's.  What a connection
+ * costs the protocol, without the scheduler's share.  Not in the default
+ * set (BENCH_ONLY=crr1, or a profile "crr1:custom:lo"). */
+static void t_crr1(void)
+{
+	uint64_t *lat = malloc(MAXLAT * sizeof(*lat)), t0, t_end, t;
+	int lfd = listener(o.srv_ns, o.port, 128, 0);
+	struct cpu c0, c1;
+	struct ctrs a, b;
+	long n = 0;
+
+	if (!lat)
+		die("malloc");
+	enter_ns(o.cli_ns);
+	read_ctrs(&a);
+	c0 = cpu_now();
+	t0 = now_ns();
+	t_end = t0 + (uint64_t)(o.secs * 1e9);
+	t = t0;
+	while (t < t_end && n < MAXLAT) {
+		uint64_t t1;
+		int fd = dial(-1, o.port), afd = accept_one(lfd);
+
+		nodelay(fd);
+		nodelay(afd);
+		xwrite1(fd);
+		if (xread1(afd) != 1)
+			die("crr1: no request");
+		xwrite1(afd);
+		if (xread1(fd) != 1)
+			die("crr1: no response");
+		close(fd);
+		close(afd);
+		t1 = now_ns();
+		lat[n++] = t1 - t;
+		t = t1;
+	}
+	c1 = cpu_now();
+	read_ctrs(&b);
+	close(lfd);
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	res(" cps=%.0f conns=%ld secs=%.3f p50_us=%.1f p99_us=%.1f idle_pct=%.1f", n / ((t - t0) / 1e9), n,
+	    (t - t0) / 1e9, pct(lat, n, 50), pct(lat, n, 99), idle_pct(c0, c1));
+	res_emit(&a, &b);
+	free(lat);
+}
+
 /* ---- listeners ------------------------------------------------------ */
 
 void raise_nofile(long need)
@@ -1016,6 +1065,8 @@ static const struct row rows[] = {
 	{ "crr", "lo", "cps", "crr lo, connections/s" },
 	{ "crr", "lo", "p50_us", "crr lo, p50 us per connection" },
 	{ "crr", "veth", "cps", "crr veth, connections/s" },
+	{ "crr1", "lo", "cps", "crr1 lo (one thread), connections/s" },
+	{ "crr1", "veth", "cps", "crr1 veth (one thread), connections/s" },
 	{ "rr-nagle", "lo", "tps", "rr lo no NODELAY, transactions/s" },
 	{ "rr-nagle", "lo", "p50_us", "rr lo no NODELAY, p50 latency us" },
 	{ "rr-nagle", "lo", "p99_us", "rr lo no NODELAY, p99 latency us" },
@@ -1386,6 +1437,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(o.test, "stream8")) t_stream8();
 	else if (!strcmp(o.test, "epoll")) t_epoll();
 	else if (!strcmp(o.test, "crr")) t_crr();
+	else if (!strcmp(o.test, "crr1")) t_crr1();
 	else if (!strcmp(o.test, "listeners")) t_listeners();
 	else if (!strcmp(o.test, "reuseport")) t_reuseport();
 	else if (!strcmp(o.test, "memory")) t_memory();

@@ -11,7 +11,8 @@
 # memory, default 10000), BENCH_LISTENERS (default 10000),
 # BENCH_EPOLL_CONNS (connections of the epoll round, default 10000),
 # BENCH_ONLY (a space-separated subset of: copy memory listeners reuseport
-# stream rr rr-nagle crr epoll stream8 threads; "none" for none;
+# stream rr rr-nagle crr epoll stream8 threads, and crr1, which only a
+# BENCH_ONLY naming it runs: crr's work in one thread; "none" for none;
 # scripts/bench.sh runs stream8 alone in a second boot with 2 vCPUs;
 # "threads" runs /afc/threads_bench, the second, independent harness
 # (bench/threads_bench.c: server and client as two threads of one process),
@@ -179,7 +180,7 @@ if has reuseport; then
     done
 fi
 r=0; while [ $r -lt $REPS ]; do r=$((r + 1))
-    for t in stream rr rr-nagle crr; do
+    for t in stream rr rr-nagle crr crr1; do
         has $t || continue
         echo "== $t, repetition $r of $REPS"
         for f in $CUSTOMS inet unix; do run $t $f -l $SECS; done
