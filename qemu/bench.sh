@@ -160,11 +160,18 @@ if has copy; then
     r=0; while [ $r -lt $REPS ]; do r=$((r + 1)); run copy none -l 1; done
 fi
 # Memory before anything leaves TIME_WAIT sockets behind.
+# Free pages by order (/proc/buddyinfo) before and after the memory
+# test: this kernel has no CONFIG_COMPACTION, so the high orders the
+# page fragment wants do not come back once spent (docs/NOTES.md,
+# session 19).
+buddy() { echo "AFC-BENCH-INFO buddyinfo $1: $(tr -s ' ' < /proc/buddyinfo | tr '\n' ';')"; }
 if has memory; then
+    buddy "before the memory test"
     echo "== memory per idle connection ($CONNS connections)"
     r=0; while [ $r -lt $REPS_SLOW ]; do r=$((r + 1))
         for f in custom inet unix; do run memory $f -n $CONNS; sleep 1; done
     done
+    buddy "after the memory test"
 fi
 if has listeners; then
     echo "== connect latency, 1 vs $LISTENERS listeners"
