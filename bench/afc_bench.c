@@ -638,6 +638,18 @@ static void crr_server(int lfd, struct shared *s)
 	}
 }
 
+/* The RESULT line of crr and crr1: n connections from t0 to t, their
+ * latencies (sorted here, then freed), CPU and counters around them. */
+static void report_conns(uint64_t *lat, long n, uint64_t t0, uint64_t t, struct cpu c0, struct cpu c1,
+			 const struct ctrs *a, const struct ctrs *b)
+{
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	res(" cps=%.0f conns=%ld secs=%.3f p50_us=%.1f p99_us=%.1f idle_pct=%.1f", n / ((t - t0) / 1e9), n,
+	    (t - t0) / 1e9, pct(lat, n, 50), pct(lat, n, 99), idle_pct(c0, c1));
+	res_emit(a, b);
+	free(lat);
+}
+
 static void t_crr(void)
 {
 	struct shared *s = shm_new();
@@ -671,11 +683,7 @@ static void t_crr(void)
 	c1 = cpu_now();
 	read_ctrs(&b);
 	reap(pid, 1);
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	res(" cps=%.0f conns=%ld secs=%.3f p50_us=%.1f p99_us=%.1f idle_pct=%.1f", n / ((t - t0) / 1e9), n,
-	    (t - t0) / 1e9, pct(lat, n, 50), pct(lat, n, 99), idle_pct(c0, c1));
-	res_emit(&a, &b);
-	free(lat);
+	report_conns(lat, n, t0, t, c0, c1, &a, &b);
 }
 
 /* crr1: crr's work in ONE thread, with no context switch: connect (the
@@ -720,11 +728,7 @@ static void t_crr1(void)
 	c1 = cpu_now();
 	read_ctrs(&b);
 	close(lfd);
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	res(" cps=%.0f conns=%ld secs=%.3f p50_us=%.1f p99_us=%.1f idle_pct=%.1f", n / ((t - t0) / 1e9), n,
-	    (t - t0) / 1e9, pct(lat, n, 50), pct(lat, n, 99), idle_pct(c0, c1));
-	res_emit(&a, &b);
-	free(lat);
+	report_conns(lat, n, t0, t, c0, c1, &a, &b);
 }
 
 /* ---- listeners ------------------------------------------------------ */

@@ -159,12 +159,12 @@ if has copy; then
     echo "== copy limit"
     r=0; while [ $r -lt $REPS ]; do r=$((r + 1)); run copy none -l 1; done
 fi
-# Memory before anything leaves TIME_WAIT sockets behind.
 # Free pages by order (/proc/buddyinfo) before and after the memory
-# test: this kernel has no CONFIG_COMPACTION, so the high orders the
-# page fragment wants do not come back once spent (docs/NOTES.md,
+# test, which slows every later stream: this kernel has no
+# CONFIG_COMPACTION, but high orders did not run short (docs/NOTES.md,
 # session 19).
 buddy() { echo "AFC-BENCH-INFO buddyinfo $1: $(tr -s ' ' < /proc/buddyinfo | tr '\n' ';')"; }
+# Memory before anything leaves TIME_WAIT sockets behind.
 if has memory; then
     buddy "before the memory test"
     echo "== memory per idle connection ($CONNS connections)"

@@ -583,12 +583,7 @@ impl Connection {
     /// this segment: while they are under half the window last
     /// advertised ([`Self::schedule_ack`]).
     fn reader_may_ack(&self, held: u32) -> bool {
-        let last = if self.rcv.adv.gt(self.rcv.wup) {
-            self.rcv.adv.since(self.rcv.wup)
-        } else {
-            0
-        };
-        held < last / 2
+        held < self.last_window() / 2
     }
 
     /// How long an acknowledgement may wait: `ack_delay`, and at most a

@@ -395,12 +395,17 @@ impl Connection {
     /// `__tcp_select_window` with `rcv_wnd`). Unread data shrinks it by
     /// more than a unit only when the reader has fallen behind.
     pub(super) fn window_shrinking(&self) -> bool {
-        let last = if self.rcv.adv.gt(self.rcv.wup) {
+        self.window_available() < self.last_window()
+    }
+
+    /// The window last advertised (TCP's `rcv_wnd`): `rcv_adv - rcv_wup`,
+    /// zero if the right edge is not past the last acknowledgement.
+    pub(super) fn last_window(&self) -> u32 {
+        if self.rcv.adv.gt(self.rcv.wup) {
             self.rcv.adv.since(self.rcv.wup)
         } else {
             0
-        };
-        self.window_available() < last
+        }
     }
 
     /// Returns the free buffer space rounded up to the window scale (as
