@@ -203,6 +203,13 @@ pub(crate) fn segment_arrived(
         collapse_receive_queue(sk, queues);
         room = sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb);
     }
+    if !room && c.conn.prune_out_of_order_for(h) {
+        // The out-of-order data held is given up for the segment that
+        // fills the gap in front of it (the core's rule); the peer sends
+        // it again.
+        c.ofo = KVec::new();
+        room = sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb);
+    }
     c.conn.set_urgent_inline(sk.urg_inline());
     let out = if room {
         c.conn.on_segment_frames(h, skb.gro_frames(), t)

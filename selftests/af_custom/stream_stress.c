@@ -236,6 +236,47 @@ TEST_F_TIMEOUT(bulk, both_directions_at_once, 500)
 }
 
 /*
+ * The same with the smallest buffers (SO_RCVBUF, SO_SNDBUF at their
+ * floor): frames left on the backlog for a reader asleep soon fill what
+ * the backlog may hold (the two buffers), and are then run by the frame
+ * handler, in order, rather than dropped.  An eighth of the bulk size (a
+ * 64th over the lossy link, where a window of a segment or two repairs
+ * each loss by timer).
+ */
+TEST_F_TIMEOUT(bulk, smallest_buffers_both_ways, 300)
+{
+	struct flow cw = { .seed = 0x7654321 }, sr = { .seed = 0x7654321 };
+	struct flow sw = { .seed = 0xfedcba98 }, cr = { .seed = 0xfedcba98 };
+	size_t total = stress_bytes() / (variant->v.netem ? 64 : 8);
+	long long t0 = now_ms(), b0 = afc_stat("InBacklog");
+	int c, s, one = 1;
+
+	mk_pair(_metadata, &self->n, &variant->v, &c, &s);
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? s : c;
+
+		ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one)));
+		ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one)));
+	}
+	cw.fd = c; cr.fd = c; sw.fd = s; sr.fd = s;
+	cw.total = sw.total = total;
+	pthread_create(&sr.th, NULL, reader_fn, &sr);
+	pthread_create(&cr.th, NULL, reader_fn, &cr);
+	pthread_create(&cw.th, NULL, writer_fn, &cw);
+	pthread_create(&sw.th, NULL, writer_fn, &sw);
+	pthread_join(cw.th, NULL);
+	pthread_join(sw.th, NULL);
+	pthread_join(sr.th, NULL);
+	pthread_join(cr.th, NULL);
+	TH_LOG("%zu KiB each way in %lld ms (InBacklog +%lld here)", total >> 10, now_ms() - t0,
+	       afc_stat("InBacklog") - b0);
+	check_flow(_metadata, "client->server", &cw, &sr);
+	check_flow(_metadata, "server->client", &sw, &cr);
+	ASSERT_EQ(0, close(c));
+	ASSERT_EQ(0, close(s));
+}
+
+/*
  * Writes of every size class, small ones (held linear, copied into frames)
  * between large ones (held in pages, sent by page reference), so that
  * segments straddle both kinds of send buffer; the reader peeks before

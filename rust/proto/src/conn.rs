@@ -339,6 +339,9 @@ pub struct ConnStats {
     pub ofo_queued: u64,
     /// Out-of-order segments dropped because the assembler was full (`TCPOFODrop`).
     pub ofo_dropped: u64,
+    /// Times the out-of-order data held was given up for memory, to take
+    /// the segment that fills the gap in front of it (`OfoPruned`).
+    pub ofo_pruned: u64,
     /// Segments carrying only data already received (`TCPDSACK`-like duplicates).
     pub dup_data: u64,
     /// Segments outside the receive window (`TCPWinDrop`-like).

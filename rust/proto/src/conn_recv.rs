@@ -78,6 +78,35 @@ impl Connection {
         out
     }
 
+    /// Whether the caller, out of receive memory for `h`, should give up
+    /// the out-of-order data it holds to make room, as
+    /// `tcp_prune_ofo_queue`: only for a segment whose data starts at the
+    /// next expected byte (it fills the gap in front of what is held, and
+    /// nothing behind the gap can be read until it does; an out-of-order
+    /// segment is dropped instead). Then the held ranges (and a FIN
+    /// beyond them) are forgotten here and the caller frees their data:
+    /// none of it was acknowledged (there is no SACK), so the peer sends
+    /// it again. Without this, a receive buffer full of out-of-order data
+    /// refuses the one segment that would empty it, for ever.
+    pub fn prune_out_of_order_for(&mut self, h: &Header) -> bool {
+        let held = !self.rcv.assembler.is_empty()
+            || self.rcv.fin_offset.is_some_and(|fo| fo > self.rcv.offset);
+        let fills = h.payload_len > 0
+            && h.seq.le(self.rcv.nxt)
+            && h.seq
+                .wrapping_add(u32::from(h.payload_len))
+                .gt(self.rcv.nxt);
+        if !held || !fills || !self.state.receives_data() || self.rcv.fin_received {
+            return false;
+        }
+        self.rcv.assembler.clear();
+        if self.rcv.fin_offset.is_some_and(|fo| fo > self.rcv.offset) {
+            self.rcv.fin_offset = None;
+        }
+        self.stats.ofo_pruned = self.stats.ofo_pruned.wrapping_add(1);
+        true
+    }
+
     fn rx_syn_sent(&mut self, h: &Header, now: Instant, out: &mut SegmentOutcome) {
         let f = h.flags;
         if f.ack() && !(h.ack.gt(self.snd.iss) && h.ack.le(self.snd.max)) {

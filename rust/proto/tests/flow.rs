@@ -135,6 +135,37 @@ fn assembler_bounds_out_of_order_state() {
     assert_eq!(b.ofo_bytes(), 50 * (ranges - 2));
 }
 
+/// A receiver out of memory with out-of-order data held gives that data
+/// up for the segment that fills the gap in front of it (never for
+/// another out-of-order one), and takes the given-up bytes again when the
+/// sender repeats them: nothing is lost, and the gap cannot stay open for
+/// want of the memory its own later bytes hold.
+#[test]
+fn out_of_order_data_is_given_up_for_the_segment_in_front_of_it() {
+    let (mut a, mut b) = established();
+    let data = pattern(4000);
+    a.write(&data).unwrap();
+    let segs = out(&mut a, t0());
+    assert_eq!(segs.len(), 4);
+    feed(&mut b, &segs[2..], t0());
+    assert_eq!(b.ofo.len(), 2);
+    // Another out-of-order segment, or a duplicate of a held one: no.
+    assert!(!b.prune_for(&segs[3].0));
+    assert!(!b.prune_for(&segs[1].0));
+    assert_eq!(b.ofo.len(), 2);
+    // The one at the next expected byte: yes, and the core forgets the ranges.
+    assert!(b.prune_for(&segs[0].0));
+    assert!(b.conn.ooo_ranges().is_empty());
+    assert_eq!(b.conn.stats().ofo_pruned, 1);
+    feed(&mut b, &segs[..2], t0());
+    assert_eq!(read_all(&mut b), data[..2000].to_vec());
+    // Nothing held any more: nothing to give up.
+    assert!(!b.prune_for(&segs[2].0));
+    // The sender repeats what was given up (unacknowledged), and it is taken.
+    feed(&mut b, &segs[2..], t0());
+    assert_eq!(read_all(&mut b), data[2000..].to_vec());
+}
+
 #[test]
 fn sender_stays_within_peer_window() {
     let mut b_cfg = cfg();

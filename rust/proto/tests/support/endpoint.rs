@@ -157,6 +157,16 @@ impl Endpoint {
         out.events
     }
 
+    /// What the module does for a segment it has no memory for: give up
+    /// the out-of-order data held when the core says so.
+    pub fn prune_for(&mut self, h: &Header) -> bool {
+        let pruned = self.conn.prune_out_of_order_for(h);
+        if pruned {
+            self.ofo.clear();
+        }
+        pruned
+    }
+
     fn apply(&mut self, out: &SegmentOutcome, payload: &[u8]) {
         if let Some(i) = out.urgent_byte {
             self.conn.set_urgent_byte(payload[i as usize]);
