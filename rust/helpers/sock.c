@@ -122,6 +122,28 @@ int afc_sk_add_backlog(struct sock *sk, struct sk_buff *skb)
 {
 	return sk_add_backlog(sk, skb, READ_ONCE(sk->sk_rcvbuf) + READ_ONCE(sk->sk_sndbuf));
 }
+/* Takes the whole backlog, for the caller to run in softirq: it holds the
+ * spinlock and nobody owns the socket (what __release_sock() takes, but
+ * without dropping the spinlock: nobody owns the socket to keep others out). */
+struct sk_buff *afc_sk_backlog_take(struct sock *sk)
+{
+	struct sk_buff *skb = sk->sk_backlog.head;
+
+	sk->sk_backlog.head = sk->sk_backlog.tail = NULL;
+	sk->sk_backlog.len = 0;
+	return skb;
+}
+/* The frame after skb on a list taken whole; skb leaves it. */
+struct sk_buff *afc_skb_list_next(struct sk_buff *skb)
+{
+	struct sk_buff *next = skb->next;
+
+	skb_mark_not_on_list(skb);
+	return next;
+}
+/* The owner runs what waits on the backlog without releasing the socket
+ * (sk_flush_backlog, as tcp_recvmsg_locked); false when nothing did. */
+bool afc_sk_flush_backlog(struct sock *sk) { return sk_flush_backlog(sk); }
 void afc_sk_set_socket_state(struct socket *sock, int state) { sock->state = state; }
 int afc_socket_state(const struct socket *sock) { return sock->state; }
 /* Sleeps on the socket's wait queue until woken, a signal, or `timeo`

@@ -594,7 +594,7 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
 /// The namespace's counters that sum the core's per-connection counts
 /// ([`summed_counts`], in this order), added after each [`drive`] (which
 /// follows every segment and timer).
-const SUMMED: [Stat; 7] = [
+const SUMMED: [Stat; 8] = [
     Stat::RetransSegs,
     Stat::ChallengeAcks,
     Stat::SeqRejected,
@@ -602,6 +602,7 @@ const SUMMED: [Stat; 7] = [
     Stat::DelayedAcks,
     Stat::ReadAcks,
     Stat::WindowUpdates,
+    Stat::OfoPruned,
 ];
 
 /// The core's counts that [`SUMMED`] sums, read directly (a table of
@@ -615,6 +616,7 @@ fn summed_counts(s: &ConnStats) -> [u64; SUMMED.len()] {
         s.delayed_acks,
         s.read_acks,
         s.window_updates,
+        s.ofo_pruned,
     ]
 }
 

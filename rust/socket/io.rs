@@ -554,6 +554,12 @@ fn recvmsg_locked(
         if closed {
             break;
         }
+        // Frames left on the backlog for a reader asleep (this one, back
+        // from its sleep, or another thread's) are run here, before
+        // reporting that nothing came (`rx`).
+        if g.flush_backlog() {
+            continue;
+        }
         if timeo == 0 {
             return if copied > 0 { Ok(copied) } else { Err(EAGAIN) };
         }
@@ -564,7 +570,12 @@ fn recvmsg_locked(
                 Err(intr_errno(timeo))
             };
         }
+        // Asleep, this reader has the frame handler leave data frames on
+        // the backlog for it (`rx`); it runs them above once it owns the
+        // socket again.
+        sk.data().reader_sleeps(true);
         timeo = g.wait(timeo);
+        sk.data().reader_sleeps(false);
     }
     Ok(copied)
 }

@@ -22,7 +22,14 @@
 //!    `rx`, the socket timer) takes `bh_lock_sock` and, when a process
 //!    owns the socket, leaves the frame on the backlog (run by
 //!    `release_sock` through `backlog_rcv`, still owned) or sets a
-//!    deferred bit (done in `release_cb`).  It guards [`AfcSockLocked`]:
+//!    deferred bit (done in `release_cb`).  A bulk frame for a reader
+//!    asleep in `recvmsg` ([`AfcSock::reader_asleep`], counted by readers
+//!    that own the lock, read by `rx` under the spinlock) goes on the
+//!    backlog too, though nobody owns the socket, and so does every frame
+//!    behind it: the reader runs them when it owns the socket again
+//!    (`SockGuard::flush_backlog`), and the frame handler runs them
+//!    itself, under the spinlock, when the backlog is full
+//!    (`BhSockGuard::run_backlog`).  It guards [`AfcSockLocked`]:
 //!    role, addresses, options, the `Connection`, and the socket's skb
 //!    queues, which are reachable only through its `queues` field
 //!    (`abstractions::sock::SockQueues`), so only by the owner: the compiler, not
@@ -187,6 +194,12 @@ pub(crate) struct AfcSock {
     /// TCP's input route: its frames skip that FIB lookup until routes or
     /// addresses change, or the socket connects elsewhere.
     rx_src_checked: AtomicU64,
+    /// Readers asleep in `recvmsg` for want of data, changed only by
+    /// their owner of the socket lock: while there is one, the frame
+    /// handler leaves a data frame on the backlog for the reader to run
+    /// when it wakes (`rx`), instead of running it in the sender's
+    /// softirq.
+    readers_asleep: AtomicU32,
 }
 
 /// [`AfcSock::urgent`]: an urgent byte waits to be read out of band (`POLLPRI`).
@@ -196,6 +209,24 @@ pub(crate) const URG_VALID: u8 = 1;
 pub(crate) const URG_AT_MARK_OOB: u8 = 2;
 
 impl AfcSock {
+    /// Whether a reader sleeps in `recvmsg` for want of data (the field's
+    /// doc says what it holds); asked under the socket's spinlock by the
+    /// frame handler, when no process owns the socket.
+    pub(crate) fn reader_asleep(&self) -> bool {
+        self.readers_asleep.load(Ordering::Relaxed) != 0
+    }
+
+    /// A reader that owns the socket lock is about to sleep for data
+    /// (`true`), or is back and owns it again (`false`).  The socket lock's
+    /// release and acquisition order this against the frame handler.
+    pub(crate) fn reader_sleeps(&self, asleep: bool) {
+        if asleep {
+            self.readers_asleep.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.readers_asleep.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// The frame handler's cache of its martian-source check (the field's
     /// doc says what it holds).
     pub(crate) fn rx_src_checked(&self) -> &AtomicU64 {
@@ -322,6 +353,7 @@ impl SockData for AfcSock {
             notsent_lowat: AtomicU32::new(0),
             urgent: AtomicU8::new(0),
             rx_src_checked: AtomicU64::new(0),
+            readers_asleep: AtomicU32::new(0),
             window_low: AtomicBool::new(false),
             mem_wait: AtomicBool::new(false),
             proc: proc::ProcAtomics::new(),

@@ -1388,6 +1388,119 @@ TEST_F(stream, acks_do_not_wake_a_blocked_reader)
 	close_conn(&k);
 }
 
+/* A reader asleep in recv() for exactly n bytes (MSG_WAITALL). */
+struct waitall_reader {
+	pthread_t th;
+	int fd;
+	size_t n;
+	ssize_t ret;
+	int err;
+};
+
+static void *waitall_reader_fn(void *p)
+{
+	struct waitall_reader *r = p;
+	char *b = malloc(r->n);
+
+	r->ret = b ? recv(r->fd, b, r->n, MSG_WAITALL) : -1;
+	r->err = errno;
+	free(b);
+	return NULL;
+}
+
+/*
+ * A bulk frame for a reader asleep in recv() waits on the socket's backlog
+ * for that reader, which runs it when it wakes (InBacklog), instead of
+ * running in the sender's softirq (over lo and veth, the sending task's);
+ * a small one (a request, a byte) runs at once.  AF_CUSTOM's own rule
+ * (TCP's prequeue, before Linux 4.14): its counters.
+ */
+TEST_F(stream, a_sleeping_reader_runs_its_bulk_frames)
+{
+	static char big[8192];
+	struct waitall_reader r;
+	long long b0, b1;
+	struct conn k;
+
+	if (afc_inet())
+		SKIP(return, "AF_CUSTOM's counters");
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, afc_setint(k.c, afc_optlevel(), AFC_NODELAY, 1));
+	for (int bulk = 1; bulk >= 0; bulk--) {
+		b0 = afc_stat("InBacklog");
+		ASSERT_LE(0, b0);
+		for (int i = 0; i < 5; i++) {
+			r = (struct waitall_reader){ .fd = k.s, .n = bulk ? sizeof(big) : 1 };
+			ASSERT_EQ(0, pthread_create(&r.th, NULL, waitall_reader_fn, &r));
+			usleep(100 * 1000);	/* asleep in recv() by now */
+			ASSERT_EQ((ssize_t)r.n, send(k.c, big, r.n, NOSIG));
+			pthread_join(r.th, NULL);
+			ASSERT_EQ((ssize_t)r.n, r.ret) TH_LOG("recv: %s", strerror(r.err));
+		}
+		b1 = afc_stat("InBacklog");
+		TH_LOG("%s frames: InBacklog %lld -> %lld", bulk ? "8 KiB" : "1-byte", b0, b1);
+		if (bulk) {
+			EXPECT_LE(b0 + 5, b1) TH_LOG("bulk frames ran before their reader woke");
+		} else {
+			/* (An ACK for the client that found it owned by send()
+			 * on another CPU may be counted.) */
+			EXPECT_GT(b0 + 5, b1) TH_LOG("1-byte frames waited for their reader");
+		}
+	}
+	close_conn(&k);
+}
+
+/*
+ * Several readers on one connection: two asleep in recv() at once, and a
+ * non-blocking recv() from a third thread while they sleep, all get every
+ * byte once, and none is left asleep with data to read.  Readers asleep
+ * have frames wait for them (above): the others must find those frames
+ * too.
+ */
+TEST_F(stream, sleeping_and_nonblocking_readers_share_the_data)
+{
+	static char chunk[8192], sink[32768];
+	struct waitall_reader r[2];
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, afc_setint(k.c, afc_optlevel(), AFC_NODELAY, 1));
+	for (int round = 0; round < 4; round++) {
+		ssize_t taken = 0;
+
+		for (int i = 0; i < 2; i++) {
+			r[i] = (struct waitall_reader){ .fd = k.s, .n = sizeof(sink) };
+			ASSERT_EQ(0, pthread_create(&r[i].th, NULL, waitall_reader_fn, &r[i]));
+		}
+		usleep(100 * 1000);
+		/* 64 KiB, the sleepers' due; after each send, what a
+		 * non-blocking read finds at once. */
+		for (int i = 0; i < 8; i++) {
+			ssize_t n;
+
+			ASSERT_EQ((ssize_t)sizeof(chunk), send(k.c, chunk, sizeof(chunk), NOSIG));
+			n = recv(k.s, sink, 4096, MSG_DONTWAIT);
+			if (n < 0) {
+				ASSERT_EQ(EAGAIN, errno);
+			} else {
+				taken += n;
+			}
+		}
+		/* As much again as the non-blocking reads took: the sleepers
+		 * then have exactly their due, and nothing is left over. */
+		if (taken)
+			ASSERT_EQ(taken, send(k.c, sink, taken, NOSIG));
+		for (int i = 0; i < 2; i++) {
+			pthread_join(r[i].th, NULL);
+			ASSERT_EQ((ssize_t)r[i].n, r[i].ret) TH_LOG("recv: %s", strerror(r[i].err));
+		}
+		TH_LOG("round %d: non-blocking reads took %zd bytes", round, taken);
+		ASSERT_EQ(-1, recv(k.s, sink, 1, MSG_DONTWAIT));
+		ASSERT_EQ(EAGAIN, errno);
+	}
+	close_conn(&k);
+}
+
 /*
  * TCP: close() with SO_LINGER waits until the FIN is acknowledged, not for
  * the whole linger time: with the data acknowledged before, the FIN's own

@@ -248,7 +248,7 @@ TEST_F_TIMEOUT(bulk, smallest_buffers_both_ways, 300)
 	struct flow cw = { .seed = 0x7654321 }, sr = { .seed = 0x7654321 };
 	struct flow sw = { .seed = 0xfedcba98 }, cr = { .seed = 0xfedcba98 };
 	size_t total = stress_bytes() / (variant->v.netem ? 64 : 8);
-	long long t0 = now_ms(), b0 = afc_stat("InBacklog");
+	long long t0 = now_ms(), b0 = afc_stat("InBacklog"), p0 = afc_stat("OfoPruned");
 	int c, s, one = 1;
 
 	mk_pair(_metadata, &self->n, &variant->v, &c, &s);
@@ -268,8 +268,8 @@ TEST_F_TIMEOUT(bulk, smallest_buffers_both_ways, 300)
 	pthread_join(sw.th, NULL);
 	pthread_join(sr.th, NULL);
 	pthread_join(cr.th, NULL);
-	TH_LOG("%zu KiB each way in %lld ms (InBacklog +%lld here)", total >> 10, now_ms() - t0,
-	       afc_stat("InBacklog") - b0);
+	TH_LOG("%zu KiB each way in %lld ms (here InBacklog +%lld, OfoPruned +%lld)", total >> 10,
+	       now_ms() - t0, afc_stat("InBacklog") - b0, afc_stat("OfoPruned") - p0);
 	check_flow(_metadata, "client->server", &cw, &sr);
 	check_flow(_metadata, "server->client", &sw, &cr);
 	ASSERT_EQ(0, close(c));

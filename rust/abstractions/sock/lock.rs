@@ -98,6 +98,17 @@ impl<'a, T: SockData> SockGuard<'a, T> {
     }
 }
 
+impl<T: SockData> SockGuard<'_, T> {
+    /// Runs the frames waiting on the backlog (through
+    /// [`SockData::backlog_rcv`]) without giving up the lock, as
+    /// `tcp_recvmsg_locked` does; `false` when there were none.
+    pub(crate) fn flush_backlog(&mut self) -> bool {
+        // SAFETY: we own the lock (type invariant); no borrow of `locked`
+        // survives (`&mut self`), and `backlog_rcv` borrows it anew.
+        unsafe { bindings::afc_sk_flush_backlog(self.0.as_ptr().cast()) }
+    }
+}
+
 impl<T: SockData> Drop for SockGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: we own the lock (type invariant).
@@ -113,8 +124,8 @@ impl<T: SockData> Drop for SockGuard<'_, T> {
 pub(crate) struct BhSockGuard<'a, T: SockData>(NonNull<SockObj<T>>, PhantomData<&'a T>);
 
 impl<'a, T: SockData> BhSockGuard<'a, T> {
-    /// The owner's state, unless a process owns the socket now.
-    pub(crate) fn locked(&mut self) -> Option<&mut T::Locked> {
+    /// Whether a process owns the socket now.
+    pub(crate) fn is_owned(&self) -> bool {
         // SAFETY: the sock is valid (type invariant); `owned` is an
         // aligned int that `lock_sock`/`release_sock` write under the
         // spinlock we hold (`sock_owned_by_user_nocheck`, read without a C
@@ -124,7 +135,12 @@ impl<'a, T: SockData> BhSockGuard<'a, T> {
                 (*self.0.as_ptr().cast::<bindings::sock>()).sk_lock.owned
             ))
         };
-        if owned != 0 {
+        owned != 0
+    }
+
+    /// The owner's state, unless a process owns the socket now.
+    pub(crate) fn locked(&mut self) -> Option<&mut T::Locked> {
+        if self.is_owned() {
             return None;
         }
         // SAFETY: we hold the spinlock and no process owns the socket, so
@@ -133,8 +149,53 @@ impl<'a, T: SockData> BhSockGuard<'a, T> {
         Some(unsafe { &mut *(*self.0.as_ptr()).locked.get() })
     }
 
-    /// Queues `skb` on the backlog for the owner; gives it back when the
-    /// backlog is over its limit.
+    /// Whether frames wait on the backlog.  With nobody owning the socket
+    /// only frames left for a reader that sleeps can (`rx`): later frames
+    /// must queue behind them, to keep their order.
+    pub(crate) fn backlog_pending(&self) -> bool {
+        // SAFETY: the sock is valid (type invariant); `sk_backlog.tail` is
+        // written under the spinlock we hold (`__sk_add_backlog`, and
+        // `__release_sock`, which takes it to empty the backlog).
+        let tail = unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!(
+                (*self.0.as_ptr().cast::<bindings::sock>()).sk_backlog.tail
+            ))
+        };
+        !tail.is_null()
+    }
+
+    /// Runs the frames on the backlog here, through
+    /// [`SockData::backlog_rcv`], when no process owns the socket (frames
+    /// left for a reader asleep, `rx`, that must not wait longer); else
+    /// leaves them to the owner.
+    pub(crate) fn run_backlog(&mut self) {
+        if self.is_owned() {
+            return;
+        }
+        let sk = self.0.as_ptr();
+        // SAFETY: we hold the spinlock and nobody owns the socket; the
+        // frames taken are ours now, and nobody else can reach them.
+        let mut skb = unsafe { bindings::afc_sk_backlog_take(sk.cast()) };
+        while !skb.is_null() {
+            // SAFETY: `skb` heads the list taken above; it leaves it.
+            let next = unsafe { bindings::afc_skb_list_next(skb) };
+            // SAFETY: `skb` is ours (taken above, off the list now); the
+            // sock is valid (type invariant), and with the spinlock held
+            // and no owner we are its owner (as in `locked`) until the
+            // guard drops; the `locked` borrow ends with the call.
+            unsafe {
+                if let (Some(s), Some(b)) =
+                    (Sock::<T>::from_raw(sk.cast()), SkBuff::from_raw_owned(skb))
+                {
+                    T::backlog_rcv(&s, &mut *(*sk).locked.get(), b);
+                }
+            }
+            skb = next;
+        }
+    }
+
+    /// Queues `skb` on the backlog for the owner (or for a reader that
+    /// sleeps, `rx`); gives it back when the backlog is over its limit.
     pub(crate) fn add_backlog(&mut self, skb: SkBuff) -> core::result::Result<(), SkBuff> {
         let raw = skb.as_ptr();
         // SAFETY: we hold the spinlock; on success the backlog owns the skb
