@@ -140,14 +140,22 @@ impl FrameHandler for Rx {
             // before 4.14).  Frames behind those keep their order.
             // Small frames (a request, an ACK) are run at once: the trip
             // through the backlog would cost them more than it moves.
+            let waiting = g.backlog_pending();
             let for_reader = !g.is_owned()
-                && (g.backlog_pending()
-                    || (h.payload_len >= FOR_READER_MIN && s.data().reader_asleep()));
+                && (waiting || (h.payload_len >= FOR_READER_MIN && s.data().reader_asleep()));
             if for_reader {
                 match g.add_backlog(skb) {
                     Ok(()) => {
                         state.stats.inc(Stat::InBacklog);
-                        s.data_ready();
+                        // The first frame wakes the reader and sets the
+                        // time by which the socket timer runs them if it
+                        // has not come (`conn::arm_for_reader`).
+                        if !waiting {
+                            if let Some(st) = g.locked() {
+                                socket::arm_for_reader(&s, st);
+                            }
+                            s.data_ready();
+                        }
                         return;
                     }
                     Err(back) => {

@@ -206,8 +206,10 @@ pub(crate) fn segment_arrived(
     if !room && c.conn.prune_out_of_order_for(h) {
         // The out-of-order data held is given up for the segment that
         // fills the gap in front of it (the core's rule); the peer sends
-        // it again.
+        // it again.  The budget the next window is offered from counts
+        // the freed memory.
         c.ofo = KVec::new();
+        sync_recv_buf(sk, c);
         room = sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb);
     }
     c.conn.set_urgent_inline(sk.urg_inline());
@@ -452,6 +454,21 @@ pub(crate) fn wait_for_memory(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     sk.data().set_mem_wait();
     if c.mem_retry.is_none() {
         c.mem_retry = Some(now().after(MEM_RETRY));
+    }
+}
+
+/// Frames were just left on the backlog for a reader asleep (`rx`):
+/// should that reader not run them soon (not scheduled), the socket timer
+/// does (`timer` runs the backlog first) once an acknowledgement could
+/// have waited no longer, as TCP's prequeue armed its delayed-ACK timer.
+/// The socket spinlock is held and nobody owns the socket.
+pub(crate) fn arm_for_reader(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
+    let Role::Conn(c) = &mut st.role else { return };
+    let t = now();
+    let d = t.after(c.conn.ack_delay()).micros();
+    if c.armed.map_or(true, |a| a > d) {
+        sk.reset_timer(d, t.micros());
+        c.armed = Some(d);
     }
 }
 

@@ -405,6 +405,8 @@ fn recvmsg_locked(
     // Out-of-band urgent bytes a peek stepped over (`urg_hole`).
     let mut hole = 0usize;
     let inline = sk.urg_inline();
+    // Whether this pass (since the last sleep) ran the backlog already.
+    let mut flushed = false;
     loop {
         // Copy what is queued, in order, up to the urgent mark.
         let st = g.locked();
@@ -556,8 +558,11 @@ fn recvmsg_locked(
         }
         // Frames left on the backlog for a reader asleep (this one, back
         // from its sleep, or another thread's) are run here, before
-        // reporting that nothing came (`rx`).
-        if g.flush_backlog() {
+        // reporting that nothing came (`rx`): once per sleep, so that
+        // frames that bring nothing to read (a flood of ACKs, which reach
+        // the backlog while we own the socket) cannot keep us here.
+        if !flushed && g.flush_backlog() {
+            flushed = true;
             continue;
         }
         if timeo == 0 {
@@ -576,6 +581,7 @@ fn recvmsg_locked(
         sk.data().reader_sleeps(true);
         timeo = g.wait(timeo);
         sk.data().reader_sleeps(false);
+        flushed = false;
     }
     Ok(copied)
 }

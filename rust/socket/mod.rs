@@ -27,9 +27,11 @@
 //!    that own the lock, read by `rx` under the spinlock) goes on the
 //!    backlog too, though nobody owns the socket, and so does every frame
 //!    behind it: the reader runs them when it owns the socket again
-//!    (`SockGuard::flush_backlog`), and the frame handler runs them
-//!    itself, under the spinlock, when the backlog is full
-//!    (`BhSockGuard::run_backlog`).  It guards [`AfcSockLocked`]:
+//!    (`SockGuard::flush_backlog`, once per sleep), and the frame handler
+//!    runs them itself, under the spinlock, when the backlog is full
+//!    (`BhSockGuard::run_backlog`), as does the socket timer, armed for
+//!    the delayed-ACK time by the first frame left (`conn::arm_for_reader`),
+//!    should the woken reader not have come by then.  It guards [`AfcSockLocked`]:
 //!    role, addresses, options, the `Connection`, and the socket's skb
 //!    queues, which are reachable only through its `queues` field
 //!    (`abstractions::sock::SockQueues`), so only by the owner: the compiler, not
@@ -145,7 +147,7 @@ mod listen;
 mod opts;
 mod proc;
 
-pub(crate) use conn::{orphan_count, segment_arrived};
+pub(crate) use conn::{arm_for_reader, orphan_count, segment_arrived};
 pub(crate) use diag::{diag_fill, diag_match};
 pub(crate) use listen::{listener_ack, listener_syn, AcceptQueue};
 pub(crate) use proc::proc_line;
@@ -220,11 +222,15 @@ impl AfcSock {
     /// (`true`), or is back and owns it again (`false`).  The socket lock's
     /// release and acquisition order this against the frame handler.
     pub(crate) fn reader_sleeps(&self, asleep: bool) {
-        if asleep {
-            self.readers_asleep.fetch_add(1, Ordering::Relaxed);
+        // Only owners of the socket lock write it, one at a time: a load
+        // and a store, no read-modify-write.
+        let n = self.readers_asleep.load(Ordering::Relaxed);
+        let n = if asleep {
+            n.wrapping_add(1)
         } else {
-            self.readers_asleep.fetch_sub(1, Ordering::Relaxed);
-        }
+            n.wrapping_sub(1)
+        };
+        self.readers_asleep.store(n, Ordering::Relaxed);
     }
 
     /// The frame handler's cache of its martian-source check (the field's
@@ -391,6 +397,9 @@ impl SockData for AfcSock {
 
     fn timer(sk: &Sock<'_, Self>) {
         let mut g = sk.bh_lock();
+        // Frames a reader asleep left waiting too long (`conn::arm_for_reader`)
+        // run first, so that the timers see what they brought.
+        g.run_backlog();
         match g.locked() {
             Some(st) => conn::run_timers(sk, st),
             None => {

@@ -1450,6 +1450,103 @@ TEST_F(stream, a_sleeping_reader_runs_its_bulk_frames)
 	close_conn(&k);
 }
 
+/* Pins the calling thread to one CPU. */
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+struct starved_reader {
+	struct waitall_reader r;
+	volatile int done;
+};
+
+static void *starved_reader_fn(void *p)
+{
+	struct starved_reader *s = p;
+
+	if (pin_to(0) == 0)
+		waitall_reader_fn(&s->r);
+	else
+		s->r.ret = -2;
+	s->done = 1;
+	return NULL;
+}
+
+/* A real-time thread that keeps CPU 0 for `ms` (less than the RT throttle's 950 ms). */
+struct spinner {
+	pthread_t th;
+	int ms, err;
+};
+
+static void *spinner_fn(void *p)
+{
+	struct spinner *sp = p;
+	struct sched_param prio = { .sched_priority = 1 };
+	long long end;
+
+	sp->err = pin_to(0);
+	if (!sp->err)
+		sp->err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &prio);
+	if (sp->err)
+		return NULL;
+	end = now_ms() + sp->ms;
+	while (now_ms() < end)
+		;
+	return NULL;
+}
+
+/*
+ * TCP: data is acknowledged by the receive path whether its reader runs
+ * or not.  Here a bulk frame for a reader asleep waits for that reader on
+ * the backlog, and the socket timer runs it if the reader has not come
+ * within the delayed-ACK time: a reader kept off its CPU (a real-time
+ * thread spins there) must not hold back the acknowledgement.
+ */
+TEST_F(stream, a_starved_reader_does_not_hold_back_acknowledgements)
+{
+	static char big[8192];
+	struct starved_reader r = { .r = { .n = sizeof(big) } };
+	struct spinner sp = { .ms = 600 };
+	long long t0, acked_ms = -1;
+	struct conn k;
+	int v = -1;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs a second CPU for the sender");
+	ASSERT_EQ(0, pin_to(1));
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, afc_setint(k.c, afc_optlevel(), AFC_NODELAY, 1));
+	r.r.fd = k.s;
+	ASSERT_EQ(0, pthread_create(&r.r.th, NULL, starved_reader_fn, &r));
+	usleep(100 * 1000);	/* asleep in recv() by now */
+	ASSERT_EQ(0, pthread_create(&sp.th, NULL, spinner_fn, &sp));
+	usleep(50 * 1000);	/* CPU 0 is the spinner's */
+	t0 = now_ms();
+	ASSERT_EQ((ssize_t)sizeof(big), send(k.c, big, sizeof(big), NOSIG));
+	while (now_ms() - t0 < 300) {
+		ASSERT_EQ(0, ioctl(k.c, SIOCOUTQ, &v));
+		if (v == 0) {
+			acked_ms = now_ms() - t0;
+			break;
+		}
+		usleep(1000);
+	}
+	/* Still starved when the acknowledgement came (else this tested nothing). */
+	EXPECT_EQ(0, r.done) TH_LOG("the reader ran: the spinner did not keep CPU 0");
+	pthread_join(sp.th, NULL);
+	ASSERT_EQ(0, sp.err) TH_LOG("spinner: %s", strerror(sp.err));
+	pthread_join(r.r.th, NULL);
+	ASSERT_EQ((ssize_t)sizeof(big), r.r.ret) TH_LOG("recv: %s", strerror(r.r.err));
+	TH_LOG("acknowledged after %lld ms with the reader off its CPU", acked_ms);
+	EXPECT_LE(0, acked_ms) TH_LOG("nothing acknowledged in 300 ms: %d bytes unacknowledged", v);
+	close_conn(&k);
+}
+
 /*
  * Several readers on one connection: two asleep in recv() at once, and a
  * non-blocking recv() from a third thread while they sleep, all get every

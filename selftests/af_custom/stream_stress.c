@@ -195,6 +195,23 @@ static void check_flow(struct __test_metadata *_metadata, const char *what,
 	ASSERT_EQ(w->hash, r->hash) TH_LOG("%s: payload hash differs", what);
 }
 
+/* `total` bytes each way at once between c and s: flows cw (c's writer)
+ * to sr (s's reader) and sw to cr, each a thread; returns when all end. */
+static void both_ways(int c, int s, size_t total, struct flow *cw, struct flow *cr,
+		      struct flow *sw, struct flow *sr)
+{
+	cw->fd = c; cr->fd = c; sw->fd = s; sr->fd = s;
+	cw->total = sw->total = total;
+	pthread_create(&sr->th, NULL, reader_fn, sr);
+	pthread_create(&cr->th, NULL, reader_fn, cr);
+	pthread_create(&cw->th, NULL, writer_fn, cw);
+	pthread_create(&sw->th, NULL, writer_fn, sw);
+	pthread_join(cw->th, NULL);
+	pthread_join(sw->th, NULL);
+	pthread_join(sr->th, NULL);
+	pthread_join(cr->th, NULL);
+}
+
 /* ---- bulk transfer --------------------------------------------------------
  * TCP delivers every byte once, in order, whatever the link does: loss,
  * reordering, duplication and corruption are repaired.  Both directions
@@ -218,16 +235,7 @@ TEST_F_TIMEOUT(bulk, both_directions_at_once, 500)
 	int c, s;
 
 	mk_pair(_metadata, &self->n, &variant->v, &c, &s);
-	cw.fd = c; cr.fd = c; sw.fd = s; sr.fd = s;
-	cw.total = sw.total = total;
-	pthread_create(&sr.th, NULL, reader_fn, &sr);
-	pthread_create(&cr.th, NULL, reader_fn, &cr);
-	pthread_create(&cw.th, NULL, writer_fn, &cw);
-	pthread_create(&sw.th, NULL, writer_fn, &sw);
-	pthread_join(cw.th, NULL);
-	pthread_join(sw.th, NULL);
-	pthread_join(sr.th, NULL);
-	pthread_join(cr.th, NULL);
+	both_ways(c, s, total, &cw, &cr, &sw, &sr);
 	TH_LOG("%zu MiB each way in %lld ms", total >> 20, now_ms() - t0);
 	check_flow(_metadata, "client->server", &cw, &sr);
 	check_flow(_metadata, "server->client", &sw, &cr);
@@ -258,16 +266,7 @@ TEST_F_TIMEOUT(bulk, smallest_buffers_both_ways, 300)
 		ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one)));
 		ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one)));
 	}
-	cw.fd = c; cr.fd = c; sw.fd = s; sr.fd = s;
-	cw.total = sw.total = total;
-	pthread_create(&sr.th, NULL, reader_fn, &sr);
-	pthread_create(&cr.th, NULL, reader_fn, &cr);
-	pthread_create(&cw.th, NULL, writer_fn, &cw);
-	pthread_create(&sw.th, NULL, writer_fn, &sw);
-	pthread_join(cw.th, NULL);
-	pthread_join(sw.th, NULL);
-	pthread_join(sr.th, NULL);
-	pthread_join(cr.th, NULL);
+	both_ways(c, s, total, &cw, &cr, &sw, &sr);
 	TH_LOG("%zu KiB each way in %lld ms (here InBacklog +%lld, OfoPruned +%lld)", total >> 10,
 	       now_ms() - t0, afc_stat("InBacklog") - b0, afc_stat("OfoPruned") - p0);
 	check_flow(_metadata, "client->server", &cw, &sr);

@@ -103,6 +103,17 @@ impl<T: SockData> SockGuard<'_, T> {
     /// [`SockData::backlog_rcv`]) without giving up the lock, as
     /// `tcp_recvmsg_locked` does; `false` when there were none.
     pub(crate) fn flush_backlog(&mut self) -> bool {
+        // SAFETY: the sock is valid (type invariant); `sk_backlog.tail` is
+        // read without the spinlock, as `sk_flush_backlog` reads it
+        // (`READ_ONCE`): a frame added meanwhile is run by our release.
+        let tail = unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!(
+                (*self.0.as_ptr().cast::<bindings::sock>()).sk_backlog.tail
+            ))
+        };
+        if tail.is_null() {
+            return false;
+        }
         // SAFETY: we own the lock (type invariant); no borrow of `locked`
         // survives (`&mut self`), and `backlog_rcv` borrows it anew.
         unsafe { bindings::afc_sk_flush_backlog(self.0.as_ptr().cast()) }

@@ -88,20 +88,38 @@ impl Connection {
     /// none of it was acknowledged (there is no SACK), so the peer sends
     /// it again. Without this, a receive buffer full of out-of-order data
     /// refuses the one segment that would empty it, for ever.
+    ///
+    /// Only a segment the core will take counts: an ACK within the range
+    /// it believes (RFC 5961 section 5.2), no SYN or RST, so that a blind
+    /// injector cannot flush what is held. The window, pulled back to a
+    /// zero one when data was last refused for memory, is reopened over
+    /// the segment, whose room the caller has just made.
     pub fn prune_out_of_order_for(&mut self, h: &Header) -> bool {
         let held = !self.rcv.assembler.is_empty()
             || self.rcv.fin_offset.is_some_and(|fo| fo > self.rcv.offset);
-        let fills = h.payload_len > 0
-            && h.seq.le(self.rcv.nxt)
-            && h.seq
-                .wrapping_add(u32::from(h.payload_len))
-                .gt(self.rcv.nxt);
-        if !held || !fills || !self.state.receives_data() || self.rcv.fin_received {
+        let end = h.seq.wrapping_add(u32::from(h.payload_len));
+        let fills = h.payload_len > 0 && h.seq.le(self.rcv.nxt) && end.gt(self.rcv.nxt);
+        let f = h.flags;
+        let believed = f.ack()
+            && !f.rst()
+            && !f.syn()
+            && h.ack.le(self.snd.max)
+            && h.ack.ge(self.snd.una.wrapping_sub(self.snd.max_wnd));
+        if !held
+            || !fills
+            || !believed
+            || !self.state.receives_data()
+            || self.state == State::SynRecv
+            || self.rcv.fin_received
+        {
             return false;
         }
         self.rcv.assembler.clear();
         if self.rcv.fin_offset.is_some_and(|fo| fo > self.rcv.offset) {
             self.rcv.fin_offset = None;
+        }
+        if end.gt(self.rcv.adv) {
+            self.rcv.adv = end;
         }
         self.stats.ofo_pruned = self.stats.ofo_pruned.wrapping_add(1);
         true
@@ -617,7 +635,7 @@ impl Connection {
 
     /// How long an acknowledgement may wait: `ack_delay`, and at most a
     /// quarter of the minimum RTO ([`Self::schedule_ack`]).
-    fn ack_delay(&self) -> u64 {
+    pub fn ack_delay(&self) -> u64 {
         self.cfg.ack_delay_us.min(self.cfg.rto_min_us / 4).max(1)
     }
 

@@ -152,13 +152,33 @@ fn out_of_order_data_is_given_up_for_the_segment_in_front_of_it() {
     // Another out-of-order segment, or a duplicate of a held one: no.
     assert!(!b.prune_for(&segs[3].0));
     assert!(!b.prune_for(&segs[1].0));
+    // At the next expected byte but not believable: no ACK, an RST, an
+    // ACK of data never sent.
+    for bad in [Flags(0), Flags(Flags::ACK.0 | Flags::RST.0)] {
+        let mut h = segs[0].0;
+        h.flags = bad;
+        assert!(!b.prune_for(&h));
+    }
+    let mut h = segs[0].0;
+    h.ack = h.ack.wrapping_add(100_000);
+    assert!(!b.prune_for(&h));
     assert_eq!(b.ofo.len(), 2);
-    // The one at the next expected byte: yes, and the core forgets the ranges.
+    // Data refused for memory pulls the window back to a zero one.
+    let _ = b.conn.on_segment_without_room(&segs[1].0, t0());
+    let acks = out(&mut b, t0());
+    assert_eq!(acks.last().unwrap().0.window, 0);
+    // The one at the next expected byte: yes, the core forgets the ranges,
+    // and takes the segment over the zero window it advertised.
     assert!(b.prune_for(&segs[0].0));
     assert!(b.conn.ooo_ranges().is_empty());
     assert_eq!(b.conn.stats().ofo_pruned, 1);
-    feed(&mut b, &segs[..2], t0());
-    assert_eq!(read_all(&mut b), data[..2000].to_vec());
+    feed(&mut b, &segs[..1], t0());
+    assert_eq!(read_all(&mut b), data[..1000].to_vec());
+    // Its acknowledgement opens the window again for the rest.
+    let acks = out(&mut b, t0());
+    assert!(acks.last().unwrap().0.window > 0);
+    feed(&mut b, &segs[1..2], t0());
+    assert_eq!(read_all(&mut b), data[1000..2000].to_vec());
     // Nothing held any more: nothing to give up.
     assert!(!b.prune_for(&segs[2].0));
     // The sender repeats what was given up (unacknowledged), and it is taken.
