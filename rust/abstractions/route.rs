@@ -4,8 +4,10 @@
 
 use super::netns::Net;
 use super::skb::SkBuff;
+use super::sock::{Sock, SockData};
 use crate::abstractions::bindings;
 use crate::proto::wire::HEADER_LEN;
+use core::ptr::NonNull;
 use kernel::prelude::*;
 
 /// What the route toward a peer says.
@@ -23,6 +25,35 @@ pub(crate) struct Route {
     /// Whether those GSO frames are cut into wire frames on their way
     /// (a NIC), rather than taken whole by the peer (a veth).
     pub(crate) cut: bool,
+}
+
+/// A route looked up for a connection, held until its socket's cache
+/// takes it ([`Sock::set_route`]); released if dropped before.
+///
+/// # Invariants
+///
+/// Holds one reference on a live `dst_entry`.
+pub(crate) struct KeptRoute(NonNull<bindings::dst_entry>);
+
+impl Drop for KeptRoute {
+    fn drop(&mut self) {
+        // SAFETY: our reference (type invariant), given back once.
+        unsafe { bindings::afc_dst_release(self.0.as_ptr()) }
+    }
+}
+
+impl<T: SockData> Sock<'_, T> {
+    /// Puts `route` in the socket's route cache (`sk_dst_set`), which
+    /// takes its reference: the connection's frames go that way until the
+    /// routing tables change (`afc_xmit_sk` checks) or the cache is reset
+    /// (the connection ends, the bound device changes).
+    pub(crate) fn set_route(&self, route: KeptRoute) {
+        let dst = route.0.as_ptr();
+        core::mem::forget(route);
+        // SAFETY: the sock is valid; the reference passes to its cache
+        // (`sk_dst_set` swaps the pointer atomically and puts the old one).
+        unsafe { bindings::afc_sk_dst_set(self.as_ptr(), dst) }
+    }
 }
 
 /// The kind of device a route leaves by, as far as GSO cares.
@@ -60,6 +91,27 @@ impl Net {
     /// out of device `oif` (0: any; a device-bound socket's
     /// `sk_bound_dev_if`, as `ip_route_connect`).
     pub(crate) fn route(&self, dst: u32, src: u32, oif: i32) -> Result<Route> {
+        self.route_with(dst, src, oif, None)
+    }
+
+    /// [`Self::route`], and the route itself for a connection's cache
+    /// ([`Sock::set_route`]): a connection sends its first frame without
+    /// looking the route up a second time.
+    pub(crate) fn route_kept(&self, dst: u32, src: u32, oif: i32) -> Result<(Route, KeptRoute)> {
+        let mut kept: *mut bindings::dst_entry = core::ptr::null_mut();
+        let r = self.route_with(dst, src, oif, Some(&mut kept))?;
+        let kept = NonNull::new(kept).ok_or_else(crate::abstractions::errno::ENETUNREACH)?;
+        // INVARIANT: `afc_route` handed us its reference on success.
+        Ok((r, KeptRoute(kept)))
+    }
+
+    fn route_with(
+        &self,
+        dst: u32,
+        src: u32,
+        oif: i32,
+        kept: Option<&mut *mut bindings::dst_entry>,
+    ) -> Result<Route> {
         let mut out_src = 0u32;
         let mut mtu = 0u32;
         let mut dev = DevKind::default();
@@ -76,6 +128,7 @@ impl Net {
                 &mut dev.veth,
                 &mut dev.nic,
                 &mut dev.takes_gso,
+                kept.map_or(core::ptr::null_mut(), |k| k as *mut _),
             )
         })?;
         // SAFETY: reads a module parameter.

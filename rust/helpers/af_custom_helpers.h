@@ -227,7 +227,9 @@ void afc_bh_locks_free(spinlock_t *locks);
 void afc_spin_lock_bh(spinlock_t *l);
 void afc_spin_unlock_bh(spinlock_t *l);
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu,
-	      bool *loopback, bool *veth, bool *nic, bool *takes_gso);
+	      bool *loopback, bool *veth, bool *nic, bool *takes_gso, struct dst_entry **dst_out);
+void afc_dst_release(struct dst_entry *dst);
+void afc_sk_dst_set(struct sock *sk, struct dst_entry *dst);
 bool afc_gso_param(void);
 int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);

@@ -8,9 +8,13 @@
 #include "afc_internal.h"
 
 /* Routing: the source address, MTU and device kind toward `daddr`
- * (a loopback? a veth? a NIC? one that takes our GSO frames?). */
+ * (a loopback? a veth? a NIC? one that takes our GSO frames?).  With
+ * `dst_out`, the route's reference is handed to the caller there (for a
+ * connection's sk_dst_cache, as tcp_v4_connect() keeps the route it
+ * looked up), else put. */
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out,
-	      unsigned int *mtu, bool *loopback, bool *veth, bool *nic, bool *takes_gso)
+	      unsigned int *mtu, bool *loopback, bool *veth, bool *nic, bool *takes_gso,
+	      struct dst_entry **dst_out)
 {
 	struct flowi4 fl4 = { .flowi4_oif = oif, .daddr = daddr, .saddr = saddr };
 	struct rtable *rt = ip_route_output_key(net, &fl4);
@@ -25,9 +29,16 @@ int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_
 	*mtu = dst_mtu(&rt->dst);
 	*loopback = !!(rt->dst.dev->flags & IFF_LOOPBACK);
 	afc_dev_gso_facts(rt->dst.dev, veth, nic, takes_gso);
-	ip_rt_put(rt);
+	if (dst_out)
+		*dst_out = &rt->dst;
+	else
+		ip_rt_put(rt);
 	return 0;
 }
+void afc_dst_release(struct dst_entry *dst) { dst_release(dst); }
+/* A connection's first route, looked up by connect() or for a child, goes
+ * into its cache (which takes the reference) before its first frame. */
+void afc_sk_dst_set(struct sock *sk, struct dst_entry *dst) { sk_dst_set(sk, dst); }
 /* neigh_output() for our EtherType: a resolved neighbour's cached
  * Ethernet header (IP's: neigh_resolve_output() fills it on first use)
  * is copied as neigh_hh_output() copies it, under its seqlock, and its

@@ -122,8 +122,8 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     let ns = netns::of(net);
     let bound_addr = st.local.map_or(ADDR_ANY, |l| l.addr);
     // A device-bound socket routes out of its device (`ip_route_connect`).
-    let route = net
-        .route(remote.addr, bound_addr, sk.bound_dev_if())
+    let (route, kept) = net
+        .route_kept(remote.addr, bound_addr, sk.bound_dev_if())
         .map_err(|_| ENETUNREACH())?;
     let local_addr = if bound_addr == ADDR_ANY {
         route.src
@@ -170,6 +170,8 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
     st.peer = Some(remote);
     super::publish_addrs(sk, st);
     drop(st.set_role(Role::Conn(cs)));
+    // The SYN goes the way just looked up (`sk_setup_caps`).
+    sk.set_route(kept);
     // A new attempt: the error of an earlier one is forgotten (as
     // `tcp_connect_init` clears `sk_err`).
     let _ = sk.take_err();

@@ -678,7 +678,8 @@ fn new_child(
             .with(|s| s.queues.on_half_open_gone(HalfOpenEnd::Aborted))
     };
     // The child replies out of its listener's device, if bound to one.
-    let Ok(route) = net.route(tuple.remote.addr, tuple.local.addr, lsk.bound_dev_if()) else {
+    let Ok((route, kept)) = net.route_kept(tuple.remote.addr, tuple.local.addr, lsk.bound_dev_if())
+    else {
         ns.stats.inc(Stat::ListenDrops);
         undo();
         return;
@@ -689,6 +690,8 @@ fn new_child(
         return;
     };
     let csk = child.sock();
+    // Its SYN-ACK goes the way just looked up (`inet_csk_route_child_sock`).
+    csk.set_route(kept);
     let opts = l.queue.with(|s| s.opts);
     let cfg = super::opts::config(&csk, &opts, &route);
     let Some(connection) = make(cfg) else {
