@@ -220,6 +220,9 @@ pub(crate) fn ioctl(sk: &Sock<'_, AfcSock>, cmd: u32) -> Result<i32> {
         return Err(no_ioctl());
     }
     let mut g = sk.lock();
+    // Frames left for a reader asleep count, as the softirq had run them
+    // (`rx`).
+    g.flush_backlog();
     if cmd == SIOCATMARK {
         return Ok(match &g.locked().role {
             Role::Conn(c) => i32::from(c.conn.at_mark()),

@@ -593,6 +593,8 @@ fn recvmsg_locked(
 /// gets `MSG_TRUNC` and 0.
 fn recv_urgent(sk: &Sock<'_, AfcSock>, msg: &mut MsgHdr, len: usize, flags: u32) -> Result<usize> {
     let mut g = sk.lock();
+    // An urgent byte in a frame left for a reader asleep counts (`rx`).
+    g.flush_backlog();
     let st = g.locked();
     let c = match &mut st.role {
         Role::Conn(c) => c,

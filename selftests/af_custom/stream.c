@@ -1501,23 +1501,19 @@ static void *spinner_fn(void *p)
 }
 
 /*
- * TCP: data is acknowledged by the receive path whether its reader runs
- * or not.  Here a bulk frame for a reader asleep waits for that reader on
- * the backlog, and the socket timer runs it if the reader has not come
- * within the delayed-ACK time: a reader kept off its CPU (a real-time
- * thread spins there) must not hold back the acknowledgement.
+ * 8 KiB sent to a reader asleep in recv() on CPU 0 while a real-time
+ * thread keeps that CPU (the reader is woken, not scheduled); then
+ * `probe` (on CPU 1) and the reader's due checked.
  */
-TEST_F(stream, a_starved_reader_does_not_hold_back_acknowledgements)
+static void to_a_starved_reader(struct __test_metadata *_metadata, FIXTURE_DATA(stream) *self,
+				const FIXTURE_VARIANT(stream) *variant,
+				void (*probe)(struct __test_metadata *, struct conn *, size_t))
 {
 	static char big[8192];
 	struct starved_reader r = { .r = { .n = sizeof(big) } };
 	struct spinner sp = { .ms = 600 };
-	long long t0, acked_ms = -1;
 	struct conn k;
-	int v = -1;
 
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		SKIP(return, "needs a second CPU for the sender");
 	ASSERT_EQ(0, pin_to(1));
 	mk_conn(_metadata, self, variant, &k);
 	ASSERT_EQ(0, afc_setint(k.c, afc_optlevel(), AFC_NODELAY, 1));
@@ -1526,25 +1522,68 @@ TEST_F(stream, a_starved_reader_does_not_hold_back_acknowledgements)
 	usleep(100 * 1000);	/* asleep in recv() by now */
 	ASSERT_EQ(0, pthread_create(&sp.th, NULL, spinner_fn, &sp));
 	usleep(50 * 1000);	/* CPU 0 is the spinner's */
-	t0 = now_ms();
 	ASSERT_EQ((ssize_t)sizeof(big), send(k.c, big, sizeof(big), NOSIG));
+	probe(_metadata, &k, sizeof(big));
+	/* Still starved after the probe (else it tested nothing). */
+	EXPECT_EQ(0, r.done) TH_LOG("the reader ran: the spinner did not keep CPU 0");
+	pthread_join(sp.th, NULL);
+	ASSERT_EQ(0, sp.err) TH_LOG("spinner: %s", strerror(sp.err));
+	pthread_join(r.r.th, NULL);
+	ASSERT_EQ((ssize_t)sizeof(big), r.r.ret) TH_LOG("recv: %s", strerror(r.r.err));
+	close_conn(&k);
+}
+
+/* The sender's bytes are acknowledged within 300 ms. */
+static void probe_acknowledged(struct __test_metadata *_metadata, struct conn *k, size_t n)
+{
+	long long t0 = now_ms(), acked_ms = -1;
+	int v = -1;
+
 	while (now_ms() - t0 < 300) {
-		ASSERT_EQ(0, ioctl(k.c, SIOCOUTQ, &v));
+		ASSERT_EQ(0, ioctl(k->c, SIOCOUTQ, &v));
 		if (v == 0) {
 			acked_ms = now_ms() - t0;
 			break;
 		}
 		usleep(1000);
 	}
-	/* Still starved when the acknowledgement came (else this tested nothing). */
-	EXPECT_EQ(0, r.done) TH_LOG("the reader ran: the spinner did not keep CPU 0");
-	pthread_join(sp.th, NULL);
-	ASSERT_EQ(0, sp.err) TH_LOG("spinner: %s", strerror(sp.err));
-	pthread_join(r.r.th, NULL);
-	ASSERT_EQ((ssize_t)sizeof(big), r.r.ret) TH_LOG("recv: %s", strerror(r.r.err));
 	TH_LOG("acknowledged after %lld ms with the reader off its CPU", acked_ms);
 	EXPECT_LE(0, acked_ms) TH_LOG("nothing acknowledged in 300 ms: %d bytes unacknowledged", v);
-	close_conn(&k);
+}
+
+/* The receiver's SIOCINQ counts the bytes at once. */
+static void probe_inq(struct __test_metadata *_metadata, struct conn *k, size_t n)
+{
+	int v = -1;
+
+	ASSERT_EQ(0, ioctl(k->s, SIOCINQ, &v));
+	EXPECT_EQ((int)n, v) TH_LOG("SIOCINQ missed what waits for the reader");
+}
+
+/*
+ * TCP: data is acknowledged by the receive path whether its reader runs
+ * or not.  Here a bulk frame for a reader asleep waits for that reader on
+ * the backlog, and the socket timer runs it if the reader has not come
+ * within the delayed-ACK time: a reader kept off its CPU (a real-time
+ * thread spins there) must not hold back the acknowledgement.
+ */
+TEST_F(stream, a_starved_reader_does_not_hold_back_acknowledgements)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs a second CPU for the sender");
+	to_a_starved_reader(_metadata, self, variant, probe_acknowledged);
+}
+
+/*
+ * TCP: SIOCINQ counts what arrived, whoever is asleep in recv().  Frames
+ * waiting for a reader are run by any call that takes the socket lock to
+ * answer about the receive side (SIOCINQ, SIOCATMARK, recv(MSG_OOB)).
+ */
+TEST_F(stream, siocinq_counts_what_waits_for_a_starved_reader)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs a second CPU for the sender");
+	to_a_starved_reader(_metadata, self, variant, probe_inq);
 }
 
 /*
