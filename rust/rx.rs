@@ -140,8 +140,9 @@ impl FrameHandler for Rx {
             // before 4.14).  Frames behind those keep their order.
             // Small frames (a request, an ACK) are run at once: the trip
             // through the backlog would cost them more than it moves.
-            let waiting = g.backlog_pending();
-            let for_reader = !g.is_owned()
+            let unowned = !g.is_owned();
+            let waiting = unowned && g.backlog_pending();
+            let for_reader = unowned
                 && (waiting || (h.payload_len >= FOR_READER_MIN && s.data().reader_asleep()));
             if for_reader {
                 match g.add_backlog(skb) {

@@ -165,7 +165,7 @@ void afc_sock_hold(struct sock *sk);
 void afc_bh_lock_sock(struct sock *sk);
 void afc_bh_unlock_sock(struct sock *sk);
 int afc_sk_add_backlog(struct sock *sk, struct sk_buff *skb);
-bool afc_sk_flush_backlog(struct sock *sk);
+void afc_sk_flush_backlog(struct sock *sk);
 struct sk_buff *afc_sk_backlog_take(struct sock *sk);
 struct sk_buff *afc_skb_list_next(struct sk_buff *skb);
 void afc_sk_set_socket_state(struct socket *sock, int state);

@@ -142,8 +142,8 @@ struct sk_buff *afc_skb_list_next(struct sk_buff *skb)
 	return next;
 }
 /* The owner runs what waits on the backlog without releasing the socket
- * (sk_flush_backlog, as tcp_recvmsg_locked); false when nothing did. */
-bool afc_sk_flush_backlog(struct sock *sk) { return sk_flush_backlog(sk); }
+ * (__sk_flush_backlog, as tcp_recvmsg_locked); the caller saw it non-empty. */
+void afc_sk_flush_backlog(struct sock *sk) { __sk_flush_backlog(sk); }
 void afc_sk_set_socket_state(struct socket *sock, int state) { sock->state = state; }
 int afc_socket_state(const struct socket *sock) { return sock->state; }
 /* Sleeps on the socket's wait queue until woken, a signal, or `timeo`

@@ -103,20 +103,15 @@ impl<T: SockData> SockGuard<'_, T> {
     /// [`SockData::backlog_rcv`]) without giving up the lock, as
     /// `tcp_recvmsg_locked` does; `false` when there were none.
     pub(crate) fn flush_backlog(&mut self) -> bool {
-        // SAFETY: the sock is valid (type invariant); `sk_backlog.tail` is
-        // read without the spinlock, as `sk_flush_backlog` reads it
-        // (`READ_ONCE`): a frame added meanwhile is run by our release.
-        let tail = unsafe {
-            core::ptr::read_volatile(core::ptr::addr_of!(
-                (*self.0.as_ptr().cast::<bindings::sock>()).sk_backlog.tail
-            ))
-        };
-        if tail.is_null() {
+        // Read without the spinlock, as `sk_flush_backlog` reads it: a
+        // frame added meanwhile is run by our release.
+        if !backlog_pending(self.0) {
             return false;
         }
         // SAFETY: we own the lock (type invariant); no borrow of `locked`
         // survives (`&mut self`), and `backlog_rcv` borrows it anew.
-        unsafe { bindings::afc_sk_flush_backlog(self.0.as_ptr().cast()) }
+        unsafe { bindings::afc_sk_flush_backlog(self.0.as_ptr().cast()) };
+        true
     }
 }
 
@@ -164,15 +159,9 @@ impl<'a, T: SockData> BhSockGuard<'a, T> {
     /// only frames left for a reader that sleeps can (`rx`): later frames
     /// must queue behind them, to keep their order.
     pub(crate) fn backlog_pending(&self) -> bool {
-        // SAFETY: the sock is valid (type invariant); `sk_backlog.tail` is
-        // written under the spinlock we hold (`__sk_add_backlog`, and
+        // Written under the spinlock we hold (`__sk_add_backlog`, and
         // `__release_sock`, which takes it to empty the backlog).
-        let tail = unsafe {
-            core::ptr::read_volatile(core::ptr::addr_of!(
-                (*self.0.as_ptr().cast::<bindings::sock>()).sk_backlog.tail
-            ))
-        };
-        !tail.is_null()
+        backlog_pending(self.0)
     }
 
     /// Runs the frames on the backlog here, through
@@ -184,20 +173,19 @@ impl<'a, T: SockData> BhSockGuard<'a, T> {
             return;
         }
         let sk = self.0.as_ptr();
+        let s = Sock(self.0, PhantomData);
         // SAFETY: we hold the spinlock and nobody owns the socket; the
         // frames taken are ours now, and nobody else can reach them.
         let mut skb = unsafe { bindings::afc_sk_backlog_take(sk.cast()) };
         while !skb.is_null() {
             // SAFETY: `skb` heads the list taken above; it leaves it.
             let next = unsafe { bindings::afc_skb_list_next(skb) };
-            // SAFETY: `skb` is ours (taken above, off the list now); the
-            // sock is valid (type invariant), and with the spinlock held
-            // and no owner we are its owner (as in `locked`) until the
-            // guard drops; the `locked` borrow ends with the call.
+            // SAFETY: `skb` is ours (taken above, off the list now); with
+            // the spinlock held and no owner we are the socket's owner (as
+            // in `locked`) until the guard drops; the `locked` borrow ends
+            // with the call.
             unsafe {
-                if let (Some(s), Some(b)) =
-                    (Sock::<T>::from_raw(sk.cast()), SkBuff::from_raw_owned(skb))
-                {
+                if let Some(b) = SkBuff::from_raw_owned(skb) {
                     T::backlog_rcv(&s, &mut *(*sk).locked.get(), b);
                 }
             }
@@ -225,4 +213,17 @@ impl<T: SockData> Drop for BhSockGuard<'_, T> {
         // SAFETY: we hold the spinlock (type invariant).
         unsafe { bindings::afc_bh_unlock_sock(self.0.as_ptr().cast()) };
     }
+}
+
+/// Whether frames wait on `sk`'s backlog (`sk_backlog.tail` set), read
+/// once as C's `READ_ONCE`: exact under the spinlock, a hint without it.
+fn backlog_pending<T: SockData>(sk: NonNull<SockObj<T>>) -> bool {
+    // SAFETY: the sock is valid (the guards' invariants); an aligned
+    // pointer read once.
+    let tail = unsafe {
+        core::ptr::read_volatile(core::ptr::addr_of!(
+            (*sk.as_ptr().cast::<bindings::sock>()).sk_backlog.tail
+        ))
+    };
+    !tail.is_null()
 }
