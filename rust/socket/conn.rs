@@ -68,6 +68,10 @@ pub(crate) struct ConnState {
     armed: Option<u64>,
     /// The reader's pace, for receive buffer autotuning.
     rcv_space: RcvSpace,
+    /// The payload share of receive memory the last full-sized segment
+    /// measured, in 256ths (`proto::buffers::measured_ratio`, TCP's
+    /// `scaling_ratio`): the window offers that share of the buffer.
+    scaling_ratio: u8,
     /// The congestion window the send buffer was last sized for.
     sndbuf_cwnd: u32,
     /// Whether the connection counts in [`ORPHANS`] (closed by its owner,
@@ -130,6 +134,11 @@ pub(crate) fn orphaned(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
 }
 
 impl ConnState {
+    /// The payload share of receive memory full-sized segments measured.
+    pub(crate) fn scaling_ratio(&self) -> u8 {
+        self.scaling_ratio
+    }
+
     pub(crate) fn new(conn: Connection, loopback: bool, gso: u32, parent: Option<Parent>) -> Self {
         let rcv_space = RcvSpace::new(now_us(), conn.config().recv_buf);
         Self {
@@ -147,6 +156,7 @@ impl ConnState {
             counted_total: 0,
             armed: None,
             rcv_space,
+            scaling_ratio: buffers::DEFAULT_SCALING_RATIO,
             sndbuf_cwnd: 0,
             orphan: false,
         }
@@ -249,6 +259,12 @@ pub(crate) fn segment_arrived(
             // Receive timestamp, for `recvmsg`'s control messages.
             sk.rx_stamp(&mut skb);
             sk.charge_rmem(&mut skb);
+            // What a full window of such segments costs in memory
+            // (`tcp_measure_rcv_mss`): the next window offers that share.
+            let mss = u32::from(c.conn.config().mss);
+            if let Some(r) = buffers::measured_ratio(len, skb.truesize() as u32, mss) {
+                c.scaling_ratio = r;
+            }
             queues.receive().push(skb);
             c.recv_end += u64::from(len);
         }
@@ -311,12 +327,13 @@ fn discard_front(queues: &mut SockQueues, mut n: usize) {
 }
 
 /// Follows the receive buffer (`SO_RCVBUF`, autotuning) and the memory
-/// its queue takes: the window offers what the free memory can hold
-/// (`proto::buffers::recv_budget`), and a few segments at most while the
+/// its queue takes: the window offers what the free memory can hold at
+/// the measured payload share (`proto::buffers::recv_budget`,
+/// `ConnState::scaling_ratio`), and a few segments at most while the
 /// family is under memory pressure (`proto::buffers::pressure_budget`).
 pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     let unread = c.conn.unread();
-    let mut want = buffers::recv_budget(sk.rcvbuf(), sk.rmem_alloc(), unread);
+    let mut want = buffers::recv_budget(sk.rcvbuf(), sk.rmem_alloc(), unread, c.scaling_ratio);
     let pressure = sk.under_memory_pressure();
     if pressure {
         want = buffers::pressure_budget(want, unread, u32::from(c.conn.config().mss));
@@ -333,7 +350,10 @@ pub(crate) fn sync_recv_buf(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
 pub(crate) fn reader_took(sk: &Sock<'_, AfcSock>, c: &mut ConnState, n: u32, t: Instant) {
     let srtt = c.conn.rtt().srtt();
     let mss = u32::from(c.conn.config().mss);
-    let Some(want) = c.rcv_space.on_read(n, t.micros(), srtt, mss) else {
+    let Some(want) = c
+        .rcv_space
+        .on_read(n, t.micros(), srtt, mss, c.scaling_ratio)
+    else {
         return;
     };
     if sk.rcvbuf_locked() || !sk.may_grow_bufs() {

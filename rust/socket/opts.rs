@@ -117,10 +117,14 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
         // The congestion window counts the NIC's frames, not our segments.
         c.wire_mss = route.gso;
     }
-    c.recv_buf = buffers::window_for(sk.rcvbuf());
+    // Half the buffer until a full-sized segment measures what its
+    // payload share really is (`ConnState::scaling_ratio`).
+    c.recv_buf = buffers::window_for(sk.rcvbuf(), buffers::DEFAULT_SCALING_RATIO);
     // The window scale is chosen for the largest buffer the connection
-    // may grow to, as `tcp_select_initial_window` (SO_RCVLOWAT grows it).
-    c.recv_buf_max = buffers::window_for(rcvbuf_max(sk));
+    // may grow to (SO_RCVLOWAT grows it), all of which a measured share
+    // near one may offer, as `tcp_select_initial_window` sizes it for
+    // the whole of `tcp_rmem[2]`.
+    c.recv_buf_max = rcvbuf_max(sk);
     c.nodelay = o.nodelay;
     c.syn_retries = o.syncnt;
     c.synack_retries = 5;
@@ -143,13 +147,19 @@ fn rcvbuf_max(sk: &Sock<'_, AfcSock>) -> u32 {
 
 /// `SO_RCVLOWAT` (lock owned), as `tcp_set_rcvlowat`: the mark is capped
 /// at half the largest buffer (`SO_RCVBUF` if the user set it), and an
-/// unlocked buffer grows to hold it (the window, half the buffer, then
-/// holds the mark), so that a reader waiting for the mark gets it.
+/// unlocked buffer grows to hold it (to the memory the mark takes at the
+/// measured payload share, `tcp_space_from_win`), so that a reader
+/// waiting for the mark gets it.
 pub(crate) fn set_rcvlowat(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, val: i32) -> Result {
     let val = (val.max(0) as u32).min(rcvbuf_max(sk) / 2);
     sk.set_rcvlowat(val);
     if !sk.rcvbuf_locked() {
-        let space = val.saturating_mul(2);
+        // The memory that window takes (`tcp_space_from_win`).
+        let ratio = match &st.role {
+            Role::Conn(c) => c.scaling_ratio(),
+            _ => buffers::DEFAULT_SCALING_RATIO,
+        };
+        let space = buffers::space_from_win(val, ratio);
         if space > sk.rcvbuf() {
             sk.set_rcvbuf(space);
         }

@@ -1743,6 +1743,42 @@ TEST_F(stream, ioctl_errors)
  * back what was set, have TCP's defaults, and reject out-of-range values
  * with EINVAL.
  */
+/*
+ * The window offers the share of the receive buffer that full-sized
+ * segments really take in memory (TCP's scaling_ratio, measured by
+ * tcp_measure_rcv_mss), not a fixed half: a reader that does not read
+ * ends up holding about its whole buffer of large segments (TCP: 95 %
+ * of 1 MiB over lo).  Before,
+ * AF_CUSTOM offered half the buffer whatever the segments cost, so half
+ * of every buffer went unused and a bulk sender had half TCP's window.
+ */
+TEST_F(stream, the_window_offers_what_the_buffer_holds)
+{
+	static char chunk[65536];
+	int rcvbuf, inq = -1, last = -2;
+	long long deadline;
+	struct conn k;
+
+	mk_conn(_metadata, self, variant, &k);
+	/* 1 MiB: room for many 64 KiB segments (a window is offered in
+	 * whole segments), set by the user so that nothing autotunes it. */
+	ASSERT_EQ(0, afc_setint(k.s, SOL_SOCKET, SO_RCVBUF, 512 << 10));
+	/* Fill until what is queued stops growing (100 ms without change). */
+	deadline = now_ms() + 10000;
+	while (inq != last && now_ms() < deadline) {
+		last = inq;
+		while (send(k.c, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+			;
+		usleep(100000);
+		ASSERT_EQ(0, ioctl(k.s, SIOCINQ, &inq));
+	}
+	rcvbuf = afc_getint(k.s, SOL_SOCKET, SO_RCVBUF);
+	TH_LOG("%d bytes queued in a receive buffer of %d", inq, rcvbuf);
+	EXPECT_LT(rcvbuf / 2 + rcvbuf / 8, inq);
+	EXPECT_GE(rcvbuf, inq);
+	close_conn(&k);
+}
+
 TEST_F(stream, so_buffers_doubled)
 {
 	struct conn k;

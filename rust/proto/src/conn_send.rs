@@ -447,8 +447,9 @@ impl Connection {
     /// step is at most two segments under memory pressure: a window held
     /// to four segments beyond what is unread (`buffers::pressure_budget`)
     /// must still reopen on a read, not only on the peer's window probe.
-    /// Without pressure it is at least an eighth of the budget, which is
-    /// half the buffer: `__tcp_select_window` offers no window under a
+    /// Without pressure it is at least an eighth of the budget (most of
+    /// the buffer, at the share large segments measured; half before):
+    /// `__tcp_select_window` offers no window under a
     /// sixteenth of its space, so a large window that filled reopens in
     /// steps of that size, not of two segments (each update wakes the
     /// sender for what it lets through).
