@@ -15,8 +15,10 @@
 //! nobody is answered with an RST, never to a broadcast or multicast
 //! address, rate-limited per destination.
 
+use crate::abstractions::netdev::NetDevice;
+use crate::abstractions::packet::FrameHandler;
+use crate::abstractions::skb::{DropReason, SkBuff};
 use crate::abstractions::sock::Sock;
-use crate::abstractions::{netdev::NetDevice, packet::FrameHandler, skb::SkBuff};
 use crate::netns::{self, NetState};
 use crate::proto::conn_send::reset_reply;
 use crate::proto::ingress::{martian, martian_source_type, may_answer_with_rst};
@@ -53,10 +55,12 @@ impl FrameHandler for Rx {
             // shared segment): not ours, counted as the device's
             // `rx_otherhost_dropped` counts them for IPv4.
             state.stats.inc(Stat::InOtherHost);
+            skb.drop_because(DropReason::OtherHost);
             return;
         }
         let Some((h, checksum_field)) = read_header(&mut skb) else {
             state.stats.inc(Stat::InErrs);
+            skb.drop_because(DropReason::Malformed);
             return;
         };
         // Drop padding beyond the frame (Ethernet minimum size).
@@ -77,6 +81,7 @@ impl FrameHandler for Rx {
             && (checksum_field == 0 || !skb.checksum_ok())
         {
             state.stats.inc(Stat::InCsumErrors);
+            skb.drop_because(DropReason::Checksum);
             return;
         }
         // IPv4's ingress rules (`ip_route_input_slow`, `fib_validate_source`):
@@ -87,6 +92,7 @@ impl FrameHandler for Rx {
         // socket remembers the answer).  Loopback traffic is never checked.
         if !loopback && martian(h.src.addr, h.dst.addr).is_some() {
             state.stats.inc(Stat::InMartians);
+            skb.drop_because(DropReason::Martian);
             return;
         }
         let tuple = FourTuple::new(h.dst, h.src);
@@ -107,11 +113,14 @@ impl FrameHandler for Rx {
             )
         {
             state.stats.inc(Stat::InMartians);
+            skb.drop_because(DropReason::Martian);
             return;
         }
         state.stats.inc(Stat::InSegs);
-        // Broadcast and multicast frames are counted, never answered.
+        // Broadcast and multicast frames are counted, never answered
+        // (TCP drops them with no reason more precise).
         if !for_host {
+            skb.drop_because(DropReason::NotSpecified);
             return;
         }
         let syn = h.flags.syn() && !h.flags.ack() && !h.flags.rst() && !h.flags.fin();
@@ -126,10 +135,12 @@ impl FrameHandler for Rx {
             if syn && time_wait {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
                     if !filter(state, &l.sk.sock(), &mut skb) {
+                        skb.drop_because(DropReason::Filter);
                         return;
                     }
                 }
             } else if !time_wait && !filter(state, &s, &mut skb) {
+                skb.drop_because(DropReason::Filter);
                 return;
             }
             let mut g = s.bh_lock();
@@ -170,10 +181,12 @@ impl FrameHandler for Rx {
             let reuse = match g.locked() {
                 Some(st) => socket::segment_arrived(&s, st, &h, skb),
                 None => {
-                    if g.add_backlog(skb).is_err() {
-                        state.stats.inc(Stat::BacklogDrops);
-                    } else {
-                        state.stats.inc(Stat::InBacklog);
+                    match g.add_backlog(skb) {
+                        Ok(()) => state.stats.inc(Stat::InBacklog),
+                        Err(back) => {
+                            state.stats.inc(Stat::BacklogDrops);
+                            back.drop_because(DropReason::Backlog);
+                        }
                     }
                     false
                 }
@@ -186,6 +199,7 @@ impl FrameHandler for Rx {
             if syn && net.addr_is_local(h.dst.addr) {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
                     if !filter(state, &l.sk.sock(), &mut skb) {
+                        skb.drop_because(DropReason::Filter);
                         return;
                     }
                     socket::listener_syn(l, &h, loopback);
@@ -198,15 +212,21 @@ impl FrameHandler for Rx {
             if ack && net.addr_is_local(h.dst.addr) {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
                     if !filter(state, &l.sk.sock(), &mut skb) {
+                        skb.drop_because(DropReason::Filter);
                         return;
                     }
-                    if socket::listener_ack(l, &h, skb, loopback) {
-                        return;
+                    // The listener takes the ACK (it frees it when no
+                    // cookie matches, and the RST below answers it).
+                    if !socket::listener_ack(l, &h, skb, loopback) {
+                        state.stats.inc(Stat::InNoSocket);
+                        send_reset(net, state, &h, loopback);
                     }
+                    return;
                 }
             }
             state.stats.inc(Stat::InNoSocket);
             send_reset(net, state, &h, loopback);
+            skb.drop_because(DropReason::NoSocket);
             return;
         }
         // A SYN that reopened a TIME_WAIT tuple: the listener takes it.

@@ -6,7 +6,51 @@ use crate::abstractions::bindings;
 use core::ptr::{addr_of_mut, write_volatile, NonNull};
 use kernel::prelude::*;
 
-/// An owned `struct sk_buff`, freed when dropped.
+/// Why a frame is dropped, as the `skb:kfree_skb` tracepoint (and with it
+/// the drop monitor, dropwatch, `perf trace`) reports it: the kernel's
+/// `enum skb_drop_reason`.  A buffer the family is done with is no drop:
+/// dropping a [`SkBuff`] consumes it (`consume_skb`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    /// None more precise (TCP's for a segment not addressed to the host).
+    NotSpecified,
+    /// Addressed to another host's MAC (`OTHERHOST`).
+    OtherHost,
+    /// Shorter than its header says, or a header that does not parse
+    /// (`PKT_TOO_SMALL`).
+    Malformed,
+    /// A checksum that does not match (`SKB_CSUM`).
+    Checksum,
+    /// A martian source or destination (`IP_INADDRERRORS`).
+    Martian,
+    /// No socket for it (`NO_SOCKET`).
+    NoSocket,
+    /// The socket's filter or the LSM refused it (`SOCKET_FILTER`).
+    Filter,
+    /// The socket's backlog is full (`SOCKET_BACKLOG`).
+    Backlog,
+    /// No receive memory for its data (`SOCKET_RCVBUFF`).
+    ReceiveBuffer,
+}
+
+impl DropReason {
+    fn as_raw(self) -> bindings::skb_drop_reason {
+        match self {
+            Self::NotSpecified => bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+            Self::OtherHost => bindings::skb_drop_reason_SKB_DROP_REASON_OTHERHOST,
+            Self::Malformed => bindings::skb_drop_reason_SKB_DROP_REASON_PKT_TOO_SMALL,
+            Self::Checksum => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_CSUM,
+            Self::Martian => bindings::skb_drop_reason_SKB_DROP_REASON_IP_INADDRERRORS,
+            Self::NoSocket => bindings::skb_drop_reason_SKB_DROP_REASON_NO_SOCKET,
+            Self::Filter => bindings::skb_drop_reason_SKB_DROP_REASON_SOCKET_FILTER,
+            Self::Backlog => bindings::skb_drop_reason_SKB_DROP_REASON_SOCKET_BACKLOG,
+            Self::ReceiveBuffer => bindings::skb_drop_reason_SKB_DROP_REASON_SOCKET_RCVBUFF,
+        }
+    }
+}
+
+/// An owned `struct sk_buff`, freed when dropped (consumed: no drop is
+/// reported; [`SkBuff::drop_because`] reports one).
 ///
 /// # Invariants
 ///
@@ -311,17 +355,24 @@ impl SkBuff {
     }
 }
 
+impl SkBuff {
+    /// Frees a frame that is dropped, and why (`kfree_skb_reason`: the
+    /// `skb:kfree_skb` tracepoint reports it).
+    pub(crate) fn drop_because(self, why: DropReason) {
+        // SAFETY: we own the skb (type invariant) and give it up here;
+        // `kfree_skb_reason` is this call, inline in C.
+        unsafe {
+            bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.into_raw(), why.as_raw())
+        };
+    }
+}
+
 impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: we own the skb (type invariant); it is not used again.
-        // `kfree_skb` is this call, inline in C.
-        unsafe {
-            bindings::sk_skb_reason_drop(
-                core::ptr::null_mut(),
-                self.0.as_ptr(),
-                bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
-            )
-        };
+        // Done with, not dropped: `consume_skb`, as TCP frees what it
+        // consumed (no drop is reported).
+        unsafe { bindings::afc_consume_skb(self.0.as_ptr()) };
     }
 }
 

@@ -198,6 +198,7 @@ int afc_skb_csum_fill(struct sk_buff *skb, unsigned int field);
 bool afc_skb_csum_pending(const struct sk_buff *skb, int *start, unsigned int *field);
 bool afc_skb_csum_ok(struct sk_buff *skb);
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
+void afc_consume_skb(struct sk_buff *skb);
 void afc_skb_queue_purge(struct sk_buff_head *q);
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len);
 size_t afc_msg_data_left(struct msghdr *msg);

@@ -382,6 +382,8 @@ bool afc_skb_csum_ok(struct sk_buff *skb)
 	return !csum_fold(skb_checksum(skb, 0, skb->len, 0));
 }
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
+/* A buffer done with, no drop (inline without CONFIG_TRACEPOINTS). */
+void afc_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
 /* The module's queues are used by their socket's owner alone (under
  * lock_sock, or bh_lock_sock while no process owns it), as TCP uses its
  * receive and write queues: their spinlocks are not taken. */

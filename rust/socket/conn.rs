@@ -12,7 +12,7 @@ use super::listen::Parent;
 use super::{AfcSock, AfcSockLocked, Role};
 use crate::abstractions::errno::{ECONNREFUSED, ECONNRESET, ETIMEDOUT};
 use crate::abstractions::mem;
-use crate::abstractions::skb::{SkBuff, SkbQueue};
+use crate::abstractions::skb::{DropReason, SkBuff, SkbQueue};
 use crate::abstractions::sock::{Sock, SockQueues};
 use crate::abstractions::time::now_us;
 use crate::abstractions::uapi;
@@ -248,6 +248,10 @@ pub(crate) fn segment_arrived(
     }
     drop_acked(queues, out.acked);
     match out.data {
+        // Data refused for want of memory is a drop (`RcvMemDrops`).
+        DataAction::None if !room && h.payload_len > 0 => {
+            skb.drop_because(DropReason::ReceiveBuffer);
+        }
         DataAction::None => {}
         DataAction::Append {
             offset: _,
