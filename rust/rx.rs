@@ -215,13 +215,10 @@ impl FrameHandler for Rx {
                         skb.drop_because(DropReason::Filter);
                         return;
                     }
-                    // The listener takes the ACK (it frees it when no
-                    // cookie matches, and the RST below answers it).
-                    if !socket::listener_ack(l, &h, skb, loopback) {
-                        state.stats.inc(Stat::InNoSocket);
-                        send_reset(net, state, &h, loopback);
+                    match socket::listener_ack(l, &h, skb, loopback) {
+                        None => return,
+                        Some(back) => skb = back,
                     }
-                    return;
                 }
             }
             state.stats.inc(Stat::InNoSocket);

@@ -266,7 +266,8 @@ pub(crate) fn segment_arrived(
             // What a full window of such segments costs in memory
             // (`tcp_measure_rcv_mss`): the next window offers that share.
             let mss = u32::from(c.conn.config().mss);
-            if let Some(r) = buffers::measured_ratio(len, skb.truesize() as u32, mss) {
+            let truesize = u32::try_from(skb.truesize()).unwrap_or(u32::MAX);
+            if let Some(r) = buffers::measured_ratio(len, truesize, mss) {
                 c.scaling_ratio = r;
             }
             queues.receive().push(skb);

@@ -564,10 +564,15 @@ fn send_cookie(l: &FoundListener, h: &Header, loopback: bool, t: Instant) {
 
 /// An ACK that matched no connection, for listener `l` (softirq): if it
 /// carries a valid SYN cookie, builds the connection the cookie stands
-/// for and gives it the ACK (which completes the handshake).  `false` if
-/// the ACK is not the listener's to take (cookies not in use, or not
+/// for and gives it the ACK (which completes the handshake).  The ACK
+/// back if it is not the listener's to take (cookies not in use, or not
 /// valid): the caller answers it as one for no socket.
-pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: bool) -> bool {
+pub(crate) fn listener_ack(
+    l: FoundListener,
+    h: &Header,
+    skb: SkBuff,
+    loopback: bool,
+) -> Option<SkBuff> {
     let lsk = l.sk.sock();
     let net = lsk.net();
     let ns = netns::of(net);
@@ -580,7 +585,7 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
         .queue
         .with(|s| s.queues.cookie_check_wanted_in_group(mode, t, group_last))
     {
-        return false;
+        return Some(skb);
     }
     let tuple = FourTuple::new(h.dst, h.src);
     let data = check_cookie(&ns.secret, &tuple, h, t).ok();
@@ -590,15 +595,16 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
             ns.stats.inc(Stat::SyncookiesRecv);
             ns.stats.inc(Stat::ListenOverflows);
             ns.stats.inc(Stat::ListenDrops);
-            return true;
+            return None;
         }
         CookieVerdict::Invalid => {
             ns.stats.inc(Stat::SyncookiesFailed);
-            return false;
+            return Some(skb);
         }
     }
     ns.stats.inc(Stat::SyncookiesRecv);
-    let Some(data) = data else { return true };
+    // `Admit` comes only with a valid cookie (else the ACK is dropped).
+    let data = data?;
     let syn = syn_of(h, data);
     let cookie = h.ack.wrapping_sub(1);
     new_child(
@@ -610,7 +616,7 @@ pub(crate) fn listener_ack(l: FoundListener, h: &Header, skb: SkBuff, loopback: 
             let _ = conn::segment_arrived(csk, st, h, skb);
         },
     );
-    true
+    None
 }
 
 /// The `SOL_SOCKET` settings a child takes from its listener.

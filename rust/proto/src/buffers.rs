@@ -82,11 +82,11 @@ pub fn recv_budget(rcvbuf: u32, rmem: u32, unread: u32, ratio: u8) -> u32 {
         return full;
     }
     let free = rcvbuf.saturating_sub(rmem);
-    let queue_share = u64::from(unread)
-        .saturating_mul(SCALE)
-        .checked_div(u64::from(rmem))
-        .unwrap_or(0);
-    let room = if queue_share >= u64::from(ratio) {
+    // The queue's own share is at least `ratio` (compared without a
+    // division: this runs for every segment and read).
+    let efficient =
+        u64::from(unread).saturating_mul(SCALE) >= u64::from(rmem).saturating_mul(u64::from(ratio));
+    let room = if efficient {
         win_from_space(free, ratio)
     } else {
         let r = u64::from(free)
