@@ -28,6 +28,7 @@ rsync -a --delete --exclude bindings_generated.rs --exclude target/ --exclude fu
     "$TOP/rust/" "$OUT/rust/"
 # Kbuild-generated and compiled files live beside the sources: keep them.
 rsync -a "$TOP/Kbuild" "$OUT/Kbuild"
+mkdir -p "$OUT/scripts" && rsync -a "$TOP/scripts/text-layout.py" "$OUT/scripts/"
 make -s -C "$KOBJ" M="$OUT" ARCH=x86_64 "${LLVM_ARGS[@]}" "${CLIPPY_ARGS[@]}" \
     RUSTC="$RUSTC_KERNEL" HOSTRUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" -j"$JOBS" modules 2>&1 |
     tee "$OUT/build.log" >&2
@@ -37,6 +38,8 @@ if ((${#CLIPPY_ARGS[@]})) && grep -qE '^(warning|error)' "$OUT/build.log"; then
 fi
 # The test modules the VM tests load (selftests/kmod), against the same
 # kernel; they land in $OUT/kmod/ beside af_custom.ko.
+# Functions placed so that no instruction straddles a page (Kbuild).
+python3 "$TOP/scripts/text-layout.py" check "$OUT/af_custom.ko" | tail -1 >&2
 rsync -a "$TOP/selftests/kmod/" "$OUT/kmod/"
 make -s -C "$KOBJ" M="$OUT/kmod" ARCH=x86_64 "${LLVM_ARGS[@]}" -j"$JOBS" modules >&2
 echo "$OUT/af_custom.ko"
