@@ -46,7 +46,7 @@ def text_sections(obj):
 
 
 def insn_starts(obj):
-    """{section: sorted instruction start offsets} from the disassembly."""
+    """{section: instruction start offsets} from the disassembly."""
     starts, cur = {}, None
     for line in objdump("-d", "-w", "--no-show-raw-insn", obj).splitlines():
         m = re.match(r"^Disassembly of section (\S+):", line)
@@ -107,24 +107,29 @@ def lds(out, objs):
 
 def check(ko):
     """Prints the straddling instructions of the module's .text (page-aligned at load)."""
+    sizes = {}
+    for line in subprocess.run(["nm", "-S", ko], check=True, capture_output=True, text=True).stdout.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[2] in "tT":
+            sizes[f[3]] = int(f[1], 16)
     n = 0
     out = objdump("-d", "-w", "--no-show-raw-insn", "-j", ".text", ko)
-    prev, prevfn, prevtxt, fn = None, None, "", None
+    prev, fn = None, None
     for line in out.splitlines():
         m = re.match(r"^([0-9a-f]+) <(.+)>:", line)
         if m:
-            fn = (int(m.group(1), 16), m.group(2))
+            fn, prev = (int(m.group(1), 16), m.group(2)), None
             continue
-        m = re.match(r"^\s+([0-9a-f]+):\s*(.*)", line)
+        m = re.match(r"^\s+([0-9a-f]+):", line)
         if not m:
             continue
         a = int(m.group(1), 16)
-        # The linker's fill between placed functions (no-ops) never runs.
-        padding = re.match(r"(cs )?(nop|xchg %ax,%ax)|int3", prevtxt)
-        if prev is not None and prev // PAGE != a // PAGE and a % PAGE and prevfn == fn and not padding:
+        # Past the function's end is the linker's fill, which never runs.
+        inside = prev is not None and prev < fn[0] + sizes.get(fn[1], 1 << 30)
+        if inside and prev // PAGE != a // PAGE and a % PAGE:
             n += 1
             print("  straddles: %s+0x%x (at 0x%x)" % (fn[1], prev - fn[0], prev))
-        prev, prevfn, prevtxt = a, fn, m.group(2)
+        prev = a
     align = 0
     for line in objdump("-h", "-w", ko).splitlines():
         f = line.split()
