@@ -36,10 +36,11 @@ if ((${#CLIPPY_ARGS[@]})) && grep -qE '^(warning|error)' "$OUT/build.log"; then
     rm -f "$OUT/af_custom.ko" "$OUT/rust/af_custom_main.o"
     die "clippy found the above in the kernel crate"
 fi
+# What the layout left (Kbuild places functions so that no instruction
+# straddles a page): the count, on stderr.
+python3 "$TOP/scripts/text-layout.py" check "$OUT/af_custom.ko" | tail -1 >&2
 # The test modules the VM tests load (selftests/kmod), against the same
 # kernel; they land in $OUT/kmod/ beside af_custom.ko.
-# Functions placed so that no instruction straddles a page (Kbuild).
-python3 "$TOP/scripts/text-layout.py" check "$OUT/af_custom.ko" | tail -1 >&2
 rsync -a "$TOP/selftests/kmod/" "$OUT/kmod/"
 make -s -C "$KOBJ" M="$OUT/kmod" ARCH=x86_64 "${LLVM_ARGS[@]}" -j"$JOBS" modules >&2
 echo "$OUT/af_custom.ko"
