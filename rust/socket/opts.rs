@@ -130,6 +130,7 @@ pub(crate) fn config(sk: &Sock<'_, AfcSock>, o: &Opts, route: &Route) -> Config 
     c.synack_retries = 5;
     c.keepalive = sk.keepopen().then(|| o.keepalive());
     c.cork = o.cork;
+    c.interactive = !o.quickack;
     c.user_timeout_us = u64::from(o.user_timeout_ms) * MS;
     c
 }
@@ -228,7 +229,7 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
         AFC_CORK => st.opts.cork = v != 0,
         AFC_QUICKACK => {
             st.opts.quickack = v != 0;
-            quickack_now = v != 0;
+            quickack_now = true;
         }
         AFC_DEFER_ACCEPT => st.opts.defer_accept = popts::defer_secs_to_retrans(v),
         AFC_USER_TIMEOUT if v >= 0 => st.opts.user_timeout_ms = v as u32,
@@ -249,10 +250,12 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
             c.conn.set_cork(opts.cork);
             c.conn
                 .set_user_timeout(u64::from(opts.user_timeout_ms) * MS);
-            // As `__tcp_sock_set_quickack`: an even nonzero value sends
-            // the ACK owed, then goes back to delayed ACKs.
-            if quickack_now && c.conn.quickack() && v & 1 == 0 {
-                st.opts.quickack = false;
+            // As `__tcp_sock_set_quickack`: the connection's mode (an
+            // even nonzero value sends the ACK owed, then goes back to
+            // delayed ACKs).
+            if quickack_now {
+                c.conn.set_quickack(v);
+                st.opts.quickack = c.conn.quickack_mode();
             }
             if sk.keepopen() {
                 c.conn.set_keepalive(Some(opts.keepalive()));
@@ -301,7 +304,8 @@ pub(crate) fn getsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32) -> Resul
             None => popts::MSS_DEFAULT as i32,
         },
         AFC_CORK => o.cork as i32,
-        AFC_QUICKACK => o.quickack as i32,
+        // The connection's mode, which its traffic moves (TCP's ping-pong mode).
+        AFC_QUICKACK => live.map_or(o.quickack, |c| c.quickack_mode()) as i32,
         AFC_DEFER_ACCEPT => popts::defer_retrans_to_secs(o.defer_accept),
         AFC_USER_TIMEOUT => o.user_timeout_ms as i32,
         AFC_PKTINFO => o.pktinfo as i32,

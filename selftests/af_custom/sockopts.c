@@ -292,6 +292,64 @@ TEST_F(sockopts, info)
 	close_conn(&k);
 }
 
+/* The longer of the two ends' RTOs, in microseconds. */
+static unsigned int max_rto(struct __test_metadata *_metadata, struct conn *k)
+{
+	unsigned int a = get_info(_metadata, k->c).tcpi_rto, b = get_info(_metadata, k->s).tcpi_rto;
+
+	return a > b ? a : b;
+}
+
+/* Data after a silence longer than the RTO is acknowledged at once, before
+ * anyone reads it (TCP's quick ACKs, tcp_event_data_recv): on one host the
+ * receive runs on the writer's way out of send(), so the writer has
+ * nothing unacknowledged when it returns.  A delayed ACK would take 5 ms
+ * here (40 ms on TCP). */
+TEST_F(sockopts, quick_ack_after_silence)
+{
+	struct conn k;
+	char b = 'q';
+
+	mk_conn(&k);
+	ASSERT_EQ(0, afc_setint(k.c, OPT, AFC_NODELAY, 1));
+	for (int round = 0; round < 2; round++) {
+		usleep(2 * max_rto(_metadata, &k) + 100000);
+		ASSERT_EQ(1, send(k.c, &b, 1, 0));
+		ASSERT_EQ(0, get_info(_metadata, k.c).tcpi_unacked) TH_LOG("round %d: not acknowledged at once", round);
+		read_exact(_metadata, k.s, &b, 1);
+	}
+	close_conn(&k);
+}
+
+/* An interactive connection (one that answers within the delayed-ACK time
+ * of what it receives: TCP's ping-pong mode) leaves the acknowledgement of
+ * data after a silence to its answer, one frame rather than two; it reads
+ * back TCP_QUICKACK 0 meanwhile. */
+TEST_F(sockopts, interactive_ack_waits_for_answer)
+{
+	struct conn k;
+	char b = 'q';
+
+	mk_conn(&k);
+	ASSERT_EQ(0, afc_setint(k.c, OPT, AFC_NODELAY, 1));
+	ASSERT_EQ(0, afc_setint(k.s, OPT, AFC_NODELAY, 1));
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(1, send(k.c, &b, 1, 0));
+		read_exact(_metadata, k.s, &b, 1);
+		ASSERT_EQ(1, send(k.s, &b, 1, 0));
+		read_exact(_metadata, k.c, &b, 1);
+	}
+	ASSERT_EQ(0, afc_getint(k.s, OPT, AFC_QUICKACK)) TH_LOG("the server is interactive");
+	usleep(2 * max_rto(_metadata, &k) + 100000);
+	ASSERT_EQ(1, send(k.c, &b, 1, 0));
+	ASSERT_EQ(1, get_info(_metadata, k.c).tcpi_unacked) TH_LOG("the ACK waits for the answer");
+	read_exact(_metadata, k.s, &b, 1);
+	ASSERT_EQ(1, send(k.s, &b, 1, 0));
+	read_exact(_metadata, k.c, &b, 1);
+	ASSERT_EQ(0, get_info(_metadata, k.c).tcpi_unacked);
+	close_conn(&k);
+}
+
 /* TCP_MAXSEG set before connect clamps the MSS both ends use (TCP takes
  * its option bytes off: 988 for 1000 on TCP), and the data still flows. */
 TEST_F(sockopts, maxseg_clamps)

@@ -110,6 +110,9 @@ pub struct Config {
     /// Hold partial segments until a full one can go or the cork comes
     /// off (`TCP_CORK`).
     pub cork: bool,
+    /// Start in the interactive mode (`TCP_QUICKACK` set to 0 before the
+    /// connection): acknowledgements wait for an answer to carry them.
+    pub interactive: bool,
 }
 
 /// The congestion window's unit: the payload per wire frame when
@@ -147,6 +150,7 @@ impl Config {
             oow_ack_interval_us: 500 * MS,
             user_timeout_us: 0,
             cork: false,
+            interactive: false,
         }
     }
 
@@ -485,6 +489,17 @@ pub struct RecvState {
     /// who was behind when it came (`schedule_ack`): a read that empties
     /// the queue sends it.
     pub(super) left_to_reader: bool,
+    /// When in-order data last arrived (TCP's `lrcvtime`): data after a
+    /// longer silence than the RTO is acknowledged at once, and data sent
+    /// within the delayed-ACK time of it makes the connection interactive.
+    pub(super) last_data: Instant,
+    /// Acknowledgements still to send at once after such a silence (TCP's
+    /// `icsk_ack.quick`), unless the connection is interactive.
+    pub(super) quick: u8,
+    /// The connection is interactive (TCP's ping-pong mode): answers
+    /// follow what arrives within the delayed-ACK time and carry its
+    /// acknowledgement, so none goes out at once for a silence.
+    pub(super) pingpong: bool,
     pub(super) challenge_start: Instant,
     pub(super) challenge_count: u32,
     pub(super) last_oow_ack: Option<Instant>,
@@ -595,6 +610,9 @@ impl Connection {
                 unacked_segs: 0,
                 arriving_frames: 1,
                 left_to_reader: false,
+                last_data: now,
+                quick: 0,
+                pingpong: cfg.interactive,
                 challenge_start: now,
                 challenge_count: 0,
                 last_oow_ack: None,
@@ -883,6 +901,29 @@ impl Connection {
     /// Sets the user timeout (`TCP_USER_TIMEOUT`) in microseconds; zero: none.
     pub fn set_user_timeout(&mut self, us: u64) {
         self.cfg.user_timeout_us = us;
+    }
+
+    /// Sets `TCP_QUICKACK` as `__tcp_sock_set_quickack` does: zero makes
+    /// the connection interactive (acknowledgements wait for an answer
+    /// to carry them); nonzero leaves that mode and acknowledges at once
+    /// whatever is owed, and an even value goes back to it if something
+    /// was. True when an ACK is now due.
+    pub fn set_quickack(&mut self, v: i32) -> bool {
+        if v == 0 {
+            self.rcv.pingpong = true;
+            return self.rcv.ack_now;
+        }
+        self.rcv.pingpong = false;
+        let owed = self.quickack();
+        if owed && v & 1 == 0 {
+            self.rcv.pingpong = true;
+        }
+        owed
+    }
+
+    /// `TCP_QUICKACK` as read back: not in the interactive mode.
+    pub fn quickack_mode(&self) -> bool {
+        !self.rcv.pingpong
     }
 
     /// Acknowledges at once whatever received data is owed an ACK

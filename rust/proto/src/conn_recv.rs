@@ -525,6 +525,7 @@ impl Connection {
             let end = self.rcv.assembler.advance(self.rcv.offset);
             self.advance_in_order(end.saturating_sub(self.rcv.offset));
             out.events.insert(Events::READABLE);
+            self.data_arrived(now);
             if filled_hole {
                 self.rcv.ack_now = true;
             } else {
@@ -610,6 +611,7 @@ impl Connection {
             .unacked_segs
             .saturating_add(self.rcv.arriving_frames.max(1));
         if self.cfg.ack_delay_us == 0
+            || (self.rcv.quick > 0 && !self.rcv.pingpong)
             || (self.rcv.unacked_segs >= 2 && !reader_behind && !self.window_shrinking())
         {
             self.rcv.ack_now = true;
@@ -623,6 +625,28 @@ impl Connection {
         } else {
             self.delay_lone_ack(now);
         }
+    }
+
+    /// Notes in-order data's arrival, as TCP's `tcp_event_data_recv`: after
+    /// a silence longer than the RTO the next few segments are each
+    /// acknowledged at once ([`Self::schedule_ack`]; as many as half the
+    /// window last advertised holds, 2 to [`MAX_QUICKACKS`]), unless the
+    /// connection is interactive. A peer that comes back after a pause
+    /// hears at once, rather than from a timer, that what it sent arrived:
+    /// a server of many mostly idle connections would otherwise run one
+    /// delayed-ACK expiry for each request it does not answer at once
+    /// (docs/PERFORMANCE.md, session 23).
+    fn data_arrived(&mut self, now: Instant) {
+        if now.since(self.rcv.last_data) > self.snd.rtt.rto() {
+            let per = u32::from(self.cfg.mss).saturating_mul(2).max(1);
+            let n = self
+                .last_window()
+                .checked_div(per)
+                .unwrap_or(0)
+                .clamp(2, u32::from(MAX_QUICKACKS));
+            self.rcv.quick = self.rcv.quick.max(u8::try_from(n).unwrap_or(MAX_QUICKACKS));
+        }
+        self.rcv.last_data = now;
     }
 
     /// Whether the reader's next read may carry the acknowledgement of
@@ -679,3 +703,6 @@ impl Connection {
         }
     }
 }
+
+/// Most acknowledgements sent at once after a silence (TCP's `TCP_MAX_QUICKACKS`).
+const MAX_QUICKACKS: u8 = 16;

@@ -88,6 +88,10 @@ impl Connection {
         let window = self.select_window();
         self.rcv.ack_now = false;
         self.timers.delack_deadline = None;
+        if self.rcv.unacked_segs > 0 {
+            // One of the quick acknowledgements after a silence (`tcp_dec_quickack_mode`).
+            self.rcv.quick = self.rcv.quick.saturating_sub(1);
+        }
         self.rcv.unacked_segs = 0;
         self.rcv.left_to_reader = false;
         self.rcv.wup = self.rcv.nxt;
@@ -315,6 +319,11 @@ impl Connection {
             h.flags = h.flags.with(Flags::FIN);
         }
         let end = seq.wrapping_add(len).wrapping_add(u32::from(fin));
+        if len > 0 && now.since(self.rcv.last_data) < self.ack_delay() {
+            // An answer within the delayed-ACK time of what came in: the
+            // connection is interactive (`tcp_event_data_sent`).
+            self.rcv.pingpong = true;
+        }
         if seq.lt(self.snd.max) {
             self.stats.retrans_segs = self.stats.retrans_segs.wrapping_add(1);
             // Karn: a retransmitted segment's ACK says nothing about the RTT.

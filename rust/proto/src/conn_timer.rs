@@ -44,6 +44,9 @@ impl Connection {
             self.timers.delack_deadline = None;
             if !self.rcv.ack_now {
                 self.stats.delayed_acks = self.stats.delayed_acks.wrapping_add(1);
+                // No answer came to carry it: not interactive after all
+                // (`tcp_delack_timer_handler`).
+                self.rcv.pingpong = false;
             }
             self.rcv.ack_now = true;
         }

@@ -6,8 +6,9 @@ mod support;
 
 use afc_proto::conn::ConnError;
 use afc_proto::state::State;
-use afc_proto::time::{MS, SEC};
+use afc_proto::time::{Instant, MS, SEC};
 use afc_proto::wire::Header;
+use support::endpoint::Endpoint;
 use support::pair::*;
 
 fn data_segs(frames: &[(Header, Vec<u8>)]) -> Vec<(Header, Vec<u8>)> {
@@ -228,4 +229,118 @@ fn proc_row_names_the_timer_as_tcp_does() {
         (idle.timer, idle.cwnd, idle.ssthresh, idle.rto_us),
         (0, 10, -1, SEC)
     );
+}
+
+/// The server side with delayed ACKs (40 ms) and a client with no-delay;
+/// `b` has not answered anything yet.
+fn delayed_pair() -> (Endpoint, Endpoint) {
+    let mut c = cfg();
+    c.ack_delay_us = 40 * MS;
+    let (mut a, b) = established_with(cfg(), c, afc_proto::seq::Seq(0x1000));
+    a.conn.set_nodelay(true);
+    (a, b)
+}
+
+/// `a` sends one byte at `at`; returns what `b` sends at once.
+fn request(a: &mut Endpoint, b: &mut Endpoint, at: Instant) -> Vec<(Header, Vec<u8>)> {
+    a.write(b"q").unwrap();
+    let q = out(a, at);
+    assert_eq!(data_segs(&q).len(), 1);
+    feed(b, &q, at);
+    out(b, at)
+}
+
+/// As TCP's `tcp_event_data_recv`: data that comes after a silence
+/// longer than the RTO is acknowledged at once, not after the
+/// delayed-ACK time (a server of mostly idle connections would run a
+/// timer for each request it does not answer at once); data within the
+/// RTO of the last still waits.
+#[test]
+fn data_after_a_silence_is_acknowledged_at_once() {
+    let (mut a, mut b) = delayed_pair();
+    let t1 = t0().after(10 * MS);
+    assert!(request(&mut a, &mut b, t1).is_empty(), "delayed");
+    let at = b.conn.poll_timeout().expect("delayed-ACK timer");
+    assert_eq!(at.since(t1), 40 * MS);
+    b.on_timeout(at);
+    assert_eq!(out(&mut b, at).len(), 1);
+    // Well past the RTO (at most 1 s before an RTT sample).
+    let t2 = at.after(2 * SEC);
+    let ack = request(&mut a, &mut b, t2);
+    assert_eq!(ack.len(), 1, "acknowledged at once");
+    assert_eq!(ack[0].0.payload_len, 0);
+    assert!(b.conn.poll_timeout().is_none_or(|t| t.since(t2) > 40 * MS));
+    // The next request, soon after: delayed again... unless quick ACKs
+    // are left, at most 16 of them.
+    let mut t = t2;
+    let mut quick = 0;
+    loop {
+        t = t.after(MS);
+        if request(&mut a, &mut b, t).is_empty() {
+            break;
+        }
+        quick += 1;
+        assert!(quick < 16, "quick ACKs never run out");
+    }
+}
+
+/// As TCP's ping-pong mode: a connection that answers within the
+/// delayed-ACK time of what it received is interactive, and data after
+/// a silence waits for the answer that carries its acknowledgement (one
+/// frame, not two); once the delayed-ACK timer had to send one, it is
+/// not interactive any more (`tcp_delack_timer_handler`).
+#[test]
+fn an_interactive_connection_leaves_the_ack_to_its_answer() {
+    let (mut a, mut b) = delayed_pair();
+    assert!(b.conn.quickack_mode());
+    let t1 = t0().after(10 * MS);
+    assert!(request(&mut a, &mut b, t1).is_empty());
+    b.write(b"answer").unwrap();
+    let ans = out(&mut b, t1.after(MS));
+    assert_eq!(ans.len(), 1, "the answer carries the ACK");
+    assert!(!b.conn.quickack_mode(), "interactive");
+    feed(&mut a, &ans, t1.after(MS));
+    feed(&mut b, &out(&mut a, t1.after(MS)), t1.after(MS));
+    // After a silence: still left to the answer.
+    let t2 = t1.after(2 * SEC);
+    assert!(request(&mut a, &mut b, t2).is_empty());
+    b.write(b"answer").unwrap();
+    let ans = out(&mut b, t2.after(MS));
+    assert_eq!(ans.len(), 1);
+    assert_eq!(ans[0].0.payload_len, 6);
+    feed(&mut a, &ans, t2.after(MS));
+    feed(&mut b, &out(&mut a, t2.after(MS)), t2.after(MS));
+    // No answer this time: the timer acknowledges, and the mode ends.
+    let t3 = t2.after(2 * SEC);
+    assert!(request(&mut a, &mut b, t3).is_empty());
+    let at = b.conn.poll_timeout().expect("delayed-ACK timer");
+    b.on_timeout(at);
+    assert_eq!(out(&mut b, at).len(), 1);
+    assert!(b.conn.quickack_mode());
+    let t4 = at.after(2 * SEC);
+    assert_eq!(request(&mut a, &mut b, t4).len(), 1, "at once again");
+}
+
+/// `TCP_QUICKACK` sets the mode as `__tcp_sock_set_quickack`: 0 enters
+/// the interactive mode, 1 leaves it, and an even nonzero value sends the
+/// ACK owed and goes back to it (only if one was owed).
+#[test]
+fn quickack_option_sets_the_interactive_mode() {
+    let (mut a, mut b) = delayed_pair();
+    assert!(!b.conn.set_quickack(0));
+    assert!(!b.conn.quickack_mode());
+    // Interactive: even after a silence, the ACK waits.
+    let t1 = t0().after(2 * SEC);
+    assert!(request(&mut a, &mut b, t1).is_empty());
+    assert!(b.conn.set_quickack(2), "the owed ACK is due");
+    assert_eq!(out(&mut b, t1).len(), 1);
+    assert!(!b.conn.quickack_mode(), "back to interactive");
+    assert!(!b.conn.set_quickack(2), "nothing owed");
+    assert!(
+        b.conn.quickack_mode(),
+        "an even value with nothing owed leaves it"
+    );
+    assert!(!b.conn.set_quickack(0));
+    assert!(!b.conn.set_quickack(1));
+    assert!(b.conn.quickack_mode());
 }
