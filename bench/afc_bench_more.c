@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -123,6 +124,8 @@ void t_stream8(void)
 		if (pids[i] < 0)
 			die("fork");
 		if (pids[i] == 0) {
+			/* named for profiles (perf's comm): readers and writers */
+			prctl(PR_SET_NAME, i < n ? "x8-reader" : "x8-writer");
 			if (i < n) {
 				enter_ns(o.srv_ns);
 				flow_receiver(lfd, f, i);

@@ -27,6 +27,8 @@
 # word "children" prints every symbol's inclusive share instead),
 # BENCH_SYMOFF (with BENCH_PROFILE: substrings of symbols whose samples
 # each profile prints by offset, e.g. "7sendmsg conn5drive"),
+# BENCH_SORT (with BENCH_PROFILE: perf report's sort keys, default "sym";
+# "comm,sym" splits stream8's readers from its writers),
 # BENCH_LO_MTU (the loopback's MTU, both families), BENCH_SYSCTL
 # (key=value settings applied after the module loads, in the
 # init namespace and in both veth namespaces; commas stand for spaces in
@@ -236,7 +238,7 @@ if [ -n "${BENCH_PROFILE:-}" ] && [ -x /afc/bin/perf ]; then
         [ "$f" = custom ] && wait_idle
         /afc/bin/perf record -q -e cpu-clock -F 4000 -a -o /tmp/perf.data -- \
             $PB -t "$t" -f "$f" -p $PORT -l $SECS $args 2>&1 | grep '^RESULT' | cut -c1-700
-        /afc/bin/perf report -i /tmp/perf.data --stdio --sort sym --percent-limit ${BENCH_PCT:-0.7} 2>/dev/null |
+        /afc/bin/perf report -i /tmp/perf.data --stdio --sort ${BENCH_SORT:-sym} --percent-limit ${BENCH_PCT:-0.7} 2>/dev/null |
             grep -v '^#' | grep -v "^$" | head -${BENCH_TOP:-45}
         # BENCH_SYMOFF="sub1 sub2": where in each symbol whose name
         # contains one of these the samples fell (symbol+offset, most

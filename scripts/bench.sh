@@ -13,7 +13,7 @@
 # second boot; without it there is none; threads selects the second,
 # independent harness bench/threads_bench.c, server and client as threads
 # of one process, copied in as /afc/threads_bench: rows "threads: ..."),
-# BENCH_PROFILE, BENCH_SYSCTL, BENCH_LO_MTU (see
+# BENCH_PROFILE, BENCH_SORT, BENCH_SYSCTL, BENCH_LO_MTU (see
 # qemu/bench.sh; the host's perf is copied in when BENCH_PROFILE is set;
 # stream8 profiles run in the 2-vCPU boot), VM_TIMEOUT.
 # BENCH_BASELINE=REV: the module of git revision REV (e.g. the commit
@@ -42,7 +42,7 @@ boot() {
     local cpus="$1" log="$2" only="$3" prof="$4" guest="$TOP/build/bench-guest-$1cpu.sh" rc v
     {
         echo '#!/bin/sh'
-        for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_EPOLL_CONNS BENCH_PCT BENCH_TOP BENCH_SYSCTL BENCH_CALLERS BENCH_SYMOFF BENCH_LO_MTU; do
+        for v in BENCH_REPS BENCH_REPS_SLOW BENCH_SECS BENCH_CONNS BENCH_LISTENERS BENCH_EPOLL_CONNS BENCH_PCT BENCH_TOP BENCH_SYSCTL BENCH_CALLERS BENCH_SYMOFF BENCH_SORT BENCH_LO_MTU; do
             [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
         done
         printf "export BENCH_ONLY='%s'\n" "${only:-none}"
