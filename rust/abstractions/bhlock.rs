@@ -10,11 +10,11 @@
 
 use crate::abstractions::bindings;
 use core::cell::UnsafeCell;
-use core::ptr::NonNull;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
-/// The lockdep class of a lock array (see `afc_bh_locks_alloc`).
+/// The lockdep class of a lock array (see `afc_bh_lock_init`).
 #[derive(Clone, Copy)]
 #[repr(u32)]
 pub(crate) enum LockClass {
@@ -26,16 +26,23 @@ pub(crate) enum LockClass {
     Listeners = 2,
 }
 
+/// One value and its lock, side by side: taking the lock and reading the
+/// value touch one place in memory, not two arrays' (a lookup's every
+/// page costs a page-table walk once the TLB is cold).
+struct Slot<T> {
+    lock: Opaque<bindings::spinlock_t>,
+    value: UnsafeCell<T>,
+}
+
 /// `n` values, each behind its own bottom-half spinlock.
 ///
 /// # Invariants
 ///
-/// `values.len() >= 1`; `locks` points to `values.len()` initialised spinlocks, allocated by
-/// `afc_bh_locks_alloc` and owned by this array; `values[i]` is only
-/// touched while `locks[i]` is held.
+/// `slots.len() >= 1`; every slot's lock was initialised by
+/// `afc_bh_lock_init` where it lies (the vector never grows after, so
+/// no slot moves); a slot's value is only touched while its lock is held.
 pub(crate) struct BhLockArray<T> {
-    locks: NonNull<bindings::spinlock_t>,
-    values: KVVec<UnsafeCell<T>>,
+    slots: KVVec<Slot<T>>,
 }
 
 // SAFETY: every access to a value happens under its spinlock, so sharing
@@ -51,54 +58,52 @@ impl<T> BhLockArray<T> {
     /// cgroup (`GFP_KERNEL_ACCOUNT`), as it is made for a socket call.
     pub(crate) fn new(n: usize, class: LockClass, mut init: impl FnMut() -> T) -> Result<Self> {
         let n = n.max(1);
-        let mut values = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        let mut slots = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..n {
-            values.push(UnsafeCell::new(init()), GFP_KERNEL_ACCOUNT)?;
+            let slot = Slot {
+                lock: Opaque::uninit(),
+                value: UnsafeCell::new(init()),
+            };
+            slots.push(slot, GFP_KERNEL_ACCOUNT)?;
         }
-        let count = u32::try_from(n).map_err(|_| EINVAL)?;
-        // SAFETY: no preconditions; returns NULL on failure.
-        let locks = unsafe { bindings::afc_bh_locks_alloc(count, class as u32) };
-        let locks = NonNull::new(locks).ok_or(ENOMEM)?;
-        // INVARIANT: `n` locks were initialised for the `n` values.
-        Ok(Self { locks, values })
+        // The vector is full and never grows: the locks are initialised
+        // where they stay.
+        for slot in slots.as_slice() {
+            // SAFETY: `slot.lock` is valid memory for a spinlock that
+            // nobody uses yet, and it does not move from here on.
+            unsafe { bindings::afc_bh_lock_init(slot.lock.get(), class as u32) };
+        }
+        // INVARIANT: `n >= 1` slots, each lock initialised in place.
+        Ok(Self { slots })
     }
 
     /// Runs `f` on the value a uniform 64-bit `hash` picks, with its lock
     /// held: the high half of `hash * len` (a multiplication where a
     /// remainder would divide on every lookup).
     pub(crate) fn with_hashed<R>(&self, hash: u64, f: impl FnOnce(&mut T) -> R) -> R {
-        let len = self.values.len() as u128;
+        let len = self.slots.len() as u128;
         let i = ((u128::from(hash) * len) >> 64) as usize;
         self.with(i, f)
     }
 
     /// Runs `f` on value `i % len` with its lock held (bottom halves off).
     pub(crate) fn with<R>(&self, i: usize, f: impl FnOnce(&mut T) -> R) -> R {
-        let len = self.values.len();
+        let len = self.slots.len();
         let i = if i < len {
             i
         } else {
             i.checked_rem(len).unwrap_or(0)
         };
         // SAFETY: `len >= 1` (type invariant), so `i < len`.
-        let cell = unsafe { self.values.as_slice().get_unchecked(i) };
-        // SAFETY: `i < len`, so `locks + i` is one of our initialised locks.
-        let lock = unsafe { self.locks.as_ptr().add(i) };
-        // SAFETY: `lock` is a valid spinlock (type invariant).
+        let slot = unsafe { self.slots.as_slice().get_unchecked(i) };
+        let lock = slot.lock.get();
+        // SAFETY: `lock` is an initialised spinlock (type invariant).
         unsafe { bindings::afc_spin_lock_bh(lock) };
-        // SAFETY: the lock of value `i` is held, so nobody else touches it;
-        // the `&mut` does not outlive `f`.
-        let r = f(unsafe { &mut *cell.get() });
+        // SAFETY: the slot's lock is held, so nobody else touches its
+        // value; the `&mut` does not outlive `f`.
+        let r = f(unsafe { &mut *slot.value.get() });
         // SAFETY: taken above.
         unsafe { bindings::afc_spin_unlock_bh(lock) };
         r
-    }
-}
-
-impl<T> Drop for BhLockArray<T> {
-    fn drop(&mut self) {
-        // SAFETY: allocated by `afc_bh_locks_alloc` (type invariant); being
-        // dropped, nobody holds a lock.
-        unsafe { bindings::afc_bh_locks_free(self.locks.as_ptr()) };
     }
 }

@@ -223,8 +223,7 @@ int afc_sockptr_get_int(sockptr_t optval, unsigned int optlen, int *val);
 int afc_getsockopt_put_int(char __user *optval, int __user *optlen, int val);
 int afc_getsockopt_put_bytes(char __user *optval, int __user *optlen, const void *buf, unsigned int size);
 int afc_sockptr_get_bytes(sockptr_t optval, unsigned int optlen, void *buf, unsigned int size);
-spinlock_t *afc_bh_locks_alloc(unsigned int n, unsigned int cls);
-void afc_bh_locks_free(spinlock_t *locks);
+void afc_bh_lock_init(spinlock_t *l, unsigned int cls);
 void afc_spin_lock_bh(spinlock_t *l);
 void afc_spin_unlock_bh(spinlock_t *l);
 int afc_route(struct net *net, int oif, __be32 daddr, __be32 saddr, __be32 *src_out, unsigned int *mtu,

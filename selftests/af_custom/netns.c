@@ -3,7 +3,7 @@
  * The cost of a network namespace and the /proc walk of its sockets.
  *
  * A namespace that opens no AF_CUSTOM socket must cost the module next to
- * nothing: its lookup and bind tables (~0.6 MiB) are made by its first
+ * nothing: its lookup and bind tables (~1 MiB) are made by its first
  * socket that binds, charged to that task's memory cgroup.  The module
  * shows it in /proc/net/af_custom_stat: "TablesAllocated" (this namespace,
  * 0 or 1) and "TableSetsAllocated" (namespaces with tables, module-wide).

@@ -1231,7 +1231,10 @@ TEST_F(stream, ack_causes_are_counted)
 	ASSERT_LE(0, d0);
 	ASSERT_LE(0, r0);
 	ASSERT_LE(0, w0);
-	/* One byte, left unread: only the timer (5 ms on-link) answers it. */
+	/* One byte, left unread: only the timer (5 ms on-link) answers it,
+	 * the server being interactive (AFC_QUICKACK 0; otherwise a byte
+	 * after a silence longer than the RTO is acknowledged at once). */
+	ASSERT_EQ(0, afc_setint(s, afc_optlevel(), AFC_QUICKACK, 0));
 	ASSERT_EQ(1, send(c, "x", 1, 0));
 	usleep(200 * 1000);
 	EXPECT_LT(d0, afc_stat("DelayedAcks"));
@@ -1433,6 +1436,10 @@ TEST_F(stream, a_sleeping_reader_runs_its_bulk_frames)
 			r = (struct waitall_reader){ .fd = k.s, .n = bulk ? sizeof(big) : 1 };
 			ASSERT_EQ(0, pthread_create(&r.th, NULL, waitall_reader_fn, &r));
 			usleep(100 * 1000);	/* asleep in recv() by now */
+			/* Interactive: the byte after this silence is not
+			 * acknowledged at once, so no ACK reaches the client
+			 * while send() owns it (that would count too). */
+			ASSERT_EQ(0, afc_setint(k.s, afc_optlevel(), AFC_QUICKACK, 0));
 			ASSERT_EQ((ssize_t)r.n, send(k.c, big, r.n, NOSIG));
 			pthread_join(r.th, NULL);
 			ASSERT_EQ((ssize_t)r.n, r.ret) TH_LOG("recv: %s", strerror(r.err));
