@@ -28,7 +28,7 @@ rsync -a --delete --exclude bindings_generated.rs --exclude target/ --exclude fu
     "$TOP/rust/" "$OUT/rust/"
 # Kbuild-generated and compiled files live beside the sources: keep them.
 rsync -a "$TOP/Kbuild" "$OUT/Kbuild"
-mkdir -p "$OUT/scripts" && rsync -a "$TOP/scripts/text-layout.py" "$OUT/scripts/"
+mkdir -p "$OUT/scripts" && rsync -a "$TOP/scripts/text-layout.py" "$TOP/scripts/text-hot.txt" "$OUT/scripts/"
 make -s -C "$KOBJ" M="$OUT" ARCH=x86_64 "${LLVM_ARGS[@]}" "${CLIPPY_ARGS[@]}" \
     RUSTC="$RUSTC_KERNEL" HOSTRUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" -j"$JOBS" modules 2>&1 |
     tee "$OUT/build.log" >&2

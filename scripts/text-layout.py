@@ -16,8 +16,12 @@ instructions straddle is a matter of where the linker happens to put each
 function; in the module as it was built before, the hottest functions of
 the request/response path had three (TCP's had none).
 
-The objects are compiled with one section per function (Kbuild).  Each
-`.text` or `.text.*` input section is placed, in the objects' order, at the
+The objects are compiled with one section per function (Kbuild).  The
+sections named in scripts/text-hot.txt (the functions the benchmarks run)
+come first, in its order, so that they share as few pages as they fit in:
+under TCG each code page an event runs costs a page-table walk after every
+context switch (QEMU empties its TLB then).  Each
+`.text` or `.text.*` input section is placed, in that order, at the
 first offset (a multiple of its alignment, at most a page further on) at
 which every page boundary inside it falls between two of its instructions;
 the module's `.text` is page-aligned (ALIGN(4096) below), and the module
@@ -99,8 +103,8 @@ def lds(out, objs):
         for name, size, align in text_sections(obj):
             if size:
                 sections.append((obj, name, size, align, set(starts.get(name, [0]))))
-    hot_file = os.environ.get("AFC_TEXT_HOT")
-    if hot_file:
+    hot_file = os.environ.get("AFC_TEXT_HOT") or os.path.join(os.path.dirname(__file__), "text-hot.txt")
+    if os.path.exists(hot_file):
         with open(hot_file) as f:
             hot = [l.strip() for l in f if l.strip() and not l.startswith("#")]
         sections = hot_first(sections, hot)
