@@ -60,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -409,6 +410,8 @@ pid_t fork_server(void (*fn)(int lfd, struct shared *s), int lfd, struct shared 
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
+		/* named for profiles (perf's comm, BENCH_SORT): the server */
+		prctl(PR_SET_NAME, "afc-server");
 		enter_ns(o.srv_ns);
 		fn(lfd, s);
 		_exit(0);
