@@ -681,7 +681,7 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
         counted,
         counted_total,
         ..
-    } = &mut **c;
+    } = c;
     let counts = summed_counts(conn.stats());
     let total = counts.iter().fold(0u64, |a, &n| a.wrapping_add(n));
     if total != *counted_total {

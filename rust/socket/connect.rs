@@ -147,10 +147,7 @@ fn start(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, remote: Endpoint) -> Re
             remote,
         );
         let connection = Connection::connect(cfg, tuple, initial_seq(&ns.secret, &tuple, t), t);
-        let cs = KBox::new(
-            ConnState::new(connection, route.loopback, route.gso, None),
-            GFP_KERNEL,
-        )?;
+        let cs = ConnState::new(connection, route.loopback, route.gso, None);
         if ns.tables.insert_established(tuple, sk.to_ref())? {
             break (tuple, cs);
         }

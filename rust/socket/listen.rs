@@ -729,11 +729,6 @@ fn new_child(
             return;
         }
     }
-    let Ok(cs) = KBox::new(cs, GFP_ATOMIC) else {
-        drop(ns.tables.remove_established(&tuple, csk.id()));
-        undo();
-        return;
-    };
     drop(st.set_role(Role::Conn(cs)));
     ns.stats.inc(Stat::PassiveOpens);
     // On the half-open list only while the listener listens, under the

@@ -295,13 +295,20 @@ pub(crate) fn publish_addrs(sk: &Sock<'_, AfcSock>, st: &AfcSockLocked) {
 }
 
 /// What a socket is.
+// The connection lives in the socket's object on purpose (the `Conn`
+// variant's comment): an idle or listening socket carries its unused room,
+// as TCP's `tcp_sock` is one size for every state.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Role {
     /// Not listening or connected (new, or after a failed connect).
     Idle,
     /// Listening; children queue on the accept queue.
     Listener(listen::Listener),
-    /// A connection (connecting, established, closing, or closed).
-    Conn(KBox<conn::ConnState>),
+    /// A connection (connecting, established, closing, or closed), held
+    /// in the socket's own object: a frame's work reads the socket and
+    /// its connection from one allocation (docs/PERFORMANCE.md, session
+    /// 23), and a connection costs no separate 2 KiB allocation.
+    Conn(conn::ConnState),
 }
 
 /// The state of a socket that only the socket's owner touches.
