@@ -91,16 +91,14 @@ impl EstBucket {
             self.first = Some(e);
             return Ok(());
         }
-        if self.rest.is_none() {
-            match KBox::new(KVec::new(), GFP_ATOMIC) {
-                Ok(v) => self.rest = Some(v),
+        let rest = match &mut self.rest {
+            Some(v) => v,
+            None => match KBox::new(KVec::new(), GFP_ATOMIC) {
+                Ok(v) => self.rest.insert(v),
                 Err(_) => return Err(e),
-            }
-        }
-        match self.rest.as_deref_mut() {
-            Some(v) => try_push(v, e, GFP_ATOMIC),
-            None => Err(e),
-        }
+            },
+        };
+        try_push(rest, e, GFP_ATOMIC)
     }
 
     /// Removes and returns the first entry `matches` accepts.

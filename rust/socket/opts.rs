@@ -222,14 +222,14 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
     }
     let mut g = sk.lock();
     let st = g.locked();
-    let mut quickack_now = false;
+    let mut quickack_set = false;
     match name {
         AFC_NODELAY => st.opts.nodelay = v != 0,
         AFC_MAXSEG => st.opts.user_mss = popts::user_mss(v).ok_or(EINVAL)?,
         AFC_CORK => st.opts.cork = v != 0,
         AFC_QUICKACK => {
             st.opts.quickack = v != 0;
-            quickack_now = true;
+            quickack_set = true;
         }
         AFC_DEFER_ACCEPT => st.opts.defer_accept = popts::defer_secs_to_retrans(v),
         AFC_USER_TIMEOUT if v >= 0 => st.opts.user_timeout_ms = v as u32,
@@ -253,7 +253,7 @@ pub(crate) fn setsockopt(sk: &Sock<'_, AfcSock>, level: i32, name: i32, val: &Op
             // As `__tcp_sock_set_quickack`: the connection's mode (an
             // even nonzero value sends the ACK owed, then goes back to
             // delayed ACKs).
-            if quickack_now {
+            if quickack_set {
                 c.conn.set_quickack(v);
                 st.opts.quickack = c.conn.quickack_mode();
             }
