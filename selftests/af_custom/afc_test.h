@@ -214,6 +214,34 @@ static inline int afc_ip_batch(const char *cmds)
 	return rc;
 }
 
+/* Waits (at most 5 s) until device ifname of the current namespace is
+ * operationally up with its queue discipline attached: both happen in
+ * the kernel's link watch work, after `ip link set up` returned, and a
+ * frame sent before it is dropped by the "noop" discipline, with no
+ * counter of ours (a packet socket's injection is the one sender this
+ * matters to; sockets retransmit).  0 once ready, -1 if it never was. */
+static inline int afc_wait_link_ready(const char *ifname)
+{
+	char cmd[96], line[512] = "";
+
+	snprintf(cmd, sizeof(cmd), "ip -o link show dev %s 2>/dev/null", ifname);
+	for (int i = 0; i < 500; i++) {
+		FILE *p = popen(cmd, "r");
+		int ready = 0;
+
+		if (!p)
+			return -1;
+		if (fgets(line, sizeof(line), p))
+			ready = strstr(line, "state UP") && !strstr(line, "qdisc noop");
+		pclose(p);
+		if (ready)
+			return 0;
+		usleep(10000);
+	}
+	fprintf(stderr, "# %s never came up: %s", ifname, line);
+	return -1;
+}
+
 static inline int afc_lo_setup(struct afc_nets *n)
 {
 	if (unshare(CLONE_NEWNET)) {
