@@ -51,6 +51,7 @@ stats! {
     RstsLimited: "RSTs not sent because of the per-destination rate limit.",
     OrphanOverflows: "Orphans reset because there were more than net.af_custom.max_orphans (at close() or their timer) or the family was past net.af_custom.mem[2] (their timer) (TCPAbortOnMemory).",
     FilterDrops: "Segments dropped by a socket filter (SO_ATTACH_FILTER, SO_ATTACH_BPF) or the LSM per-packet hook.",
+    TimerRuns: "Times a connection's socket timer fired and ran its timers (at once, or when the socket's owner released it); not in TCP's MIBs.",
 }
 
 const COUNT: usize = NAMES.len();

@@ -502,6 +502,7 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
     let Role::Conn(c) = &mut st.role else { return };
     // The timer fired (or was deferred): it is no longer armed.
     c.armed = None;
+    netns::of_sock(sk).stats.inc(Stat::TimerRuns);
     // An orphan's timer resets it when there are too many orphans or the
     // family is out of memory (`tcp_out_of_resources`).
     if c.orphan && (ORPHANS.load(Ordering::Relaxed) > netns::max_orphans() || sk.out_of_memory()) {
@@ -511,6 +512,21 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         return;
     }
     let t = now();
+    let deadline = next_deadline(c);
+    if deadline.map_or(true, |d| d > t.micros()) {
+        // Fired early, or for a deadline that went (the retransmission
+        // timeout of data since acknowledged, a delayed ACK an answer
+        // carried): nothing is due, nothing has changed since the last
+        // `drive`, so the timer is only armed again for what remains, as
+        // TCP's handlers return when no event is pending
+        // (`tcp_write_timer_handler`).  A server of many idle
+        // connections meets this once per data segment it sent.
+        if let Some(d) = deadline {
+            sk.reset_timer(d, t.micros());
+            c.armed = deadline;
+        }
+        return;
+    }
     if c.mem_retry.is_some_and(|d| d <= t) {
         // Writers refused memory try again (`wait_for_memory`).
         c.mem_retry = None;
@@ -708,15 +724,7 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
         // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
         uncount_orphan(c);
     }
-    let deadline =
-        earliest(earliest(c.conn.poll_timeout(), c.defer_until), c.mem_retry).map(|d| d.micros());
-    if deadline != c.armed && !timer_may_stay(c.armed, deadline, t.micros()) {
-        match deadline {
-            Some(d) => sk.reset_timer(d, t.micros()),
-            None => sk.stop_timer(),
-        }
-        c.armed = deadline;
-    }
+    arm_timer(sk, c, next_deadline(c), t);
     sk.set_state(c.conn.state().as_u8());
     sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
     sk.data()
@@ -736,23 +744,59 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
     }
 }
 
+/// The earliest time the socket timer has something to do (microseconds):
+/// the core's timers, `AFC_DEFER_ACCEPT`'s end, a refused writer's retry.
+/// Inlined, as [`arm_timer`]: both run in every [`drive`], and out of
+/// line the layout put them pages away from it.
+#[inline(always)]
+fn next_deadline(c: &ConnState) -> Option<u64> {
+    earliest(earliest(c.conn.poll_timeout(), c.defer_until), c.mem_retry).map(|d| d.micros())
+}
+
+/// Arms the socket timer for `deadline` at `t`, unless the timer armed
+/// already may stay ([`timer_may_stay`]); stops it when nothing is left
+/// and it may not stay.
+#[inline(always)]
+fn arm_timer(sk: &Sock<'_, AfcSock>, c: &mut ConnState, deadline: Option<u64>, t: Instant) {
+    if deadline != c.armed && !timer_may_stay(c.armed, deadline, t.micros()) {
+        match deadline {
+            Some(d) => sk.reset_timer(d, t.micros()),
+            None => sk.stop_timer(),
+        }
+        c.armed = deadline;
+    }
+}
+
 /// Whether a timer armed for `armed` may stay as it is when the core's
 /// next deadline is `deadline` (microseconds, `now` the clock): it fires
 /// no later than needed, and then `run_timers` re-arms it for whatever
-/// is due, as TCP leaves its timers to fire early rather than move them
-/// on every segment.  A request-response exchange moves the deadline
-/// twice a transaction (the retransmission timeout set with a request,
-/// cleared by its answer); `mod_timer` for each showed in profiles.  A
+/// is due, rather than move on every segment.  A request-response
+/// exchange moves the deadline twice a transaction (the retransmission
+/// timeout set with a request, cleared by its answer; the delayed ACK
+/// of the next); `mod_timer` for each showed in profiles.  One about to
+/// fire for nothing is moved, once.  A
 /// timer with nothing left to do stays only if it fires within
 /// [`IDLE_TIMER_SLACK_US`], so that a socket's reference is not held
 /// long for nothing.
 fn timer_may_stay(armed: Option<u64>, deadline: Option<u64>, now: u64) -> bool {
     match (armed, deadline) {
-        (Some(a), Some(d)) => a <= d,
+        // Earlier than needed, the timer would fire for nothing; about to
+        // (within [`PUSH_US`]), it is moved to the deadline instead, as
+        // TCP moves its delayed-ACK timer with every segment: a
+        // request-response exchange keeps pushing it out and it never
+        // fires (one `mod_timer` every few milliseconds, in place of a
+        // timer run, its softirq and the socket lock: the delayed ACK
+        // of each request, which its answer carries, moved the deadline
+        // in and out every transaction, and the timer fired every ~6 ms).
+        (Some(a), Some(d)) => a == d || (a < d && a > now.saturating_add(PUSH_US)),
         (Some(a), None) => a <= now.saturating_add(IDLE_TIMER_SLACK_US),
         _ => false,
     }
 }
+
+/// How soon a timer armed earlier than its deadline may be moved to it
+/// rather than fire for nothing ([`timer_may_stay`]): a tick.
+const PUSH_US: u64 = 1_000;
 
 /// How long past its last use a timer may stay armed with nothing to do.
 const IDLE_TIMER_SLACK_US: u64 = 1_000_000;

@@ -1258,6 +1258,98 @@ TEST_F(stream, ack_causes_are_counted)
 	close(l);
 }
 
+/*
+ * Socket timer runs are counted (TimerRuns): here the retransmission
+ * timeouts of a byte each way, acknowledged at once and by the answer,
+ * whose timers stay armed, as TCP leaves its own, and fire with nothing
+ * due.  Such a run retransmits nothing, and the connection goes on.
+ */
+TEST_F(stream, timer_runs_are_counted_and_an_idle_one_resends_nothing)
+{
+	int port = 0, l, c, s;
+	long long t0, r0;
+	char b;
+
+	if (afc_inet())
+		SKIP(return, "AF_CUSTOM's counters");
+	l = mk_listener(_metadata, variant->srv, &port);
+	c = CLI_SOCKET(0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port)) TH_LOG("connect: %s", strerror(errno));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	t0 = afc_stat("TimerRuns");
+	r0 = afc_stat("RetransSegs");
+	ASSERT_LE(0, t0);
+	ASSERT_LE(0, r0);
+	ASSERT_EQ(1, send(c, "q", 1, 0));
+	ASSERT_EQ(1, recv(s, &b, 1, 0));
+	ASSERT_EQ(1, send(s, "a", 1, 0));
+	ASSERT_EQ(1, recv(c, &b, 1, 0));
+	/* Longer than the retransmission timeout (20 ms on a link, more on
+	 * a slow kernel) and the delayed-ACK time. */
+	usleep(1500 * 1000);
+	EXPECT_LT(t0, afc_stat("TimerRuns"));
+	EXPECT_EQ(r0, afc_stat("RetransSegs"));
+	ASSERT_EQ(1, send(c, "z", 1, 0));
+	ASSERT_EQ(1, recv(s, &b, 1, 0));
+	EXPECT_EQ('z', b);
+	close(c);
+	close(s);
+	close(l);
+}
+
+/*
+ * A steady request-response exchange does not run its socket timers:
+ * each request's delayed ACK (carried by its answer) and retransmission
+ * timeout (cleared by the next request) move the deadline in and out,
+ * and a timer about to fire for nothing is moved to the deadline rather
+ * than left to run (TCP pushes its delayed-ACK timer out the same way).
+ * Before, each end's timer ran every ~6 ms of such an exchange.
+ */
+TEST_F(stream, a_steady_exchange_runs_no_timer)
+{
+	int port = 0, l, c, s, n = 0;
+	long long t0, runs, start;
+	char b;
+
+	if (afc_inet())
+		SKIP(return, "AF_CUSTOM's counters");
+	l = mk_listener(_metadata, variant->srv, &port);
+	c = CLI_SOCKET(0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, afc_connect(c, variant->srv, port)) TH_LOG("connect: %s", strerror(errno));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, afc_setint(c, afc_optlevel(), AFC_NODELAY, 1));
+	ASSERT_EQ(0, afc_setint(s, afc_optlevel(), AFC_NODELAY, 1));
+	/* A first few exchanges settle both ends (quick ACKs after the
+	 * handshake's silence, then the interactive mode). */
+	for (int i = 0; i < 50; i++) {
+		ASSERT_EQ(1, send(c, "q", 1, 0));
+		ASSERT_EQ(1, recv(s, &b, 1, 0));
+		ASSERT_EQ(1, send(s, "a", 1, 0));
+		ASSERT_EQ(1, recv(c, &b, 1, 0));
+	}
+	t0 = afc_stat("TimerRuns");
+	ASSERT_LE(0, t0);
+	start = now_ms();
+	while (now_ms() - start < 600) {
+		ASSERT_EQ(1, send(c, "q", 1, 0));
+		ASSERT_EQ(1, recv(s, &b, 1, 0));
+		ASSERT_EQ(1, send(s, "a", 1, 0));
+		ASSERT_EQ(1, recv(c, &b, 1, 0));
+		n++;
+	}
+	runs = afc_stat("TimerRuns") - t0;
+	/* ~200 runs before (two ends, every ~6 ms for 600 ms); a stall of
+	 * the VM longer than a tick may let one fire. */
+	EXPECT_GT(10, runs) TH_LOG("%lld timer runs in %d transactions", runs, n);
+	close(c);
+	close(s);
+	close(l);
+}
+
 /* Fills fd until its send buffer stays full: no POLLOUT for 200 ms (the
  * peer's window is closed, no acknowledgement makes more room). */
 static long fill_until_full(int fd)

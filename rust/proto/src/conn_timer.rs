@@ -235,8 +235,17 @@ impl Connection {
     /// Re-derives the persist and keepalive deadlines from the current state.
     pub(super) fn update_timers(&mut self, now: Instant) {
         let idle_sender = self.snd.syn_acked && self.snd.una == self.snd.max;
-        let plan = self.send_plan();
-        let stuck = idle_sender && plan.unsent > 0 && !plan.allowed;
+        // Both deadlines ask about unsent bytes only of an idle sender, and
+        // one with nothing queued has none: the send plan (which runs after
+        // every segment and every `poll_transmit`) is worked out only for
+        // an idle sender with bytes queued.
+        let (unsent, allowed) = if idle_sender && self.snd.queued > 0 {
+            let plan = self.send_plan();
+            (plan.unsent, plan.allowed)
+        } else {
+            (0, false)
+        };
+        let stuck = idle_sender && unsent > 0 && !allowed;
         if stuck {
             if self.timers.persist_deadline.is_none() {
                 let mut wait = self
@@ -262,7 +271,7 @@ impl Connection {
             State::Established | State::CloseWait | State::FinWait2
         );
         self.timers.ka_deadline = match self.cfg.keepalive {
-            Some(ka) if ka_state && idle_sender && plan.unsent == 0 => {
+            Some(ka) if ka_state && idle_sender && unsent == 0 => {
                 Some(if self.snd.probes_out == 0 {
                     self.timers.last_recv.after(ka.idle_us)
                 } else {
