@@ -1342,9 +1342,13 @@ TEST_F(stream, a_steady_exchange_runs_no_timer)
 		n++;
 	}
 	runs = afc_stat("TimerRuns") - t0;
-	/* ~200 runs before (two ends, every ~6 ms for 600 ms); a stall of
-	 * the VM longer than a tick may let one fire. */
-	EXPECT_GT(10, runs) TH_LOG("%lld timer runs in %d transactions", runs, n);
+	/* Before, each end's timer ran every ~6 ms whatever the pace: ~200
+	 * runs in 600 ms.  Now none while both ends drive more often than
+	 * a tick: 0-2 on the normal kernel (~30,000 transactions); the
+	 * debug kernel's ~370 (1.6 ms each) leave gaps longer than a tick,
+	 * and a stall of the VM may let one fire: a quarter of the old rate
+	 * at most. */
+	EXPECT_GT(50, runs) TH_LOG("%lld timer runs in %d transactions", runs, n);
 	close(c);
 	close(s);
 	close(l);
