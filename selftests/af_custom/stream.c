@@ -1258,6 +1258,17 @@ TEST_F(stream, ack_causes_are_counted)
 	close(l);
 }
 
+/* One byte from the client, read by the server, and one back. */
+static void exchange(struct __test_metadata *_metadata, struct conn *k)
+{
+	char b;
+
+	ASSERT_EQ(1, send(k->c, "q", 1, 0));
+	ASSERT_EQ(1, recv(k->s, &b, 1, 0));
+	ASSERT_EQ(1, send(k->s, "a", 1, 0));
+	ASSERT_EQ(1, recv(k->c, &b, 1, 0));
+}
+
 /*
  * Socket timer runs are counted (TimerRuns): here the retransmission
  * timeouts of a byte each way, acknowledged at once and by the answer,
@@ -1266,37 +1277,24 @@ TEST_F(stream, ack_causes_are_counted)
  */
 TEST_F(stream, timer_runs_are_counted_and_an_idle_one_resends_nothing)
 {
-	int port = 0, l, c, s;
+	struct conn k;
 	long long t0, r0;
-	char b;
 
 	if (afc_inet())
 		SKIP(return, "AF_CUSTOM's counters");
-	l = mk_listener(_metadata, variant->srv, &port);
-	c = CLI_SOCKET(0);
-	ASSERT_LE(0, c);
-	ASSERT_EQ(0, afc_connect(c, variant->srv, port)) TH_LOG("connect: %s", strerror(errno));
-	s = accept(l, NULL, NULL);
-	ASSERT_LE(0, s);
+	mk_conn(_metadata, self, variant, &k);
 	t0 = afc_stat("TimerRuns");
 	r0 = afc_stat("RetransSegs");
 	ASSERT_LE(0, t0);
 	ASSERT_LE(0, r0);
-	ASSERT_EQ(1, send(c, "q", 1, 0));
-	ASSERT_EQ(1, recv(s, &b, 1, 0));
-	ASSERT_EQ(1, send(s, "a", 1, 0));
-	ASSERT_EQ(1, recv(c, &b, 1, 0));
+	exchange(_metadata, &k);
 	/* Longer than the retransmission timeout (20 ms on a link, more on
 	 * a slow kernel) and the delayed-ACK time. */
 	usleep(1500 * 1000);
 	EXPECT_LT(t0, afc_stat("TimerRuns"));
 	EXPECT_EQ(r0, afc_stat("RetransSegs"));
-	ASSERT_EQ(1, send(c, "z", 1, 0));
-	ASSERT_EQ(1, recv(s, &b, 1, 0));
-	EXPECT_EQ('z', b);
-	close(c);
-	close(s);
-	close(l);
+	exchange(_metadata, &k);
+	close_conn(&k);
 }
 
 /*
@@ -1309,36 +1307,24 @@ TEST_F(stream, timer_runs_are_counted_and_an_idle_one_resends_nothing)
  */
 TEST_F(stream, a_steady_exchange_runs_no_timer)
 {
-	int port = 0, l, c, s, n = 0;
+	struct conn k;
 	long long t0, runs, start;
-	char b;
+	int n = 0;
 
 	if (afc_inet())
 		SKIP(return, "AF_CUSTOM's counters");
-	l = mk_listener(_metadata, variant->srv, &port);
-	c = CLI_SOCKET(0);
-	ASSERT_LE(0, c);
-	ASSERT_EQ(0, afc_connect(c, variant->srv, port)) TH_LOG("connect: %s", strerror(errno));
-	s = accept(l, NULL, NULL);
-	ASSERT_LE(0, s);
-	ASSERT_EQ(0, afc_setint(c, afc_optlevel(), AFC_NODELAY, 1));
-	ASSERT_EQ(0, afc_setint(s, afc_optlevel(), AFC_NODELAY, 1));
+	mk_conn(_metadata, self, variant, &k);
+	ASSERT_EQ(0, afc_setint(k.c, afc_optlevel(), AFC_NODELAY, 1));
+	ASSERT_EQ(0, afc_setint(k.s, afc_optlevel(), AFC_NODELAY, 1));
 	/* A first few exchanges settle both ends (quick ACKs after the
 	 * handshake's silence, then the interactive mode). */
-	for (int i = 0; i < 50; i++) {
-		ASSERT_EQ(1, send(c, "q", 1, 0));
-		ASSERT_EQ(1, recv(s, &b, 1, 0));
-		ASSERT_EQ(1, send(s, "a", 1, 0));
-		ASSERT_EQ(1, recv(c, &b, 1, 0));
-	}
+	for (int i = 0; i < 50; i++)
+		exchange(_metadata, &k);
 	t0 = afc_stat("TimerRuns");
 	ASSERT_LE(0, t0);
 	start = now_ms();
 	while (now_ms() - start < 600) {
-		ASSERT_EQ(1, send(c, "q", 1, 0));
-		ASSERT_EQ(1, recv(s, &b, 1, 0));
-		ASSERT_EQ(1, send(s, "a", 1, 0));
-		ASSERT_EQ(1, recv(c, &b, 1, 0));
+		exchange(_metadata, &k);
 		n++;
 	}
 	runs = afc_stat("TimerRuns") - t0;
@@ -1349,9 +1335,7 @@ TEST_F(stream, a_steady_exchange_runs_no_timer)
 	 * each), more in a stall of the VM: a quarter of the old rate at
 	 * most. */
 	EXPECT_GT(50, runs) TH_LOG("%lld timer runs in %d transactions", runs, n);
-	close(c);
-	close(s);
-	close(l);
+	close_conn(&k);
 }
 
 /* Fills fd until its send buffer stays full: no POLLOUT for 200 ms (the
