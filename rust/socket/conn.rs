@@ -521,10 +521,7 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
         // TCP's handlers return when no event is pending
         // (`tcp_write_timer_handler`).  A server of many idle
         // connections meets this once per data segment it sent.
-        if let Some(d) = deadline {
-            sk.reset_timer(d, t.micros());
-            c.armed = deadline;
-        }
+        arm_timer(sk, c, deadline, t);
         return;
     }
     if c.mem_retry.is_some_and(|d| d <= t) {
@@ -746,8 +743,8 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
 
 /// The earliest time the socket timer has something to do (microseconds):
 /// the core's timers, `AFC_DEFER_ACCEPT`'s end, a refused writer's retry.
-/// Inlined, as [`arm_timer`]: both run in every [`drive`], and out of
-/// line the layout put them pages away from it.
+/// Inlined, as [`arm_timer`]: both run in every [`drive`] and every
+/// timer run, and out of line the layout put them pages away from both.
 #[inline(always)]
 fn next_deadline(c: &ConnState) -> Option<u64> {
     earliest(earliest(c.conn.poll_timeout(), c.defer_until), c.mem_retry).map(|d| d.micros())
@@ -771,23 +768,18 @@ fn arm_timer(sk: &Sock<'_, AfcSock>, c: &mut ConnState, deadline: Option<u64>, t
 /// next deadline is `deadline` (microseconds, `now` the clock): it fires
 /// no later than needed, and then `run_timers` re-arms it for whatever
 /// is due, rather than move on every segment.  A request-response
-/// exchange moves the deadline twice a transaction (the retransmission
-/// timeout set with a request, cleared by its answer; the delayed ACK
-/// of the next); `mod_timer` for each showed in profiles.  One about to
-/// fire for nothing is moved, once.  A
-/// timer with nothing left to do stays only if it fires within
-/// [`IDLE_TIMER_SLACK_US`], so that a socket's reference is not held
-/// long for nothing.
+/// exchange moves the deadline in and out every transaction (the
+/// retransmission timeout set with a request and cleared by its answer,
+/// the delayed ACK of the next); `mod_timer` for each showed in profiles.
+/// A timer that would fire for nothing within [`PUSH_US`] is moved to
+/// the deadline instead, as TCP pushes its delayed-ACK timer out: one
+/// `mod_timer` every few milliseconds in place of a timer run, its
+/// softirq and the socket lock (before, an exchange ran each end's timer
+/// every ~6 ms).  A timer with nothing left to do stays only if it fires
+/// within [`IDLE_TIMER_SLACK_US`], so that a socket's reference is not
+/// held long for nothing.
 fn timer_may_stay(armed: Option<u64>, deadline: Option<u64>, now: u64) -> bool {
     match (armed, deadline) {
-        // Earlier than needed, the timer would fire for nothing; about to
-        // (within [`PUSH_US`]), it is moved to the deadline instead, as
-        // TCP moves its delayed-ACK timer with every segment: a
-        // request-response exchange keeps pushing it out and it never
-        // fires (one `mod_timer` every few milliseconds, in place of a
-        // timer run, its softirq and the socket lock: the delayed ACK
-        // of each request, which its answer carries, moved the deadline
-        // in and out every transaction, and the timer fired every ~6 ms).
         (Some(a), Some(d)) => a == d || (a < d && a > now.saturating_add(PUSH_US)),
         (Some(a), None) => a <= now.saturating_add(IDLE_TIMER_SLACK_US),
         _ => false,
