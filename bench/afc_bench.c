@@ -506,6 +506,7 @@ static void t_stream(void)
 	c0 = cpu_now();
 	pid = fork_server(stream_server, listener(o.srv_ns, o.port, 16, 0), s);
 	fd = dial(-1, o.port);
+	icount_mark(0);
 	getrusage(RUSAGE_SELF, &u0);
 	while (!s->stop) {
 		ssize_t w = write(fd, buf, sizeof(buf));
@@ -517,6 +518,7 @@ static void t_stream(void)
 		}
 		writes++;
 	}
+	icount_mark(1);
 	getrusage(RUSAGE_SELF, &u1);
 	getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
 	close(fd);
@@ -594,6 +596,7 @@ static void t_rr(void)
 			die("rr: server closed");
 	}
 	read_ctrs(&a);
+	icount_mark(0);
 	c0 = cpu_now();
 	t0 = now_ns();
 	t_end = t0 + (uint64_t)(o.secs * 1e9);
@@ -608,6 +611,7 @@ static void t_rr(void)
 		lat[n++] = t1 - t;
 		t = t1;
 	}
+	icount_mark(1);
 	c1 = cpu_now();
 	read_ctrs(&b);
 	close(fd);
@@ -666,6 +670,7 @@ static void t_crr(void)
 		die("malloc");
 	pid = fork_server(crr_server, listener(o.srv_ns, o.port, 128, 0), s);
 	read_ctrs(&a);
+	icount_mark(0);
 	c0 = cpu_now();
 	t0 = now_ns();
 	t_end = t0 + (uint64_t)(o.secs * 1e9);
@@ -683,6 +688,7 @@ static void t_crr(void)
 		lat[n++] = t1 - t;
 		t = t1;
 	}
+	icount_mark(1);
 	c1 = cpu_now();
 	read_ctrs(&b);
 	reap(pid, 1);

@@ -66,6 +66,11 @@ void read_ctrs_ns(struct ctrs *c, int ns);
 void read_ctrs(struct ctrs *c);
 long long ctr_delta(const struct ctrs *a, const struct ctrs *b, const char *name);
 
+/* A window for the instruction-counting QEMU plugin (bench/icount_plugin.c,
+ * BENCH_ICOUNT=1): 0 opens it, 1 closes it.  A NOP no compiler emits
+ * (nopl 0xdeadbeKK(%rax,%rax,1)); without the plugin it costs nothing. */
+#define icount_mark(k) asm volatile(".byte 0x0f, 0x1f, 0x84, 0x00, " #k ", 0xbe, 0xad, 0xde" ::: "memory")
+
 /* The RESULT line: res() appends " key=value" fields, res_emit() prints
  * the line with the counters that moved between a and b. */
 void res(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -58,6 +58,9 @@ echo "AFC-BENCH-INFO vcpus=$(grep -c ^processor /proc/cpuinfo) clocksource=$(cat
 [ "$(cat $CS)" = tsc ] || echo "AFC-BENCH-WARNING clocksource is $(cat $CS), not tsc: latencies are unreliable"
 
 insmod /afc/af_custom.ko || exit 1
+# Where the module's code is, for scripts/icount-report.py.
+mod_text() { echo "AFC-BENCH-MODTEXT $1 $(cat /sys/module/af_custom/sections/.text)"; }
+mod_text af_custom
 # BENCH_LO_MTU: the loopback's MTU for every lo run (both families: it
 # sets TCP's MSS and ours), e.g. 32768 to see what frames of half the
 # size cost.
@@ -109,6 +112,7 @@ swap_module() {
     wait_idle
     rmmod af_custom || echo "AFC-BENCH-WARNING rmmod failed before loading $1"
     insmod "$1" || echo "AFC-BENCH-WARNING insmod $1 failed"
+    mod_text "$(basename "$1" .ko)"
     apply_sysctls >/dev/null
 }
 

@@ -8,7 +8,8 @@
 #   qemu/run-vm.sh BZIMAGE LOG GUEST_SCRIPT [SRC:DEST ...]
 #
 # Environment: VM_CPUS (default 2), VM_MEM (default 1G), VM_TIMEOUT
-# seconds (default 900), VM_ACCEL (kvm|tcg; default: kvm only if usable).
+# seconds (default 900), VM_ACCEL (kvm|tcg; default: kvm only if usable),
+# VM_QEMU_ARGS (more QEMU arguments, split at spaces; e.g. a -plugin).
 source "$(dirname "$0")/../scripts/lib.sh"
 
 BZIMAGE="${1:?usage}"; LOG="${2:?usage}"; GUEST="${3:?usage}"; shift 3
@@ -35,7 +36,7 @@ log "booting $(basename "$BZIMAGE") ($accel, $CPUS vCPUs), console in $LOG"
 set +e
 timeout --foreground -k 5 "$TIMEOUT" qemu-system-x86_64 -accel "$accel" "${cpu_args[@]}" \
     -m "$MEM" -smp "$CPUS,sockets=$CPUS" -nographic -no-reboot -monitor none \
-    -kernel "$BZIMAGE" -initrd "$INITRD" \
+    -kernel "$BZIMAGE" -initrd "$INITRD" ${VM_QEMU_ARGS:-} \
     -append "console=ttyS0 panic=-1 reboot=t oops=panic tsc_early_khz=$tsc_khz tsc=reliable ${VM_APPEND:-}" \
     < /dev/null 2>&1 | tee "$LOG"
 set -e

@@ -21,6 +21,11 @@
 # family, "base", in every repetition of stream, rr, rr-nagle, crr, epoll,
 # stream8 and threads (the guest swaps modules around each of its runs): the
 # table then compares the two modules with TCP in the same run.
+# BENCH_ICOUNT=1: QEMU counts the guest's instructions in each measured
+# window of stream, rr, rr-nagle, crr and threads (bench/icount_plugin.c);
+# the report ends with instructions per transaction (per KiB for streams),
+# and scripts/icount-report.py --diff compares two families' windows by
+# symbol. The guest runs about a fifth slower: for counting, not timing.
 # BENCH_FROM_LOG=1: no VM, only rebuild the table from the consoles.
 source "$(dirname "$0")/lib.sh"
 
@@ -57,8 +62,13 @@ boot() {
         [ -n "$perf" ] || die "BENCH_PROFILE needs perf on the host (Debian package linux-perf)"
         files+=("$perf:/afc/bin/perf")
     fi
+    local qargs=""
+    if [ "${BENCH_ICOUNT:-0}" = 1 ]; then
+        rm -rf "$TOP/build/icount-$cpus"; mkdir -p "$TOP/build/icount-$cpus"
+        qargs="-plugin $PLUGIN,out=$TOP/build/icount-$cpus/w"
+    fi
     set +e
-    VM_CPUS="$cpus" VM_TIMEOUT="${VM_TIMEOUT:-1200}" "$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$log" "$guest" "${files[@]}" >"$TOP/build/bench-vm.out" 2>&1
+    VM_QEMU_ARGS="$qargs" VM_CPUS="$cpus" VM_TIMEOUT="${VM_TIMEOUT:-1200}" "$TOP/qemu/run-vm.sh" "$KOBJ/arch/x86/boot/bzImage" "$log" "$guest" "${files[@]}" >"$TOP/build/bench-vm.out" 2>&1
     rc=$?
     set -e
     [ "$rc" = 0 ] || { tail -30 "$TOP/build/bench-vm.out"; die "the VM run ($cpus vCPUs) failed (status $rc); console in $log"; }
@@ -67,6 +77,10 @@ boot() {
 if [ "${BENCH_FROM_LOG:-0}" != 1 ]; then
     KOBJ="$("$TOP/scripts/build-kernel.sh" normal)"
     KO="$("$TOP/scripts/build-module.sh" "$KOBJ" normal)"
+    PLUGIN="$TOP/build/bench/icount_plugin.so"
+    if [ "${BENCH_ICOUNT:-0}" = 1 ]; then
+        gcc -O2 -Wall -Wextra -shared -fPIC -fvisibility=hidden -pthread -o "$PLUGIN" "$TOP/bench/icount_plugin.c"
+    fi
     BASE_KO=""
     if [ -n "${BENCH_BASELINE:-}" ]; then
         # The baseline's own tree and scripts, unpacked once per commit.
@@ -118,6 +132,13 @@ for l in "$LOG" "$LOG2"; do [ -f "$l" ] && LOGS+=("$l"); done
             echo
             echo "Profiles (perf, cpu-clock, whole guest, $(basename "$l")):"
             sed -n '/^AFC-BENCH-PROFILE-BEGIN/,/^AFC-BENCH-PROFILE-END/p' "$l" | tr -d '\r' | grep -av '^AFC-BENCH-PROFILE' | grep -av '^\['
+        fi
+    done
+    for l in "${LOGS[@]}"; do
+        if grep -aq 'AFC-ICOUNT window=' "$l"; then
+            echo
+            echo "Instructions per unit of work (BENCH_ICOUNT, whole guest, $(basename "$l")):"
+            python3 "$TOP/scripts/icount-report.py" "$l"
         fi
     done
     if grep -aq '^FAILED ' "${LOGS[@]}"; then

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Instructions per unit of work, from a `BENCH_ICOUNT=1 make bench` run.
+
+The QEMU plugin (bench/icount_plugin.c) prints `AFC-ICOUNT window=N
+insns=I` on the console when a measured window closes and writes the
+window's executed blocks to build/icount-<cpus>/w.N; the guest then echoes
+the run's RESULT line.  This pairs them.
+
+    scripts/icount-report.py [LOG]
+        per test, family and link: the median instructions per transaction
+        (rr, rr-nagle, t-rr, t-rr-nodelay), per connection (crr, t-crr) or
+        per KiB (stream, t-stream), min-max over the repetitions, and the
+        ratio to TCP's.
+    scripts/icount-report.py [LOG] --diff TEST NET [FAM_A FAM_B] [--top N]
+        the two families' windows of TEST on NET (every repetition summed),
+        by symbol, in instructions per unit: kernel symbols from the
+        kernel's System.map, the module's from its .ko (nm) and where the
+        guest loaded it, user space as one line.  FAM_A and FAM_B default
+        to custom and inet; "base" needs --base-ko.
+
+Run from the repository's top; LOG defaults to build/vm-bench.log.
+"""
+import bisect
+import collections
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNITS = [("txns", 1, "transaction"), ("conns", 1, "connection"), ("bytes", 1024, "KiB")]
+
+
+def parse(log):
+    """Yields (result fields, window number, instructions, module text) in console order."""
+    pending = None
+    modtext = {}
+    with open(log, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace").strip().replace("\r", "")
+            m = re.search(r"AFC-ICOUNT window=(\d+) insns=(\d+)", line)
+            if m:
+                pending = (int(m.group(1)), int(m.group(2)))
+                continue
+            m = re.match(r"AFC-BENCH-MODTEXT (\S+) (0x[0-9a-f]+)", line)
+            if m:
+                modtext[m.group(1)] = int(m.group(2), 16)
+                continue
+            if line.startswith("RESULT ") and pending:
+                fields = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+                yield fields, pending[0], pending[1], dict(modtext)
+                pending = None
+            elif line.startswith("("):
+                pending = None
+
+
+def unit_of(fields):
+    for key, div, name in UNITS:
+        if key in fields:
+            return float(fields[key]) / div, name
+    return None, None
+
+
+def summary(log):
+    cells = collections.defaultdict(list)
+    names = {}
+    for fields, _, insns, _ in parse(log):
+        n, name = unit_of(fields)
+        if not n:
+            continue
+        key = (fields.get("test"), fields.get("net"), fields.get("fam"))
+        cells[key].append(insns / n)
+        names[key[:2]] = name
+    print(f"{'test':14} {'net':5} {'family':7} {'instructions per unit, median (min-max)':44} ratio to TCP")
+    for key in sorted(cells):
+        v = cells[key]
+        med = statistics.median(v)
+        tcp = cells.get((key[0], key[1], "inet"))
+        ratio = f"{med / statistics.median(tcp):.3f}x" if tcp else ""
+        cell = f"{med:,.0f} ({min(v):,.0f}-{max(v):,.0f}) per {names[key[:2]]}"
+        print(f"{key[0]:14} {key[1]:5} {key[2]:7} {cell:44} {ratio}")
+
+
+class Symbols:
+    def __init__(self, base_ko):
+        self.kaddr, self.kname = [], []
+        with open(self.kernel_map()) as f:
+            for line in f:
+                a, t, name = line.split()[:3]
+                if t.lower() in "tw":
+                    self.kaddr.append(int(a, 16))
+                    self.kname.append(name)
+        self.mods = {}
+        kos = {"custom": os.path.join(TOP, "build/module-normal/af_custom.ko")}
+        if base_ko:
+            kos["base"] = base_ko
+        for fam, ko in kos.items():
+            out = subprocess.run(["objdump", "-t", "-C", ko], capture_output=True, text=True, check=True).stdout
+            funcs = []
+            for line in out.splitlines():
+                m = re.match(r"([0-9a-f]+) .{6}F \.text\t[0-9a-f]+ (.*)", line)
+                if m:
+                    funcs.append((int(m.group(1), 16), m.group(2)))
+            funcs.sort()
+            addr, name = [a for a, _ in funcs], [n for _, n in funcs]
+            self.mods[fam] = (addr, name)
+
+    @staticmethod
+    def kernel_map():
+        kobj = subprocess.run([os.path.join(TOP, "scripts/build-kernel.sh"), "normal"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        return os.path.join(kobj, "System.map")
+
+    def name(self, vaddr, modtext, fam):
+        if vaddr < 1 << 63:
+            return "[user]"
+        text = modtext.get("af_custom_base" if fam == "base" else "af_custom")
+        if fam in self.mods and text and text <= vaddr < text + 0x100000:
+            addr, name = self.mods[fam]
+            i = bisect.bisect_right(addr, vaddr - text) - 1
+            return "[af_custom] " + (name[i] if i >= 0 else "?")
+        i = bisect.bisect_right(self.kaddr, vaddr) - 1
+        return self.kname[i] if i >= 0 else "?"
+
+
+def by_symbol(log, test, net, fam, syms):
+    total = collections.Counter()
+    units = 0.0
+    for fields, window, _, modtext in parse(log):
+        if (fields.get("test"), fields.get("net"), fields.get("fam")) != (test, net, fam):
+            continue
+        n, _ = unit_of(fields)
+        units += n or 0
+        path = os.path.join(os.path.dirname(log), "icount-" + ("2" if "2cpu" in log else "1"), f"w.{window}")
+        with open(path) as f:
+            for line in f:
+                a, insns, runs = line.split()
+                total[syms.name(int(a, 16), modtext, fam)] += int(insns) * int(runs)
+    return total, units
+
+
+def diff(log, test, net, fam_a, fam_b, top, base_ko):
+    syms = Symbols(base_ko)
+    a, ua = by_symbol(log, test, net, fam_a, syms)
+    b, ub = by_symbol(log, test, net, fam_b, syms)
+    if not ua or not ub:
+        sys.exit(f"no windows of {test} on {net} for both {fam_a} and {fam_b}")
+    pa = {k: v / ua for k, v in a.items()}
+    pb = {k: v / ub for k, v in b.items()}
+    ta, tb = sum(pa.values()), sum(pb.values())
+    print(f"{test} on {net}: instructions per unit, {fam_a} {ta:,.0f}, {fam_b} {tb:,.0f} ({ta / tb:.3f}x)")
+    groups = collections.Counter()
+    for d, fam in ((pa, "a"), (pb, "b")):
+        for k, v in d.items():
+            g = "user" if k == "[user]" else "module" if k.startswith("[af_custom]") else "kernel"
+            groups[(g, fam)] += v
+    for g in ("user", "kernel", "module"):
+        print(f"  {g:8} {groups[(g, 'a')]:10,.0f} {groups[(g, 'b')]:10,.0f}")
+    print(f"\n{'symbol':50} {fam_a:>10} {fam_b:>10} {'a-b':>10}")
+    keys = sorted(set(pa) | set(pb), key=lambda k: -abs(pa.get(k, 0) - pb.get(k, 0)))
+    for k in keys[:top]:
+        x, y = pa.get(k, 0), pb.get(k, 0)
+        print(f"{k[:50]:50} {x:10,.0f} {y:10,.0f} {x - y:10,.0f}")
+    print(f"\nlargest in {fam_a}:")
+    for k, v in sorted(pa.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{k[:50]:50} {v:10,.0f}")
+
+
+def main(argv):
+    log = os.path.join(TOP, "build/vm-bench.log")
+    top, base_ko = 40, None
+    if "--top" in argv:
+        i = argv.index("--top")
+        top = int(argv[i + 1])
+        del argv[i:i + 2]
+    if "--base-ko" in argv:
+        i = argv.index("--base-ko")
+        base_ko = argv[i + 1]
+        del argv[i:i + 2]
+    if argv and not argv[0].startswith("--"):
+        log = argv.pop(0)
+    if argv and argv[0] == "--diff":
+        rest = argv[1:]
+        if len(rest) == 2:
+            rest += ["custom", "inet"]
+        if len(rest) != 4:
+            sys.exit(__doc__)
+        diff(log, rest[0], rest[1], rest[2], rest[3], top, base_ko)
+    else:
+        summary(log)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
