@@ -519,7 +519,11 @@ fn recvmsg_locked(
                 conn::sync_recv_buf(sk, c);
                 sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
                 sk.data().publish_urgent(&c.conn);
-                conn::drive_at(sk, st, t);
+                // What `drive` publishes besides is the sender's and the
+                // timers', which a read leaves as they were.
+                if c.conn.read_owes_transmit() {
+                    conn::drive_at(sk, st, t);
+                }
             }
         }
         // A read stops at the urgent mark once it has read something.

@@ -805,6 +805,19 @@ impl Connection {
         }
     }
 
+    /// Whether the connection needs a [`Self::poll_transmit`] after the
+    /// reader took bytes ([`Self::consume`], then [`Self::set_recv_buf`]
+    /// with the buffer the read left): only when those queued an
+    /// acknowledgement or window update. A read changes nothing else that
+    /// sending looks at, and no timer, so otherwise the poll would find
+    /// nothing to send (as `tcp_cleanup_rbuf` sends nothing unless an ACK
+    /// is due). Checked in the caller after every read of an exchange:
+    /// skipping the poll spares a request-response its transmit path twice
+    /// per transaction.
+    pub fn read_owes_transmit(&self) -> bool {
+        self.rcv.ack_now
+    }
+
     /// Shuts down the send side (`shutdown(SHUT_WR)`): a FIN follows the queued data.
     ///
     /// In SYN_SENT the FIN waits for the handshake to finish.

@@ -104,8 +104,20 @@ impl App {
                 ep.conn.shutdown_write();
                 shut = true;
             }
+        });
+        // The read in an event of its own, after the write's segments went
+        // out: the module skips the transmit poll after a read that owes
+        // nothing (`read_owes_transmit`), so such a poll must find nothing
+        // to send and leave the timers as they were.
+        host.with(t, now, |ep| {
             if read_now {
                 got = ep.read(read_chunk);
+                if !ep.conn.read_owes_transmit() {
+                    let timeout = ep.conn.poll_timeout();
+                    let sent = ep.conn.poll_transmit(now);
+                    assert!(sent.is_none(), "a read that owes nothing sent {sent:?}");
+                    assert_eq!(ep.conn.poll_timeout(), timeout, "a read moved a timer");
+                }
             }
             eof = ep.at_eof();
         });
