@@ -470,6 +470,9 @@ impl<'a> QueuedSkb<'a> {
         hdr_len: usize,
         header: impl FnOnce(&mut [u8]) -> Result,
     ) -> Option<SkBuff> {
+        const _: () = assert!(
+            crate::proto::wire::HEADER_LEN == bindings::AFC_FRAME_HEADER_LEN as usize
+        );
         let n = u32::try_from(hdr_len).ok()?;
         // SAFETY: a queued skb is valid while queued (owner's walk).
         if unsafe { skb_front(self.0.as_ptr()) } != 0 {

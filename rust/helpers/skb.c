@@ -99,7 +99,10 @@ struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
 	c = skb_clone(skb, GFP_ATOMIC);
 	if (!c)
 		return NULL;
-	memset(__skb_push(c, hdr_len), 0, hdr_len);
+	if (hdr_len == AFC_FRAME_HEADER_LEN)
+		memset(__skb_push(c, AFC_FRAME_HEADER_LEN), 0, AFC_FRAME_HEADER_LEN);
+	else
+		memset(__skb_push(c, hdr_len), 0, hdr_len);
 	skb_reset_network_header(c);
 	c->protocol = htons(ETH_P_AF_CUSTOM);
 	return c;

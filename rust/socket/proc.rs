@@ -10,7 +10,7 @@ use crate::proto::conn::Config;
 use crate::proto::opts::ProcRow;
 use crate::proto::state::State;
 use crate::proto::time::Instant;
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// A connection's [`ProcRow`], published by its owner (`conn::drive`) for
 /// the lockless reader; fields may come from two publications, as TCP's
@@ -23,8 +23,9 @@ pub(crate) struct ProcAtomics {
     probes: AtomicU8,
     rto_us: AtomicU64,
     ato_us: AtomicU64,
-    cwnd: AtomicU32,
-    ssthresh: AtomicI32,
+    cwnd_bytes: AtomicU32,
+    ssthresh_bytes: AtomicU32,
+    mss: AtomicU32,
 }
 
 impl ProcAtomics {
@@ -39,8 +40,9 @@ impl ProcAtomics {
             probes: AtomicU8::new(0),
             rto_us: AtomicU64::new(r.rto_us),
             ato_us: AtomicU64::new(r.ato_us),
-            cwnd: AtomicU32::new(r.cwnd),
-            ssthresh: AtomicI32::new(r.ssthresh),
+            cwnd_bytes: AtomicU32::new(r.cwnd_bytes),
+            ssthresh_bytes: AtomicU32::new(r.ssthresh_bytes),
+            mss: AtomicU32::new(r.mss),
         }
     }
 
@@ -53,8 +55,9 @@ impl ProcAtomics {
         self.probes.store(r.probes, Ordering::Relaxed);
         self.rto_us.store(r.rto_us, Ordering::Relaxed);
         self.ato_us.store(r.ato_us, Ordering::Relaxed);
-        self.cwnd.store(r.cwnd, Ordering::Relaxed);
-        self.ssthresh.store(r.ssthresh, Ordering::Relaxed);
+        self.cwnd_bytes.store(r.cwnd_bytes, Ordering::Relaxed);
+        self.ssthresh_bytes.store(r.ssthresh_bytes, Ordering::Relaxed);
+        self.mss.store(r.mss, Ordering::Relaxed);
     }
 }
 
@@ -102,11 +105,12 @@ pub(crate) fn proc_line(w: &mut SeqFile, sk: &Sock<'_, AfcSock>, sl: i32) -> cor
         p.timer.load(Ordering::Relaxed)
     };
     let when = clock_t(at.saturating_sub(super::conn::now().micros()));
-    let ssthresh = if listening {
-        0
-    } else {
-        p.ssthresh.load(Ordering::Relaxed)
-    };
+    let (cwnd, ssthresh) = ProcRow::in_segments(
+        p.cwnd_bytes.load(Ordering::Relaxed),
+        p.ssthresh_bytes.load(Ordering::Relaxed),
+        p.mss.load(Ordering::Relaxed),
+    );
+    let ssthresh = if listening { 0 } else { ssthresh };
     write!(
         w,
         "{:4}: {:08X}:{:04X} {:08X}:{:04X} {:02X} {:08X}:{:08X} {:02X}:{:08X} {:08X} {:5} {:8} {}",
@@ -132,7 +136,7 @@ pub(crate) fn proc_line(w: &mut SeqFile, sk: &Sock<'_, AfcSock>, sl: i32) -> cor
         clock_t(p.rto_us.load(Ordering::Relaxed)),
         clock_t(p.ato_us.load(Ordering::Relaxed)),
         0,
-        p.cwnd.load(Ordering::Relaxed),
+        cwnd,
         ssthresh
     )
 }

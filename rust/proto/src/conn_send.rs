@@ -270,6 +270,12 @@ impl Connection {
             return none;
         }
         let unsent = self.snd.queued.saturating_sub(offset);
+        let fin_pending = self.snd.fin_queued && !self.snd.fin_acked;
+        if unsent == 0 && !fin_pending {
+            // Everything queued is in flight: what `send_plan` finds after
+            // most segments, and after every arrival of an exchange.
+            return none;
+        }
         let in_flight = offset;
         let wnd = self.snd.wnd.min(self.snd.cwnd);
         let usable = wnd.saturating_sub(in_flight);
@@ -283,7 +289,6 @@ impl Connection {
             len = len.checked_div(unit).unwrap_or(0).saturating_mul(unit);
         }
         let full = len == self.snd.mss || (cut && len >= unit && len < unsent);
-        let fin_pending = self.snd.fin_queued && !self.snd.fin_acked;
         let fin = fin_pending && len == unsent;
         let retransmitting = self.snd.nxt.lt(self.snd.max);
         let nothing_unacked = self.snd.una == self.snd.max;

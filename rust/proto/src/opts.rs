@@ -194,11 +194,13 @@ pub struct ProcRow {
     /// Retransmission timeout, backed off, and delayed-ACK timeout, microseconds.
     pub rto_us: u64,
     pub ato_us: u64,
-    /// Congestion window in segments.
-    pub cwnd: u32,
-    /// Slow-start threshold in segments, -1 while in the initial slow
-    /// start (as `tcp_in_initial_slowstart`).
-    pub ssthresh: i32,
+    /// Congestion window and slow-start threshold in bytes, and the
+    /// segment size they are counted in ([`ProcRow::cwnd`] and
+    /// [`ProcRow::ssthresh`] divide when the line is read: the row is
+    /// published after every event, and a division is dear under TCG).
+    pub cwnd_bytes: u32,
+    pub ssthresh_bytes: u32,
+    pub mss: u32,
 }
 
 impl ProcRow {
@@ -224,9 +226,33 @@ impl ProcRow {
             probes: 0,
             rto_us: rto_initial_us,
             ato_us: 0,
-            cwnd: initial_cwnd,
-            ssthresh: -1,
+            cwnd_bytes: initial_cwnd,
+            ssthresh_bytes: MAX_SEND_QUEUE,
+            mss: 1,
         }
+    }
+
+    /// Congestion window in segments.
+    pub fn cwnd(&self) -> u32 {
+        Self::in_segments(self.cwnd_bytes, self.ssthresh_bytes, self.mss).0
+    }
+
+    /// Slow-start threshold in segments, -1 while in the initial slow
+    /// start (as `tcp_in_initial_slowstart`).
+    pub fn ssthresh(&self) -> i32 {
+        Self::in_segments(self.cwnd_bytes, self.ssthresh_bytes, self.mss).1
+    }
+
+    /// The congestion window and slow-start threshold in segments of
+    /// `mss` bytes (zero taken as one), from their bytes.
+    pub fn in_segments(cwnd_bytes: u32, ssthresh_bytes: u32, mss: u32) -> (u32, i32) {
+        let mss = mss.max(1);
+        let ssthresh = if ssthresh_bytes >= MAX_SEND_QUEUE {
+            -1
+        } else {
+            i32::try_from(ssthresh_bytes.checked_div(mss).unwrap_or(0)).unwrap_or(i32::MAX)
+        };
+        (cwnd_bytes.checked_div(mss).unwrap_or(0), ssthresh)
     }
 }
 
@@ -250,12 +276,6 @@ impl Connection {
         } else {
             (ProcRow::TIMER_NONE, None)
         };
-        let mss = self.snd.mss.max(1);
-        let ssthresh = if self.snd.ssthresh >= MAX_SEND_QUEUE {
-            -1
-        } else {
-            i32::try_from(self.snd.ssthresh.checked_div(mss).unwrap_or(0)).unwrap_or(i32::MAX)
-        };
         ProcRow {
             timer,
             timer_at,
@@ -263,8 +283,9 @@ impl Connection {
             probes: self.snd.probes_out,
             rto_us: self.snd.rtt.backed_off(u32::from(self.snd.retries)),
             ato_us: self.cfg.ack_delay_us,
-            cwnd: self.snd.cwnd.checked_div(mss).unwrap_or(0),
-            ssthresh,
+            cwnd_bytes: self.snd.cwnd,
+            ssthresh_bytes: self.snd.ssthresh,
+            mss: self.snd.mss,
         }
     }
 }

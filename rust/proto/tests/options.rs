@@ -187,8 +187,8 @@ fn proc_row_names_the_timer_as_tcp_does() {
     let r = a.conn.proc_row();
     assert_eq!((r.timer, r.timer_at), (ProcRow::TIMER_NONE, None));
     assert_eq!((r.retransmits, r.probes), (0, 0));
-    assert_eq!(r.cwnd, 10, "the initial window, in segments");
-    assert_eq!(r.ssthresh, -1, "initial slow start");
+    assert_eq!(r.cwnd(), 10, "the initial window, in segments");
+    assert_eq!(r.ssthresh(), -1, "initial slow start");
     assert_eq!(r.rto_us, u64::from(a.conn.info(t0()).rto_us));
     // Data in flight: the retransmission timer, at the core's deadline.
     a.conn.set_nodelay(true);
@@ -204,7 +204,7 @@ fn proc_row_names_the_timer_as_tcp_does() {
     let r2 = a.conn.proc_row();
     assert_eq!(r2.retransmits, 1);
     assert_eq!(r2.rto_us, 2 * r.rto_us);
-    assert!(r2.ssthresh >= 2, "a timeout ends the initial slow start");
+    assert!(r2.ssthresh() >= 2, "a timeout ends the initial slow start");
     // Acknowledged, with keepalive on: the keepalive timer.
     a.conn.set_keepalive(Some(Keepalive::linux_default()));
     feed(&mut b, &segs, at);
@@ -226,7 +226,7 @@ fn proc_row_names_the_timer_as_tcp_does() {
     assert_eq!(r.timer_at, a.conn.poll_timeout());
     let idle = ProcRow::idle(SEC, 10);
     assert_eq!(
-        (idle.timer, idle.cwnd, idle.ssthresh, idle.rto_us),
+        (idle.timer, idle.cwnd(), idle.ssthresh(), idle.rto_us),
         (0, 10, -1, SEC)
     );
 }
