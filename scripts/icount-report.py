@@ -2,7 +2,7 @@
 """Instructions per unit of work, from a `BENCH_ICOUNT=1 make bench` run.
 
 The QEMU plugin (bench/icount_plugin.c) prints `AFC-ICOUNT window=N
-insns=I` on the console when a measured window closes and writes the
+insns=I` (and, with BENCH_ICOUNT=mem, `mem=`, `pages=`, `tlbmiss=`) on the console when a measured window closes and writes the
 window's executed blocks to build/icount-<cpus>/w.N; the guest then echoes
 the run's RESULT line.  This pairs them.
 
@@ -39,9 +39,14 @@ def parse(log):
     with open(log, "rb") as f:
         for raw in f:
             line = raw.decode("utf-8", "replace").strip().replace("\r", "")
-            m = re.search(r"AFC-ICOUNT window=(\d+) insns=(\d+)", line)
+            m = re.search(r"AFC-ICOUNT window=(\d+) insns=(\d+)(.*)", line)
             if m:
-                pending = (int(m.group(1)), int(m.group(2)))
+                extra = dict(kv.split("=", 1) for kv in m.group(3).split() if "=" in kv)
+                pending = (int(m.group(1)), int(m.group(2)), {k: int(v) for k, v in extra.items()})
+                continue
+            m = re.search(r"AFC-ICOUNT-CLASSES window=(\d+)(.*)", line)
+            if m and pending and pending[0] == int(m.group(1)):
+                pending[2].update({k: int(v) for k, v in (kv.split("=", 1) for kv in m.group(2).split())})
                 continue
             m = re.match(r"AFC-BENCH-MODTEXT (\S+) (0x[0-9a-f]+)", line)
             if m:
@@ -49,6 +54,7 @@ def parse(log):
                 continue
             if line.startswith("RESULT ") and pending:
                 fields = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+                fields.update({"icount." + k: v for k, v in pending[2].items()})
                 yield fields, pending[0], pending[1], dict(modtext)
                 pending = None
             elif line.startswith("("):
@@ -62,15 +68,44 @@ def unit_of(fields):
     return None, None
 
 
+MEM = (("mem", "data accesses"), ("pages", "pages in the run"), ("tlbmiss", "TLB misses (model)"))
+
+
+def window_path(log, window):
+    return os.path.join(os.path.dirname(log), "icount-" + ("2" if "2cpu" in log else "1"), f"w.{window}")
+
+
+def footprint(log, window, n):
+    """The blocks that ran at least once per two units, and their instructions."""
+    blocks = insns = 0
+    try:
+        with open(window_path(log, window)) as f:
+            for line in f:
+                _, k, runs = line.split()
+                if int(runs) * 2 >= n:
+                    blocks += 1
+                    insns += int(k)
+    except OSError:
+        return None
+    return blocks, insns
+
+
 def summary(log):
     cells = collections.defaultdict(list)
+    mem = collections.defaultdict(list)
+    foot = collections.defaultdict(list)
     names = {}
-    for fields, _, insns, _ in parse(log):
+    for fields, window, insns, _ in parse(log):
         n, name = unit_of(fields)
         if not n:
             continue
         key = (fields.get("test"), fields.get("net"), fields.get("fam"))
         cells[key].append(insns / n)
+        fp = footprint(log, window, n)
+        if fp:
+            foot[key].append(fp)
+        if "icount.mem" in fields:
+            mem[key].append(tuple(fields["icount." + k] / (1 if k == "pages" else n) for k, _ in MEM))
         names[key[:2]] = name
     print(f"{'test':14} {'net':5} {'family':7} {'instructions per unit, median (min-max)':44} ratio to TCP")
     for key in sorted(cells):
@@ -80,6 +115,39 @@ def summary(log):
         ratio = f"{med / statistics.median(tcp):.3f}x" if tcp else ""
         cell = f"{med:,.0f} ({min(v):,.0f}-{max(v):,.0f}) per {names[key[:2]]}"
         print(f"{key[0]:14} {key[1]:5} {key[2]:7} {cell:44} {ratio}")
+    if foot:
+        # On this host a transaction's time has followed its hot code
+        # (session 25: TCP, AF_CUSTOM and AF_UNIX in threads rr), not the
+        # instructions it executes.
+        print(f"\n{'test':14} {'net':5} {'family':7} {'hot blocks':>12} {'ratio':>7} {'their instructions':>20} {'ratio':>7}"
+              "   (blocks run at least once per two units; medians)")
+        for key in sorted(foot):
+            b = statistics.median(x[0] for x in foot[key])
+            i = statistics.median(x[1] for x in foot[key])
+            tcp = foot.get((key[0], key[1], "inet"))
+            rb = f"{b / statistics.median(x[0] for x in tcp):.3f}x" if tcp else ""
+            ri = f"{i / statistics.median(x[1] for x in tcp):.3f}x" if tcp else ""
+            print(f"{key[0]:14} {key[1]:5} {key[2]:7} {b:12,.0f} {rb:>7} {i:20,.0f} {ri:>7}")
+    classes = collections.defaultdict(lambda: collections.defaultdict(list))
+    for fields, _, _, _ in parse(log):
+        n, _ = unit_of(fields)
+        if not n:
+            continue
+        key = (fields.get("test"), fields.get("net"), fields.get("fam"))
+        for k, v in fields.items():
+            if k.startswith("icount.cls."):
+                classes[key][k[len("icount.cls."):]].append(v / n)
+    if classes:
+        names = sorted({c for d in classes.values() for c in d})
+        print(f"\n{'test':14} {'net':5} {'family':7} " + " ".join(f"{c[:10]:>10}" for c in names) + "   (medians per unit)")
+        for key in sorted(classes):
+            print(f"{key[0]:14} {key[1]:5} {key[2]:7} " + " ".join(
+                f"{statistics.median(classes[key][c]) if classes[key][c] else 0:10,.1f}" for c in names))
+    if mem:
+        print(f"\n{'test':14} {'net':5} {'family':7} " + " ".join(f"{d:>20}" for _, d in MEM) + "   (medians per unit; pages: all of a run's)")
+        for key in sorted(mem):
+            meds = [statistics.median(x[i] for x in mem[key]) for i in range(len(MEM))]
+            print(f"{key[0]:14} {key[1]:5} {key[2]:7} " + " ".join(f"{m:20,.1f}" for m in meds))
 
 
 class Symbols:
@@ -132,8 +200,7 @@ def by_symbol(log, test, net, fam, syms):
             continue
         n, _ = unit_of(fields)
         units += n or 0
-        path = os.path.join(os.path.dirname(log), "icount-" + ("2" if "2cpu" in log else "1"), f"w.{window}")
-        with open(path) as f:
+        with open(window_path(log, window)) as f:
             for line in f:
                 a, insns, runs = line.split()
                 total[syms.name(int(a, 16), modtext, fam)] += int(insns) * int(runs)
