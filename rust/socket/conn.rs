@@ -579,8 +579,47 @@ fn hand_to_listener(sk: &Sock<'_, AfcSock>, c: &mut ConnState) {
     }
 }
 
-/// Acts on what the core reported.
+/// Acts on what the core reported.  A segment of an established
+/// exchange reports data, acknowledged data or nothing, and is handled
+/// here with one test for all the rest ([`handle_all_events`]): under
+/// QEMU's TCG each branch ends a translation block, and a transaction's
+/// time follows the blocks it runs (docs/PERFORMANCE.md, session 25).
 pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: Events) {
+    const COMMON: u16 = Events::READABLE.0 | Events::WRITABLE.0;
+    let Role::Conn(c) = &mut st.role else { return };
+    if ev.0 & !COMMON != 0 || c.defer_until.is_some() {
+        handle_all_events(sk, st, ev);
+        return;
+    }
+    if ev.contains(Events::READABLE) {
+        wake_readers(sk, c);
+    }
+    if ev.contains(Events::WRITABLE) {
+        wake_writers(sk);
+    }
+}
+
+/// Readers: what `poll` looks at, published before the wake-up that
+/// makes it look.
+#[inline(always)]
+fn wake_readers(sk: &Sock<'_, AfcSock>, c: &ConnState) {
+    sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+    sk.data()
+        .window_low
+        .store(c.conn.recv_window_shut(), Ordering::Relaxed);
+    sk.data_ready();
+}
+
+/// Writers: acknowledged data freed memory, so a writer refused memory
+/// may try again now rather than at its retry (`wait_for_memory`).
+#[inline(always)]
+fn wake_writers(sk: &Sock<'_, AfcSock>) {
+    sk.data().clear_mem_wait();
+    sk.write_space();
+}
+
+/// [`handle_events`] for any events.
+fn handle_all_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: Events) {
     let Role::Conn(c) = &mut st.role else { return };
     // The namespace's counters, looked up only when one is counted (this
     // runs for every segment).
@@ -611,18 +650,10 @@ pub(crate) fn handle_events(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, ev: 
         sk.send_sigurg();
     }
     if ev.contains(Events::READABLE) || ev.contains(Events::PEER_CLOSED) {
-        // Published before the wake-up that makes `poll` look at them.
-        sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
-        sk.data()
-            .window_low
-            .store(c.conn.recv_window_shut(), Ordering::Relaxed);
-        sk.data_ready();
+        wake_readers(sk, c);
     }
     if ev.contains(Events::WRITABLE) {
-        // Acknowledged data freed memory: a writer refused memory may try
-        // again now rather than at its retry (`wait_for_memory`).
-        sk.data().clear_mem_wait();
-        sk.write_space();
+        wake_writers(sk);
     }
     if ev.contains(Events::RESET) || ev.contains(Events::TIMED_OUT) {
         if let Some(e) = c.conn.error() {
