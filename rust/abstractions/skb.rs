@@ -153,7 +153,7 @@ impl SkBuff {
         // SAFETY: `headlen` bytes at `data` are the linear part of a
         // valid skb, unshared and not cloned (checked above), borrowed
         // uniquely here.
-        unsafe { core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(p), skb_headlen(p)) }
+        unsafe { core::slice::from_raw_parts_mut((*p).data, skb_headlen(p)) }
     }
 
     /// The length of the linear part.
@@ -470,9 +470,8 @@ impl<'a> QueuedSkb<'a> {
         hdr_len: usize,
         header: impl FnOnce(&mut [u8]) -> Result,
     ) -> Option<SkBuff> {
-        const _: () = assert!(
-            crate::proto::wire::HEADER_LEN == bindings::AFC_FRAME_HEADER_LEN as usize
-        );
+        const _: () =
+            assert!(crate::proto::wire::HEADER_LEN == bindings::AFC_FRAME_HEADER_LEN as usize);
         let n = u32::try_from(hdr_len).ok()?;
         // SAFETY: a queued skb is valid while queued (owner's walk).
         if unsafe { skb_front(self.0.as_ptr()) } != 0 {
@@ -488,9 +487,7 @@ impl<'a> QueuedSkb<'a> {
         // buffer's headroom (released: no other clone of it exists, the
         // helper checked) and belong to this frame alone; borrowed
         // uniquely through `c` while `header` runs.
-        let hdr = unsafe {
-            core::slice::from_raw_parts_mut(bindings::afc_skb_data_mut(c.0.as_ptr()), hdr_len)
-        };
+        let hdr = unsafe { core::slice::from_raw_parts_mut((*c.0.as_ptr()).data, hdr_len) };
         header(hdr).ok()?;
         Some(c)
     }

@@ -190,7 +190,6 @@ struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigne
 #define AFC_FRAME_HEADER_LEN 32
 struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len);
 bool afc_skb_cloned(const struct sk_buff *skb);
-unsigned char *afc_skb_data_mut(struct sk_buff *skb);
 void afc_skb_pull(struct sk_buff *skb, unsigned int len);
 void afc_skb_trim(struct sk_buff *skb, unsigned int len);
 struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned int hdr_len);

@@ -108,7 +108,6 @@ struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
 	return c;
 }
 bool afc_skb_cloned(const struct sk_buff *skb) { return skb_cloned(skb); }
-unsigned char *afc_skb_data_mut(struct sk_buff *skb) { return skb->data; }
 /* Drops len bytes from the front of skb, linear part first, then paged
  * fragments, without copying (tcp_output.c's __pskb_trim_head).  Never
  * called for a clone (the Rust caller counts what it consumes of shared

@@ -56,7 +56,8 @@ impl ProcAtomics {
         self.rto_us.store(r.rto_us, Ordering::Relaxed);
         self.ato_us.store(r.ato_us, Ordering::Relaxed);
         self.cwnd_bytes.store(r.cwnd_bytes, Ordering::Relaxed);
-        self.ssthresh_bytes.store(r.ssthresh_bytes, Ordering::Relaxed);
+        self.ssthresh_bytes
+            .store(r.ssthresh_bytes, Ordering::Relaxed);
         self.mss.store(r.mss, Ordering::Relaxed);
     }
 }

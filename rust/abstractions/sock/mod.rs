@@ -323,6 +323,11 @@ impl<'a, T: SockData> Sock<'a, T> {
 
     /// Takes the pending error (`sock_error`), if any.
     pub(crate) fn take_err(&self) -> Option<Error> {
+        // `sock_error`'s own first test, without a C call (every read
+        // that waits asks).
+        if self.err() == 0 {
+            return None;
+        }
         // SAFETY: the sock is valid (type invariant).
         let e = unsafe { bindings::afc_sock_error(self.as_ptr()) };
         (e != 0).then(|| Error::from_errno(e))
