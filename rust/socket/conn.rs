@@ -21,7 +21,7 @@ use crate::netns;
 use crate::proto::buffers::{self, RcvSpace};
 use crate::proto::conn::{ConnError, ConnStats, Connection, DataAction, Events, Transmit};
 use crate::proto::state::State;
-use crate::proto::time::{earliest, Instant, MS, SEC};
+use crate::proto::time::{earliest, timer_keeps, Instant, MS, SEC};
 use crate::proto::wire::{Header, HEADER_LEN};
 use crate::stats::Stat;
 use crate::tx::{self, Sent, Via};
@@ -741,16 +741,21 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
             }
         }
     }
-    if c.conn.state() == State::Closed {
-        finish(sk, queues, c);
-        return;
+    // ESTABLISHED passes the rare states with one test: every event of
+    // an exchange.
+    let state = c.conn.state();
+    if state != State::Established {
+        if state == State::Closed {
+            finish(sk, queues, c);
+            return;
+        }
+        if state == State::TimeWait {
+            // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
+            uncount_orphan(c);
+        }
     }
-    if c.conn.state().receives_data() {
+    if state.receives_data() {
         grow_sndbuf(sk, c);
-    }
-    if c.conn.state() == State::TimeWait {
-        // TIME_WAIT is no orphan (TCP's moves to a timewait sock).
-        uncount_orphan(c);
     }
     arm_timer(sk, c, next_deadline(c), t);
     sk.set_state(c.conn.state().as_u8());
@@ -782,11 +787,11 @@ fn next_deadline(c: &ConnState) -> Option<u64> {
 }
 
 /// Arms the socket timer for `deadline` at `t`, unless the timer armed
-/// already may stay ([`timer_may_stay`]); stops it when nothing is left
-/// and it may not stay.
+/// already is left as it is (`proto::time::timer_keeps`: the policy and
+/// its reasons); stops it when nothing is left and it may not stay.
 #[inline(always)]
 fn arm_timer(sk: &Sock<'_, AfcSock>, c: &mut ConnState, deadline: Option<u64>, t: Instant) {
-    if deadline != c.armed && !timer_may_stay(c.armed, deadline, t.micros()) {
+    if !timer_keeps(c.armed, deadline, t.micros()) {
         match deadline {
             Some(d) => sk.reset_timer(d, t.micros()),
             None => sk.stop_timer(),
@@ -794,35 +799,6 @@ fn arm_timer(sk: &Sock<'_, AfcSock>, c: &mut ConnState, deadline: Option<u64>, t
         c.armed = deadline;
     }
 }
-
-/// Whether a timer armed for `armed` may stay as it is when the core's
-/// next deadline is `deadline` (microseconds, `now` the clock): it fires
-/// no later than needed, and then `run_timers` re-arms it for whatever
-/// is due, rather than move on every segment.  A request-response
-/// exchange moves the deadline in and out every transaction (the
-/// retransmission timeout set with a request and cleared by its answer,
-/// the delayed ACK of the next); `mod_timer` for each showed in profiles.
-/// A timer that would fire for nothing within [`PUSH_US`] is moved to
-/// the deadline instead, as TCP pushes its delayed-ACK timer out: one
-/// `mod_timer` every few milliseconds in place of a timer run, its
-/// softirq and the socket lock (before, an exchange ran each end's timer
-/// every ~6 ms).  A timer with nothing left to do stays only if it fires
-/// within [`IDLE_TIMER_SLACK_US`], so that a socket's reference is not
-/// held long for nothing.
-fn timer_may_stay(armed: Option<u64>, deadline: Option<u64>, now: u64) -> bool {
-    match (armed, deadline) {
-        (Some(a), Some(d)) => a == d || (a < d && a > now.saturating_add(PUSH_US)),
-        (Some(a), None) => a <= now.saturating_add(IDLE_TIMER_SLACK_US),
-        _ => false,
-    }
-}
-
-/// How soon a timer armed earlier than its deadline may be moved to it
-/// rather than fire for nothing ([`timer_may_stay`]): a tick.
-const PUSH_US: u64 = 1_000;
-
-/// How long past its last use a timer may stay armed with nothing to do.
-const IDLE_TIMER_SLACK_US: u64 = 1_000_000;
 
 /// Payloads at least this long are sent as references to the write
 /// queue's pages when the write queue holds them in pages; shorter ones
