@@ -94,6 +94,7 @@ def summary(log):
     cells = collections.defaultdict(list)
     mem = collections.defaultdict(list)
     foot = collections.defaultdict(list)
+    classes = collections.defaultdict(lambda: collections.defaultdict(list))
     names = {}
     for fields, window, insns, _ in parse(log):
         n, name = unit_of(fields)
@@ -101,6 +102,9 @@ def summary(log):
             continue
         key = (fields.get("test"), fields.get("net"), fields.get("fam"))
         cells[key].append(insns / n)
+        for k, v in fields.items():
+            if k.startswith("icount.cls."):
+                classes[key][k[len("icount.cls."):]].append(v / n)
         fp = footprint(log, window, n)
         if fp:
             foot[key].append(fp)
@@ -128,15 +132,6 @@ def summary(log):
             rb = f"{b / statistics.median(x[0] for x in tcp):.3f}x" if tcp else ""
             ri = f"{i / statistics.median(x[1] for x in tcp):.3f}x" if tcp else ""
             print(f"{key[0]:14} {key[1]:5} {key[2]:7} {b:12,.0f} {rb:>7} {i:20,.0f} {ri:>7}")
-    classes = collections.defaultdict(lambda: collections.defaultdict(list))
-    for fields, _, _, _ in parse(log):
-        n, _ = unit_of(fields)
-        if not n:
-            continue
-        key = (fields.get("test"), fields.get("net"), fields.get("fam"))
-        for k, v in fields.items():
-            if k.startswith("icount.cls."):
-                classes[key][k[len("icount.cls."):]].append(v / n)
     if classes:
         names = sorted({c for d in classes.values() for c in d})
         print(f"\n{'test':14} {'net':5} {'family':7} " + " ".join(f"{c[:10]:>10}" for c in names) + "   (medians per unit)")

@@ -3,6 +3,7 @@
 //! Owned socket buffers and the network devices they arrive on.
 
 use crate::abstractions::bindings;
+use crate::proto::wire::HEADER_LEN;
 use core::ptr::{addr_of_mut, write_volatile, NonNull};
 use kernel::prelude::*;
 
@@ -302,7 +303,7 @@ impl SkBuff {
         if gso_size == 0 {
             return;
         }
-        let payload = (self.len() as u32).saturating_sub(crate::proto::wire::HEADER_LEN as u32);
+        let payload = (self.len() as u32).saturating_sub(HEADER_LEN as u32);
         let segs = payload.div_ceil(gso_size);
         // SAFETY: valid and unshared (type invariant), about to leave: a
         // fresh frame of ours, or the clone of a send buffer, whose shared
@@ -462,17 +463,14 @@ impl<'a> QueuedSkb<'a> {
     /// (`Sock::alloc_send_skb`, `Sock::alloc_send_paged`; nothing of it
     /// consumed), as TCP transmits a clone of its write
     /// queue's buffer: a clone of it (no allocation, no copy) with
-    /// `hdr_len` bytes in front, which `header` fills.  `None` when this
-    /// is not such a buffer, when an earlier clone of it is still out (a
-    /// retransmission: the caller copies), or `header` fails.
+    /// [`HEADER_LEN`] bytes in front, which `header` fills.  `None` when
+    /// this is not such a buffer, when an earlier clone of it is still out
+    /// (a retransmission: the caller copies), or `header` fails.
     pub(crate) fn clone_for_send(
         &self,
-        hdr_len: usize,
         header: impl FnOnce(&mut [u8]) -> Result,
     ) -> Option<SkBuff> {
-        const _: () =
-            assert!(crate::proto::wire::HEADER_LEN == bindings::AFC_FRAME_HEADER_LEN as usize);
-        let n = u32::try_from(hdr_len).ok()?;
+        const _: () = assert!(HEADER_LEN == bindings::AFC_FRAME_HEADER_LEN as usize);
         // SAFETY: a queued skb is valid while queued (owner's walk).
         if unsafe { skb_front(self.0.as_ptr()) } != 0 {
             return None;
@@ -480,14 +478,14 @@ impl<'a> QueuedSkb<'a> {
         // SAFETY: a queued skb is valid while queued (owner's walk); the
         // helper checks that it is a fast-clone send buffer with no
         // clone out, and returns a new clone or NULL.
-        let c = unsafe { bindings::afc_skb_clone_send(self.0.as_ptr(), n) };
+        let c = unsafe { bindings::afc_skb_clone_send(self.0.as_ptr()) };
         // INVARIANT: a fresh clone; its only reference is ours.
         let c = SkBuff(NonNull::new(c)?);
-        // SAFETY: the clone's first `hdr_len` bytes were pushed into the
+        // SAFETY: the helper pushed `HEADER_LEN` zeroed bytes into the
         // buffer's headroom (released: no other clone of it exists, the
-        // helper checked) and belong to this frame alone; borrowed
+        // helper checked); they belong to this frame alone, borrowed
         // uniquely through `c` while `header` runs.
-        let hdr = unsafe { core::slice::from_raw_parts_mut((*c.0.as_ptr()).data, hdr_len) };
+        let hdr = unsafe { core::slice::from_raw_parts_mut((*c.0.as_ptr()).data, HEADER_LEN) };
         header(hdr).ok()?;
         Some(c)
     }

@@ -185,10 +185,9 @@ unsigned long afc_usecs_to_jiffies(u64 us);
 struct sk_buff *afc_alloc_frame(unsigned int len);
 struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigned int hdr_len);
 /* The frame header's length (proto::wire::HEADER_LEN, which a build
- * assertion keeps equal): the clone's header is zeroed with stores of a
- * known size, not a call to memset. */
+ * assertion keeps equal): what afc_skb_clone_send() pushes. */
 #define AFC_FRAME_HEADER_LEN 32
-struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len);
+struct sk_buff *afc_skb_clone_send(struct sk_buff *skb);
 bool afc_skb_cloned(const struct sk_buff *skb);
 void afc_skb_pull(struct sk_buff *skb, unsigned int len);
 void afc_skb_trim(struct sk_buff *skb, unsigned int len);

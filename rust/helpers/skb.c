@@ -76,8 +76,9 @@ struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigne
  * (afc_sock_alloc_linear) or paged (afc_sock_alloc_paged), as
  * __tcp_transmit_skb() clones its write queue's skb: a clone (the
  * fast-clone companion, no allocation; a paged buffer's fragments shared,
- * not referenced one by one) with hdr_len zeroed bytes pushed for the
- * header, which only this clone's owner writes (the buffer's own data
+ * not referenced one by one) with AFC_FRAME_HEADER_LEN zeroed bytes
+ * pushed for the frame header (a constant: stores, not a call to
+ * memset), which only this clone's owner writes (the buffer's own data
  * starts after them).  NULL when skb is not such a buffer, or when an
  * earlier clone of it is still out (on loopback it waits in the
  * receiver's queue until read; the header area is its): the caller then
@@ -86,12 +87,12 @@ struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigne
  * TCP's buffer: the shinfo it writes is the buffer's, which nobody else
  * holds until the clone leaves (no earlier clone is out), and which
  * nobody writes while the clone is out. */
-struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
+struct sk_buff *afc_skb_clone_send(struct sk_buff *skb)
 {
 	struct sk_buff *c;
 
 	if (skb->fclone != SKB_FCLONE_ORIG || skb_cloned(skb) || skb_has_frag_list(skb) ||
-	    skb_headroom(skb) < MAX_HEADER + hdr_len)
+	    skb_headroom(skb) < MAX_HEADER + AFC_FRAME_HEADER_LEN)
 		return NULL;
 	/* An earlier send's GSO marks go: the caller sets this frame's. */
 	if (skb_is_gso(skb))
@@ -99,10 +100,7 @@ struct sk_buff *afc_skb_clone_send(struct sk_buff *skb, unsigned int hdr_len)
 	c = skb_clone(skb, GFP_ATOMIC);
 	if (!c)
 		return NULL;
-	if (hdr_len == AFC_FRAME_HEADER_LEN)
-		memset(__skb_push(c, AFC_FRAME_HEADER_LEN), 0, AFC_FRAME_HEADER_LEN);
-	else
-		memset(__skb_push(c, hdr_len), 0, hdr_len);
+	memset(__skb_push(c, AFC_FRAME_HEADER_LEN), 0, AFC_FRAME_HEADER_LEN);
 	skb_reset_network_header(c);
 	c->protocol = htons(ETH_P_AF_CUSTOM);
 	return c;

@@ -881,7 +881,7 @@ fn clone_from_write_queue(
         .for_range(offset, len, |skb, off, n| {
             pieces += 1;
             if pieces == 1 && off == 0 && n == len && skb.len() == len {
-                frame = skb.clone_for_send(HEADER_LEN, |buf| h.emit(buf).map_err(|_| EINVAL));
+                frame = skb.clone_for_send(|buf| h.emit(buf).map_err(|_| EINVAL));
             }
             Ok(())
         })

@@ -245,7 +245,7 @@ impl Connection {
         } else {
             (0, false)
         };
-        let stuck = idle_sender && unsent > 0 && !allowed;
+        let stuck = unsent > 0 && !allowed;
         if stuck {
             if self.timers.persist_deadline.is_none() {
                 let mut wait = self
