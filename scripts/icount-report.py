@@ -16,7 +16,13 @@ the run's RESULT line.  This pairs them.
         by symbol, in instructions per unit: kernel symbols from the
         kernel's System.map, the module's from its .ko (nm) and where the
         guest loaded it, user space as one line.  FAM_A and FAM_B default
-        to custom and inet; "base" needs --base-ko.
+        to custom and inet; "base" needs --base-ko. With --blocks, hot
+        blocks (run at least once per two units) by symbol instead of
+        instructions, the measure a transaction's time follows (session 25).
+    scripts/icount-report.py [LOG] --blocks-of SYMBOL TEST NET [FAM]
+        the hot blocks of one module function (FAM custom or base) or
+        kernel symbol: offset from the symbol, instructions, runs per unit;
+        read beside `objdump -d` of the .ko or vmlinux.
 
 Run from the repository's top; LOG defaults to build/vm-bench.log.
 """
@@ -155,7 +161,7 @@ class Symbols:
                     self.kaddr.append(int(a, 16))
                     self.kname.append(name)
         self.mods = {}
-        kos = {"custom": os.path.join(TOP, "build/module-normal/af_custom.ko")}
+        kos = {"custom": os.environ.get("ICOUNT_KO", os.path.join(TOP, "build/module-normal/af_custom.ko"))}
         if base_ko:
             kos["base"] = base_ko
         for fam, ko in kos.items():
@@ -176,15 +182,19 @@ class Symbols:
         return os.path.join(kobj, "System.map")
 
     def name(self, vaddr, modtext, fam):
+        return self.locate(vaddr, modtext, fam)[0]
+
+    def locate(self, vaddr, modtext, fam):
+        """The symbol `vaddr` is in, and the symbol's address in the guest."""
         if vaddr < 1 << 63:
-            return "[user]"
+            return "[user]", 0
         text = modtext.get("af_custom_base" if fam == "base" else "af_custom")
         if fam in self.mods and text and text <= vaddr < text + 0x100000:
             addr, name = self.mods[fam]
             i = bisect.bisect_right(addr, vaddr - text) - 1
-            return "[af_custom] " + (name[i] if i >= 0 else "?")
+            return ("[af_custom] " + name[i], text + addr[i]) if i >= 0 else ("[af_custom] ?", text)
         i = bisect.bisect_right(self.kaddr, vaddr) - 1
-        return self.kname[i] if i >= 0 else "?"
+        return (self.kname[i], self.kaddr[i]) if i >= 0 else ("?", 0)
 
 
 def by_symbol(log, test, net, fam, syms):
@@ -202,16 +212,69 @@ def by_symbol(log, test, net, fam, syms):
     return total, units
 
 
-def diff(log, test, net, fam_a, fam_b, top, base_ko):
+def hot_by_symbol(log, test, net, fam, syms):
+    """Hot blocks by symbol, summed over the windows, and the window count
+    (as the unit count: `diff` divides by it)."""
+    total = collections.Counter()
+    windows = 0
+    for fields, window, _, modtext in parse(log):
+        if (fields.get("test"), fields.get("net"), fields.get("fam")) != (test, net, fam):
+            continue
+        n, _ = unit_of(fields)
+        if not n:
+            continue
+        windows += 1
+        with open(window_path(log, window)) as f:
+            for line in f:
+                a, _, runs = line.split()
+                if int(runs) * 2 >= n:
+                    total[syms.name(int(a, 16), modtext, fam)] += 1
+    return total, windows
+
+
+def blocks_of(log, symbol, test, net, fam, base_ko):
+    """The hot blocks of one symbol, by offset from its start."""
     syms = Symbols(base_ko)
-    a, ua = by_symbol(log, test, net, fam_a, syms)
-    b, ub = by_symbol(log, test, net, fam_b, syms)
+    rows = collections.defaultdict(lambda: [0, 0.0, 0])
+    for fields, window, _, modtext in parse(log):
+        if (fields.get("test"), fields.get("net"), fields.get("fam")) != (test, net, fam):
+            continue
+        n, _ = unit_of(fields)
+        if not n:
+            continue
+        with open(window_path(log, window)) as f:
+            for line in f:
+                a, insns, runs = line.split()
+                vaddr = int(a, 16)
+                name, start = syms.locate(vaddr, modtext, fam)
+                bare = name[len("[af_custom] "):] if name.startswith("[af_custom] ") else name
+                if not (bare == symbol or bare.endswith("::" + symbol)) or int(runs) * 2 < n:
+                    continue
+                r = rows[(bare, vaddr - start)]
+                r[0] = int(insns)
+                r[1] += int(runs) / n
+                r[2] += 1
+    if not rows:
+        sys.exit(f"no hot blocks of {symbol} in {test} on {net} ({fam})")
+    print(f"{symbol}: {len(rows)} hot blocks in {test} on {net} ({fam})")
+    print(f"{'offset':>8} {'insns':>6} {'runs per unit':>14}  symbol")
+    for name, off in sorted(rows):
+        k, runs, w = rows[(name, off)]
+        print(f"{off:#8x} {k:6} {runs / w:14.2f}  {name}")
+
+
+def diff(log, test, net, fam_a, fam_b, top, base_ko, blocks=False):
+    syms = Symbols(base_ko)
+    count = hot_by_symbol if blocks else by_symbol
+    a, ua = count(log, test, net, fam_a, syms)
+    b, ub = count(log, test, net, fam_b, syms)
     if not ua or not ub:
         sys.exit(f"no windows of {test} on {net} for both {fam_a} and {fam_b}")
     pa = {k: v / ua for k, v in a.items()}
     pb = {k: v / ub for k, v in b.items()}
     ta, tb = sum(pa.values()), sum(pb.values())
-    print(f"{test} on {net}: instructions per unit, {fam_a} {ta:,.0f}, {fam_b} {tb:,.0f} ({ta / tb:.3f}x)")
+    what = "hot blocks per window" if blocks else "instructions per unit"
+    print(f"{test} on {net}: {what}, {fam_a} {ta:,.0f}, {fam_b} {tb:,.0f} ({ta / tb:.3f}x)")
     groups = collections.Counter()
     for d, fam in ((pa, "a"), (pb, "b")):
         for k, v in d.items():
@@ -242,13 +305,23 @@ def main(argv):
         del argv[i:i + 2]
     if argv and not argv[0].startswith("--"):
         log = argv.pop(0)
-    if argv and argv[0] == "--diff":
+    blocks = "--blocks" in argv
+    if blocks:
+        argv.remove("--blocks")
+    if argv and argv[0] == "--blocks-of":
+        rest = argv[1:]
+        if len(rest) == 3:
+            rest.append("custom")
+        if len(rest) != 4:
+            sys.exit(__doc__)
+        blocks_of(log, rest[0], rest[1], rest[2], rest[3], base_ko)
+    elif argv and argv[0] == "--diff":
         rest = argv[1:]
         if len(rest) == 2:
             rest += ["custom", "inet"]
         if len(rest) != 4:
             sys.exit(__doc__)
-        diff(log, rest[0], rest[1], rest[2], rest[3], top, base_ko)
+        diff(log, rest[0], rest[1], rest[2], rest[3], top, base_ko, blocks)
     else:
         summary(log)
 
