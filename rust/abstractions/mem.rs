@@ -69,9 +69,28 @@ impl<T: SockData> Sock<'_, T> {
     /// Whether the family is under memory pressure (`net.af_custom.mem[1]`
     /// passed and not yet back under `mem[0]`), or the socket's memory
     /// cgroup is (`sk_under_memory_pressure`).
+    ///
+    /// A socket outside any memory cgroup (`sk_memcg` null, as in the
+    /// root cgroup) reads the family's flag here, without a call into C:
+    /// every segment and every read looks (docs/PERFORMANCE.md, session
+    /// 26).
     pub(crate) fn under_memory_pressure(&self) -> bool {
-        // SAFETY: valid sock.
-        unsafe { bindings::afc_sk_under_memory_pressure(self.as_ptr()) }
+        let sk = self.as_ptr();
+        // SAFETY: the sock is valid (type invariant); `sk_memcg` is set
+        // when the socket is made and stays for its life.
+        let memcg = unsafe { (*sk).sk_memcg };
+        if !memcg.is_null() {
+            // SAFETY: valid sock.
+            return unsafe { bindings::afc_sk_under_memory_pressure(sk) };
+        }
+        // SAFETY: the sock is valid; its `sk_prot` is the family's
+        // `struct proto`, whose `memory_pressure` points to the family's
+        // flag (`afc_proto_mem_setup`) for the module's life, or is null.
+        // The flag is written by other CPUs: read once (`READ_ONCE`).
+        unsafe {
+            let flag = (*(*sk).__sk_common.skc_prot).memory_pressure;
+            !flag.is_null() && core::ptr::read_volatile(flag) != 0
+        }
     }
 
     /// Whether the socket holds queued data while the family is past its

@@ -33,12 +33,36 @@ impl<const N: usize> PerCpuCounters<N> {
     }
 
     /// Adds `n` to counter `i` (ignored past the last).
+    ///
+    /// On x86-64 this is `this_cpu_add` itself, one `add` to the
+    /// `%gs`-relative per-CPU address, inline: a call into C for it
+    /// cost a call, a return and a split of the caller's block on every
+    /// counted frame (docs/PERFORMANCE.md, session 26).
     #[inline]
     pub(crate) fn add(&self, i: usize, n: u64) {
         if i < N {
+            #[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
+            // SAFETY: `ptr` is a per-CPU address (`__alloc_percpu`) of `N`
+            // `u64`s and `i < N`, so `ptr + 8 i` is counter `i`'s per-CPU
+            // address, which `%gs` (this CPU's per-CPU base on x86-64 SMP)
+            // turns into this CPU's copy, as `this_cpu_add` does
+            // (`percpu_add_op`).  One instruction: no preemption or
+            // interrupt can come between its read and its write, so any
+            // context may add.  It writes the flags and nothing else.
+            unsafe {
+                core::arch::asm!(
+                    "add qword ptr gs:[{p}], {n}",
+                    p = in(reg) self.ptr.as_ptr().cast::<u64>().wrapping_add(i),
+                    n = in(reg) n,
+                    options(nostack),
+                );
+            }
+            #[cfg(not(all(target_arch = "x86_64", CONFIG_SMP)))]
             // SAFETY: `ptr` holds `N` counters per CPU and `i < N` (so it
             // fits a `u32`, as `new` checked `N` does).
-            unsafe { bindings::afc_counters_add(self.ptr.as_ptr(), i as u32, n) }
+            unsafe {
+                bindings::afc_counters_add(self.ptr.as_ptr(), i as u32, n)
+            }
         }
     }
 

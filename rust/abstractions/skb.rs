@@ -370,10 +370,24 @@ impl SkBuff {
 
 impl Drop for SkBuff {
     fn drop(&mut self) {
-        // SAFETY: we own the skb (type invariant); it is not used again.
         // Done with, not dropped: `consume_skb`, as TCP frees what it
-        // consumed (no drop is reported).
-        unsafe { bindings::afc_consume_skb(self.0.as_ptr()) };
+        // consumed (no drop is reported).  Without tracepoints the
+        // kernel's `consume_skb` is an inline `kfree_skb`, that is this
+        // very call, reached here without a C wrapper around it.
+        #[cfg(not(CONFIG_TRACEPOINTS))]
+        // SAFETY: we own the skb (type invariant); it is not used again.
+        unsafe {
+            bindings::sk_skb_reason_drop(
+                core::ptr::null_mut(),
+                self.0.as_ptr(),
+                bindings::skb_drop_reason_SKB_CONSUMED,
+            )
+        };
+        #[cfg(CONFIG_TRACEPOINTS)]
+        // SAFETY: we own the skb (type invariant); it is not used again.
+        unsafe {
+            bindings::consume_skb(self.0.as_ptr())
+        };
     }
 }
 
@@ -501,7 +515,7 @@ impl<'a> QueuedSkb<'a> {
 
     /// Appends up to `n` bytes from the user's buffers of `msg` to this
     /// paged send buffer of `sk`'s write queue (its last), growing its
-    /// truesize and `sk_wmem_alloc` (`afc_skb_append_paged`); returns how
+    /// truesize (`afc_skb_append_paged`); returns how
     /// many.  The queue's owner charges them.
     ///
     /// # Safety
@@ -610,6 +624,24 @@ impl<'a> SkbQueue<'a> {
             next: NonNull::new(first),
             _p: core::marker::PhantomData,
         }
+    }
+
+    /// The buffer whose bytes are exactly `[offset, offset + len)` of the
+    /// queue's data, if one is (the range starts where it starts and
+    /// ends where it ends): what [`Self::for_range`] would call back
+    /// once with the whole buffer, found with one test per buffer passed
+    /// and one for the one it lands in.
+    pub(crate) fn whole_at(&mut self, mut offset: usize, len: usize) -> Option<QueuedSkb<'_>> {
+        for skb in self.walk() {
+            let l = skb.len();
+            if offset < l {
+                let exact = u8::from(offset == 0) & u8::from(l == len);
+                // Kept from being split back into a branch per term.
+                return (core::hint::black_box(exact) != 0).then_some(skb);
+            }
+            offset -= l;
+        }
+        None
     }
 
     /// Calls `f(buffer, offset, n)` for each piece of the byte range

@@ -14,6 +14,7 @@
 #include <asm/ioctls.h>
 #include <linux/fcntl.h>
 #include <linux/skbuff.h>
+#include <linux/filter.h>
 #include <linux/seq_file.h>
 #include <net/sock.h>
 #include <linux/tcp.h>

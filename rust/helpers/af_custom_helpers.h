@@ -200,7 +200,6 @@ int afc_skb_csum_fill(struct sk_buff *skb, unsigned int field);
 bool afc_skb_csum_pending(const struct sk_buff *skb, int *start, unsigned int *field);
 bool afc_skb_csum_ok(struct sk_buff *skb);
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
-void afc_consume_skb(struct sk_buff *skb);
 void afc_skb_queue_purge(struct sk_buff_head *q);
 int afc_skb_copy_datagram_msg(const struct sk_buff *skb, int offset, struct msghdr *msg, int len);
 size_t afc_msg_data_left(struct msghdr *msg);
@@ -237,7 +236,6 @@ int afc_xmit(struct net *net, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 int afc_xmit_sk(struct sock *sk, struct sk_buff *skb, __be32 saddr, __be32 daddr);
 void afc_sk_dst_reset(struct sock *sk);
 bool afc_sockopt_binds_device(int name);
-int afc_sk_filter(struct sock *sk, struct sk_buff *skb);
 
 /* The frame header's length, which the GSO segmenter pulls before cutting
  * and GRO before merging, and its checksum field's offset (the layout is

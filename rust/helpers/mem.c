@@ -193,9 +193,28 @@ bool afc_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb)
 	return sk_rmem_schedule(sk, skb, skb->truesize);
 }
 
-/* Reserves `size` bytes for the write queue; false over the limits. */
+/* Reserves `size` bytes for the write queue; false over the limits.
+ *
+ * A socket outside any memory cgroup with the family below
+ * net.af_custom.mem[0] and not under pressure gets its pages at once:
+ * that is __sk_mem_raise_allocated()'s first outcome ("under limit"),
+ * whose pressure flag to clear is clear already, without the calls
+ * through __sk_mem_schedule() and its other branches.  A request/response
+ * exchange comes here on every write: the acknowledgement of the last
+ * one gave the page back (sk_mem_reclaim), as TCP's does. */
 bool afc_sk_wmem_schedule(struct sock *sk, int size)
 {
+	int delta = size - sk->sk_forward_alloc;
+
+	if (delta > 0 && !sk->sk_memcg && !READ_ONCE(afc_memory_pressure)) {
+		int amt = sk_mem_pages(delta);
+
+		if (sk_memory_allocated(sk) + amt <= sk_prot_mem_limits(sk, 0)) {
+			sk_forward_alloc_add(sk, amt << PAGE_SHIFT);
+			sk_memory_allocated_add(sk, amt);
+			return true;
+		}
+	}
 	if (afc_memcg_full(sk, size - sk->sk_forward_alloc))
 		return false;
 	return sk_wmem_schedule(sk, size);

@@ -53,13 +53,16 @@ struct sk_buff *afc_alloc_frame(unsigned int len)
 	skb->protocol = htons(ETH_P_AF_CUSTOM);
 	return skb;
 }
-/* A linear send buffer of len bytes, charged to sk as sock_wmalloc()
- * charges (no limit here: the caller checked the room), allocated as
- * tcp_stream_alloc_skb() allocates TCP's: a fast-clone pair with headroom
- * for a frame header of hdr_len bytes and the link layer, its header area
- * released (__skb_header_release), so that a segment which is exactly
- * this buffer leaves as its clone (afc_skb_clone_send) with no allocation
- * and no copy. */
+/* A linear send buffer of len bytes, allocated as tcp_stream_alloc_skb()
+ * allocates TCP's: a fast-clone pair with headroom for a frame header of
+ * hdr_len bytes and the link layer, its header area released
+ * (__skb_header_release), so that a segment which is exactly this buffer
+ * leaves as its clone (afc_skb_clone_send) with no allocation and no
+ * copy.  Not owned by sk (no skb_set_owner_w, no sock_wfree when it is
+ * freed): as TCP's write queue, the buffer is charged to the socket by
+ * the write queue itself (sk_wmem_queued and the forward allocation,
+ * WriteQueue in rust/abstractions/sock/queues.rs), and the send buffer's
+ * room is counted from that charge. */
 struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigned int hdr_len)
 {
 	struct sk_buff *skb = alloc_skb_fclone(MAX_HEADER + hdr_len + len, sk->sk_allocation);
@@ -67,9 +70,8 @@ struct sk_buff *afc_sock_alloc_linear(struct sock *sk, unsigned int len, unsigne
 	if (!skb)
 		return NULL;
 	skb_reserve(skb, MAX_HEADER + hdr_len);
-	skb_put(skb, len);
+	__skb_put(skb, len);
 	__skb_header_release(skb);
-	skb_set_owner_w(skb, sk);
 	return skb;
 }
 /* The frame for a segment that is all of the send buffer skb, linear
@@ -154,7 +156,7 @@ void afc_skb_trim(struct sk_buff *skb, unsigned int len)
 	WARN_ON_ONCE(pskb_trim(skb, len));
 }
 /* A send buffer of len bytes held in page fragments (no linear part),
- * charged to sk like sock_wmalloc(): frames reference its pages instead
+ * charged by the write queue as afc_sock_alloc_linear()'s: frames reference its pages instead
  * of copying them (afc_skb_ref_frags).  The pages come from the socket's
  * page fragment (sk_page_frag(): the task's, or the socket's), carved as
  * tcp_sendmsg_locked() carves them: a 32 KiB page is reused from its
@@ -194,7 +196,6 @@ struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned
 	skb->data_len = len;
 	skb->len = len;
 	skb->truesize += len;
-	skb_set_owner_w(skb, sk);
 	return skb;
 }
 /* Appends up to n bytes from msg to the paged send buffer skb, the
@@ -204,8 +205,8 @@ struct sk_buff *afc_sock_alloc_paged(struct sock *sk, unsigned int len, unsigned
  * tcp_sendmsg_locked() fills its tail skb up to size_goal, so that a
  * segment is one whole buffer.  Returns the bytes copied: fewer than n
  * when the user's buffer faults, the fragment slots run out or a page
- * cannot be had.  skb grows by them, truesize and sk_wmem_alloc too (the
- * buffer is sk's: skb_set_owner_w); the caller charges the queue.  The
+ * cannot be had.  skb grows by them, truesize too; the caller charges
+ * the queue (afc_sock_alloc_linear: the queue's charge is the buffer's).  The
  * caller owns the socket (lock_sock), as sk_page_frag() requires. */
 int afc_skb_append_paged(struct sock *sk, struct sk_buff *skb, struct msghdr *msg, int n)
 {
@@ -241,7 +242,6 @@ int afc_skb_append_paged(struct sock *sk, struct sk_buff *skb, struct msghdr *ms
 		skb->len += got;
 		skb->data_len += got;
 		skb->truesize += got;
-		refcount_add(got, &sk->sk_wmem_alloc);
 		copied += got;
 		if (got < want)
 			break;
@@ -382,8 +382,6 @@ bool afc_skb_csum_ok(struct sk_buff *skb)
 	return !csum_fold(skb_checksum(skb, 0, skb->len, 0));
 }
 void afc_skb_set_owner_r(struct sk_buff *skb, struct sock *sk) { skb_set_owner_r(skb, sk); }
-/* A buffer done with, no drop (inline without CONFIG_TRACEPOINTS). */
-void afc_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
 /* The module's queues are used by their socket's owner alone (under
  * lock_sock, or bh_lock_sock while no process owns it), as TCP uses its
  * receive and write queues: their spinlocks are not taken. */

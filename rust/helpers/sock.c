@@ -62,9 +62,13 @@ void afc_sk_state_change(struct sock *sk) { sk->sk_state_change(sk); }
  */
 void afc_sk_init_wakeups(struct sock *sk) { sock_set_flag(sk, SOCK_USE_WRITE_QUEUE); }
 
+/* The send buffer's use is what the write queue holds (sk_wmem_queued),
+ * as sk_stream_memory_free() counts TCP's; its buffers are not owned by
+ * the socket (afc_sock_alloc_linear), so sk_wmem_alloc does not count
+ * them. */
 static bool afc_sk_writeable(const struct sock *sk)
 {
-	return 2 * (u64)sk_wmem_alloc_get(sk) < (u64)READ_ONCE(sk->sk_sndbuf);
+	return 2 * (u64)max(READ_ONCE(sk->sk_wmem_queued), 0) < (u64)READ_ONCE(sk->sk_sndbuf);
 }
 
 void afc_sk_set_nospace(struct sock *sk)
@@ -261,12 +265,6 @@ int afc_accept_arg_flags(const struct proto_accept_arg *arg) { return arg->flags
 /* Whether a SOL_SOCKET option binds the socket to a device
  * (SO_BINDTODEVICE, SO_BINDTOIFINDEX; Sock::bound_dev_if reads it). */
 bool afc_sockopt_binds_device(int name) { return name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX; }
-/* Runs the socket's filter (SO_ATTACH_FILTER/SO_ATTACH_BPF) and the LSM
- * per-packet hook on a received frame (data at our header), as
- * tcp_filter(): 0 to keep it, an error to drop it.  The cap is the whole
- * frame: a filter may drop a segment but not cut it short (the header's
- * length and checksum cover the whole payload). */
-int afc_sk_filter(struct sock *sk, struct sk_buff *skb) { return sk_filter_trim_cap(sk, skb, skb->len); }
 
 /*
  * tcp_recv_timestamp (net/ipv4/tcp.c, not exported), for a software

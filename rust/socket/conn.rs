@@ -874,23 +874,10 @@ fn clone_from_write_queue(
     len: usize,
     h: &Header,
 ) -> Option<SkBuff> {
-    let mut frame = None;
-    let mut pieces = 0;
     queues
         .write()
-        .for_range(offset, len, |skb, off, n| {
-            pieces += 1;
-            if pieces == 1 && off == 0 && n == len && skb.len() == len {
-                frame = skb.clone_for_send(|buf| h.emit(buf).map_err(|_| EINVAL));
-            }
-            Ok(())
-        })
-        .ok()?;
-    if pieces == 1 {
-        frame
-    } else {
-        None
-    }
+        .whole_at(offset, len)?
+        .clone_for_send(|buf| h.emit(buf).map_err(|_| EINVAL))
 }
 
 /// Copies `out.len()` bytes at `offset` of the write queue into `out`.

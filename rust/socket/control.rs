@@ -170,7 +170,7 @@ pub(crate) fn poll(sk: &Sock<'_, AfcSock>) -> u32 {
             // Not while a send waits for socket memory: the retry
             // timer wakes it (`conn::wait_for_memory`).
             let room = |sk: &Sock<'_, AfcSock>| {
-                (sk.wmem_alloc() as u64) * 2 < sk.sndbuf() as u64
+                (sk.wmem_queued() as u64) * 2 < sk.sndbuf() as u64
                     && !sk.data().notsent_full(true)
                     && !sk.data().mem_wait()
             };

@@ -85,7 +85,14 @@ pub(crate) fn sendmsg(
     flags: u32,
 ) -> Result<usize> {
     let mut g = sk.lock();
-    let r = sendmsg_locked(sk, &mut g, msg, len, flags);
+    let r = if flags & !(MSG_DONTWAIT | MSG_NOSIGNAL) == 0 {
+        match send_plain(sk, &mut g, msg, len) {
+            Some(r) => r,
+            None => sendmsg_locked(sk, &mut g, msg, len, flags),
+        }
+    } else {
+        sendmsg_locked(sk, &mut g, msg, len, flags)
+    };
     // `MSG_OOB`: the last byte written is urgent (`tcp_push` →
     // `tcp_mark_urg`, also after a partial write); the last chunk was
     // marked before it was pushed, this covers a write cut short.
@@ -96,6 +103,68 @@ pub(crate) fn sendmsg(
         conn::drive(sk, g.locked());
     }
     r
+}
+
+/// The plain write: a short write (below [`conn::PAGED_MIN`]) without
+/// flags (but `MSG_DONTWAIT`, `MSG_NOSIGNAL`) on an established
+/// connection with room for all of it in the send buffer and the core's
+/// queue, no error and no shutdown: one linear buffer, queued and pushed,
+/// the write of every exchange.  Anything else, it leaves to
+/// [`sendmsg_locked`] before it changed anything (`None`; the user's
+/// buffers as they were): a fault part-way, no memory now, any other
+/// state.  One test where the general loop has a branch per rare case:
+/// under QEMU's TCG a write's time follows the blocks it runs
+/// (docs/PERFORMANCE.md, session 26).
+fn send_plain(
+    sk: &Sock<'_, AfcSock>,
+    g: &mut SockGuard<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    len: usize,
+) -> Option<Result<usize>> {
+    let len = len.min(msg.data_left());
+    let room = (sk.sndbuf() as usize).saturating_sub(sk.wmem_queued() as usize);
+    let st = g.locked();
+    let Role::Conn(c) = &mut st.role else {
+        return None;
+    };
+    let not_plain = u8::from(len == 0)
+        | u8::from(len >= conn::PAGED_MIN)
+        | u8::from(len > room)
+        | u8::from(len > c.conn.enqueue_room() as usize)
+        | u8::from(c.conn.state() != State::Established)
+        | u8::from(sk.err() != 0)
+        | (sk.shutdown_bits() & SEND_SHUTDOWN)
+        | u8::from(sk.data().notsent_full(false));
+    // One test: kept from being split back into a branch per term.
+    if core::hint::black_box(not_plain) != 0 {
+        return None;
+    }
+    let mut skb = sk.alloc_send_skb(len, HEADER_LEN)?;
+    if !sk.wmem_schedule(skb.truesize()) {
+        return None;
+    }
+    match skb.copy_from_msg(0, msg, len) {
+        Ok(n) if n >= len => {}
+        Ok(n) => {
+            // A fault part-way: the general loop sends and reports what
+            // it copies, from the user's buffers as they were.
+            msg.revert(n);
+            return None;
+        }
+        Err(_) => return None,
+    }
+    // `enqueue_room` promised them, as `append_to_tail` relies on.
+    if !matches!(c.conn.enqueue(len as u32), Ok(n) if n as usize == len) {
+        c.conn.abort();
+        conn::drive(sk, st);
+        return Some(Err(EPIPE));
+    }
+    sk.data().clear_mem_wait();
+    // Not `MSG_MORE`: this write's partial segment goes (`tcp_push`).
+    c.conn.set_more(false);
+    st.queues.write().push(skb);
+    conn::drive(sk, st);
+    Some(Ok(len))
 }
 
 fn sendmsg_locked(
@@ -135,7 +204,7 @@ fn sendmsg_locked(
         let space = if sk.data().notsent_full(false) {
             0
         } else {
-            (sk.sndbuf() as usize).saturating_sub(sk.wmem_alloc() as usize)
+            (sk.sndbuf() as usize).saturating_sub(sk.wmem_queued() as usize)
         };
         if space == 0 {
             // Full: push what is queued, then wait for acknowledgements;
@@ -360,14 +429,125 @@ pub(crate) fn recvmsg(
     flags: u32,
 ) -> Result<usize> {
     let mut anc = Ancillary::default();
-    let n = recvmsg_locked(sk, msg, len, flags, &mut anc)?;
+    let n = if flags & !MSG_DONTWAIT == 0 && len > 0 {
+        let mut g = sk.lock();
+        let mut timeo = sk.rcvtimeo(flags & MSG_DONTWAIT != 0);
+        match recv_plain(sk, &mut g, msg, len, &mut timeo, &mut anc) {
+            Some(r) => r?,
+            None => recvmsg_locked(sk, &mut g, msg, len, flags, timeo, &mut anc)?,
+        }
+    } else {
+        recvmsg_general(sk, msg, len, flags, &mut anc)?
+    };
     anc.put(sk, msg);
     Ok(n)
 }
 
-/// `recvmsg` under the socket lock (`tcp_recvmsg_locked`); `anc`
-/// collects what the control messages report.
-fn recvmsg_locked(
+/// The plain read: a read or a wait for one, without flags (but
+/// `MSG_DONTWAIT`), of a connection whose reads no urgent mark limits,
+/// without `AFC_PKTINFO`, at the default `SO_RCVLOWAT` (one byte): the
+/// read of every exchange.  It copies what is queued, in order, or sleeps
+/// until something is; everything else (an error, end of file, frames
+/// left on the backlog, a signal, a timeout, any other state) it leaves
+/// to [`recvmsg_locked`], which answers it as if it had been asked first:
+/// `None` means nothing was read or changed here, and `timeo` holds what
+/// is left of the timeout.  One test where the general loop has a branch
+/// per rare case: under QEMU's TCG a read's time follows the blocks it
+/// runs (docs/PERFORMANCE.md, sessions 25 and 26).
+fn recv_plain(
+    sk: &Sock<'_, AfcSock>,
+    g: &mut SockGuard<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    len: usize,
+    timeo: &mut i64,
+    anc: &mut Ancillary,
+) -> Option<Result<usize>> {
+    let mut slept = false;
+    loop {
+        let st = g.locked();
+        let pktinfo = st.opts.pktinfo;
+        let AfcSockLocked { role, queues, .. } = &mut *st;
+        let Role::Conn(c) = role else {
+            // No longer a connection after a sleep (another thread's
+            // shutdown ended a connect attempt): as `recvmsg_locked`
+            // answers then, its error, else end of file.
+            return slept.then(|| sk.take_err().map_or(Ok(0), Err));
+        };
+        let not_plain = u8::from(pktinfo)
+            | u8::from(sk.rcvlowat(false, len) != 1)
+            | u8::from(!c.conn.reads_unbounded());
+        // One test: kept from being split back into a branch per term.
+        if core::hint::black_box(not_plain) != 0 {
+            return None;
+        }
+        let mut q = queues.receive();
+        let mut copied = 0usize;
+        while copied < len {
+            let Some(mut head) = q.walk().next() else {
+                break;
+            };
+            let l = head.len();
+            let n = l.min(len - copied);
+            if let Err(e) = head.copy_to_msg(0, msg, n) {
+                if copied == 0 {
+                    return Some(Err(e));
+                }
+                break;
+            }
+            anc.saw(&head);
+            if n == l {
+                drop(q.pop());
+            } else {
+                head.pull(n);
+            }
+            copied += n;
+        }
+        if copied > 0 {
+            read_taken(sk, st, copied);
+            return Some(Ok(copied));
+        }
+        // Nothing queued: sleep only where the general loop would,
+        // with nothing else to report (its tests, in one).
+        let not_now = u8::from(sk.err() != 0)
+            | (sk.shutdown_bits() & RCV_SHUTDOWN)
+            | u8::from(c.conn.state() == State::Closed)
+            | u8::from(g.backlog_pending())
+            | u8::from(*timeo == 0);
+        if core::hint::black_box(not_now) != 0 || signal_pending() {
+            return None;
+        }
+        sk.data().reader_sleeps(true);
+        *timeo = g.wait(*timeo);
+        sk.data().reader_sleeps(false);
+        slept = true;
+    }
+}
+
+/// A read took `taken` bytes off the receive queue: the peek offset
+/// moves back, the receive buffer follows the reader's pace, the core
+/// hears of it, and an ACK or window update it owes goes out.  Shared by
+/// the plain and the general read (one copy of its code on the hot path).
+#[inline(never)]
+fn read_taken(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, taken: usize) {
+    let Role::Conn(c) = &mut st.role else { return };
+    sk.move_peek_offset(taken, false);
+    // One clock reading for the read's pace and its `drive`.
+    let t = conn::now();
+    conn::reader_took(sk, c, taken as u32, t);
+    c.conn.consume(taken as u32);
+    conn::sync_recv_buf(sk, c);
+    sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
+    sk.data().publish_urgent(&c.conn);
+    // What `drive` publishes besides is the sender's and the
+    // timers', which a read leaves as they were.
+    if c.conn.read_owes_transmit() {
+        conn::drive_at(sk, st, t);
+    }
+}
+
+/// `recvmsg` with any flags: takes the socket lock for
+/// [`recvmsg_locked`].
+fn recvmsg_general(
     sk: &Sock<'_, AfcSock>,
     msg: &mut MsgHdr,
     len: usize,
@@ -382,11 +562,27 @@ fn recvmsg_locked(
     if flags & MSG_ERRQUEUE != 0 {
         return Err(EAGAIN);
     }
+    let mut g = sk.lock();
+    let timeo = sk.rcvtimeo(flags & MSG_DONTWAIT != 0);
+    recvmsg_locked(sk, &mut g, msg, len, flags, timeo, anc)
+}
+
+/// `recvmsg` under the socket lock (`tcp_recvmsg_locked`), with `timeo`
+/// jiffies to wait; `anc` collects what the control messages report.
+/// Neither `MSG_OOB` nor `MSG_ERRQUEUE` ([`recvmsg_general`] answers them).
+fn recvmsg_locked(
+    sk: &Sock<'_, AfcSock>,
+    g: &mut SockGuard<'_, AfcSock>,
+    msg: &mut MsgHdr,
+    len: usize,
+    flags: u32,
+    mut timeo: i64,
+    anc: &mut Ancillary,
+) -> Result<usize> {
     let peek = flags & MSG_PEEK != 0;
     // `MSG_TRUNC`: the bytes are consumed (or, with `MSG_PEEK`, looked
     // at) and counted without being copied, as `tcp_recvmsg` does.
     let discard = flags & MSG_TRUNC != 0;
-    let mut g = sk.lock();
     match &g.locked().role {
         Role::Conn(_) => {}
         _ => return Err(ENOTCONN()),
@@ -398,7 +594,6 @@ fn recvmsg_locked(
         }
     }
     let target = sk.rcvlowat(flags & MSG_WAITALL != 0, len);
-    let mut timeo = sk.rcvtimeo(flags & MSG_DONTWAIT != 0);
     let mut copied = 0usize;
     // Where a peek starts (`SO_PEEK_OFF`), read once as `tcp_recvmsg` does.
     let peek_start = if peek { sk.peek_offset(flags) } else { 0 };
@@ -511,19 +706,7 @@ fn recvmsg_locked(
                 taken += n;
             }
             if taken > 0 {
-                sk.move_peek_offset(taken, false);
-                // One clock reading for the read's pace and its `drive`.
-                let t = conn::now();
-                conn::reader_took(sk, c, taken as u32, t);
-                c.conn.consume(taken as u32);
-                conn::sync_recv_buf(sk, c);
-                sk.data().unread.store(c.conn.unread(), Ordering::Relaxed);
-                sk.data().publish_urgent(&c.conn);
-                // What `drive` publishes besides is the sender's and the
-                // timers', which a read leaves as they were.
-                if c.conn.read_owes_transmit() {
-                    conn::drive_at(sk, st, t);
-                }
+                read_taken(sk, st, taken);
             }
         }
         // A read stops at the urgent mark once it has read something.

@@ -10,7 +10,7 @@
 //! [`AfcSockLocked`] (touched only by the socket's owner, see `abstractions::sock`).
 //! A connection's protocol state is a `proto::conn::Connection`; its bytes
 //! live in `sk_write_queue` (sent, unacknowledged, charged to
-//! `sk_wmem_alloc`), `sk_receive_queue` (in order, unread, charged to
+//! `sk_wmem_queued`, as TCP's), `sk_receive_queue` (in order, unread, charged to
 //! `sk_rmem_alloc`) and an out-of-order list (`conn.rs`).
 //!
 //! # Locking (the one statement of it: other files point here)

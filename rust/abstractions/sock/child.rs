@@ -46,13 +46,16 @@ impl SockFlag {
 impl<T: SockData> Sock<'_, T> {
     /// Whether `flag` is set (`sock_flag`; any context, no lock).
     pub(crate) fn flag(&self, flag: SockFlag) -> bool {
+        self.any_flag(flag, flag)
+    }
+
+    /// Whether `a` or `b` is set, from one read of the flags.
+    pub(crate) fn any_flag(&self, a: SockFlag, b: SockFlag) -> bool {
         // `sock_flag` is a `test_bit`: one volatile read of the word
         // holding the bit, which `set_bit`/`clear_bit` change atomically
         // (read here without a C call: every frame asks).
-        let bit = flag.bit();
-        let Some(mask) = 1usize.checked_shl(bit) else {
-            return false;
-        };
+        let mask =
+            1usize.checked_shl(a.bit()).unwrap_or(0) | 1usize.checked_shl(b.bit()).unwrap_or(0);
         // SAFETY: the sock is valid (type invariant); `sk_flags` is an
         // aligned `unsigned long`, and a volatile read of it is
         // `test_bit`'s.

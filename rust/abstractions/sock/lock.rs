@@ -99,6 +99,13 @@ impl<'a, T: SockData> SockGuard<'a, T> {
 }
 
 impl<T: SockData> SockGuard<'_, T> {
+    /// Whether frames wait on the backlog, read without the spinlock as
+    /// `sk_flush_backlog` reads it (a frame added meanwhile is run by our
+    /// release, or by [`Self::flush_backlog`]).
+    pub(crate) fn backlog_pending(&self) -> bool {
+        backlog_pending(self.0)
+    }
+
     /// Runs the frames waiting on the backlog (through
     /// [`SockData::backlog_rcv`]) without giving up the lock, as
     /// `tcp_recvmsg_locked` does; `false` when there were none.

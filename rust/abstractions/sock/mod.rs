@@ -360,17 +360,15 @@ impl<'a, T: SockData> Sock<'a, T> {
         }
     }
 
-    /// Bytes (truesize) charged to the send side.
-    pub(crate) fn wmem_alloc(&self) -> u32 {
-        // SAFETY: the sock is valid (type invariant); `sk_wmem_alloc_get`:
-        // the refcount's counter (a volatile read, `refcount_read`) less
-        // the one the socket itself holds.
-        let refs = unsafe {
-            read_once(core::ptr::addr_of!(
-                (*self.as_ptr()).sk_wmem_alloc.refs.counter
-            ))
-        };
-        refs.saturating_sub(1).max(0) as u32
+    /// Bytes (truesize) the write queue holds (`sk_wmem_queued`): the
+    /// send buffer's use, as `sk_stream_memory_free` counts TCP's.  The
+    /// queue's buffers are not owned by the socket (`sk_wmem_alloc` does
+    /// not count them): the queue charges them itself (`WriteQueue`).
+    pub(crate) fn wmem_queued(&self) -> u32 {
+        // SAFETY: the sock is valid (type invariant); the owner writes the
+        // field with `WRITE_ONCE` (`WriteQueue`), lockless readers such as
+        // `poll` read it once.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).sk_wmem_queued)).max(0) as u32 }
     }
 
     /// How many bytes a read must gather before returning (`SO_RCVLOWAT`,
@@ -568,12 +566,14 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// time becomes a receive stamp) and, if this socket asks for receive
     /// timestamps and the stack has not stamped it, with the time now.
     pub(crate) fn rx_stamp(&self, skb: &mut SkBuff) {
-        // Nothing to do (the usual case, decided without a C call): no
-        // delivery time to clear, and a stamp already or none asked for.
-        if !skb.has_delivery_time()
-            && (skb.tstamp() != 0
-                || !(self.flag(SockFlag::RcvTstamp) || self.flag(SockFlag::RxSoftwareStamps)))
-        {
+        // Nothing to do (the usual case, decided without a C call and
+        // with one test): no delivery time to clear, and a stamp already
+        // or none asked for.
+        let asks = self.any_flag(SockFlag::RcvTstamp, SockFlag::RxSoftwareStamps);
+        let work =
+            u8::from(skb.has_delivery_time()) | (u8::from(skb.tstamp() == 0) & u8::from(asks));
+        // Kept from being split back into a branch per term.
+        if core::hint::black_box(work) == 0 {
             return;
         }
         // SAFETY: both are valid; the skb is ours.
@@ -642,9 +642,14 @@ impl<'a, T: SockData> Sock<'a, T> {
     /// socket filter (`SO_ATTACH_FILTER`, `SO_ATTACH_BPF`) and the LSM
     /// per-packet hook, as `tcp_filter`.  The frame is never cut short.
     pub(crate) fn filter_accepts(&self, skb: &mut SkBuff) -> bool {
+        let p = skb.as_ptr();
         // SAFETY: valid sock and owned skb; `sk_filter_trim_cap` with the
-        // frame's own length as the cap only reads the frame.
-        unsafe { bindings::afc_sk_filter(self.as_ptr(), skb.as_ptr()) == 0 }
+        // frame's own length as the cap only reads the frame (a filter may
+        // drop a segment but not cut it short: the header's length and
+        // checksum cover the whole payload).  Called directly, as
+        // `tcp_filter` does, rather than through a C wrapper: every frame
+        // for a connection asks.
+        unsafe { bindings::sk_filter_trim_cap(self.as_ptr(), p, (*p).len) == 0 }
     }
 
     /// Forgets the cached route (the connection is over).

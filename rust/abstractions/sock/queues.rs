@@ -118,6 +118,11 @@ impl WriteQueue<'_> {
         self.q.walk().next()
     }
 
+    /// See [`SkbQueue::whole_at`].
+    pub(crate) fn whole_at(&mut self, offset: usize, len: usize) -> Option<QueuedSkb<'_>> {
+        self.q.whole_at(offset, len)
+    }
+
     /// See [`SkbQueue::for_range`].
     pub(crate) fn for_range(
         &mut self,

@@ -381,7 +381,7 @@ pub struct ConnStats {
 }
 
 /// One end of a connection: the complete protocol state, in fixed-size fields.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Connection {
     pub(super) state: State,
     pub(super) tuple: FourTuple,
@@ -404,7 +404,7 @@ pub struct Connection {
 }
 
 /// The send side of a [`Connection`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SendState {
     pub(super) iss: Seq,
     pub(super) una: Seq,
@@ -453,7 +453,7 @@ pub struct SendState {
 }
 
 /// The receive side of a [`Connection`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RecvState {
     pub(super) irs: Seq,
     pub(super) nxt: Seq,
@@ -512,7 +512,7 @@ pub struct RecvState {
 }
 
 /// The timers of a [`Connection`]: each deadline is `None` when the timer is off.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Timers {
     pub(super) rto_deadline: Option<Instant>,
     pub(super) persist_deadline: Option<Instant>,

@@ -125,6 +125,14 @@ impl Connection {
         self.at_mark() && !self.rcv.urg_inline
     }
 
+    /// Returns whether no urgent mark lies at or after the read position:
+    /// then [`Connection::read_limit`] is `Bytes(u64::MAX)` for every
+    /// position a read reaches, and a read may copy the queue in order
+    /// without asking it (the receive path's plain read).
+    pub fn reads_unbounded(&self) -> bool {
+        self.rcv.urg == Urgent::None || self.rcv.urg_offset < self.read_offset()
+    }
+
     /// Returns how much a read at stream offset `pos` may take, having
     /// already returned `copied` bytes (`tcp_recvmsg_locked`): a read
     /// stops at the mark, and out of band the urgent byte is skipped by

@@ -9,6 +9,7 @@ use afc_proto::seq::Seq;
 use afc_proto::time::MS;
 use afc_proto::urgent::{ReadLimit, Urgent, UrgentRecvError};
 use afc_proto::wire::{Flags, Header};
+use support::endpoint::Endpoint;
 use support::pair::*;
 
 fn data_segs(frames: &[(Header, Vec<u8>)]) -> Vec<(Header, Vec<u8>)> {
@@ -95,6 +96,62 @@ fn read_limit_rules() {
     b.conn.set_urgent_inline(true);
     assert_eq!(b.conn.read_limit(2, false), ReadLimit::Bytes(u64::MAX));
     assert_eq!(b.conn.read_limit(2, true), ReadLimit::Stop);
+}
+
+/// `reads_unbounded` (the module's plain read copies the queue without
+/// asking `read_limit`) holds only where `read_limit` would let every
+/// byte through: checked at each step of a stream with urgent bytes,
+/// out of band and inline, and it does turn false while a mark is ahead.
+#[test]
+fn reads_unbounded_only_where_no_mark_limits_a_read() {
+    fn check(b: &Endpoint, seen_false: &mut bool) {
+        let c = &b.conn;
+        let from = c.read_offset();
+        if !c.reads_unbounded() {
+            *seen_false = true;
+            return;
+        }
+        for pos in from..from + u64::from(c.unread()) + 2 {
+            for copied in [false, true] {
+                assert_eq!(
+                    c.read_limit(pos, copied),
+                    ReadLimit::Bytes(u64::MAX),
+                    "at {pos}"
+                );
+            }
+        }
+    }
+    for inline in [false, true] {
+        let (mut a, mut b) = established();
+        b.conn.set_urgent_inline(inline);
+        let mut seen_false = false;
+        check(&b, &mut seen_false);
+        a.write(b"hello").unwrap();
+        pump(&mut a, &mut b, t0());
+        check(&b, &mut seen_false);
+        a.write_urgent(b"!").unwrap();
+        a.write(b"world").unwrap();
+        pump(&mut a, &mut b, t0());
+        check(&b, &mut seen_false);
+        assert!(seen_false, "a mark ahead of the reader limits reads");
+        for _ in 0..4 {
+            b.read(3);
+            check(&b, &mut seen_false);
+            if !inline && b.conn.at_mark() {
+                let _ = b.conn.recv_urgent(false);
+                check(&b, &mut seen_false);
+            }
+        }
+        pump(&mut a, &mut b, t0());
+        a.write(b"more").unwrap();
+        pump(&mut a, &mut b, t0());
+        b.read(100);
+        check(&b, &mut seen_false);
+        assert!(
+            b.conn.reads_unbounded(),
+            "past the mark, reads are plain again"
+        );
+    }
 }
 
 /// A later urgent byte supersedes an unread one, which then reads as
