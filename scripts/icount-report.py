@@ -197,18 +197,30 @@ class Symbols:
         return (self.kname[i], self.kaddr[i]) if i >= 0 else ("?", 0)
 
 
+def window_blocks(log, window):
+    """A window's executed blocks: (address, instructions, runs)."""
+    with open(window_path(log, window)) as f:
+        for line in f:
+            a, insns, runs = line.split()
+            yield int(a, 16), int(insns), int(runs)
+
+
+def cell_windows(log, test, net, fam):
+    """The windows of one cell (test, link, family): each one's units
+    (None when its result counts none), where the module was loaded, and
+    its blocks (read when asked for)."""
+    for fields, window, _, modtext in parse(log):
+        if (fields.get("test"), fields.get("net"), fields.get("fam")) == (test, net, fam):
+            yield unit_of(fields)[0], modtext, window_blocks(log, window)
+
+
 def by_symbol(log, test, net, fam, syms):
     total = collections.Counter()
     units = 0.0
-    for fields, window, _, modtext in parse(log):
-        if (fields.get("test"), fields.get("net"), fields.get("fam")) != (test, net, fam):
-            continue
-        n, _ = unit_of(fields)
+    for n, modtext, blocks in cell_windows(log, test, net, fam):
         units += n or 0
-        with open(window_path(log, window)) as f:
-            for line in f:
-                a, insns, runs = line.split()
-                total[syms.name(int(a, 16), modtext, fam)] += int(insns) * int(runs)
+        for vaddr, insns, runs in blocks:
+            total[syms.name(vaddr, modtext, fam)] += insns * runs
     return total, units
 
 
@@ -217,18 +229,13 @@ def hot_by_symbol(log, test, net, fam, syms):
     (as the unit count: `diff` divides by it)."""
     total = collections.Counter()
     windows = 0
-    for fields, window, _, modtext in parse(log):
-        if (fields.get("test"), fields.get("net"), fields.get("fam")) != (test, net, fam):
-            continue
-        n, _ = unit_of(fields)
+    for n, modtext, blocks in cell_windows(log, test, net, fam):
         if not n:
             continue
         windows += 1
-        with open(window_path(log, window)) as f:
-            for line in f:
-                a, _, runs = line.split()
-                if int(runs) * 2 >= n:
-                    total[syms.name(int(a, 16), modtext, fam)] += 1
+        for vaddr, _, runs in blocks:
+            if runs * 2 >= n:
+                total[syms.name(vaddr, modtext, fam)] += 1
     return total, windows
 
 
@@ -236,24 +243,18 @@ def blocks_of(log, symbol, test, net, fam, base_ko):
     """The hot blocks of one symbol, by offset from its start."""
     syms = Symbols(base_ko)
     rows = collections.defaultdict(lambda: [0, 0.0, 0])
-    for fields, window, _, modtext in parse(log):
-        if (fields.get("test"), fields.get("net"), fields.get("fam")) != (test, net, fam):
-            continue
-        n, _ = unit_of(fields)
+    for n, modtext, blocks in cell_windows(log, test, net, fam):
         if not n:
             continue
-        with open(window_path(log, window)) as f:
-            for line in f:
-                a, insns, runs = line.split()
-                vaddr = int(a, 16)
-                name, start = syms.locate(vaddr, modtext, fam)
-                bare = name[len("[af_custom] "):] if name.startswith("[af_custom] ") else name
-                if not (bare == symbol or bare.endswith("::" + symbol)) or int(runs) * 2 < n:
-                    continue
-                r = rows[(bare, vaddr - start)]
-                r[0] = int(insns)
-                r[1] += int(runs) / n
-                r[2] += 1
+        for vaddr, insns, runs in blocks:
+            name, start = syms.locate(vaddr, modtext, fam)
+            bare = name[len("[af_custom] "):] if name.startswith("[af_custom] ") else name
+            if not (bare == symbol or bare.endswith("::" + symbol)) or runs * 2 < n:
+                continue
+            r = rows[(bare, vaddr - start)]
+            r[0] = insns
+            r[1] += runs / n
+            r[2] += 1
     if not rows:
         sys.exit(f"no hot blocks of {symbol} in {test} on {net} ({fam})")
     print(f"{symbol}: {len(rows)} hot blocks in {test} on {net} ({fam})")
