@@ -100,7 +100,8 @@ uint64_t now_ns(void)
 struct cpu cpu_now(void)
 {
 	unsigned long long v[10] = { 0 };
-	struct cpu c = { 0, 0 };
+	struct cpu c = { 0 };
+	char line[256];
 	FILE *f = fopen("/proc/stat", "r");
 
 	if (f) {
@@ -109,6 +110,14 @@ struct cpu cpu_now(void)
 			for (int i = 0; i < 8; i++)
 				c.total += v[i];
 			c.idle = v[3] + v[4];
+			c.user = v[0] + v[1];
+			c.sys = v[2];
+			c.softirq = v[6];
+		}
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "ctxt %llu", &c.ctxt) == 1)
+				continue;
+			(void)sscanf(line, "intr %llu", &c.intr);
 		}
 		fclose(f);
 	}

@@ -35,7 +35,9 @@ void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 uint64_t now_ns(void);
 
 /* Jiffies of the whole machine from /proc/stat: total and idle (+iowait). */
-struct cpu { unsigned long long total, idle; };
+/* /proc/stat: CPU time (all CPUs, in ticks), its user, system and softirq
+ * shares, and the context switches and interrupts so far. */
+struct cpu { unsigned long long total, idle, user, sys, softirq, ctxt, intr; };
 struct cpu cpu_now(void);
 double idle_pct(struct cpu a, struct cpu b);
 

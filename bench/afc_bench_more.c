@@ -191,8 +191,16 @@ void t_stream8(void)
 
 		for (int i = 0; i < n; i++)
 			sum0 += b0[i];
-		res(" mbps=%.1f bytes=%lld secs=%.3f flows=%d flow_min_mbps=%.1f flow_max_mbps=%.1f idle_pct=%.1f",
-		    (b1 - sum0) / secs / 1e6, b1 - sum0, secs, n, mn / secs / 1e6, mx / secs / 1e6, idle_pct(c0, c1));
+		double mib = (b1 - sum0) / 1048576.0, ticks = c1.total > c0.total ? c1.total - c0.total : 1;
+
+		/* where the CPUs' time went, and the switches and interrupts
+		 * per MiB: what two vCPUs add to one (wake-ups across CPUs) */
+		res(" mbps=%.1f bytes=%lld secs=%.3f flows=%d flow_min_mbps=%.1f flow_max_mbps=%.1f idle_pct=%.1f"
+		    " user_pct=%.1f sys_pct=%.1f softirq_pct=%.1f ctxt_per_mib=%.2f intr_per_mib=%.2f",
+		    (b1 - sum0) / secs / 1e6, b1 - sum0, secs, n, mn / secs / 1e6, mx / secs / 1e6, idle_pct(c0, c1),
+		    100.0 * (c1.user - c0.user) / ticks, 100.0 * (c1.sys - c0.sys) / ticks,
+		    100.0 * (c1.softirq - c0.softirq) / ticks, mib > 0 ? (c1.ctxt - c0.ctxt) / mib : 0,
+		    mib > 0 ? (c1.intr - c0.intr) / mib : 0);
 	}
 	res_emit(&a, &b);
 	munmap((void *)f, sizeof(*f));
