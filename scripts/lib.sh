@@ -5,6 +5,9 @@ TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Everything built outside the repo lives here; reused across clones.
 CACHE="${AFC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/af_custom}"
 JOBS="${JOBS:-$(nproc)}"
+# The host crates' builds (tests, lints, selftest programs, fuzzers) too:
+# a clean clone reuses them instead of building tokio and the rest again.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/cargo-target}"
 BINDGEN_VERSION="0.71.1"
 BINDGEN="$CACHE/bindgen-$BINDGEN_VERSION/bin/bindgen"
 KSRC_TARBALL="${KSRC_TARBALL:-/usr/src/linux-source-6.12.tar.xz}"
