@@ -69,31 +69,35 @@ impl FrameHandler for Rx {
         // still pending (this host's stack sent it through a veth) cannot
         // have been corrupted either: neither is checked.  Every other is,
         // whatever the device claims (wire::receive_checksum_policy).
+        // Loopback traffic passes this and the next check with one test.
         let loopback = dev.is_loopback();
-        let csum = match skb.pending_checksum() {
-            Some((start, field)) => ChecksumState::Pending {
-                start: start.into(),
-                field: field.into(),
-            },
-            None => ChecksumState::Filled,
-        };
-        if receive_checksum_policy(loopback, csum) == ChecksumPolicy::Verify
-            && (checksum_field == 0 || !skb.checksum_ok())
-        {
-            state.stats.inc(Stat::InCsumErrors);
-            skb.drop_because(DropReason::Checksum);
-            return;
-        }
-        // IPv4's ingress rules (`ip_route_input_slow`, `fib_validate_source`):
-        // off loopback, no frame may come from or go to 127.0.0.0/8 and
-        // the like (by its addresses alone, before any lookup), nor come
-        // from one of this host's own addresses (or a directed broadcast:
-        // the source's type, asked once a connection is known, whose
-        // socket remembers the answer).  Loopback traffic is never checked.
-        if !loopback && martian(h.src.addr, h.dst.addr).is_some() {
-            state.stats.inc(Stat::InMartians);
-            skb.drop_because(DropReason::Martian);
-            return;
+        if !loopback {
+            let csum = match skb.pending_checksum() {
+                Some((start, field)) => ChecksumState::Pending {
+                    start: start.into(),
+                    field: field.into(),
+                },
+                None => ChecksumState::Filled,
+            };
+            if receive_checksum_policy(loopback, csum) == ChecksumPolicy::Verify
+                && (checksum_field == 0 || !skb.checksum_ok())
+            {
+                state.stats.inc(Stat::InCsumErrors);
+                skb.drop_because(DropReason::Checksum);
+                return;
+            }
+            // IPv4's ingress rules (`ip_route_input_slow`,
+            // `fib_validate_source`): off loopback, no frame may come from
+            // or go to 127.0.0.0/8 and the like (by its addresses alone,
+            // before any lookup), nor come from one of this host's own
+            // addresses (or a directed broadcast: the source's type, asked
+            // once a connection is known, whose socket remembers the
+            // answer).  Loopback traffic is never checked.
+            if martian(h.src.addr, h.dst.addr).is_some() {
+                state.stats.inc(Stat::InMartians);
+                skb.drop_because(DropReason::Martian);
+                return;
+            }
         }
         let tuple = FourTuple::new(h.dst, h.src);
         let dif = dev.ifindex();
@@ -132,16 +136,18 @@ impl FrameHandler for Rx {
             // the listener (below) once the connection has seen it: its
             // listener's filter is asked first, as TCP's.
             let time_wait = s.state() == State::TimeWait.as_u8();
-            if syn && time_wait {
+            if !time_wait {
+                if !filter(state, &s, &mut skb) {
+                    skb.drop_because(DropReason::Filter);
+                    return;
+                }
+            } else if syn {
                 if let Some(l) = state.tables.lookup_listener(h.dst, h.src, dif) {
                     if !filter(state, &l.sk.sock(), &mut skb) {
                         skb.drop_because(DropReason::Filter);
                         return;
                     }
                 }
-            } else if !time_wait && !filter(state, &s, &mut skb) {
-                skb.drop_because(DropReason::Filter);
-                return;
             }
             let mut g = s.bh_lock();
             // Data for a reader asleep in `recvmsg` waits on the backlog

@@ -82,8 +82,11 @@ impl<T> BhLockArray<T> {
     /// remainder would divide on every lookup).
     pub(crate) fn with_hashed<R>(&self, hash: u64, f: impl FnOnce(&mut T) -> R) -> R {
         let len = self.slots.len() as u128;
+        // Below `len` without a test: `hash < 2^64`, so
+        // `hash * len < 2^64 * len` and its high half is below `len`.
         let i = ((u128::from(hash) * len) >> 64) as usize;
-        self.with(i, f)
+        // SAFETY: `i < len`, as above.
+        unsafe { self.with_slot(i, f) }
     }
 
     /// Runs `f` on value `i % len` with its lock held (bottom halves off).
@@ -95,6 +98,17 @@ impl<T> BhLockArray<T> {
             i.checked_rem(len).unwrap_or(0)
         };
         // SAFETY: `len >= 1` (type invariant), so `i < len`.
+        unsafe { self.with_slot(i, f) }
+    }
+
+    /// Runs `f` on value `i` with its lock held (bottom halves off).
+    ///
+    /// # Safety
+    ///
+    /// `i` is below the number of values.
+    #[inline(always)]
+    unsafe fn with_slot<R>(&self, i: usize, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: `i < len` (the caller's promise).
         let slot = unsafe { self.slots.as_slice().get_unchecked(i) };
         let lock = slot.lock.get();
         // SAFETY: `lock` is an initialised spinlock (type invariant).

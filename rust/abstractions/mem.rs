@@ -37,6 +37,13 @@ impl<T: SockData> Sock<'_, T> {
         unsafe { bindings::afc_sk_rmem_schedule(self.as_ptr(), skb.as_ptr()) }
     }
 
+    /// Whether the reservation covers `skb` already: then
+    /// [`Sock::rmem_schedule`] returns `true` without a call into C.  For
+    /// callers that fold this test into one with others.
+    pub(crate) fn rmem_covered(&self, skb: &SkBuff) -> bool {
+        self.reserved_covers(skb.truesize())
+    }
+
     /// Reserves `size` bytes for the write queue (`sk_wmem_schedule`).
     pub(crate) fn wmem_schedule(&self, size: usize) -> bool {
         if self.reserved_covers(size) {
@@ -56,7 +63,9 @@ impl<T: SockData> Sock<'_, T> {
         // SAFETY: the sock is valid (type invariant) and the caller owns
         // it: the forward allocation is written only by its owner.
         let fwd = unsafe { (*self.as_ptr()).sk_forward_alloc };
-        usize::try_from(fwd).is_ok_and(|f| size <= f)
+        // A negative reservation covers nothing (`max(0)`: a compare and
+        // a move, no branch).
+        size <= fwd.max(0) as usize
     }
 
     /// Whether buffers may grow: the family is not under memory pressure

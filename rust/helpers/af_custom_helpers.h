@@ -118,7 +118,6 @@ bool afc_sk_kern_hold_net(struct sock *sk);
 void afc_sk_kern_put_net(struct sock *sk);
 bool afc_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb);
 bool afc_sk_wmem_schedule(struct sock *sk, int size);
-void afc_sk_wq_uncharge(struct sock *sk, struct sk_buff *skb);
 bool afc_sk_may_grow_bufs(const struct sock *sk);
 bool afc_sk_under_memory_pressure(const struct sock *sk);
 void afc_sk_mem_reclaim(struct sock *sk);

@@ -220,14 +220,6 @@ bool afc_sk_wmem_schedule(struct sock *sk, int size)
 	return sk_wmem_schedule(sk, size);
 }
 
-/* `skb` leaves the write queue (it joins it charged by WriteQueue::push,
- * rust/abstractions/sock/queues.rs, in Rust). */
-void afc_sk_wq_uncharge(struct sock *sk, struct sk_buff *skb)
-{
-	sk_wmem_queued_add(sk, -skb->truesize);
-	sk_mem_uncharge(sk, skb->truesize);
-}
-
 /* Whether buffers may grow (tcp_should_expand_sndbuf): no memory
  * pressure, and the family below net.af_custom.mem[0]. */
 bool afc_sk_may_grow_bufs(const struct sock *sk)

@@ -204,8 +204,13 @@ pub(crate) fn segment_arrived(
     // A closed socket's connection is reset by data (the core's
     // abort-on-data, TCP's `TCPAbortOnData`), whatever memory is left:
     // holding its ACK back from the core would keep the orphan alive.
-    let mut room = h.payload_len == 0
-        || sk.dead()
+    // The usual answers with one test: no payload, a closed socket, or
+    // the reservation at hand below the buffer (the terms kept from being
+    // split back into a branch each); else the same rule with its call.
+    let usual = u8::from(h.payload_len == 0)
+        | u8::from(sk.dead())
+        | (u8::from(sk.rmem_alloc() <= sk.rcvbuf()) & u8::from(sk.rmem_covered(&skb)));
+    let mut room = core::hint::black_box(usual) != 0
         || (sk.rmem_alloc() <= sk.rcvbuf() && sk.rmem_schedule(&skb));
     if !room {
         // Tiny segments cost far more memory than their bytes: copy them
@@ -229,22 +234,32 @@ pub(crate) fn segment_arrived(
         stats().inc(Stat::RcvMemDrops);
         c.conn.on_segment_without_room(h, t)
     };
-    // The urgent byte, read before the payload is trimmed (`tcp_urg`);
-    // an out-of-band byte a newer mark superseded leaves the stream.
+    // An urgent byte, bytes to discard, room reserved for data the core
+    // refused: none of them in the usual segment, which passes all three
+    // with one test.
+    let rare = u8::from(out.urgent_byte.is_some())
+        | u8::from(out.discard_front > 0)
+        | (u8::from(room)
+            & u8::from(h.payload_len > 0)
+            & u8::from(matches!(out.data, DataAction::None)));
     let mut urgent_arrived = false;
-    if let Some(i) = out.urgent_byte {
-        let mut b = [0u8; 1];
-        if skb.copy_out(HEADER_LEN + i as usize, &mut b).is_ok() {
-            c.conn.set_urgent_byte(b[0]);
-            urgent_arrived = true;
+    if core::hint::black_box(rare) != 0 {
+        // The urgent byte, read before the payload is trimmed (`tcp_urg`);
+        // an out-of-band byte a newer mark superseded leaves the stream.
+        if let Some(i) = out.urgent_byte {
+            let mut b = [0u8; 1];
+            if skb.copy_out(HEADER_LEN + i as usize, &mut b).is_ok() {
+                c.conn.set_urgent_byte(b[0]);
+                urgent_arrived = true;
+            }
         }
-    }
-    if out.discard_front > 0 {
-        discard_front(queues, out.discard_front as usize);
-    }
-    if room && h.payload_len > 0 && matches!(out.data, DataAction::None) {
-        // The room reserved for data the core refused goes back.
-        sk.mem_reclaim();
+        if out.discard_front > 0 {
+            discard_front(queues, out.discard_front as usize);
+        }
+        if room && h.payload_len > 0 && matches!(out.data, DataAction::None) {
+            // The room reserved for data the core refused goes back.
+            sk.mem_reclaim();
+        }
     }
     drop_acked(queues, out.acked);
     match out.data {
@@ -540,7 +555,8 @@ pub(crate) fn run_timers(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked) {
 }
 
 /// Frees acknowledged bytes from the front of the write queue (freeing a
-/// buffer uncharges it and wakes writers, `sock_wfree`).
+/// buffer uncharges it; the writers are woken by the event it makes).
+#[inline(always)]
 fn drop_acked(queues: &mut SockQueues, mut acked: u32) {
     let mut q = queues.write();
     while acked > 0 {
@@ -744,7 +760,9 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
     // ESTABLISHED passes the rare states with one test: every event of
     // an exchange.
     let state = c.conn.state();
-    if state != State::Established {
+    // One test for both rare states (kept from being split into two).
+    let rare = u8::from(state == State::Closed) | u8::from(state == State::TimeWait);
+    if core::hint::black_box(rare) != 0 {
         if state == State::Closed {
             finish(sk, queues, c);
             return;

@@ -3,7 +3,7 @@
 //! control's name, `TCP_INFO`'s numbers and the trailing columns of a
 //! `/proc/net/tcp` line.
 
-use super::conn::{Connection, MAX_SEND_QUEUE};
+use super::conn::{Connection, Timers, MAX_SEND_QUEUE};
 use super::state::State;
 use super::time::{earliest, Instant};
 use super::wire::{MAX_PAYLOAD, MIN_MSS};
@@ -259,23 +259,7 @@ impl ProcRow {
 impl Connection {
     /// Returns the numbers of this connection's `/proc/net/tcp` line.
     pub fn proc_row(&self) -> ProcRow {
-        let t = &self.timers;
-        // `get_tcp4_sock`: a pending retransmission or window probe first,
-        // then the keepalive timer; TIME_WAIT as `get_timewait4_sock`.
-        let (timer, timer_at) = if t.tw_deadline.is_some() {
-            (ProcRow::TIMER_TIME_WAIT, t.tw_deadline)
-        } else if t.rto_deadline.is_some() {
-            (ProcRow::TIMER_RETRANS, t.rto_deadline)
-        } else if t.persist_deadline.is_some() {
-            (ProcRow::TIMER_PROBE0, t.persist_deadline)
-        } else if t.ka_deadline.is_some() || t.fw2_deadline.is_some() {
-            (
-                ProcRow::TIMER_KEEPALIVE,
-                earliest(t.ka_deadline, t.fw2_deadline),
-            )
-        } else {
-            (ProcRow::TIMER_NONE, None)
-        };
+        let (timer, timer_at) = proc_timer(&self.timers);
         ProcRow {
             timer,
             timer_at,
@@ -288,6 +272,36 @@ impl Connection {
             mss: self.snd.mss,
         }
     }
+}
+
+/// The timer `/proc/net/af_custom` shows, and when it fires, as
+/// `get_tcp4_sock` chooses: a pending retransmission or window probe
+/// first, then the keepalive timer; TIME_WAIT as `get_timewait4_sock`.
+///
+/// Each later choice overrides an earlier one, on plain integers: selects
+/// rather than a branch per timer (this runs in every `drive`).
+fn proc_timer(t: &Timers) -> (u8, Option<Instant>) {
+    let mut timer = ProcRow::TIMER_NONE;
+    let mut at = 0u64;
+    for (kind, deadline) in [
+        (
+            ProcRow::TIMER_KEEPALIVE,
+            earliest(t.ka_deadline, t.fw2_deadline),
+        ),
+        (ProcRow::TIMER_PROBE0, t.persist_deadline),
+        (ProcRow::TIMER_RETRANS, t.rto_deadline),
+        (ProcRow::TIMER_TIME_WAIT, t.tw_deadline),
+    ] {
+        let on = deadline.is_some();
+        timer = if on { kind } else { timer };
+        at = if on {
+            deadline.map_or(0, Instant::micros)
+        } else {
+            at
+        };
+    }
+    let chosen = timer != ProcRow::TIMER_NONE;
+    (timer, chosen.then_some(Instant::from_micros(at)))
 }
 
 /// The filters of a `sock_diag` request (`struct afc_diag_req`): a
@@ -315,6 +329,43 @@ impl DiagFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `proc_timer` against the cascade of tests it replaced, over every
+    /// combination of the five deadlines set or not (distinct times, so
+    /// the chosen one is seen).
+    #[test]
+    fn proc_timer_chooses_as_get_tcp4_sock() {
+        for bits in 0u32..32 {
+            let at = |i: u32, t: u64| (bits & (1 << i) != 0).then(|| Instant::from_micros(t));
+            let t = Timers {
+                tw_deadline: at(0, 10),
+                rto_deadline: at(1, 20),
+                persist_deadline: at(2, 30),
+                ka_deadline: at(3, 50),
+                fw2_deadline: at(4, 40),
+                persist_backoff: 0,
+                delack_deadline: None,
+                last_recv: Instant::from_micros(0),
+                last_probe: Instant::from_micros(0),
+                retrans_stamp: None,
+            };
+            let want = if t.tw_deadline.is_some() {
+                (ProcRow::TIMER_TIME_WAIT, t.tw_deadline)
+            } else if t.rto_deadline.is_some() {
+                (ProcRow::TIMER_RETRANS, t.rto_deadline)
+            } else if t.persist_deadline.is_some() {
+                (ProcRow::TIMER_PROBE0, t.persist_deadline)
+            } else if t.ka_deadline.is_some() || t.fw2_deadline.is_some() {
+                (
+                    ProcRow::TIMER_KEEPALIVE,
+                    earliest(t.ka_deadline, t.fw2_deadline),
+                )
+            } else {
+                (ProcRow::TIMER_NONE, None)
+            };
+            assert_eq!(proc_timer(&t), want, "deadlines {bits:05b}");
+        }
+    }
 
     fn filter(states: u32, sport: u16, dport: u16) -> DiagFilter {
         DiagFilter {
