@@ -757,10 +757,9 @@ pub(crate) fn drive_at(sk: &Sock<'_, AfcSock>, st: &mut AfcSockLocked, t: Instan
             }
         }
     }
-    // ESTABLISHED passes the rare states with one test: every event of
-    // an exchange.
+    // Every event of an exchange passes the two rare states (CLOSED,
+    // TIME_WAIT) with one test (kept from being split into two).
     let state = c.conn.state();
-    // One test for both rare states (kept from being split into two).
     let rare = u8::from(state == State::Closed) | u8::from(state == State::TimeWait);
     if core::hint::black_box(rare) != 0 {
         if state == State::Closed {
