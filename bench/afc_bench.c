@@ -1154,13 +1154,15 @@ void read_recs(void)
  * (lower: the ratio must be at most goal). */
 /* The ratio AF_CUSTOM / TCP of each repetition (the i-th run of each
  * family: the runs are interleaved, so the i-th of both ran side by side),
- * its smallest and largest in *lo and *hi; returns how many pairs. */
-static int paired_ratios(const char *test, const char *net, const char *key, double *lo, double *hi)
+ * its smallest, largest and median in *lo, *hi and *med; returns how many
+ * pairs. */
+static int paired_ratios(const char *test, const char *net, const char *key, double *lo, double *hi,
+			 double *med)
 {
-	double c[MAXRES], t[MAXRES];
+	double c[MAXRES], t[MAXRES], q[MAXRES];
 	int nc = 0, nt = 0, n;
 
-	*lo = *hi = 0;
+	*lo = *hi = *med = 0;
 	for (int i = 0; i < nrecs; i++) {
 		const struct rec *r = &recs[i];
 		double x;
@@ -1176,13 +1178,13 @@ static int paired_ratios(const char *test, const char *net, const char *key, dou
 			t[nt++] = x;
 	}
 	n = nc < nt ? nc : nt;
-	for (int i = 0; i < n; i++) {
-		double q = t[i] ? c[i] / t[i] : 0;
-
-		if (!i || q < *lo)
-			*lo = q;
-		if (!i || q > *hi)
-			*hi = q;
+	for (int i = 0; i < n; i++)
+		q[i] = t[i] ? c[i] / t[i] : 0;
+	if (n) {
+		qsort(q, n, sizeof(double), cmp_d);
+		*lo = q[0];
+		*hi = q[n - 1];
+		*med = n % 2 ? q[n / 2] : (q[n / 2 - 1] + q[n / 2]) / 2;
 	}
 	return n;
 }
@@ -1205,10 +1207,12 @@ void target_row(const char *name, const char *test, const char *net, const char 
 	ok = lower ? r <= goal : r >= goal;
 	printf("| %s | %.2fx", name, r);
 	if (strcmp(test, "copy-ratio")) {
-		double lo, hi;
+		double lo, hi, med;
 
-		if (paired_ratios(test, net, key, &lo, &hi) > 1)
-			printf(" (runs %.2f-%.2f)", lo, hi);
+		/* The median of the runs' own ratios beside the ratio of the
+		 * medians: a boot that drifts moves both families of a pair. */
+		if (paired_ratios(test, net, key, &lo, &hi, &med) > 1)
+			printf(" (runs %.2f-%.2f, their median %.2fx)", lo, hi, med);
 		if (lo < goal && hi > goal)
 			crosses = 1;
 	}
