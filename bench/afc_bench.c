@@ -1016,29 +1016,46 @@ int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-struct stat3 collect(const char *test, const char *fam, const char *net, const char *key)
+/* The values of key in the runs of (test, fam, net), in run order, into
+ * v (at most MAXRES); returns how many.  A run that says why it could not
+ * run ("na=...") counts none, its reason copied to na (if given). */
+static int run_values(const char *test, const char *fam, const char *net, const char *key, double *v,
+		      char *na, size_t nal)
 {
-	double v[MAXRES];
-	struct stat3 s = { 0 };
+	int n = 0;
 
-	for (int i = 0; i < nrecs; i++) {
+	for (int i = 0; i < nrecs && n < MAXRES; i++) {
 		const struct rec *r = &recs[i];
 		double x;
 
 		if (strcmp(r->test, test) || strcmp(r->fam, fam) || strcmp(r->net, net))
 			continue;
-		if (!isnan(rec_get(r, "na", s.na, sizeof(s.na))))
+		if (!isnan(rec_get(r, "na", na, nal)))
 			continue;
 		x = rec_get(r, key, NULL, 0);
 		if (!isnan(x))
-			v[s.n++] = x;
+			v[n++] = x;
 	}
-	if (s.n) {
-		qsort(v, s.n, sizeof(double), cmp_d);
-		s.med = s.n % 2 ? v[s.n / 2] : (v[s.n / 2 - 1] + v[s.n / 2]) / 2;
-		s.min = v[0];
-		s.max = v[s.n - 1];
-	}
+	return n;
+}
+
+/* Median, smallest and largest of n values (sorts them). */
+static void summarize(double *v, int n, double *med, double *lo, double *hi)
+{
+	qsort(v, n, sizeof(double), cmp_d);
+	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	*lo = v[0];
+	*hi = v[n - 1];
+}
+
+struct stat3 collect(const char *test, const char *fam, const char *net, const char *key)
+{
+	double v[MAXRES];
+	struct stat3 s = { 0 };
+
+	s.n = run_values(test, fam, net, key, v, s.na, sizeof(s.na));
+	if (s.n)
+		summarize(v, s.n, &s.med, &s.min, &s.max);
 	return s;
 }
 
@@ -1150,8 +1167,6 @@ void read_recs(void)
 	}
 }
 
-/* One row of a targets table: AF_CUSTOM's median over TCP's against goal
- * (lower: the ratio must be at most goal). */
 /* The ratio AF_CUSTOM / TCP of each repetition (the i-th run of each
  * family: the runs are interleaved, so the i-th of both ran side by side),
  * its smallest, largest and median in *lo, *hi and *med; returns how many
@@ -1159,36 +1174,21 @@ void read_recs(void)
 static int paired_ratios(const char *test, const char *net, const char *key, double *lo, double *hi,
 			 double *med)
 {
-	double c[MAXRES], t[MAXRES], q[MAXRES];
-	int nc = 0, nt = 0, n;
+	double c[MAXRES], t[MAXRES];
+	int nc = run_values(test, "custom", net, key, c, NULL, 0);
+	int n = run_values(test, "inet", net, key, t, NULL, 0);
 
+	n = nc < n ? nc : n;
 	*lo = *hi = *med = 0;
-	for (int i = 0; i < nrecs; i++) {
-		const struct rec *r = &recs[i];
-		double x;
-
-		if (strcmp(r->test, test) || strcmp(r->net, net) || !isnan(rec_get(r, "na", NULL, 0)))
-			continue;
-		x = rec_get(r, key, NULL, 0);
-		if (isnan(x))
-			continue;
-		if (!strcmp(r->fam, "custom") && nc < MAXRES)
-			c[nc++] = x;
-		else if (!strcmp(r->fam, "inet") && nt < MAXRES)
-			t[nt++] = x;
-	}
-	n = nc < nt ? nc : nt;
 	for (int i = 0; i < n; i++)
-		q[i] = t[i] ? c[i] / t[i] : 0;
-	if (n) {
-		qsort(q, n, sizeof(double), cmp_d);
-		*lo = q[0];
-		*hi = q[n - 1];
-		*med = n % 2 ? q[n / 2] : (q[n / 2 - 1] + q[n / 2]) / 2;
-	}
+		c[i] = t[i] ? c[i] / t[i] : 0;
+	if (n)
+		summarize(c, n, med, lo, hi);
 	return n;
 }
 
+/* One row of a targets table: AF_CUSTOM's median over TCP's against goal
+ * (lower: the ratio must be at most goal). */
 void target_row(const char *name, const char *test, const char *net, const char *key, int lower, double goal)
 {
 	struct stat3 sc = collect(test, "custom", net, key);

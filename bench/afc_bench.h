@@ -34,9 +34,9 @@ extern struct opts o;
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 uint64_t now_ns(void);
 
-/* Jiffies of the whole machine from /proc/stat: total and idle (+iowait). */
-/* /proc/stat: CPU time (all CPUs, in ticks), its user, system and softirq
- * shares, and the context switches and interrupts so far. */
+/* /proc/stat: the whole machine's CPU time in ticks (total; idle with
+ * iowait; user, system and softirq), and its context switches and
+ * interrupts so far. */
 struct cpu { unsigned long long total, idle, user, sys, softirq, ctxt, intr; };
 struct cpu cpu_now(void);
 double idle_pct(struct cpu a, struct cpu b);

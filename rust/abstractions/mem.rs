@@ -18,6 +18,28 @@ use crate::abstractions::bindings;
 /// autotuning leaves it alone.
 const SNDBUF_LOCK: i32 = 1;
 
+/// `sk_mem_reclaim`: whole pages of the reservation go back to the
+/// family (`__sk_mem_reclaim`, called directly: the usual case makes no
+/// call at all); where a reserve (`SO_RESERVE_MEM`) keeps part of it, the
+/// kernel's own rule decides.
+///
+/// # Safety
+///
+/// `sk` is a valid sock of this family, owned by the caller (the forward
+/// allocation is the owner's).
+pub(crate) unsafe fn reclaim(sk: *mut bindings::sock) {
+    // SAFETY: valid and owned (the caller's promise).
+    let (fwd, reserved) = unsafe { ((*sk).sk_forward_alloc, (*sk).sk_reserved_mem) };
+    if reserved != 0 {
+        // SAFETY: as above.
+        unsafe { bindings::afc_sk_mem_reclaim(sk) };
+    } else if fwd >= kernel::page::PAGE_SIZE as i32 {
+        // Without a reserve all of the reservation is reclaimable.
+        // SAFETY: as above.
+        unsafe { bindings::__sk_mem_reclaim(sk, fwd) };
+    }
+}
+
 impl SkBuff {
     /// The memory the buffer takes (`truesize`), as charged to a socket.
     pub(crate) fn truesize(&self) -> usize {
@@ -112,7 +134,7 @@ impl<T: SockData> Sock<'_, T> {
     /// Returns unused whole pages of the socket's reservation to the family.
     pub(crate) fn mem_reclaim(&self) {
         // SAFETY: valid sock; the caller owns the socket.
-        unsafe { bindings::afc_sk_mem_reclaim(self.as_ptr()) }
+        unsafe { reclaim(self.as_ptr()) }
     }
 
     /// Whether the user fixed `SO_SNDBUF` (no autotuning); the receive

@@ -6,7 +6,6 @@ use crate::abstractions::bindings;
 use crate::abstractions::msg::MsgHdr;
 use crate::abstractions::skb::{QueuedSkb, SkBuff, SkbQueue};
 use core::ptr::{addr_of_mut, write_volatile, NonNull};
-use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
 /// The way to a socket's skb queues, made once per socket by
@@ -110,30 +109,19 @@ impl WriteQueue<'_> {
     }
 
     /// Uncharges `size` bytes: [`Self::charge`] undone, then
-    /// `sk_mem_reclaim`: whole pages of the reservation go back to the
-    /// family (`__sk_mem_reclaim`, called directly), or, where a reserve
-    /// (`SO_RESERVE_MEM`) keeps part of it, the kernel's own rule decides.
+    /// `sk_mem_reclaim` ([`crate::abstractions::mem::reclaim`]), as
+    /// `sk_mem_uncharge` does.
     fn uncharge(&mut self, size: usize) {
         let size = i32::try_from(size).unwrap_or(i32::MAX);
         let sk = self.sk.as_ptr();
         // SAFETY: valid sock (the `SockQueues` invariant); the holder of
         // the queues owns the socket, the only writer of both fields.
-        let (left, reserved) = unsafe {
+        unsafe {
             let queued = addr_of_mut!((*sk).sk_wmem_queued);
             write_volatile(queued, (*queued).wrapping_sub(size));
             let fwd = addr_of_mut!((*sk).sk_forward_alloc);
-            let left = (*fwd).wrapping_add(size);
-            write_volatile(fwd, left);
-            (left, (*sk).sk_reserved_mem)
-        };
-        if reserved != 0 {
-            // SAFETY: valid sock, owned by the caller (as above).
-            unsafe { bindings::afc_sk_mem_reclaim(sk) };
-        } else if left >= PAGE_SIZE as i32 {
-            // `sk_mem_reclaim` without a reserve: all of the reservation
-            // is reclaimable.
-            // SAFETY: valid sock, owned by the caller (as above).
-            unsafe { bindings::__sk_mem_reclaim(sk, left) };
+            write_volatile(fwd, (*fwd).wrapping_add(size));
+            crate::abstractions::mem::reclaim(sk);
         }
     }
 

@@ -292,13 +292,8 @@ fn proc_timer(t: &Timers) -> (u8, Option<Instant>) {
         (ProcRow::TIMER_RETRANS, t.rto_deadline),
         (ProcRow::TIMER_TIME_WAIT, t.tw_deadline),
     ] {
-        let on = deadline.is_some();
-        timer = if on { kind } else { timer };
-        at = if on {
-            deadline.map_or(0, Instant::micros)
-        } else {
-            at
-        };
+        timer = if deadline.is_some() { kind } else { timer };
+        at = deadline.map_or(at, Instant::micros);
     }
     let chosen = timer != ProcRow::TIMER_NONE;
     (timer, chosen.then_some(Instant::from_micros(at)))
